@@ -1,0 +1,279 @@
+//! Tokens: `POST /api/v1/auth/token` (OAuth2 password and client-credentials
+//! grants) issues HS256 JWTs; every other endpoint verifies them.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ordo_core::{DomainError, Principal, PrincipalKind, Role};
+use ordo_db::accounts::{self, User};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+
+use crate::extract::{meta, Auth};
+use crate::problem::Problem;
+use crate::AppState;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    kind: PrincipalKind,
+    uid: i64,
+    name: String,
+    roles: Vec<Role>,
+    iss: String,
+    aud: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+}
+
+pub struct Jwt {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl_seconds: i64,
+}
+
+impl Jwt {
+    pub fn new(secret: &[u8], issuer: &str, audience: &str, ttl_seconds: i64) -> Jwt {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.validate_nbf = true;
+        validation.validate_exp = true;
+        validation.leeway = 30;
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        Jwt {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            ttl_seconds,
+        }
+    }
+
+    pub fn issue(&self, p: &Principal) -> Result<String, Problem> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = Claims {
+            sub: p.actor_key(),
+            kind: p.kind,
+            uid: p.id,
+            name: p.name.clone(),
+            roles: p.roles.clone(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now,
+            nbf: now,
+            exp: now + self.ttl_seconds,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| {
+            tracing::error!(cause = %e, "cannot sign token");
+            Problem::internal()
+        })
+    }
+
+    pub fn verify(&self, jwt: &str) -> Result<Principal, Problem> {
+        use jsonwebtoken::errors::ErrorKind;
+        let data = jsonwebtoken::decode::<Claims>(jwt, &self.decoding, &self.validation).map_err(|e| {
+            let why = match e.kind() {
+                ErrorKind::ExpiredSignature => "the token has expired",
+                ErrorKind::ImmatureSignature => "the token is not valid yet",
+                ErrorKind::InvalidAudience => "the token is for another audience",
+                ErrorKind::InvalidIssuer => "the token is from another issuer",
+                ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
+                _ => "the token is invalid",
+            };
+            Problem::unauthorized(why)
+        })?;
+        let c = data.claims;
+        Ok(Principal { kind: c.kind, id: c.uid, name: c.name, roles: c.roles })
+    }
+
+    pub fn ttl_seconds(&self) -> i64 {
+        self.ttl_seconds
+    }
+}
+
+pub fn hash_password(password: &str) -> Result<String, DomainError> {
+    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes())
+        .map_err(|e| DomainError::Internal(format!("salt: {e}")))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| DomainError::Internal(format!("hash: {e}")))
+}
+
+/// Verifies in constant time relative to the stored hash; an unknown user is
+/// checked against a dummy hash so timing does not reveal which usernames exist.
+fn verify_password(password: &str, stored: Option<&str>) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash_password("not-a-real-password").unwrap_or_default());
+    let hash = stored.unwrap_or(dummy);
+    let ok = PasswordHash::new(hash).map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false);
+    ok && stored.is_some()
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, Sha256::digest(secret.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Token request: form-encoded (RFC 6749) or JSON with the same fields.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct TokenRequest {
+    /// `password` or `client_credentials`.
+    pub grant_type: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Accepted and ignored: permissions come from roles.
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: i64,
+}
+
+fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let raw = v.strip_prefix("Basic ")?;
+    let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, raw.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((id.to_string(), secret.to_string()))
+}
+
+fn invalid_request(field: &str) -> Problem {
+    Problem::bad_request("invalid_request", format!("`{field}` is required for this grant type"))
+        .with_errors(vec![ordo_core::FieldError::new(field, "required", "required for this grant type")])
+}
+
+/// Get an access token.
+///
+/// Password grant: `grant_type=password&username=...&password=...`.
+/// Client-credentials grant: `grant_type=client_credentials` with `client_id` and
+/// `client_secret` in the body or as HTTP Basic credentials.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "createToken",
+    security(()),
+    request_body(content(
+        (TokenRequest = "application/x-www-form-urlencoded"),
+        (TokenRequest = "application/json")
+    )),
+    responses(
+        (status = 200, description = "A bearer token", body = TokenResponse),
+        (status = 400, description = "Malformed request or unsupported grant type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Unsupported content type", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/token")]
+pub async fn issue_token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let mut input: TokenRequest = if ct.starts_with("application/x-www-form-urlencoded") {
+        serde_urlencoded::from_bytes(&body)
+            .map_err(|e| Problem::bad_request("invalid_request", format!("malformed form body: {e}")))?
+    } else if ct.starts_with("application/json") {
+        let de = &mut serde_json::Deserializer::from_slice(&body);
+        serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+            let p = crate::extract::json_error(e);
+            Problem { status: 400, title: "Bad Request".into(), code: "invalid_request".into(), type_: "/problems/invalid_request".into(), ..p }
+        })?
+    } else {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send application/x-www-form-urlencoded (RFC 6749) or application/json",
+        ));
+    };
+    if input.client_id.is_none() {
+        if let Some((id, secret)) = basic_credentials(&req) {
+            input.client_id = Some(id);
+            input.client_secret = Some(secret);
+        }
+    }
+    let stats = meta(&req).stats;
+    let db = state.db.clone();
+    let principal = match input.grant_type.as_str() {
+        "password" => {
+            let username = input.username.ok_or_else(|| invalid_request("username"))?;
+            let password = input.password.ok_or_else(|| invalid_request("password"))?;
+            web::block(move || -> Result<Option<Principal>, DomainError> {
+                let row = db.read(&stats, |c| accounts::find_user_by_name(c, &username))?;
+                let ok = verify_password(&password, row.as_ref().map(|r| r.password_hash.as_str()));
+                Ok(row.filter(|r| ok && r.active).map(|r| Principal {
+                    kind: PrincipalKind::User,
+                    id: r.id,
+                    name: r.username.clone(),
+                    roles: accounts::parse_roles(&r.roles),
+                }))
+            })
+            .await??
+            .ok_or_else(|| Problem::unauthorized("wrong username or password, or the user is deactivated"))?
+        }
+        "client_credentials" => {
+            let client_id = input.client_id.ok_or_else(|| invalid_request("client_id"))?;
+            let secret = input.client_secret.ok_or_else(|| invalid_request("client_secret"))?;
+            let row = web::block(move || db.read(&stats, |c| accounts::find_client(c, &client_id))).await??;
+            let presented = hash_secret(&secret);
+            let stored = row.as_ref().map(|r| r.secret_hash.clone()).unwrap_or_default();
+            match row {
+                Some(r) if constant_time_eq(presented.as_bytes(), stored.as_bytes()) && r.active => Principal {
+                    kind: PrincipalKind::ApiClient,
+                    id: r.id,
+                    name: r.name.clone(),
+                    roles: accounts::parse_roles(&r.roles),
+                },
+                _ => return Err(Problem::unauthorized("wrong client id or secret, or the client is revoked")),
+            }
+        }
+        other => {
+            return Err(Problem::bad_request(
+                "unsupported_grant_type",
+                format!("grant_type {other:?} is not supported; use password or client_credentials"),
+            ))
+        }
+    };
+    let access_token = state.jwt.issue(&principal)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(TokenResponse { access_token, token_type: "Bearer".into(), expires_in: state.jwt.ttl_seconds() }))
+}
+
+/// Who am I: the caller's identity and roles.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub kind: PrincipalKind,
+    pub id: i64,
+    pub name: String,
+    pub roles: Vec<Role>,
+    /// The full user record, for users (absent for API clients).
+    pub user: Option<User>,
+}
+
+#[utoipa::path(tag = "auth", operation_id = "getMe", responses((status = 200, description = "The caller", body = Me)))]
+#[get("/me")]
+pub async fn me(auth: Auth) -> Result<HttpResponse, Problem> {
+    let p = auth.caller.principal.clone();
+    let user = match p.user_id() {
+        Some(id) => Some(auth.read(move |c, caller| accounts::get_user(c, caller, id)).await?),
+        None => None,
+    };
+    Ok(HttpResponse::Ok().json(Me { kind: p.kind, id: p.id, name: p.name, roles: p.roles, user }))
+}

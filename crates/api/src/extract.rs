@@ -1,0 +1,337 @@
+//! Extractors: the authenticated caller (with the database helpers every handler
+//! uses), validated JSON bodies, strict query strings and `If-Match`.
+
+use actix_web::dev::Payload;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
+use ordo_core::serde_util::validation_errors;
+use ordo_core::{Caller, FieldError, Result as DResult};
+use ordo_db::idempotency::{self, Claim, StoredResponse};
+use ordo_db::{DbConnection, Stats};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::future::{ready, Ready};
+use validator::Validate;
+
+use crate::problem::Problem;
+use crate::AppState;
+
+/// Set by the request middleware: the request id and the statement counter.
+#[derive(Clone, Default)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub stats: Stats,
+}
+
+pub fn meta(req: &HttpRequest) -> RequestMeta {
+    req.extensions().get::<RequestMeta>().cloned().unwrap_or_default()
+}
+
+fn state(req: &HttpRequest) -> web::Data<AppState> {
+    req.app_data::<web::Data<AppState>>().cloned().expect("AppState registered")
+}
+
+/// Hash of method, path and body, for idempotency-key replay checks.
+#[derive(Clone)]
+struct BodyHash(String);
+
+fn hash_request(req: &HttpRequest, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(req.method().as_str());
+    h.update(b" ");
+    h.update(req.path());
+    h.update(b"\n");
+    h.update(body);
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, h.finalize())
+}
+
+/// The authenticated caller. Rejects with 401 before the handler runs.
+pub struct Auth {
+    pub caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+}
+
+impl FromRequest for Auth {
+    type Error = Problem;
+    type Future = Ready<Result<Auth, Problem>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = state(req);
+        let meta = meta(req);
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        let result = match token {
+            None => Err(Problem::unauthorized("an `Authorization: Bearer <token>` header is required; get a token from POST /api/v1/auth/token")),
+            Some(t) => state.jwt.verify(t).map(|principal| Auth {
+                caller: Caller { principal, request_id: Some(meta.request_id.clone()) },
+                req: req.clone(),
+                state: state.clone(),
+                meta,
+            }),
+        };
+        ready(result)
+    }
+}
+
+/// What a successful write answers besides its body.
+pub struct ReplyMeta {
+    pub location: Option<String>,
+    pub version: Option<i64>,
+}
+
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// A JSON response with `ETag` when the resource has a version.
+pub fn json_response<T: Serialize>(status: StatusCode, body: &T, version: Option<i64>) -> HttpResponse {
+    let mut b = HttpResponse::build(status);
+    if let Some(v) = version {
+        b.insert_header((header::ETAG, etag(v)));
+    }
+    b.json(body)
+}
+
+fn stored_response(s: &StoredResponse, replayed: bool) -> HttpResponse {
+    let mut b = HttpResponse::build(StatusCode::from_u16(s.status).unwrap_or(StatusCode::OK));
+    b.content_type("application/json");
+    if let Some(l) = &s.location {
+        b.insert_header((header::LOCATION, l.clone()));
+    }
+    if let Some(e) = &s.etag {
+        b.insert_header((header::ETAG, e.clone()));
+    }
+    if replayed {
+        b.insert_header(("Idempotent-Replayed", "true"));
+    }
+    b.body(s.body.clone())
+}
+
+impl Auth {
+    pub fn db_state(&self) -> &AppState {
+        &self.state
+    }
+
+    async fn block<T: Send + 'static>(&self, f: impl FnOnce() -> DResult<T> + Send + 'static) -> Result<T, Problem> {
+        let span = tracing::Span::current();
+        web::block(move || {
+            let _g = span.enter();
+            f()
+        })
+        .await?
+        .map_err(Problem::from)
+    }
+
+    /// Read-only work on a reader connection.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConnection, &Caller) -> DResult<T> + Send + 'static,
+    ) -> Result<T, Problem> {
+        let (db, stats, caller) = (self.state.db.clone(), self.meta.stats.clone(), self.caller.clone());
+        self.block(move || db.read(&stats, |c| f(c, &caller))).await
+    }
+
+    /// One transaction on the writer (PATCH, DELETE).
+    pub async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConnection, &Caller) -> DResult<T> + Send + 'static,
+    ) -> Result<T, Problem> {
+        let (db, stats, caller) = (self.state.db.clone(), self.meta.stats.clone(), self.caller.clone());
+        self.block(move || db.write(&stats, |c| f(c, &caller))).await
+    }
+
+    /// A POST: one transaction, honouring `Idempotency-Key` (the response is stored
+    /// with the key in that same transaction; a replay returns it unchanged).
+    pub async fn post<T: Serialize + Send + 'static>(
+        &self,
+        status: StatusCode,
+        f: impl FnOnce(&mut DbConnection, &Caller) -> DResult<T> + Send + 'static,
+        reply: impl FnOnce(&T) -> ReplyMeta + Send + 'static,
+    ) -> Result<HttpResponse, Problem> {
+        let key = match self.req.headers().get("Idempotency-Key") {
+            None => None,
+            Some(v) => match v.to_str() {
+                Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)) => {
+                    Some(k.to_string())
+                }
+                _ => {
+                    return Err(Problem::bad_request(
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be 1-255 visible ASCII characters",
+                    ))
+                }
+            },
+        };
+        let build = move |conn: &mut DbConnection, caller: &Caller| -> DResult<StoredResponse> {
+            let value = f(conn, caller)?;
+            let m = reply(&value);
+            Ok(StoredResponse {
+                status: status.as_u16(),
+                body: serde_json::to_string(&value).map_err(|e| ordo_core::DomainError::Internal(e.to_string()))?,
+                location: m.location,
+                etag: m.version.map(etag),
+            })
+        };
+        let (db, stats, caller) = (self.state.db.clone(), self.meta.stats.clone(), self.caller.clone());
+        let Some(key) = key else {
+            let resp = self.block(move || db.write(&stats, |c| build(c, &caller))).await?;
+            return Ok(stored_response(&resp, false));
+        };
+        let hash = self
+            .req
+            .extensions()
+            .get::<BodyHash>()
+            .map(|h| h.0.clone())
+            .unwrap_or_else(|| hash_request(&self.req, b""));
+        let principal = caller.principal.actor_key();
+        let resp = self
+            .block(move || {
+                let claim = db.with_writer(&stats, |c| idempotency::claim(c, &principal, &key, &hash))?;
+                match claim {
+                    Claim::Replay(s) => Ok(Err(s)),
+                    Claim::Mismatch => Err(ordo_core::DomainError::rule(
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was already used with a different request",
+                    )),
+                    Claim::InFlight => Err(ordo_core::DomainError::conflict(
+                        "idempotency_key_in_flight",
+                        "a request with this Idempotency-Key is still being processed; retry later",
+                    )),
+                    Claim::New(id) => {
+                        let result = db.write(&stats, |c| {
+                            let r = build(c, &caller)?;
+                            idempotency::complete(c, id, &r)?;
+                            Ok(r)
+                        });
+                        if result.is_err() {
+                            db.with_writer(&stats, |c| idempotency::release(c, id))?;
+                        }
+                        result.map(Ok)
+                    }
+                }
+            })
+            .await?;
+        Ok(match resp {
+            Ok(fresh) => stored_response(&fresh, false),
+            Err(replay) => stored_response(&replay, true),
+        })
+    }
+}
+
+/// `If-Match: "3"` → `Some(3)`; absent or `*` → `None`.
+pub struct IfMatch(pub Option<i64>);
+
+impl FromRequest for IfMatch {
+    type Error = Problem;
+    type Future = Ready<Result<IfMatch, Problem>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parsed = match req.headers().get(header::IF_MATCH) {
+            None => Ok(IfMatch(None)),
+            Some(v) => {
+                let s = v.to_str().unwrap_or("").trim();
+                if s == "*" {
+                    Ok(IfMatch(None))
+                } else {
+                    s.trim_start_matches("W/").trim_matches('"').parse::<i64>().map(|n| IfMatch(Some(n))).map_err(|_| {
+                        Problem::bad_request("invalid_if_match", "If-Match must be an ETag returned by this API, like \"3\"")
+                    })
+                }
+            }
+        };
+        ready(parsed)
+    }
+}
+
+/// Maps a serde error with its path to a problem: syntax → 400, data → 422 naming the field.
+pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
+    use serde_json::error::Category;
+    let path = e.path().to_string();
+    let inner = e.inner();
+    match inner.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            Problem::bad_request("malformed_json", format!("the request body is not valid JSON: {inner}"))
+        }
+        Category::Data => {
+            let msg = inner.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            let base = if path == "." { String::new() } else { path };
+            let join = |name: &str| if base.is_empty() { name.to_string() } else { format!("{base}.{name}") };
+            let between = |m: &str| m.split('`').nth(1).unwrap_or("").to_string();
+            let (field, code) = if msg.starts_with("unknown field") {
+                (join(&between(&msg)), "unknown_field")
+            } else if msg.starts_with("missing field") {
+                (join(&between(&msg)), "required")
+            } else if msg.starts_with("invalid type") {
+                (base.clone(), "invalid_type")
+            } else {
+                (base.clone(), "invalid")
+            };
+            Problem::validation(vec![FieldError::new(if field.is_empty() { "(body)".into() } else { field }, code, msg)])
+        }
+    }
+}
+
+/// A JSON request body: content type checked, unknown fields refused, every
+/// `validator` rule applied; all before the handler runs.
+pub struct ValidJson<T>(pub T);
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
+    type Error = Problem;
+    type Future = LocalBoxFuture<'static, Result<ValidJson<T>, Problem>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+        let mime = ct.split(';').next().unwrap_or("").trim().to_string();
+        let bytes = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            if !(mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))) {
+                return Err(Problem::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send the body as `Content-Type: application/json`",
+                ));
+            }
+            let body = bytes.await.map_err(|e| {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request body rejected: {e}"))
+            })?;
+            let de = &mut serde_json::Deserializer::from_slice(&body);
+            let value: T = serde_path_to_error::deserialize(&mut *de).map_err(json_error)?;
+            de.end().map_err(|e| Problem::bad_request("malformed_json", format!("trailing data after the JSON value: {e}")))?;
+            value.validate().map_err(|e| Problem::validation(validation_errors(&e)))?;
+            req.extensions_mut().insert(BodyHash(hash_request(&req, &body)));
+            Ok(ValidJson(value))
+        })
+    }
+}
+
+/// A query string parsed strictly: unknown or malformed parameters are a 400 naming them.
+pub struct StrictQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for StrictQuery<T> {
+    type Error = Problem;
+    type Future = Ready<Result<StrictQuery<T>, Problem>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(req.query_string().as_bytes()));
+        ready(serde_path_to_error::deserialize(de).map(StrictQuery).map_err(|e| {
+            let msg = e.inner().to_string();
+            let field = if msg.starts_with("unknown field") {
+                msg.split('`').nth(1).unwrap_or("").to_string()
+            } else {
+                e.path().to_string()
+            };
+            Problem::bad_request("invalid_query", format!("invalid query parameter: {msg}"))
+                .with_errors(vec![FieldError::new(field, "invalid", msg)])
+        }))
+    }
+}

@@ -1,0 +1,253 @@
+//! `/items` and `/item-groups`.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use ordo_catalog::model::*;
+use ordo_catalog::service;
+use ordo_core::Page;
+use serde::Deserialize;
+
+use crate::common::{history_page, page, removal_response, timestamp_param, HistoryEntry, PageQuery};
+use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
+use crate::problem::Problem;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ItemQuery {
+    /// Case-insensitive search in name and SKU.
+    pub q: Option<String>,
+    pub item_group_id: Option<i64>,
+    pub kind: Option<ItemKind>,
+    pub active: Option<bool>,
+    /// Exact barcode match.
+    pub barcode: Option<String>,
+    /// Only items changed at or after this RFC 3339 timestamp.
+    pub updated_since: Option<String>,
+    pub include_archived: Option<bool>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Create an item.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "createItem",
+    request_body = ItemCreate,
+    responses(
+        (status = 201, description = "Created", body = Item, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "Duplicate SKU", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/items")]
+pub async fn create_item(auth: Auth, body: ValidJson<ItemCreate>) -> Result<HttpResponse, Problem> {
+    let input = body.0;
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| service::create_item(c, caller, input),
+        |v| ReplyMeta { location: Some(format!("/api/v1/items/{}", v.id)), version: Some(v.version) },
+    )
+    .await
+}
+
+/// List items.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "listItems",
+    params(ItemQuery),
+    responses((status = 200, description = "A page of items", body = Page<Item>))
+)]
+#[get("/items")]
+pub async fn list_items(auth: Auth, q: StrictQuery<ItemQuery>) -> Result<HttpResponse, Problem> {
+    let q = q.0;
+    let page = page(q.limit, q.cursor.as_deref())?;
+    let filter = ItemFilter {
+        q: q.q,
+        item_group_id: q.item_group_id,
+        kind: q.kind,
+        active: q.active,
+        barcode: q.barcode,
+        updated_since: timestamp_param("updated_since", q.updated_since.as_deref())?,
+        include_archived: q.include_archived.unwrap_or(false),
+    };
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::list_items(c, caller, &filter, &page)).await?))
+}
+
+/// Get an item.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "getItem",
+    params(("id" = i64, Path, description = "Item id")),
+    responses((status = 200, description = "The item", body = Item, headers(("ETag" = String))))
+)]
+#[get("/items/{id}")]
+pub async fn get_item(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let i = auth.read(move |c, caller| service::get_item(c, caller, id)).await?;
+    Ok(json_response(StatusCode::OK, &i, Some(i.version)))
+}
+
+/// Update an item (merge-patch).
+#[utoipa::path(
+    tag = "items",
+    operation_id = "updateItem",
+    params(("id" = i64, Path, description = "Item id")),
+    request_body(content = ItemPatch, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "Updated", body = Item, headers(("ETag" = String))),
+        (status = 409, description = "Duplicate SKU, or the item is archived", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/items/{id}")]
+pub async fn update_item(auth: Auth, id: web::Path<i64>, if_match: IfMatch, body: ValidJson<ItemPatch>) -> Result<HttpResponse, Problem> {
+    let (id, patch) = (id.into_inner(), body.0);
+    let i = auth.write(move |c, caller| service::update_item(c, caller, id, if_match.0, patch)).await?;
+    Ok(json_response(StatusCode::OK, &i, Some(i.version)))
+}
+
+/// Delete an item; archived instead while anything references it.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "deleteItem",
+    params(("id" = i64, Path, description = "Item id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 200, description = "Still referenced, so archived", body = Item),
+    )
+)]
+#[delete("/items/{id}")]
+pub async fn delete_item(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let r = auth.write(move |c, caller| service::delete_item(c, caller, id, if_match.0)).await?;
+    Ok(removal_response(r, |i| i.version))
+}
+
+/// The change history of an item.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "getItemHistory",
+    params(("id" = i64, Path, description = "Item id"), PageQuery),
+    responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>))
+)]
+#[get("/items/{id}/history")]
+pub async fn item_history(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
+    let (id, page) = (id.into_inner(), q.0.page()?);
+    let h = auth.read(move |c, caller| service::item_history(c, caller, id, &page)).await?;
+    Ok(HttpResponse::Ok().json(history_page(h)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GroupQuery {
+    /// Only direct children of this group.
+    pub parent_id: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Create an item group.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "createItemGroup",
+    request_body = ItemGroupCreate,
+    responses(
+        (status = 201, description = "Created", body = ItemGroup, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "Duplicate name", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/item-groups")]
+pub async fn create_item_group(auth: Auth, body: ValidJson<ItemGroupCreate>) -> Result<HttpResponse, Problem> {
+    let input = body.0;
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| service::create_group(c, caller, input),
+        |v| ReplyMeta { location: Some(format!("/api/v1/item-groups/{}", v.id)), version: Some(v.version) },
+    )
+    .await
+}
+
+/// List item groups.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "listItemGroups",
+    params(GroupQuery),
+    responses((status = 200, description = "A page of item groups", body = Page<ItemGroup>))
+)]
+#[get("/item-groups")]
+pub async fn list_item_groups(auth: Auth, q: StrictQuery<GroupQuery>) -> Result<HttpResponse, Problem> {
+    let q = q.0;
+    let page = page(q.limit, q.cursor.as_deref())?;
+    let parent = q.parent_id;
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::list_groups(c, caller, parent, &page)).await?))
+}
+
+/// Get an item group.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "getItemGroup",
+    params(("id" = i64, Path, description = "Item group id")),
+    responses((status = 200, description = "The group", body = ItemGroup, headers(("ETag" = String))))
+)]
+#[get("/item-groups/{id}")]
+pub async fn get_item_group(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let g = auth.read(move |c, caller| service::get_group(c, caller, id)).await?;
+    Ok(json_response(StatusCode::OK, &g, Some(g.version)))
+}
+
+/// Update an item group (merge-patch); moving it under its own descendant is refused.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "updateItemGroup",
+    params(("id" = i64, Path, description = "Item group id")),
+    request_body(content = ItemGroupPatch, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "Updated", body = ItemGroup, headers(("ETag" = String))),
+        (status = 409, description = "Duplicate name", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/item-groups/{id}")]
+pub async fn update_item_group(
+    auth: Auth,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+    body: ValidJson<ItemGroupPatch>,
+) -> Result<HttpResponse, Problem> {
+    let (id, patch) = (id.into_inner(), body.0);
+    let g = auth.write(move |c, caller| service::update_group(c, caller, id, if_match.0, patch)).await?;
+    Ok(json_response(StatusCode::OK, &g, Some(g.version)))
+}
+
+/// Delete an item group that no item or subgroup uses.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "deleteItemGroup",
+    params(("id" = i64, Path, description = "Item group id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "Still used by items or subgroups", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/item-groups/{id}")]
+pub async fn delete_item_group(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    auth.write(move |c, caller| service::delete_group(c, caller, id, if_match.0)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The change history of an item group.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "getItemGroupHistory",
+    params(("id" = i64, Path, description = "Item group id"), PageQuery),
+    responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>))
+)]
+#[get("/item-groups/{id}/history")]
+pub async fn item_group_history(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
+    let (id, page) = (id.into_inner(), q.0.page()?);
+    let h = auth.read(move |c, caller| service::group_history(c, caller, id, &page)).await?;
+    Ok(HttpResponse::Ok().json(history_page(h)))
+}

@@ -1,0 +1,223 @@
+//! ordo-api: the actix-web application — routes, auth, problem+json, OpenAPI.
+
+pub mod auth;
+pub mod common;
+pub mod customers;
+pub mod demo;
+pub mod extract;
+pub mod items;
+pub mod openapi;
+pub mod problem;
+pub mod users;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{get, web, HttpMessage, HttpRequest, HttpResponse};
+use ordo_db::{Db, Stats};
+use std::sync::Arc;
+use tracing::Instrument;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+use crate::extract::RequestMeta;
+use crate::problem::Problem;
+
+/// Server settings that handlers need.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub jwt_secret: Vec<u8>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl: i64,
+    pub debug_headers: bool,
+}
+
+pub struct AppState {
+    pub db: Db,
+    pub jwt: auth::Jwt,
+    pub config: ApiConfig,
+    /// Route table (from the OpenAPI document) for 405 answers.
+    routes: Arc<Vec<(Vec<String>, Vec<&'static str>)>>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: ApiConfig) -> AppState {
+        let jwt = auth::Jwt::new(&config.jwt_secret, &config.jwt_issuer, &config.jwt_audience, config.access_token_ttl);
+        let spec = openapi::spec();
+        let routes = spec
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segs = path.trim_matches('/').split('/').map(str::to_string).collect();
+                let mut methods = vec![];
+                for (m, present) in [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ] {
+                    if present {
+                        methods.push(m);
+                    }
+                }
+                (segs, methods)
+            })
+            .collect();
+        AppState { db, jwt, config, routes: Arc::new(routes) }
+    }
+
+    fn allowed_methods(&self, path: &str) -> Option<String> {
+        let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        self.routes
+            .iter()
+            .find(|(pattern, _)| {
+                pattern.len() == segs.len()
+                    && pattern.iter().zip(&segs).all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s)
+            })
+            .map(|(_, m)| m.join(", "))
+    }
+}
+
+/// Request id, statement counter and one log line per request.
+async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = req
+        .headers()
+        .get("X-Request-Id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let stats = Stats::default();
+    req.extensions_mut().insert(RequestMeta { request_id: request_id.clone(), stats: stats.clone() });
+    let debug = req.app_data::<web::Data<AppState>>().map(|s| s.config.debug_headers).unwrap_or(false);
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let (method, path) = (req.method().to_string(), req.path().to_string());
+    let started = std::time::Instant::now();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let status = res.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(%method, %path, status, ms = started.elapsed().as_millis() as u64, statements = stats.statements(), "request")
+    });
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert(HeaderName::from_static("x-request-id"), v);
+    }
+    if debug {
+        h.insert(HeaderName::from_static("x-ordo-db-statements"), HeaderValue::from(stats.statements()));
+    }
+    Ok(res)
+}
+
+/// Unknown route → 404, known route with another method → 405, both problem+json.
+async fn fallback(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    match state.allowed_methods(req.path()) {
+        Some(allow) => {
+            let mut p = Problem::new(
+                actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} is not allowed here; allowed: {allow}", req.method()),
+            );
+            p.allow = Some(allow);
+            Err(p)
+        }
+        None => Err(Problem::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {} {}", req.method(), req.path()),
+        )),
+    }
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(tag = "health", operation_id = "healthz", security(()), responses((status = 200, description = "Alive")))]
+#[get("/healthz")]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(
+    tag = "health",
+    operation_id = "readyz",
+    security(()),
+    responses((status = 200, description = "Ready"), (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/readyz")]
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let db = state.db.clone();
+    match web::block(move || db.ping()).await? {
+        Ok(()) => Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))),
+        Err(e) => {
+            tracing::warn!(cause = %e, "readiness check failed");
+            Err(Problem::new(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database does not answer"))
+        }
+    }
+}
+
+async fn openapi_json(spec: web::Data<String>) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(spec.get_ref().clone())
+}
+
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default().error_handler(|e, _| Problem::bad_request("malformed_json", e.to_string()).into())
+}
+
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|e, _| {
+        Problem::bad_request("invalid_path", format!("invalid path parameter: {e}")).into()
+    })
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|e, _| Problem::bad_request("invalid_query", format!("invalid query string: {e}")).into())
+}
+
+/// Registers the API (and docs) on an actix `App`; also used by `ordo openapi`.
+pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
+    let spec_json = web::Data::new(openapi::spec_json());
+    cfg.app_data(state)
+        .app_data(json_config())
+        .app_data(path_config())
+        .app_data(query_config())
+        .app_data(web::PayloadConfig::new(1024 * 1024))
+        .app_data(spec_json)
+        .route("/api/v1/openapi.json", web::get().to(openapi_json))
+        .service(
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                .url("/api/v1/openapi.json", utoipa::openapi::OpenApi::default())
+                .config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json").persist_authorization(true)),
+        );
+}
+
+/// Builds the application. Routes are registered once, through utoipa-actix-web,
+/// so the OpenAPI document cannot miss a handler.
+pub fn app(
+    state: web::Data<AppState>,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, _spec) = actix_web::App::new()
+        .wrap(from_fn(request_context))
+        .configure(|cfg| configure(cfg, state))
+        .into_utoipa_app()
+        .openapi(openapi::ApiDoc::openapi())
+        .service(healthz)
+        .service(readyz)
+        .service(utoipa_actix_web::scope("/api/v1").configure(openapi::routes))
+        .split_for_parts();
+    app.default_service(web::to(fallback))
+}

@@ -1,0 +1,179 @@
+//! The OpenAPI document: collected from the handlers by utoipa-actix-web, then
+//! completed by [`Conventions`] so that every operation documents the same
+//! security, headers and error responses the code actually produces.
+
+use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement, SecurityScheme, ClientCredentials};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Required};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt;
+
+use crate::problem::Problem;
+use crate::{auth, customers, items, users};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Ordo",
+        description = "Headless sales & order management: customers, items, pricing, quotations, orders, fulfillment and billing over REST/JSON.\n\nMoney and quantities are decimal strings; errors are `application/problem+json`; lists are cursor-paginated; writes honour `If-Match` and `Idempotency-Key`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+        version = "1.0.0"
+    ),
+    components(schemas(Problem)),
+    modifiers(&Conventions),
+    tags(
+        (name = "auth", description = "Tokens and the current caller"),
+        (name = "users", description = "Users and API clients (admin)"),
+        (name = "customers", description = "Customers and their contacts"),
+        (name = "items", description = "Items and item groups"),
+        (name = "health", description = "Liveness and readiness probes"),
+    )
+)]
+pub struct ApiDoc;
+
+/// All `/api/v1` routes, in one place.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(auth::issue_token)
+        .service(auth::me)
+        .service(users::create_user)
+        .service(users::list_users)
+        .service(users::get_user)
+        .service(users::update_user)
+        .service(users::user_history)
+        .service(users::create_api_client)
+        .service(users::list_api_clients)
+        .service(users::get_api_client)
+        .service(users::revoke_api_client)
+        .service(customers::create_customer)
+        .service(customers::list_customers)
+        .service(customers::get_customer)
+        .service(customers::update_customer)
+        .service(customers::delete_customer)
+        .service(customers::customer_history)
+        .service(customers::list_contacts)
+        .service(customers::create_contact)
+        .service(customers::get_contact)
+        .service(customers::update_contact)
+        .service(customers::delete_contact)
+        .service(items::create_item)
+        .service(items::list_items)
+        .service(items::get_item)
+        .service(items::update_item)
+        .service(items::delete_item)
+        .service(items::item_history)
+        .service(items::create_item_group)
+        .service(items::list_item_groups)
+        .service(items::get_item_group)
+        .service(items::update_item_group)
+        .service(items::delete_item_group)
+        .service(items::item_group_history);
+}
+
+struct Conventions;
+
+fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            crate::problem::CONTENT_TYPE,
+            ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("Problem")))).build(),
+        )
+        .build()
+        .into()
+}
+
+fn add_response(op: &mut Operation, status: &str, description: &str) {
+    op.responses.responses.entry(status.to_string()).or_insert_with(|| problem_response(description));
+}
+
+fn header_param(name: &str, description: &str) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String)))
+        .build()
+}
+
+impl Modify for Conventions {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::new([
+                Flow::Password(Password::new("/api/v1/auth/token", Scopes::new())),
+                Flow::ClientCredentials(ClientCredentials::new("/api/v1/auth/token", Scopes::new())),
+            ])),
+        );
+        for (path, item) in api.paths.paths.iter_mut() {
+            let has_id = path.contains('{');
+            let public = matches!(path.as_str(), "/api/v1/auth/token" | "/healthz" | "/readyz");
+            for (method, op) in [
+                (HttpMethod::Get, item.get.as_mut()),
+                (HttpMethod::Post, item.post.as_mut()),
+                (HttpMethod::Patch, item.patch.as_mut()),
+                (HttpMethod::Delete, item.delete.as_mut()),
+            ] {
+                let Some(op) = op else { continue };
+                if !public {
+                    op.security = Some(vec![
+                        SecurityRequirement::new("bearerAuth", Vec::<String>::new()),
+                        SecurityRequirement::new("oauth2", Vec::<String>::new()),
+                    ]);
+                    add_response(op, "401", "Missing, invalid or expired token");
+                    add_response(op, "403", "Your role does not allow this");
+                    if has_id {
+                        add_response(op, "404", "Not found, or not visible to you");
+                    }
+                    add_response(op, "400", "Malformed request: bad JSON, path or query parameter");
+                }
+                if op.request_body.is_some() && !public {
+                    add_response(op, "413", "Request body too large");
+                    add_response(op, "415", "Unsupported content type");
+                    add_response(op, "422", "Validation failed; `errors` lists every failing field");
+                }
+                let mut extra = vec![];
+                if !public && method == HttpMethod::Post {
+                    extra.push(header_param(
+                        "Idempotency-Key",
+                        "Makes the POST safe to retry: a replay with the same key and body returns the first response.",
+                    ));
+                    add_response(op, "409", "Conflict: a duplicate, a state that forbids this, or the Idempotency-Key is in flight");
+                    add_response(op, "422", "Validation failed, a business rule refused it, or the Idempotency-Key was used with another body");
+                }
+                if !public && has_id && matches!(method, HttpMethod::Patch | HttpMethod::Delete | HttpMethod::Post) {
+                    extra.push(header_param("If-Match", "The ETag you last read; the write is refused with 412 if the resource changed since."));
+                    add_response(op, "412", "The resource changed since you read it (If-Match)");
+                }
+                if !extra.is_empty() {
+                    op.parameters.get_or_insert_with(Vec::new).extend(extra);
+                }
+                add_response(op, "500", "Unexpected server error");
+            }
+        }
+    }
+}
+
+/// The complete document, exactly as served.
+pub fn spec() -> utoipa::openapi::OpenApi {
+    let (_, spec) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .service(crate::healthz)
+        .service(crate::readyz)
+        .service(utoipa_actix_web::scope("/api/v1").configure(routes))
+        .split_for_parts();
+    let mut spec = spec;
+    Conventions.modify(&mut spec);
+    spec
+}
+
+pub fn spec_json() -> String {
+    spec().to_pretty_json().unwrap_or_else(|_| "{}".into())
+}

@@ -1,0 +1,107 @@
+//! ISO 4217 currency codes with their minor units.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+
+/// Active ISO 4217 codes and minor units (digits after the decimal point).
+const ISO_4217: &[(&str, u8)] = &[
+    ("AED", 2), ("AFN", 2), ("ALL", 2), ("AMD", 2), ("ANG", 2), ("AOA", 2), ("ARS", 2), ("AUD", 2),
+    ("AWG", 2), ("AZN", 2), ("BAM", 2), ("BBD", 2), ("BDT", 2), ("BGN", 2), ("BHD", 3), ("BIF", 0),
+    ("BMD", 2), ("BND", 2), ("BOB", 2), ("BRL", 2), ("BSD", 2), ("BTN", 2), ("BWP", 2), ("BYN", 2),
+    ("BZD", 2), ("CAD", 2), ("CDF", 2), ("CHF", 2), ("CLP", 0), ("CNY", 2), ("COP", 2), ("CRC", 2),
+    ("CUP", 2), ("CVE", 2), ("CZK", 2), ("DJF", 0), ("DKK", 2), ("DOP", 2), ("DZD", 2), ("EGP", 2),
+    ("ERN", 2), ("ETB", 2), ("EUR", 2), ("FJD", 2), ("FKP", 2), ("GBP", 2), ("GEL", 2), ("GHS", 2),
+    ("GIP", 2), ("GMD", 2), ("GNF", 0), ("GTQ", 2), ("GYD", 2), ("HKD", 2), ("HNL", 2), ("HTG", 2),
+    ("HUF", 2), ("IDR", 2), ("ILS", 2), ("INR", 2), ("IQD", 3), ("IRR", 2), ("ISK", 0), ("JMD", 2),
+    ("JOD", 3), ("JPY", 0), ("KES", 2), ("KGS", 2), ("KHR", 2), ("KMF", 0), ("KPW", 2), ("KRW", 0),
+    ("KWD", 3), ("KYD", 2), ("KZT", 2), ("LAK", 2), ("LBP", 2), ("LKR", 2), ("LRD", 2), ("LSL", 2),
+    ("LYD", 3), ("MAD", 2), ("MDL", 2), ("MGA", 2), ("MKD", 2), ("MMK", 2), ("MNT", 2), ("MOP", 2),
+    ("MRU", 2), ("MUR", 2), ("MVR", 2), ("MWK", 2), ("MXN", 2), ("MYR", 2), ("MZN", 2), ("NAD", 2),
+    ("NGN", 2), ("NIO", 2), ("NOK", 2), ("NPR", 2), ("NZD", 2), ("OMR", 3), ("PAB", 2), ("PEN", 2),
+    ("PGK", 2), ("PHP", 2), ("PKR", 2), ("PLN", 2), ("PYG", 0), ("QAR", 2), ("RON", 2), ("RSD", 2),
+    ("RUB", 2), ("RWF", 0), ("SAR", 2), ("SBD", 2), ("SCR", 2), ("SDG", 2), ("SEK", 2), ("SGD", 2),
+    ("SHP", 2), ("SLE", 2), ("SOS", 2), ("SRD", 2), ("SSP", 2), ("STN", 2), ("SVC", 2), ("SYP", 2),
+    ("SZL", 2), ("THB", 2), ("TJS", 2), ("TMT", 2), ("TND", 3), ("TOP", 2), ("TRY", 2), ("TTD", 2),
+    ("TWD", 2), ("TZS", 2), ("UAH", 2), ("UGX", 0), ("USD", 2), ("UYU", 2), ("UZS", 2), ("VES", 2),
+    ("VND", 0), ("VUV", 0), ("WST", 2), ("XAF", 0), ("XCD", 2), ("XOF", 0), ("XPF", 0), ("YER", 2),
+    ("ZAR", 2), ("ZMW", 2), ("ZWG", 2),
+];
+
+/// An ISO 4217 currency code, upper case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency {
+    code: &'static str,
+    minor_units: u8,
+}
+
+impl Currency {
+    pub fn from_code(code: &str) -> Option<Currency> {
+        ISO_4217
+            .binary_search_by(|(c, _)| c.cmp(&code))
+            .ok()
+            .map(|i| Currency { code: ISO_4217[i].0, minor_units: ISO_4217[i].1 })
+    }
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+    /// Digits after the decimal point in this currency (JPY 0, EUR 2, KWD 3).
+    pub fn minor_units(&self) -> u8 {
+        self.minor_units
+    }
+    pub fn all() -> impl Iterator<Item = Currency> {
+        ISO_4217.iter().map(|(c, m)| Currency { code: c, minor_units: *m })
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code)
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code)
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Currency::from_code(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown currency {s:?}: must be an ISO 4217 code like \"EUR\"")))
+    }
+}
+
+impl utoipa::PartialSchema for Currency {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[A-Z]{3}$"))
+            .description(Some("ISO 4217 currency code."))
+            .examples([serde_json::json!("EUR")])
+            .into()
+    }
+}
+impl utoipa::ToSchema for Currency {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_for_binary_search() {
+        assert!(ISO_4217.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn minor_units() {
+        assert_eq!(Currency::from_code("JPY").unwrap().minor_units(), 0);
+        assert_eq!(Currency::from_code("EUR").unwrap().minor_units(), 2);
+        assert_eq!(Currency::from_code("KWD").unwrap().minor_units(), 3);
+        assert!(Currency::from_code("XXX").is_none());
+        assert!(Currency::from_code("eur").is_none());
+    }
+}

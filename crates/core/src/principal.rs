@@ -1,0 +1,189 @@
+//! Who is asking, what their roles allow, and which rows they may see.
+//! The role → permission table lives here and nowhere else.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    SalesManager,
+    SalesAgent,
+    Warehouse,
+    Accountant,
+    ServiceAgent,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::Admin,
+        Role::SalesManager,
+        Role::SalesAgent,
+        Role::Warehouse,
+        Role::Accountant,
+        Role::ServiceAgent,
+        Role::Viewer,
+    ];
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::SalesManager => "sales_manager",
+            Role::SalesAgent => "sales_agent",
+            Role::Warehouse => "warehouse",
+            Role::Accountant => "accountant",
+            Role::ServiceAgent => "service_agent",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown role {s:?}"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    CustomersRead,
+    CustomersWrite,
+    CustomersDelete,
+    /// Assign a customer to any sales agent (agents may only keep their own).
+    CustomersAssign,
+    ItemsRead,
+    ItemsWrite,
+    ItemsDelete,
+    UsersManage,
+    ApiClientsManage,
+}
+
+/// The one table of who may do what. Row-level scope (an agent's own customers)
+/// is separate: see [`Scope`].
+pub fn role_allows(role: Role, p: Permission) -> bool {
+    use Permission::*;
+    match role {
+        Role::Admin => true,
+        Role::SalesManager => matches!(
+            p,
+            CustomersRead | CustomersWrite | CustomersDelete | CustomersAssign | ItemsRead | ItemsWrite | ItemsDelete
+        ),
+        Role::SalesAgent => matches!(p, CustomersRead | CustomersWrite | ItemsRead),
+        Role::Warehouse => matches!(p, CustomersRead | ItemsRead | ItemsWrite),
+        Role::Accountant => matches!(p, CustomersRead | CustomersWrite | ItemsRead),
+        Role::ServiceAgent => matches!(p, CustomersRead | ItemsRead),
+        Role::Viewer => matches!(p, CustomersRead | ItemsRead),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    User,
+    ApiClient,
+}
+
+/// The authenticated caller, taken from a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub kind: PrincipalKind,
+    /// users.id or api_clients.id
+    pub id: i64,
+    pub name: String,
+    pub roles: Vec<Role>,
+}
+
+/// Which customers' rows a caller may see. Built from the principal once; every
+/// repository query over customer-owned data takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// A sales agent: only customers whose owner is this user.
+    OwnCustomers(i64),
+}
+
+impl Principal {
+    pub fn has(&self, p: Permission) -> bool {
+        self.roles.iter().any(|r| role_allows(*r, p))
+    }
+    pub fn has_role(&self, r: Role) -> bool {
+        self.roles.contains(&r)
+    }
+    /// Sales agents are scoped unless another role of theirs sees everything.
+    pub fn scope(&self) -> Scope {
+        let unrestricted = self.roles.iter().any(|r| *r != Role::SalesAgent);
+        if !unrestricted && self.kind == PrincipalKind::User {
+            Scope::OwnCustomers(self.id)
+        } else {
+            Scope::All
+        }
+    }
+    /// The actor label written into audit records and idempotency keys.
+    pub fn actor_key(&self) -> String {
+        match self.kind {
+            PrincipalKind::User => format!("user:{}", self.id),
+            PrincipalKind::ApiClient => format!("client:{}", self.id),
+        }
+    }
+    pub fn user_id(&self) -> Option<i64> {
+        (self.kind == PrincipalKind::User).then_some(self.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(roles: Vec<Role>) -> Principal {
+        Principal { kind: PrincipalKind::User, id: 7, name: "x".into(), roles }
+    }
+
+    #[test]
+    fn agents_are_scoped_unless_they_have_a_wider_role() {
+        assert_eq!(p(vec![Role::SalesAgent]).scope(), Scope::OwnCustomers(7));
+        assert_eq!(p(vec![Role::SalesAgent, Role::SalesManager]).scope(), Scope::All);
+        assert_eq!(p(vec![Role::Viewer]).scope(), Scope::All);
+    }
+
+    #[test]
+    fn permissions() {
+        assert!(p(vec![Role::Admin]).has(Permission::UsersManage));
+        assert!(!p(vec![Role::SalesManager]).has(Permission::UsersManage));
+        assert!(!p(vec![Role::Viewer]).has(Permission::CustomersWrite));
+        assert!(!p(vec![Role::SalesAgent]).has(Permission::ItemsWrite));
+        assert!("sales_agent".parse::<Role>().is_ok());
+        assert!("boss".parse::<Role>().is_err());
+    }
+}
+
+/// The principal of one request plus what the audit trail needs about it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    pub fn scope(&self) -> Scope {
+        self.principal.scope()
+    }
+    pub fn has(&self, p: Permission) -> bool {
+        self.principal.has(p)
+    }
+    pub fn require(&self, p: Permission) -> Result<(), crate::DomainError> {
+        if self.has(p) {
+            Ok(())
+        } else {
+            Err(crate::DomainError::forbidden(format!("your role does not allow {p:?}")))
+        }
+    }
+}

@@ -1,0 +1,262 @@
+use ordo_core::{Currency, Money};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use validator::{Validate, ValidationError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerStatus {
+    Active,
+    /// No new sales documents may be created for a blocked customer.
+    Blocked,
+}
+
+impl CustomerStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CustomerStatus::Active => "active",
+            CustomerStatus::Blocked => "blocked",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(CustomerStatus::Active),
+            "blocked" => Some(CustomerStatus::Blocked),
+            _ => None,
+        }
+    }
+}
+
+pub fn country_code(c: &str) -> Result<(), ValidationError> {
+    if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        let mut e = ValidationError::new("country");
+        e.message = Some("must be an ISO 3166-1 alpha-2 code like \"DE\"".into());
+        Err(e)
+    }
+}
+
+pub fn valid_tags(t: &[String]) -> Result<(), ValidationError> {
+    if t.iter().all(|s| !s.trim().is_empty() && s.chars().count() <= 50) {
+        Ok(())
+    } else {
+        let mut e = ValidationError::new("tags");
+        e.message = Some("each tag must be 1 to 50 characters".into());
+        Err(e)
+    }
+}
+
+pub fn non_negative(m: &Money) -> Result<(), ValidationError> {
+    if m.is_negative() {
+        let mut e = ValidationError::new("range");
+        e.message = Some("must not be negative".into());
+        Err(e)
+    } else {
+        Ok(())
+    }
+}
+
+/// A postal address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    #[validate(length(min = 1, max = 200))]
+    pub line1: String,
+    #[validate(length(max = 200))]
+    pub line2: Option<String>,
+    #[validate(length(min = 1, max = 100))]
+    pub city: String,
+    #[validate(length(max = 20))]
+    pub postal_code: Option<String>,
+    #[validate(length(max = 100))]
+    pub region: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    #[validate(custom(function = "country_code"))]
+    #[schema(pattern = "^[A-Z]{2}$", example = "DE")]
+    pub country: String,
+}
+
+/// A customer (a company or person the business sells to).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Customer {
+    pub id: i64,
+    /// Document number from the `customer` series, e.g. `C-000123`.
+    pub number: String,
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub tax_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub billing_address: Option<Address>,
+    pub shipping_address: Option<Address>,
+    pub currency: Currency,
+    pub payment_terms_days: i32,
+    pub credit_limit: Option<Money>,
+    pub parent_id: Option<i64>,
+    /// The sales agent (user id) this customer is assigned to.
+    pub owner_id: Option<i64>,
+    pub status: CustomerStatus,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub attributes: Map<String, Value>,
+    /// Optimistic-concurrency version; also the `ETag`.
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Set when the customer was deleted while still referenced; archived customers
+    /// are read-only and left out of default lists.
+    #[serde(serialize_with = "ordo_core::serde_util::rfc3339_opt::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub archived_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerCreate {
+    #[validate(length(min = 1, max = 200))]
+    pub name: String,
+    #[validate(length(max = 200))]
+    pub legal_name: Option<String>,
+    #[validate(length(min = 1, max = 50))]
+    pub tax_id: Option<String>,
+    #[validate(email)]
+    pub email: Option<String>,
+    #[validate(length(max = 50))]
+    pub phone: Option<String>,
+    #[validate(nested)]
+    pub billing_address: Option<Address>,
+    #[validate(nested)]
+    pub shipping_address: Option<Address>,
+    pub currency: Currency,
+    /// Days until invoices fall due; default 30.
+    #[validate(range(min = 0, max = 3650))]
+    pub payment_terms_days: Option<i32>,
+    #[validate(custom(function = "non_negative"))]
+    pub credit_limit: Option<Money>,
+    pub parent_id: Option<i64>,
+    /// Defaults to the caller when a sales agent creates the customer.
+    pub owner_id: Option<i64>,
+    pub status: Option<CustomerStatus>,
+    #[validate(length(max = 50), custom(function = "valid_tags"))]
+    pub tags: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Map<String, Value>>,
+}
+
+/// JSON merge-patch: absent fields stay, `null` clears an optional field.
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPatch {
+    #[validate(length(min = 1, max = 200))]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(length(max = 200))]
+    #[schema(value_type = Option<String>)]
+    pub legal_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(length(min = 1, max = 50))]
+    #[schema(value_type = Option<String>)]
+    pub tax_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(email)]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(length(max = 50))]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(nested)]
+    #[schema(value_type = Option<Address>)]
+    pub billing_address: Option<Option<Address>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(nested)]
+    #[schema(value_type = Option<Address>)]
+    pub shipping_address: Option<Option<Address>>,
+    pub currency: Option<Currency>,
+    #[validate(range(min = 0, max = 3650))]
+    pub payment_terms_days: Option<i32>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(custom(function = "non_negative"))]
+    #[schema(value_type = Option<Money>)]
+    pub credit_limit: Option<Option<Money>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[schema(value_type = Option<i64>)]
+    pub parent_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[schema(value_type = Option<i64>)]
+    pub owner_id: Option<Option<i64>>,
+    pub status: Option<CustomerStatus>,
+    #[validate(length(max = 50), custom(function = "valid_tags"))]
+    pub tags: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    pub q: Option<String>,
+    pub owner_id: Option<i64>,
+    pub status: Option<CustomerStatus>,
+    pub parent_id: Option<i64>,
+    pub updated_since: Option<OffsetDateTime>,
+    pub include_archived: bool,
+}
+
+/// A person at a customer.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Contact {
+    pub id: i64,
+    pub customer_id: i64,
+    pub name: String,
+    /// Their role at the customer, e.g. "purchasing".
+    pub role: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// At most one primary contact per customer.
+    pub is_primary: bool,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactCreate {
+    #[validate(length(min = 1, max = 200))]
+    pub name: String,
+    #[validate(length(max = 100))]
+    pub role: Option<String>,
+    #[validate(email)]
+    pub email: Option<String>,
+    #[validate(length(max = 50))]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub is_primary: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatch {
+    #[validate(length(min = 1, max = 200))]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(length(max = 100))]
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Option<String>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(email)]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(length(max = 50))]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    pub is_primary: Option<bool>,
+}

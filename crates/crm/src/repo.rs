@@ -1,0 +1,283 @@
+//! Diesel rows and queries for customers and contacts.
+
+use diesel::prelude::*;
+use ordo_core::{Currency, DomainError, Money, Page, PageRequest, Result, Scope};
+use ordo_db::schema::{contacts, customers};
+use ordo_db::sql::{like_pattern, lower};
+use ordo_db::DbConnection;
+use time::PrimitiveDateTime;
+
+use crate::model::{Contact, Customer, CustomerFilter, CustomerStatus};
+use crate::scope::visible_customers;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = customers, treat_none_as_null = true)]
+pub struct CustomerRow {
+    pub id: i64,
+    pub number: String,
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub tax_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub billing_address: Option<String>,
+    pub shipping_address: Option<String>,
+    pub currency: String,
+    pub payment_terms_days: i32,
+    pub credit_limit: Option<i64>,
+    pub parent_id: Option<i64>,
+    pub owner_id: Option<i64>,
+    pub status: String,
+    pub tags: String,
+    pub attributes: String,
+    pub version: i64,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+    pub archived_at: Option<PrimitiveDateTime>,
+}
+
+/// The insertable part of a customer (the database assigns the id).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = customers)]
+pub struct NewCustomer {
+    pub number: String,
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub tax_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub billing_address: Option<String>,
+    pub shipping_address: Option<String>,
+    pub currency: String,
+    pub payment_terms_days: i32,
+    pub credit_limit: Option<i64>,
+    pub parent_id: Option<i64>,
+    pub owner_id: Option<i64>,
+    pub status: String,
+    pub tags: String,
+    pub attributes: String,
+    pub version: i64,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+fn corrupt(what: &str, id: i64) -> DomainError {
+    DomainError::Internal(format!("customer {id}: stored {what} is unreadable"))
+}
+
+impl CustomerRow {
+    pub fn to_model(&self) -> Result<Customer> {
+        let json = |s: &Option<String>, what| -> Result<_> {
+            s.as_deref().map(serde_json::from_str).transpose().map_err(|_| corrupt(what, self.id))
+        };
+        Ok(Customer {
+            id: self.id,
+            number: self.number.clone(),
+            name: self.name.clone(),
+            legal_name: self.legal_name.clone(),
+            tax_id: self.tax_id.clone(),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            billing_address: json(&self.billing_address, "billing_address")?,
+            shipping_address: json(&self.shipping_address, "shipping_address")?,
+            currency: Currency::from_code(&self.currency).ok_or_else(|| corrupt("currency", self.id))?,
+            payment_terms_days: self.payment_terms_days,
+            credit_limit: self.credit_limit.map(Money::from_scaled),
+            parent_id: self.parent_id,
+            owner_id: self.owner_id,
+            status: CustomerStatus::parse(&self.status).ok_or_else(|| corrupt("status", self.id))?,
+            tags: serde_json::from_str(&self.tags).map_err(|_| corrupt("tags", self.id))?,
+            attributes: serde_json::from_str(&self.attributes).map_err(|_| corrupt("attributes", self.id))?,
+            version: self.version,
+            created_at: self.created_at.assume_utc(),
+            updated_at: self.updated_at.assume_utc(),
+            archived_at: self.archived_at.map(|t| t.assume_utc()),
+        })
+    }
+}
+
+pub fn insert_customer(conn: &mut DbConnection, row: &NewCustomer) -> Result<CustomerRow> {
+    Ok(diesel::insert_into(customers::table)
+        .values(row)
+        .returning(customers::all_columns)
+        .get_result(conn)?)
+}
+
+/// Writes the whole row if its version is still `expected_version`; bumps the version.
+pub fn update_customer(conn: &mut DbConnection, row: &CustomerRow, expected_version: i64) -> Result<CustomerRow> {
+    diesel::update(customers::table.filter(customers::id.eq(row.id)).filter(customers::version.eq(expected_version)))
+        .set(row)
+        .returning(customers::all_columns)
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::stale_version(expected_version))
+}
+
+pub fn list_customers(
+    conn: &mut DbConnection,
+    scope: Scope,
+    f: &CustomerFilter,
+    page: &PageRequest,
+) -> Result<Page<CustomerRow>> {
+    let mut q = visible_customers(scope).select(CustomerRow::as_select()).order(customers::id.asc()).limit(page.fetch());
+    if let Some(after) = page.after_id {
+        q = q.filter(customers::id.gt(after));
+    }
+    if !f.include_archived {
+        q = q.filter(customers::archived_at.is_null());
+    }
+    if let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let pat = like_pattern(text);
+        q = q.filter(
+            lower(customers::name)
+                .like(pat.clone())
+                .escape('\\')
+                .or(lower(customers::number).like(pat.clone()).escape('\\'))
+                .or(lower(customers::tax_id.assume_not_null()).like(pat).escape('\\')),
+        );
+    }
+    if let Some(owner) = f.owner_id {
+        q = q.filter(customers::owner_id.eq(owner));
+    }
+    if let Some(status) = f.status {
+        q = q.filter(customers::status.eq(status.as_str()));
+    }
+    if let Some(parent) = f.parent_id {
+        q = q.filter(customers::parent_id.eq(parent));
+    }
+    if let Some(since) = f.updated_since {
+        q = q.filter(customers::updated_at.ge(ordo_core::time_util::from_offset(since)));
+    }
+    let rows = q.load(conn)?;
+    Ok(Page::from_rows(rows, page, |r| r.id))
+}
+
+/// The parent chain of `start`, nearest first (stops at 100 levels as a guard).
+pub fn ancestors(conn: &mut DbConnection, start: i64) -> Result<Vec<i64>> {
+    let mut chain = vec![start];
+    let mut current = start;
+    for _ in 0..100 {
+        let parent: Option<Option<i64>> =
+            customers::table.find(current).select(customers::parent_id).first(conn).optional()?;
+        match parent.flatten() {
+            Some(p) if !chain.contains(&p) => {
+                chain.push(p);
+                current = p;
+            }
+            _ => break,
+        }
+    }
+    Ok(chain)
+}
+
+/// Whether anything other than the customer's own contacts refers to it. Later
+/// domains (documents, invoices) add their tables here.
+pub fn customer_is_referenced(conn: &mut DbConnection, id: i64) -> Result<bool> {
+    let children: i64 = customers::table.filter(customers::parent_id.eq(id)).count().get_result(conn)?;
+    Ok(children > 0)
+}
+
+pub fn delete_customer(conn: &mut DbConnection, id: i64) -> Result<()> {
+    diesel::delete(customers::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, AsChangeset)]
+#[diesel(table_name = contacts, treat_none_as_null = true)]
+pub struct ContactRow {
+    pub id: i64,
+    pub customer_id: i64,
+    pub name: String,
+    pub role: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub is_primary: bool,
+    pub version: i64,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = contacts)]
+pub struct NewContact {
+    pub customer_id: i64,
+    pub name: String,
+    pub role: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub is_primary: bool,
+    pub version: i64,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+impl ContactRow {
+    pub fn to_model(&self) -> Contact {
+        Contact {
+            id: self.id,
+            customer_id: self.customer_id,
+            name: self.name.clone(),
+            role: self.role.clone(),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            is_primary: self.is_primary,
+            version: self.version,
+            created_at: self.created_at.assume_utc(),
+            updated_at: self.updated_at.assume_utc(),
+        }
+    }
+}
+
+pub fn find_contact(conn: &mut DbConnection, customer_id: i64, id: i64) -> Result<ContactRow> {
+    contacts::table
+        .filter(contacts::id.eq(id))
+        .filter(contacts::customer_id.eq(customer_id))
+        .select(ContactRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::not_found("contact", id))
+}
+
+pub fn list_contacts(conn: &mut DbConnection, customer_id: i64, page: &PageRequest) -> Result<Page<ContactRow>> {
+    let mut q = contacts::table
+        .filter(contacts::customer_id.eq(customer_id))
+        .select(ContactRow::as_select())
+        .order(contacts::id.asc())
+        .limit(page.fetch())
+        .into_boxed();
+    if let Some(after) = page.after_id {
+        q = q.filter(contacts::id.gt(after));
+    }
+    Ok(Page::from_rows(q.load(conn)?, page, |r| r.id))
+}
+
+pub fn insert_contact(conn: &mut DbConnection, row: &NewContact) -> Result<ContactRow> {
+    Ok(diesel::insert_into(contacts::table).values(row).returning(contacts::all_columns).get_result(conn)?)
+}
+
+pub fn update_contact(conn: &mut DbConnection, row: &ContactRow, expected_version: i64) -> Result<ContactRow> {
+    diesel::update(contacts::table.filter(contacts::id.eq(row.id)).filter(contacts::version.eq(expected_version)))
+        .set(row)
+        .returning(contacts::all_columns)
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::stale_version(expected_version))
+}
+
+/// Clears the primary flag on the customer's other contacts (one primary at most).
+pub fn clear_primary(conn: &mut DbConnection, customer_id: i64, except: Option<i64>) -> Result<()> {
+    diesel::update(
+        contacts::table
+            .filter(contacts::customer_id.eq(customer_id))
+            .filter(contacts::is_primary.eq(true))
+            .filter(contacts::id.ne(except.unwrap_or(-1))),
+    )
+    .set(contacts::is_primary.eq(false))
+    .execute(conn)?;
+    Ok(())
+}
+
+pub fn delete_contact(conn: &mut DbConnection, id: i64) -> Result<()> {
+    diesel::delete(contacts::table.find(id)).execute(conn)?;
+    Ok(())
+}

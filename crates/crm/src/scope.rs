@@ -1,0 +1,37 @@
+//! Row-level scope, in one place. A sales agent sees only customers they own; every
+//! query over customers, or over rows that hang off a customer, starts here, so a
+//! forgotten check cannot happen in a handler.
+
+use diesel::prelude::*;
+use ordo_core::{DomainError, Result, Scope};
+use ordo_db::schema::customers;
+use ordo_db::{DbBackend, DbConnection};
+
+use crate::repo::CustomerRow;
+
+/// Customers the scope may see (archived ones included: they stay readable by id).
+pub fn visible_customers<'a>(scope: Scope) -> customers::BoxedQuery<'a, DbBackend> {
+    let q = customers::table.into_boxed();
+    match scope {
+        Scope::All => q,
+        Scope::OwnCustomers(user_id) => q.filter(customers::owner_id.eq(user_id)),
+    }
+}
+
+/// One customer if the scope may see it; otherwise 404, exactly like a missing id.
+pub fn customer(conn: &mut DbConnection, scope: Scope, id: i64) -> Result<CustomerRow> {
+    visible_customers(scope)
+        .filter(customers::id.eq(id))
+        .select(CustomerRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::not_found("customer", id))
+}
+
+/// A customer referenced from a request body (`field`), checked against the scope.
+pub fn referenced_customer(conn: &mut DbConnection, scope: Scope, field: &str, id: i64) -> Result<CustomerRow> {
+    customer(conn, scope, id).map_err(|e| match e {
+        DomainError::NotFound { .. } => DomainError::reference_not_found("customer", field, id),
+        other => other,
+    })
+}

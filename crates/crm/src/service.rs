@@ -1,0 +1,320 @@
+//! Customer and contact use cases. Each runs inside the caller's transaction
+//! (`Db::write`), so its change and its audit record commit together.
+
+use diesel::prelude::*;
+use ordo_core::time_util::now;
+use ordo_core::{Caller, DomainError, Page, PageRequest, Permission, Result, Scope};
+use ordo_db::audit::{self, Entry};
+use ordo_db::schema::users;
+use ordo_db::{series, DbConnection};
+use ordo_core::util::{check_version, json_text, to_json, Removal};
+
+use crate::model::*;
+use crate::repo::{self, CustomerRow, NewContact, NewCustomer};
+use crate::scope;
+
+pub const CUSTOMER: &str = "customer";
+pub const CONTACT: &str = "contact";
+
+/// Who may own the customer: agents keep their own; assigning to someone else
+/// needs `CustomersAssign`; the owner must be an active user.
+fn resolve_owner(conn: &mut DbConnection, caller: &Caller, requested: Option<i64>) -> Result<Option<i64>> {
+    let self_id = caller.principal.user_id();
+    match (caller.scope(), requested) {
+        (Scope::OwnCustomers(me), None) => return Ok(Some(me)),
+        (Scope::OwnCustomers(me), Some(o)) if o == me => return Ok(Some(me)),
+        (_, None) => return Ok(None),
+        (_, Some(o)) if Some(o) == self_id => {}
+        (_, Some(_)) => caller.require(Permission::CustomersAssign)?,
+    }
+    let owner = requested.expect("matched Some above");
+    let active: Option<bool> = users::table.find(owner).select(users::active).first(conn).optional()?;
+    match active {
+        Some(true) => Ok(Some(owner)),
+        Some(false) => Err(DomainError::field("owner_id", "inactive", format!("user {owner} is deactivated"))),
+        None => Err(DomainError::reference_not_found("user", "owner_id", owner)),
+    }
+}
+
+/// A parent must be visible to the caller and must not be the customer itself or
+/// one of its descendants.
+fn check_parent(conn: &mut DbConnection, caller: &Caller, customer_id: Option<i64>, parent: i64) -> Result<()> {
+    scope::referenced_customer(conn, caller.scope(), "parent_id", parent)?;
+    if let Some(id) = customer_id {
+        if repo::ancestors(conn, parent)?.contains(&id) {
+            return Err(DomainError::field(
+                "parent_id",
+                "cycle",
+                format!("customer {parent} is this customer or one of its descendants"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: CustomerCreate) -> Result<Customer> {
+    caller.require(Permission::CustomersWrite)?;
+    let owner_id = resolve_owner(conn, caller, input.owner_id)?;
+    if let Some(parent) = input.parent_id {
+        check_parent(conn, caller, None, parent)?;
+    }
+    let number = series::next_number(conn, CUSTOMER)?;
+    let ts = now();
+    let row = repo::insert_customer(
+        conn,
+        &NewCustomer {
+            number,
+            name: input.name.trim().to_string(),
+            legal_name: input.legal_name,
+            tax_id: input.tax_id,
+            email: input.email,
+            phone: input.phone,
+            billing_address: input.billing_address.as_ref().map(json_text),
+            shipping_address: input.shipping_address.as_ref().map(json_text),
+            currency: input.currency.code().to_string(),
+            payment_terms_days: input.payment_terms_days.unwrap_or(30),
+            credit_limit: input.credit_limit.map(|m| m.to_scaled()),
+            parent_id: input.parent_id,
+            owner_id,
+            status: input.status.unwrap_or(CustomerStatus::Active).as_str().to_string(),
+            tags: json_text(&input.tags.unwrap_or_default()),
+            attributes: json_text(&input.attributes.unwrap_or_default()),
+            version: 1,
+            created_at: ts,
+            updated_at: ts,
+        },
+    )?;
+    let customer = row.to_model()?;
+    audit::record(conn, caller, CUSTOMER, customer.id, "create", &to_json(&customer))?;
+    Ok(customer)
+}
+
+pub fn get_customer(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Customer> {
+    caller.require(Permission::CustomersRead)?;
+    scope::customer(conn, caller.scope(), id)?.to_model()
+}
+
+pub fn list_customers(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    filter: &CustomerFilter,
+    page: &PageRequest,
+) -> Result<Page<Customer>> {
+    caller.require(Permission::CustomersRead)?;
+    let rows = repo::list_customers(conn, caller.scope(), filter, page)?;
+    let data = rows.data.iter().map(CustomerRow::to_model).collect::<Result<Vec<_>>>()?;
+    Ok(Page { data, next_cursor: rows.next_cursor })
+}
+
+fn writable(row: &CustomerRow) -> Result<()> {
+    if row.archived_at.is_some() {
+        return Err(DomainError::conflict("archived", format!("customer {} is archived and read-only", row.id)));
+    }
+    Ok(())
+}
+
+pub fn update_customer(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    patch: CustomerPatch,
+) -> Result<Customer> {
+    caller.require(Permission::CustomersWrite)?;
+    let current = scope::customer(conn, caller.scope(), id)?;
+    check_version(if_match, current.version)?;
+    writable(&current)?;
+    let before = current.to_model()?;
+    let mut row = current.clone();
+    if let Some(owner) = patch.owner_id {
+        if owner != row.owner_id {
+            row.owner_id = match owner {
+                Some(o) => resolve_owner(conn, caller, Some(o))?,
+                None => {
+                    if matches!(caller.scope(), Scope::OwnCustomers(_)) {
+                        return Err(DomainError::forbidden("sales agents cannot unassign their customers"));
+                    }
+                    caller.require(Permission::CustomersAssign)?;
+                    None
+                }
+            };
+        }
+    }
+    if let Some(parent) = patch.parent_id {
+        if let Some(p) = parent {
+            if Some(p) != row.parent_id {
+                check_parent(conn, caller, Some(id), p)?;
+            }
+        }
+        row.parent_id = parent;
+    }
+    if let Some(v) = patch.name {
+        row.name = v.trim().to_string();
+    }
+    if let Some(v) = patch.legal_name {
+        row.legal_name = v;
+    }
+    if let Some(v) = patch.tax_id {
+        row.tax_id = v;
+    }
+    if let Some(v) = patch.email {
+        row.email = v;
+    }
+    if let Some(v) = patch.phone {
+        row.phone = v;
+    }
+    if let Some(v) = patch.billing_address {
+        row.billing_address = v.as_ref().map(json_text);
+    }
+    if let Some(v) = patch.shipping_address {
+        row.shipping_address = v.as_ref().map(json_text);
+    }
+    if let Some(v) = patch.currency {
+        row.currency = v.code().to_string();
+    }
+    if let Some(v) = patch.payment_terms_days {
+        row.payment_terms_days = v;
+    }
+    if let Some(v) = patch.credit_limit {
+        row.credit_limit = v.map(|m| m.to_scaled());
+    }
+    if let Some(v) = patch.status {
+        row.status = v.as_str().to_string();
+    }
+    if let Some(v) = patch.tags {
+        row.tags = json_text(&v);
+    }
+    if let Some(v) = patch.attributes {
+        row.attributes = json_text(&v);
+    }
+    row.version = current.version + 1;
+    row.updated_at = now();
+    let saved = repo::update_customer(conn, &row, current.version)?.to_model()?;
+    audit::record(conn, caller, CUSTOMER, id, "update", &audit::diff(&to_json(&before), &to_json(&saved)))?;
+    Ok(saved)
+}
+
+pub fn delete_customer(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+) -> Result<Removal<Customer>> {
+    caller.require(Permission::CustomersDelete)?;
+    let current = scope::customer(conn, caller.scope(), id)?;
+    check_version(if_match, current.version)?;
+    if repo::customer_is_referenced(conn, id)? {
+        if current.archived_at.is_some() {
+            return Ok(Removal::Archived(current.to_model()?));
+        }
+        let mut row = current.clone();
+        row.archived_at = Some(now());
+        row.updated_at = now();
+        row.version += 1;
+        let saved = repo::update_customer(conn, &row, current.version)?.to_model()?;
+        audit::record(conn, caller, CUSTOMER, id, "archive", &serde_json::json!({"archived_at": saved.archived_at.map(|t| t.to_string())}))?;
+        return Ok(Removal::Archived(saved));
+    }
+    repo::delete_customer(conn, id)?;
+    audit::record(conn, caller, CUSTOMER, id, "delete", &to_json(&current.to_model()?))?;
+    Ok(Removal::Deleted)
+}
+
+pub fn customer_history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
+    caller.require(Permission::CustomersRead)?;
+    scope::customer(conn, caller.scope(), id)?;
+    audit::history(conn, CUSTOMER, id, page)
+}
+
+// ---- contacts: a sub-resource, visible exactly when its customer is -------------
+
+pub fn list_contacts(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    customer_id: i64,
+    page: &PageRequest,
+) -> Result<Page<Contact>> {
+    caller.require(Permission::CustomersRead)?;
+    scope::customer(conn, caller.scope(), customer_id)?;
+    Ok(repo::list_contacts(conn, customer_id, page)?.map(|r| r.to_model()))
+}
+
+pub fn get_contact(conn: &mut DbConnection, caller: &Caller, customer_id: i64, id: i64) -> Result<Contact> {
+    caller.require(Permission::CustomersRead)?;
+    scope::customer(conn, caller.scope(), customer_id)?;
+    Ok(repo::find_contact(conn, customer_id, id)?.to_model())
+}
+
+pub fn create_contact(conn: &mut DbConnection, caller: &Caller, customer_id: i64, input: ContactCreate) -> Result<Contact> {
+    caller.require(Permission::CustomersWrite)?;
+    writable(&scope::customer(conn, caller.scope(), customer_id)?)?;
+    if input.is_primary {
+        repo::clear_primary(conn, customer_id, None)?;
+    }
+    let ts = now();
+    let row = repo::insert_contact(
+        conn,
+        &NewContact {
+            customer_id,
+            name: input.name.trim().to_string(),
+            role: input.role,
+            email: input.email,
+            phone: input.phone,
+            is_primary: input.is_primary,
+            version: 1,
+            created_at: ts,
+            updated_at: ts,
+        },
+    )?;
+    let contact = row.to_model();
+    audit::record(conn, caller, CONTACT, contact.id, "create", &to_json(&contact))?;
+    Ok(contact)
+}
+
+pub fn update_contact(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    customer_id: i64,
+    id: i64,
+    if_match: Option<i64>,
+    patch: ContactPatch,
+) -> Result<Contact> {
+    caller.require(Permission::CustomersWrite)?;
+    writable(&scope::customer(conn, caller.scope(), customer_id)?)?;
+    let current = repo::find_contact(conn, customer_id, id)?;
+    check_version(if_match, current.version)?;
+    let mut row = current.clone();
+    if let Some(v) = patch.name {
+        row.name = v.trim().to_string();
+    }
+    if let Some(v) = patch.role {
+        row.role = v;
+    }
+    if let Some(v) = patch.email {
+        row.email = v;
+    }
+    if let Some(v) = patch.phone {
+        row.phone = v;
+    }
+    if let Some(v) = patch.is_primary {
+        if v && !current.is_primary {
+            repo::clear_primary(conn, customer_id, Some(id))?;
+        }
+        row.is_primary = v;
+    }
+    row.version += 1;
+    row.updated_at = now();
+    let saved = repo::update_contact(conn, &row, current.version)?.to_model();
+    audit::record(conn, caller, CONTACT, id, "update", &audit::diff(&to_json(&current.to_model()), &to_json(&saved)))?;
+    Ok(saved)
+}
+
+pub fn delete_contact(conn: &mut DbConnection, caller: &Caller, customer_id: i64, id: i64, if_match: Option<i64>) -> Result<()> {
+    caller.require(Permission::CustomersWrite)?;
+    writable(&scope::customer(conn, caller.scope(), customer_id)?)?;
+    let current = repo::find_contact(conn, customer_id, id)?;
+    check_version(if_match, current.version)?;
+    repo::delete_contact(conn, id)?;
+    audit::record(conn, caller, CONTACT, id, "delete", &to_json(&current.to_model()))?;
+    Ok(())
+}

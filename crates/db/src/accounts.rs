@@ -1,0 +1,439 @@
+//! Users and API clients: who can get a token. Password and secret hashing is the
+//! API crate's job; this module only stores hashes.
+
+use crate::audit;
+use crate::schema::{api_clients, users};
+use crate::DbConnection;
+use diesel::prelude::*;
+use ordo_core::time_util::now;
+use ordo_core::util::{check_version, to_json};
+use ordo_core::{Caller, DomainError, Page, PageRequest, Permission, Result, Role};
+use serde::{Deserialize, Serialize};
+use time::{OffsetDateTime, PrimitiveDateTime};
+use validator::{Validate, ValidationError};
+
+pub const USER: &str = "user";
+pub const API_CLIENT: &str = "api_client";
+
+pub fn username_chars(u: &str) -> Result<(), ValidationError> {
+    if u.len() >= 3 && u.len() <= 64 && u.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-@".contains(&b)) {
+        Ok(())
+    } else {
+        let mut e = ValidationError::new("username");
+        e.message = Some("must be 3-64 characters: lower-case letters, digits, . _ - @".into());
+        Err(e)
+    }
+}
+
+pub fn some_roles(r: &[Role]) -> Result<(), ValidationError> {
+    if r.is_empty() {
+        let mut e = ValidationError::new("length");
+        e.message = Some("at least one role is required".into());
+        Err(e)
+    } else {
+        Ok(())
+    }
+}
+
+fn roles_text(r: &[Role]) -> String {
+    let mut v: Vec<&str> = r.iter().map(Role::as_str).collect();
+    v.sort_unstable();
+    v.dedup();
+    v.join(",")
+}
+
+pub fn parse_roles(s: &str) -> Vec<Role> {
+    s.split(',').filter_map(|r| r.parse().ok()).collect()
+}
+
+/// A person who signs in.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub roles: Vec<Role>,
+    /// Inactive users cannot get new tokens.
+    pub active: bool,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    #[validate(custom(function = "username_chars"))]
+    pub username: String,
+    #[validate(length(min = 1, max = 200))]
+    pub display_name: String,
+    #[validate(email)]
+    pub email: Option<String>,
+    /// At least 8 characters.
+    #[validate(length(min = 8, max = 200))]
+    pub password: String,
+    #[validate(custom(function = "some_roles"))]
+    pub roles: Vec<Role>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[validate(length(min = 1, max = 200))]
+    pub display_name: Option<String>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(email)]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[validate(length(min = 8, max = 200))]
+    pub password: Option<String>,
+    #[validate(custom(function = "some_roles"))]
+    pub roles: Option<Vec<Role>>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, AsChangeset)]
+#[diesel(table_name = users, treat_none_as_null = true)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub password_hash: String,
+    pub roles: String,
+    pub active: bool,
+    pub version: i64,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct NewUser<'a> {
+    username: &'a str,
+    display_name: &'a str,
+    email: Option<&'a str>,
+    password_hash: &'a str,
+    roles: String,
+    active: bool,
+    version: i64,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+}
+
+impl UserRow {
+    pub fn to_model(&self) -> User {
+        User {
+            id: self.id,
+            username: self.username.clone(),
+            display_name: self.display_name.clone(),
+            email: self.email.clone(),
+            roles: parse_roles(&self.roles),
+            active: self.active,
+            version: self.version,
+            created_at: self.created_at.assume_utc(),
+            updated_at: self.updated_at.assume_utc(),
+        }
+    }
+}
+
+pub fn count_users(conn: &mut DbConnection) -> Result<i64> {
+    Ok(users::table.count().get_result(conn)?)
+}
+
+pub fn find_user_by_name(conn: &mut DbConnection, username: &str) -> Result<Option<UserRow>> {
+    Ok(users::table.filter(users::username.eq(username)).select(UserRow::as_select()).first(conn).optional()?)
+}
+
+fn find_user(conn: &mut DbConnection, id: i64) -> Result<UserRow> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::not_found("user", id))
+}
+
+fn duplicate_username(e: diesel::result::Error) -> DomainError {
+    match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            DomainError::conflict("duplicate_username", "another user already has this username")
+        }
+        other => other.into(),
+    }
+}
+
+/// Creates a user; `password_hash` is already an argon2id PHC string.
+pub fn create_user(conn: &mut DbConnection, caller: &Caller, input: &UserCreate, password_hash: &str) -> Result<User> {
+    caller.require(Permission::UsersManage)?;
+    let ts = now();
+    let row: UserRow = diesel::insert_into(users::table)
+        .values(NewUser {
+            username: &input.username,
+            display_name: input.display_name.trim(),
+            email: input.email.as_deref(),
+            password_hash,
+            roles: roles_text(&input.roles),
+            active: input.active.unwrap_or(true),
+            version: 1,
+            created_at: ts,
+            updated_at: ts,
+        })
+        .returning(users::all_columns)
+        .get_result(conn)
+        .map_err(duplicate_username)?;
+    let user = row.to_model();
+    audit::record(conn, caller, USER, user.id, "create", &to_json(&user))?;
+    Ok(user)
+}
+
+pub fn get_user(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<User> {
+    if caller.principal.user_id() != Some(id) {
+        caller.require(Permission::UsersManage)?;
+    }
+    Ok(find_user(conn, id)?.to_model())
+}
+
+pub fn list_users(conn: &mut DbConnection, caller: &Caller, page: &PageRequest) -> Result<Page<User>> {
+    caller.require(Permission::UsersManage)?;
+    let mut q = users::table.select(UserRow::as_select()).order(users::id.asc()).limit(page.fetch()).into_boxed();
+    if let Some(after) = page.after_id {
+        q = q.filter(users::id.gt(after));
+    }
+    Ok(Page::from_rows(q.load(conn)?, page, |r| r.id).map(|r| r.to_model()))
+}
+
+pub fn update_user(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    patch: &UserPatch,
+    new_password_hash: Option<String>,
+) -> Result<User> {
+    caller.require(Permission::UsersManage)?;
+    let current = find_user(conn, id)?;
+    check_version(if_match, current.version)?;
+    if caller.principal.user_id() == Some(id) && (patch.active == Some(false) || patch.roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin))) {
+        return Err(DomainError::rule("self_lockout", "you cannot deactivate yourself or remove your own admin role"));
+    }
+    let mut row = current.clone();
+    if let Some(v) = &patch.display_name {
+        row.display_name = v.trim().to_string();
+    }
+    if let Some(v) = &patch.email {
+        row.email = v.clone();
+    }
+    if let Some(v) = &patch.roles {
+        row.roles = roles_text(v);
+    }
+    if let Some(v) = patch.active {
+        row.active = v;
+    }
+    if let Some(h) = new_password_hash {
+        row.password_hash = h;
+    }
+    row.version += 1;
+    row.updated_at = now();
+    let saved: UserRow = diesel::update(users::table.filter(users::id.eq(id)).filter(users::version.eq(current.version)))
+        .set(&row)
+        .returning(users::all_columns)
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::stale_version(current.version))?;
+    let mut changes = audit::diff(&to_json(&current.to_model()), &to_json(&saved.to_model()));
+    if patch.password.is_some() {
+        changes["password"] = serde_json::json!("changed");
+    }
+    audit::record(conn, caller, USER, id, "update", &changes)?;
+    Ok(saved.to_model())
+}
+
+pub fn user_history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<audit::Entry>> {
+    caller.require(Permission::UsersManage)?;
+    find_user(conn, id)?;
+    audit::history(conn, USER, id, page)
+}
+
+/// Creates a user outside any request (first admin, demo data).
+pub fn bootstrap_user(conn: &mut DbConnection, username: &str, display_name: &str, roles: &[Role], password_hash: &str) -> Result<i64> {
+    let ts = now();
+    Ok(diesel::insert_into(users::table)
+        .values(NewUser {
+            username,
+            display_name,
+            email: None,
+            password_hash,
+            roles: roles_text(roles),
+            active: true,
+            version: 1,
+            created_at: ts,
+            updated_at: ts,
+        })
+        .returning(users::id)
+        .get_result(conn)
+        .map_err(duplicate_username)?)
+}
+
+// ---- API clients: machine credentials for the client-credentials grant ----------
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ApiClient {
+    pub id: i64,
+    /// The public identifier sent as `client_id`.
+    pub client_id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    /// False once revoked.
+    pub active: bool,
+    pub created_by: Option<i64>,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(serialize_with = "ordo_core::serde_util::rfc3339_opt::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiClientCreate {
+    #[validate(length(min = 1, max = 200))]
+    pub name: String,
+    #[validate(custom(function = "some_roles"))]
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_clients)]
+pub struct ApiClientRow {
+    pub id: i64,
+    pub client_id: String,
+    pub name: String,
+    pub secret_hash: String,
+    pub roles: String,
+    pub active: bool,
+    pub created_by: Option<i64>,
+    pub version: i64,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+    pub revoked_at: Option<PrimitiveDateTime>,
+}
+
+impl ApiClientRow {
+    pub fn to_model(&self) -> ApiClient {
+        ApiClient {
+            id: self.id,
+            client_id: self.client_id.clone(),
+            name: self.name.clone(),
+            roles: parse_roles(&self.roles),
+            active: self.active,
+            created_by: self.created_by,
+            version: self.version,
+            created_at: self.created_at.assume_utc(),
+            revoked_at: self.revoked_at.map(|t| t.assume_utc()),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = api_clients)]
+struct NewApiClient<'a> {
+    client_id: &'a str,
+    name: &'a str,
+    secret_hash: &'a str,
+    roles: String,
+    active: bool,
+    created_by: Option<i64>,
+    version: i64,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+}
+
+pub fn find_client(conn: &mut DbConnection, client_id: &str) -> Result<Option<ApiClientRow>> {
+    Ok(api_clients::table
+        .filter(api_clients::client_id.eq(client_id))
+        .select(ApiClientRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+fn find_client_by_id(conn: &mut DbConnection, id: i64) -> Result<ApiClientRow> {
+    api_clients::table
+        .find(id)
+        .select(ApiClientRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::not_found("api client", id))
+}
+
+pub fn create_client(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    input: &ApiClientCreate,
+    client_id: &str,
+    secret_hash: &str,
+) -> Result<ApiClient> {
+    caller.require(Permission::ApiClientsManage)?;
+    let ts = now();
+    let row: ApiClientRow = diesel::insert_into(api_clients::table)
+        .values(NewApiClient {
+            client_id,
+            name: input.name.trim(),
+            secret_hash,
+            roles: roles_text(&input.roles),
+            active: true,
+            created_by: caller.principal.user_id(),
+            version: 1,
+            created_at: ts,
+            updated_at: ts,
+        })
+        .returning(api_clients::all_columns)
+        .get_result(conn)?;
+    let client = row.to_model();
+    audit::record(conn, caller, API_CLIENT, client.id, "create", &to_json(&client))?;
+    Ok(client)
+}
+
+pub fn get_client(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<ApiClient> {
+    caller.require(Permission::ApiClientsManage)?;
+    Ok(find_client_by_id(conn, id)?.to_model())
+}
+
+pub fn list_clients(conn: &mut DbConnection, caller: &Caller, page: &PageRequest) -> Result<Page<ApiClient>> {
+    caller.require(Permission::ApiClientsManage)?;
+    let mut q =
+        api_clients::table.select(ApiClientRow::as_select()).order(api_clients::id.asc()).limit(page.fetch()).into_boxed();
+    if let Some(after) = page.after_id {
+        q = q.filter(api_clients::id.gt(after));
+    }
+    Ok(Page::from_rows(q.load(conn)?, page, |r| r.id).map(|r| r.to_model()))
+}
+
+pub fn revoke_client(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<ApiClient> {
+    caller.require(Permission::ApiClientsManage)?;
+    let current = find_client_by_id(conn, id)?;
+    check_version(if_match, current.version)?;
+    if !current.active {
+        return Err(DomainError::conflict("already_revoked", format!("api client {id} is already revoked")));
+    }
+    let ts = now();
+    let row: ApiClientRow =
+        diesel::update(api_clients::table.filter(api_clients::id.eq(id)).filter(api_clients::version.eq(current.version)))
+            .set((
+                api_clients::active.eq(false),
+                api_clients::revoked_at.eq(Some(ts)),
+                api_clients::updated_at.eq(ts),
+                api_clients::version.eq(current.version + 1),
+            ))
+            .returning(api_clients::all_columns)
+            .get_result(conn)
+            .optional()?
+            .ok_or_else(|| DomainError::stale_version(current.version))?;
+    audit::record(conn, caller, API_CLIENT, id, "revoke", &serde_json::json!({"active": {"from": true, "to": false}}))?;
+    Ok(row.to_model())
+}

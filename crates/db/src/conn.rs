@@ -1,0 +1,224 @@
+use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
+use diesel::prelude::*;
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use ordo_core::{DomainError, Result};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// One connection type, two databases: queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Parsed `ORDO_DATABASE_URL`.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    pub backend: Backend,
+    /// For SQLite the file path; for PostgreSQL the libpq URL.
+    pub target: String,
+    pub pool_size: u32,
+}
+
+impl DbConfig {
+    pub fn parse(url: &str, pool_size: u32) -> std::result::Result<DbConfig, String> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() || path.contains(":memory:") || path.starts_with("file::memory") {
+                return Err("ORDO_DATABASE_URL: an in-memory SQLite database cannot be shared by a pool; give a file path, like sqlite://ordo.db".into());
+            }
+            Ok(DbConfig { backend: Backend::Sqlite, target: path.to_string(), pool_size })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DbConfig { backend: Backend::Postgres, target: url.to_string(), pool_size })
+        } else {
+            Err(format!("ORDO_DATABASE_URL must start with sqlite:// or postgres:// (got {url:?})"))
+        }
+    }
+}
+
+/// Counts SQL statements per request (the `X-Ordo-Db-Statements` debug header).
+#[derive(Debug, Clone, Default)]
+pub struct Stats(Arc<AtomicU64>);
+
+impl Stats {
+    pub fn statements(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+struct Counter(Arc<AtomicU64>);
+
+impl Instrumentation for Counter {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+struct Manager {
+    config: DbConfig,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> std::result::Result<DbConnection, Self::Error> {
+        match self.config.backend {
+            Backend::Postgres => Ok(DbConnection::Pg(PgConnection::establish(&self.config.target)?)),
+            Backend::Sqlite => {
+                let mut c = SqliteConnection::establish(&self.config.target)?;
+                // Per connection: wait for the writer instead of failing, enforce FKs,
+                // and with WAL, NORMAL sync is durable enough and much faster.
+                c.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Sqlite(c))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> std::result::Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1").map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+type Pool = r2d2::Pool<Manager>;
+
+/// The database handle: a writer pool and a reader pool. On SQLite the writer
+/// pool holds exactly one connection, so writes queue instead of fighting for the
+/// lock; on PostgreSQL both are the same pool.
+#[derive(Clone)]
+pub struct Db {
+    backend: Backend,
+    writer: Pool,
+    reader: Pool,
+}
+
+impl Db {
+    pub fn open(config: &DbConfig) -> std::result::Result<Db, String> {
+        let build = |size: u32| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .test_on_check_out(false)
+                .connection_timeout(Duration::from_secs(10))
+                .build(Manager { config: config.clone() })
+                .map_err(|e| format!("cannot open database {}: {e}", redact(&config.target)))
+        };
+        match config.backend {
+            Backend::Sqlite => {
+                // WAL is a property of the file: set it once, before the pools open.
+                let mut c = SqliteConnection::establish(&config.target)
+                    .map_err(|e| format!("cannot open SQLite file {}: {e}", config.target))?;
+                c.batch_execute("PRAGMA journal_mode = WAL;").map_err(|e| format!("cannot enable WAL: {e}"))?;
+                let writer = build(1)?;
+                let reader = build(config.pool_size.max(1))?;
+                Ok(Db { backend: Backend::Sqlite, writer, reader })
+            }
+            Backend::Postgres => {
+                let pool = build(config.pool_size.max(1))?;
+                Ok(Db { backend: Backend::Postgres, writer: pool.clone(), reader: pool })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn migrate(&self) -> std::result::Result<Vec<String>, String> {
+        let mut conn = self.writer.get().map_err(|e| format!("database unavailable: {e}"))?;
+        let applied = match &mut *conn {
+            DbConnection::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect()),
+            DbConnection::Sqlite(c) => {
+                c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect())
+            }
+        };
+        applied.map_err(|e| format!("migration failed: {e}"))
+    }
+
+    fn checkout(pool: &Pool, stats: &Stats) -> Result<r2d2::PooledConnection<Manager>> {
+        let mut conn = pool.get().map_err(|e| DomainError::Internal(format!("database unavailable: {e}")))?;
+        conn.set_instrumentation(Counter(stats.0.clone()));
+        Ok(conn)
+    }
+
+    /// Runs read-only work on a reader connection.
+    pub fn read<T>(&self, stats: &Stats, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        let mut conn = Self::checkout(&self.reader, stats)?;
+        f(&mut conn)
+    }
+
+    /// Runs one use case as one transaction on the writer: all or nothing.
+    pub fn write<T>(&self, stats: &Stats, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        let mut conn = Self::checkout(&self.writer, stats)?;
+        transaction(&mut conn, f)
+    }
+
+    /// Health probe for `/readyz`.
+    pub fn ping(&self) -> Result<()> {
+        let mut conn = self.reader.get().map_err(|e| DomainError::Internal(format!("database unavailable: {e}")))?;
+        conn.batch_execute("SELECT 1").map_err(DomainError::from)
+    }
+}
+
+/// `BEGIN IMMEDIATE` on SQLite takes the write lock up front, so a transaction never
+/// fails half-way on lock upgrade; PostgreSQL uses a plain `BEGIN`. Driven by hand
+/// because the multi-backend transaction manager cannot pick the SQLite variant.
+pub fn transaction<T>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+    let begin = match conn {
+        DbConnection::Sqlite(_) => "BEGIN IMMEDIATE",
+        DbConnection::Pg(_) => "BEGIN",
+    };
+    conn.batch_execute(begin)?;
+    match catch_unwind(AssertUnwindSafe(|| f(conn))) {
+        Ok(Ok(v)) => match conn.batch_execute("COMMIT") {
+            Ok(()) => Ok(v),
+            Err(e) => {
+                let _ = conn.batch_execute("ROLLBACK");
+                Err(e.into())
+            }
+        },
+        Ok(Err(e)) => {
+            conn.batch_execute("ROLLBACK")?;
+            Err(e)
+        }
+        Err(panic) => {
+            let _ = conn.batch_execute("ROLLBACK");
+            resume_unwind(panic)
+        }
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+impl Db {
+    /// Work on the writer outside a transaction (each statement commits alone),
+    /// for bookkeeping that must be visible before the use case runs.
+    pub fn with_writer<T>(&self, stats: &Stats, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        let mut conn = Self::checkout(&self.writer, stats)?;
+        f(&mut conn)
+    }
+}

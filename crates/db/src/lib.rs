@@ -1,0 +1,15 @@
+//! ordo-db: one connection type over SQLite and PostgreSQL, the pools, the
+//! transaction rule (every use case is one transaction), embedded migrations,
+//! and the platform tables every domain writes to (audit, number series,
+//! idempotency keys).
+
+pub mod accounts;
+pub mod audit;
+pub mod conn;
+pub mod idempotency;
+pub mod schema;
+pub mod series;
+pub mod sql;
+
+pub use conn::{Backend, Db, DbConnection, DbConfig, Stats};
+pub type DbBackend = <DbConnection as diesel::Connection>::Backend;

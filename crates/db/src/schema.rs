@@ -1,0 +1,157 @@
+// Hand-written to match migrations/{sqlite,postgres}; both backends share these types.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        display_name -> Text,
+        email -> Nullable<Text>,
+        password_hash -> Text,
+        roles -> Text,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_clients (id) {
+        id -> BigInt,
+        client_id -> Text,
+        name -> Text,
+        secret_hash -> Text,
+        roles -> Text,
+        active -> Bool,
+        created_by -> Nullable<BigInt>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    number_series (code) {
+        code -> Text,
+        pattern -> Text,
+        next_value -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        entity -> Text,
+        entity_id -> BigInt,
+        action -> Text,
+        actor -> Text,
+        actor_name -> Text,
+        request_id -> Nullable<Text>,
+        at -> Timestamp,
+        changes -> Text,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (id) {
+        id -> BigInt,
+        principal -> Text,
+        idem_key -> Text,
+        request_hash -> Text,
+        status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        location -> Nullable<Text>,
+        etag -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> BigInt,
+        number -> Text,
+        name -> Text,
+        legal_name -> Nullable<Text>,
+        tax_id -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        billing_address -> Nullable<Text>,
+        shipping_address -> Nullable<Text>,
+        currency -> Text,
+        payment_terms_days -> Integer,
+        credit_limit -> Nullable<BigInt>,
+        parent_id -> Nullable<BigInt>,
+        owner_id -> Nullable<BigInt>,
+        status -> Text,
+        tags -> Text,
+        attributes -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        archived_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    contacts (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        name -> Text,
+        role -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        is_primary -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    item_groups (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Nullable<Text>,
+        parent_id -> Nullable<BigInt>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    items (id) {
+        id -> BigInt,
+        sku -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        item_group_id -> Nullable<BigInt>,
+        base_unit -> Text,
+        kind -> Text,
+        standard_cost -> BigInt,
+        weight -> Nullable<BigInt>,
+        active -> Bool,
+        barcode -> Nullable<Text>,
+        attributes -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        archived_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(contacts -> customers (customer_id));
+diesel::joinable!(items -> item_groups (item_group_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    api_clients,
+    number_series,
+    audit_log,
+    idempotency_keys,
+    customers,
+    contacts,
+    item_groups,
+    items,
+);

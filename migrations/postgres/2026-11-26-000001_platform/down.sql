@@ -1,0 +1,9 @@
+DROP TABLE items;
+DROP TABLE item_groups;
+DROP TABLE contacts;
+DROP TABLE customers;
+DROP TABLE idempotency_keys;
+DROP TABLE audit_log;
+DROP TABLE number_series;
+DROP TABLE api_clients;
+DROP TABLE users;

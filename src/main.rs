@@ -1,0 +1,170 @@
+//! The `ordo` command: serve the API, migrate, load demo data, print the OpenAPI document.
+
+use actix_web::{web, HttpServer};
+use clap::{Args, Parser, Subcommand};
+use ordo_api::{ApiConfig, AppState};
+use ordo_db::{Db, DbConfig};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ordo", version, about = "Ordo: headless sales & order management server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the HTTP server (migrates the database first unless --no-migrate).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Load the demo data set into an empty database.
+    DemoData(DbArgs),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// sqlite://FILE or postgres://USER@HOST/DB
+    #[arg(long, env = "ORDO_DATABASE_URL", default_value = "sqlite://ordo.db")]
+    database_url: String,
+    /// Connections in the (reader) pool.
+    #[arg(long, env = "ORDO_DB_POOL_SIZE", default_value_t = 8)]
+    db_pool_size: u32,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "ORDO_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// HS256 signing secret for access tokens (required unless --demo).
+    #[arg(long, env = "ORDO_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    #[arg(long, env = "ORDO_JWT_ISSUER", default_value = "ordo")]
+    jwt_issuer: String,
+    #[arg(long, env = "ORDO_JWT_AUDIENCE", default_value = "ordo-api")]
+    jwt_audience: String,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "ORDO_ACCESS_TOKEN_TTL", default_value_t = 3600)]
+    access_token_ttl: i64,
+    /// Create this admin user when the user table is empty.
+    #[arg(long, env = "ORDO_ADMIN_USER")]
+    admin_user: Option<String>,
+    #[arg(long, env = "ORDO_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// Add X-Ordo-Db-Statements to every response.
+    #[arg(long, env = "ORDO_DEBUG_HEADERS", default_value = "0")]
+    debug_headers: String,
+    /// Load demo data into an empty database and allow a generated JWT secret.
+    #[arg(long)]
+    demo: bool,
+    /// Do not apply migrations on start.
+    #[arg(long)]
+    no_migrate: bool,
+    /// HTTP worker threads (default: number of cores).
+    #[arg(long, env = "ORDO_WORKERS")]
+    workers: Option<usize>,
+}
+
+fn open_db(args: &DbArgs) -> Result<Db, String> {
+    let cfg = DbConfig::parse(&args.database_url, args.db_pool_size)?;
+    Db::open(&cfg)
+}
+
+fn migrate(db: &Db) -> Result<(), String> {
+    for m in db.migrate()? {
+        tracing::info!(migration = %m, "applied migration");
+    }
+    Ok(())
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let secret = match (&args.jwt_secret, args.demo) {
+        (Some(s), _) if s.len() >= 32 => s.clone().into_bytes(),
+        (Some(_), _) => return Err("ORDO_JWT_SECRET must be at least 32 characters".into()),
+        (None, true) => {
+            tracing::warn!("--demo without ORDO_JWT_SECRET: using a random secret; tokens die with this process");
+            format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4()).into_bytes()
+        }
+        (None, false) => {
+            return Err("ORDO_JWT_SECRET is not set: give a random secret of at least 32 characters (or run with --demo)".into())
+        }
+    };
+    let db = open_db(&args.db)?;
+    if !args.no_migrate {
+        migrate(&db)?;
+    }
+    if let (Some(u), Some(p)) = (&args.admin_user, &args.admin_password) {
+        if ordo_api::demo::ensure_admin(&db, u, p).map_err(|e| e.to_string())? {
+            tracing::info!(user = %u, "created the initial admin user");
+        }
+    }
+    if args.demo && ordo_api::demo::load(&db).map_err(|e| e.to_string())? {
+        tracing::info!("loaded demo data");
+    }
+    let state = web::Data::new(AppState::new(
+        db,
+        ApiConfig {
+            jwt_secret: secret,
+            jwt_issuer: args.jwt_issuer,
+            jwt_audience: args.jwt_audience,
+            access_token_ttl: args.access_token_ttl,
+            debug_headers: truthy(&args.debug_headers),
+        },
+    ));
+    let mut server = HttpServer::new(move || ordo_api::app(state.clone()));
+    if let Some(w) = args.workers {
+        server = server.workers(w);
+    }
+    let server = server.bind(&args.bind).map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    println!("Ordo listening on http://{}", args.bind);
+    println!("  API docs:  http://{}/docs/", args.bind);
+    println!("  OpenAPI:   http://{}/api/v1/openapi.json", args.bind);
+    if args.demo {
+        println!("  Demo logins (username / password):");
+        for (u, p, r) in ordo_api::demo::LOGINS {
+            println!("    {u:<8} / {p:<14} ({r})");
+        }
+    }
+    server.run().await.map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ORDO_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => actix_web::rt::System::new().block_on(serve(args)),
+        Command::Migrate(args) => open_db(&args).and_then(|db| migrate(&db)),
+        Command::DemoData(args) => open_db(&args).and_then(|db| {
+            migrate(&db)?;
+            let loaded = ordo_api::demo::load(&db).map_err(|e| e.to_string())?;
+            println!("{}", if loaded { "demo data loaded" } else { "database not empty: nothing loaded" });
+            Ok(())
+        }),
+        Command::Openapi => {
+            println!("{}", ordo_api::openapi::spec_json());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ordo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
