@@ -7,7 +7,11 @@ use ordo_db::{Db, DbConfig};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "ordo", version, about = "Ordo: headless sales & order management server")]
+#[command(
+    name = "ordo",
+    version,
+    about = "Ordo: headless sales & order management server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -125,7 +129,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(w) = args.workers {
         server = server.workers(w);
     }
-    let server = server.bind(&args.bind).map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let server = server
+        .bind(&args.bind)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     println!("Ordo listening on http://{}", args.bind);
     println!("  API docs:  http://{}/docs/", args.bind);
     println!("  OpenAPI:   http://{}/api/v1/openapi.json", args.bind);
@@ -141,7 +147,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ORDO_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("ORDO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -152,7 +159,14 @@ fn main() -> ExitCode {
         Command::DemoData(args) => open_db(&args).and_then(|db| {
             migrate(&db)?;
             let loaded = ordo_api::demo::load(&db).map_err(|e| e.to_string())?;
-            println!("{}", if loaded { "demo data loaded" } else { "database not empty: nothing loaded" });
+            println!(
+                "{}",
+                if loaded {
+                    "demo data loaded"
+                } else {
+                    "database not empty: nothing loaded"
+                }
+            );
             Ok(())
         }),
         Command::Openapi => {

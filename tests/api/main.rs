@@ -1,1 +1,10 @@
+//! The one integration test binary: every test runs against the real HTTP app on
+//! SQLite and on PostgreSQL (`ORDO_TEST_BACKENDS`, default both).
 
+mod support;
+
+mod auth;
+mod conventions;
+mod customers;
+mod items;
+mod openapi;

@@ -74,8 +74,15 @@ pub fn removal_response<T: Serialize>(r: Removal<T>, version: impl Fn(&T) -> i64
 pub fn timestamp_param(name: &str, v: Option<&str>) -> Result<Option<OffsetDateTime>, Problem> {
     v.map(|s| {
         OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| {
-            Problem::bad_request("invalid_query", format!("`{name}` must be an RFC 3339 timestamp like 2026-01-31T12:00:00Z"))
-                .with_errors(vec![ordo_core::FieldError::new(name, "invalid", "not an RFC 3339 timestamp")])
+            Problem::bad_request(
+                "invalid_query",
+                format!("`{name}` must be an RFC 3339 timestamp like 2026-01-31T12:00:00Z"),
+            )
+            .with_errors(vec![ordo_core::FieldError::new(
+                name,
+                "invalid",
+                "not an RFC 3339 timestamp",
+            )])
         })
     })
     .transpose()

@@ -26,11 +26,16 @@ pub struct RequestMeta {
 }
 
 pub fn meta(req: &HttpRequest) -> RequestMeta {
-    req.extensions().get::<RequestMeta>().cloned().unwrap_or_default()
+    req.extensions()
+        .get::<RequestMeta>()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn state(req: &HttpRequest) -> web::Data<AppState> {
-    req.app_data::<web::Data<AppState>>().cloned().expect("AppState registered")
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .expect("AppState registered")
 }
 
 /// Hash of method, path and body, for idempotency-key replay checks.
@@ -44,7 +49,10 @@ fn hash_request(req: &HttpRequest, body: &[u8]) -> String {
     h.update(req.path());
     h.update(b"\n");
     h.update(body);
-    base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, h.finalize())
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        h.finalize(),
+    )
 }
 
 /// The authenticated caller. Rejects with 401 before the handler runs.
@@ -66,7 +74,10 @@ impl FromRequest for Auth {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim);
         let result = match token {
             None => Err(Problem::unauthorized("an `Authorization: Bearer <token>` header is required; get a token from POST /api/v1/auth/token")),
@@ -92,7 +103,11 @@ pub fn etag(version: i64) -> String {
 }
 
 /// A JSON response with `ETag` when the resource has a version.
-pub fn json_response<T: Serialize>(status: StatusCode, body: &T, version: Option<i64>) -> HttpResponse {
+pub fn json_response<T: Serialize>(
+    status: StatusCode,
+    body: &T,
+    version: Option<i64>,
+) -> HttpResponse {
     let mut b = HttpResponse::build(status);
     if let Some(v) = version {
         b.insert_header((header::ETAG, etag(v)));
@@ -120,7 +135,10 @@ impl Auth {
         &self.state
     }
 
-    async fn block<T: Send + 'static>(&self, f: impl FnOnce() -> DResult<T> + Send + 'static) -> Result<T, Problem> {
+    async fn block<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> DResult<T> + Send + 'static,
+    ) -> Result<T, Problem> {
         let span = tracing::Span::current();
         web::block(move || {
             let _g = span.enter();
@@ -135,7 +153,11 @@ impl Auth {
         &self,
         f: impl FnOnce(&mut DbConnection, &Caller) -> DResult<T> + Send + 'static,
     ) -> Result<T, Problem> {
-        let (db, stats, caller) = (self.state.db.clone(), self.meta.stats.clone(), self.caller.clone());
+        let (db, stats, caller) = (
+            self.state.db.clone(),
+            self.meta.stats.clone(),
+            self.caller.clone(),
+        );
         self.block(move || db.read(&stats, |c| f(c, &caller))).await
     }
 
@@ -144,8 +166,13 @@ impl Auth {
         &self,
         f: impl FnOnce(&mut DbConnection, &Caller) -> DResult<T> + Send + 'static,
     ) -> Result<T, Problem> {
-        let (db, stats, caller) = (self.state.db.clone(), self.meta.stats.clone(), self.caller.clone());
-        self.block(move || db.write(&stats, |c| f(c, &caller))).await
+        let (db, stats, caller) = (
+            self.state.db.clone(),
+            self.meta.stats.clone(),
+            self.caller.clone(),
+        );
+        self.block(move || db.write(&stats, |c| f(c, &caller)))
+            .await
     }
 
     /// A POST: one transaction, honouring `Idempotency-Key` (the response is stored
@@ -159,7 +186,11 @@ impl Auth {
         let key = match self.req.headers().get("Idempotency-Key") {
             None => None,
             Some(v) => match v.to_str() {
-                Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)) => {
+                Ok(k)
+                    if !k.is_empty()
+                        && k.len() <= 255
+                        && k.bytes().all(|b| (0x21..0x7f).contains(&b)) =>
+                {
                     Some(k.to_string())
                 }
                 _ => {
@@ -175,14 +206,21 @@ impl Auth {
             let m = reply(&value);
             Ok(StoredResponse {
                 status: status.as_u16(),
-                body: serde_json::to_string(&value).map_err(|e| ordo_core::DomainError::Internal(e.to_string()))?,
+                body: serde_json::to_string(&value)
+                    .map_err(|e| ordo_core::DomainError::Internal(e.to_string()))?,
                 location: m.location,
                 etag: m.version.map(etag),
             })
         };
-        let (db, stats, caller) = (self.state.db.clone(), self.meta.stats.clone(), self.caller.clone());
+        let (db, stats, caller) = (
+            self.state.db.clone(),
+            self.meta.stats.clone(),
+            self.caller.clone(),
+        );
         let Some(key) = key else {
-            let resp = self.block(move || db.write(&stats, |c| build(c, &caller))).await?;
+            let resp = self
+                .block(move || db.write(&stats, |c| build(c, &caller)))
+                .await?;
             return Ok(stored_response(&resp, false));
         };
         let hash = self
@@ -194,7 +232,8 @@ impl Auth {
         let principal = caller.principal.actor_key();
         let resp = self
             .block(move || {
-                let claim = db.with_writer(&stats, |c| idempotency::claim(c, &principal, &key, &hash))?;
+                let claim =
+                    db.with_writer(&stats, |c| idempotency::claim(c, &principal, &key, &hash))?;
                 match claim {
                     Claim::Replay(s) => Ok(Err(s)),
                     Claim::Mismatch => Err(ordo_core::DomainError::rule(
@@ -241,9 +280,16 @@ impl FromRequest for IfMatch {
                 if s == "*" {
                     Ok(IfMatch(None))
                 } else {
-                    s.trim_start_matches("W/").trim_matches('"').parse::<i64>().map(|n| IfMatch(Some(n))).map_err(|_| {
-                        Problem::bad_request("invalid_if_match", "If-Match must be an ETag returned by this API, like \"3\"")
-                    })
+                    s.trim_start_matches("W/")
+                        .trim_matches('"')
+                        .parse::<i64>()
+                        .map(|n| IfMatch(Some(n)))
+                        .map_err(|_| {
+                            Problem::bad_request(
+                                "invalid_if_match",
+                                "If-Match must be an ETag returned by this API, like \"3\"",
+                            )
+                        })
                 }
             }
         };
@@ -257,17 +303,33 @@ pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
     let path = e.path().to_string();
     let inner = e.inner();
     match inner.classify() {
-        Category::Syntax | Category::Eof | Category::Io => {
-            Problem::bad_request("malformed_json", format!("the request body is not valid JSON: {inner}"))
-        }
+        Category::Syntax | Category::Eof | Category::Io => Problem::bad_request(
+            "malformed_json",
+            format!("the request body is not valid JSON: {inner}"),
+        ),
         Category::Data => {
             let msg = inner.to_string();
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
             let base = if path == "." { String::new() } else { path };
-            let join = |name: &str| if base.is_empty() { name.to_string() } else { format!("{base}.{name}") };
+            let join = |name: &str| {
+                if base.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{base}.{name}")
+                }
+            };
             let between = |m: &str| m.split('`').nth(1).unwrap_or("").to_string();
+            // serde_path_to_error's path already ends at an unknown field, but stops
+            // at the parent of a missing one.
             let (field, code) = if msg.starts_with("unknown field") {
-                (join(&between(&msg)), "unknown_field")
+                (
+                    if base.is_empty() {
+                        between(&msg)
+                    } else {
+                        base.clone()
+                    },
+                    "unknown_field",
+                )
             } else if msg.starts_with("missing field") {
                 (join(&between(&msg)), "required")
             } else if msg.starts_with("invalid type") {
@@ -275,7 +337,15 @@ pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
             } else {
                 (base.clone(), "invalid")
             };
-            Problem::validation(vec![FieldError::new(if field.is_empty() { "(body)".into() } else { field }, code, msg)])
+            Problem::validation(vec![FieldError::new(
+                if field.is_empty() {
+                    "(body)".into()
+                } else {
+                    field
+                },
+                code,
+                msg,
+            )])
         }
     }
 }
@@ -290,11 +360,18 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
-        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let mime = ct.split(';').next().unwrap_or("").trim().to_string();
         let bytes = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
-            if !(mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))) {
+            if !(mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json")))
+            {
                 return Err(Problem::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported_media_type",
@@ -302,13 +379,26 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                 ));
             }
             let body = bytes.await.map_err(|e| {
-                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request body rejected: {e}"))
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("request body rejected: {e}"),
+                )
+            })?;
+            // Syntax first, so `{} []` is a 400 and not a complaint about missing fields.
+            serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|e| {
+                Problem::bad_request(
+                    "malformed_json",
+                    format!("the request body is not valid JSON: {e}"),
+                )
             })?;
             let de = &mut serde_json::Deserializer::from_slice(&body);
             let value: T = serde_path_to_error::deserialize(&mut *de).map_err(json_error)?;
-            de.end().map_err(|e| Problem::bad_request("malformed_json", format!("trailing data after the JSON value: {e}")))?;
-            value.validate().map_err(|e| Problem::validation(validation_errors(&e)))?;
-            req.extensions_mut().insert(BodyHash(hash_request(&req, &body)));
+            value
+                .validate()
+                .map_err(|e| Problem::validation(validation_errors(&e)))?;
+            req.extensions_mut()
+                .insert(BodyHash(hash_request(&req, &body)));
             Ok(ValidJson(value))
         })
     }
@@ -322,16 +412,22 @@ impl<T: DeserializeOwned> FromRequest for StrictQuery<T> {
     type Future = Ready<Result<StrictQuery<T>, Problem>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(req.query_string().as_bytes()));
-        ready(serde_path_to_error::deserialize(de).map(StrictQuery).map_err(|e| {
-            let msg = e.inner().to_string();
-            let field = if msg.starts_with("unknown field") {
-                msg.split('`').nth(1).unwrap_or("").to_string()
-            } else {
-                e.path().to_string()
-            };
-            Problem::bad_request("invalid_query", format!("invalid query parameter: {msg}"))
-                .with_errors(vec![FieldError::new(field, "invalid", msg)])
-        }))
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(
+            req.query_string().as_bytes(),
+        ));
+        ready(
+            serde_path_to_error::deserialize(de)
+                .map(StrictQuery)
+                .map_err(|e| {
+                    let msg = e.inner().to_string();
+                    let field = if msg.starts_with("unknown field") {
+                        msg.split('`').nth(1).unwrap_or("").to_string()
+                    } else {
+                        e.path().to_string()
+                    };
+                    Problem::bad_request("invalid_query", format!("invalid query parameter: {msg}"))
+                        .with_errors(vec![FieldError::new(field, "invalid", msg)])
+                }),
+        )
     }
 }

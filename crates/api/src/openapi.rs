@@ -3,8 +3,11 @@
 //! security, headers and error responses the code actually produces.
 
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn};
-use utoipa::openapi::security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement, SecurityScheme, ClientCredentials};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Required};
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes,
+    SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
@@ -77,14 +80,19 @@ fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
         .description(description)
         .content(
             crate::problem::CONTENT_TYPE,
-            ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("Problem")))).build(),
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(Ref::from_schema_name("Problem"))))
+                .build(),
         )
         .build()
         .into()
 }
 
 fn add_response(op: &mut Operation, status: &str, description: &str) {
-    op.responses.responses.entry(status.to_string()).or_insert_with(|| problem_response(description));
+    op.responses
+        .responses
+        .entry(status.to_string())
+        .or_insert_with(|| problem_response(description));
 }
 
 fn header_param(name: &str, description: &str) -> utoipa::openapi::path::Parameter {
@@ -93,7 +101,10 @@ fn header_param(name: &str, description: &str) -> utoipa::openapi::path::Paramet
         .parameter_in(ParameterIn::Header)
         .required(Required::False)
         .description(Some(description))
-        .schema(Some(utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String)))
+        .schema(Some(
+            utoipa::openapi::schema::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String),
+        ))
         .build()
 }
 
@@ -102,13 +113,21 @@ impl Modify for Conventions {
         let components = api.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearerAuth",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "oauth2",
             SecurityScheme::OAuth2(OAuth2::new([
                 Flow::Password(Password::new("/api/v1/auth/token", Scopes::new())),
-                Flow::ClientCredentials(ClientCredentials::new("/api/v1/auth/token", Scopes::new())),
+                Flow::ClientCredentials(ClientCredentials::new(
+                    "/api/v1/auth/token",
+                    Scopes::new(),
+                )),
             ])),
         );
         for (path, item) in api.paths.paths.iter_mut() {
@@ -131,12 +150,20 @@ impl Modify for Conventions {
                     if has_id {
                         add_response(op, "404", "Not found, or not visible to you");
                     }
-                    add_response(op, "400", "Malformed request: bad JSON, path or query parameter");
+                    add_response(
+                        op,
+                        "400",
+                        "Malformed request: bad JSON, path or query parameter",
+                    );
                 }
                 if op.request_body.is_some() && !public {
                     add_response(op, "413", "Request body too large");
                     add_response(op, "415", "Unsupported content type");
-                    add_response(op, "422", "Validation failed; `errors` lists every failing field");
+                    add_response(
+                        op,
+                        "422",
+                        "Validation failed; `errors` lists every failing field",
+                    );
                 }
                 let mut extra = vec![];
                 if !public && method == HttpMethod::Post {
@@ -147,9 +174,19 @@ impl Modify for Conventions {
                     add_response(op, "409", "Conflict: a duplicate, a state that forbids this, or the Idempotency-Key is in flight");
                     add_response(op, "422", "Validation failed, a business rule refused it, or the Idempotency-Key was used with another body");
                 }
-                if !public && has_id && matches!(method, HttpMethod::Patch | HttpMethod::Delete | HttpMethod::Post) {
+                if !public
+                    && has_id
+                    && matches!(
+                        method,
+                        HttpMethod::Patch | HttpMethod::Delete | HttpMethod::Post
+                    )
+                {
                     extra.push(header_param("If-Match", "The ETag you last read; the write is refused with 412 if the resource changed since."));
-                    add_response(op, "412", "The resource changed since you read it (If-Match)");
+                    add_response(
+                        op,
+                        "412",
+                        "The resource changed since you read it (If-Match)",
+                    );
                 }
                 if !extra.is_empty() {
                     op.parameters.get_or_insert_with(Vec::new).extend(extra);

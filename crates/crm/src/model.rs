@@ -39,7 +39,9 @@ pub fn country_code(c: &str) -> Result<(), ValidationError> {
 }
 
 pub fn valid_tags(t: &[String]) -> Result<(), ValidationError> {
-    if t.iter().all(|s| !s.trim().is_empty() && s.chars().count() <= 50) {
+    if t.iter()
+        .all(|s| !s.trim().is_empty() && s.chars().count() <= 50)
+    {
         Ok(())
     } else {
         let mut e = ValidationError::new("tags");

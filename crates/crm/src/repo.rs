@@ -68,7 +68,10 @@ fn corrupt(what: &str, id: i64) -> DomainError {
 impl CustomerRow {
     pub fn to_model(&self) -> Result<Customer> {
         let json = |s: &Option<String>, what| -> Result<_> {
-            s.as_deref().map(serde_json::from_str).transpose().map_err(|_| corrupt(what, self.id))
+            s.as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|_| corrupt(what, self.id))
         };
         Ok(Customer {
             id: self.id,
@@ -80,14 +83,17 @@ impl CustomerRow {
             phone: self.phone.clone(),
             billing_address: json(&self.billing_address, "billing_address")?,
             shipping_address: json(&self.shipping_address, "shipping_address")?,
-            currency: Currency::from_code(&self.currency).ok_or_else(|| corrupt("currency", self.id))?,
+            currency: Currency::from_code(&self.currency)
+                .ok_or_else(|| corrupt("currency", self.id))?,
             payment_terms_days: self.payment_terms_days,
             credit_limit: self.credit_limit.map(Money::from_scaled),
             parent_id: self.parent_id,
             owner_id: self.owner_id,
-            status: CustomerStatus::parse(&self.status).ok_or_else(|| corrupt("status", self.id))?,
+            status: CustomerStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("status", self.id))?,
             tags: serde_json::from_str(&self.tags).map_err(|_| corrupt("tags", self.id))?,
-            attributes: serde_json::from_str(&self.attributes).map_err(|_| corrupt("attributes", self.id))?,
+            attributes: serde_json::from_str(&self.attributes)
+                .map_err(|_| corrupt("attributes", self.id))?,
             version: self.version,
             created_at: self.created_at.assume_utc(),
             updated_at: self.updated_at.assume_utc(),
@@ -104,13 +110,21 @@ pub fn insert_customer(conn: &mut DbConnection, row: &NewCustomer) -> Result<Cus
 }
 
 /// Writes the whole row if its version is still `expected_version`; bumps the version.
-pub fn update_customer(conn: &mut DbConnection, row: &CustomerRow, expected_version: i64) -> Result<CustomerRow> {
-    diesel::update(customers::table.filter(customers::id.eq(row.id)).filter(customers::version.eq(expected_version)))
-        .set(row)
-        .returning(customers::all_columns)
-        .get_result(conn)
-        .optional()?
-        .ok_or_else(|| DomainError::stale_version(expected_version))
+pub fn update_customer(
+    conn: &mut DbConnection,
+    row: &CustomerRow,
+    expected_version: i64,
+) -> Result<CustomerRow> {
+    diesel::update(
+        customers::table
+            .filter(customers::id.eq(row.id))
+            .filter(customers::version.eq(expected_version)),
+    )
+    .set(row)
+    .returning(customers::all_columns)
+    .get_result(conn)
+    .optional()?
+    .ok_or_else(|| DomainError::stale_version(expected_version))
 }
 
 pub fn list_customers(
@@ -119,7 +133,10 @@ pub fn list_customers(
     f: &CustomerFilter,
     page: &PageRequest,
 ) -> Result<Page<CustomerRow>> {
-    let mut q = visible_customers(scope).select(CustomerRow::as_select()).order(customers::id.asc()).limit(page.fetch());
+    let mut q = visible_customers(scope)
+        .select(CustomerRow::as_select())
+        .order(customers::id.asc())
+        .limit(page.fetch());
     if let Some(after) = page.after_id {
         q = q.filter(customers::id.gt(after));
     }
@@ -133,7 +150,9 @@ pub fn list_customers(
                 .like(pat.clone())
                 .escape('\\')
                 .or(lower(customers::number).like(pat.clone()).escape('\\'))
-                .or(lower(customers::tax_id.assume_not_null()).like(pat).escape('\\')),
+                .or(lower(customers::tax_id.assume_not_null())
+                    .like(pat)
+                    .escape('\\')),
         );
     }
     if let Some(owner) = f.owner_id {
@@ -157,8 +176,11 @@ pub fn ancestors(conn: &mut DbConnection, start: i64) -> Result<Vec<i64>> {
     let mut chain = vec![start];
     let mut current = start;
     for _ in 0..100 {
-        let parent: Option<Option<i64>> =
-            customers::table.find(current).select(customers::parent_id).first(conn).optional()?;
+        let parent: Option<Option<i64>> = customers::table
+            .find(current)
+            .select(customers::parent_id)
+            .first(conn)
+            .optional()?;
         match parent.flatten() {
             Some(p) if !chain.contains(&p) => {
                 chain.push(p);
@@ -173,7 +195,10 @@ pub fn ancestors(conn: &mut DbConnection, start: i64) -> Result<Vec<i64>> {
 /// Whether anything other than the customer's own contacts refers to it. Later
 /// domains (documents, invoices) add their tables here.
 pub fn customer_is_referenced(conn: &mut DbConnection, id: i64) -> Result<bool> {
-    let children: i64 = customers::table.filter(customers::parent_id.eq(id)).count().get_result(conn)?;
+    let children: i64 = customers::table
+        .filter(customers::parent_id.eq(id))
+        .count()
+        .get_result(conn)?;
     Ok(children > 0)
 }
 
@@ -238,7 +263,11 @@ pub fn find_contact(conn: &mut DbConnection, customer_id: i64, id: i64) -> Resul
         .ok_or_else(|| DomainError::not_found("contact", id))
 }
 
-pub fn list_contacts(conn: &mut DbConnection, customer_id: i64, page: &PageRequest) -> Result<Page<ContactRow>> {
+pub fn list_contacts(
+    conn: &mut DbConnection,
+    customer_id: i64,
+    page: &PageRequest,
+) -> Result<Page<ContactRow>> {
     let mut q = contacts::table
         .filter(contacts::customer_id.eq(customer_id))
         .select(ContactRow::as_select())
@@ -252,16 +281,27 @@ pub fn list_contacts(conn: &mut DbConnection, customer_id: i64, page: &PageReque
 }
 
 pub fn insert_contact(conn: &mut DbConnection, row: &NewContact) -> Result<ContactRow> {
-    Ok(diesel::insert_into(contacts::table).values(row).returning(contacts::all_columns).get_result(conn)?)
+    Ok(diesel::insert_into(contacts::table)
+        .values(row)
+        .returning(contacts::all_columns)
+        .get_result(conn)?)
 }
 
-pub fn update_contact(conn: &mut DbConnection, row: &ContactRow, expected_version: i64) -> Result<ContactRow> {
-    diesel::update(contacts::table.filter(contacts::id.eq(row.id)).filter(contacts::version.eq(expected_version)))
-        .set(row)
-        .returning(contacts::all_columns)
-        .get_result(conn)
-        .optional()?
-        .ok_or_else(|| DomainError::stale_version(expected_version))
+pub fn update_contact(
+    conn: &mut DbConnection,
+    row: &ContactRow,
+    expected_version: i64,
+) -> Result<ContactRow> {
+    diesel::update(
+        contacts::table
+            .filter(contacts::id.eq(row.id))
+            .filter(contacts::version.eq(expected_version)),
+    )
+    .set(row)
+    .returning(contacts::all_columns)
+    .get_result(conn)
+    .optional()?
+    .ok_or_else(|| DomainError::stale_version(expected_version))
 }
 
 /// Clears the primary flag on the customer's other contacts (one primary at most).
@@ -272,7 +312,12 @@ pub fn clear_primary(conn: &mut DbConnection, customer_id: i64, except: Option<i
             .filter(contacts::is_primary.eq(true))
             .filter(contacts::id.ne(except.unwrap_or(-1))),
     )
-    .set(contacts::is_primary.eq(false))
+    // The flag is part of the other contact's representation: its version moves too.
+    .set((
+        contacts::is_primary.eq(false),
+        contacts::version.eq(contacts::version + 1),
+        contacts::updated_at.eq(ordo_core::time_util::now()),
+    ))
     .execute(conn)?;
     Ok(())
 }

@@ -7,7 +7,6 @@ use ordo_core::{Caller, Page, PageRequest, Result};
 use serde_json::Value;
 use time::PrimitiveDateTime;
 
-
 #[derive(Insertable)]
 #[diesel(table_name = audit_log)]
 struct NewEntry<'a> {
@@ -77,7 +76,12 @@ pub fn diff(before: &Value, after: &Value) -> Value {
     Value::Object(out)
 }
 
-pub fn history(conn: &mut DbConnection, entity: &str, entity_id: i64, page: &PageRequest) -> Result<Page<Entry>> {
+pub fn history(
+    conn: &mut DbConnection,
+    entity: &str,
+    entity_id: i64,
+    page: &PageRequest,
+) -> Result<Page<Entry>> {
     let mut q = audit_log::table
         .filter(audit_log::entity.eq(entity))
         .filter(audit_log::entity_id.eq(entity_id))

@@ -11,5 +11,5 @@ pub mod schema;
 pub mod series;
 pub mod sql;
 
-pub use conn::{Backend, Db, DbConnection, DbConfig, Stats};
+pub use conn::{Backend, Db, DbConfig, DbConnection, Stats};
 pub type DbBackend = <DbConnection as diesel::Connection>::Backend;

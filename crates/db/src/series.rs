@@ -12,10 +12,16 @@ pub fn next_number(conn: &mut DbConnection, code: &str) -> Result<String> {
         .returning((number_series::pattern, number_series::next_value - 1))
         .get_result(conn)
         .map_err(|e| match e {
-            diesel::result::Error::NotFound => DomainError::Internal(format!("number series {code:?} missing")),
+            diesel::result::Error::NotFound => {
+                DomainError::Internal(format!("number series {code:?} missing"))
+            }
             other => other.into(),
         })?;
-    Ok(format_number(&pattern, value, ordo_core::time_util::now().year()))
+    Ok(format_number(
+        &pattern,
+        value,
+        ordo_core::time_util::now().year(),
+    ))
 }
 
 /// Expands `{YYYY}` and a run of `#` inside braces (`{######}`: zero-padded to six).
@@ -24,7 +30,9 @@ pub fn format_number(pattern: &str, value: i64, year: i32) -> String {
     let mut rest = pattern;
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find('}') else { break };
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
         let token = &rest[start + 1..start + end];
         if token == "YYYY" {
             out.push_str(&format!("{year:04}"));
@@ -46,7 +54,10 @@ mod tests {
     #[test]
     fn patterns() {
         assert_eq!(format_number("C-{######}", 123, 2026), "C-000123");
-        assert_eq!(format_number("SO-{YYYY}-{######}", 7, 2026), "SO-2026-000007");
+        assert_eq!(
+            format_number("SO-{YYYY}-{######}", 7, 2026),
+            "SO-2026-000007"
+        );
         assert_eq!(format_number("X{#}", 1234, 2026), "X1234");
         assert_eq!(format_number("{other}-{##}", 5, 2026), "{other}-05");
     }

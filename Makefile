@@ -1,0 +1,37 @@
+# Ordo — two commands: `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+PORT ?= 8080
+
+.PHONY: run test lint openapi contract bench build clean-db
+
+## Build and start the server on ./ordo.db with demo data and the docs UI.
+run:
+	$(CARGO) run --release --bin ordo -- serve --demo --bind 127.0.0.1:$(PORT)
+
+## Every test (unit + HTTP integration) on SQLite and PostgreSQL.
+test:
+	@scripts/ensure-postgres.sh || { [ "$${CI:-}" = "true" ] && exit 1; echo "PostgreSQL unavailable: its tests will be skipped"; }
+	$(CARGO) test --workspace
+
+build:
+	$(CARGO) build --release --bin ordo
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Regenerate the committed OpenAPI document from the code.
+openapi:
+	$(CARGO) run -q --bin ordo -- openapi > openapi/openapi.json
+
+## Fuzz the running API against its own OpenAPI document (schemathesis).
+contract:
+	scripts/contract.sh
+
+## Throughput and latency on SQLite and PostgreSQL; writes target/bench/result.json.
+bench:
+	scripts/bench.sh
+
+clean-db:
+	rm -f ordo.db ordo.db-wal ordo.db-shm

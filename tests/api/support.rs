@@ -1,0 +1,413 @@
+//! The test harness: a real server on an ephemeral port over a real database —
+//! a fresh SQLite file, or a fresh PostgreSQL database cloned from a migrated
+//! template — driven with reqwest.
+
+use actix_web::{web, HttpServer};
+use diesel::prelude::*;
+use diesel::PgConnection;
+use ordo_api::{ApiConfig, AppState};
+use ordo_db::{Db, DbConfig, DbConnection, Stats};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const ISSUER: &str = "ordo";
+pub const AUDIENCE: &str = "ordo-api";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn enabled(kind: Kind) -> bool {
+    let list = std::env::var("ORDO_TEST_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let name = match kind {
+        Kind::Sqlite => "sqlite",
+        Kind::Postgres => "postgres",
+    };
+    list.split(',').any(|b| b.trim() == name)
+}
+
+fn pg_base() -> String {
+    std::env::var("ORDO_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn migrations_fingerprint() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    let mut entries: Vec<_> = walk(&dir);
+    entries.sort();
+    for p in entries {
+        p.to_string_lossy().hash(&mut h);
+        std::fs::read(&p).unwrap_or_default().hash(&mut h);
+    }
+    format!("{:x}", h.finish())
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Creates (once, under an advisory lock) a migrated template and clones it.
+fn pg_database() -> Option<String> {
+    let base = pg_base();
+    let mut admin = match PgConnection::establish(&format!("{base}/postgres")) {
+        Ok(c) => c,
+        Err(e) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("PostgreSQL at {base} is unreachable and CI=true: {e}");
+            }
+            eprintln!("SKIPPED: PostgreSQL at {base} unreachable ({e}); set ORDO_TEST_BACKENDS=sqlite to silence");
+            return None;
+        }
+    };
+    let template = format!("ordo_tpl_{}", migrations_fingerprint());
+    diesel::sql_query("SELECT pg_advisory_lock(724242)")
+        .execute(&mut admin)
+        .expect("advisory lock");
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let exists = diesel::sql_query(format!(
+        "SELECT COUNT(*) AS n FROM pg_database WHERE datname = '{template}'"
+    ))
+    .get_result::<N>(&mut admin)
+    .expect("query pg_database")
+    .n > 0;
+    if !exists {
+        diesel::sql_query(format!("CREATE DATABASE {template}"))
+            .execute(&mut admin)
+            .expect("create template");
+        let db = Db::open(&DbConfig::parse(&format!("{base}/{template}"), 1).unwrap())
+            .expect("open template");
+        db.migrate().expect("migrate template");
+        drop(db);
+    }
+    let name = format!(
+        "ordo_t_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut tries = 0;
+    loop {
+        match diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
+            .execute(&mut admin)
+        {
+            Ok(_) => break,
+            Err(e) if tries < 20 => {
+                tries += 1;
+                eprintln!("retrying CREATE DATABASE: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("cannot create test database: {e}"),
+        }
+    }
+    diesel::sql_query("SELECT pg_advisory_unlock(724242)")
+        .execute(&mut admin)
+        .expect("unlock");
+    Some(name)
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: Db,
+    handle: actix_web::dev::ServerHandle,
+    cleanup: Cleanup,
+    pub admin_token: String,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    Pg(String),
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+    pub fn statements(&self) -> u64 {
+        self.header("x-ordo-db-statements")
+            .and_then(|v| v.parse().ok())
+            .expect("debug header present")
+    }
+    /// Asserts a problem+json answer with this status and code.
+    pub fn problem(&self, status: u16, code: &str) -> &Self {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        self
+    }
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["field"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    /// None when the backend is disabled or (outside CI) unreachable.
+    pub async fn start(kind: Kind) -> Option<TestApp> {
+        if !enabled(kind) {
+            return None;
+        }
+        let (url, cleanup) = match kind {
+            Kind::Sqlite => {
+                let dir = std::env::temp_dir().join("ordo-tests");
+                std::fs::create_dir_all(&dir).unwrap();
+                let file = dir.join(format!(
+                    "t_{}_{}.db",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst)
+                ));
+                let _ = std::fs::remove_file(&file);
+                (format!("sqlite://{}", file.display()), Cleanup::File(file))
+            }
+            Kind::Postgres => {
+                let name = web::block(pg_database).await.unwrap()?;
+                (format!("{}/{name}", pg_base()), Cleanup::Pg(name))
+            }
+        };
+        let db = Db::open(&DbConfig::parse(&url, 4).unwrap()).expect("open db");
+        db.migrate().expect("migrate");
+        ordo_api::demo::ensure_admin(&db, "root", "root-password").expect("admin");
+        let state = web::Data::new(AppState::new(
+            db.clone(),
+            ApiConfig {
+                jwt_secret: SECRET.as_bytes().to_vec(),
+                jwt_issuer: ISSUER.into(),
+                jwt_audience: AUDIENCE.into(),
+                access_token_ttl: 600,
+                debug_headers: true,
+            },
+        ));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = HttpServer::new(move || ordo_api::app(state.clone()))
+            .workers(2)
+            .disable_signals()
+            .listen(listener)
+            .unwrap()
+            .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        let mut app = TestApp {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            db,
+            handle,
+            cleanup,
+            admin_token: String::new(),
+        };
+        app.admin_token = app.login("root", "root-password").await;
+        Some(app)
+    }
+
+    pub async fn login(&self, user: &str, password: &str) -> String {
+        let r = self
+            .client
+            .post(format!("{}/api/v1/auth/token", self.base))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "login {user}");
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Creates a user with these roles through the API and returns (id, token).
+    pub async fn user(&self, name: &str, roles: &[&str]) -> (i64, String) {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/users",
+                &self.admin_token,
+                Some(serde_json::json!({"username": name, "display_name": name, "password": "password-123", "roles": roles})),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        (
+            r.body["id"].as_i64().unwrap(),
+            self.login(name, "password-123").await,
+        )
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut rb = self.client.request(method, format!("{}{path}", self.base));
+        if !token.is_empty() {
+            rb = rb.bearer_auth(token);
+        }
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        Self::finish(rb).await
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Resp {
+        let rb = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body.to_string());
+        Self::finish(rb).await
+    }
+
+    async fn finish(rb: reqwest::RequestBuilder) -> Resp {
+        let r = rb.send().await.expect("request");
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, token, None, &[]).await
+    }
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, token, Some(body), &[]).await
+    }
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PATCH, path, token, Some(body), &[]).await
+    }
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::DELETE, path, token, None, &[]).await
+    }
+
+    /// Runs a closure on a database connection (for assertions on what was written).
+    pub fn with_db<T>(&self, f: impl FnOnce(&mut DbConnection) -> T) -> T {
+        self.db.read(&Stats::default(), |c| Ok(f(c))).unwrap()
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        use ordo_db::schema::*;
+        self.with_db(|c| match table {
+            "customers" => customers::table.count().get_result(c),
+            "contacts" => contacts::table.count().get_result(c),
+            "items" => items::table.count().get_result(c),
+            "item_groups" => item_groups::table.count().get_result(c),
+            "audit_log" => audit_log::table.count().get_result(c),
+            "users" => users::table.count().get_result(c),
+            "idempotency_keys" => idempotency_keys::table.count().get_result(c),
+            other => panic!("unknown table {other}"),
+        })
+        .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        drop(handle.stop(false));
+        match &self.cleanup {
+            Cleanup::File(f) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
+                }
+            }
+            Cleanup::Pg(name) => {
+                if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", pg_base())) {
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin);
+                }
+            }
+        }
+    }
+}
+
+/// Declares each named `async fn(TestApp)` as two tests, one per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[actix_web::test]
+                async fn sqlite() {
+                    if let Some(app) = $crate::support::TestApp::start($crate::support::Kind::Sqlite).await {
+                        super::$name(app).await;
+                    }
+                }
+                #[actix_web::test]
+                async fn postgres() {
+                    if let Some(app) = $crate::support::TestApp::start($crate::support::Kind::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
