@@ -1,1 +1,243 @@
-fn main() {}
+//! `ordo-bench`: the load generator behind `make bench`. Seeds a running server over
+//! HTTP, then measures fixed-count operation mixes at a fixed concurrency and merges
+//! req/s, p50, p99 and SQL statements per request into a JSON result file, beside a
+//! same-run baseline (`GET /healthz` of the same server).
+//! Timings are floats on purpose: this crate measures seconds, never money.
+#![allow(clippy::float_arithmetic)]
+
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+struct Args {
+    base: String,
+    backend: String,
+    user: String,
+    password: String,
+    seed: usize,
+    count: usize,
+    concurrency: usize,
+    out: String,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        base: "http://127.0.0.1:8080".into(),
+        backend: "sqlite".into(),
+        user: "admin".into(),
+        password: "admin".into(),
+        seed: 10_000,
+        count: 2_000,
+        concurrency: 8,
+        out: "target/bench/result.json".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
+        match k.as_str() {
+            "--base" => a.base = v,
+            "--backend" => a.backend = v,
+            "--user" => a.user = v,
+            "--password" => a.password = v,
+            "--seed" => a.seed = v.parse().expect("--seed N"),
+            "--count" => a.count = v.parse().expect("--count N"),
+            "--concurrency" => a.concurrency = v.parse().expect("--concurrency N"),
+            "--out" => a.out = v,
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    a
+}
+
+struct Sample {
+    latency: Duration,
+    statements: Option<u64>,
+    ok: bool,
+}
+
+/// Runs `count` requests built by `make(i)` with `concurrency` in flight.
+async fn measure<F>(client: &reqwest::Client, count: usize, concurrency: usize, make: F) -> Value
+where
+    F: Fn(usize) -> reqwest::RequestBuilder,
+{
+    let _ = client; // the builders already carry the client
+    let started = Instant::now();
+    let samples: Vec<Sample> = stream::iter(0..count)
+        .map(|i| {
+            let rb = make(i);
+            async move {
+                let t = Instant::now();
+                match rb.send().await {
+                    Ok(r) => {
+                        let ok = r.status().is_success();
+                        let statements = r
+                            .headers()
+                            .get("x-ordo-db-statements")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse().ok());
+                        let _ = r.bytes().await;
+                        Sample {
+                            latency: t.elapsed(),
+                            statements,
+                            ok,
+                        }
+                    }
+                    Err(_) => Sample {
+                        latency: t.elapsed(),
+                        statements: None,
+                        ok: false,
+                    },
+                }
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let wall = started.elapsed().as_secs_f64();
+    let mut lat: Vec<u128> = samples.iter().map(|s| s.latency.as_micros()).collect();
+    lat.sort_unstable();
+    let pct = |p: usize| {
+        lat.get((lat.len() * p / 100).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    let stmts: Vec<u64> = samples.iter().filter_map(|s| s.statements).collect();
+    let errors = samples.iter().filter(|s| !s.ok).count();
+    json!({
+        "requests": count,
+        "errors": errors,
+        "req_per_s": (count as f64 / wall).round(),
+        "p50_ms": pct(50) as f64 / 1000.0,
+        "p99_ms": pct(99) as f64 / 1000.0,
+        "statements_per_request": if stmts.is_empty() { Value::Null } else { json!(stmts.iter().sum::<u64>() as f64 / stmts.len() as f64) },
+    })
+}
+
+async fn run(a: Args) -> Value {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency * 2)
+        .build()
+        .unwrap();
+    let token: String = {
+        let r = client
+            .post(format!("{}/api/v1/auth/token", a.base))
+            .json(&json!({"grant_type": "password", "username": a.user, "password": a.password}))
+            .send()
+            .await
+            .expect("token request");
+        let v: Value = r.json().await.expect("token json");
+        v["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    };
+    let auth = format!("Bearer {token}");
+    let base = a.base.clone();
+
+    eprintln!(
+        "[{}] seeding {} customers and {} items",
+        a.backend, a.seed, a.seed
+    );
+    let seeding = Instant::now();
+    let seeded_customers = measure(&client, a.seed, a.concurrency, |i| {
+        client.post(format!("{base}/api/v1/customers")).header("authorization", &auth).json(&json!({
+            "name": format!("Bench customer {i}"), "currency": "EUR", "tax_id": format!("BT{i:08}"),
+            "credit_limit": "10000.00", "billing_address": {"line1": "1 Bench Road", "city": "Berlin", "country": "DE"}
+        }))
+    })
+    .await;
+    let seeded_items = measure(&client, a.seed, a.concurrency, |i| {
+        client.post(format!("{base}/api/v1/items")).header("authorization", &auth).json(&json!({
+            "sku": format!("BENCH-{i:06}"), "name": format!("Bench item {i}"), "base_unit": "PCS", "kind": "stock",
+            "standard_cost": "9.99"
+        }))
+    })
+    .await;
+    let seed_seconds = seeding.elapsed().as_secs_f64();
+
+    // Ids of the seeded customers (the list endpoint gives them in id order).
+    let first_page: Value = client
+        .get(format!("{base}/api/v1/customers?limit=200"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = first_page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    let max_id = ids.iter().copied().max().unwrap_or(1) + a.seed as i64 - ids.len() as i64;
+    let pick = |i: usize| 1 + ((i as i64 * 7919) % max_id.max(1));
+
+    eprintln!(
+        "[{}] measuring {} requests per operation at concurrency {}",
+        a.backend, a.count, a.concurrency
+    );
+    let baseline = measure(&client, a.count, a.concurrency, |_| {
+        client.get(format!("{base}/healthz"))
+    })
+    .await;
+    let get_customer = measure(&client, a.count, a.concurrency, |i| {
+        client
+            .get(format!("{base}/api/v1/customers/{}", pick(i)))
+            .header("authorization", &auth)
+    })
+    .await;
+    let list_customers = measure(&client, a.count, a.concurrency, |i| {
+        // Start pages at different places: a keyset cursor is just an id.
+        let cursor = base64_cursor(pick(i));
+        client
+            .get(format!("{base}/api/v1/customers?limit=50&cursor={cursor}"))
+            .header("authorization", &auth)
+    })
+    .await;
+    let create_customer = measure(&client, a.count, a.concurrency, |i| {
+        client
+            .post(format!("{base}/api/v1/customers"))
+            .header("authorization", &auth)
+            .json(&json!({"name": format!("Measured customer {i}"), "currency": "EUR"}))
+    })
+    .await;
+    json!({
+        "seed": {"customers": a.seed, "items": a.seed, "seconds": seed_seconds,
+                 "create_customer": seeded_customers, "create_item": seeded_items},
+        "concurrency": a.concurrency,
+        "operations": {
+            "baseline_healthz": baseline,
+            "get_customer": get_customer,
+            "list_customers_page_50": list_customers,
+            "create_customer": create_customer,
+        }
+    })
+}
+
+/// The API's cursor format (`v1:<id>`, base64url without padding).
+fn base64_cursor(id: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{id}"))
+}
+
+fn main() {
+    let a = args();
+    let out = a.out.clone();
+    let backend = a.backend.clone();
+    let result = actix_web::rt::System::new().block_on(run(a));
+    let mut all: Value = std::fs::read_to_string(&out)
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(json!({}));
+    all[backend.as_str()] = result;
+    if let Some(dir) = std::path::Path::new(&out).parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(&all).unwrap()).unwrap();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&all[backend.as_str()]).unwrap()
+    );
+}

@@ -57,24 +57,6 @@ pub fn sku_code(s: &str) -> Result<(), ValidationError> {
     }
 }
 
-pub fn non_negative_money(m: &Money) -> Result<(), ValidationError> {
-    if m.is_negative() {
-        let mut e = ValidationError::new("range");
-        e.message = Some("must not be negative".into());
-        return Err(e);
-    }
-    Ok(())
-}
-
-pub fn non_negative_qty(q: &Quantity) -> Result<(), ValidationError> {
-    if q.is_negative() {
-        let mut e = ValidationError::new("range");
-        e.message = Some("must not be negative".into());
-        return Err(e);
-    }
-    Ok(())
-}
-
 /// Something the company sells.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Item {
@@ -117,9 +99,9 @@ pub struct ItemCreate {
     #[validate(custom(function = "unit_code"))]
     pub base_unit: String,
     pub kind: ItemKind,
-    #[validate(custom(function = "non_negative_money"))]
+    #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
     pub standard_cost: Option<Money>,
-    #[validate(custom(function = "non_negative_qty"))]
+    #[validate(custom(function = "ordo_core::validate::non_negative_qty"))]
     pub weight: Option<Quantity>,
     pub active: Option<bool>,
     #[validate(length(min = 1, max = 64))]
@@ -145,10 +127,10 @@ pub struct ItemPatch {
     #[validate(custom(function = "unit_code"))]
     pub base_unit: Option<String>,
     pub kind: Option<ItemKind>,
-    #[validate(custom(function = "non_negative_money"))]
+    #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
     pub standard_cost: Option<Money>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
-    #[validate(custom(function = "non_negative_qty"))]
+    #[validate(custom(function = "ordo_core::validate::non_negative_qty"))]
     #[schema(value_type = Option<Quantity>)]
     pub weight: Option<Option<Quantity>>,
     pub active: Option<bool>,

@@ -287,23 +287,14 @@ pub fn list_groups(
 
 /// The parent chain of `start`, nearest first.
 pub fn group_ancestors(conn: &mut DbConnection, start: i64) -> Result<Vec<i64>> {
-    let mut chain = vec![start];
-    let mut current = start;
-    for _ in 0..100 {
+    ordo_core::validate::ancestors(start, |id| {
         let parent: Option<Option<i64>> = item_groups::table
-            .find(current)
+            .find(id)
             .select(item_groups::parent_id)
             .first(conn)
             .optional()?;
-        match parent.flatten() {
-            Some(p) if !chain.contains(&p) => {
-                chain.push(p);
-                current = p;
-            }
-            _ => break,
-        }
-    }
-    Ok(chain)
+        Ok(parent.flatten())
+    })
 }
 
 /// Groups are configuration: they cannot be deleted while items or subgroups use them.

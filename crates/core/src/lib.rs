@@ -9,6 +9,7 @@ pub mod principal;
 pub mod serde_util;
 pub mod time_util;
 pub mod util;
+pub mod validate;
 
 pub use currency::Currency;
 pub use decimal::{Money, Quantity, Rate};

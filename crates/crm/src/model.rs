@@ -28,16 +28,6 @@ impl CustomerStatus {
     }
 }
 
-pub fn country_code(c: &str) -> Result<(), ValidationError> {
-    if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(())
-    } else {
-        let mut e = ValidationError::new("country");
-        e.message = Some("must be an ISO 3166-1 alpha-2 code like \"DE\"".into());
-        Err(e)
-    }
-}
-
 pub fn valid_tags(t: &[String]) -> Result<(), ValidationError> {
     if t.iter()
         .all(|s| !s.trim().is_empty() && s.chars().count() <= 50)
@@ -47,16 +37,6 @@ pub fn valid_tags(t: &[String]) -> Result<(), ValidationError> {
         let mut e = ValidationError::new("tags");
         e.message = Some("each tag must be 1 to 50 characters".into());
         Err(e)
-    }
-}
-
-pub fn non_negative(m: &Money) -> Result<(), ValidationError> {
-    if m.is_negative() {
-        let mut e = ValidationError::new("range");
-        e.message = Some("must not be negative".into());
-        Err(e)
-    } else {
-        Ok(())
     }
 }
 
@@ -75,7 +55,7 @@ pub struct Address {
     #[validate(length(max = 100))]
     pub region: Option<String>,
     /// ISO 3166-1 alpha-2 country code.
-    #[validate(custom(function = "country_code"))]
+    #[validate(custom(function = "ordo_core::validate::country_code"))]
     #[schema(pattern = "^[A-Z]{2}$", example = "DE")]
     pub country: String,
 }
@@ -137,7 +117,7 @@ pub struct CustomerCreate {
     /// Days until invoices fall due; default 30.
     #[validate(range(min = 0, max = 3650))]
     pub payment_terms_days: Option<i32>,
-    #[validate(custom(function = "non_negative"))]
+    #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
     pub credit_limit: Option<Money>,
     pub parent_id: Option<i64>,
     /// Defaults to the caller when a sales agent creates the customer.
@@ -183,7 +163,7 @@ pub struct CustomerPatch {
     #[validate(range(min = 0, max = 3650))]
     pub payment_terms_days: Option<i32>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
-    #[validate(custom(function = "non_negative"))]
+    #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
     #[schema(value_type = Option<Money>)]
     pub credit_limit: Option<Option<Money>>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]

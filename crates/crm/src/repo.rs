@@ -171,25 +171,16 @@ pub fn list_customers(
     Ok(Page::from_rows(rows, page, |r| r.id))
 }
 
-/// The parent chain of `start`, nearest first (stops at 100 levels as a guard).
+/// The parent chain of `start`, nearest first.
 pub fn ancestors(conn: &mut DbConnection, start: i64) -> Result<Vec<i64>> {
-    let mut chain = vec![start];
-    let mut current = start;
-    for _ in 0..100 {
+    ordo_core::validate::ancestors(start, |id| {
         let parent: Option<Option<i64>> = customers::table
-            .find(current)
+            .find(id)
             .select(customers::parent_id)
             .first(conn)
             .optional()?;
-        match parent.flatten() {
-            Some(p) if !chain.contains(&p) => {
-                chain.push(p);
-                current = p;
-            }
-            _ => break,
-        }
-    }
-    Ok(chain)
+        Ok(parent.flatten())
+    })
 }
 
 /// Whether anything other than the customer's own contacts refers to it. Later

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make bench`: release server on a fresh SQLite file and on a fresh PostgreSQL
+# database, seeded and measured by ordo-bench; results in target/bench/result.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release -p ordo -p ordo-bench
+mkdir -p target/bench
+out=target/bench/result.json
+rm -f "$out"
+work=$(mktemp -d)
+pg_db="ordo_bench_$$"
+cleanup() {
+    [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+export ORDO_JWT_SECRET="bench-secret-bench-secret-bench-secret-01"
+export ORDO_ADMIN_USER=admin ORDO_ADMIN_PASSWORD=bench-admin ORDO_DEBUG_HEADERS=1 ORDO_LOG=warn
+
+run_backend() {
+    local name=$1 url=$2 port=$((20000 + RANDOM % 20000))
+    ORDO_DATABASE_URL="$url" target/release/ordo serve --bind "127.0.0.1:$port" >"$work/$name.log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    target/release/ordo-bench --base "http://127.0.0.1:$port" --backend "$name" --user admin --password bench-admin \
+        --seed "${BENCH_SEED:-10000}" --count "${BENCH_COUNT:-2000}" --concurrency 8 --out "$out"
+    kill "$server"; wait "$server" 2>/dev/null || true
+    server=
+}
+
+run_backend sqlite "sqlite://$work/bench.db"
+if scripts/ensure-postgres.sh; then
+    psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $pg_db" >/dev/null
+    run_backend postgres "postgres://postgres@127.0.0.1:5432/$pg_db"
+else
+    echo "bench: PostgreSQL unavailable, measured SQLite only" >&2
+fi
+echo "results: $out"
