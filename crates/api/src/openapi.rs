@@ -156,7 +156,23 @@ impl Modify for Conventions {
                         "Malformed request: bad JSON, path or query parameter",
                     );
                 }
+                let has_query = op
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Query));
+                if has_query && !public {
+                    add_response(
+                        op,
+                        "422",
+                        "A query parameter is out of range (e.g. `limit`) or the cursor is invalid",
+                    );
+                }
                 if op.request_body.is_some() && !public {
+                    add_response(
+                        op,
+                        "404",
+                        "An id in the path or the body does not exist or is not visible to you",
+                    );
                     add_response(op, "413", "Request body too large");
                     add_response(op, "415", "Unsupported content type");
                     add_response(

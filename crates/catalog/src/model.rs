@@ -48,11 +48,11 @@ pub fn unit_code(u: &str) -> Result<(), ValidationError> {
 }
 
 pub fn sku_code(s: &str) -> Result<(), ValidationError> {
-    if !s.is_empty() && s.len() <= 64 && !s.chars().any(char::is_whitespace) {
+    if !s.is_empty() && s.len() <= 64 && s.chars().all(|c| !c.is_whitespace() && !c.is_control()) {
         Ok(())
     } else {
         let mut e = ValidationError::new("sku");
-        e.message = Some("must be 1-64 characters without spaces".into());
+        e.message = Some("must be 1-64 characters without spaces or control characters".into());
         Err(e)
     }
 }
@@ -90,13 +90,17 @@ pub struct Item {
 #[serde(deny_unknown_fields)]
 pub struct ItemCreate {
     #[validate(custom(function = "sku_code"))]
+    #[schema(min_length = 1, max_length = 64, pattern = "^\\S+$")]
     pub sku: String,
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[validate(length(max = 4000))]
+    #[schema(max_length = 4000)]
     pub description: Option<String>,
     pub item_group_id: Option<i64>,
     #[validate(custom(function = "unit_code"))]
+    #[schema(pattern = "^[A-Z0-9_]{1,10}$")]
     pub base_unit: String,
     pub kind: ItemKind,
     #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
@@ -105,6 +109,7 @@ pub struct ItemCreate {
     pub weight: Option<Quantity>,
     pub active: Option<bool>,
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub barcode: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
@@ -114,17 +119,21 @@ pub struct ItemCreate {
 #[serde(deny_unknown_fields)]
 pub struct ItemPatch {
     #[validate(custom(function = "sku_code"))]
+    #[schema(min_length = 1, max_length = 64, pattern = "^\\S+$")]
     pub sku: Option<String>,
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[validate(length(max = 4000))]
+    #[schema(max_length = 4000)]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[schema(value_type = Option<i64>)]
     pub item_group_id: Option<Option<i64>>,
     #[validate(custom(function = "unit_code"))]
+    #[schema(pattern = "^[A-Z0-9_]{1,10}$")]
     pub base_unit: Option<String>,
     pub kind: Option<ItemKind>,
     #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
@@ -136,6 +145,7 @@ pub struct ItemPatch {
     pub active: Option<bool>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     #[schema(value_type = Option<String>)]
     pub barcode: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
@@ -171,8 +181,10 @@ pub struct ItemGroup {
 #[serde(deny_unknown_fields)]
 pub struct ItemGroupCreate {
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
     pub parent_id: Option<i64>,
 }
@@ -181,9 +193,11 @@ pub struct ItemGroupCreate {
 #[serde(deny_unknown_fields)]
 pub struct ItemGroupPatch {
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]

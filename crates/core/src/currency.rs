@@ -224,6 +224,7 @@ impl utoipa::PartialSchema for Currency {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .pattern(Some("^[A-Z]{3}$"))
+            .enum_values(Some(ISO_4217.iter().map(|(c, _)| *c)))
             .description(Some("ISO 4217 currency code."))
             .examples([serde_json::json!("EUR")])
             .into()

@@ -45,14 +45,19 @@ pub fn valid_tags(t: &[String]) -> Result<(), ValidationError> {
 #[serde(deny_unknown_fields)]
 pub struct Address {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub line1: String,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub line2: Option<String>,
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub city: String,
     #[validate(length(max = 20))]
+    #[schema(max_length = 20)]
     pub postal_code: Option<String>,
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub region: Option<String>,
     /// ISO 3166-1 alpha-2 country code.
     #[validate(custom(function = "ordo_core::validate::country_code"))]
@@ -100,14 +105,19 @@ pub struct Customer {
 #[serde(deny_unknown_fields)]
 pub struct CustomerCreate {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub legal_name: Option<String>,
     #[validate(length(min = 1, max = 50))]
+    #[schema(min_length = 1, max_length = 50)]
     pub tax_id: Option<String>,
     #[validate(email)]
+    #[schema(format = Email)]
     pub email: Option<String>,
     #[validate(length(max = 50))]
+    #[schema(max_length = 50)]
     pub phone: Option<String>,
     #[validate(nested)]
     pub billing_address: Option<Address>,
@@ -116,6 +126,7 @@ pub struct CustomerCreate {
     pub currency: Currency,
     /// Days until invoices fall due; default 30.
     #[validate(range(min = 0, max = 3650))]
+    #[schema(minimum = 0, maximum = 3650)]
     pub payment_terms_days: Option<i32>,
     #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
     pub credit_limit: Option<Money>,
@@ -124,6 +135,7 @@ pub struct CustomerCreate {
     pub owner_id: Option<i64>,
     pub status: Option<CustomerStatus>,
     #[validate(length(max = 50), custom(function = "valid_tags"))]
+    #[schema(max_items = 50)]
     pub tags: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
@@ -134,21 +146,26 @@ pub struct CustomerCreate {
 #[serde(deny_unknown_fields)]
 pub struct CustomerPatch {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     #[schema(value_type = Option<String>)]
     pub legal_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[validate(length(min = 1, max = 50))]
+    #[schema(min_length = 1, max_length = 50)]
     #[schema(value_type = Option<String>)]
     pub tax_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[validate(email)]
+    #[schema(format = Email)]
     #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[validate(length(max = 50))]
+    #[schema(max_length = 50)]
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
@@ -161,6 +178,7 @@ pub struct CustomerPatch {
     pub shipping_address: Option<Option<Address>>,
     pub currency: Option<Currency>,
     #[validate(range(min = 0, max = 3650))]
+    #[schema(minimum = 0, maximum = 3650)]
     pub payment_terms_days: Option<i32>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
@@ -174,6 +192,7 @@ pub struct CustomerPatch {
     pub owner_id: Option<Option<i64>>,
     pub status: Option<CustomerStatus>,
     #[validate(length(max = 50), custom(function = "valid_tags"))]
+    #[schema(max_items = 50)]
     pub tags: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
@@ -212,12 +231,16 @@ pub struct Contact {
 #[serde(deny_unknown_fields)]
 pub struct ContactCreate {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub role: Option<String>,
     #[validate(email)]
+    #[schema(format = Email)]
     pub email: Option<String>,
     #[validate(length(max = 50))]
+    #[schema(max_length = 50)]
     pub phone: Option<String>,
     #[serde(default)]
     pub is_primary: bool,
@@ -227,17 +250,21 @@ pub struct ContactCreate {
 #[serde(deny_unknown_fields)]
 pub struct ContactPatch {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     #[schema(value_type = Option<String>)]
     pub role: Option<Option<String>>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[validate(email)]
+    #[schema(format = Email)]
     #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[validate(length(max = 50))]
+    #[schema(max_length = 50)]
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
     pub is_primary: Option<bool>,

@@ -71,15 +71,20 @@ pub struct User {
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
     #[validate(custom(function = "username_chars"))]
+    #[schema(pattern = "^[a-z0-9._@-]{3,64}$")]
     pub username: String,
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     #[validate(email)]
+    #[schema(format = Email)]
     pub email: Option<String>,
     /// At least 8 characters.
     #[validate(length(min = 8, max = 200))]
+    #[schema(min_length = 8, max_length = 200)]
     pub password: String,
     #[validate(custom(function = "some_roles"))]
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
     pub active: Option<bool>,
 }
@@ -88,14 +93,18 @@ pub struct UserCreate {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[validate(email)]
+    #[schema(format = Email)]
     #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
     #[validate(length(min = 8, max = 200))]
+    #[schema(min_length = 8, max_length = 200)]
     pub password: Option<String>,
     #[validate(custom(function = "some_roles"))]
+    #[schema(min_items = 1)]
     pub roles: Option<Vec<Role>>,
     pub active: Option<bool>,
 }
@@ -352,8 +361,10 @@ pub struct ApiClient {
 #[serde(deny_unknown_fields)]
 pub struct ApiClientCreate {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[validate(custom(function = "some_roles"))]
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
 }
 
