@@ -6,10 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv
-if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$(cut -d= -f3 scripts/contract-requirements.txt)"; then
+# (Re)install the pinned tools when the requirements changed since the last install.
+if ! cmp -s scripts/contract-requirements.txt "$VENV/.installed-requirements"; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r scripts/contract-requirements.txt
+    cp scripts/contract-requirements.txt "$VENV/.installed-requirements"
 fi
+
+# The committed document must be valid OpenAPI 3.1 (the served one is tested to equal it).
+"$VENV/bin/openapi-spec-validator" openapi/openapi.json
 
 cargo build --release --bin ordo
 work=$(mktemp -d)

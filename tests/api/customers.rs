@@ -13,6 +13,7 @@ on_both_backends!(
     agents_see_only_their_customers,
     delete_hard_or_archive,
     idempotent_create,
+    idempotency_key_in_flight,
     contacts_subresource,
     statement_budgets,
 );
@@ -948,4 +949,76 @@ async fn statement_budgets(app: TestApp) {
         page.statements(),
         "statements do not grow with page size"
     );
+}
+
+async fn idempotency_key_in_flight(app: TestApp) {
+    use base64::Engine;
+    use diesel::prelude::*;
+    use ordo_db::schema::idempotency_keys as ik;
+    use sha2::Digest;
+
+    let body = json!({"name": "Slow", "currency": "EUR"});
+    // The claim a concurrent first request would hold: same principal, key and request hash.
+    let mut h = sha2::Sha256::new();
+    h.update(format!(
+        "POST /api/v1/customers\n{}",
+        serde_json::to_string(&body).unwrap()
+    ));
+    let hash = base64::engine::general_purpose::STANDARD_NO_PAD.encode(h.finalize());
+    let now = ordo_core::time_util::now();
+    app.db
+        .write(&ordo_db::Stats::default(), |c| {
+            diesel::insert_into(ik::table)
+                .values((
+                    ik::principal.eq("user:1"),
+                    ik::idem_key.eq("k-flight"),
+                    ik::request_hash.eq(&hash),
+                    ik::created_at.eq(now),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+        .unwrap();
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/customers",
+            &app.admin_token,
+            Some(body.clone()),
+            &[("Idempotency-Key", "k-flight")],
+        )
+        .await;
+    r.problem(409, "idempotency_key_in_flight");
+    assert_eq!(app.count("customers"), 0);
+
+    // A claim left behind by a crashed request is taken over after its lease.
+    app.db
+        .write(&ordo_db::Stats::default(), |c| {
+            diesel::update(ik::table.filter(ik::idem_key.eq("k-flight")))
+                .set(ik::created_at.eq(now - time::Duration::minutes(10)))
+                .execute(c)?;
+            Ok(())
+        })
+        .unwrap();
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/customers",
+            &app.admin_token,
+            Some(body.clone()),
+            &[("Idempotency-Key", "k-flight")],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let replay = app
+        .call(
+            Method::POST,
+            "/api/v1/customers",
+            &app.admin_token,
+            Some(body),
+            &[("Idempotency-Key", "k-flight")],
+        )
+        .await;
+    assert_eq!(replay.body["id"], r.body["id"]);
+    assert_eq!(app.count("customers"), 1);
 }

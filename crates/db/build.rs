@@ -1,0 +1,5 @@
+// Migrations are embedded at compile time; rebuild when they change.
+fn main() {
+    println!("cargo:rerun-if-changed=../../migrations/sqlite");
+    println!("cargo:rerun-if-changed=../../migrations/postgres");
+}
