@@ -388,6 +388,28 @@ async fn bad_input_is_refused_and_writes_nothing(app: TestApp) {
         ]
     );
 
+    // Type errors and rule violations together, in one answer.
+    let mixed = app
+        .post(
+            "/api/v1/customers",
+            t,
+            json!({"name": "", "currency": "EUR", "credit_limit": "1.23456", "email": "nope", "payment_terms_days": "x",
+                   "colour": "red", "billing_address": {"line1": "a", "city": 7, "country": "DE"}}),
+        )
+        .await;
+    mixed.problem(422, "validation_failed");
+    assert_eq!(
+        mixed.error_fields(),
+        vec![
+            "billing_address.city",
+            "colour",
+            "credit_limit",
+            "email",
+            "name",
+            "payment_terms_days"
+        ]
+    );
+
     let ghost_parent = app
         .post(
             "/api/v1/customers",
