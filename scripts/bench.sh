@@ -22,10 +22,10 @@ export ORDO_ADMIN_USER=admin ORDO_ADMIN_PASSWORD=bench-admin ORDO_DEBUG_HEADERS=
 
 run_backend() {
     local name=$1 url=$2 port=$((20000 + RANDOM % 20000))
-    ORDO_DATABASE_URL="$url" target/release/ordo serve --bind "127.0.0.1:$port" >"$work/$name.log" 2>&1 &
+    ORDO_DATABASE_URL="$url" "${CARGO_TARGET_DIR:-target}/release/ordo" serve --bind "127.0.0.1:$port" >"$work/$name.log" 2>&1 &
     server=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-    target/release/ordo-bench --base "http://127.0.0.1:$port" --backend "$name" --user admin --password bench-admin \
+    "${CARGO_TARGET_DIR:-target}/release/ordo-bench" --base "http://127.0.0.1:$port" --backend "$name" --user admin --password bench-admin \
         --seed "${BENCH_SEED:-10000}" --count "${BENCH_COUNT:-2000}" --concurrency 8 --out "$out"
     kill "$server"; wait "$server" 2>/dev/null || true
     server=

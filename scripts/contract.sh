@@ -22,12 +22,22 @@ port=$((20000 + RANDOM % 20000))
 export ORDO_DATABASE_URL="sqlite://$work/contract.db"
 export ORDO_JWT_SECRET="contract-secret-contract-secret-0123456789"
 export ORDO_ADMIN_USER=admin ORDO_ADMIN_PASSWORD=contract-admin ORDO_LOG=warn
-target/release/ordo serve --bind "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}/release/ordo" serve --bind "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 
 base="http://127.0.0.1:$port"
-for _ in $(seq 1 50); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.2; done
+up=
+for _ in $(seq 1 100); do
+    if curl -sf "$base/healthz" >/dev/null; then up=1; break; fi
+    if ! kill -0 $server 2>/dev/null; then break; fi
+    sleep 0.2
+done
+if [ -z "$up" ]; then
+    echo "contract: the server did not start; its log:" >&2
+    cat "$work/server.log" >&2
+    exit 1
+fi
 token=$(curl -sf -X POST "$base/api/v1/auth/token" -d grant_type=password -d username=admin -d password=contract-admin |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 

@@ -190,6 +190,13 @@ impl Modify for Conventions {
                     add_response(op, "409", "Conflict: a duplicate, a state that forbids this, or the Idempotency-Key is in flight");
                     add_response(op, "422", "Validation failed, a business rule refused it, or the Idempotency-Key was used with another body");
                 }
+                if !public && matches!(method, HttpMethod::Patch | HttpMethod::Delete) {
+                    add_response(
+                        op,
+                        "409",
+                        "Conflict: the resource is archived (read-only) or still in use, or a unique value is taken",
+                    );
+                }
                 if !public
                     && has_id
                     && matches!(
