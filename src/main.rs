@@ -7,11 +7,7 @@ use ordo_db::{Db, DbConfig};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "ordo",
-    version,
-    about = "Ordo: headless sales & order management server"
-)]
+#[command(name = "ordo", version, about = "Ordo: headless sales & order management server")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -100,7 +96,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4()).into_bytes()
         }
         (None, false) => {
-            return Err("ORDO_JWT_SECRET is not set: give a random secret of at least 32 characters (or run with --demo)".into())
+            return Err(
+                "ORDO_JWT_SECRET is not set: give a random secret of at least 32 characters (or run with --demo)"
+                    .into(),
+            )
         }
     };
     let db = open_db(&args.db)?;
@@ -129,9 +128,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(w) = args.workers {
         server = server.workers(w);
     }
-    let server = server
-        .bind(&args.bind)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let server = server.bind(&args.bind).map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     println!("Ordo listening on http://{}", args.bind);
     println!("  API docs:  http://{}/docs/", args.bind);
     println!("  OpenAPI:   http://{}/api/v1/openapi.json", args.bind);
@@ -159,14 +156,7 @@ fn main() -> ExitCode {
         Command::DemoData(args) => open_db(&args).and_then(|db| {
             migrate(&db)?;
             let loaded = ordo_api::demo::load(&db).map_err(|e| e.to_string())?;
-            println!(
-                "{}",
-                if loaded {
-                    "demo data loaded"
-                } else {
-                    "database not empty: nothing loaded"
-                }
-            );
+            println!("{}", if loaded { "demo data loaded" } else { "database not empty: nothing loaded" });
             Ok(())
         }),
         Command::Openapi => {

@@ -76,17 +76,9 @@ where
                             .and_then(|v| v.to_str().ok())
                             .and_then(|v| v.parse().ok());
                         let _ = r.bytes().await;
-                        Sample {
-                            latency: t.elapsed(),
-                            statements,
-                            ok,
-                        }
+                        Sample { latency: t.elapsed(), statements, ok }
                     }
-                    Err(_) => Sample {
-                        latency: t.elapsed(),
-                        statements: None,
-                        ok: false,
-                    },
+                    Err(_) => Sample { latency: t.elapsed(), statements: None, ok: false },
                 }
             }
         })
@@ -96,11 +88,7 @@ where
     let wall = started.elapsed().as_secs_f64();
     let mut lat: Vec<u128> = samples.iter().map(|s| s.latency.as_micros()).collect();
     lat.sort_unstable();
-    let pct = |p: usize| {
-        lat.get((lat.len() * p / 100).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
+    let pct = |p: usize| lat.get((lat.len() * p / 100).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
     let stmts: Vec<u64> = samples.iter().filter_map(|s| s.statements).collect();
     let errors = samples.iter().filter(|s| !s.ok).count();
     json!({
@@ -114,10 +102,7 @@ where
 }
 
 async fn run(a: Args) -> Value {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(a.concurrency * 2)
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency * 2).build().unwrap();
     let token: String = {
         let r = client
             .post(format!("{}/api/v1/auth/token", a.base))
@@ -126,18 +111,12 @@ async fn run(a: Args) -> Value {
             .await
             .expect("token request");
         let v: Value = r.json().await.expect("token json");
-        v["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_string()
+        v["access_token"].as_str().expect("access_token").to_string()
     };
     let auth = format!("Bearer {token}");
     let base = a.base.clone();
 
-    eprintln!(
-        "[{}] seeding {} customers and {} items",
-        a.backend, a.seed, a.seed
-    );
+    eprintln!("[{}] seeding {} customers and {} items", a.backend, a.seed, a.seed);
     let seeding = Instant::now();
     let seeded_customers = measure(&client, a.seed, a.concurrency, |i| {
         client.post(format!("{base}/api/v1/customers")).header("authorization", &auth).json(&json!({
@@ -165,35 +144,20 @@ async fn run(a: Args) -> Value {
         .json()
         .await
         .unwrap();
-    let ids: Vec<i64> = first_page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_i64().unwrap())
-        .collect();
+    let ids: Vec<i64> = first_page["data"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
     let max_id = ids.iter().copied().max().unwrap_or(1) + a.seed as i64 - ids.len() as i64;
     let pick = |i: usize| 1 + ((i as i64 * 7919) % max_id.max(1));
 
-    eprintln!(
-        "[{}] measuring {} requests per operation at concurrency {}",
-        a.backend, a.count, a.concurrency
-    );
-    let baseline = measure(&client, a.count, a.concurrency, |_| {
-        client.get(format!("{base}/healthz"))
-    })
-    .await;
+    eprintln!("[{}] measuring {} requests per operation at concurrency {}", a.backend, a.count, a.concurrency);
+    let baseline = measure(&client, a.count, a.concurrency, |_| client.get(format!("{base}/healthz"))).await;
     let get_customer = measure(&client, a.count, a.concurrency, |i| {
-        client
-            .get(format!("{base}/api/v1/customers/{}", pick(i)))
-            .header("authorization", &auth)
+        client.get(format!("{base}/api/v1/customers/{}", pick(i))).header("authorization", &auth)
     })
     .await;
     let list_customers = measure(&client, a.count, a.concurrency, |i| {
         // Start pages at different places: a keyset cursor is just an id.
         let cursor = base64_cursor(pick(i));
-        client
-            .get(format!("{base}/api/v1/customers?limit=50&cursor={cursor}"))
-            .header("authorization", &auth)
+        client.get(format!("{base}/api/v1/customers?limit=50&cursor={cursor}")).header("authorization", &auth)
     })
     .await;
     let create_customer = measure(&client, a.count, a.concurrency, |i| {
@@ -227,17 +191,12 @@ fn main() {
     let out = a.out.clone();
     let backend = a.backend.clone();
     let result = actix_web::rt::System::new().block_on(run(a));
-    let mut all: Value = std::fs::read_to_string(&out)
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or(json!({}));
+    let mut all: Value =
+        std::fs::read_to_string(&out).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(json!({}));
     all[backend.as_str()] = result;
     if let Some(dir) = std::path::Path::new(&out).parent() {
         std::fs::create_dir_all(dir).unwrap();
     }
     std::fs::write(&out, serde_json::to_string_pretty(&all).unwrap()).unwrap();
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&all[backend.as_str()]).unwrap()
-    );
+    println!("{}", serde_json::to_string_pretty(&all[backend.as_str()]).unwrap());
 }

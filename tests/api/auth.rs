@@ -20,9 +20,7 @@ async fn password_grant_form_and_json(app: TestApp) {
             Method::POST,
             "/api/v1/auth/token",
             "",
-            Some(
-                json!({"grant_type": "password", "username": "root", "password": "root-password"}),
-            ),
+            Some(json!({"grant_type": "password", "username": "root", "password": "root-password"})),
             &[],
         )
         .await;
@@ -56,40 +54,15 @@ async fn password_grant_form_and_json(app: TestApp) {
         )
         .await;
     unknown.problem(401, "unauthorized");
-    assert_eq!(
-        wrong.body["detail"], unknown.body["detail"],
-        "no hint which usernames exist"
-    );
-    let grant = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/token",
-            "",
-            Some(json!({"grant_type": "implicit"})),
-            &[],
-        )
-        .await;
+    assert_eq!(wrong.body["detail"], unknown.body["detail"], "no hint which usernames exist");
+    let grant = app.call(Method::POST, "/api/v1/auth/token", "", Some(json!({"grant_type": "implicit"})), &[]).await;
     grant.problem(400, "unsupported_grant_type");
     let missing = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/token",
-            "",
-            Some(json!({"grant_type": "password", "username": "root"})),
-            &[],
-        )
+        .call(Method::POST, "/api/v1/auth/token", "", Some(json!({"grant_type": "password", "username": "root"})), &[])
         .await;
     missing.problem(400, "invalid_request");
     assert_eq!(missing.error_fields(), vec!["password"]);
-    let text = app
-        .raw(
-            Method::POST,
-            "/api/v1/auth/token",
-            "",
-            "text/plain",
-            "hello",
-        )
-        .await;
+    let text = app.raw(Method::POST, "/api/v1/auth/token", "", "text/plain", "hello").await;
     text.problem(415, "unsupported_media_type");
 }
 
@@ -106,11 +79,7 @@ async fn bad_tokens_are_401(app: TestApp) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = |iss: &str, aud: &str, exp: i64| json!({"sub": "user:1", "kind": "user", "uid": 1, "name": "root", "roles": ["admin"], "iss": iss, "aud": aud, "iat": now, "nbf": now - 10, "exp": exp});
     let good = token_with(claims(ISSUER, AUDIENCE, now + 300), SECRET);
-    assert_eq!(
-        app.get("/api/v1/customers", &good).await.status,
-        200,
-        "a well-formed token works"
-    );
+    assert_eq!(app.get("/api/v1/customers", &good).await.status, 200, "a well-formed token works");
 
     let r = app.get("/api/v1/customers", "").await;
     r.problem(401, "unauthorized");
@@ -119,42 +88,23 @@ async fn bad_tokens_are_401(app: TestApp) {
     let r = app.get("/api/v1/customers", &expired).await;
     r.problem(401, "unauthorized");
     assert_eq!(r.body["detail"], "the token has expired");
-    let r = app
-        .get(
-            "/api/v1/customers",
-            &token_with(claims(ISSUER, "someone-else", now + 300), SECRET),
-        )
-        .await;
+    let r = app.get("/api/v1/customers", &token_with(claims(ISSUER, "someone-else", now + 300), SECRET)).await;
     r.problem(401, "unauthorized");
     assert_eq!(r.body["detail"], "the token is for another audience");
-    let r = app
-        .get(
-            "/api/v1/customers",
-            &token_with(claims("evil", AUDIENCE, now + 300), SECRET),
-        )
-        .await;
+    let r = app.get("/api/v1/customers", &token_with(claims("evil", AUDIENCE, now + 300), SECRET)).await;
     r.problem(401, "unauthorized");
     app.get(
         "/api/v1/customers",
-        &token_with(
-            claims(ISSUER, AUDIENCE, now + 300),
-            "another-secret-another-secret-123456",
-        ),
+        &token_with(claims(ISSUER, AUDIENCE, now + 300), "another-secret-another-secret-123456"),
     )
     .await
     .problem(401, "unauthorized");
-    app.get("/api/v1/customers", "garbage")
-        .await
-        .problem(401, "unauthorized");
+    app.get("/api/v1/customers", "garbage").await.problem(401, "unauthorized");
 }
 
 async fn client_credentials_and_revocation(app: TestApp) {
     let r = app
-        .post(
-            "/api/v1/api-clients",
-            &app.admin_token,
-            json!({"name": "ERP sync", "roles": ["sales_manager"]}),
-        )
+        .post("/api/v1/api-clients", &app.admin_token, json!({"name": "ERP sync", "roles": ["sales_manager"]}))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let (id, client_id, secret) = (
@@ -163,9 +113,7 @@ async fn client_credentials_and_revocation(app: TestApp) {
         r.body["client_secret"].as_str().unwrap().to_string(),
     );
     // The secret is shown once: never in reads.
-    let read = app
-        .get(&format!("/api/v1/api-clients/{id}"), &app.admin_token)
-        .await;
+    let read = app.get(&format!("/api/v1/api-clients/{id}"), &app.admin_token).await;
     assert!(read.body.get("client_secret").is_none());
     assert!(!read.body.to_string().contains(&secret));
 
@@ -181,21 +129,12 @@ async fn client_credentials_and_revocation(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(form.status(), 200);
-    let token = form.json::<serde_json::Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = form.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
     let me = app.get("/api/v1/me", &token).await;
     assert_eq!(me.body["kind"], "api_client");
     assert_eq!(me.body["user"], serde_json::Value::Null);
     assert_eq!(
-        app.post(
-            "/api/v1/customers",
-            &token,
-            json!({"name": "Via client", "currency": "EUR"})
-        )
-        .await
-        .status,
+        app.post("/api/v1/customers", &token, json!({"name": "Via client", "currency": "EUR"})).await.status,
         201
     );
 
@@ -212,36 +151,19 @@ async fn client_credentials_and_revocation(app: TestApp) {
     let wrong = app
         .client
         .post(format!("{}/api/v1/auth/token", app.base))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id.as_str()),
-            ("client_secret", "wrong"),
-        ])
+        .form(&[("grant_type", "client_credentials"), ("client_id", client_id.as_str()), ("client_secret", "wrong")])
         .send()
         .await
         .unwrap();
     assert_eq!(wrong.status(), 401);
 
-    let revoked = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/api-clients/{id}/revoke"),
-            &app.admin_token,
-            None,
-            &[],
-        )
-        .await;
+    let revoked =
+        app.call(Method::POST, &format!("/api/v1/api-clients/{id}/revoke"), &app.admin_token, None, &[]).await;
     assert_eq!(revoked.status, 200, "{}", revoked.body);
     assert_eq!(revoked.body["active"], false);
-    app.call(
-        Method::POST,
-        &format!("/api/v1/api-clients/{id}/revoke"),
-        &app.admin_token,
-        None,
-        &[],
-    )
-    .await
-    .problem(409, "already_revoked");
+    app.call(Method::POST, &format!("/api/v1/api-clients/{id}/revoke"), &app.admin_token, None, &[])
+        .await
+        .problem(409, "already_revoked");
     let after = app
         .client
         .post(format!("{}/api/v1/auth/token", app.base))
@@ -264,63 +186,40 @@ async fn roles_are_enforced(app: TestApp) {
     let (_, manager) = app.user("mona", &["sales_manager"]).await;
     let (_, warehouse) = app.user("walt", &["warehouse"]).await;
     let before = app.count("audit_log");
-    app.post(
-        "/api/v1/customers",
-        &viewer,
-        json!({"name": "X", "currency": "EUR"}),
-    )
-    .await
-    .problem(403, "forbidden");
-    app.post(
-        "/api/v1/items",
-        &agent,
-        json!({"sku": "A1", "name": "A", "base_unit": "PCS", "kind": "stock"}),
-    )
-    .await
-    .problem(403, "forbidden");
-    app.get("/api/v1/users", &manager)
+    app.post("/api/v1/customers", &viewer, json!({"name": "X", "currency": "EUR"})).await.problem(403, "forbidden");
+    app.post("/api/v1/items", &agent, json!({"sku": "A1", "name": "A", "base_unit": "PCS", "kind": "stock"}))
         .await
         .problem(403, "forbidden");
+    app.get("/api/v1/users", &manager).await.problem(403, "forbidden");
+    app.post("/api/v1/api-clients", &manager, json!({"name": "x", "roles": ["admin"]})).await.problem(403, "forbidden");
     app.post(
-        "/api/v1/api-clients",
-        &manager,
-        json!({"name": "x", "roles": ["admin"]}),
+        "/api/v1/users",
+        &agent,
+        json!({"username": "eve", "display_name": "Eve", "password": "password-123", "roles": ["admin"]}),
     )
     .await
     .problem(403, "forbidden");
-    app.post("/api/v1/users", &agent, json!({"username": "eve", "display_name": "Eve", "password": "password-123", "roles": ["admin"]})).await.problem(403, "forbidden");
-    assert_eq!(
-        app.count("audit_log"),
-        before,
-        "refused requests write nothing"
-    );
+    assert_eq!(app.count("audit_log"), before, "refused requests write nothing");
     // What the roles do allow.
     assert_eq!(app.get("/api/v1/customers", &viewer).await.status, 200);
     assert_eq!(
-        app.post(
-            "/api/v1/items",
-            &warehouse,
-            json!({"sku": "W1", "name": "W", "base_unit": "PCS", "kind": "stock"})
-        )
-        .await
-        .status,
+        app.post("/api/v1/items", &warehouse, json!({"sku": "W1", "name": "W", "base_unit": "PCS", "kind": "stock"}))
+            .await
+            .status,
         201
     );
-    assert_eq!(
-        app.post(
-            "/api/v1/customers",
-            &manager,
-            json!({"name": "M", "currency": "EUR"})
-        )
-        .await
-        .status,
-        201
-    );
+    assert_eq!(app.post("/api/v1/customers", &manager, json!({"name": "M", "currency": "EUR"})).await.status, 201);
 }
 
 async fn users_admin_lifecycle(app: TestApp) {
     let (id, token) = app.user("carl", &["sales_agent"]).await;
-    let dup = app.post("/api/v1/users", &app.admin_token, json!({"username": "carl", "display_name": "Carl 2", "password": "password-123", "roles": ["viewer"]})).await;
+    let dup = app
+        .post(
+            "/api/v1/users",
+            &app.admin_token,
+            json!({"username": "carl", "display_name": "Carl 2", "password": "password-123", "roles": ["viewer"]}),
+        )
+        .await;
     dup.problem(409, "duplicate_username");
     let bad = app
         .post(
@@ -330,26 +229,22 @@ async fn users_admin_lifecycle(app: TestApp) {
         )
         .await;
     bad.problem(422, "validation_failed");
-    assert_eq!(
-        bad.error_fields(),
-        vec!["display_name", "password", "roles", "username"]
-    );
-    let unknown_role = app.post("/api/v1/users", &app.admin_token, json!({"username": "zed", "display_name": "Z", "password": "password-123", "roles": ["boss"]})).await;
+    assert_eq!(bad.error_fields(), vec!["display_name", "password", "roles", "username"]);
+    let unknown_role = app
+        .post(
+            "/api/v1/users",
+            &app.admin_token,
+            json!({"username": "zed", "display_name": "Z", "password": "password-123", "roles": ["boss"]}),
+        )
+        .await;
     unknown_role.problem(422, "validation_failed");
     assert_eq!(unknown_role.error_fields(), vec!["roles[0]"]);
 
     // A user may read themself, not others.
-    assert_eq!(
-        app.get(&format!("/api/v1/users/{id}"), &token).await.status,
-        200
-    );
-    app.get("/api/v1/users/1", &token)
-        .await
-        .problem(403, "forbidden");
+    assert_eq!(app.get(&format!("/api/v1/users/{id}"), &token).await.status, 200);
+    app.get("/api/v1/users/1", &token).await.problem(403, "forbidden");
 
-    let u = app
-        .get(&format!("/api/v1/users/{id}"), &app.admin_token)
-        .await;
+    let u = app.get(&format!("/api/v1/users/{id}"), &app.admin_token).await;
     assert_eq!(u.header("etag").as_deref(), Some("\"1\""));
     assert!(u.body.get("password_hash").is_none());
     let stale = app
@@ -376,43 +271,23 @@ async fn users_admin_lifecycle(app: TestApp) {
     let login = app
         .client
         .post(format!("{}/api/v1/auth/token", app.base))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "carl"),
-            ("password", "password-123"),
-        ])
+        .form(&[("grant_type", "password"), ("username", "carl"), ("password", "password-123")])
         .send()
         .await
         .unwrap();
     assert_eq!(login.status(), 401, "deactivated users get no token");
     // Password change, then reactivate.
-    app.patch(
-        &format!("/api/v1/users/{id}"),
-        &app.admin_token,
-        json!({"active": true, "password": "new-password-1"}),
-    )
-    .await;
-    app.login("carl", "new-password-1").await;
-    let h = app
-        .get(&format!("/api/v1/users/{id}/history"), &app.admin_token)
+    app.patch(&format!("/api/v1/users/{id}"), &app.admin_token, json!({"active": true, "password": "new-password-1"}))
         .await;
-    let actions: Vec<_> = h.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_string())
-        .collect();
+    app.login("carl", "new-password-1").await;
+    let h = app.get(&format!("/api/v1/users/{id}/history"), &app.admin_token).await;
+    let actions: Vec<_> =
+        h.body["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
     assert_eq!(actions, vec!["create", "update", "update"]);
     assert_eq!(h.body["data"][2]["changes"]["password"], "changed");
     assert!(!h.body.to_string().contains("new-password-1"));
     // An admin cannot lock themself out.
-    app.patch(
-        "/api/v1/users/1",
-        &app.admin_token,
-        json!({"active": false}),
-    )
-    .await
-    .problem(422, "self_lockout");
+    app.patch("/api/v1/users/1", &app.admin_token, json!({"active": false})).await.problem(422, "self_lockout");
     let list = app.get("/api/v1/users?limit=1", &app.admin_token).await;
     assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
     assert!(list.body["next_cursor"].is_string());

@@ -24,28 +24,13 @@ fn every_operation_is_complete() {
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let where_ = format!("{method} {path}");
-            let id = op["operationId"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{where_}: no operationId"));
-            assert!(
-                ids.insert(id.to_string()),
-                "{where_}: duplicate operationId {id}"
-            );
-            assert_eq!(
-                op["tags"].as_array().map(|t| t.len()),
-                Some(1),
-                "{where_}: one tag"
-            );
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{where_}: no operationId"));
+            assert!(ids.insert(id.to_string()), "{where_}: duplicate operationId {id}");
+            assert_eq!(op["tags"].as_array().map(|t| t.len()), Some(1), "{where_}: one tag");
             let responses = op["responses"].as_object().unwrap();
-            assert!(
-                responses.keys().any(|k| k.starts_with('2')),
-                "{where_}: no success response"
-            );
+            assert!(responses.keys().any(|k| k.starts_with('2')), "{where_}: no success response");
             if !public.contains(&path.as_str()) {
-                assert!(
-                    op["security"].as_array().is_some_and(|s| !s.is_empty()),
-                    "{where_}: no security"
-                );
+                assert!(op["security"].as_array().is_some_and(|s| !s.is_empty()), "{where_}: no security");
                 for status in ["400", "401", "403", "500"] {
                     assert!(responses.contains_key(status), "{where_}: no {status}");
                 }

@@ -33,8 +33,7 @@ fn enabled(kind: Kind) -> bool {
 }
 
 fn pg_base() -> String {
-    std::env::var("ORDO_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("ORDO_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 fn migrations_fingerprint() -> String {
@@ -79,39 +78,27 @@ fn pg_database() -> Option<String> {
         }
     };
     let template = format!("ordo_tpl_{}", migrations_fingerprint());
-    diesel::sql_query("SELECT pg_advisory_lock(724242)")
-        .execute(&mut admin)
-        .expect("advisory lock");
+    diesel::sql_query("SELECT pg_advisory_lock(724242)").execute(&mut admin).expect("advisory lock");
     #[derive(QueryableByName)]
     struct N {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let exists = diesel::sql_query(format!(
-        "SELECT COUNT(*) AS n FROM pg_database WHERE datname = '{template}'"
-    ))
-    .get_result::<N>(&mut admin)
-    .expect("query pg_database")
-    .n > 0;
+    let exists = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM pg_database WHERE datname = '{template}'"))
+        .get_result::<N>(&mut admin)
+        .expect("query pg_database")
+        .n
+        > 0;
     if !exists {
-        diesel::sql_query(format!("CREATE DATABASE {template}"))
-            .execute(&mut admin)
-            .expect("create template");
-        let db = Db::open(&DbConfig::parse(&format!("{base}/{template}"), 1).unwrap())
-            .expect("open template");
+        diesel::sql_query(format!("CREATE DATABASE {template}")).execute(&mut admin).expect("create template");
+        let db = Db::open(&DbConfig::parse(&format!("{base}/{template}"), 1).unwrap()).expect("open template");
         db.migrate().expect("migrate template");
         drop(db);
     }
-    let name = format!(
-        "ordo_t_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    );
+    let name = format!("ordo_t_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
     let mut tries = 0;
     loop {
-        match diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
-            .execute(&mut admin)
-        {
+        match diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}")).execute(&mut admin) {
             Ok(_) => break,
             Err(e) if tries < 20 => {
                 tries += 1;
@@ -121,9 +108,7 @@ fn pg_database() -> Option<String> {
             Err(e) => panic!("cannot create test database: {e}"),
         }
     }
-    diesel::sql_query("SELECT pg_advisory_unlock(724242)")
-        .execute(&mut admin)
-        .expect("unlock");
+    diesel::sql_query("SELECT pg_advisory_unlock(724242)").execute(&mut admin).expect("unlock");
     Some(name)
 }
 
@@ -149,25 +134,15 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
     }
     pub fn statements(&self) -> u64 {
-        self.header("x-ordo-db-statements")
-            .and_then(|v| v.parse().ok())
-            .expect("debug header present")
+        self.header("x-ordo-db-statements").and_then(|v| v.parse().ok()).expect("debug header present")
     }
     /// Asserts a problem+json answer with this status and code.
     pub fn problem(&self, status: u16, code: &str) -> &Self {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
-        assert_eq!(
-            self.header("content-type").as_deref(),
-            Some("application/problem+json"),
-            "body: {}",
-            self.body
-        );
+        assert_eq!(self.header("content-type").as_deref(), Some("application/problem+json"), "body: {}", self.body);
         assert_eq!(self.body["code"], code, "body: {}", self.body);
         assert_eq!(self.body["status"], status);
         self
@@ -175,11 +150,7 @@ impl Resp {
     pub fn error_fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|e| e["field"].as_str().unwrap_or("").to_string())
-                    .collect()
-            })
+            .map(|a| a.iter().map(|e| e["field"].as_str().unwrap_or("").to_string()).collect())
             .unwrap_or_default()
     }
 }
@@ -194,11 +165,7 @@ impl TestApp {
             Kind::Sqlite => {
                 let dir = std::env::temp_dir().join("ordo-tests");
                 std::fs::create_dir_all(&dir).unwrap();
-                let file = dir.join(format!(
-                    "t_{}_{}.db",
-                    std::process::id(),
-                    COUNTER.fetch_add(1, Ordering::SeqCst)
-                ));
+                let file = dir.join(format!("t_{}_{}.db", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst)));
                 let _ = std::fs::remove_file(&file);
                 (format!("sqlite://{}", file.display()), Cleanup::File(file))
             }
@@ -246,19 +213,12 @@ impl TestApp {
         let r = self
             .client
             .post(format!("{}/api/v1/auth/token", self.base))
-            .form(&[
-                ("grant_type", "password"),
-                ("username", user),
-                ("password", password),
-            ])
+            .form(&[("grant_type", "password"), ("username", user), ("password", password)])
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "login {user}");
-        r.json::<Value>().await.unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
     }
 
     /// Creates a user with these roles through the API and returns (id, token).
@@ -273,10 +233,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.body);
-        (
-            r.body["id"].as_i64().unwrap(),
-            self.login(name, "password-123").await,
-        )
+        (r.body["id"].as_i64().unwrap(), self.login(name, "password-123").await)
     }
 
     pub async fn call(
@@ -300,14 +257,7 @@ impl TestApp {
         Self::finish(rb).await
     }
 
-    pub async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        content_type: &str,
-        body: &str,
-    ) -> Resp {
+    pub async fn raw(&self, method: Method, path: &str, token: &str, content_type: &str, body: &str) -> Resp {
         let rb = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -322,16 +272,9 @@ impl TestApp {
         let status = r.status();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Resp { status, headers, body }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
@@ -381,8 +324,7 @@ impl Drop for TestApp {
             Cleanup::Pg(name) => {
                 if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", pg_base())) {
                     let _ =
-                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut admin);
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
                 }
             }
         }

@@ -80,25 +80,19 @@ impl Jwt {
 
     pub fn verify(&self, jwt: &str) -> Result<Principal, Problem> {
         use jsonwebtoken::errors::ErrorKind;
-        let data =
-            jsonwebtoken::decode::<Claims>(jwt, &self.decoding, &self.validation).map_err(|e| {
-                let why = match e.kind() {
-                    ErrorKind::ExpiredSignature => "the token has expired",
-                    ErrorKind::ImmatureSignature => "the token is not valid yet",
-                    ErrorKind::InvalidAudience => "the token is for another audience",
-                    ErrorKind::InvalidIssuer => "the token is from another issuer",
-                    ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
-                    _ => "the token is invalid",
-                };
-                Problem::unauthorized(why)
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(jwt, &self.decoding, &self.validation).map_err(|e| {
+            let why = match e.kind() {
+                ErrorKind::ExpiredSignature => "the token has expired",
+                ErrorKind::ImmatureSignature => "the token is not valid yet",
+                ErrorKind::InvalidAudience => "the token is for another audience",
+                ErrorKind::InvalidIssuer => "the token is from another issuer",
+                ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
+                _ => "the token is invalid",
+            };
+            Problem::unauthorized(why)
+        })?;
         let c = data.claims;
-        Ok(Principal {
-            kind: c.kind,
-            id: c.uid,
-            name: c.name,
-            roles: c.roles,
-        })
+        Ok(Principal { kind: c.kind, id: c.uid, name: c.name, roles: c.roles })
     }
 
     pub fn ttl_seconds(&self) -> i64 {
@@ -122,20 +116,13 @@ fn verify_password(password: &str, stored: Option<&str>) -> bool {
     let dummy = DUMMY.get_or_init(|| hash_password("not-a-real-password").unwrap_or_default());
     let hash = stored.unwrap_or(dummy);
     let ok = PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
+        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
         .unwrap_or(false);
     ok && stored.is_some()
 }
 
 pub fn hash_secret(secret: &str) -> String {
-    base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD_NO_PAD,
-        Sha256::digest(secret.as_bytes()),
-    )
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, Sha256::digest(secret.as_bytes()))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -167,23 +154,15 @@ pub struct TokenResponse {
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let raw = v.strip_prefix("Basic ")?;
-    let decoded =
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, raw.trim()).ok()?;
+    let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, raw.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
 }
 
 fn invalid_request(field: &str) -> Problem {
-    Problem::bad_request(
-        "invalid_request",
-        format!("`{field}` is required for this grant type"),
-    )
-    .with_errors(vec![ordo_core::FieldError::new(
-        field,
-        "required",
-        "required for this grant type",
-    )])
+    Problem::bad_request("invalid_request", format!("`{field}` is required for this grant type"))
+        .with_errors(vec![ordo_core::FieldError::new(field, "required", "required for this grant type")])
 }
 
 /// Get an access token.
@@ -212,16 +191,10 @@ pub async fn issue_token(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     let mut input: TokenRequest = if ct.starts_with("application/x-www-form-urlencoded") {
-        serde_urlencoded::from_bytes(&body).map_err(|e| {
-            Problem::bad_request("invalid_request", format!("malformed form body: {e}"))
-        })?
+        serde_urlencoded::from_bytes(&body)
+            .map_err(|e| Problem::bad_request("invalid_request", format!("malformed form body: {e}")))?
     } else if ct.starts_with("application/json") {
         let de = &mut serde_json::Deserializer::from_slice(&body);
         serde_path_to_error::deserialize(&mut *de).map_err(|e| {
@@ -264,59 +237,37 @@ pub async fn issue_token(
                 }))
             })
             .await??
-            .ok_or_else(|| {
-                Problem::unauthorized("wrong username or password, or the user is deactivated")
-            })?
+            .ok_or_else(|| Problem::unauthorized("wrong username or password, or the user is deactivated"))?
         }
         "client_credentials" => {
-            let client_id = input
-                .client_id
-                .ok_or_else(|| invalid_request("client_id"))?;
-            let secret = input
-                .client_secret
-                .ok_or_else(|| invalid_request("client_secret"))?;
-            let row = web::block(move || db.read(&stats, |c| accounts::find_client(c, &client_id)))
-                .await??;
+            let client_id = input.client_id.ok_or_else(|| invalid_request("client_id"))?;
+            let secret = input.client_secret.ok_or_else(|| invalid_request("client_secret"))?;
+            let row = web::block(move || db.read(&stats, |c| accounts::find_client(c, &client_id))).await??;
             let presented = hash_secret(&secret);
-            let stored = row
-                .as_ref()
-                .map(|r| r.secret_hash.clone())
-                .unwrap_or_default();
+            let stored = row.as_ref().map(|r| r.secret_hash.clone()).unwrap_or_default();
             match row {
-                Some(r)
-                    if constant_time_eq(presented.as_bytes(), stored.as_bytes()) && r.active =>
-                {
-                    Principal {
-                        kind: PrincipalKind::ApiClient,
-                        id: r.id,
-                        name: r.name.clone(),
-                        roles: accounts::parse_roles(&r.roles),
-                    }
-                }
-                _ => {
-                    return Err(Problem::unauthorized(
-                        "wrong client id or secret, or the client is revoked",
-                    ))
-                }
+                Some(r) if constant_time_eq(presented.as_bytes(), stored.as_bytes()) && r.active => Principal {
+                    kind: PrincipalKind::ApiClient,
+                    id: r.id,
+                    name: r.name.clone(),
+                    roles: accounts::parse_roles(&r.roles),
+                },
+                _ => return Err(Problem::unauthorized("wrong client id or secret, or the client is revoked")),
             }
         }
         other => {
             return Err(Problem::bad_request(
                 "unsupported_grant_type",
-                format!(
-                    "grant_type {other:?} is not supported; use password or client_credentials"
-                ),
+                format!("grant_type {other:?} is not supported; use password or client_credentials"),
             ))
         }
     };
     let access_token = state.jwt.issue(&principal)?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(TokenResponse {
-            access_token,
-            token_type: "Bearer".into(),
-            expires_in: state.jwt.ttl_seconds(),
-        }))
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: state.jwt.ttl_seconds(),
+    }))
 }
 
 /// Who am I: the caller's identity and roles.
@@ -335,17 +286,8 @@ pub struct Me {
 pub async fn me(auth: Auth) -> Result<HttpResponse, Problem> {
     let p = auth.caller.principal.clone();
     let user = match p.user_id() {
-        Some(id) => Some(
-            auth.read(move |c, caller| accounts::get_user(c, caller, id))
-                .await?,
-        ),
+        Some(id) => Some(auth.read(move |c, caller| accounts::get_user(c, caller, id)).await?),
         None => None,
     };
-    Ok(HttpResponse::Ok().json(Me {
-        kind: p.kind,
-        id: p.id,
-        name: p.name,
-        roles: p.roles,
-        user,
-    }))
+    Ok(HttpResponse::Ok().json(Me { kind: p.kind, id: p.id, name: p.name, roles: p.roles, user }))
 }

@@ -78,11 +78,7 @@ pub fn timestamp_param(name: &str, v: Option<&str>) -> Result<Option<OffsetDateT
                 "invalid_query",
                 format!("`{name}` must be an RFC 3339 timestamp like 2026-01-31T12:00:00Z"),
             )
-            .with_errors(vec![ordo_core::FieldError::new(
-                name,
-                "invalid",
-                "not an RFC 3339 timestamp",
-            )])
+            .with_errors(vec![ordo_core::FieldError::new(name, "invalid", "not an RFC 3339 timestamp")])
         })
     })
     .transpose()

@@ -7,9 +7,7 @@ use ordo_crm::model::*;
 use ordo_crm::service;
 use serde::Deserialize;
 
-use crate::common::{
-    history_page, page, removal_response, timestamp_param, HistoryEntry, PageQuery,
-};
+use crate::common::{history_page, page, removal_response, timestamp_param, HistoryEntry, PageQuery};
 use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
 use crate::problem::Problem;
 
@@ -42,18 +40,12 @@ pub struct CustomerQuery {
     )
 )]
 #[post("/customers")]
-pub async fn create_customer(
-    auth: Auth,
-    body: ValidJson<CustomerCreate>,
-) -> Result<HttpResponse, Problem> {
+pub async fn create_customer(auth: Auth, body: ValidJson<CustomerCreate>) -> Result<HttpResponse, Problem> {
     let input = body.0;
     auth.post(
         StatusCode::CREATED,
         move |c, caller| service::create_customer(c, caller, input),
-        |v| ReplyMeta {
-            location: Some(format!("/api/v1/customers/{}", v.id)),
-            version: Some(v.version),
-        },
+        |v| ReplyMeta { location: Some(format!("/api/v1/customers/{}", v.id)), version: Some(v.version) },
     )
     .await
 }
@@ -66,10 +58,7 @@ pub async fn create_customer(
     responses((status = 200, description = "A page of customers", body = Page<Customer>))
 )]
 #[get("/customers")]
-pub async fn list_customers(
-    auth: Auth,
-    q: StrictQuery<CustomerQuery>,
-) -> Result<HttpResponse, Problem> {
+pub async fn list_customers(auth: Auth, q: StrictQuery<CustomerQuery>) -> Result<HttpResponse, Problem> {
     let q = q.0;
     let page = page(q.limit, q.cursor.as_deref())?;
     let filter = CustomerFilter {
@@ -80,9 +69,7 @@ pub async fn list_customers(
         updated_since: timestamp_param("updated_since", q.updated_since.as_deref())?,
         include_archived: q.include_archived.unwrap_or(false),
     };
-    let result = auth
-        .read(move |c, caller| service::list_customers(c, caller, &filter, &page))
-        .await?;
+    let result = auth.read(move |c, caller| service::list_customers(c, caller, &filter, &page)).await?;
     Ok(HttpResponse::Ok().json(result))
 }
 
@@ -96,9 +83,7 @@ pub async fn list_customers(
 #[get("/customers/{id}")]
 pub async fn get_customer(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let c = auth
-        .read(move |conn, caller| service::get_customer(conn, caller, id))
-        .await?;
+    let c = auth.read(move |conn, caller| service::get_customer(conn, caller, id)).await?;
     Ok(json_response(StatusCode::OK, &c, Some(c.version)))
 }
 
@@ -118,9 +103,7 @@ pub async fn update_customer(
     body: ValidJson<CustomerPatch>,
 ) -> Result<HttpResponse, Problem> {
     let (id, patch) = (id.into_inner(), body.0);
-    let c = auth
-        .write(move |conn, caller| service::update_customer(conn, caller, id, if_match.0, patch))
-        .await?;
+    let c = auth.write(move |conn, caller| service::update_customer(conn, caller, id, if_match.0, patch)).await?;
     Ok(json_response(StatusCode::OK, &c, Some(c.version)))
 }
 
@@ -136,15 +119,9 @@ pub async fn update_customer(
     )
 )]
 #[delete("/customers/{id}")]
-pub async fn delete_customer(
-    auth: Auth,
-    id: web::Path<i64>,
-    if_match: IfMatch,
-) -> Result<HttpResponse, Problem> {
+pub async fn delete_customer(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let r = auth
-        .write(move |conn, caller| service::delete_customer(conn, caller, id, if_match.0))
-        .await?;
+    let r = auth.write(move |conn, caller| service::delete_customer(conn, caller, id, if_match.0)).await?;
     Ok(removal_response(r, |c| c.version))
 }
 
@@ -162,9 +139,7 @@ pub async fn customer_history(
     q: StrictQuery<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let (id, page) = (id.into_inner(), q.0.page()?);
-    let h = auth
-        .read(move |conn, caller| service::customer_history(conn, caller, id, &page))
-        .await?;
+    let h = auth.read(move |conn, caller| service::customer_history(conn, caller, id, &page)).await?;
     Ok(HttpResponse::Ok().json(history_page(h)))
 }
 
@@ -176,15 +151,9 @@ pub async fn customer_history(
     responses((status = 200, description = "A page of contacts", body = Page<Contact>))
 )]
 #[get("/customers/{id}/contacts")]
-pub async fn list_contacts(
-    auth: Auth,
-    id: web::Path<i64>,
-    q: StrictQuery<PageQuery>,
-) -> Result<HttpResponse, Problem> {
+pub async fn list_contacts(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
     let (id, page) = (id.into_inner(), q.0.page()?);
-    let r = auth
-        .read(move |conn, caller| service::list_contacts(conn, caller, id, &page))
-        .await?;
+    let r = auth.read(move |conn, caller| service::list_contacts(conn, caller, id, &page)).await?;
     Ok(HttpResponse::Ok().json(r))
 }
 
@@ -207,10 +176,7 @@ pub async fn create_contact(
         StatusCode::CREATED,
         move |c, caller| service::create_contact(c, caller, id, input),
         move |v| ReplyMeta {
-            location: Some(format!(
-                "/api/v1/customers/{}/contacts/{}",
-                v.customer_id, v.id
-            )),
+            location: Some(format!("/api/v1/customers/{}/contacts/{}", v.customer_id, v.id)),
             version: Some(v.version),
         },
     )
@@ -227,9 +193,7 @@ pub async fn create_contact(
 #[get("/customers/{id}/contacts/{contact_id}")]
 pub async fn get_contact(auth: Auth, path: web::Path<(i64, i64)>) -> Result<HttpResponse, Problem> {
     let (id, contact_id) = path.into_inner();
-    let c = auth
-        .read(move |conn, caller| service::get_contact(conn, caller, id, contact_id))
-        .await?;
+    let c = auth.read(move |conn, caller| service::get_contact(conn, caller, id, contact_id)).await?;
     Ok(json_response(StatusCode::OK, &c, Some(c.version)))
 }
 
@@ -250,9 +214,7 @@ pub async fn update_contact(
 ) -> Result<HttpResponse, Problem> {
     let ((id, contact_id), patch) = (path.into_inner(), body.0);
     let c = auth
-        .write(move |conn, caller| {
-            service::update_contact(conn, caller, id, contact_id, if_match.0, patch)
-        })
+        .write(move |conn, caller| service::update_contact(conn, caller, id, contact_id, if_match.0, patch))
         .await?;
     Ok(json_response(StatusCode::OK, &c, Some(c.version)))
 }
@@ -271,9 +233,6 @@ pub async fn delete_contact(
     if_match: IfMatch,
 ) -> Result<HttpResponse, Problem> {
     let (id, contact_id) = path.into_inner();
-    auth.write(move |conn, caller| {
-        service::delete_contact(conn, caller, id, contact_id, if_match.0)
-    })
-    .await?;
+    auth.write(move |conn, caller| service::delete_contact(conn, caller, id, contact_id, if_match.0)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -21,20 +21,11 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
     if db.read(&stats, accounts::count_users)? > 0 {
         return Ok(false);
     }
-    let hashes = LOGINS
-        .iter()
-        .map(|(_, pw, _)| hash_password(pw))
-        .collect::<Result<Vec<_>, _>>()?;
+    let hashes = LOGINS.iter().map(|(_, pw, _)| hash_password(pw)).collect::<Result<Vec<_>, _>>()?;
     db.write(&stats, |c| {
         let mut ids = vec![];
         for ((name, _, role), hash) in LOGINS.iter().zip(&hashes) {
-            ids.push(accounts::bootstrap_user(
-                c,
-                name,
-                &capitalize(name),
-                &[*role],
-                hash,
-            )?);
+            ids.push(accounts::bootstrap_user(c, name, &capitalize(name), &[*role], hash)?);
         }
         let admin = Caller {
             principal: Principal {
@@ -45,13 +36,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
             },
             request_id: Some("demo-data".into()),
         };
-        let groups = [
-            "Hardware",
-            "Software",
-            "Services",
-            "Accessories",
-            "Spare parts",
-        ];
+        let groups = ["Hardware", "Software", "Services", "Accessories", "Spare parts"];
         let mut group_ids = vec![];
         for g in groups {
             let gid = ordo_catalog::service::create_group(
@@ -68,11 +53,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
         }
         for n in 1..=50i64 {
             let gi = (n as usize - 1) % groups.len();
-            let kind = if gi == 2 {
-                ItemKind::Service
-            } else {
-                ItemKind::Stock
-            };
+            let kind = if gi == 2 { ItemKind::Service } else { ItemKind::Stock };
             ordo_catalog::service::create_item(
                 c,
                 &admin,
@@ -81,11 +62,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     name: format!("{} item {n}", groups[gi]),
                     description: None,
                     item_group_id: Some(group_ids[gi]),
-                    base_unit: if kind == ItemKind::Service {
-                        "H".into()
-                    } else {
-                        "PCS".into()
-                    },
+                    base_unit: if kind == ItemKind::Service { "H".into() } else { "PCS".into() },
                     kind,
                     standard_cost: Some(Money::from_scaled(n * 12_500)),
                     weight: (kind == ItemKind::Stock).then(|| Quantity::from_scaled(n * 1_000)),
@@ -95,12 +72,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                 },
             )?;
         }
-        let cities = [
-            ("Berlin", "DE", "EUR"),
-            ("Warsaw", "PL", "PLN"),
-            ("Lyon", "FR", "EUR"),
-            ("Leeds", "GB", "GBP"),
-        ];
+        let cities = [("Berlin", "DE", "EUR"), ("Warsaw", "PL", "PLN"), ("Lyon", "FR", "EUR"), ("Leeds", "GB", "GBP")];
         for n in 1..=20i64 {
             let (city, country, cur) = cities[(n as usize) % cities.len()];
             let owner = if n % 2 == 0 { ids[2] } else { ids[3] };
@@ -127,16 +99,8 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     credit_limit: Some(Money::from_scaled(n * 50_000_000)),
                     parent_id: None,
                     owner_id: Some(owner),
-                    status: Some(if n == 13 {
-                        CustomerStatus::Blocked
-                    } else {
-                        CustomerStatus::Active
-                    }),
-                    tags: Some(vec![if n % 4 == 0 {
-                        "key-account".into()
-                    } else {
-                        "retail".into()
-                    }]),
+                    status: Some(if n == 13 { CustomerStatus::Blocked } else { CustomerStatus::Active }),
+                    tags: Some(vec![if n % 4 == 0 { "key-account".into() } else { "retail".into() }]),
                     attributes: None,
                 },
             )?;
@@ -159,9 +123,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }
 
 /// Creates the configured admin when the user table is empty (`ORDO_ADMIN_USER`).
@@ -171,8 +133,6 @@ pub fn ensure_admin(db: &Db, username: &str, password: &str) -> Result<bool, Dom
         return Ok(false);
     }
     let hash = hash_password(password)?;
-    db.write(&stats, |c| {
-        accounts::bootstrap_user(c, username, "Administrator", &[Role::Admin], &hash)
-    })?;
+    db.write(&stats, |c| accounts::bootstrap_user(c, username, "Administrator", &[Role::Admin], &hash))?;
     Ok(true)
 }

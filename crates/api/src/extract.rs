@@ -26,16 +26,11 @@ pub struct RequestMeta {
 }
 
 pub fn meta(req: &HttpRequest) -> RequestMeta {
-    req.extensions()
-        .get::<RequestMeta>()
-        .cloned()
-        .unwrap_or_default()
+    req.extensions().get::<RequestMeta>().cloned().unwrap_or_default()
 }
 
 fn state(req: &HttpRequest) -> web::Data<AppState> {
-    req.app_data::<web::Data<AppState>>()
-        .cloned()
-        .expect("AppState registered")
+    req.app_data::<web::Data<AppState>>().cloned().expect("AppState registered")
 }
 
 /// Hash of method, path and body, for idempotency-key replay checks.
@@ -49,10 +44,7 @@ fn hash_request(req: &HttpRequest, body: &[u8]) -> String {
     h.update(req.path());
     h.update(b"\n");
     h.update(body);
-    base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD_NO_PAD,
-        h.finalize(),
-    )
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, h.finalize())
 }
 
 /// The authenticated caller. Rejects with 401 before the handler runs.
@@ -74,13 +66,12 @@ impl FromRequest for Auth {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
         let result = match token {
-            None => Err(Problem::unauthorized("an `Authorization: Bearer <token>` header is required; get a token from POST /api/v1/auth/token")),
+            None => Err(Problem::unauthorized(
+                "an `Authorization: Bearer <token>` header is required; get a token from POST /api/v1/auth/token",
+            )),
             Some(t) => state.jwt.verify(t).map(|principal| Auth {
                 caller: Caller { principal, request_id: Some(meta.request_id.clone()) },
                 req: req.clone(),
@@ -103,11 +94,7 @@ pub fn etag(version: i64) -> String {
 }
 
 /// A JSON response with `ETag` when the resource has a version.
-pub fn json_response<T: Serialize>(
-    status: StatusCode,
-    body: &T,
-    version: Option<i64>,
-) -> HttpResponse {
+pub fn json_response<T: Serialize>(status: StatusCode, body: &T, version: Option<i64>) -> HttpResponse {
     let mut b = HttpResponse::build(status);
     if let Some(v) = version {
         b.insert_header((header::ETAG, etag(v)));
@@ -135,10 +122,7 @@ impl Auth {
         &self.state
     }
 
-    async fn block<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> DResult<T> + Send + 'static,
-    ) -> Result<T, Problem> {
+    async fn block<T: Send + 'static>(&self, f: impl FnOnce() -> DResult<T> + Send + 'static) -> Result<T, Problem> {
         let span = tracing::Span::current();
         web::block(move || {
             let _g = span.enter();
@@ -153,11 +137,7 @@ impl Auth {
         &self,
         f: impl FnOnce(&mut DbConnection, &Caller) -> DResult<T> + Send + 'static,
     ) -> Result<T, Problem> {
-        let (db, stats, caller) = (
-            self.state.db.clone(),
-            self.meta.stats.clone(),
-            self.caller.clone(),
-        );
+        let (db, stats, caller) = (self.state.db.clone(), self.meta.stats.clone(), self.caller.clone());
         self.block(move || db.read(&stats, |c| f(c, &caller))).await
     }
 
@@ -166,13 +146,8 @@ impl Auth {
         &self,
         f: impl FnOnce(&mut DbConnection, &Caller) -> DResult<T> + Send + 'static,
     ) -> Result<T, Problem> {
-        let (db, stats, caller) = (
-            self.state.db.clone(),
-            self.meta.stats.clone(),
-            self.caller.clone(),
-        );
-        self.block(move || db.write(&stats, |c| f(c, &caller)))
-            .await
+        let (db, stats, caller) = (self.state.db.clone(), self.meta.stats.clone(), self.caller.clone());
+        self.block(move || db.write(&stats, |c| f(c, &caller))).await
     }
 
     /// A POST: one transaction, honouring `Idempotency-Key` (the response is stored
@@ -186,11 +161,7 @@ impl Auth {
         let key = match self.req.headers().get("Idempotency-Key") {
             None => None,
             Some(v) => match v.to_str() {
-                Ok(k)
-                    if !k.is_empty()
-                        && k.len() <= 255
-                        && k.bytes().all(|b| (0x21..0x7f).contains(&b)) =>
-                {
+                Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)) => {
                     Some(k.to_string())
                 }
                 _ => {
@@ -206,21 +177,14 @@ impl Auth {
             let m = reply(&value);
             Ok(StoredResponse {
                 status: status.as_u16(),
-                body: serde_json::to_string(&value)
-                    .map_err(|e| ordo_core::DomainError::Internal(e.to_string()))?,
+                body: serde_json::to_string(&value).map_err(|e| ordo_core::DomainError::Internal(e.to_string()))?,
                 location: m.location,
                 etag: m.version.map(etag),
             })
         };
-        let (db, stats, caller) = (
-            self.state.db.clone(),
-            self.meta.stats.clone(),
-            self.caller.clone(),
-        );
+        let (db, stats, caller) = (self.state.db.clone(), self.meta.stats.clone(), self.caller.clone());
         let Some(key) = key else {
-            let resp = self
-                .block(move || db.write(&stats, |c| build(c, &caller)))
-                .await?;
+            let resp = self.block(move || db.write(&stats, |c| build(c, &caller))).await?;
             return Ok(stored_response(&resp, false));
         };
         let hash = self
@@ -232,8 +196,7 @@ impl Auth {
         let principal = caller.principal.actor_key();
         let resp = self
             .block(move || {
-                let claim =
-                    db.with_writer(&stats, |c| idempotency::claim(c, &principal, &key, &hash))?;
+                let claim = db.with_writer(&stats, |c| idempotency::claim(c, &principal, &key, &hash))?;
                 match claim {
                     Claim::Replay(s) => Ok(Err(s)),
                     Claim::Mismatch => Err(ordo_core::DomainError::rule(
@@ -280,16 +243,14 @@ impl FromRequest for IfMatch {
                 if s == "*" {
                     Ok(IfMatch(None))
                 } else {
-                    s.trim_start_matches("W/")
-                        .trim_matches('"')
-                        .parse::<i64>()
-                        .map(|n| IfMatch(Some(n)))
-                        .map_err(|_| {
+                    s.trim_start_matches("W/").trim_matches('"').parse::<i64>().map(|n| IfMatch(Some(n))).map_err(
+                        |_| {
                             Problem::bad_request(
                                 "invalid_if_match",
                                 "If-Match must be an ETag returned by this API, like \"3\"",
                             )
-                        })
+                        },
+                    )
                 }
             }
         };
@@ -306,44 +267,25 @@ fn data_error(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
     let base = if path == "." { String::new() } else { path };
     let between = |m: &str| m.split('`').nth(1).unwrap_or("").to_string();
     let (field, code) = if msg.starts_with("unknown field") {
-        (
-            if base.is_empty() { between(&msg) } else { base },
-            "unknown_field",
-        )
+        (if base.is_empty() { between(&msg) } else { base }, "unknown_field")
     } else if msg.starts_with("missing field") {
         let name = between(&msg);
-        (
-            if base.is_empty() {
-                name
-            } else {
-                format!("{base}.{name}")
-            },
-            "required",
-        )
+        (if base.is_empty() { name } else { format!("{base}.{name}") }, "required")
     } else if msg.starts_with("invalid type") {
         (base, "invalid_type")
     } else {
         (base, "invalid")
     };
-    FieldError::new(
-        if field.is_empty() {
-            "(body)".into()
-        } else {
-            field
-        },
-        code,
-        msg,
-    )
+    FieldError::new(if field.is_empty() { "(body)".into() } else { field }, code, msg)
 }
 
 /// Maps a serde error with its path to a problem: syntax → 400, data → 422 naming the field.
 pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
     use serde_json::error::Category;
     match e.inner().classify() {
-        Category::Syntax | Category::Eof | Category::Io => Problem::bad_request(
-            "malformed_json",
-            format!("the request body is not valid JSON: {}", e.inner()),
-        ),
+        Category::Syntax | Category::Eof | Category::Io => {
+            Problem::bad_request("malformed_json", format!("the request body is not valid JSON: {}", e.inner()))
+        }
         Category::Data => Problem::validation(vec![data_error(&e)]),
     }
 }
@@ -353,10 +295,7 @@ pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
 fn remove_at(value: &mut serde_json::Value, path: &serde_path_to_error::Path) -> bool {
     use serde_path_to_error::Segment;
     let segs: Vec<&Segment> = path.iter().collect();
-    let cut = segs
-        .iter()
-        .position(|s| !matches!(s, Segment::Map { .. }))
-        .unwrap_or(segs.len());
+    let cut = segs.iter().position(|s| !matches!(s, Segment::Map { .. })).unwrap_or(segs.len());
     let keys: Vec<&str> = segs[..cut]
         .iter()
         .filter_map(|s| match s {
@@ -374,8 +313,7 @@ fn remove_at(value: &mut serde_json::Value, path: &serde_path_to_error::Path) ->
             None => return false,
         }
     }
-    cur.as_object_mut()
-        .is_some_and(|o| o.remove(*last).is_some())
+    cur.as_object_mut().is_some_and(|o| o.remove(*last).is_some())
 }
 
 /// Deserializes and validates a body, reporting every failing field it can: each
@@ -383,12 +321,8 @@ fn remove_at(value: &mut serde_json::Value, path: &serde_path_to_error::Path) ->
 /// still forms a request its validation rules are checked too.
 fn parse_validated<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Problem> {
     // Syntax first, so `{} []` is a 400 and not a complaint about missing fields.
-    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        Problem::bad_request(
-            "malformed_json",
-            format!("the request body is not valid JSON: {e}"),
-        )
-    })?;
+    let mut value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| Problem::bad_request("malformed_json", format!("the request body is not valid JSON: {e}")))?;
     let mut errors: Vec<FieldError> = Vec::new();
     let mut parsed = None;
     for _ in 0..64 {
@@ -406,10 +340,7 @@ fn parse_validated<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Pro
                             || x.field.starts_with(&format!("{}[", fe.field))
                             || x.field.starts_with(&format!("{}.", fe.field))
                     });
-                if errors
-                    .iter()
-                    .any(|x| x.field == fe.field && x.code == fe.code)
-                {
+                if errors.iter().any(|x| x.field == fe.field && x.code == fe.code) {
                     break;
                 }
                 if !set_aside {
@@ -450,18 +381,12 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let ct =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
         let mime = ct.split(';').next().unwrap_or("").trim().to_string();
         let bytes = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
-            if !(mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json")))
-            {
+            if !(mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))) {
                 return Err(Problem::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported_media_type",
@@ -469,15 +394,10 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                 ));
             }
             let body = bytes.await.map_err(|e| {
-                Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("request body rejected: {e}"),
-                )
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request body rejected: {e}"))
             })?;
             let value: T = parse_validated(&body)?;
-            req.extensions_mut()
-                .insert(BodyHash(hash_request(&req, &body)));
+            req.extensions_mut().insert(BodyHash(hash_request(&req, &body)));
             Ok(ValidJson(value))
         })
     }
@@ -491,22 +411,16 @@ impl<T: DeserializeOwned> FromRequest for StrictQuery<T> {
     type Future = Ready<Result<StrictQuery<T>, Problem>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(
-            req.query_string().as_bytes(),
-        ));
-        ready(
-            serde_path_to_error::deserialize(de)
-                .map(StrictQuery)
-                .map_err(|e| {
-                    let msg = e.inner().to_string();
-                    let field = if msg.starts_with("unknown field") {
-                        msg.split('`').nth(1).unwrap_or("").to_string()
-                    } else {
-                        e.path().to_string()
-                    };
-                    Problem::bad_request("invalid_query", format!("invalid query parameter: {msg}"))
-                        .with_errors(vec![FieldError::new(field, "invalid", msg)])
-                }),
-        )
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(req.query_string().as_bytes()));
+        ready(serde_path_to_error::deserialize(de).map(StrictQuery).map_err(|e| {
+            let msg = e.inner().to_string();
+            let field = if msg.starts_with("unknown field") {
+                msg.split('`').nth(1).unwrap_or("").to_string()
+            } else {
+                e.path().to_string()
+            };
+            Problem::bad_request("invalid_query", format!("invalid query parameter: {msg}"))
+                .with_errors(vec![FieldError::new(field, "invalid", msg)])
+        }))
     }
 }

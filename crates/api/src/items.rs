@@ -7,9 +7,7 @@ use ordo_catalog::service;
 use ordo_core::Page;
 use serde::Deserialize;
 
-use crate::common::{
-    history_page, page, removal_response, timestamp_param, HistoryEntry, PageQuery,
-};
+use crate::common::{history_page, page, removal_response, timestamp_param, HistoryEntry, PageQuery};
 use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
 use crate::problem::Problem;
 
@@ -48,10 +46,7 @@ pub async fn create_item(auth: Auth, body: ValidJson<ItemCreate>) -> Result<Http
     auth.post(
         StatusCode::CREATED,
         move |c, caller| service::create_item(c, caller, input),
-        |v| ReplyMeta {
-            location: Some(format!("/api/v1/items/{}", v.id)),
-            version: Some(v.version),
-        },
+        |v| ReplyMeta { location: Some(format!("/api/v1/items/{}", v.id)), version: Some(v.version) },
     )
     .await
 }
@@ -76,10 +71,7 @@ pub async fn list_items(auth: Auth, q: StrictQuery<ItemQuery>) -> Result<HttpRes
         updated_since: timestamp_param("updated_since", q.updated_since.as_deref())?,
         include_archived: q.include_archived.unwrap_or(false),
     };
-    Ok(HttpResponse::Ok().json(
-        auth.read(move |c, caller| service::list_items(c, caller, &filter, &page))
-            .await?,
-    ))
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::list_items(c, caller, &filter, &page)).await?))
 }
 
 /// Get an item.
@@ -92,9 +84,7 @@ pub async fn list_items(auth: Auth, q: StrictQuery<ItemQuery>) -> Result<HttpRes
 #[get("/items/{id}")]
 pub async fn get_item(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let i = auth
-        .read(move |c, caller| service::get_item(c, caller, id))
-        .await?;
+    let i = auth.read(move |c, caller| service::get_item(c, caller, id)).await?;
     Ok(json_response(StatusCode::OK, &i, Some(i.version)))
 }
 
@@ -117,9 +107,7 @@ pub async fn update_item(
     body: ValidJson<ItemPatch>,
 ) -> Result<HttpResponse, Problem> {
     let (id, patch) = (id.into_inner(), body.0);
-    let i = auth
-        .write(move |c, caller| service::update_item(c, caller, id, if_match.0, patch))
-        .await?;
+    let i = auth.write(move |c, caller| service::update_item(c, caller, id, if_match.0, patch)).await?;
     Ok(json_response(StatusCode::OK, &i, Some(i.version)))
 }
 
@@ -134,15 +122,9 @@ pub async fn update_item(
     )
 )]
 #[delete("/items/{id}")]
-pub async fn delete_item(
-    auth: Auth,
-    id: web::Path<i64>,
-    if_match: IfMatch,
-) -> Result<HttpResponse, Problem> {
+pub async fn delete_item(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let r = auth
-        .write(move |c, caller| service::delete_item(c, caller, id, if_match.0))
-        .await?;
+    let r = auth.write(move |c, caller| service::delete_item(c, caller, id, if_match.0)).await?;
     Ok(removal_response(r, |i| i.version))
 }
 
@@ -154,15 +136,9 @@ pub async fn delete_item(
     responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>))
 )]
 #[get("/items/{id}/history")]
-pub async fn item_history(
-    auth: Auth,
-    id: web::Path<i64>,
-    q: StrictQuery<PageQuery>,
-) -> Result<HttpResponse, Problem> {
+pub async fn item_history(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
     let (id, page) = (id.into_inner(), q.0.page()?);
-    let h = auth
-        .read(move |c, caller| service::item_history(c, caller, id, &page))
-        .await?;
+    let h = auth.read(move |c, caller| service::item_history(c, caller, id, &page)).await?;
     Ok(HttpResponse::Ok().json(history_page(h)))
 }
 
@@ -188,18 +164,12 @@ pub struct GroupQuery {
     )
 )]
 #[post("/item-groups")]
-pub async fn create_item_group(
-    auth: Auth,
-    body: ValidJson<ItemGroupCreate>,
-) -> Result<HttpResponse, Problem> {
+pub async fn create_item_group(auth: Auth, body: ValidJson<ItemGroupCreate>) -> Result<HttpResponse, Problem> {
     let input = body.0;
     auth.post(
         StatusCode::CREATED,
         move |c, caller| service::create_group(c, caller, input),
-        |v| ReplyMeta {
-            location: Some(format!("/api/v1/item-groups/{}", v.id)),
-            version: Some(v.version),
-        },
+        |v| ReplyMeta { location: Some(format!("/api/v1/item-groups/{}", v.id)), version: Some(v.version) },
     )
     .await
 }
@@ -212,17 +182,11 @@ pub async fn create_item_group(
     responses((status = 200, description = "A page of item groups", body = Page<ItemGroup>))
 )]
 #[get("/item-groups")]
-pub async fn list_item_groups(
-    auth: Auth,
-    q: StrictQuery<GroupQuery>,
-) -> Result<HttpResponse, Problem> {
+pub async fn list_item_groups(auth: Auth, q: StrictQuery<GroupQuery>) -> Result<HttpResponse, Problem> {
     let q = q.0;
     let page = page(q.limit, q.cursor.as_deref())?;
     let parent = q.parent_id;
-    Ok(HttpResponse::Ok().json(
-        auth.read(move |c, caller| service::list_groups(c, caller, parent, &page))
-            .await?,
-    ))
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::list_groups(c, caller, parent, &page)).await?))
 }
 
 /// Get an item group.
@@ -235,9 +199,7 @@ pub async fn list_item_groups(
 #[get("/item-groups/{id}")]
 pub async fn get_item_group(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let g = auth
-        .read(move |c, caller| service::get_group(c, caller, id))
-        .await?;
+    let g = auth.read(move |c, caller| service::get_group(c, caller, id)).await?;
     Ok(json_response(StatusCode::OK, &g, Some(g.version)))
 }
 
@@ -260,9 +222,7 @@ pub async fn update_item_group(
     body: ValidJson<ItemGroupPatch>,
 ) -> Result<HttpResponse, Problem> {
     let (id, patch) = (id.into_inner(), body.0);
-    let g = auth
-        .write(move |c, caller| service::update_group(c, caller, id, if_match.0, patch))
-        .await?;
+    let g = auth.write(move |c, caller| service::update_group(c, caller, id, if_match.0, patch)).await?;
     Ok(json_response(StatusCode::OK, &g, Some(g.version)))
 }
 
@@ -277,14 +237,9 @@ pub async fn update_item_group(
     )
 )]
 #[delete("/item-groups/{id}")]
-pub async fn delete_item_group(
-    auth: Auth,
-    id: web::Path<i64>,
-    if_match: IfMatch,
-) -> Result<HttpResponse, Problem> {
+pub async fn delete_item_group(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    auth.write(move |c, caller| service::delete_group(c, caller, id, if_match.0))
-        .await?;
+    auth.write(move |c, caller| service::delete_group(c, caller, id, if_match.0)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -302,8 +257,6 @@ pub async fn item_group_history(
     q: StrictQuery<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let (id, page) = (id.into_inner(), q.0.page()?);
-    let h = auth
-        .read(move |c, caller| service::group_history(c, caller, id, &page))
-        .await?;
+    let h = auth.read(move |c, caller| service::group_history(c, caller, id, &page)).await?;
     Ok(HttpResponse::Ok().json(history_page(h)))
 }

@@ -44,23 +44,14 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, config: ApiConfig) -> AppState {
-        let jwt = auth::Jwt::new(
-            &config.jwt_secret,
-            &config.jwt_issuer,
-            &config.jwt_audience,
-            config.access_token_ttl,
-        );
+        let jwt = auth::Jwt::new(&config.jwt_secret, &config.jwt_issuer, &config.jwt_audience, config.access_token_ttl);
         let spec = openapi::spec();
         let routes = spec
             .paths
             .paths
             .iter()
             .map(|(path, item)| {
-                let segs = path
-                    .trim_matches('/')
-                    .split('/')
-                    .map(str::to_string)
-                    .collect();
+                let segs = path.trim_matches('/').split('/').map(str::to_string).collect();
                 let mut methods = vec![];
                 for (m, present) in [
                     ("GET", item.get.is_some()),
@@ -76,12 +67,7 @@ impl AppState {
                 (segs, methods)
             })
             .collect();
-        AppState {
-            db,
-            jwt,
-            config,
-            routes: Arc::new(routes),
-        }
+        AppState { db, jwt, config, routes: Arc::new(routes) }
     }
 
     fn allowed_methods(&self, path: &str) -> Option<String> {
@@ -90,10 +76,7 @@ impl AppState {
             .iter()
             .find(|(pattern, _)| {
                 pattern.len() == segs.len()
-                    && pattern
-                        .iter()
-                        .zip(&segs)
-                        .all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s)
+                    && pattern.iter().zip(&segs).all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s)
             })
             .map(|(_, m)| m.join(", "))
     }
@@ -109,22 +92,13 @@ async fn request_context(
         .get("X-Request-Id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         })
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let stats = Stats::default();
-    req.extensions_mut().insert(RequestMeta {
-        request_id: request_id.clone(),
-        stats: stats.clone(),
-    });
-    let debug = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.config.debug_headers)
-        .unwrap_or(false);
+    req.extensions_mut().insert(RequestMeta { request_id: request_id.clone(), stats: stats.clone() });
+    let debug = req.app_data::<web::Data<AppState>>().map(|s| s.config.debug_headers).unwrap_or(false);
     let span = tracing::info_span!("request", request_id = %request_id);
     let (method, path) = (req.method().to_string(), req.path().to_string());
     let started = std::time::Instant::now();
@@ -138,10 +112,7 @@ async fn request_context(
         h.insert(HeaderName::from_static("x-request-id"), v);
     }
     if debug {
-        h.insert(
-            HeaderName::from_static("x-ordo-db-statements"),
-            HeaderValue::from(stats.statements()),
-        );
+        h.insert(HeaderName::from_static("x-ordo-db-statements"), HeaderValue::from(stats.statements()));
     }
     Ok(res)
 }
@@ -197,26 +168,21 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
 }
 
 async fn openapi_json(spec: web::Data<String>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(spec.get_ref().clone())
+    HttpResponse::Ok().content_type("application/json").body(spec.get_ref().clone())
 }
 
 fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default()
-        .error_handler(|e, _| Problem::bad_request("malformed_json", e.to_string()).into())
+    web::JsonConfig::default().error_handler(|e, _| Problem::bad_request("malformed_json", e.to_string()).into())
 }
 
 fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|e, _| {
-        Problem::bad_request("invalid_path", format!("invalid path parameter: {e}")).into()
-    })
+    web::PathConfig::default()
+        .error_handler(|e, _| Problem::bad_request("invalid_path", format!("invalid path parameter: {e}")).into())
 }
 
 fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|e, _| {
-        Problem::bad_request("invalid_query", format!("invalid query string: {e}")).into()
-    })
+    web::QueryConfig::default()
+        .error_handler(|e, _| Problem::bad_request("invalid_query", format!("invalid query string: {e}")).into())
 }
 
 /// Registers the API (and docs) on an actix `App`; also used by `ordo openapi`.
@@ -232,10 +198,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
                 .url("/api/v1/openapi.json", utoipa::openapi::OpenApi::default())
-                .config(
-                    utoipa_swagger_ui::Config::from("/api/v1/openapi.json")
-                        .persist_authorization(true),
-                ),
+                .config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json").persist_authorization(true)),
         );
 }
 

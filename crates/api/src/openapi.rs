@@ -4,8 +4,7 @@
 
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{
-    ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes,
-    SecurityRequirement, SecurityScheme,
+    ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement, SecurityScheme,
 };
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -80,19 +79,14 @@ fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
         .description(description)
         .content(
             crate::problem::CONTENT_TYPE,
-            ContentBuilder::new()
-                .schema(Some(RefOr::Ref(Ref::from_schema_name("Problem"))))
-                .build(),
+            ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("Problem")))).build(),
         )
         .build()
         .into()
 }
 
 fn add_response(op: &mut Operation, status: &str, description: &str) {
-    op.responses
-        .responses
-        .entry(status.to_string())
-        .or_insert_with(|| problem_response(description));
+    op.responses.responses.entry(status.to_string()).or_insert_with(|| problem_response(description));
 }
 
 fn header_param(name: &str, description: &str) -> utoipa::openapi::path::Parameter {
@@ -101,10 +95,7 @@ fn header_param(name: &str, description: &str) -> utoipa::openapi::path::Paramet
         .parameter_in(ParameterIn::Header)
         .required(Required::False)
         .description(Some(description))
-        .schema(Some(
-            utoipa::openapi::schema::ObjectBuilder::new()
-                .schema_type(utoipa::openapi::schema::Type::String),
-        ))
+        .schema(Some(utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String)))
         .build()
 }
 
@@ -113,21 +104,13 @@ impl Modify for Conventions {
         let components = api.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearerAuth",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
         components.add_security_scheme(
             "oauth2",
             SecurityScheme::OAuth2(OAuth2::new([
                 Flow::Password(Password::new("/api/v1/auth/token", Scopes::new())),
-                Flow::ClientCredentials(ClientCredentials::new(
-                    "/api/v1/auth/token",
-                    Scopes::new(),
-                )),
+                Flow::ClientCredentials(ClientCredentials::new("/api/v1/auth/token", Scopes::new())),
             ])),
         );
         for (path, item) in api.paths.paths.iter_mut() {
@@ -150,16 +133,10 @@ impl Modify for Conventions {
                     if has_id {
                         add_response(op, "404", "Not found, or not visible to you");
                     }
-                    add_response(
-                        op,
-                        "400",
-                        "Malformed request: bad JSON, path or query parameter",
-                    );
+                    add_response(op, "400", "Malformed request: bad JSON, path or query parameter");
                 }
-                let has_query = op
-                    .parameters
-                    .as_ref()
-                    .is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Query));
+                let has_query =
+                    op.parameters.as_ref().is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Query));
                 if has_query && !public {
                     add_response(
                         op,
@@ -168,18 +145,10 @@ impl Modify for Conventions {
                     );
                 }
                 if op.request_body.is_some() && !public {
-                    add_response(
-                        op,
-                        "404",
-                        "An id in the path or the body does not exist or is not visible to you",
-                    );
+                    add_response(op, "404", "An id in the path or the body does not exist or is not visible to you");
                     add_response(op, "413", "Request body too large");
                     add_response(op, "415", "Unsupported content type");
-                    add_response(
-                        op,
-                        "422",
-                        "Validation failed; `errors` lists every failing field",
-                    );
+                    add_response(op, "422", "Validation failed; `errors` lists every failing field");
                 }
                 let mut extra = vec![];
                 if !public && method == HttpMethod::Post {
@@ -187,7 +156,11 @@ impl Modify for Conventions {
                         "Idempotency-Key",
                         "Makes the POST safe to retry: a replay with the same key and body returns the first response.",
                     ));
-                    add_response(op, "409", "Conflict: a duplicate, a state that forbids this, or the Idempotency-Key is in flight");
+                    add_response(
+                        op,
+                        "409",
+                        "Conflict: a duplicate, a state that forbids this, or the Idempotency-Key is in flight",
+                    );
                     add_response(op, "422", "Validation failed, a business rule refused it, or the Idempotency-Key was used with another body");
                 }
                 if !public && matches!(method, HttpMethod::Patch | HttpMethod::Delete) {
@@ -197,19 +170,12 @@ impl Modify for Conventions {
                         "Conflict: the resource is archived (read-only) or still in use, or a unique value is taken",
                     );
                 }
-                if !public
-                    && has_id
-                    && matches!(
-                        method,
-                        HttpMethod::Patch | HttpMethod::Delete | HttpMethod::Post
-                    )
-                {
-                    extra.push(header_param("If-Match", "The ETag you last read; the write is refused with 412 if the resource changed since."));
-                    add_response(
-                        op,
-                        "412",
-                        "The resource changed since you read it (If-Match)",
-                    );
+                if !public && has_id && matches!(method, HttpMethod::Patch | HttpMethod::Delete | HttpMethod::Post) {
+                    extra.push(header_param(
+                        "If-Match",
+                        "The ETag you last read; the write is refused with 412 if the resource changed since.",
+                    ));
+                    add_response(op, "412", "The resource changed since you read it (If-Match)");
                 }
                 if !extra.is_empty() {
                     op.parameters.get_or_insert_with(Vec::new).extend(extra);

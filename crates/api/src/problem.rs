@@ -96,22 +96,14 @@ impl From<DomainError> for Problem {
                 Problem::new(StatusCode::NOT_FOUND, "not_found", detail).with_errors(errors)
             }
             DomainError::Validation(errors) => Problem::validation(errors),
-            DomainError::Rule {
-                code,
-                detail,
-                errors,
-            } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail).with_errors(errors),
-            DomainError::Conflict { code, detail } => {
-                Problem::new(StatusCode::CONFLICT, code, detail)
+            DomainError::Rule { code, detail, errors } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail).with_errors(errors)
             }
-            DomainError::PreconditionFailed { detail } => Problem::new(
-                StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
-                detail,
-            ),
-            DomainError::Forbidden { detail } => {
-                Problem::new(StatusCode::FORBIDDEN, "forbidden", detail)
+            DomainError::Conflict { code, detail } => Problem::new(StatusCode::CONFLICT, code, detail),
+            DomainError::PreconditionFailed { detail } => {
+                Problem::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", detail)
             }
+            DomainError::Forbidden { detail } => Problem::new(StatusCode::FORBIDDEN, "forbidden", detail),
             DomainError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 Problem::internal()

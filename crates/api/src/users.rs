@@ -30,10 +30,7 @@ pub async fn create_user(auth: Auth, body: ValidJson<UserCreate>) -> Result<Http
     auth.post(
         StatusCode::CREATED,
         move |c, caller| accounts::create_user(c, caller, &input, &hash),
-        |v| ReplyMeta {
-            location: Some(format!("/api/v1/users/{}", v.id)),
-            version: Some(v.version),
-        },
+        |v| ReplyMeta { location: Some(format!("/api/v1/users/{}", v.id)), version: Some(v.version) },
     )
     .await
 }
@@ -48,10 +45,7 @@ pub async fn create_user(auth: Auth, body: ValidJson<UserCreate>) -> Result<Http
 #[get("/users")]
 pub async fn list_users(auth: Auth, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
     let page = q.0.page()?;
-    Ok(HttpResponse::Ok().json(
-        auth.read(move |c, caller| accounts::list_users(c, caller, &page))
-            .await?,
-    ))
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| accounts::list_users(c, caller, &page)).await?))
 }
 
 /// Get a user (admin, or the user themself).
@@ -64,9 +58,7 @@ pub async fn list_users(auth: Auth, q: StrictQuery<PageQuery>) -> Result<HttpRes
 #[get("/users/{id}")]
 pub async fn get_user(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let u = auth
-        .read(move |c, caller| accounts::get_user(c, caller, id))
-        .await?;
+    let u = auth.read(move |c, caller| accounts::get_user(c, caller, id)).await?;
     Ok(json_response(StatusCode::OK, &u, Some(u.version)))
 }
 
@@ -92,9 +84,7 @@ pub async fn update_user(
         Some(pw) => Some(web::block(move || hash_password(&pw)).await??),
         None => None,
     };
-    let u = auth
-        .write(move |c, caller| accounts::update_user(c, caller, id, if_match.0, &patch, hash))
-        .await?;
+    let u = auth.write(move |c, caller| accounts::update_user(c, caller, id, if_match.0, &patch, hash)).await?;
     Ok(json_response(StatusCode::OK, &u, Some(u.version)))
 }
 
@@ -106,15 +96,9 @@ pub async fn update_user(
     responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>))
 )]
 #[get("/users/{id}/history")]
-pub async fn user_history(
-    auth: Auth,
-    id: web::Path<i64>,
-    q: StrictQuery<PageQuery>,
-) -> Result<HttpResponse, Problem> {
+pub async fn user_history(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
     let (id, page) = (id.into_inner(), q.0.page()?);
-    let h = auth
-        .read(move |c, caller| accounts::user_history(c, caller, id, &page))
-        .await?;
+    let h = auth.read(move |c, caller| accounts::user_history(c, caller, id, &page)).await?;
     Ok(HttpResponse::Ok().json(history_page(h)))
 }
 
@@ -142,10 +126,7 @@ fn random_token() -> String {
     responses((status = 201, description = "Created; the secret is shown once", body = ApiClientWithSecret, headers(("Location" = String))))
 )]
 #[post("/api-clients")]
-pub async fn create_api_client(
-    auth: Auth,
-    body: ValidJson<ApiClientCreate>,
-) -> Result<HttpResponse, Problem> {
+pub async fn create_api_client(auth: Auth, body: ValidJson<ApiClientCreate>) -> Result<HttpResponse, Problem> {
     let input = body.0;
     let client_id = format!("oc_{}", uuid::Uuid::new_v4().simple());
     let secret = random_token();
@@ -154,10 +135,7 @@ pub async fn create_api_client(
         StatusCode::CREATED,
         move |c, caller| {
             let client = accounts::create_client(c, caller, &input, &client_id, &secret_hash)?;
-            Ok(ApiClientWithSecret {
-                client,
-                client_secret: secret,
-            })
+            Ok(ApiClientWithSecret { client, client_secret: secret })
         },
         |v| ReplyMeta {
             location: Some(format!("/api/v1/api-clients/{}", v.client.id)),
@@ -175,15 +153,9 @@ pub async fn create_api_client(
     responses((status = 200, description = "A page of API clients", body = Page<ApiClient>))
 )]
 #[get("/api-clients")]
-pub async fn list_api_clients(
-    auth: Auth,
-    q: StrictQuery<PageQuery>,
-) -> Result<HttpResponse, Problem> {
+pub async fn list_api_clients(auth: Auth, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
     let page = q.0.page()?;
-    Ok(HttpResponse::Ok().json(
-        auth.read(move |c, caller| accounts::list_clients(c, caller, &page))
-            .await?,
-    ))
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| accounts::list_clients(c, caller, &page)).await?))
 }
 
 /// Get an API client (admin).
@@ -196,9 +168,7 @@ pub async fn list_api_clients(
 #[get("/api-clients/{id}")]
 pub async fn get_api_client(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let c = auth
-        .read(move |c, caller| accounts::get_client(c, caller, id))
-        .await?;
+    let c = auth.read(move |c, caller| accounts::get_client(c, caller, id)).await?;
     Ok(json_response(StatusCode::OK, &c, Some(c.version)))
 }
 
@@ -214,19 +184,12 @@ pub async fn get_api_client(auth: Auth, id: web::Path<i64>) -> Result<HttpRespon
     )
 )]
 #[post("/api-clients/{id}/revoke")]
-pub async fn revoke_api_client(
-    auth: Auth,
-    id: web::Path<i64>,
-    if_match: IfMatch,
-) -> Result<HttpResponse, Problem> {
+pub async fn revoke_api_client(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
     auth.post(
         StatusCode::OK,
         move |c, caller| accounts::revoke_client(c, caller, id, if_match.0),
-        |v| ReplyMeta {
-            location: None,
-            version: Some(v.version),
-        },
+        |v| ReplyMeta { location: None, version: Some(v.version) },
     )
     .await
 }

@@ -34,11 +34,7 @@ impl ItemKind {
 }
 
 pub fn unit_code(u: &str) -> Result<(), ValidationError> {
-    if !u.is_empty()
-        && u.len() <= 10
-        && u.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-    {
+    if !u.is_empty() && u.len() <= 10 && u.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
         Ok(())
     } else {
         let mut e = ValidationError::new("unit");

@@ -51,9 +51,7 @@ pub struct NewItem {
 
 impl ItemRow {
     pub fn to_model(&self) -> Result<Item> {
-        let corrupt = |what: &str| {
-            DomainError::Internal(format!("item {}: stored {what} is unreadable", self.id))
-        };
+        let corrupt = |what: &str| DomainError::Internal(format!("item {}: stored {what} is unreadable", self.id));
         Ok(Item {
             id: self.id,
             sku: self.sku.clone(),
@@ -66,8 +64,7 @@ impl ItemRow {
             weight: self.weight.map(Quantity::from_scaled),
             active: self.active,
             barcode: self.barcode.clone(),
-            attributes: serde_json::from_str(&self.attributes)
-                .map_err(|_| corrupt("attributes"))?,
+            attributes: serde_json::from_str(&self.attributes).map_err(|_| corrupt("attributes"))?,
             version: self.version,
             created_at: self.created_at.assume_utc(),
             updated_at: self.updated_at.assume_utc(),
@@ -79,10 +76,9 @@ impl ItemRow {
 /// A duplicate SKU is a 409 that names the field.
 fn sku_conflict(e: diesel::result::Error) -> DomainError {
     match e {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => DomainError::conflict("duplicate_sku", "another item already has this SKU"),
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            DomainError::conflict("duplicate_sku", "another item already has this SKU")
+        }
         other => other.into(),
     }
 }
@@ -97,41 +93,21 @@ pub fn find_item(conn: &mut DbConnection, id: i64) -> Result<ItemRow> {
 }
 
 pub fn insert_item(conn: &mut DbConnection, row: &NewItem) -> Result<ItemRow> {
-    diesel::insert_into(items::table)
-        .values(row)
+    diesel::insert_into(items::table).values(row).returning(items::all_columns).get_result(conn).map_err(sku_conflict)
+}
+
+pub fn update_item(conn: &mut DbConnection, row: &ItemRow, expected_version: i64) -> Result<ItemRow> {
+    diesel::update(items::table.filter(items::id.eq(row.id)).filter(items::version.eq(expected_version)))
+        .set(row)
         .returning(items::all_columns)
         .get_result(conn)
-        .map_err(sku_conflict)
+        .optional()
+        .map_err(sku_conflict)?
+        .ok_or_else(|| DomainError::stale_version(expected_version))
 }
 
-pub fn update_item(
-    conn: &mut DbConnection,
-    row: &ItemRow,
-    expected_version: i64,
-) -> Result<ItemRow> {
-    diesel::update(
-        items::table
-            .filter(items::id.eq(row.id))
-            .filter(items::version.eq(expected_version)),
-    )
-    .set(row)
-    .returning(items::all_columns)
-    .get_result(conn)
-    .optional()
-    .map_err(sku_conflict)?
-    .ok_or_else(|| DomainError::stale_version(expected_version))
-}
-
-pub fn list_items(
-    conn: &mut DbConnection,
-    f: &ItemFilter,
-    page: &PageRequest,
-) -> Result<Page<ItemRow>> {
-    let mut q = items::table
-        .select(ItemRow::as_select())
-        .order(items::id.asc())
-        .limit(page.fetch())
-        .into_boxed();
+pub fn list_items(conn: &mut DbConnection, f: &ItemFilter, page: &PageRequest) -> Result<Page<ItemRow>> {
+    let mut q = items::table.select(ItemRow::as_select()).order(items::id.asc()).limit(page.fetch()).into_boxed();
     if let Some(after) = page.after_id {
         q = q.filter(items::id.gt(after));
     }
@@ -140,12 +116,7 @@ pub fn list_items(
     }
     if let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let pat = like_pattern(text);
-        q = q.filter(
-            lower(items::name)
-                .like(pat.clone())
-                .escape('\\')
-                .or(lower(items::sku).like(pat).escape('\\')),
-        );
+        q = q.filter(lower(items::name).like(pat.clone()).escape('\\').or(lower(items::sku).like(pat).escape('\\')));
     }
     if let Some(g) = f.item_group_id {
         q = q.filter(items::item_group_id.eq(g));
@@ -215,10 +186,9 @@ impl ItemGroupRow {
 
 fn group_name_conflict(e: diesel::result::Error) -> DomainError {
     match e {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => DomainError::conflict("duplicate_name", "another item group already has this name"),
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            DomainError::conflict("duplicate_name", "another item group already has this name")
+        }
         other => other.into(),
     }
 }
@@ -233,11 +203,7 @@ pub fn find_group(conn: &mut DbConnection, id: i64) -> Result<ItemGroupRow> {
 }
 
 pub fn group_exists(conn: &mut DbConnection, id: i64) -> Result<bool> {
-    Ok(item_groups::table
-        .find(id)
-        .count()
-        .get_result::<i64>(conn)?
-        > 0)
+    Ok(item_groups::table.find(id).count().get_result::<i64>(conn)? > 0)
 }
 
 pub fn insert_group(conn: &mut DbConnection, row: &NewItemGroup) -> Result<ItemGroupRow> {
@@ -248,15 +214,9 @@ pub fn insert_group(conn: &mut DbConnection, row: &NewItemGroup) -> Result<ItemG
         .map_err(group_name_conflict)
 }
 
-pub fn update_group(
-    conn: &mut DbConnection,
-    row: &ItemGroupRow,
-    expected_version: i64,
-) -> Result<ItemGroupRow> {
+pub fn update_group(conn: &mut DbConnection, row: &ItemGroupRow, expected_version: i64) -> Result<ItemGroupRow> {
     diesel::update(
-        item_groups::table
-            .filter(item_groups::id.eq(row.id))
-            .filter(item_groups::version.eq(expected_version)),
+        item_groups::table.filter(item_groups::id.eq(row.id)).filter(item_groups::version.eq(expected_version)),
     )
     .set(row)
     .returning(item_groups::all_columns)
@@ -266,11 +226,7 @@ pub fn update_group(
     .ok_or_else(|| DomainError::stale_version(expected_version))
 }
 
-pub fn list_groups(
-    conn: &mut DbConnection,
-    parent_id: Option<i64>,
-    page: &PageRequest,
-) -> Result<Page<ItemGroupRow>> {
+pub fn list_groups(conn: &mut DbConnection, parent_id: Option<i64>, page: &PageRequest) -> Result<Page<ItemGroupRow>> {
     let mut q = item_groups::table
         .select(ItemGroupRow::as_select())
         .order(item_groups::id.asc())
@@ -288,25 +244,16 @@ pub fn list_groups(
 /// The parent chain of `start`, nearest first.
 pub fn group_ancestors(conn: &mut DbConnection, start: i64) -> Result<Vec<i64>> {
     ordo_core::validate::ancestors(start, |id| {
-        let parent: Option<Option<i64>> = item_groups::table
-            .find(id)
-            .select(item_groups::parent_id)
-            .first(conn)
-            .optional()?;
+        let parent: Option<Option<i64>> =
+            item_groups::table.find(id).select(item_groups::parent_id).first(conn).optional()?;
         Ok(parent.flatten())
     })
 }
 
 /// Groups are configuration: they cannot be deleted while items or subgroups use them.
 pub fn group_in_use(conn: &mut DbConnection, id: i64) -> Result<bool> {
-    let children: i64 = item_groups::table
-        .filter(item_groups::parent_id.eq(id))
-        .count()
-        .get_result(conn)?;
-    let members: i64 = items::table
-        .filter(items::item_group_id.eq(id))
-        .count()
-        .get_result(conn)?;
+    let children: i64 = item_groups::table.filter(item_groups::parent_id.eq(id)).count().get_result(conn)?;
+    let members: i64 = items::table.filter(items::item_group_id.eq(id)).count().get_result(conn)?;
     Ok(children + members > 0)
 }
 

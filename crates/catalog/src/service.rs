@@ -16,11 +16,7 @@ fn check_group_ref(conn: &mut DbConnection, id: i64) -> Result<()> {
     if repo::group_exists(conn, id)? {
         Ok(())
     } else {
-        Err(DomainError::reference_not_found(
-            "item group",
-            "item_group_id",
-            id,
-        ))
+        Err(DomainError::reference_not_found("item group", "item_group_id", id))
     }
 }
 
@@ -59,23 +55,11 @@ pub fn get_item(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Ite
     repo::find_item(conn, id)?.to_model()
 }
 
-pub fn list_items(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    f: &ItemFilter,
-    page: &PageRequest,
-) -> Result<Page<Item>> {
+pub fn list_items(conn: &mut DbConnection, caller: &Caller, f: &ItemFilter, page: &PageRequest) -> Result<Page<Item>> {
     caller.require(Permission::ItemsRead)?;
     let rows = repo::list_items(conn, f, page)?;
-    let data = rows
-        .data
-        .iter()
-        .map(|r| r.to_model())
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Page {
-        data,
-        next_cursor: rows.next_cursor,
-    })
+    let data = rows.data.iter().map(|r| r.to_model()).collect::<Result<Vec<_>>>()?;
+    Ok(Page { data, next_cursor: rows.next_cursor })
 }
 
 pub fn update_item(
@@ -89,10 +73,7 @@ pub fn update_item(
     let current = repo::find_item(conn, id)?;
     check_version(if_match, current.version)?;
     if current.archived_at.is_some() {
-        return Err(DomainError::conflict(
-            "archived",
-            format!("item {id} is archived and read-only"),
-        ));
+        return Err(DomainError::conflict("archived", format!("item {id} is archived and read-only")));
     }
     let mut row = current.clone();
     if let Some(g) = p.item_group_id {
@@ -134,23 +115,11 @@ pub fn update_item(
     row.version += 1;
     row.updated_at = now();
     let saved = repo::update_item(conn, &row, current.version)?.to_model()?;
-    audit::record(
-        conn,
-        caller,
-        ITEM,
-        id,
-        "update",
-        &audit::diff(&to_json(&current.to_model()?), &to_json(&saved)),
-    )?;
+    audit::record(conn, caller, ITEM, id, "update", &audit::diff(&to_json(&current.to_model()?), &to_json(&saved)))?;
     Ok(saved)
 }
 
-pub fn delete_item(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    if_match: Option<i64>,
-) -> Result<Removal<Item>> {
+pub fn delete_item(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Removal<Item>> {
     caller.require(Permission::ItemsDelete)?;
     let current = repo::find_item(conn, id)?;
     check_version(if_match, current.version)?;
@@ -167,23 +136,11 @@ pub fn delete_item(
         return Ok(Removal::Archived(saved));
     }
     repo::delete_item(conn, id)?;
-    audit::record(
-        conn,
-        caller,
-        ITEM,
-        id,
-        "delete",
-        &to_json(&current.to_model()?),
-    )?;
+    audit::record(conn, caller, ITEM, id, "delete", &to_json(&current.to_model()?))?;
     Ok(Removal::Deleted)
 }
 
-pub fn item_history(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    page: &PageRequest,
-) -> Result<Page<Entry>> {
+pub fn item_history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
     caller.require(Permission::ItemsRead)?;
     repo::find_item(conn, id)?;
     audit::history(conn, ITEM, id, page)
@@ -193,29 +150,17 @@ pub fn item_history(
 
 fn check_group_parent(conn: &mut DbConnection, id: Option<i64>, parent: i64) -> Result<()> {
     if !repo::group_exists(conn, parent)? {
-        return Err(DomainError::reference_not_found(
-            "item group",
-            "parent_id",
-            parent,
-        ));
+        return Err(DomainError::reference_not_found("item group", "parent_id", parent));
     }
     if let Some(id) = id {
         if repo::group_ancestors(conn, parent)?.contains(&id) {
-            return Err(DomainError::field(
-                "parent_id",
-                "cycle",
-                "a group cannot be its own ancestor",
-            ));
+            return Err(DomainError::field("parent_id", "cycle", "a group cannot be its own ancestor"));
         }
     }
     Ok(())
 }
 
-pub fn create_group(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    input: ItemGroupCreate,
-) -> Result<ItemGroup> {
+pub fn create_group(conn: &mut DbConnection, caller: &Caller, input: ItemGroupCreate) -> Result<ItemGroup> {
     caller.require(Permission::ItemsWrite)?;
     if let Some(p) = input.parent_id {
         check_group_parent(conn, None, p)?;
@@ -289,39 +234,19 @@ pub fn update_group(
     Ok(saved)
 }
 
-pub fn delete_group(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    if_match: Option<i64>,
-) -> Result<()> {
+pub fn delete_group(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<()> {
     caller.require(Permission::ItemsDelete)?;
     let current = repo::find_group(conn, id)?;
     check_version(if_match, current.version)?;
     if repo::group_in_use(conn, id)? {
-        return Err(DomainError::conflict(
-            "in_use",
-            format!("item group {id} still has items or subgroups"),
-        ));
+        return Err(DomainError::conflict("in_use", format!("item group {id} still has items or subgroups")));
     }
     repo::delete_group(conn, id)?;
-    audit::record(
-        conn,
-        caller,
-        ITEM_GROUP,
-        id,
-        "delete",
-        &to_json(&current.to_model()),
-    )?;
+    audit::record(conn, caller, ITEM_GROUP, id, "delete", &to_json(&current.to_model()))?;
     Ok(())
 }
 
-pub fn group_history(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    page: &PageRequest,
-) -> Result<Page<Entry>> {
+pub fn group_history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
     caller.require(Permission::ItemsRead)?;
     repo::find_group(conn, id)?;
     audit::history(conn, ITEM_GROUP, id, page)

@@ -176,10 +176,7 @@ impl Currency {
         ISO_4217
             .binary_search_by(|(c, _)| c.cmp(&code))
             .ok()
-            .map(|i| Currency {
-                code: ISO_4217[i].0,
-                minor_units: ISO_4217[i].1,
-            })
+            .map(|i| Currency { code: ISO_4217[i].0, minor_units: ISO_4217[i].1 })
     }
     pub fn code(&self) -> &'static str {
         self.code
@@ -189,10 +186,7 @@ impl Currency {
         self.minor_units
     }
     pub fn all() -> impl Iterator<Item = Currency> {
-        ISO_4217.iter().map(|(c, m)| Currency {
-            code: c,
-            minor_units: *m,
-        })
+        ISO_4217.iter().map(|(c, m)| Currency { code: c, minor_units: *m })
     }
 }
 
@@ -212,9 +206,7 @@ impl<'de> Deserialize<'de> for Currency {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Currency::from_code(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "unknown currency {s:?}: must be an ISO 4217 code like \"EUR\""
-            ))
+            serde::de::Error::custom(format!("unknown currency {s:?}: must be an ISO 4217 code like \"EUR\""))
         })
     }
 }

@@ -26,10 +26,7 @@ impl fmt::Display for DecimalError {
                 write!(f, "at most {max_scale} decimal places are allowed")
             }
             DecimalError::OutOfRange { max_integer_digits } => {
-                write!(
-                    f,
-                    "at most {max_integer_digits} digits before the decimal point are allowed"
-                )
+                write!(f, "at most {max_integer_digits} digits before the decimal point are allowed")
             }
         }
     }
@@ -54,29 +51,19 @@ fn parse_plain(s: &str, scale: u32, int_digits: u32) -> Result<Decimal, DecimalE
     }
     let int_trimmed = int_part.trim_start_matches('0');
     if int_trimmed.len() as u32 > int_digits {
-        return Err(DecimalError::OutOfRange {
-            max_integer_digits: int_digits,
-        });
+        return Err(DecimalError::OutOfRange { max_integer_digits: int_digits });
     }
     let normalized = if significant.is_empty() {
         format!(
             "{}{}",
             if s.starts_with('-') { "-" } else { "" },
-            if int_trimmed.is_empty() {
-                "0"
-            } else {
-                int_trimmed
-            }
+            if int_trimmed.is_empty() { "0" } else { int_trimmed }
         )
     } else {
         format!(
             "{}{}.{}",
             if s.starts_with('-') { "-" } else { "" },
-            if int_trimmed.is_empty() {
-                "0"
-            } else {
-                int_trimmed
-            },
+            if int_trimmed.is_empty() { "0" } else { int_trimmed },
             significant
         )
     };
@@ -100,15 +87,11 @@ macro_rules! scaled_decimal {
             pub fn new(d: Decimal) -> Result<Self, DecimalError> {
                 let n = d.normalize();
                 if n.scale() > Self::SCALE {
-                    return Err(DecimalError::TooPrecise {
-                        max_scale: Self::SCALE,
-                    });
+                    return Err(DecimalError::TooPrecise { max_scale: Self::SCALE });
                 }
                 let limit = Decimal::from(10i64.pow(Self::INTEGER_DIGITS));
                 if n.abs() >= limit {
-                    return Err(DecimalError::OutOfRange {
-                        max_integer_digits: Self::INTEGER_DIGITS,
-                    });
+                    return Err(DecimalError::OutOfRange { max_integer_digits: Self::INTEGER_DIGITS });
                 }
                 Ok($name(n))
             }
@@ -139,11 +122,7 @@ macro_rules! scaled_decimal {
 
             /// The JSON Schema pattern for the string form.
             pub fn pattern() -> String {
-                format!(
-                    "^-?[0-9]{{1,{}}}(\\.[0-9]{{1,{}}})?$",
-                    Self::INTEGER_DIGITS,
-                    Self::SCALE
-                )
+                format!("^-?[0-9]{{1,{}}}(\\.[0-9]{{1,{}}})?$", Self::INTEGER_DIGITS, Self::SCALE)
             }
         }
 
@@ -209,14 +188,7 @@ scaled_decimal!(
     "An exact amount of money as a decimal string (up to 4 decimal places), in the currency of its document.",
     "1234.50"
 );
-scaled_decimal!(
-    Quantity,
-    4,
-    14,
-    0,
-    "An exact quantity as a decimal string (up to 4 decimal places).",
-    "12.5"
-);
+scaled_decimal!(Quantity, 4, 14, 0, "An exact quantity as a decimal string (up to 4 decimal places).", "12.5");
 scaled_decimal!(
     Rate,
     8,
@@ -243,36 +215,17 @@ mod tests {
 
     #[test]
     fn money_rejects_over_precise_and_out_of_range() {
-        assert_eq!(
-            Money::parse("1.23456"),
-            Err(DecimalError::TooPrecise { max_scale: 4 })
-        );
-        assert!(
-            Money::parse("1.23450").is_ok(),
-            "trailing zeros are not precision"
-        );
+        assert_eq!(Money::parse("1.23456"), Err(DecimalError::TooPrecise { max_scale: 4 }));
+        assert!(Money::parse("1.23450").is_ok(), "trailing zeros are not precision");
         assert!(Money::parse("99999999999999.9999").is_ok());
-        assert_eq!(
-            Money::parse("100000000000000"),
-            Err(DecimalError::OutOfRange {
-                max_integer_digits: 14
-            })
-        );
-        assert_eq!(
-            Money::parse("99999999999999.9999").unwrap().to_scaled(),
-            999_999_999_999_999_999
-        );
-        assert_eq!(
-            Money::parse("-99999999999999.9999").unwrap().to_scaled(),
-            -999_999_999_999_999_999
-        );
+        assert_eq!(Money::parse("100000000000000"), Err(DecimalError::OutOfRange { max_integer_digits: 14 }));
+        assert_eq!(Money::parse("99999999999999.9999").unwrap().to_scaled(), 999_999_999_999_999_999);
+        assert_eq!(Money::parse("-99999999999999.9999").unwrap().to_scaled(), -999_999_999_999_999_999);
     }
 
     #[test]
     fn syntax_is_strict() {
-        for bad in [
-            "", "-", "1e5", "+1", " 1", "1.", ".5", "1,5", "NaN", "0x10", "1.2.3",
-        ] {
+        for bad in ["", "-", "1e5", "+1", " 1", "1.", ".5", "1,5", "NaN", "0x10", "1.2.3"] {
             assert_eq!(Money::parse(bad), Err(DecimalError::Syntax), "{bad:?}");
         }
         assert_eq!(Money::parse("007.10").unwrap().to_string(), "7.10");

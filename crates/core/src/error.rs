@@ -13,35 +13,19 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(
-        field: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        FieldError {
-            field: field.into(),
-            code: code.into(),
-            message: message.into(),
-        }
+    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), code: code.into(), message: message.into() }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum DomainError {
     /// Missing, or not visible to the caller (the two are indistinguishable on purpose).
-    NotFound {
-        entity: &'static str,
-        detail: String,
-        errors: Vec<FieldError>,
-    },
+    NotFound { entity: &'static str, detail: String, errors: Vec<FieldError> },
     /// Input that fails validation; lists every failing field.
     Validation(Vec<FieldError>),
     /// A business rule refuses the request (422 with a specific code).
-    Rule {
-        code: &'static str,
-        detail: String,
-        errors: Vec<FieldError>,
-    },
+    Rule { code: &'static str, detail: String, errors: Vec<FieldError> },
     /// The resource's state or a uniqueness constraint conflicts with the request (409).
     Conflict { code: &'static str, detail: String },
     /// `If-Match` did not match the current version (412).
@@ -56,50 +40,31 @@ pub type Result<T, E = DomainError> = std::result::Result<T, E>;
 
 impl DomainError {
     pub fn not_found(entity: &'static str, id: impl fmt::Display) -> Self {
-        DomainError::NotFound {
-            entity,
-            detail: format!("{entity} {id} not found"),
-            errors: vec![],
-        }
+        DomainError::NotFound { entity, detail: format!("{entity} {id} not found"), errors: vec![] }
     }
     /// A reference inside a request body that does not exist or is not visible.
     pub fn reference_not_found(entity: &'static str, field: &str, id: impl fmt::Display) -> Self {
         DomainError::NotFound {
             entity,
             detail: format!("{entity} {id} referenced by `{field}` not found"),
-            errors: vec![FieldError::new(
-                field,
-                "not_found",
-                format!("{entity} {id} not found"),
-            )],
+            errors: vec![FieldError::new(field, "not_found", format!("{entity} {id} not found"))],
         }
     }
     pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
         DomainError::Validation(vec![FieldError::new(field, code, message)])
     }
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        DomainError::Conflict {
-            code,
-            detail: detail.into(),
-        }
+        DomainError::Conflict { code, detail: detail.into() }
     }
     pub fn rule(code: &'static str, detail: impl Into<String>) -> Self {
-        DomainError::Rule {
-            code,
-            detail: detail.into(),
-            errors: vec![],
-        }
+        DomainError::Rule { code, detail: detail.into(), errors: vec![] }
     }
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        DomainError::Forbidden {
-            detail: detail.into(),
-        }
+        DomainError::Forbidden { detail: detail.into() }
     }
     pub fn stale_version(current: i64) -> Self {
         DomainError::PreconditionFailed {
-            detail: format!(
-                "the resource has changed (current version {current}); re-read it and retry"
-            ),
+            detail: format!("the resource has changed (current version {current}); re-read it and retry"),
         }
     }
 }
@@ -132,13 +97,7 @@ impl Checks {
     pub fn new() -> Self {
         Checks(Vec::new())
     }
-    pub fn check(
-        &mut self,
-        ok: bool,
-        field: &str,
-        code: &str,
-        message: impl Into<String>,
-    ) -> &mut Self {
+    pub fn check(&mut self, ok: bool, field: &str, code: &str, message: impl Into<String>) -> &mut Self {
         if !ok {
             self.0.push(FieldError::new(field, code, message));
         }
@@ -160,20 +119,11 @@ impl From<diesel::result::Error> for DomainError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
-            Error::NotFound => DomainError::NotFound {
-                entity: "resource",
-                detail: "not found".into(),
-                errors: vec![],
-            },
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                DomainError::conflict(
-                    "duplicate",
-                    format!(
-                        "a record with the same unique value exists ({})",
-                        info.message()
-                    ),
-                )
-            }
+            Error::NotFound => DomainError::NotFound { entity: "resource", detail: "not found".into(), errors: vec![] },
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => DomainError::conflict(
+                "duplicate",
+                format!("a record with the same unique value exists ({})", info.message()),
+            ),
             other => DomainError::Internal(format!("database: {other}")),
         }
     }

@@ -23,10 +23,7 @@ impl Cursor {
         let bad = || DomainError::field("cursor", "invalid", "not a cursor returned by this API");
         let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
         let text = String::from_utf8(raw).map_err(|_| bad())?;
-        let id = text
-            .strip_prefix("v1:")
-            .and_then(|n| n.parse::<i64>().ok())
-            .ok_or_else(bad)?;
+        let id = text.strip_prefix("v1:").and_then(|n| n.parse::<i64>().ok()).ok_or_else(bad)?;
         Ok(Cursor { after_id: id })
     }
 }
@@ -43,11 +40,7 @@ impl PageRequest {
         let mut errors = Vec::new();
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            errors.push(FieldError::new(
-                "limit",
-                "range",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
+            errors.push(FieldError::new("limit", "range", format!("must be between 1 and {MAX_LIMIT}")));
         }
         let after_id = match cursor.filter(|c| !c.is_empty()).map(Cursor::decode) {
             None => None,
@@ -82,21 +75,11 @@ impl<T> Page<T> {
     pub fn from_rows(mut rows: Vec<T>, req: &PageRequest, id_of: impl Fn(&T) -> i64) -> Page<T> {
         let more = rows.len() as i64 > req.limit;
         rows.truncate(req.limit as usize);
-        let next_cursor = if more {
-            rows.last().map(|r| Cursor { after_id: id_of(r) }.encode())
-        } else {
-            None
-        };
-        Page {
-            data: rows,
-            next_cursor,
-        }
+        let next_cursor = if more { rows.last().map(|r| Cursor { after_id: id_of(r) }.encode()) } else { None };
+        Page { data: rows, next_cursor }
     }
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            data: self.data.into_iter().map(f).collect(),
-            next_cursor: self.next_cursor,
-        }
+        Page { data: self.data.into_iter().map(f).collect(), next_cursor: self.next_cursor }
     }
 }
 
@@ -125,18 +108,10 @@ mod tests {
 
     #[test]
     fn page_from_rows() {
-        let req = PageRequest {
-            limit: 2,
-            after_id: None,
-        };
+        let req = PageRequest { limit: 2, after_id: None };
         let p = Page::from_rows(vec![1i64, 2, 3], &req, |x| *x);
         assert_eq!(p.data, vec![1, 2]);
-        assert_eq!(
-            Cursor::decode(p.next_cursor.as_deref().unwrap())
-                .unwrap()
-                .after_id,
-            2
-        );
+        assert_eq!(Cursor::decode(p.next_cursor.as_deref().unwrap()).unwrap().after_id, 2);
         let p = Page::from_rows(vec![1i64, 2], &req, |x| *x);
         assert!(p.next_cursor.is_none());
     }

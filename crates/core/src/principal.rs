@@ -49,10 +49,7 @@ impl fmt::Display for Role {
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role {s:?}"))
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown role {s:?}"))
     }
 }
 
@@ -78,13 +75,7 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
         Role::Admin => true,
         Role::SalesManager => matches!(
             p,
-            CustomersRead
-                | CustomersWrite
-                | CustomersDelete
-                | CustomersAssign
-                | ItemsRead
-                | ItemsWrite
-                | ItemsDelete
+            CustomersRead | CustomersWrite | CustomersDelete | CustomersAssign | ItemsRead | ItemsWrite | ItemsDelete
         ),
         Role::SalesAgent => matches!(p, CustomersRead | CustomersWrite | ItemsRead),
         Role::Warehouse => matches!(p, CustomersRead | ItemsRead | ItemsWrite),
@@ -153,21 +144,13 @@ mod tests {
     use super::*;
 
     fn p(roles: Vec<Role>) -> Principal {
-        Principal {
-            kind: PrincipalKind::User,
-            id: 7,
-            name: "x".into(),
-            roles,
-        }
+        Principal { kind: PrincipalKind::User, id: 7, name: "x".into(), roles }
     }
 
     #[test]
     fn agents_are_scoped_unless_they_have_a_wider_role() {
         assert_eq!(p(vec![Role::SalesAgent]).scope(), Scope::OwnCustomers(7));
-        assert_eq!(
-            p(vec![Role::SalesAgent, Role::SalesManager]).scope(),
-            Scope::All
-        );
+        assert_eq!(p(vec![Role::SalesAgent, Role::SalesManager]).scope(), Scope::All);
         assert_eq!(p(vec![Role::Viewer]).scope(), Scope::All);
     }
 
@@ -200,9 +183,7 @@ impl Caller {
         if self.has(p) {
             Ok(())
         } else {
-            Err(crate::DomainError::forbidden(format!(
-                "your role does not allow {p:?}"
-            )))
+            Err(crate::DomainError::forbidden(format!("your role does not allow {p:?}")))
         }
     }
 }

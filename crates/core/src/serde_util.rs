@@ -35,24 +35,12 @@ pub fn validation_errors(errs: &validator::ValidationErrors) -> Vec<crate::Field
 fn collect(errs: &validator::ValidationErrors, prefix: &str, out: &mut Vec<crate::FieldError>) {
     use validator::ValidationErrorsKind;
     for (field, kind) in errs.errors() {
-        let path = if prefix.is_empty() {
-            field.to_string()
-        } else {
-            format!("{prefix}.{field}")
-        };
+        let path = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
         match kind {
             ValidationErrorsKind::Field(list) => {
                 for e in list {
-                    let message = e
-                        .message
-                        .as_ref()
-                        .map(|m| m.to_string())
-                        .unwrap_or_else(|| describe(e));
-                    out.push(crate::FieldError::new(
-                        path.clone(),
-                        e.code.to_string(),
-                        message,
-                    ));
+                    let message = e.message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| describe(e));
+                    out.push(crate::FieldError::new(path.clone(), e.code.to_string(), message));
                 }
             }
             ValidationErrorsKind::Struct(inner) => collect(inner, &path, out),

@@ -16,8 +16,6 @@ pub fn to_utc(t: PrimitiveDateTime) -> OffsetDateTime {
 
 pub fn from_offset(t: OffsetDateTime) -> PrimitiveDateTime {
     let u = t.to_offset(UtcOffset::UTC);
-    let u = u
-        .replace_microsecond(u.microsecond())
-        .expect("valid microsecond");
+    let u = u.replace_microsecond(u.microsecond()).expect("valid microsecond");
     PrimitiveDateTime::new(u.date(), u.time())
 }

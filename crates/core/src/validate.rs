@@ -28,19 +28,13 @@ pub fn country_code(c: &str) -> Result<(), ValidationError> {
     if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(())
     } else {
-        Err(error(
-            "country",
-            "must be an ISO 3166-1 alpha-2 code like \"DE\"",
-        ))
+        Err(error("country", "must be an ISO 3166-1 alpha-2 code like \"DE\""))
     }
 }
 
 /// Walks a parent chain from `start` (nearest first), stopping at a repeat or after
 /// 100 levels, so a cycle check never loops. `parent_of` loads one parent link.
-pub fn ancestors<E>(
-    start: i64,
-    mut parent_of: impl FnMut(i64) -> Result<Option<i64>, E>,
-) -> Result<Vec<i64>, E> {
+pub fn ancestors<E>(start: i64, mut parent_of: impl FnMut(i64) -> Result<Option<i64>, E>) -> Result<Vec<i64>, E> {
     let mut chain = vec![start];
     let mut current = start;
     for _ in 0..100 {

@@ -29,9 +29,7 @@ impl CustomerStatus {
 }
 
 pub fn valid_tags(t: &[String]) -> Result<(), ValidationError> {
-    if t.iter()
-        .all(|s| !s.trim().is_empty() && s.chars().count() <= 50)
-    {
+    if t.iter().all(|s| !s.trim().is_empty() && s.chars().count() <= 50) {
         Ok(())
     } else {
         let mut e = ValidationError::new("tags");

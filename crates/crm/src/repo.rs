@@ -68,10 +68,7 @@ fn corrupt(what: &str, id: i64) -> DomainError {
 impl CustomerRow {
     pub fn to_model(&self) -> Result<Customer> {
         let json = |s: &Option<String>, what| -> Result<_> {
-            s.as_deref()
-                .map(serde_json::from_str)
-                .transpose()
-                .map_err(|_| corrupt(what, self.id))
+            s.as_deref().map(serde_json::from_str).transpose().map_err(|_| corrupt(what, self.id))
         };
         Ok(Customer {
             id: self.id,
@@ -83,17 +80,14 @@ impl CustomerRow {
             phone: self.phone.clone(),
             billing_address: json(&self.billing_address, "billing_address")?,
             shipping_address: json(&self.shipping_address, "shipping_address")?,
-            currency: Currency::from_code(&self.currency)
-                .ok_or_else(|| corrupt("currency", self.id))?,
+            currency: Currency::from_code(&self.currency).ok_or_else(|| corrupt("currency", self.id))?,
             payment_terms_days: self.payment_terms_days,
             credit_limit: self.credit_limit.map(Money::from_scaled),
             parent_id: self.parent_id,
             owner_id: self.owner_id,
-            status: CustomerStatus::parse(&self.status)
-                .ok_or_else(|| corrupt("status", self.id))?,
+            status: CustomerStatus::parse(&self.status).ok_or_else(|| corrupt("status", self.id))?,
             tags: serde_json::from_str(&self.tags).map_err(|_| corrupt("tags", self.id))?,
-            attributes: serde_json::from_str(&self.attributes)
-                .map_err(|_| corrupt("attributes", self.id))?,
+            attributes: serde_json::from_str(&self.attributes).map_err(|_| corrupt("attributes", self.id))?,
             version: self.version,
             created_at: self.created_at.assume_utc(),
             updated_at: self.updated_at.assume_utc(),
@@ -103,28 +97,17 @@ impl CustomerRow {
 }
 
 pub fn insert_customer(conn: &mut DbConnection, row: &NewCustomer) -> Result<CustomerRow> {
-    Ok(diesel::insert_into(customers::table)
-        .values(row)
-        .returning(customers::all_columns)
-        .get_result(conn)?)
+    Ok(diesel::insert_into(customers::table).values(row).returning(customers::all_columns).get_result(conn)?)
 }
 
 /// Writes the whole row if its version is still `expected_version`; bumps the version.
-pub fn update_customer(
-    conn: &mut DbConnection,
-    row: &CustomerRow,
-    expected_version: i64,
-) -> Result<CustomerRow> {
-    diesel::update(
-        customers::table
-            .filter(customers::id.eq(row.id))
-            .filter(customers::version.eq(expected_version)),
-    )
-    .set(row)
-    .returning(customers::all_columns)
-    .get_result(conn)
-    .optional()?
-    .ok_or_else(|| DomainError::stale_version(expected_version))
+pub fn update_customer(conn: &mut DbConnection, row: &CustomerRow, expected_version: i64) -> Result<CustomerRow> {
+    diesel::update(customers::table.filter(customers::id.eq(row.id)).filter(customers::version.eq(expected_version)))
+        .set(row)
+        .returning(customers::all_columns)
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::stale_version(expected_version))
 }
 
 pub fn list_customers(
@@ -133,10 +116,8 @@ pub fn list_customers(
     f: &CustomerFilter,
     page: &PageRequest,
 ) -> Result<Page<CustomerRow>> {
-    let mut q = visible_customers(scope)
-        .select(CustomerRow::as_select())
-        .order(customers::id.asc())
-        .limit(page.fetch());
+    let mut q =
+        visible_customers(scope).select(CustomerRow::as_select()).order(customers::id.asc()).limit(page.fetch());
     if let Some(after) = page.after_id {
         q = q.filter(customers::id.gt(after));
     }
@@ -150,9 +131,7 @@ pub fn list_customers(
                 .like(pat.clone())
                 .escape('\\')
                 .or(lower(customers::number).like(pat.clone()).escape('\\'))
-                .or(lower(customers::tax_id.assume_not_null())
-                    .like(pat)
-                    .escape('\\')),
+                .or(lower(customers::tax_id.assume_not_null()).like(pat).escape('\\')),
         );
     }
     if let Some(owner) = f.owner_id {
@@ -174,11 +153,8 @@ pub fn list_customers(
 /// The parent chain of `start`, nearest first.
 pub fn ancestors(conn: &mut DbConnection, start: i64) -> Result<Vec<i64>> {
     ordo_core::validate::ancestors(start, |id| {
-        let parent: Option<Option<i64>> = customers::table
-            .find(id)
-            .select(customers::parent_id)
-            .first(conn)
-            .optional()?;
+        let parent: Option<Option<i64>> =
+            customers::table.find(id).select(customers::parent_id).first(conn).optional()?;
         Ok(parent.flatten())
     })
 }
@@ -186,10 +162,7 @@ pub fn ancestors(conn: &mut DbConnection, start: i64) -> Result<Vec<i64>> {
 /// Whether anything other than the customer's own contacts refers to it. Later
 /// domains (documents, invoices) add their tables here.
 pub fn customer_is_referenced(conn: &mut DbConnection, id: i64) -> Result<bool> {
-    let children: i64 = customers::table
-        .filter(customers::parent_id.eq(id))
-        .count()
-        .get_result(conn)?;
+    let children: i64 = customers::table.filter(customers::parent_id.eq(id)).count().get_result(conn)?;
     Ok(children > 0)
 }
 
@@ -254,11 +227,7 @@ pub fn find_contact(conn: &mut DbConnection, customer_id: i64, id: i64) -> Resul
         .ok_or_else(|| DomainError::not_found("contact", id))
 }
 
-pub fn list_contacts(
-    conn: &mut DbConnection,
-    customer_id: i64,
-    page: &PageRequest,
-) -> Result<Page<ContactRow>> {
+pub fn list_contacts(conn: &mut DbConnection, customer_id: i64, page: &PageRequest) -> Result<Page<ContactRow>> {
     let mut q = contacts::table
         .filter(contacts::customer_id.eq(customer_id))
         .select(ContactRow::as_select())
@@ -272,27 +241,16 @@ pub fn list_contacts(
 }
 
 pub fn insert_contact(conn: &mut DbConnection, row: &NewContact) -> Result<ContactRow> {
-    Ok(diesel::insert_into(contacts::table)
-        .values(row)
-        .returning(contacts::all_columns)
-        .get_result(conn)?)
+    Ok(diesel::insert_into(contacts::table).values(row).returning(contacts::all_columns).get_result(conn)?)
 }
 
-pub fn update_contact(
-    conn: &mut DbConnection,
-    row: &ContactRow,
-    expected_version: i64,
-) -> Result<ContactRow> {
-    diesel::update(
-        contacts::table
-            .filter(contacts::id.eq(row.id))
-            .filter(contacts::version.eq(expected_version)),
-    )
-    .set(row)
-    .returning(contacts::all_columns)
-    .get_result(conn)
-    .optional()?
-    .ok_or_else(|| DomainError::stale_version(expected_version))
+pub fn update_contact(conn: &mut DbConnection, row: &ContactRow, expected_version: i64) -> Result<ContactRow> {
+    diesel::update(contacts::table.filter(contacts::id.eq(row.id)).filter(contacts::version.eq(expected_version)))
+        .set(row)
+        .returning(contacts::all_columns)
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::stale_version(expected_version))
 }
 
 /// Clears the primary flag on the customer's other contacts (one primary at most).

@@ -29,12 +29,7 @@ pub fn customer(conn: &mut DbConnection, scope: Scope, id: i64) -> Result<Custom
 }
 
 /// A customer referenced from a request body (`field`), checked against the scope.
-pub fn referenced_customer(
-    conn: &mut DbConnection,
-    scope: Scope,
-    field: &str,
-    id: i64,
-) -> Result<CustomerRow> {
+pub fn referenced_customer(conn: &mut DbConnection, scope: Scope, field: &str, id: i64) -> Result<CustomerRow> {
     customer(conn, scope, id).map_err(|e| match e {
         DomainError::NotFound { .. } => DomainError::reference_not_found("customer", field, id),
         other => other,

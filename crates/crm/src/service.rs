@@ -18,11 +18,7 @@ pub const CONTACT: &str = "contact";
 
 /// Who may own the customer: agents keep their own; assigning to someone else
 /// needs `CustomersAssign`; the owner must be an active user.
-fn resolve_owner(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    requested: Option<i64>,
-) -> Result<Option<i64>> {
+fn resolve_owner(conn: &mut DbConnection, caller: &Caller, requested: Option<i64>) -> Result<Option<i64>> {
     let self_id = caller.principal.user_id();
     match (caller.scope(), requested) {
         (Scope::OwnCustomers(me), None) => return Ok(Some(me)),
@@ -32,30 +28,17 @@ fn resolve_owner(
         (_, Some(_)) => caller.require(Permission::CustomersAssign)?,
     }
     let owner = requested.expect("matched Some above");
-    let active: Option<bool> = users::table
-        .find(owner)
-        .select(users::active)
-        .first(conn)
-        .optional()?;
+    let active: Option<bool> = users::table.find(owner).select(users::active).first(conn).optional()?;
     match active {
         Some(true) => Ok(Some(owner)),
-        Some(false) => Err(DomainError::field(
-            "owner_id",
-            "inactive",
-            format!("user {owner} is deactivated"),
-        )),
+        Some(false) => Err(DomainError::field("owner_id", "inactive", format!("user {owner} is deactivated"))),
         None => Err(DomainError::reference_not_found("user", "owner_id", owner)),
     }
 }
 
 /// A parent must be visible to the caller and must not be the customer itself or
 /// one of its descendants.
-fn check_parent(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    customer_id: Option<i64>,
-    parent: i64,
-) -> Result<()> {
+fn check_parent(conn: &mut DbConnection, caller: &Caller, customer_id: Option<i64>, parent: i64) -> Result<()> {
     scope::referenced_customer(conn, caller.scope(), "parent_id", parent)?;
     if let Some(id) = customer_id {
         if repo::ancestors(conn, parent)?.contains(&id) {
@@ -69,11 +52,7 @@ fn check_parent(
     Ok(())
 }
 
-pub fn create_customer(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    input: CustomerCreate,
-) -> Result<Customer> {
+pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: CustomerCreate) -> Result<Customer> {
     caller.require(Permission::CustomersWrite)?;
     let owner_id = resolve_owner(conn, caller, input.owner_id)?;
     if let Some(parent) = input.parent_id {
@@ -97,11 +76,7 @@ pub fn create_customer(
             credit_limit: input.credit_limit.map(|m| m.to_scaled()),
             parent_id: input.parent_id,
             owner_id,
-            status: input
-                .status
-                .unwrap_or(CustomerStatus::Active)
-                .as_str()
-                .to_string(),
+            status: input.status.unwrap_or(CustomerStatus::Active).as_str().to_string(),
             tags: json_text(&input.tags.unwrap_or_default()),
             attributes: json_text(&input.attributes.unwrap_or_default()),
             version: 1,
@@ -110,14 +85,7 @@ pub fn create_customer(
         },
     )?;
     let customer = row.to_model()?;
-    audit::record(
-        conn,
-        caller,
-        CUSTOMER,
-        customer.id,
-        "create",
-        &to_json(&customer),
-    )?;
+    audit::record(conn, caller, CUSTOMER, customer.id, "create", &to_json(&customer))?;
     Ok(customer)
 }
 
@@ -134,23 +102,13 @@ pub fn list_customers(
 ) -> Result<Page<Customer>> {
     caller.require(Permission::CustomersRead)?;
     let rows = repo::list_customers(conn, caller.scope(), filter, page)?;
-    let data = rows
-        .data
-        .iter()
-        .map(CustomerRow::to_model)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Page {
-        data,
-        next_cursor: rows.next_cursor,
-    })
+    let data = rows.data.iter().map(CustomerRow::to_model).collect::<Result<Vec<_>>>()?;
+    Ok(Page { data, next_cursor: rows.next_cursor })
 }
 
 fn writable(row: &CustomerRow) -> Result<()> {
     if row.archived_at.is_some() {
-        return Err(DomainError::conflict(
-            "archived",
-            format!("customer {} is archived and read-only", row.id),
-        ));
+        return Err(DomainError::conflict("archived", format!("customer {} is archived and read-only", row.id)));
     }
     Ok(())
 }
@@ -174,9 +132,7 @@ pub fn update_customer(
                 Some(o) => resolve_owner(conn, caller, Some(o))?,
                 None => {
                     if matches!(caller.scope(), Scope::OwnCustomers(_)) {
-                        return Err(DomainError::forbidden(
-                            "sales agents cannot unassign their customers",
-                        ));
+                        return Err(DomainError::forbidden("sales agents cannot unassign their customers"));
                     }
                     caller.require(Permission::CustomersAssign)?;
                     None
@@ -234,14 +190,7 @@ pub fn update_customer(
     row.version = current.version + 1;
     row.updated_at = now();
     let saved = repo::update_customer(conn, &row, current.version)?.to_model()?;
-    audit::record(
-        conn,
-        caller,
-        CUSTOMER,
-        id,
-        "update",
-        &audit::diff(&to_json(&before), &to_json(&saved)),
-    )?;
+    audit::record(conn, caller, CUSTOMER, id, "update", &audit::diff(&to_json(&before), &to_json(&saved)))?;
     Ok(saved)
 }
 
@@ -275,23 +224,11 @@ pub fn delete_customer(
         return Ok(Removal::Archived(saved));
     }
     repo::delete_customer(conn, id)?;
-    audit::record(
-        conn,
-        caller,
-        CUSTOMER,
-        id,
-        "delete",
-        &to_json(&current.to_model()?),
-    )?;
+    audit::record(conn, caller, CUSTOMER, id, "delete", &to_json(&current.to_model()?))?;
     Ok(Removal::Deleted)
 }
 
-pub fn customer_history(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    page: &PageRequest,
-) -> Result<Page<Entry>> {
+pub fn customer_history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
     caller.require(Permission::CustomersRead)?;
     scope::customer(conn, caller.scope(), id)?;
     audit::history(conn, CUSTOMER, id, page)
@@ -310,12 +247,7 @@ pub fn list_contacts(
     Ok(repo::list_contacts(conn, customer_id, page)?.map(|r| r.to_model()))
 }
 
-pub fn get_contact(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    customer_id: i64,
-    id: i64,
-) -> Result<Contact> {
+pub fn get_contact(conn: &mut DbConnection, caller: &Caller, customer_id: i64, id: i64) -> Result<Contact> {
     caller.require(Permission::CustomersRead)?;
     scope::customer(conn, caller.scope(), customer_id)?;
     Ok(repo::find_contact(conn, customer_id, id)?.to_model())
@@ -348,14 +280,7 @@ pub fn create_contact(
         },
     )?;
     let contact = row.to_model();
-    audit::record(
-        conn,
-        caller,
-        CONTACT,
-        contact.id,
-        "create",
-        &to_json(&contact),
-    )?;
+    audit::record(conn, caller, CONTACT, contact.id, "create", &to_json(&contact))?;
     Ok(contact)
 }
 
@@ -393,14 +318,7 @@ pub fn update_contact(
     row.version += 1;
     row.updated_at = now();
     let saved = repo::update_contact(conn, &row, current.version)?.to_model();
-    audit::record(
-        conn,
-        caller,
-        CONTACT,
-        id,
-        "update",
-        &audit::diff(&to_json(&current.to_model()), &to_json(&saved)),
-    )?;
+    audit::record(conn, caller, CONTACT, id, "update", &audit::diff(&to_json(&current.to_model()), &to_json(&saved)))?;
     Ok(saved)
 }
 
@@ -416,13 +334,6 @@ pub fn delete_contact(
     let current = repo::find_contact(conn, customer_id, id)?;
     check_version(if_match, current.version)?;
     repo::delete_contact(conn, id)?;
-    audit::record(
-        conn,
-        caller,
-        CONTACT,
-        id,
-        "delete",
-        &to_json(&current.to_model()),
-    )?;
+    audit::record(conn, caller, CONTACT, id, "delete", &to_json(&current.to_model()))?;
     Ok(())
 }

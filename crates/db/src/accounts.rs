@@ -18,8 +18,7 @@ pub const API_CLIENT: &str = "api_client";
 pub fn username_chars(u: &str) -> Result<(), ValidationError> {
     if u.len() >= 3
         && u.len() <= 64
-        && u.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-@".contains(&b))
+        && u.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-@".contains(&b))
     {
         Ok(())
     } else {
@@ -159,11 +158,7 @@ pub fn count_users(conn: &mut DbConnection) -> Result<i64> {
 }
 
 pub fn find_user_by_name(conn: &mut DbConnection, username: &str) -> Result<Option<UserRow>> {
-    Ok(users::table
-        .filter(users::username.eq(username))
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(users::table.filter(users::username.eq(username)).select(UserRow::as_select()).first(conn).optional()?)
 }
 
 fn find_user(conn: &mut DbConnection, id: i64) -> Result<UserRow> {
@@ -177,24 +172,15 @@ fn find_user(conn: &mut DbConnection, id: i64) -> Result<UserRow> {
 
 fn duplicate_username(e: diesel::result::Error) -> DomainError {
     match e {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => DomainError::conflict(
-            "duplicate_username",
-            "another user already has this username",
-        ),
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            DomainError::conflict("duplicate_username", "another user already has this username")
+        }
         other => other.into(),
     }
 }
 
 /// Creates a user; `password_hash` is already an argon2id PHC string.
-pub fn create_user(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    input: &UserCreate,
-    password_hash: &str,
-) -> Result<User> {
+pub fn create_user(conn: &mut DbConnection, caller: &Caller, input: &UserCreate, password_hash: &str) -> Result<User> {
     caller.require(Permission::UsersManage)?;
     let ts = now();
     let row: UserRow = diesel::insert_into(users::table)
@@ -224,17 +210,9 @@ pub fn get_user(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Use
     Ok(find_user(conn, id)?.to_model())
 }
 
-pub fn list_users(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    page: &PageRequest,
-) -> Result<Page<User>> {
+pub fn list_users(conn: &mut DbConnection, caller: &Caller, page: &PageRequest) -> Result<Page<User>> {
     caller.require(Permission::UsersManage)?;
-    let mut q = users::table
-        .select(UserRow::as_select())
-        .order(users::id.asc())
-        .limit(page.fetch())
-        .into_boxed();
+    let mut q = users::table.select(UserRow::as_select()).order(users::id.asc()).limit(page.fetch()).into_boxed();
     if let Some(after) = page.after_id {
         q = q.filter(users::id.gt(after));
     }
@@ -253,16 +231,9 @@ pub fn update_user(
     let current = find_user(conn, id)?;
     check_version(if_match, current.version)?;
     if caller.principal.user_id() == Some(id)
-        && (patch.active == Some(false)
-            || patch
-                .roles
-                .as_ref()
-                .is_some_and(|r| !r.contains(&Role::Admin)))
+        && (patch.active == Some(false) || patch.roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin)))
     {
-        return Err(DomainError::rule(
-            "self_lockout",
-            "you cannot deactivate yourself or remove your own admin role",
-        ));
+        return Err(DomainError::rule("self_lockout", "you cannot deactivate yourself or remove your own admin role"));
     }
     let mut row = current.clone();
     if let Some(v) = &patch.display_name {
@@ -282,16 +253,13 @@ pub fn update_user(
     }
     row.version += 1;
     row.updated_at = now();
-    let saved: UserRow = diesel::update(
-        users::table
-            .filter(users::id.eq(id))
-            .filter(users::version.eq(current.version)),
-    )
-    .set(&row)
-    .returning(users::all_columns)
-    .get_result(conn)
-    .optional()?
-    .ok_or_else(|| DomainError::stale_version(current.version))?;
+    let saved: UserRow =
+        diesel::update(users::table.filter(users::id.eq(id)).filter(users::version.eq(current.version)))
+            .set(&row)
+            .returning(users::all_columns)
+            .get_result(conn)
+            .optional()?
+            .ok_or_else(|| DomainError::stale_version(current.version))?;
     let mut changes = audit::diff(&to_json(&current.to_model()), &to_json(&saved.to_model()));
     if patch.password.is_some() {
         changes["password"] = serde_json::json!("changed");
@@ -455,14 +423,7 @@ pub fn create_client(
         .returning(api_clients::all_columns)
         .get_result(conn)?;
     let client = row.to_model();
-    audit::record(
-        conn,
-        caller,
-        API_CLIENT,
-        client.id,
-        "create",
-        &to_json(&client),
-    )?;
+    audit::record(conn, caller, API_CLIENT, client.id, "create", &to_json(&client))?;
     Ok(client)
 }
 
@@ -471,11 +432,7 @@ pub fn get_client(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<A
     Ok(find_client_by_id(conn, id)?.to_model())
 }
 
-pub fn list_clients(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    page: &PageRequest,
-) -> Result<Page<ApiClient>> {
+pub fn list_clients(conn: &mut DbConnection, caller: &Caller, page: &PageRequest) -> Result<Page<ApiClient>> {
     caller.require(Permission::ApiClientsManage)?;
     let mut q = api_clients::table
         .select(ApiClientRow::as_select())
@@ -488,26 +445,16 @@ pub fn list_clients(
     Ok(Page::from_rows(q.load(conn)?, page, |r| r.id).map(|r| r.to_model()))
 }
 
-pub fn revoke_client(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    if_match: Option<i64>,
-) -> Result<ApiClient> {
+pub fn revoke_client(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<ApiClient> {
     caller.require(Permission::ApiClientsManage)?;
     let current = find_client_by_id(conn, id)?;
     check_version(if_match, current.version)?;
     if !current.active {
-        return Err(DomainError::conflict(
-            "already_revoked",
-            format!("api client {id} is already revoked"),
-        ));
+        return Err(DomainError::conflict("already_revoked", format!("api client {id} is already revoked")));
     }
     let ts = now();
     let row: ApiClientRow = diesel::update(
-        api_clients::table
-            .filter(api_clients::id.eq(id))
-            .filter(api_clients::version.eq(current.version)),
+        api_clients::table.filter(api_clients::id.eq(id)).filter(api_clients::version.eq(current.version)),
     )
     .set((
         api_clients::active.eq(false),
@@ -519,13 +466,6 @@ pub fn revoke_client(
     .get_result(conn)
     .optional()?
     .ok_or_else(|| DomainError::stale_version(current.version))?;
-    audit::record(
-        conn,
-        caller,
-        API_CLIENT,
-        id,
-        "revoke",
-        &serde_json::json!({"active": {"from": true, "to": false}}),
-    )?;
+    audit::record(conn, caller, API_CLIENT, id, "revoke", &serde_json::json!({"active": {"from": true, "to": false}}))?;
     Ok(row.to_model())
 }

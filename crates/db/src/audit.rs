@@ -76,12 +76,7 @@ pub fn diff(before: &Value, after: &Value) -> Value {
     Value::Object(out)
 }
 
-pub fn history(
-    conn: &mut DbConnection,
-    entity: &str,
-    entity_id: i64,
-    page: &PageRequest,
-) -> Result<Page<Entry>> {
+pub fn history(conn: &mut DbConnection, entity: &str, entity_id: i64, page: &PageRequest) -> Result<Page<Entry>> {
     let mut q = audit_log::table
         .filter(audit_log::entity.eq(entity))
         .filter(audit_log::entity_id.eq(entity_id))

@@ -39,21 +39,11 @@ impl DbConfig {
             if path.is_empty() || path.contains(":memory:") || path.starts_with("file::memory") {
                 return Err("ORDO_DATABASE_URL: an in-memory SQLite database cannot be shared by a pool; give a file path, like sqlite://ordo.db".into());
             }
-            Ok(DbConfig {
-                backend: Backend::Sqlite,
-                target: path.to_string(),
-                pool_size,
-            })
+            Ok(DbConfig { backend: Backend::Sqlite, target: path.to_string(), pool_size })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(DbConfig {
-                backend: Backend::Postgres,
-                target: url.to_string(),
-                pool_size,
-            })
+            Ok(DbConfig { backend: Backend::Postgres, target: url.to_string(), pool_size })
         } else {
-            Err(format!(
-                "ORDO_DATABASE_URL must start with sqlite:// or postgres:// (got {url:?})"
-            ))
+            Err(format!("ORDO_DATABASE_URL must start with sqlite:// or postgres:// (got {url:?})"))
         }
     }
 }
@@ -88,9 +78,7 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> std::result::Result<DbConnection, Self::Error> {
         match self.config.backend {
-            Backend::Postgres => Ok(DbConnection::Pg(PgConnection::establish(
-                &self.config.target,
-            )?)),
+            Backend::Postgres => Ok(DbConnection::Pg(PgConnection::establish(&self.config.target)?)),
             Backend::Sqlite => {
                 let mut c = SqliteConnection::establish(&self.config.target)?;
                 // Per connection: wait for the writer instead of failing, enforce FKs,
@@ -103,8 +91,7 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> std::result::Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+        conn.batch_execute("SELECT 1").map_err(diesel::ConnectionError::CouldntSetupConfiguration)
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
@@ -132,9 +119,7 @@ impl Db {
                 .min_idle(Some(1))
                 .test_on_check_out(false)
                 .connection_timeout(Duration::from_secs(10))
-                .build(Manager {
-                    config: config.clone(),
-                })
+                .build(Manager { config: config.clone() })
                 .map_err(|e| format!("cannot open database {}: {e}", redact(&config.target)))
         };
         match config.backend {
@@ -142,23 +127,14 @@ impl Db {
                 // WAL is a property of the file: set it once, before the pools open.
                 let mut c = SqliteConnection::establish(&config.target)
                     .map_err(|e| format!("cannot open SQLite file {}: {e}", config.target))?;
-                c.batch_execute("PRAGMA journal_mode = WAL;")
-                    .map_err(|e| format!("cannot enable WAL: {e}"))?;
+                c.batch_execute("PRAGMA journal_mode = WAL;").map_err(|e| format!("cannot enable WAL: {e}"))?;
                 let writer = build(1)?;
                 let reader = build(config.pool_size.max(1))?;
-                Ok(Db {
-                    backend: Backend::Sqlite,
-                    writer,
-                    reader,
-                })
+                Ok(Db { backend: Backend::Sqlite, writer, reader })
             }
             Backend::Postgres => {
                 let pool = build(config.pool_size.max(1))?;
-                Ok(Db {
-                    backend: Backend::Postgres,
-                    writer: pool.clone(),
-                    reader: pool,
-                })
+                Ok(Db { backend: Backend::Postgres, writer: pool.clone(), reader: pool })
             }
         }
     }
@@ -168,55 +144,39 @@ impl Db {
     }
 
     pub fn migrate(&self) -> std::result::Result<Vec<String>, String> {
-        let mut conn = self
-            .writer
-            .get()
-            .map_err(|e| format!("database unavailable: {e}"))?;
+        let mut conn = self.writer.get().map_err(|e| format!("database unavailable: {e}"))?;
         let applied = match &mut *conn {
-            DbConnection::Pg(c) => c
-                .run_pending_migrations(PG_MIGRATIONS)
-                .map(|v| v.iter().map(|m| m.to_string()).collect()),
-            DbConnection::Sqlite(c) => c
-                .run_pending_migrations(SQLITE_MIGRATIONS)
-                .map(|v| v.iter().map(|m| m.to_string()).collect()),
+            DbConnection::Pg(c) => {
+                c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect())
+            }
+            DbConnection::Sqlite(c) => {
+                c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect())
+            }
         };
         applied.map_err(|e| format!("migration failed: {e}"))
     }
 
     fn checkout(pool: &Pool, stats: &Stats) -> Result<r2d2::PooledConnection<Manager>> {
-        let mut conn = pool
-            .get()
-            .map_err(|e| DomainError::Internal(format!("database unavailable: {e}")))?;
+        let mut conn = pool.get().map_err(|e| DomainError::Internal(format!("database unavailable: {e}")))?;
         conn.set_instrumentation(Counter(stats.0.clone()));
         Ok(conn)
     }
 
     /// Runs read-only work on a reader connection.
-    pub fn read<T>(
-        &self,
-        stats: &Stats,
-        f: impl FnOnce(&mut DbConnection) -> Result<T>,
-    ) -> Result<T> {
+    pub fn read<T>(&self, stats: &Stats, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
         let mut conn = Self::checkout(&self.reader, stats)?;
         f(&mut conn)
     }
 
     /// Runs one use case as one transaction on the writer: all or nothing.
-    pub fn write<T>(
-        &self,
-        stats: &Stats,
-        f: impl FnOnce(&mut DbConnection) -> Result<T>,
-    ) -> Result<T> {
+    pub fn write<T>(&self, stats: &Stats, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
         let mut conn = Self::checkout(&self.writer, stats)?;
         transaction(&mut conn, f)
     }
 
     /// Health probe for `/readyz`.
     pub fn ping(&self) -> Result<()> {
-        let mut conn = self
-            .reader
-            .get()
-            .map_err(|e| DomainError::Internal(format!("database unavailable: {e}")))?;
+        let mut conn = self.reader.get().map_err(|e| DomainError::Internal(format!("database unavailable: {e}")))?;
         conn.batch_execute("SELECT 1").map_err(DomainError::from)
     }
 }
@@ -224,10 +184,7 @@ impl Db {
 /// `BEGIN IMMEDIATE` on SQLite takes the write lock up front, so a transaction never
 /// fails half-way on lock upgrade; PostgreSQL uses a plain `BEGIN`. Driven by hand
 /// because the multi-backend transaction manager cannot pick the SQLite variant.
-pub fn transaction<T>(
-    conn: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> Result<T>,
-) -> Result<T> {
+pub fn transaction<T>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
     let begin = match conn {
         DbConnection::Sqlite(_) => "BEGIN IMMEDIATE",
         DbConnection::Pg(_) => "BEGIN",
@@ -262,11 +219,7 @@ fn redact(url: &str) -> String {
 impl Db {
     /// Work on the writer outside a transaction (each statement commits alone),
     /// for bookkeeping that must be visible before the use case runs.
-    pub fn with_writer<T>(
-        &self,
-        stats: &Stats,
-        f: impl FnOnce(&mut DbConnection) -> Result<T>,
-    ) -> Result<T> {
+    pub fn with_writer<T>(&self, stats: &Stats, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
         let mut conn = Self::checkout(&self.writer, stats)?;
         f(&mut conn)
     }

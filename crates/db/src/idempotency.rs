@@ -39,73 +39,35 @@ struct NewKey<'a> {
     created_at: time::PrimitiveDateTime,
 }
 
-type Row = (
-    i64,
-    String,
-    Option<i32>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    time::PrimitiveDateTime,
-);
+type Row = (i64, String, Option<i32>, Option<String>, Option<String>, Option<String>, time::PrimitiveDateTime);
 
-pub fn claim(
-    conn: &mut DbConnection,
-    principal: &str,
-    key: &str,
-    request_hash: &str,
-) -> Result<Claim> {
+pub fn claim(conn: &mut DbConnection, principal: &str, key: &str, request_hash: &str) -> Result<Claim> {
     let now = time_util::now();
     let inserted = diesel::insert_into(ik::table)
-        .values(NewKey {
-            principal,
-            idem_key: key,
-            request_hash,
-            created_at: now,
-        })
+        .values(NewKey { principal, idem_key: key, request_hash, created_at: now })
         .returning(ik::id)
         .get_result::<i64>(conn);
     match inserted {
         Ok(id) => return Ok(Claim::New(id)),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => {}
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
         Err(e) => return Err(e.into()),
     }
     let (id, hash, status, body, location, etag, created): Row = ik::table
         .filter(ik::principal.eq(principal))
         .filter(ik::idem_key.eq(key))
-        .select((
-            ik::id,
-            ik::request_hash,
-            ik::status,
-            ik::response_body,
-            ik::location,
-            ik::etag,
-            ik::created_at,
-        ))
+        .select((ik::id, ik::request_hash, ik::status, ik::response_body, ik::location, ik::etag, ik::created_at))
         .first(conn)?;
     if hash != request_hash {
         return Ok(Claim::Mismatch);
     }
     match (status, body) {
-        (Some(status), Some(body)) => Ok(Claim::Replay(StoredResponse {
-            status: status as u16,
-            body,
-            location,
-            etag,
-        })),
+        (Some(status), Some(body)) => Ok(Claim::Replay(StoredResponse { status: status as u16, body, location, etag })),
         _ if created < now - ABANDONED_AFTER => {
             // Take over an abandoned claim, atomically: only one retry wins it.
             let n = diesel::update(ik::table.find(id).filter(ik::created_at.eq(created)))
                 .set(ik::created_at.eq(now))
                 .execute(conn)?;
-            Ok(if n == 1 {
-                Claim::New(id)
-            } else {
-                Claim::InFlight
-            })
+            Ok(if n == 1 { Claim::New(id) } else { Claim::InFlight })
         }
         _ => Ok(Claim::InFlight),
     }

@@ -12,16 +12,10 @@ pub fn next_number(conn: &mut DbConnection, code: &str) -> Result<String> {
         .returning((number_series::pattern, number_series::next_value - 1))
         .get_result(conn)
         .map_err(|e| match e {
-            diesel::result::Error::NotFound => {
-                DomainError::Internal(format!("number series {code:?} missing"))
-            }
+            diesel::result::Error::NotFound => DomainError::Internal(format!("number series {code:?} missing")),
             other => other.into(),
         })?;
-    Ok(format_number(
-        &pattern,
-        value,
-        ordo_core::time_util::now().year(),
-    ))
+    Ok(format_number(&pattern, value, ordo_core::time_util::now().year()))
 }
 
 /// Expands `{YYYY}` and a run of `#` inside braces (`{######}`: zero-padded to six).
@@ -54,10 +48,7 @@ mod tests {
     #[test]
     fn patterns() {
         assert_eq!(format_number("C-{######}", 123, 2026), "C-000123");
-        assert_eq!(
-            format_number("SO-{YYYY}-{######}", 7, 2026),
-            "SO-2026-000007"
-        );
+        assert_eq!(format_number("SO-{YYYY}-{######}", 7, 2026), "SO-2026-000007");
         assert_eq!(format_number("X{#}", 1234, 2026), "X1234");
         assert_eq!(format_number("{other}-{##}", 5, 2026), "{other}-05");
     }
