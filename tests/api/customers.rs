@@ -348,6 +348,10 @@ async fn delete_hard_or_archive(app: TestApp) {
         .as_i64()
         .unwrap();
     app.post("/api/v1/customers", t, json!({"name": "Child", "currency": "EUR", "parent_id": parent})).await;
+    let contact = app.post(&format!("/api/v1/customers/{parent}/contacts"), t, json!({"name": "Stays"})).await.body
+        ["id"]
+        .as_i64()
+        .unwrap();
     let stale =
         app.call(Method::DELETE, &format!("/api/v1/customers/{parent}"), t, None, &[("If-Match", "\"9\"")]).await;
     stale.problem(412, "precondition_failed");
@@ -362,6 +366,9 @@ async fn delete_hard_or_archive(app: TestApp) {
     assert_eq!(names(&app.get("/api/v1/customers?include_archived=true", t).await), vec!["Parent", "Child"]);
     assert_eq!(app.get(&format!("/api/v1/customers/{parent}"), t).await.status, 200);
     app.patch(&format!("/api/v1/customers/{parent}"), t, json!({"name": "Revived"})).await.problem(409, "archived");
+    // Its contacts are read-only with it.
+    app.delete(&format!("/api/v1/customers/{parent}/contacts/{contact}"), t).await.problem(409, "archived");
+    app.post(&format!("/api/v1/customers/{parent}/contacts"), t, json!({"name": "New"})).await.problem(409, "archived");
     let h = app.get(&format!("/api/v1/customers/{parent}/history"), t).await;
     assert_eq!(h.body["data"][1]["action"], "archive");
 }
