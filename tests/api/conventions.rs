@@ -36,7 +36,7 @@ async fn request_ids_and_probes(app: TestApp) {
     assert_eq!(r.header("x-request-id").unwrap().len(), 36);
     let spec = app.get("/api/v1/openapi.json", "").await;
     assert_eq!(spec.body["openapi"], "3.1.0");
-    let docs = app.client.get(format!("{}/docs/", app.base)).send().await.unwrap();
+    let docs = app.client.get(format!("{}/docs", app.base)).send().await.unwrap();
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));
 }
