@@ -69,6 +69,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     active: Some(true),
                     barcode: Some(format!("5901234{n:06}")),
                     attributes: None,
+                    tax_rate_id: None,
                 },
             )?;
         }
@@ -102,6 +103,9 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     status: Some(if n == 13 { CustomerStatus::Blocked } else { CustomerStatus::Active }),
                     tags: Some(vec![if n % 4 == 0 { "key-account".into() } else { "retail".into() }]),
                     attributes: None,
+                    price_list_id: None,
+                    tax_treatment: None,
+                    discount_percent: None,
                 },
             )?;
             ordo_crm::service::create_contact(

@@ -80,6 +80,8 @@ pub struct Item {
     #[serde(serialize_with = "ordo_core::serde_util::rfc3339_opt::serialize")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub archived_at: Option<OffsetDateTime>,
+    /// The item's tax category: the tax rate charged on it (none: untaxed).
+    pub tax_rate_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
@@ -109,6 +111,7 @@ pub struct ItemCreate {
     pub barcode: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
+    pub tax_rate_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
@@ -146,6 +149,9 @@ pub struct ItemPatch {
     pub barcode: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[schema(value_type = Option<i64>)]
+    pub tax_rate_id: Option<Option<i64>>,
 }
 
 #[derive(Debug, Clone, Default)]

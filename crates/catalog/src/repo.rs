@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use ordo_core::{DomainError, Money, Page, PageRequest, Quantity, Result};
-use ordo_db::schema::{item_groups, items};
+use ordo_db::schema::{item_groups, items, tax_rates};
 use ordo_db::sql::{like_pattern, lower};
 use ordo_db::DbConnection;
 use time::PrimitiveDateTime;
@@ -28,6 +28,7 @@ pub struct ItemRow {
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
     pub archived_at: Option<PrimitiveDateTime>,
+    pub tax_rate_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -47,6 +48,7 @@ pub struct NewItem {
     pub version: i64,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
+    pub tax_rate_id: Option<i64>,
 }
 
 impl ItemRow {
@@ -69,6 +71,7 @@ impl ItemRow {
             created_at: self.created_at.assume_utc(),
             updated_at: self.updated_at.assume_utc(),
             archived_at: self.archived_at.map(|t| t.assume_utc()),
+            tax_rate_id: self.tax_rate_id,
         })
     }
 }
@@ -200,6 +203,10 @@ pub fn find_group(conn: &mut DbConnection, id: i64) -> Result<ItemGroupRow> {
         .first(conn)
         .optional()?
         .ok_or_else(|| DomainError::not_found("item group", id))
+}
+
+pub fn tax_rate_exists(conn: &mut DbConnection, id: i64) -> Result<bool> {
+    Ok(tax_rates::table.find(id).count().get_result::<i64>(conn)? > 0)
 }
 
 pub fn group_exists(conn: &mut DbConnection, id: i64) -> Result<bool> {

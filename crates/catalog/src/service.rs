@@ -20,10 +20,21 @@ fn check_group_ref(conn: &mut DbConnection, id: i64) -> Result<()> {
     }
 }
 
+fn check_tax_ref(conn: &mut DbConnection, id: i64) -> Result<()> {
+    if repo::tax_rate_exists(conn, id)? {
+        Ok(())
+    } else {
+        Err(DomainError::reference_not_found("tax rate", "tax_rate_id", id))
+    }
+}
+
 pub fn create_item(conn: &mut DbConnection, caller: &Caller, input: ItemCreate) -> Result<Item> {
     caller.require(Permission::ItemsWrite)?;
     if let Some(g) = input.item_group_id {
         check_group_ref(conn, g)?;
+    }
+    if let Some(t) = input.tax_rate_id {
+        check_tax_ref(conn, t)?;
     }
     let ts = now();
     let row = repo::insert_item(
@@ -43,6 +54,7 @@ pub fn create_item(conn: &mut DbConnection, caller: &Caller, input: ItemCreate) 
             version: 1,
             created_at: ts,
             updated_at: ts,
+            tax_rate_id: input.tax_rate_id,
         },
     )?;
     let item = row.to_model()?;
@@ -111,6 +123,12 @@ pub fn update_item(
     }
     if let Some(v) = p.attributes {
         row.attributes = json_text(&v);
+    }
+    if let Some(v) = p.tax_rate_id {
+        if let Some(t) = v {
+            check_tax_ref(conn, t)?;
+        }
+        row.tax_rate_id = v;
     }
     row.version += 1;
     row.updated_at = now();

@@ -65,6 +65,10 @@ pub enum Permission {
     ItemsDelete,
     UsersManage,
     ApiClientsManage,
+    /// See price lists, prices, discounts, taxes, rates; price a basket.
+    PricingRead,
+    /// Maintain them.
+    PricingWrite,
 }
 
 /// The one table of who may do what. Row-level scope (an agent's own customers)
@@ -75,13 +79,21 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
         Role::Admin => true,
         Role::SalesManager => matches!(
             p,
-            CustomersRead | CustomersWrite | CustomersDelete | CustomersAssign | ItemsRead | ItemsWrite | ItemsDelete
+            CustomersRead
+                | CustomersWrite
+                | CustomersDelete
+                | CustomersAssign
+                | ItemsRead
+                | ItemsWrite
+                | ItemsDelete
+                | PricingRead
+                | PricingWrite
         ),
-        Role::SalesAgent => matches!(p, CustomersRead | CustomersWrite | ItemsRead),
+        Role::SalesAgent => matches!(p, CustomersRead | CustomersWrite | ItemsRead | PricingRead),
         Role::Warehouse => matches!(p, CustomersRead | ItemsRead | ItemsWrite),
-        Role::Accountant => matches!(p, CustomersRead | CustomersWrite | ItemsRead),
-        Role::ServiceAgent => matches!(p, CustomersRead | ItemsRead),
-        Role::Viewer => matches!(p, CustomersRead | ItemsRead),
+        Role::Accountant => matches!(p, CustomersRead | CustomersWrite | ItemsRead | PricingRead),
+        Role::ServiceAgent => matches!(p, CustomersRead | ItemsRead | PricingRead),
+        Role::Viewer => matches!(p, CustomersRead | ItemsRead | PricingRead),
     }
 }
 

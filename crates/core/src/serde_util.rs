@@ -73,3 +73,6 @@ fn describe(e: &validator::ValidationError) -> String {
         other => format!("failed check `{other}`"),
     }
 }
+
+// `YYYY-MM-DD` dates (`time`'s own serde format is a tuple).
+time::serde::format_description!(pub date, Date, "[year]-[month]-[day]");

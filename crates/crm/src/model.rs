@@ -1,4 +1,4 @@
-use ordo_core::{Currency, Money};
+use ordo_core::{Currency, Money, Rate};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -26,6 +26,45 @@ impl CustomerStatus {
             _ => None,
         }
     }
+}
+
+/// How sales tax applies to a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaxTreatment {
+    /// Items are taxed at their tax rate.
+    Standard,
+    /// No tax is charged.
+    Exempt,
+    /// No tax is charged; the customer accounts for it (EU B2B).
+    ReverseCharge,
+}
+
+impl TaxTreatment {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TaxTreatment::Standard => "standard",
+            TaxTreatment::Exempt => "exempt",
+            TaxTreatment::ReverseCharge => "reverse_charge",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "standard" => Some(TaxTreatment::Standard),
+            "exempt" => Some(TaxTreatment::Exempt),
+            "reverse_charge" => Some(TaxTreatment::ReverseCharge),
+            _ => None,
+        }
+    }
+}
+
+pub fn percent_0_100(r: &Rate) -> Result<(), ValidationError> {
+    if r.is_negative() || r.value() > rust_decimal::Decimal::from(100) {
+        let mut e = ValidationError::new("range");
+        e.message = Some("must be between 0 and 100".into());
+        return Err(e);
+    }
+    Ok(())
 }
 
 pub fn valid_tags(t: &[String]) -> Result<(), ValidationError> {
@@ -97,6 +136,11 @@ pub struct Customer {
     #[serde(serialize_with = "ordo_core::serde_util::rfc3339_opt::serialize")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub archived_at: Option<OffsetDateTime>,
+    /// The customer's price list; without one, the parent customer's, then the default list.
+    pub price_list_id: Option<i64>,
+    pub tax_treatment: TaxTreatment,
+    /// General discount in percent on list prices.
+    pub discount_percent: Option<Rate>,
 }
 
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
@@ -137,6 +181,11 @@ pub struct CustomerCreate {
     pub tags: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
+    pub price_list_id: Option<i64>,
+    /// Default `standard`.
+    pub tax_treatment: Option<TaxTreatment>,
+    #[validate(custom(function = "percent_0_100"))]
+    pub discount_percent: Option<Rate>,
 }
 
 /// JSON merge-patch: absent fields stay, `null` clears an optional field.
@@ -194,6 +243,14 @@ pub struct CustomerPatch {
     pub tags: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[schema(value_type = Option<i64>)]
+    pub price_list_id: Option<Option<i64>>,
+    pub tax_treatment: Option<TaxTreatment>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(custom(function = "percent_0_100"))]
+    #[schema(value_type = Option<Rate>)]
+    pub discount_percent: Option<Option<Rate>>,
 }
 
 #[derive(Debug, Clone, Default)]

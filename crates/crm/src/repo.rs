@@ -1,13 +1,13 @@
 //! Diesel rows and queries for customers and contacts.
 
 use diesel::prelude::*;
-use ordo_core::{Currency, DomainError, Money, Page, PageRequest, Result, Scope};
+use ordo_core::{Currency, DomainError, Money, Page, PageRequest, Rate, Result, Scope};
 use ordo_db::schema::{contacts, customers};
 use ordo_db::sql::{like_pattern, lower};
 use ordo_db::DbConnection;
 use time::PrimitiveDateTime;
 
-use crate::model::{Contact, Customer, CustomerFilter, CustomerStatus};
+use crate::model::{Contact, Customer, CustomerFilter, CustomerStatus, TaxTreatment};
 use crate::scope::visible_customers;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -34,6 +34,9 @@ pub struct CustomerRow {
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
     pub archived_at: Option<PrimitiveDateTime>,
+    pub price_list_id: Option<i64>,
+    pub tax_treatment: String,
+    pub discount_percent: Option<i64>,
 }
 
 /// The insertable part of a customer (the database assigns the id).
@@ -59,6 +62,9 @@ pub struct NewCustomer {
     pub version: i64,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
+    pub price_list_id: Option<i64>,
+    pub tax_treatment: String,
+    pub discount_percent: Option<i64>,
 }
 
 fn corrupt(what: &str, id: i64) -> DomainError {
@@ -92,6 +98,9 @@ impl CustomerRow {
             created_at: self.created_at.assume_utc(),
             updated_at: self.updated_at.assume_utc(),
             archived_at: self.archived_at.map(|t| t.assume_utc()),
+            price_list_id: self.price_list_id,
+            tax_treatment: TaxTreatment::parse(&self.tax_treatment).ok_or_else(|| corrupt("tax_treatment", self.id))?,
+            discount_percent: self.discount_percent.map(Rate::from_scaled),
         })
     }
 }

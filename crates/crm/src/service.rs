@@ -6,7 +6,7 @@ use ordo_core::time_util::now;
 use ordo_core::util::{check_version, json_text, to_json, Removal};
 use ordo_core::{Caller, DomainError, Page, PageRequest, Permission, Result, Scope};
 use ordo_db::audit::{self, Entry};
-use ordo_db::schema::users;
+use ordo_db::schema::{price_lists, users};
 use ordo_db::{series, DbConnection};
 
 use crate::model::*;
@@ -52,11 +52,22 @@ fn check_parent(conn: &mut DbConnection, caller: &Caller, customer_id: Option<i6
     Ok(())
 }
 
+fn check_price_list(conn: &mut DbConnection, id: i64) -> Result<()> {
+    let n: i64 = price_lists::table.find(id).count().get_result(conn)?;
+    if n == 0 {
+        return Err(DomainError::reference_not_found("price list", "price_list_id", id));
+    }
+    Ok(())
+}
+
 pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: CustomerCreate) -> Result<Customer> {
     caller.require(Permission::CustomersWrite)?;
     let owner_id = resolve_owner(conn, caller, input.owner_id)?;
     if let Some(parent) = input.parent_id {
         check_parent(conn, caller, None, parent)?;
+    }
+    if let Some(pl) = input.price_list_id {
+        check_price_list(conn, pl)?;
     }
     let number = series::next_number(conn, CUSTOMER)?;
     let ts = now();
@@ -82,6 +93,9 @@ pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: Customer
             version: 1,
             created_at: ts,
             updated_at: ts,
+            price_list_id: input.price_list_id,
+            tax_treatment: input.tax_treatment.unwrap_or(TaxTreatment::Standard).as_str().to_string(),
+            discount_percent: input.discount_percent.map(|r| r.to_scaled()),
         },
     )?;
     let customer = row.to_model()?;
@@ -186,6 +200,18 @@ pub fn update_customer(
     }
     if let Some(v) = patch.attributes {
         row.attributes = json_text(&v);
+    }
+    if let Some(v) = patch.price_list_id {
+        if let Some(pl) = v {
+            check_price_list(conn, pl)?;
+        }
+        row.price_list_id = v;
+    }
+    if let Some(v) = patch.tax_treatment {
+        row.tax_treatment = v.as_str().to_string();
+    }
+    if let Some(v) = patch.discount_percent {
+        row.discount_percent = v.map(|r| r.to_scaled());
     }
     row.version = current.version + 1;
     row.updated_at = now();

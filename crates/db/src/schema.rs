@@ -90,6 +90,9 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         archived_at -> Nullable<Timestamp>,
+        price_list_id -> Nullable<BigInt>,
+        tax_treatment -> Text,
+        discount_percent -> Nullable<BigInt>,
     }
 }
 
@@ -138,11 +141,107 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         archived_at -> Nullable<Timestamp>,
+        tax_rate_id -> Nullable<BigInt>,
     }
 }
 
 diesel::joinable!(contacts -> customers (customer_id));
 diesel::joinable!(items -> item_groups (item_group_id));
+
+
+diesel::table! {
+    exchange_rates (id) {
+        id -> BigInt,
+        from_currency -> Text,
+        to_currency -> Text,
+        rate -> BigInt,
+        valid_from -> Date,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tax_rates (id) {
+        id -> BigInt,
+        code -> Text,
+        name -> Text,
+        percent -> BigInt,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    price_lists (id) {
+        id -> BigInt,
+        name -> Text,
+        currency -> Text,
+        prices_include_tax -> Bool,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+        base_price_list_id -> Nullable<BigInt>,
+        markup_percent -> Nullable<BigInt>,
+        active -> Bool,
+        is_default -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    item_prices (id) {
+        id -> BigInt,
+        price_list_id -> BigInt,
+        item_id -> BigInt,
+        unit -> Text,
+        price -> BigInt,
+        min_quantity -> BigInt,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customer_prices (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        item_id -> BigInt,
+        unit -> Text,
+        currency -> Text,
+        price -> BigInt,
+        min_quantity -> BigInt,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    group_discounts (id) {
+        id -> BigInt,
+        customer_id -> Nullable<BigInt>,
+        item_group_id -> BigInt,
+        percent -> BigInt,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(item_prices -> price_lists (price_list_id));
+diesel::joinable!(customer_prices -> customers (customer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -154,4 +253,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     item_groups,
     items,
+    exchange_rates,
+    tax_rates,
+    price_lists,
+    item_prices,
+    customer_prices,
+    group_discounts,
 );

@@ -1,0 +1,632 @@
+//! The price engine: a pure function from loaded facts to a priced, explained basket.
+//! All database reads happen before it runs (a constant number of them), so it can
+//! be unit-tested exhaustively and costs no statements per line.
+//!
+//! Precedence, per line:
+//! 1. A customer special price (the customer's own, then its parent chain's) for the
+//!    item, unit and document currency, valid on the date, highest tier whose
+//!    `min_quantity` ≤ quantity. Special prices are final: no discounts apply.
+//! 2. Otherwise the effective price list (the customer's, else the nearest parent's,
+//!    else the default list): its own price for the item and unit (highest tier), else
+//!    its base list's price times (1 + markup/100), recursively.
+//! 3. Discounts on list prices, in order: the item group's discount (customer-specific
+//!    beats all-customers), then the customer's general discount, each on the amount
+//!    left by the previous one.
+//! 4. Tax: the item's tax rate, zero for exempt and reverse-charge customers. On a gross
+//!    list the tax is taken out of the price.
+//!
+//! Rounding: line net, tax and gross round to the currency's minor unit, half away from
+//! zero, per line; totals are sums of rounded lines.
+
+use ordo_core::{Currency, DomainError, FieldError, Money, Quantity, Rate, Result};
+use ordo_crm::model::TaxTreatment;
+use rust_decimal::{Decimal, RoundingStrategy};
+use std::collections::HashMap;
+use time::Date;
+
+use crate::model::*;
+
+pub fn round_to(d: Decimal, dp: u32) -> Decimal {
+    d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
+}
+
+fn money(d: Decimal) -> Result<Money> {
+    Money::new(round_to(d, Money::SCALE))
+        .map_err(|e| DomainError::rule("amount_out_of_range", format!("a computed amount is out of range: {e}")))
+}
+
+fn valid_on(from: Option<Date>, to: Option<Date>, d: Date) -> bool {
+    from.is_none_or(|f| f <= d) && to.is_none_or(|t| d <= t)
+}
+
+#[derive(Debug, Clone)]
+pub struct CustomerFacts {
+    pub id: i64,
+    pub name: String,
+    pub currency: Currency,
+    pub tax_treatment: TaxTreatment,
+    pub discount_percent: Option<Rate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ItemFacts {
+    pub id: i64,
+    pub sku: String,
+    pub base_unit: String,
+    pub item_group_id: Option<i64>,
+    pub tax_rate_id: Option<i64>,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListFacts {
+    pub id: i64,
+    pub name: String,
+    pub currency: Currency,
+    pub prices_include_tax: bool,
+    pub markup_percent: Option<Rate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PriceFacts {
+    pub id: i64,
+    pub owner_id: i64,
+    pub item_id: i64,
+    pub unit: String,
+    pub currency: Option<Currency>,
+    pub price: Money,
+    pub min_quantity: Quantity,
+    pub valid_from: Option<Date>,
+    pub valid_to: Option<Date>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DiscountFacts {
+    pub id: i64,
+    pub customer_id: Option<i64>,
+    pub item_group_id: i64,
+    pub percent: Rate,
+    pub valid_from: Option<Date>,
+    pub valid_to: Option<Date>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaxFacts {
+    pub id: i64,
+    pub code: String,
+    pub percent: Rate,
+}
+
+/// Everything the engine needs, loaded up front.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// The customer first, then its parents (nearest first).
+    pub customers: Vec<CustomerFacts>,
+    pub currency: Currency,
+    pub base_currency: Currency,
+    pub date: Date,
+    pub items: HashMap<i64, ItemFacts>,
+    /// The effective list first, then its base lists.
+    pub lists: Vec<ListFacts>,
+    /// Item prices of those lists (`owner_id` = list id).
+    pub list_prices: Vec<PriceFacts>,
+    /// Special prices of the customer chain (`owner_id` = customer id).
+    pub customer_prices: Vec<PriceFacts>,
+    pub discounts: Vec<DiscountFacts>,
+    pub taxes: HashMap<i64, TaxFacts>,
+    /// Exchange rates valid on the date, as (from, to) → rate, newest per pair.
+    pub fx: HashMap<(String, String), Rate>,
+}
+
+impl Facts {
+    /// Units of `to` per unit of `from`: a direct rate, else the inverse of the reverse one.
+    pub fn rate(&self, from: Currency, to: Currency) -> Result<Decimal> {
+        if from == to {
+            return Ok(Decimal::ONE);
+        }
+        if let Some(r) = self.fx.get(&(from.code().to_string(), to.code().to_string())) {
+            return Ok(r.value());
+        }
+        if let Some(r) = self.fx.get(&(to.code().to_string(), from.code().to_string())) {
+            if !r.value().is_zero() {
+                return Ok(round_to(Decimal::ONE / r.value(), Rate::SCALE));
+            }
+        }
+        Err(DomainError::Rule {
+            code: "fx_rate_missing",
+            detail: format!("no exchange rate from {from} to {to} on or before {}", self.date),
+            errors: vec![],
+        })
+    }
+}
+
+/// Best tier: valid on the date, min_quantity ≤ quantity, highest min_quantity; ties by
+/// the owners' precedence (`owners` order), then the lowest id.
+fn best<'a>(
+    prices: &'a [PriceFacts],
+    owners: &[i64],
+    item: i64,
+    unit: &str,
+    qty: Quantity,
+    date: Date,
+    currency: Option<Currency>,
+) -> Option<&'a PriceFacts> {
+    prices
+        .iter()
+        .filter(|p| p.item_id == item && p.unit == unit && p.min_quantity <= qty && valid_on(p.valid_from, p.valid_to, date))
+        .filter(|p| currency.is_none() || p.currency == currency)
+        .filter_map(|p| owners.iter().position(|o| *o == p.owner_id).map(|rank| (rank, p)))
+        .min_by(|(ra, a), (rb, b)| ra.cmp(rb).then(b.min_quantity.cmp(&a.min_quantity)).then(a.id.cmp(&b.id)))
+        .map(|(_, p)| p)
+}
+
+pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
+    let customer = facts.customers.first().ok_or_else(|| DomainError::Internal("no customer facts".into()))?;
+    let dp = u32::from(facts.currency.minor_units());
+    let mut explanation = vec![];
+    let chain: Vec<i64> = facts.customers.iter().map(|c| c.id).collect();
+    let list = facts.lists.first();
+    match list {
+        Some(l) => explanation.push(format!(
+            "Price list: '{}' (#{}) in {}, {}.",
+            l.name,
+            l.id,
+            l.currency,
+            if l.prices_include_tax { "prices include tax" } else { "net prices" }
+        )),
+        None => explanation.push("No price list applies (the customer, its parents and the default have none).".into()),
+    }
+    let general = facts.customers.iter().find_map(|c| c.discount_percent.map(|d| (c, d)));
+    let mut lines = vec![];
+    let mut errors = vec![];
+    for (i, l) in req.lines.iter().enumerate() {
+        let field = format!("lines[{i}]");
+        let Some(item) = facts.items.get(&l.item_id) else {
+            errors.push(FieldError::new(format!("{field}.item_id"), "not_found", format!("item {} not found", l.item_id)));
+            continue;
+        };
+        if !item.active {
+            errors.push(FieldError::new(format!("{field}.item_id"), "inactive", format!("item {} is not active", item.sku)));
+            continue;
+        }
+        let unit = l.unit.clone().unwrap_or_else(|| item.base_unit.clone());
+        let qty = l.quantity;
+        let mut steps = vec![];
+        // 1. special price, 2. list price (own, then derived).
+        let special = best(&facts.customer_prices, &chain, item.id, &unit, qty, facts.date, Some(facts.currency));
+        let (unit_price, source, gross_list, discountable) = if let Some(p) = special {
+            steps.push(format!("special price {} {} for customer #{} (tier from {})", p.price, facts.currency, p.owner_id, p.min_quantity));
+            (
+                p.price.value(),
+                PriceSource::CustomerPrice { customer_price_id: p.id, customer_id: p.owner_id, min_quantity: p.min_quantity },
+                list.is_some_and(|l| l.prices_include_tax),
+                false,
+            )
+        } else {
+            let mut found = None;
+            let mut markup = Decimal::ONE;
+            for (depth, lf) in facts.lists.iter().enumerate() {
+                if let Some(p) = best(&facts.list_prices, &[lf.id], item.id, &unit, qty, facts.date, None) {
+                    found = Some((depth, lf, p));
+                    break;
+                }
+                match lf.markup_percent {
+                    Some(m) => markup *= Decimal::ONE + m.value() / Decimal::from(100),
+                    None => break,
+                }
+            }
+            let Some((depth, lf, p)) = found else {
+                errors.push(FieldError::new(
+                    field.clone(),
+                    "price_missing",
+                    format!("no price for item {} in unit {unit} on {}", item.sku, facts.date),
+                ));
+                continue;
+            };
+            let fx = match facts.rate(lf.currency, facts.currency) {
+                Ok(r) => r,
+                Err(e) => return Err(e),
+            };
+            let unit_price = round_to(p.price.value() * markup * fx, Money::SCALE);
+            let top = list.expect("found implies a list");
+            let source = if depth == 0 {
+                steps.push(format!("list price {} {} from '{}' (tier from {})", p.price, lf.currency, lf.name, p.min_quantity));
+                PriceSource::PriceList { price_list_id: lf.id, item_price_id: p.id, min_quantity: p.min_quantity }
+            } else {
+                let pct = round_to((markup - Decimal::ONE) * Decimal::from(100), Rate::SCALE);
+                steps.push(format!(
+                    "{} {} from base list '{}' plus {}% markup of '{}'",
+                    p.price, lf.currency, lf.name, pct.normalize(), top.name
+                ));
+                PriceSource::DerivedPriceList {
+                    price_list_id: top.id,
+                    base_price_list_id: lf.id,
+                    item_price_id: p.id,
+                    markup_percent: Rate::new(pct).unwrap_or_default(),
+                    min_quantity: p.min_quantity,
+                }
+            };
+            if lf.currency != facts.currency {
+                steps.push(format!("converted {} → {} at {}", lf.currency, facts.currency, fx.normalize()));
+            }
+            (unit_price, source, lf.prices_include_tax, true)
+        };
+        let mut amount = unit_price * qty.value();
+        let mut adjustments = vec![];
+        if discountable {
+            // 3. group discount (customer-specific beats all-customers), then the general one.
+            if let Some(group) = item.item_group_id {
+                let applicable = facts
+                    .discounts
+                    .iter()
+                    .filter(|d| d.item_group_id == group && valid_on(d.valid_from, d.valid_to, facts.date))
+                    .filter_map(|d| match d.customer_id {
+                        Some(c) => chain.iter().position(|x| *x == c).map(|r| (r, d)),
+                        None => Some((chain.len(), d)),
+                    })
+                    .min_by(|(ra, a), (rb, b)| ra.cmp(rb).then(a.id.cmp(&b.id)));
+                if let Some((_, d)) = applicable {
+                    let off = round_to(amount * d.percent.value() / Decimal::from(100), Money::SCALE);
+                    amount -= off;
+                    let whom = if d.customer_id.is_some() { "this customer" } else { "all customers" };
+                    steps.push(format!("group discount {}% for {whom}: -{}", d.percent, money(off)?));
+                    adjustments.push(Adjustment {
+                        kind: "group_discount".into(),
+                        source_id: Some(d.id),
+                        percent: d.percent,
+                        amount: money(off)?,
+                        reason: format!("item group #{group} discount for {whom}"),
+                    });
+                }
+            }
+            if let Some((c, pct)) = general {
+                let off = round_to(amount * pct.value() / Decimal::from(100), Money::SCALE);
+                amount -= off;
+                steps.push(format!("customer discount {pct}%: -{}", money(off)?));
+                adjustments.push(Adjustment {
+                    kind: "customer_discount".into(),
+                    source_id: None,
+                    percent: pct,
+                    amount: money(off)?,
+                    reason: if c.id == customer.id {
+                        "the customer's general discount".into()
+                    } else {
+                        format!("general discount of parent customer #{}", c.id)
+                    },
+                });
+            }
+        } else {
+            steps.push("special prices are final: no discounts".into());
+        }
+        // 4. tax.
+        let item_tax = item.tax_rate_id.and_then(|t| facts.taxes.get(&t));
+        let item_pct = item_tax.map(|t| t.percent.value()).unwrap_or_default();
+        let charged = customer.tax_treatment == TaxTreatment::Standard;
+        let pct = if charged { item_pct } else { Decimal::ZERO };
+        let (net, tax) = if gross_list {
+            let net = round_to(amount / (Decimal::ONE + item_pct / Decimal::from(100)), dp);
+            let tax = if charged { round_to(amount, dp) - net } else { Decimal::ZERO };
+            (net, tax)
+        } else {
+            let net = round_to(amount, dp);
+            (net, round_to(net * pct / Decimal::from(100), dp))
+        };
+        match (item_tax, charged) {
+            (Some(t), true) => steps.push(format!("tax {} {}%: {}", t.code, t.percent, money(tax)?)),
+            (Some(t), false) => steps.push(format!(
+                "no tax: customer is {} (item rate {} {}%)",
+                customer.tax_treatment.as_str().replace('_', " "),
+                t.code,
+                t.percent
+            )),
+            (None, _) => steps.push("no tax rate on the item".into()),
+        }
+        let discount: Decimal = adjustments.iter().map(|a| a.amount.value()).sum();
+        let gross = net + tax;
+        explanation.push(format!(
+            "Line {} ({} × {} {unit}): {}; net {}, gross {} {}.",
+            i + 1,
+            item.sku,
+            qty,
+            steps.join("; "),
+            money(net)?,
+            money(gross)?,
+            facts.currency
+        ));
+        lines.push(QuotedLine {
+            line: i + 1,
+            item_id: item.id,
+            quantity: qty,
+            unit,
+            base_unit_price: money(unit_price)?,
+            source,
+            adjustments,
+            tax_rate_id: if charged { item.tax_rate_id } else { None },
+            tax_percent: Rate::new(pct).unwrap_or_default(),
+            net: money(net)?,
+            tax: money(tax)?,
+            gross: money(gross)?,
+            discount: money(round_to(discount, dp))?,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::Rule {
+            code: "unpriceable_lines",
+            detail: format!("{} line(s) cannot be priced; see `errors`", errors.len()),
+            errors,
+        });
+    }
+    let sum = |f: fn(&QuotedLine) -> Money| -> Decimal { lines.iter().map(|l| f(l).value()).sum() };
+    let (net, tax, gross, discount) = (sum(|l| l.net), sum(|l| l.tax), sum(|l| l.gross), sum(|l| l.discount));
+    let mut taxes: Vec<TaxTotal> = vec![];
+    for l in &lines {
+        match taxes.iter_mut().find(|t| t.tax_rate_id == l.tax_rate_id && t.percent == l.tax_percent) {
+            Some(t) => {
+                t.net = money(t.net.value() + l.net.value())?;
+                t.tax = money(t.tax.value() + l.tax.value())?;
+            }
+            None => taxes.push(TaxTotal { tax_rate_id: l.tax_rate_id, percent: l.tax_percent, net: l.net, tax: l.tax }),
+        }
+    }
+    let to_base = facts.rate(facts.currency, facts.base_currency)?;
+    let bdp = u32::from(facts.base_currency.minor_units());
+    let base = BaseCurrencyTotals {
+        currency: facts.base_currency,
+        rate: Rate::new(round_to(to_base, Rate::SCALE)).unwrap_or_default(),
+        net: money(round_to(net * to_base, bdp))?,
+        tax: money(round_to(tax * to_base, bdp))?,
+        gross: money(round_to(gross * to_base, bdp))?,
+    };
+    if facts.currency != facts.base_currency {
+        explanation.push(format!(
+            "Base currency: {} {} at {} {}/{}.",
+            base.gross,
+            facts.base_currency,
+            to_base.normalize(),
+            facts.base_currency,
+            facts.currency
+        ));
+    }
+    explanation.push(format!(
+        "Totals: net {}, discounts {}, tax {}, gross {} {} (rounded half away from zero to {} decimals per line).",
+        money(net)?,
+        money(discount)?,
+        money(tax)?,
+        money(gross)?,
+        facts.currency,
+        dp
+    ));
+    Ok(Quote {
+        customer_id: customer.id,
+        currency: facts.currency,
+        date: facts.date,
+        price_list_id: list.map(|l| l.id),
+        lines,
+        totals: QuoteTotals { net: money(net)?, discount: money(discount)?, tax: money(tax)?, gross: money(gross)?, taxes },
+        base_currency: base,
+        explanation,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(s: &str) -> Money {
+        Money::parse(s).unwrap()
+    }
+    fn q(s: &str) -> Quantity {
+        Quantity::parse(s).unwrap()
+    }
+    fn r(s: &str) -> Rate {
+        Rate::parse(s).unwrap()
+    }
+    fn cur(c: &str) -> Currency {
+        Currency::from_code(c).unwrap()
+    }
+    fn date() -> Date {
+        time::macros::date!(2026 - 06 - 15)
+    }
+
+    fn price_row(id: i64, owner: i64, item: i64, price: &str, min: &str) -> PriceFacts {
+        PriceFacts {
+            id,
+            owner_id: owner,
+            item_id: item,
+            unit: "PCS".into(),
+            currency: None,
+            price: m(price),
+            min_quantity: q(min),
+            valid_from: None,
+            valid_to: None,
+        }
+    }
+
+    fn facts() -> Facts {
+        let mut items = HashMap::new();
+        items.insert(
+            1,
+            ItemFacts {
+                id: 1,
+                sku: "A".into(),
+                base_unit: "PCS".into(),
+                item_group_id: Some(10),
+                tax_rate_id: Some(100),
+                active: true,
+            },
+        );
+        let mut taxes = HashMap::new();
+        taxes.insert(100, TaxFacts { id: 100, code: "VAT23".into(), percent: r("23") });
+        Facts {
+            customers: vec![CustomerFacts {
+                id: 5,
+                name: "C".into(),
+                currency: cur("EUR"),
+                tax_treatment: TaxTreatment::Standard,
+                discount_percent: None,
+            }],
+            currency: cur("EUR"),
+            base_currency: cur("EUR"),
+            date: date(),
+            items,
+            lists: vec![ListFacts {
+                id: 1,
+                name: "Retail".into(),
+                currency: cur("EUR"),
+                prices_include_tax: false,
+                markup_percent: None,
+            }],
+            list_prices: vec![price_row(1, 1, 1, "10.00", "0"), price_row(2, 1, 1, "9.00", "10"), price_row(3, 1, 1, "8.00", "100")],
+            customer_prices: vec![],
+            discounts: vec![],
+            taxes,
+            fx: HashMap::new(),
+        }
+    }
+
+    fn req(qty: &str) -> QuoteRequest {
+        QuoteRequest {
+            customer_id: 5,
+            currency: None,
+            date: None,
+            lines: vec![QuoteLineRequest { item_id: 1, quantity: q(qty), unit: None }],
+        }
+    }
+
+    #[test]
+    fn tiers_pick_the_highest_reached() {
+        let f = facts();
+        assert_eq!(price(&f, &req("1")).unwrap().lines[0].base_unit_price, m("10"));
+        assert_eq!(price(&f, &req("10")).unwrap().lines[0].base_unit_price, m("9"));
+        assert_eq!(price(&f, &req("99.5")).unwrap().lines[0].base_unit_price, m("9"));
+        let big = price(&f, &req("100")).unwrap();
+        assert_eq!(big.lines[0].base_unit_price, m("8"));
+        assert_eq!(big.totals.net, m("800.00"));
+        assert_eq!(big.totals.tax, m("184.00"));
+        assert_eq!(big.totals.gross, m("984.00"));
+    }
+
+    #[test]
+    fn special_price_beats_list_and_is_not_discounted() {
+        let mut f = facts();
+        f.customers[0].discount_percent = Some(r("10"));
+        f.customer_prices = vec![PriceFacts { currency: Some(cur("EUR")), ..price_row(50, 5, 1, "7.50", "0") }];
+        let quote = price(&f, &req("2")).unwrap();
+        assert_eq!(quote.lines[0].base_unit_price, m("7.50"));
+        assert!(matches!(quote.lines[0].source, PriceSource::CustomerPrice { customer_price_id: 50, .. }));
+        assert!(quote.lines[0].adjustments.is_empty());
+        assert_eq!(quote.totals.net, m("15.00"));
+    }
+
+    #[test]
+    fn parent_policy_uses_the_nearest_parents_special_price_and_discount() {
+        let mut f = facts();
+        f.customers.push(CustomerFacts {
+            id: 6,
+            name: "Parent".into(),
+            currency: cur("EUR"),
+            tax_treatment: TaxTreatment::Standard,
+            discount_percent: Some(r("5")),
+        });
+        let quote = price(&f, &req("1")).unwrap();
+        assert_eq!(quote.lines[0].adjustments[0].kind, "customer_discount");
+        assert_eq!(quote.totals.net, m("9.50"));
+        f.customer_prices = vec![PriceFacts { currency: Some(cur("EUR")), ..price_row(60, 6, 1, "6.00", "0") }];
+        assert_eq!(price(&f, &req("1")).unwrap().totals.net, m("6.00"));
+    }
+
+    #[test]
+    fn group_discount_then_general_discount_stack_sequentially() {
+        let mut f = facts();
+        f.customers[0].discount_percent = Some(r("10"));
+        f.discounts = vec![
+            DiscountFacts { id: 1, customer_id: None, item_group_id: 10, percent: r("20"), valid_from: None, valid_to: None },
+            DiscountFacts { id: 2, customer_id: Some(5), item_group_id: 10, percent: r("50"), valid_from: None, valid_to: None },
+        ];
+        let quote = price(&f, &req("1")).unwrap();
+        // Customer-specific 50% beats the 20% for everyone; then 10% of what is left.
+        assert_eq!(quote.lines[0].adjustments[0].source_id, Some(2));
+        assert_eq!(quote.lines[0].adjustments[0].amount, m("5"));
+        assert_eq!(quote.lines[0].adjustments[1].amount, m("0.5"));
+        assert_eq!(quote.totals.net, m("4.50"));
+        assert_eq!(quote.totals.discount, m("5.50"));
+    }
+
+    #[test]
+    fn derived_list_applies_markup_to_the_base_price() {
+        let mut f = facts();
+        f.lists = vec![
+            ListFacts { id: 2, name: "Resale".into(), currency: cur("EUR"), prices_include_tax: false, markup_percent: Some(r("30")) },
+            ListFacts { id: 1, name: "Supplier".into(), currency: cur("EUR"), prices_include_tax: false, markup_percent: None },
+        ];
+        let quote = price(&f, &req("1")).unwrap();
+        assert_eq!(quote.lines[0].base_unit_price, m("13"));
+        assert!(matches!(quote.lines[0].source, PriceSource::DerivedPriceList { base_price_list_id: 1, .. }));
+    }
+
+    #[test]
+    fn gross_list_with_tax_exempt_customer_strips_the_tax() {
+        let mut f = facts();
+        f.lists[0].prices_include_tax = true;
+        f.list_prices = vec![price_row(1, 1, 1, "123.00", "0")];
+        let standard = price(&f, &req("1")).unwrap();
+        assert_eq!((standard.totals.net, standard.totals.tax, standard.totals.gross), (m("100"), m("23"), m("123")));
+        f.customers[0].tax_treatment = TaxTreatment::Exempt;
+        let exempt = price(&f, &req("1")).unwrap();
+        assert_eq!((exempt.totals.net, exempt.totals.tax, exempt.totals.gross), (m("100"), m("0"), m("100")));
+    }
+
+    #[test]
+    fn jpy_and_kwd_round_half_away_from_zero_per_line() {
+        let mut f = facts();
+        f.currency = cur("JPY");
+        f.base_currency = cur("JPY");
+        f.lists[0].currency = cur("JPY");
+        f.list_prices = vec![price_row(1, 1, 1, "100.5", "0")];
+        let jpy = price(&f, &req("1")).unwrap();
+        assert_eq!(jpy.totals.net, m("101"));
+        assert_eq!(jpy.totals.tax, m("23"), "23.23 rounds to 23");
+        f.currency = cur("KWD");
+        f.base_currency = cur("KWD");
+        f.lists[0].currency = cur("KWD");
+        f.list_prices = vec![price_row(1, 1, 1, "1.0005", "0")];
+        let kwd = price(&f, &req("1")).unwrap();
+        assert_eq!(kwd.totals.net, m("1.001"));
+        assert_eq!(kwd.totals.tax, m("0.230"), "0.23023 rounds to 0.230");
+        // Half away from zero, also for KWD's third decimal.
+        f.list_prices = vec![price_row(1, 1, 1, "0.0005", "0")];
+        assert_eq!(price(&f, &req("1")).unwrap().totals.net, m("0.001"));
+    }
+
+    #[test]
+    fn fx_conversion_and_a_missing_rate() {
+        let mut f = facts();
+        f.currency = cur("PLN");
+        let missing = price(&f, &req("1")).unwrap_err();
+        assert!(matches!(missing, DomainError::Rule { code: "fx_rate_missing", .. }));
+        f.fx.insert(("EUR".into(), "PLN".into()), r("4.25"));
+        let quote = price(&f, &req("1")).unwrap();
+        assert_eq!(quote.lines[0].base_unit_price, m("42.50"));
+        assert_eq!(quote.totals.net, m("42.50"));
+        // Base totals go back through the inverse rate.
+        assert_eq!(quote.base_currency.currency, cur("EUR"));
+        assert_eq!(quote.base_currency.net, m("10.00"));
+    }
+
+    #[test]
+    fn unpriceable_lines_are_listed_together() {
+        let mut f = facts();
+        f.list_prices.clear();
+        let mut rq = req("1");
+        rq.lines.push(QuoteLineRequest { item_id: 99, quantity: q("1"), unit: None });
+        match price(&f, &rq).unwrap_err() {
+            DomainError::Rule { code, errors, .. } => {
+                assert_eq!(code, "unpriceable_lines");
+                assert_eq!(errors.len(), 2);
+                assert_eq!(errors[0].code, "price_missing");
+                assert_eq!(errors[1].field, "lines[1].item_id");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

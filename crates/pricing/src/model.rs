@@ -1,0 +1,474 @@
+use ordo_core::{Currency, Money, Quantity, Rate};
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+use validator::{Validate, ValidationError};
+
+fn err(code: &'static str, msg: &'static str) -> ValidationError {
+    let mut e = ValidationError::new(code);
+    e.message = Some(msg.into());
+    e
+}
+
+pub fn positive_rate(r: &Rate) -> Result<(), ValidationError> {
+    if r.value() <= rust_decimal::Decimal::ZERO {
+        return Err(err("range", "must be greater than 0"));
+    }
+    Ok(())
+}
+
+pub fn percent_0_100(r: &Rate) -> Result<(), ValidationError> {
+    if r.is_negative() || r.value() > rust_decimal::Decimal::from(100) {
+        return Err(err("range", "must be between 0 and 100"));
+    }
+    Ok(())
+}
+
+pub fn markup(r: &Rate) -> Result<(), ValidationError> {
+    if r.value() < rust_decimal::Decimal::from(-100) {
+        return Err(err("range", "must be at least -100"));
+    }
+    Ok(())
+}
+
+pub fn positive_qty(q: &Quantity) -> Result<(), ValidationError> {
+    if q.value() <= rust_decimal::Decimal::ZERO {
+        return Err(err("range", "must be greater than 0"));
+    }
+    Ok(())
+}
+
+/// Validity `[valid_from, valid_to]`, both inclusive, both optional.
+pub fn validity(from: Option<Date>, to: Option<Date>) -> Result<(), ordo_core::DomainError> {
+    match (from, to) {
+        (Some(f), Some(t)) if t < f => {
+            Err(ordo_core::DomainError::field("valid_to", "range", "must not be before valid_from"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A company currency with its minor units.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CurrencyInfo {
+    pub code: Currency,
+    /// Digits after the decimal point (JPY 0, EUR 2, KWD 3); document totals round to these.
+    pub minor_units: u8,
+    /// True for the company's base currency (`ORDO_BASE_CURRENCY`).
+    pub base: bool,
+}
+
+/// One unit of `from_currency` costs `rate` units of `to_currency`, from `valid_from` on.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ExchangeRate {
+    pub id: i64,
+    pub from_currency: Currency,
+    pub to_currency: Currency,
+    pub rate: Rate,
+    #[serde(with = "ordo_core::serde_util::date")]
+    #[schema(value_type = String, format = Date)]
+    pub valid_from: Date,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeRateCreate {
+    pub from_currency: Currency,
+    pub to_currency: Currency,
+    #[validate(custom(function = "positive_rate"))]
+    pub rate: Rate,
+    #[serde(with = "ordo_core::serde_util::date")]
+    #[schema(value_type = String, format = Date)]
+    pub valid_from: Date,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeRatePatch {
+    #[validate(custom(function = "positive_rate"))]
+    pub rate: Option<Rate>,
+}
+
+/// A sales tax rate (e.g. VAT 23%).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TaxRate {
+    pub id: i64,
+    /// Short unique code, e.g. `VAT23`.
+    pub code: String,
+    pub name: String,
+    pub percent: Rate,
+    pub active: bool,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaxRateCreate {
+    #[validate(length(min = 1, max = 20))]
+    #[schema(min_length = 1, max_length = 20)]
+    pub code: String,
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    #[validate(custom(function = "percent_0_100"))]
+    pub percent: Rate,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaxRatePatch {
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    #[validate(custom(function = "percent_0_100"))]
+    pub percent: Option<Rate>,
+    pub active: Option<bool>,
+}
+
+/// A price list: prices in one currency, net or tax-inclusive, optionally derived
+/// from another list plus a markup.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PriceList {
+    pub id: i64,
+    pub name: String,
+    pub currency: Currency,
+    /// Gross list: prices include tax.
+    pub prices_include_tax: bool,
+    #[serde(with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<Date>,
+    #[serde(with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Date>,
+    /// Prices missing here come from this list, times (1 + markup_percent/100).
+    pub base_price_list_id: Option<i64>,
+    pub markup_percent: Option<Rate>,
+    pub active: bool,
+    /// The list for customers without one of their own (at most one).
+    pub is_default: bool,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceListCreate {
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    pub currency: Currency,
+    #[serde(default)]
+    pub prices_include_tax: bool,
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<Date>,
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Date>,
+    pub base_price_list_id: Option<i64>,
+    #[validate(custom(function = "markup"))]
+    pub markup_percent: Option<Rate>,
+    pub active: Option<bool>,
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceListPatch {
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    pub prices_include_tax: Option<bool>,
+    #[serde(default, deserialize_with = "date_patch")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<Option<Date>>,
+    #[serde(default, deserialize_with = "date_patch")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Option<Date>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[schema(value_type = Option<i64>)]
+    pub base_price_list_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(custom(function = "markup"))]
+    #[schema(value_type = Option<Rate>)]
+    pub markup_percent: Option<Option<Rate>>,
+    pub active: Option<bool>,
+    pub is_default: Option<bool>,
+}
+
+/// Merge-patch for an optional date: absent, `null`, or `YYYY-MM-DD`.
+pub fn date_patch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Date>>, D::Error> {
+    ordo_core::serde_util::date::option::deserialize(d).map(Some)
+}
+
+/// One price of an item on a list: from `min_quantity` on (a tier), in `unit`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ItemPrice {
+    pub id: i64,
+    pub price_list_id: i64,
+    pub item_id: i64,
+    pub unit: String,
+    pub price: Money,
+    pub min_quantity: Quantity,
+    #[serde(with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<Date>,
+    #[serde(with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Date>,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemPriceCreate {
+    pub item_id: i64,
+    /// Defaults to the item's base unit.
+    #[validate(custom(function = "ordo_catalog::model::unit_code"))]
+    #[schema(pattern = "^[A-Z0-9_]{1,10}$")]
+    pub unit: Option<String>,
+    #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
+    pub price: Money,
+    /// Tier start; default 0 (any quantity).
+    #[validate(custom(function = "ordo_core::validate::non_negative_qty"))]
+    pub min_quantity: Option<Quantity>,
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<Date>,
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Date>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemPricePatch {
+    #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
+    pub price: Option<Money>,
+    #[validate(custom(function = "ordo_core::validate::non_negative_qty"))]
+    pub min_quantity: Option<Quantity>,
+    #[serde(default, deserialize_with = "date_patch")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<Option<Date>>,
+    #[serde(default, deserialize_with = "date_patch")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Option<Date>>,
+}
+
+/// A price agreed with one customer for one item; beats list prices and is not discounted.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CustomerPrice {
+    pub id: i64,
+    pub customer_id: i64,
+    pub item_id: i64,
+    pub unit: String,
+    pub currency: Currency,
+    pub price: Money,
+    pub min_quantity: Quantity,
+    #[serde(with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<Date>,
+    #[serde(with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Date>,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPriceCreate {
+    pub item_id: i64,
+    #[validate(custom(function = "ordo_catalog::model::unit_code"))]
+    #[schema(pattern = "^[A-Z0-9_]{1,10}$")]
+    pub unit: Option<String>,
+    /// Defaults to the customer's currency.
+    pub currency: Option<Currency>,
+    #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
+    pub price: Money,
+    #[validate(custom(function = "ordo_core::validate::non_negative_qty"))]
+    pub min_quantity: Option<Quantity>,
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<Date>,
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Date>,
+}
+
+/// A discount on an item group, for one customer or (without `customer_id`) for all.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct GroupDiscount {
+    pub id: i64,
+    pub customer_id: Option<i64>,
+    pub item_group_id: i64,
+    pub percent: Rate,
+    #[serde(with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<Date>,
+    #[serde(with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Date>,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupDiscountCreate {
+    pub customer_id: Option<i64>,
+    pub item_group_id: i64,
+    #[validate(custom(function = "percent_0_100"))]
+    pub percent: Rate,
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<Date>,
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Date>,
+}
+
+// ---- the price engine's request and answer ---------------------------------------
+
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRequest {
+    pub customer_id: i64,
+    /// Document currency; default the customer's.
+    pub currency: Option<Currency>,
+    /// Document date; default today (UTC).
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub date: Option<Date>,
+    #[validate(length(min = 1, max = 1000), nested)]
+    #[schema(min_items = 1, max_items = 1000)]
+    pub lines: Vec<QuoteLineRequest>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteLineRequest {
+    pub item_id: i64,
+    #[validate(custom(function = "positive_qty"))]
+    pub quantity: Quantity,
+    /// Default: the item's base unit.
+    #[validate(custom(function = "ordo_catalog::model::unit_code"))]
+    #[schema(pattern = "^[A-Z0-9_]{1,10}$")]
+    pub unit: Option<String>,
+}
+
+/// Where a line's base price came from.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum PriceSource {
+    /// A customer special price.
+    CustomerPrice { customer_price_id: i64, customer_id: i64, min_quantity: Quantity },
+    /// A price on a list (`price_list_id`), possibly the tier from `min_quantity`.
+    PriceList { price_list_id: i64, item_price_id: i64, min_quantity: Quantity },
+    /// A list derived from `base_price_list_id` with a markup.
+    DerivedPriceList {
+        price_list_id: i64,
+        base_price_list_id: i64,
+        item_price_id: i64,
+        markup_percent: Rate,
+        min_quantity: Quantity,
+    },
+}
+
+/// One step that changed a line's price.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Adjustment {
+    /// `customer_discount` or `group_discount`.
+    pub kind: String,
+    /// The discount record, when there is one.
+    pub source_id: Option<i64>,
+    pub percent: Rate,
+    /// Amount taken off the line (positive), in the document currency.
+    pub amount: Money,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct QuotedLine {
+    pub line: usize,
+    pub item_id: i64,
+    pub quantity: Quantity,
+    pub unit: String,
+    /// Unit price before discounts, in the document currency, as found (net or gross per the list).
+    pub base_unit_price: Money,
+    pub source: PriceSource,
+    pub adjustments: Vec<Adjustment>,
+    pub tax_rate_id: Option<i64>,
+    pub tax_percent: Rate,
+    pub net: Money,
+    pub tax: Money,
+    pub gross: Money,
+    pub discount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TaxTotal {
+    pub tax_rate_id: Option<i64>,
+    pub percent: Rate,
+    pub net: Money,
+    pub tax: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct QuoteTotals {
+    pub net: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub gross: Money,
+    pub taxes: Vec<TaxTotal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BaseCurrencyTotals {
+    pub currency: Currency,
+    /// Units of base currency per unit of document currency.
+    pub rate: Rate,
+    pub net: Money,
+    pub tax: Money,
+    pub gross: Money,
+}
+
+/// A priced basket. Nothing is written.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Quote {
+    pub customer_id: i64,
+    pub currency: Currency,
+    #[serde(with = "ordo_core::serde_util::date")]
+    #[schema(value_type = String, format = Date)]
+    pub date: Date,
+    /// The price list the customer's prices come from, if any.
+    pub price_list_id: Option<i64>,
+    pub lines: Vec<QuotedLine>,
+    pub totals: QuoteTotals,
+    pub base_currency: BaseCurrencyTotals,
+    /// Readable steps: why each price is what it is.
+    pub explanation: Vec<String>,
+}

@@ -1,0 +1,12 @@
+DROP INDEX items_tax_rate;
+DROP INDEX customers_price_list;
+ALTER TABLE customers DROP COLUMN discount_percent;
+ALTER TABLE customers DROP COLUMN tax_treatment;
+ALTER TABLE customers DROP COLUMN price_list_id;
+ALTER TABLE items DROP COLUMN tax_rate_id;
+DROP TABLE group_discounts;
+DROP TABLE customer_prices;
+DROP TABLE item_prices;
+DROP TABLE price_lists;
+DROP TABLE tax_rates;
+DROP TABLE exchange_rates;
