@@ -66,6 +66,9 @@ struct ServeArgs {
     /// Do not apply migrations on start.
     #[arg(long)]
     no_migrate: bool,
+    /// Company base currency (ISO 4217); quotes also show totals in it.
+    #[arg(long, env = "ORDO_BASE_CURRENCY", default_value = "EUR")]
+    base_currency: String,
     /// HTTP worker threads (default: number of cores).
     #[arg(long, env = "ORDO_WORKERS")]
     workers: Option<usize>,
@@ -102,6 +105,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             )
         }
     };
+    let base_currency = ordo_core::Currency::from_code(&args.base_currency)
+        .ok_or_else(|| format!("ORDO_BASE_CURRENCY {:?} is not an ISO 4217 code", args.base_currency))?;
     let db = open_db(&args.db)?;
     if !args.no_migrate {
         migrate(&db)?;
@@ -122,6 +127,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             jwt_audience: args.jwt_audience,
             access_token_ttl: args.access_token_ttl,
             debug_headers: truthy(&args.debug_headers),
+            base_currency,
         },
     ));
     let mut server = HttpServer::new(move || ordo_api::app(state.clone()));

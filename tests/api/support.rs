@@ -185,6 +185,7 @@ impl TestApp {
                 jwt_audience: AUDIENCE.into(),
                 access_token_ttl: 600,
                 debug_headers: true,
+                base_currency: ordo_core::Currency::from_code("EUR").unwrap(),
             },
         ));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

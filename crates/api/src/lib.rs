@@ -2,11 +2,13 @@
 
 pub mod auth;
 pub mod common;
+pub mod crud;
 pub mod customers;
 pub mod demo;
 pub mod extract;
 pub mod items;
 pub mod openapi;
+pub mod pricing;
 pub mod problem;
 pub mod users;
 
@@ -32,6 +34,8 @@ pub struct ApiConfig {
     pub jwt_audience: String,
     pub access_token_ttl: i64,
     pub debug_headers: bool,
+    /// Company base currency: totals are also shown in it.
+    pub base_currency: ordo_core::Currency,
 }
 
 pub struct AppState {

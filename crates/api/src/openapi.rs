@@ -12,7 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
 use crate::problem::Problem;
-use crate::{auth, customers, items, users};
+use crate::{auth, customers, items, pricing, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,7 @@ use crate::{auth, customers, items, users};
         (name = "users", description = "Users and API clients (admin)"),
         (name = "customers", description = "Customers and their contacts"),
         (name = "items", description = "Items and item groups"),
+        (name = "pricing", description = "Currencies, exchange rates, taxes, price lists, special prices, discounts and the price engine"),
         (name = "health", description = "Liveness and readiness probes"),
     )
 )]
@@ -70,6 +71,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(items::update_item_group)
         .service(items::delete_item_group)
         .service(items::item_group_history);
+    pricing::routes(cfg);
 }
 
 struct Conventions;

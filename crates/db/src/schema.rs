@@ -148,7 +148,6 @@ diesel::table! {
 diesel::joinable!(contacts -> customers (customer_id));
 diesel::joinable!(items -> item_groups (item_group_id));
 
-
 diesel::table! {
     exchange_rates (id) {
         id -> BigInt,

@@ -153,7 +153,9 @@ fn best<'a>(
 ) -> Option<&'a PriceFacts> {
     prices
         .iter()
-        .filter(|p| p.item_id == item && p.unit == unit && p.min_quantity <= qty && valid_on(p.valid_from, p.valid_to, date))
+        .filter(|p| {
+            p.item_id == item && p.unit == unit && p.min_quantity <= qty && valid_on(p.valid_from, p.valid_to, date)
+        })
         .filter(|p| currency.is_none() || p.currency == currency)
         .filter_map(|p| owners.iter().position(|o| *o == p.owner_id).map(|rank| (rank, p)))
         .min_by(|(ra, a), (rb, b)| ra.cmp(rb).then(b.min_quantity.cmp(&a.min_quantity)).then(a.id.cmp(&b.id)))
@@ -182,11 +184,19 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
     for (i, l) in req.lines.iter().enumerate() {
         let field = format!("lines[{i}]");
         let Some(item) = facts.items.get(&l.item_id) else {
-            errors.push(FieldError::new(format!("{field}.item_id"), "not_found", format!("item {} not found", l.item_id)));
+            errors.push(FieldError::new(
+                format!("{field}.item_id"),
+                "not_found",
+                format!("item {} not found", l.item_id),
+            ));
             continue;
         };
         if !item.active {
-            errors.push(FieldError::new(format!("{field}.item_id"), "inactive", format!("item {} is not active", item.sku)));
+            errors.push(FieldError::new(
+                format!("{field}.item_id"),
+                "inactive",
+                format!("item {} is not active", item.sku),
+            ));
             continue;
         }
         let unit = l.unit.clone().unwrap_or_else(|| item.base_unit.clone());
@@ -195,10 +205,17 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
         // 1. special price, 2. list price (own, then derived).
         let special = best(&facts.customer_prices, &chain, item.id, &unit, qty, facts.date, Some(facts.currency));
         let (unit_price, source, gross_list, discountable) = if let Some(p) = special {
-            steps.push(format!("special price {} {} for customer #{} (tier from {})", p.price, facts.currency, p.owner_id, p.min_quantity));
+            steps.push(format!(
+                "special price {} {} for customer #{} (tier from {})",
+                p.price, facts.currency, p.owner_id, p.min_quantity
+            ));
             (
                 p.price.value(),
-                PriceSource::CustomerPrice { customer_price_id: p.id, customer_id: p.owner_id, min_quantity: p.min_quantity },
+                PriceSource::CustomerPrice {
+                    customer_price_id: p.id,
+                    customer_id: p.owner_id,
+                    min_quantity: p.min_quantity,
+                },
                 list.is_some_and(|l| l.prices_include_tax),
                 false,
             )
@@ -230,13 +247,20 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
             let unit_price = round_to(p.price.value() * markup * fx, Money::SCALE);
             let top = list.expect("found implies a list");
             let source = if depth == 0 {
-                steps.push(format!("list price {} {} from '{}' (tier from {})", p.price, lf.currency, lf.name, p.min_quantity));
+                steps.push(format!(
+                    "list price {} {} from '{}' (tier from {})",
+                    p.price, lf.currency, lf.name, p.min_quantity
+                ));
                 PriceSource::PriceList { price_list_id: lf.id, item_price_id: p.id, min_quantity: p.min_quantity }
             } else {
                 let pct = round_to((markup - Decimal::ONE) * Decimal::from(100), Rate::SCALE);
                 steps.push(format!(
                     "{} {} from base list '{}' plus {}% markup of '{}'",
-                    p.price, lf.currency, lf.name, pct.normalize(), top.name
+                    p.price,
+                    lf.currency,
+                    lf.name,
+                    pct.normalize(),
+                    top.name
                 ));
                 PriceSource::DerivedPriceList {
                     price_list_id: top.id,
@@ -402,7 +426,13 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
         date: facts.date,
         price_list_id: list.map(|l| l.id),
         lines,
-        totals: QuoteTotals { net: money(net)?, discount: money(discount)?, tax: money(tax)?, gross: money(gross)?, taxes },
+        totals: QuoteTotals {
+            net: money(net)?,
+            discount: money(discount)?,
+            tax: money(tax)?,
+            gross: money(gross)?,
+            taxes,
+        },
         base_currency: base,
         explanation,
     })
@@ -476,7 +506,11 @@ mod tests {
                 prices_include_tax: false,
                 markup_percent: None,
             }],
-            list_prices: vec![price_row(1, 1, 1, "10.00", "0"), price_row(2, 1, 1, "9.00", "10"), price_row(3, 1, 1, "8.00", "100")],
+            list_prices: vec![
+                price_row(1, 1, 1, "10.00", "0"),
+                price_row(2, 1, 1, "9.00", "10"),
+                price_row(3, 1, 1, "8.00", "100"),
+            ],
             customer_prices: vec![],
             discounts: vec![],
             taxes,
@@ -540,8 +574,22 @@ mod tests {
         let mut f = facts();
         f.customers[0].discount_percent = Some(r("10"));
         f.discounts = vec![
-            DiscountFacts { id: 1, customer_id: None, item_group_id: 10, percent: r("20"), valid_from: None, valid_to: None },
-            DiscountFacts { id: 2, customer_id: Some(5), item_group_id: 10, percent: r("50"), valid_from: None, valid_to: None },
+            DiscountFacts {
+                id: 1,
+                customer_id: None,
+                item_group_id: 10,
+                percent: r("20"),
+                valid_from: None,
+                valid_to: None,
+            },
+            DiscountFacts {
+                id: 2,
+                customer_id: Some(5),
+                item_group_id: 10,
+                percent: r("50"),
+                valid_from: None,
+                valid_to: None,
+            },
         ];
         let quote = price(&f, &req("1")).unwrap();
         // Customer-specific 50% beats the 20% for everyone; then 10% of what is left.
@@ -556,8 +604,20 @@ mod tests {
     fn derived_list_applies_markup_to_the_base_price() {
         let mut f = facts();
         f.lists = vec![
-            ListFacts { id: 2, name: "Resale".into(), currency: cur("EUR"), prices_include_tax: false, markup_percent: Some(r("30")) },
-            ListFacts { id: 1, name: "Supplier".into(), currency: cur("EUR"), prices_include_tax: false, markup_percent: None },
+            ListFacts {
+                id: 2,
+                name: "Resale".into(),
+                currency: cur("EUR"),
+                prices_include_tax: false,
+                markup_percent: Some(r("30")),
+            },
+            ListFacts {
+                id: 1,
+                name: "Supplier".into(),
+                currency: cur("EUR"),
+                prices_include_tax: false,
+                markup_percent: None,
+            },
         ];
         let quote = price(&f, &req("1")).unwrap();
         assert_eq!(quote.lines[0].base_unit_price, m("13"));

@@ -351,6 +351,19 @@ pub struct GroupDiscountCreate {
     pub valid_to: Option<Date>,
 }
 
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupDiscountPatch {
+    #[validate(custom(function = "percent_0_100"))]
+    pub percent: Option<Rate>,
+    #[serde(default, deserialize_with = "date_patch")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<Option<Date>>,
+    #[serde(default, deserialize_with = "date_patch")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Option<Date>>,
+}
+
 // ---- the price engine's request and answer ---------------------------------------
 
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]

@@ -1,1 +1,1105 @@
+//! Pricing use cases: one module per resource with the same six functions
+//! (create, list, get, update, delete, history), plus the price engine's loader.
 
+use ordo_core::time_util::now;
+use ordo_core::util::{check_version, to_json, Removal};
+use ordo_core::{Caller, DomainError, Page, PageRequest, Permission, Result};
+use ordo_db::audit::{self, Entry};
+use ordo_db::DbConnection;
+
+fn read(caller: &Caller) -> Result<()> {
+    caller.require(Permission::PricingRead)
+}
+fn write(caller: &Caller) -> Result<()> {
+    caller.require(Permission::PricingWrite)
+}
+
+fn history_of(conn: &mut DbConnection, entity: &str, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
+    audit::history(conn, entity, id, page)
+}
+
+pub mod exchange_rates {
+    use super::*;
+    use crate::model::*;
+    use crate::repo::*;
+    use diesel::prelude::*;
+    use ordo_core::Currency;
+    use ordo_db::schema::exchange_rates as t;
+
+    pub const ENTITY: &str = "exchange_rate";
+
+    #[derive(Debug, Clone, Default)]
+    pub struct Filter {
+        pub from_currency: Option<Currency>,
+        pub to_currency: Option<Currency>,
+    }
+
+    fn find(conn: &mut DbConnection, id: i64) -> Result<ExchangeRateRow> {
+        t::table
+            .find(id)
+            .select(ExchangeRateRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| DomainError::not_found("exchange rate", id))
+    }
+
+    pub fn create(conn: &mut DbConnection, caller: &Caller, input: ExchangeRateCreate) -> Result<ExchangeRate> {
+        write(caller)?;
+        if input.from_currency == input.to_currency {
+            return Err(DomainError::field("to_currency", "same_currency", "must differ from from_currency"));
+        }
+        let ts = now();
+        let row: ExchangeRateRow = diesel::insert_into(t::table)
+            .values(NewExchangeRate {
+                from_currency: input.from_currency.code().into(),
+                to_currency: input.to_currency.code().into(),
+                rate: input.rate.to_scaled(),
+                valid_from: input.valid_from,
+                version: 1,
+                created_at: ts,
+                updated_at: ts,
+            })
+            .returning(t::all_columns)
+            .get_result(conn)
+            .map_err(unique_as("duplicate_rate", "a rate for this currency pair and date exists"))?;
+        let v = row.to_model()?;
+        audit::record(conn, caller, ENTITY, v.id, "create", &to_json(&v))?;
+        Ok(v)
+    }
+
+    pub fn list(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        f: &Filter,
+        page: &PageRequest,
+    ) -> Result<Page<ExchangeRate>> {
+        read(caller)?;
+        let mut q = t::table.select(ExchangeRateRow::as_select()).order(t::id.asc()).limit(page.fetch()).into_boxed();
+        if let Some(after) = page.after_id {
+            q = q.filter(t::id.gt(after));
+        }
+        if let Some(c) = f.from_currency {
+            q = q.filter(t::from_currency.eq(c.code()));
+        }
+        if let Some(c) = f.to_currency {
+            q = q.filter(t::to_currency.eq(c.code()));
+        }
+        let rows = Page::from_rows(q.load(conn)?, page, |r| r.id);
+        Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
+    }
+
+    pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<ExchangeRate> {
+        read(caller)?;
+        find(conn, id)?.to_model()
+    }
+
+    pub fn update(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        id: i64,
+        if_match: Option<i64>,
+        p: ExchangeRatePatch,
+    ) -> Result<ExchangeRate> {
+        write(caller)?;
+        let current = find(conn, id)?;
+        check_version(if_match, current.version)?;
+        let mut row = current.clone();
+        if let Some(r) = p.rate {
+            row.rate = r.to_scaled();
+        }
+        row.version += 1;
+        row.updated_at = now();
+        let saved: ExchangeRateRow =
+            diesel::update(t::table.filter(t::id.eq(id)).filter(t::version.eq(current.version)))
+                .set(&row)
+                .returning(t::all_columns)
+                .get_result(conn)
+                .optional()?
+                .ok_or_else(|| DomainError::stale_version(current.version))?;
+        let v = saved.to_model()?;
+        audit::record(conn, caller, ENTITY, id, "update", &audit::diff(&to_json(&current.to_model()?), &to_json(&v)))?;
+        Ok(v)
+    }
+
+    pub fn delete(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        id: i64,
+        if_match: Option<i64>,
+    ) -> Result<Removal<ExchangeRate>> {
+        write(caller)?;
+        let current = find(conn, id)?;
+        check_version(if_match, current.version)?;
+        diesel::delete(t::table.find(id)).execute(conn)?;
+        audit::record(conn, caller, ENTITY, id, "delete", &to_json(&current.to_model()?))?;
+        Ok(Removal::Deleted)
+    }
+
+    pub fn history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
+        read(caller)?;
+        find(conn, id)?;
+        history_of(conn, ENTITY, id, page)
+    }
+}
+
+pub mod tax_rates {
+    use super::*;
+    use crate::model::*;
+    use crate::repo::*;
+    use diesel::prelude::*;
+    use ordo_db::schema::{items, tax_rates as t};
+
+    pub const ENTITY: &str = "tax_rate";
+
+    #[derive(Debug, Clone, Default)]
+    pub struct Filter {
+        pub active: Option<bool>,
+    }
+
+    fn find(conn: &mut DbConnection, id: i64) -> Result<TaxRateRow> {
+        t::table
+            .find(id)
+            .select(TaxRateRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| DomainError::not_found("tax rate", id))
+    }
+
+    pub fn create(conn: &mut DbConnection, caller: &Caller, input: TaxRateCreate) -> Result<TaxRate> {
+        write(caller)?;
+        let ts = now();
+        let row: TaxRateRow = diesel::insert_into(t::table)
+            .values(NewTaxRate {
+                code: input.code.trim().to_string(),
+                name: input.name.trim().to_string(),
+                percent: input.percent.to_scaled(),
+                active: input.active.unwrap_or(true),
+                version: 1,
+                created_at: ts,
+                updated_at: ts,
+            })
+            .returning(t::all_columns)
+            .get_result(conn)
+            .map_err(unique_as("duplicate_code", "another tax rate has this code"))?;
+        let v = row.to_model();
+        audit::record(conn, caller, ENTITY, v.id, "create", &to_json(&v))?;
+        Ok(v)
+    }
+
+    pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<TaxRate>> {
+        read(caller)?;
+        let mut q = t::table.select(TaxRateRow::as_select()).order(t::id.asc()).limit(page.fetch()).into_boxed();
+        if let Some(after) = page.after_id {
+            q = q.filter(t::id.gt(after));
+        }
+        if let Some(a) = f.active {
+            q = q.filter(t::active.eq(a));
+        }
+        Ok(Page::from_rows(q.load(conn)?, page, |r| r.id).map(|r| r.to_model()))
+    }
+
+    pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<TaxRate> {
+        read(caller)?;
+        Ok(find(conn, id)?.to_model())
+    }
+
+    pub fn update(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        id: i64,
+        if_match: Option<i64>,
+        p: TaxRatePatch,
+    ) -> Result<TaxRate> {
+        write(caller)?;
+        let current = find(conn, id)?;
+        check_version(if_match, current.version)?;
+        let mut row = current.clone();
+        if let Some(v) = p.name {
+            row.name = v.trim().to_string();
+        }
+        if let Some(v) = p.percent {
+            row.percent = v.to_scaled();
+        }
+        if let Some(v) = p.active {
+            row.active = v;
+        }
+        row.version += 1;
+        row.updated_at = now();
+        let saved: TaxRateRow = diesel::update(t::table.filter(t::id.eq(id)).filter(t::version.eq(current.version)))
+            .set(&row)
+            .returning(t::all_columns)
+            .get_result(conn)
+            .optional()?
+            .ok_or_else(|| DomainError::stale_version(current.version))?;
+        let v = saved.to_model();
+        audit::record(conn, caller, ENTITY, id, "update", &audit::diff(&to_json(&current.to_model()), &to_json(&v)))?;
+        Ok(v)
+    }
+
+    /// Tax rates in use by items cannot be deleted; deactivate them instead.
+    pub fn delete(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        id: i64,
+        if_match: Option<i64>,
+    ) -> Result<Removal<TaxRate>> {
+        write(caller)?;
+        let current = find(conn, id)?;
+        check_version(if_match, current.version)?;
+        let used: i64 = items::table.filter(items::tax_rate_id.eq(id)).count().get_result(conn)?;
+        if used > 0 {
+            return Err(DomainError::conflict(
+                "in_use",
+                format!("{used} item(s) use this tax rate; deactivate it instead"),
+            ));
+        }
+        diesel::delete(t::table.find(id)).execute(conn)?;
+        audit::record(conn, caller, ENTITY, id, "delete", &to_json(&current.to_model()))?;
+        Ok(Removal::Deleted)
+    }
+
+    pub fn history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
+        read(caller)?;
+        find(conn, id)?;
+        history_of(conn, ENTITY, id, page)
+    }
+}
+
+pub mod price_lists {
+    use super::*;
+    use crate::model::*;
+    use crate::repo::*;
+    use diesel::prelude::*;
+    use ordo_core::Currency;
+    use ordo_db::schema::{customers, price_lists as t};
+
+    pub const ENTITY: &str = "price_list";
+
+    #[derive(Debug, Clone, Default)]
+    pub struct Filter {
+        pub active: Option<bool>,
+        pub currency: Option<Currency>,
+    }
+
+    /// A base list must exist and must not be this list or derived from it.
+    fn check_base(conn: &mut DbConnection, id: Option<i64>, base: i64) -> Result<()> {
+        let n: i64 = t::table.find(base).count().get_result(conn)?;
+        if n == 0 {
+            return Err(DomainError::reference_not_found("price list", "base_price_list_id", base));
+        }
+        if let Some(id) = id {
+            let chain = ordo_core::validate::ancestors(base, |pid| {
+                let parent: Option<Option<i64>> =
+                    t::table.find(pid).select(t::base_price_list_id).first(conn).optional()?;
+                Ok::<_, DomainError>(parent.flatten())
+            })?;
+            if chain.contains(&id) {
+                return Err(DomainError::field("base_price_list_id", "cycle", "a list cannot be derived from itself"));
+            }
+        }
+        Ok(())
+    }
+
+    /// One default list at most: setting the flag takes it from the others.
+    fn clear_default(conn: &mut DbConnection, except: i64) -> Result<()> {
+        diesel::update(t::table.filter(t::is_default.eq(true)).filter(t::id.ne(except)))
+            .set((t::is_default.eq(false), t::version.eq(t::version + 1), t::updated_at.eq(now())))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    pub fn create(conn: &mut DbConnection, caller: &Caller, input: PriceListCreate) -> Result<PriceList> {
+        write(caller)?;
+        validity(input.valid_from, input.valid_to)?;
+        if let Some(b) = input.base_price_list_id {
+            check_base(conn, None, b)?;
+        }
+        if input.markup_percent.is_some() && input.base_price_list_id.is_none() {
+            return Err(DomainError::field("markup_percent", "requires_base", "a markup needs base_price_list_id"));
+        }
+        let ts = now();
+        let row: PriceListRow = diesel::insert_into(t::table)
+            .values(NewPriceList {
+                name: input.name.trim().to_string(),
+                currency: input.currency.code().into(),
+                prices_include_tax: input.prices_include_tax,
+                valid_from: input.valid_from,
+                valid_to: input.valid_to,
+                base_price_list_id: input.base_price_list_id,
+                markup_percent: input.markup_percent.map(|m| m.to_scaled()),
+                active: input.active.unwrap_or(true),
+                is_default: input.is_default,
+                version: 1,
+                created_at: ts,
+                updated_at: ts,
+            })
+            .returning(t::all_columns)
+            .get_result(conn)
+            .map_err(unique_as("duplicate_name", "another price list has this name"))?;
+        if row.is_default {
+            clear_default(conn, row.id)?;
+        }
+        let v = row.to_model()?;
+        audit::record(conn, caller, ENTITY, v.id, "create", &to_json(&v))?;
+        Ok(v)
+    }
+
+    pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<PriceList>> {
+        read(caller)?;
+        let mut q = t::table.select(PriceListRow::as_select()).order(t::id.asc()).limit(page.fetch()).into_boxed();
+        if let Some(after) = page.after_id {
+            q = q.filter(t::id.gt(after));
+        }
+        if let Some(a) = f.active {
+            q = q.filter(t::active.eq(a));
+        }
+        if let Some(c) = f.currency {
+            q = q.filter(t::currency.eq(c.code()));
+        }
+        let rows = Page::from_rows(q.load(conn)?, page, |r| r.id);
+        Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
+    }
+
+    pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<PriceList> {
+        read(caller)?;
+        find_price_list(conn, id)?.to_model()
+    }
+
+    pub fn update(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        id: i64,
+        if_match: Option<i64>,
+        p: PriceListPatch,
+    ) -> Result<PriceList> {
+        write(caller)?;
+        let current = find_price_list(conn, id)?;
+        check_version(if_match, current.version)?;
+        let mut row = current.clone();
+        if let Some(v) = p.name {
+            row.name = v.trim().to_string();
+        }
+        if let Some(v) = p.prices_include_tax {
+            row.prices_include_tax = v;
+        }
+        if let Some(v) = p.valid_from {
+            row.valid_from = v;
+        }
+        if let Some(v) = p.valid_to {
+            row.valid_to = v;
+        }
+        validity(row.valid_from, row.valid_to)?;
+        if let Some(v) = p.base_price_list_id {
+            if let Some(b) = v {
+                check_base(conn, Some(id), b)?;
+            }
+            row.base_price_list_id = v;
+        }
+        if let Some(v) = p.markup_percent {
+            row.markup_percent = v.map(|m| m.to_scaled());
+        }
+        if row.markup_percent.is_some() && row.base_price_list_id.is_none() {
+            return Err(DomainError::field("markup_percent", "requires_base", "a markup needs base_price_list_id"));
+        }
+        if let Some(v) = p.active {
+            row.active = v;
+        }
+        if let Some(v) = p.is_default {
+            row.is_default = v;
+        }
+        row.version += 1;
+        row.updated_at = now();
+        let saved: PriceListRow = diesel::update(t::table.filter(t::id.eq(id)).filter(t::version.eq(current.version)))
+            .set(&row)
+            .returning(t::all_columns)
+            .get_result(conn)
+            .optional()
+            .map_err(unique_as("duplicate_name", "another price list has this name"))?
+            .ok_or_else(|| DomainError::stale_version(current.version))?;
+        if saved.is_default && !current.is_default {
+            clear_default(conn, id)?;
+        }
+        let v = saved.to_model()?;
+        audit::record(conn, caller, ENTITY, id, "update", &audit::diff(&to_json(&current.to_model()?), &to_json(&v)))?;
+        Ok(v)
+    }
+
+    /// Lists that customers or derived lists use cannot be deleted (deactivate them);
+    /// otherwise the list goes with its prices.
+    pub fn delete(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        id: i64,
+        if_match: Option<i64>,
+    ) -> Result<Removal<PriceList>> {
+        write(caller)?;
+        let current = find_price_list(conn, id)?;
+        check_version(if_match, current.version)?;
+        let users: i64 = customers::table.filter(customers::price_list_id.eq(id)).count().get_result(conn)?;
+        let derived: i64 = t::table.filter(t::base_price_list_id.eq(id)).count().get_result(conn)?;
+        if users + derived > 0 {
+            return Err(DomainError::conflict(
+                "in_use",
+                format!("{users} customer(s) and {derived} derived list(s) use this list; deactivate it instead"),
+            ));
+        }
+        diesel::delete(t::table.find(id)).execute(conn)?;
+        audit::record(conn, caller, ENTITY, id, "delete", &to_json(&current.to_model()?))?;
+        Ok(Removal::Deleted)
+    }
+
+    pub fn history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
+        read(caller)?;
+        find_price_list(conn, id)?;
+        history_of(conn, ENTITY, id, page)
+    }
+}
+
+/// Prices on one list: `/price-lists/{id}/prices`.
+pub mod item_prices {
+    use super::*;
+    use crate::model::*;
+    use crate::repo::*;
+    use diesel::prelude::*;
+    use ordo_db::schema::{item_prices as t, items};
+
+    pub const ENTITY: &str = "item_price";
+
+    fn find(conn: &mut DbConnection, list_id: i64, id: i64) -> Result<ItemPriceRow> {
+        t::table
+            .filter(t::id.eq(id))
+            .filter(t::price_list_id.eq(list_id))
+            .select(ItemPriceRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| DomainError::not_found("item price", id))
+    }
+
+    /// No two prices of one item, unit and tier may be valid on the same day.
+    fn check_overlap(conn: &mut DbConnection, row: &ItemPriceRow) -> Result<()> {
+        let same: Vec<ItemPriceRow> = t::table
+            .filter(t::price_list_id.eq(row.price_list_id))
+            .filter(t::item_id.eq(row.item_id))
+            .filter(t::unit.eq(&row.unit))
+            .filter(t::min_quantity.eq(row.min_quantity))
+            .filter(t::id.ne(row.id))
+            .select(ItemPriceRow::as_select())
+            .load(conn)?;
+        if let Some(other) = same.iter().find(|o| overlaps((o.valid_from, o.valid_to), (row.valid_from, row.valid_to)))
+        {
+            return Err(DomainError::conflict(
+                "overlapping_price",
+                format!("item price {} has the same item, unit and tier for an overlapping period", other.id),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn create(conn: &mut DbConnection, caller: &Caller, list_id: i64, input: ItemPriceCreate) -> Result<ItemPrice> {
+        write(caller)?;
+        validity(input.valid_from, input.valid_to)?;
+        find_price_list(conn, list_id)?;
+        let base_unit: Option<String> =
+            items::table.find(input.item_id).select(items::base_unit).first(conn).optional()?;
+        let base_unit = base_unit.ok_or_else(|| DomainError::reference_not_found("item", "item_id", input.item_id))?;
+        let ts = now();
+        let mut row = ItemPriceRow {
+            id: 0,
+            price_list_id: list_id,
+            item_id: input.item_id,
+            unit: input.unit.unwrap_or(base_unit),
+            price: input.price.to_scaled(),
+            min_quantity: input.min_quantity.unwrap_or_default().to_scaled(),
+            valid_from: input.valid_from,
+            valid_to: input.valid_to,
+            version: 1,
+            created_at: ts,
+            updated_at: ts,
+        };
+        check_overlap(conn, &row)?;
+        row = diesel::insert_into(t::table)
+            .values(NewItemPrice {
+                price_list_id: row.price_list_id,
+                item_id: row.item_id,
+                unit: row.unit.clone(),
+                price: row.price,
+                min_quantity: row.min_quantity,
+                valid_from: row.valid_from,
+                valid_to: row.valid_to,
+                version: 1,
+                created_at: ts,
+                updated_at: ts,
+            })
+            .returning(t::all_columns)
+            .get_result(conn)?;
+        let v = row.to_model();
+        audit::record(conn, caller, ENTITY, v.id, "create", &to_json(&v))?;
+        Ok(v)
+    }
+
+    pub fn list(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        list_id: i64,
+        item_id: Option<i64>,
+        page: &PageRequest,
+    ) -> Result<Page<ItemPrice>> {
+        read(caller)?;
+        find_price_list(conn, list_id)?;
+        let mut q = t::table
+            .filter(t::price_list_id.eq(list_id))
+            .select(ItemPriceRow::as_select())
+            .order(t::id.asc())
+            .limit(page.fetch())
+            .into_boxed();
+        if let Some(after) = page.after_id {
+            q = q.filter(t::id.gt(after));
+        }
+        if let Some(i) = item_id {
+            q = q.filter(t::item_id.eq(i));
+        }
+        Ok(Page::from_rows(q.load(conn)?, page, |r| r.id).map(|r| r.to_model()))
+    }
+
+    pub fn get(conn: &mut DbConnection, caller: &Caller, list_id: i64, id: i64) -> Result<ItemPrice> {
+        read(caller)?;
+        Ok(find(conn, list_id, id)?.to_model())
+    }
+
+    pub fn update(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        list_id: i64,
+        id: i64,
+        if_match: Option<i64>,
+        p: ItemPricePatch,
+    ) -> Result<ItemPrice> {
+        write(caller)?;
+        let current = find(conn, list_id, id)?;
+        check_version(if_match, current.version)?;
+        let mut row = current.clone();
+        if let Some(v) = p.price {
+            row.price = v.to_scaled();
+        }
+        if let Some(v) = p.min_quantity {
+            row.min_quantity = v.to_scaled();
+        }
+        if let Some(v) = p.valid_from {
+            row.valid_from = v;
+        }
+        if let Some(v) = p.valid_to {
+            row.valid_to = v;
+        }
+        validity(row.valid_from, row.valid_to)?;
+        check_overlap(conn, &row)?;
+        row.version += 1;
+        row.updated_at = now();
+        let saved: ItemPriceRow = diesel::update(t::table.filter(t::id.eq(id)).filter(t::version.eq(current.version)))
+            .set(&row)
+            .returning(t::all_columns)
+            .get_result(conn)
+            .optional()?
+            .ok_or_else(|| DomainError::stale_version(current.version))?;
+        let v = saved.to_model();
+        audit::record(conn, caller, ENTITY, id, "update", &audit::diff(&to_json(&current.to_model()), &to_json(&v)))?;
+        Ok(v)
+    }
+
+    pub fn delete(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        list_id: i64,
+        id: i64,
+        if_match: Option<i64>,
+    ) -> Result<()> {
+        write(caller)?;
+        let current = find(conn, list_id, id)?;
+        check_version(if_match, current.version)?;
+        diesel::delete(t::table.find(id)).execute(conn)?;
+        audit::record(conn, caller, ENTITY, id, "delete", &to_json(&current.to_model()))?;
+        Ok(())
+    }
+}
+
+/// Special prices of one customer: `/customers/{id}/prices`, visible with the customer.
+pub mod customer_prices {
+    use super::*;
+    use crate::model::*;
+    use crate::repo::*;
+    use diesel::prelude::*;
+    use ordo_db::schema::{customer_prices as t, items};
+
+    pub const ENTITY: &str = "customer_price";
+
+    fn find(conn: &mut DbConnection, customer_id: i64, id: i64) -> Result<CustomerPriceRow> {
+        t::table
+            .filter(t::id.eq(id))
+            .filter(t::customer_id.eq(customer_id))
+            .select(CustomerPriceRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| DomainError::not_found("customer price", id))
+    }
+
+    fn check_overlap(conn: &mut DbConnection, row: &CustomerPriceRow) -> Result<()> {
+        let same: Vec<CustomerPriceRow> = t::table
+            .filter(t::customer_id.eq(row.customer_id))
+            .filter(t::item_id.eq(row.item_id))
+            .filter(t::unit.eq(&row.unit))
+            .filter(t::currency.eq(&row.currency))
+            .filter(t::min_quantity.eq(row.min_quantity))
+            .filter(t::id.ne(row.id))
+            .select(CustomerPriceRow::as_select())
+            .load(conn)?;
+        if let Some(other) = same.iter().find(|o| overlaps((o.valid_from, o.valid_to), (row.valid_from, row.valid_to)))
+        {
+            return Err(DomainError::conflict(
+                "overlapping_price",
+                format!(
+                    "customer price {} has the same item, unit, currency and tier for an overlapping period",
+                    other.id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn create(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        customer_id: i64,
+        input: CustomerPriceCreate,
+    ) -> Result<CustomerPrice> {
+        let customer = ordo_crm::scope::customer(conn, caller.scope(), customer_id)?;
+        write(caller)?;
+        validity(input.valid_from, input.valid_to)?;
+        let base_unit: Option<String> =
+            items::table.find(input.item_id).select(items::base_unit).first(conn).optional()?;
+        let base_unit = base_unit.ok_or_else(|| DomainError::reference_not_found("item", "item_id", input.item_id))?;
+        let ts = now();
+        let row = CustomerPriceRow {
+            id: 0,
+            customer_id,
+            item_id: input.item_id,
+            unit: input.unit.unwrap_or(base_unit),
+            currency: input.currency.map(|c| c.code().to_string()).unwrap_or(customer.currency),
+            price: input.price.to_scaled(),
+            min_quantity: input.min_quantity.unwrap_or_default().to_scaled(),
+            valid_from: input.valid_from,
+            valid_to: input.valid_to,
+            version: 1,
+            created_at: ts,
+            updated_at: ts,
+        };
+        check_overlap(conn, &row)?;
+        let saved: CustomerPriceRow = diesel::insert_into(t::table)
+            .values(NewCustomerPrice {
+                customer_id,
+                item_id: row.item_id,
+                unit: row.unit,
+                currency: row.currency,
+                price: row.price,
+                min_quantity: row.min_quantity,
+                valid_from: row.valid_from,
+                valid_to: row.valid_to,
+                version: 1,
+                created_at: ts,
+                updated_at: ts,
+            })
+            .returning(t::all_columns)
+            .get_result(conn)?;
+        let v = saved.to_model()?;
+        audit::record(conn, caller, ENTITY, v.id, "create", &to_json(&v))?;
+        Ok(v)
+    }
+
+    pub fn list(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        customer_id: i64,
+        page: &PageRequest,
+    ) -> Result<Page<CustomerPrice>> {
+        ordo_crm::scope::customer(conn, caller.scope(), customer_id)?;
+        read(caller)?;
+        let mut q = t::table
+            .filter(t::customer_id.eq(customer_id))
+            .select(CustomerPriceRow::as_select())
+            .order(t::id.asc())
+            .limit(page.fetch())
+            .into_boxed();
+        if let Some(after) = page.after_id {
+            q = q.filter(t::id.gt(after));
+        }
+        let rows = Page::from_rows(q.load(conn)?, page, |r| r.id);
+        Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
+    }
+
+    pub fn delete(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        customer_id: i64,
+        id: i64,
+        if_match: Option<i64>,
+    ) -> Result<()> {
+        ordo_crm::scope::customer(conn, caller.scope(), customer_id)?;
+        write(caller)?;
+        let current = find(conn, customer_id, id)?;
+        check_version(if_match, current.version)?;
+        diesel::delete(t::table.find(id)).execute(conn)?;
+        audit::record(conn, caller, ENTITY, id, "delete", &to_json(&current.to_model()?))?;
+        Ok(())
+    }
+}
+
+/// Item-group discounts, for one customer or all.
+pub mod group_discounts {
+    use super::*;
+    use crate::model::*;
+    use crate::repo::*;
+    use diesel::prelude::*;
+    use ordo_core::Scope;
+    use ordo_db::schema::{customers, group_discounts as t, item_groups};
+
+    pub const ENTITY: &str = "group_discount";
+
+    #[derive(Debug, Clone, Default)]
+    pub struct Filter {
+        pub customer_id: Option<i64>,
+        pub item_group_id: Option<i64>,
+    }
+
+    /// Visible: discounts for everyone, and those of customers the caller may see.
+    fn find(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<GroupDiscountRow> {
+        let row: GroupDiscountRow = t::table
+            .find(id)
+            .select(GroupDiscountRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| DomainError::not_found("group discount", id))?;
+        if let Some(c) = row.customer_id {
+            ordo_crm::scope::customer(conn, caller.scope(), c)
+                .map_err(|_| DomainError::not_found("group discount", id))?;
+        }
+        Ok(row)
+    }
+
+    pub fn create(conn: &mut DbConnection, caller: &Caller, input: GroupDiscountCreate) -> Result<GroupDiscount> {
+        if let Some(c) = input.customer_id {
+            ordo_crm::scope::referenced_customer(conn, caller.scope(), "customer_id", c)?;
+        }
+        write(caller)?;
+        validity(input.valid_from, input.valid_to)?;
+        let n: i64 = item_groups::table.find(input.item_group_id).count().get_result(conn)?;
+        if n == 0 {
+            return Err(DomainError::reference_not_found("item group", "item_group_id", input.item_group_id));
+        }
+        let ts = now();
+        let row: GroupDiscountRow = diesel::insert_into(t::table)
+            .values(NewGroupDiscount {
+                customer_id: input.customer_id,
+                item_group_id: input.item_group_id,
+                percent: input.percent.to_scaled(),
+                valid_from: input.valid_from,
+                valid_to: input.valid_to,
+                version: 1,
+                created_at: ts,
+                updated_at: ts,
+            })
+            .returning(t::all_columns)
+            .get_result(conn)?;
+        let v = row.to_model();
+        audit::record(conn, caller, ENTITY, v.id, "create", &to_json(&v))?;
+        Ok(v)
+    }
+
+    pub fn list(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        f: &Filter,
+        page: &PageRequest,
+    ) -> Result<Page<GroupDiscount>> {
+        read(caller)?;
+        let mut q = t::table.select(GroupDiscountRow::as_select()).order(t::id.asc()).limit(page.fetch()).into_boxed();
+        if let Scope::OwnCustomers(me) = caller.scope() {
+            let mine = customers::table.filter(customers::owner_id.eq(me)).select(customers::id);
+            q = q.filter(t::customer_id.is_null().or(t::customer_id.eq_any(mine.nullable())));
+        }
+        if let Some(after) = page.after_id {
+            q = q.filter(t::id.gt(after));
+        }
+        if let Some(c) = f.customer_id {
+            q = q.filter(t::customer_id.eq(c));
+        }
+        if let Some(g) = f.item_group_id {
+            q = q.filter(t::item_group_id.eq(g));
+        }
+        Ok(Page::from_rows(q.load(conn)?, page, |r| r.id).map(|r| r.to_model()))
+    }
+
+    pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<GroupDiscount> {
+        read(caller)?;
+        Ok(find(conn, caller, id)?.to_model())
+    }
+
+    pub fn update(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        id: i64,
+        if_match: Option<i64>,
+        p: GroupDiscountPatch,
+    ) -> Result<GroupDiscount> {
+        let current = find(conn, caller, id)?;
+        write(caller)?;
+        check_version(if_match, current.version)?;
+        let mut row = current.clone();
+        if let Some(v) = p.percent {
+            row.percent = v.to_scaled();
+        }
+        if let Some(v) = p.valid_from {
+            row.valid_from = v;
+        }
+        if let Some(v) = p.valid_to {
+            row.valid_to = v;
+        }
+        validity(row.valid_from, row.valid_to)?;
+        row.version += 1;
+        row.updated_at = now();
+        let saved: GroupDiscountRow =
+            diesel::update(t::table.filter(t::id.eq(id)).filter(t::version.eq(current.version)))
+                .set(&row)
+                .returning(t::all_columns)
+                .get_result(conn)
+                .optional()?
+                .ok_or_else(|| DomainError::stale_version(current.version))?;
+        let v = saved.to_model();
+        audit::record(conn, caller, ENTITY, id, "update", &audit::diff(&to_json(&current.to_model()), &to_json(&v)))?;
+        Ok(v)
+    }
+
+    pub fn delete(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        id: i64,
+        if_match: Option<i64>,
+    ) -> Result<Removal<GroupDiscount>> {
+        let current = find(conn, caller, id)?;
+        write(caller)?;
+        check_version(if_match, current.version)?;
+        diesel::delete(t::table.find(id)).execute(conn)?;
+        audit::record(conn, caller, ENTITY, id, "delete", &to_json(&current.to_model()))?;
+        Ok(Removal::Deleted)
+    }
+
+    pub fn history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
+        read(caller)?;
+        find(conn, caller, id)?;
+        history_of(conn, ENTITY, id, page)
+    }
+}
+
+/// `POST /pricing/quote`: loads every fact the engine needs in a constant number of
+/// queries (independent of the number of lines), then prices.
+pub mod quote {
+    use super::*;
+    use crate::engine::{self, CustomerFacts, DiscountFacts, Facts, ItemFacts, ListFacts, PriceFacts, TaxFacts};
+    use crate::model::*;
+    use crate::repo::*;
+    use diesel::prelude::*;
+    use ordo_core::{Currency, Money, Quantity, Rate};
+    use ordo_crm::model::TaxTreatment;
+    use ordo_crm::repo::CustomerRow;
+    use ordo_db::schema::{
+        customer_prices, customers, exchange_rates, group_discounts, item_prices, items, price_lists, tax_rates,
+    };
+    use std::collections::{BTreeSet, HashMap};
+
+    fn customer_facts(row: &CustomerRow) -> Result<CustomerFacts> {
+        Ok(CustomerFacts {
+            id: row.id,
+            name: row.name.clone(),
+            currency: Currency::from_code(&row.currency)
+                .ok_or_else(|| DomainError::Internal("customer currency".into()))?,
+            tax_treatment: TaxTreatment::parse(&row.tax_treatment).unwrap_or(TaxTreatment::Standard),
+            discount_percent: row.discount_percent.map(Rate::from_scaled),
+        })
+    }
+
+    fn list_usable(l: &PriceListRow, date: time::Date) -> bool {
+        l.active && l.valid_from.is_none_or(|f| f <= date) && l.valid_to.is_none_or(|t| date <= t)
+    }
+
+    pub fn quote(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        req: &QuoteRequest,
+        base_currency: Currency,
+    ) -> Result<Quote> {
+        let first = ordo_crm::scope::referenced_customer(conn, caller.scope(), "customer_id", req.customer_id)?;
+        read(caller)?;
+        let date = req.date.unwrap_or_else(|| ordo_core::time_util::now().date());
+        // The customer, then its parents: the parent-customer price policy.
+        let mut chain = vec![first];
+        while let Some(parent) = chain.last().and_then(|c| c.parent_id) {
+            if chain.len() >= 20 || chain.iter().any(|c| c.id == parent) {
+                break;
+            }
+            match customers::table.find(parent).select(CustomerRow::as_select()).first(conn).optional()? {
+                Some(p) => chain.push(p),
+                None => break,
+            }
+        }
+        let customer_currency = Currency::from_code(&chain[0].currency).unwrap_or(base_currency);
+        let currency = req.currency.unwrap_or(customer_currency);
+        // Candidate lists in policy order, then the default; the first usable one wins.
+        let wanted: Vec<i64> = chain.iter().filter_map(|c| c.price_list_id).collect();
+        let candidates: Vec<PriceListRow> = price_lists::table
+            .filter(price_lists::id.eq_any(&wanted).or(price_lists::is_default.eq(true)))
+            .select(PriceListRow::as_select())
+            .load(conn)?;
+        let effective = wanted
+            .iter()
+            .filter_map(|id| candidates.iter().find(|l| l.id == *id))
+            .chain(candidates.iter().filter(|l| l.is_default))
+            .find(|l| list_usable(l, date))
+            .cloned();
+        let mut lists: Vec<PriceListRow> = vec![];
+        if let Some(l) = effective {
+            let mut next = l.base_price_list_id;
+            lists.push(l);
+            while let Some(b) = next {
+                if lists.len() >= 10 || lists.iter().any(|x| x.id == b) {
+                    break;
+                }
+                let row = find_price_list(conn, b)?;
+                next = row.base_price_list_id;
+                lists.push(row);
+            }
+        }
+        let item_ids: Vec<i64> = req.lines.iter().map(|l| l.item_id).collect::<BTreeSet<_>>().into_iter().collect();
+        let item_rows: Vec<(i64, String, String, Option<i64>, Option<i64>, bool)> = items::table
+            .filter(items::id.eq_any(&item_ids))
+            .select((items::id, items::sku, items::base_unit, items::item_group_id, items::tax_rate_id, items::active))
+            .load(conn)?;
+        let list_ids: Vec<i64> = lists.iter().map(|l| l.id).collect();
+        let list_prices: Vec<ItemPriceRow> = if list_ids.is_empty() {
+            vec![]
+        } else {
+            item_prices::table
+                .filter(item_prices::price_list_id.eq_any(&list_ids))
+                .filter(item_prices::item_id.eq_any(&item_ids))
+                .select(ItemPriceRow::as_select())
+                .load(conn)?
+        };
+        let chain_ids: Vec<i64> = chain.iter().map(|c| c.id).collect();
+        let special: Vec<CustomerPriceRow> = customer_prices::table
+            .filter(customer_prices::customer_id.eq_any(&chain_ids))
+            .filter(customer_prices::item_id.eq_any(&item_ids))
+            .select(CustomerPriceRow::as_select())
+            .load(conn)?;
+        let groups: Vec<i64> = item_rows.iter().filter_map(|r| r.3).collect::<BTreeSet<_>>().into_iter().collect();
+        let discounts: Vec<GroupDiscountRow> = if groups.is_empty() {
+            vec![]
+        } else {
+            group_discounts::table
+                .filter(group_discounts::item_group_id.eq_any(&groups))
+                .filter(group_discounts::customer_id.is_null().or(group_discounts::customer_id.eq_any(&chain_ids)))
+                .select(GroupDiscountRow::as_select())
+                .load(conn)?
+        };
+        let tax_ids: Vec<i64> = item_rows.iter().filter_map(|r| r.4).collect::<BTreeSet<_>>().into_iter().collect();
+        let taxes: Vec<TaxRateRow> = if tax_ids.is_empty() {
+            vec![]
+        } else {
+            tax_rates::table.filter(tax_rates::id.eq_any(&tax_ids)).select(TaxRateRow::as_select()).load(conn)?
+        };
+        let mut currencies: BTreeSet<String> = lists.iter().map(|l| l.currency.clone()).collect();
+        currencies.insert(currency.code().to_string());
+        currencies.insert(base_currency.code().to_string());
+        let mut fx = HashMap::new();
+        if currencies.len() > 1 {
+            let rows: Vec<(String, String, i64)> = exchange_rates::table
+                .filter(exchange_rates::from_currency.eq_any(&currencies))
+                .filter(exchange_rates::to_currency.eq_any(&currencies))
+                .filter(exchange_rates::valid_from.le(date))
+                .order(exchange_rates::valid_from.desc())
+                .select((exchange_rates::from_currency, exchange_rates::to_currency, exchange_rates::rate))
+                .load(conn)?;
+            for (from, to, rate) in rows {
+                fx.entry((from, to)).or_insert(Rate::from_scaled(rate));
+            }
+        }
+        let parse_currency =
+            |c: &str| Currency::from_code(c).ok_or_else(|| DomainError::Internal(format!("currency {c}")));
+        let facts = Facts {
+            customers: chain.iter().map(customer_facts).collect::<Result<_>>()?,
+            currency,
+            base_currency,
+            date,
+            items: item_rows
+                .into_iter()
+                .map(|(id, sku, base_unit, item_group_id, tax_rate_id, active)| {
+                    (id, ItemFacts { id, sku, base_unit, item_group_id, tax_rate_id, active })
+                })
+                .collect(),
+            lists: lists
+                .iter()
+                .map(|l| {
+                    Ok(ListFacts {
+                        id: l.id,
+                        name: l.name.clone(),
+                        currency: parse_currency(&l.currency)?,
+                        prices_include_tax: l.prices_include_tax,
+                        markup_percent: l.markup_percent.map(Rate::from_scaled),
+                    })
+                })
+                .collect::<Result<_>>()?,
+            list_prices: list_prices
+                .iter()
+                .map(|p| PriceFacts {
+                    id: p.id,
+                    owner_id: p.price_list_id,
+                    item_id: p.item_id,
+                    unit: p.unit.clone(),
+                    currency: None,
+                    price: Money::from_scaled(p.price),
+                    min_quantity: Quantity::from_scaled(p.min_quantity),
+                    valid_from: p.valid_from,
+                    valid_to: p.valid_to,
+                })
+                .collect(),
+            customer_prices: special
+                .iter()
+                .map(|p| {
+                    Ok(PriceFacts {
+                        id: p.id,
+                        owner_id: p.customer_id,
+                        item_id: p.item_id,
+                        unit: p.unit.clone(),
+                        currency: Some(parse_currency(&p.currency)?),
+                        price: Money::from_scaled(p.price),
+                        min_quantity: Quantity::from_scaled(p.min_quantity),
+                        valid_from: p.valid_from,
+                        valid_to: p.valid_to,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            discounts: discounts
+                .iter()
+                .map(|d| DiscountFacts {
+                    id: d.id,
+                    customer_id: d.customer_id,
+                    item_group_id: d.item_group_id,
+                    percent: Rate::from_scaled(d.percent),
+                    valid_from: d.valid_from,
+                    valid_to: d.valid_to,
+                })
+                .collect(),
+            taxes: taxes
+                .iter()
+                .map(|t| (t.id, TaxFacts { id: t.id, code: t.code.clone(), percent: Rate::from_scaled(t.percent) }))
+                .collect(),
+            fx,
+        };
+        engine::price(&facts, req)
+    }
+}

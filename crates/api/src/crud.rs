@@ -1,0 +1,155 @@
+//! One macro for the standard resource shape — create, list, get, merge-patch,
+//! delete, history — so every configuration resource behaves (and is documented)
+//! exactly the same way. Domain services provide the six functions.
+
+use ordo_core::PageRequest;
+
+use crate::problem::Problem;
+
+/// A list endpoint's query string: filters plus `limit`/`cursor`.
+pub trait ListQuery {
+    type Filter: Send + 'static;
+    fn split(self) -> Result<(Self::Filter, PageRequest), Problem>;
+}
+
+/// What handlers need to know of a resource to answer with Location and ETag.
+pub trait Resource {
+    fn id(&self) -> i64;
+    fn version(&self) -> i64;
+}
+
+/// Generates `pub mod $module` with the six handlers over `$service`.
+#[macro_export]
+macro_rules! crud_resource {
+    (
+        module: $module:ident,
+        tag: $tag:tt,
+        collection: $collection:tt,
+        member: $member:tt,
+        history: $history:tt,
+        location: $location:tt,
+        model: $model:ty,
+        create: $create:ty,
+        patch: $patch:ty,
+        query: $query:ty,
+        service: $($service:ident)::+,
+        ids: [$c_id:tt, $l_id:tt, $g_id:tt, $u_id:tt, $d_id:tt, $h_id:tt],
+        summaries: [$c_s:tt, $l_s:tt, $g_s:tt, $u_s:tt, $d_s:tt, $h_s:tt] $(,)?
+    ) => {
+        pub mod $module {
+            use actix_web::http::StatusCode;
+            use actix_web::{delete, get, patch, post, web, HttpResponse};
+            use ordo_core::Page;
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::common::{history_page, removal_response, HistoryEntry, PageQuery};
+            use $crate::crud::{ListQuery, Resource};
+            use $crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
+            use $crate::problem::Problem;
+            use $($service)::+ as service;
+
+            #[utoipa::path(
+                tag = $tag, operation_id = $c_id, summary = $c_s,
+                request_body = $create,
+                responses((status = 201, description = "Created", body = $model,
+                           headers(("ETag" = String), ("Location" = String))))
+            )]
+            #[post($collection)]
+            pub async fn create_one(auth: Auth, body: ValidJson<$create>) -> Result<HttpResponse, Problem> {
+                let input = body.0;
+                auth.post(
+                    StatusCode::CREATED,
+                    move |c, caller| service::create(c, caller, input),
+                    |v| ReplyMeta { location: Some(format!($location, v.id())), version: Some(v.version()) },
+                )
+                .await
+            }
+
+            #[utoipa::path(
+                tag = $tag, operation_id = $l_id, summary = $l_s,
+                params($query),
+                responses((status = 200, description = "A page", body = Page<$model>))
+            )]
+            #[get($collection)]
+            pub async fn list_all(auth: Auth, q: StrictQuery<$query>) -> Result<HttpResponse, Problem> {
+                let (filter, page) = q.0.split()?;
+                Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::list(c, caller, &filter, &page)).await?))
+            }
+
+            #[utoipa::path(
+                tag = $tag, operation_id = $g_id, summary = $g_s,
+                params(("id" = i64, Path, description = "Id")),
+                responses((status = 200, description = "Found", body = $model, headers(("ETag" = String))))
+            )]
+            #[get($member)]
+            pub async fn get_one(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+                let id = id.into_inner();
+                let v = auth.read(move |c, caller| service::get(c, caller, id)).await?;
+                Ok(json_response(StatusCode::OK, &v, Some(v.version())))
+            }
+
+            #[utoipa::path(
+                tag = $tag, operation_id = $u_id, summary = $u_s,
+                params(("id" = i64, Path, description = "Id")),
+                request_body(content = $patch, content_type = "application/merge-patch+json"),
+                responses((status = 200, description = "Updated", body = $model, headers(("ETag" = String))))
+            )]
+            #[patch($member)]
+            pub async fn update_one(
+                auth: Auth,
+                id: web::Path<i64>,
+                if_match: IfMatch,
+                body: ValidJson<$patch>,
+            ) -> Result<HttpResponse, Problem> {
+                let (id, patch) = (id.into_inner(), body.0);
+                let v = auth.write(move |c, caller| service::update(c, caller, id, if_match.0, patch)).await?;
+                Ok(json_response(StatusCode::OK, &v, Some(v.version())))
+            }
+
+            #[utoipa::path(
+                tag = $tag, operation_id = $d_id, summary = $d_s,
+                params(("id" = i64, Path, description = "Id")),
+                responses(
+                    (status = 204, description = "Deleted"),
+                    (status = 200, description = "Still referenced, so archived", body = $model),
+                )
+            )]
+            #[delete($member)]
+            pub async fn delete_one(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
+                let id = id.into_inner();
+                let r = auth.write(move |c, caller| service::delete(c, caller, id, if_match.0)).await?;
+                Ok(removal_response(r, |v| v.version()))
+            }
+
+            #[utoipa::path(
+                tag = $tag, operation_id = $h_id, summary = $h_s,
+                params(("id" = i64, Path, description = "Id"), PageQuery),
+                responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>))
+            )]
+            #[get($history)]
+            pub async fn history(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
+                let (id, page) = (id.into_inner(), q.0.page()?);
+                let h = auth.read(move |c, caller| service::history(c, caller, id, &page)).await?;
+                Ok(HttpResponse::Ok().json(history_page(h)))
+            }
+
+            /// Registers the six handlers.
+            pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+                cfg.service(create_one)
+                    .service(list_all)
+                    .service(get_one)
+                    .service(update_one)
+                    .service(delete_one)
+                    .service(history);
+            }
+        }
+    };
+}
+
+/// `ListQuery` for a plain `PageQuery` (no filters).
+impl ListQuery for crate::common::PageQuery {
+    type Filter = ();
+    fn split(self) -> Result<((), PageRequest), Problem> {
+        Ok(((), self.page()?))
+    }
+}

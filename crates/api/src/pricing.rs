@@ -1,0 +1,393 @@
+//! Pricing endpoints: currencies, exchange rates, tax rates, price lists and their
+//! prices, customer special prices, item-group discounts, and the price engine.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use ordo_core::{Currency, Page, PageRequest};
+use ordo_pricing::model::*;
+use ordo_pricing::service;
+use serde::Deserialize;
+
+use crate::common::{page, PageQuery};
+use crate::crud::{ListQuery, Resource};
+use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
+use crate::problem::Problem;
+use crate::AppState;
+
+macro_rules! resource_impl {
+    ($($t:ty),*) => {$(
+        impl Resource for $t {
+            fn id(&self) -> i64 { self.id }
+            fn version(&self) -> i64 { self.version }
+        }
+    )*};
+}
+resource_impl!(ExchangeRate, TaxRate, PriceList, GroupDiscount, ItemPrice, CustomerPrice);
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExchangeRateQuery {
+    pub from_currency: Option<Currency>,
+    pub to_currency: Option<Currency>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl ListQuery for ExchangeRateQuery {
+    type Filter = service::exchange_rates::Filter;
+    fn split(self) -> Result<(Self::Filter, PageRequest), Problem> {
+        let p = page(self.limit, self.cursor.as_deref())?;
+        Ok((service::exchange_rates::Filter { from_currency: self.from_currency, to_currency: self.to_currency }, p))
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TaxRateQuery {
+    pub active: Option<bool>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl ListQuery for TaxRateQuery {
+    type Filter = service::tax_rates::Filter;
+    fn split(self) -> Result<(Self::Filter, PageRequest), Problem> {
+        let p = page(self.limit, self.cursor.as_deref())?;
+        Ok((service::tax_rates::Filter { active: self.active }, p))
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PriceListQuery {
+    pub active: Option<bool>,
+    pub currency: Option<Currency>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl ListQuery for PriceListQuery {
+    type Filter = service::price_lists::Filter;
+    fn split(self) -> Result<(Self::Filter, PageRequest), Problem> {
+        let p = page(self.limit, self.cursor.as_deref())?;
+        Ok((service::price_lists::Filter { active: self.active, currency: self.currency }, p))
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GroupDiscountQuery {
+    pub customer_id: Option<i64>,
+    pub item_group_id: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl ListQuery for GroupDiscountQuery {
+    type Filter = service::group_discounts::Filter;
+    fn split(self) -> Result<(Self::Filter, PageRequest), Problem> {
+        let p = page(self.limit, self.cursor.as_deref())?;
+        Ok((service::group_discounts::Filter { customer_id: self.customer_id, item_group_id: self.item_group_id }, p))
+    }
+}
+
+crate::crud_resource! {
+    module: exchange_rates,
+    tag: "pricing",
+    collection: "/exchange-rates",
+    member: "/exchange-rates/{id}",
+    history: "/exchange-rates/{id}/history",
+    location: "/api/v1/exchange-rates/{}",
+    model: ExchangeRate,
+    create: ExchangeRateCreate,
+    patch: ExchangeRatePatch,
+    query: ExchangeRateQuery,
+    service: ordo_pricing::service::exchange_rates,
+    ids: ["createExchangeRate", "listExchangeRates", "getExchangeRate", "updateExchangeRate", "deleteExchangeRate", "getExchangeRateHistory"],
+    summaries: ["Add a dated exchange rate", "List exchange rates", "Get an exchange rate", "Correct an exchange rate", "Delete an exchange rate", "History of an exchange rate"],
+}
+
+crate::crud_resource! {
+    module: tax_rates,
+    tag: "pricing",
+    collection: "/tax-rates",
+    member: "/tax-rates/{id}",
+    history: "/tax-rates/{id}/history",
+    location: "/api/v1/tax-rates/{}",
+    model: TaxRate,
+    create: TaxRateCreate,
+    patch: TaxRatePatch,
+    query: TaxRateQuery,
+    service: ordo_pricing::service::tax_rates,
+    ids: ["createTaxRate", "listTaxRates", "getTaxRate", "updateTaxRate", "deleteTaxRate", "getTaxRateHistory"],
+    summaries: ["Create a tax rate", "List tax rates", "Get a tax rate", "Update a tax rate", "Delete an unused tax rate", "History of a tax rate"],
+}
+
+crate::crud_resource! {
+    module: price_lists,
+    tag: "pricing",
+    collection: "/price-lists",
+    member: "/price-lists/{id}",
+    history: "/price-lists/{id}/history",
+    location: "/api/v1/price-lists/{}",
+    model: PriceList,
+    create: PriceListCreate,
+    patch: PriceListPatch,
+    query: PriceListQuery,
+    service: ordo_pricing::service::price_lists,
+    ids: ["createPriceList", "listPriceLists", "getPriceList", "updatePriceList", "deletePriceList", "getPriceListHistory"],
+    summaries: ["Create a price list", "List price lists", "Get a price list", "Update a price list", "Delete an unused price list", "History of a price list"],
+}
+
+crate::crud_resource! {
+    module: group_discounts,
+    tag: "pricing",
+    collection: "/group-discounts",
+    member: "/group-discounts/{id}",
+    history: "/group-discounts/{id}/history",
+    location: "/api/v1/group-discounts/{}",
+    model: GroupDiscount,
+    create: GroupDiscountCreate,
+    patch: GroupDiscountPatch,
+    query: GroupDiscountQuery,
+    service: ordo_pricing::service::group_discounts,
+    ids: ["createGroupDiscount", "listGroupDiscounts", "getGroupDiscount", "updateGroupDiscount", "deleteGroupDiscount", "getGroupDiscountHistory"],
+    summaries: ["Create an item-group discount", "List item-group discounts", "Get an item-group discount", "Update an item-group discount", "Delete an item-group discount", "History of an item-group discount"],
+}
+
+/// The ISO 4217 currencies, with minor units and the company base currency.
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "listCurrencies",
+    responses((status = 200, description = "All currencies (one page)", body = Page<CurrencyInfo>))
+)]
+#[get("/currencies")]
+pub async fn list_currencies(auth: Auth) -> Result<HttpResponse, Problem> {
+    auth.caller.require(ordo_core::Permission::PricingRead)?;
+    let base = auth.db_state().config.base_currency;
+    let data: Vec<CurrencyInfo> =
+        Currency::all().map(|c| CurrencyInfo { code: c, minor_units: c.minor_units(), base: c == base }).collect();
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ItemPriceQuery {
+    pub item_id: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// List the prices on a price list.
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "listItemPrices",
+    params(("id" = i64, Path, description = "Price list id"), ItemPriceQuery),
+    responses((status = 200, description = "A page of prices", body = Page<ItemPrice>))
+)]
+#[get("/price-lists/{id}/prices")]
+pub async fn list_item_prices(
+    auth: Auth,
+    id: web::Path<i64>,
+    q: StrictQuery<ItemPriceQuery>,
+) -> Result<HttpResponse, Problem> {
+    let (id, q) = (id.into_inner(), q.0);
+    let p = page(q.limit, q.cursor.as_deref())?;
+    let item = q.item_id;
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::item_prices::list(c, caller, id, item, &p)).await?))
+}
+
+/// Add a price (or a quantity tier) for an item to a price list.
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "createItemPrice",
+    params(("id" = i64, Path, description = "Price list id")),
+    request_body = ItemPriceCreate,
+    responses(
+        (status = 201, description = "Created", body = ItemPrice, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "Same item, unit and tier already priced for an overlapping period", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/price-lists/{id}/prices")]
+pub async fn create_item_price(
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<ItemPriceCreate>,
+) -> Result<HttpResponse, Problem> {
+    let (id, input) = (id.into_inner(), body.0);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| service::item_prices::create(c, caller, id, input),
+        |v| ReplyMeta {
+            location: Some(format!("/api/v1/price-lists/{}/prices/{}", v.price_list_id, v.id)),
+            version: Some(v.version),
+        },
+    )
+    .await
+}
+
+/// Get one price of a price list.
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "getItemPrice",
+    params(("id" = i64, Path, description = "Price list id"), ("price_id" = i64, Path, description = "Item price id")),
+    responses((status = 200, description = "The price", body = ItemPrice, headers(("ETag" = String))))
+)]
+#[get("/price-lists/{id}/prices/{price_id}")]
+pub async fn get_item_price(auth: Auth, path: web::Path<(i64, i64)>) -> Result<HttpResponse, Problem> {
+    let (id, price_id) = path.into_inner();
+    let v = auth.read(move |c, caller| service::item_prices::get(c, caller, id, price_id)).await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// Change a price, its tier or its validity (merge-patch).
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "updateItemPrice",
+    params(("id" = i64, Path, description = "Price list id"), ("price_id" = i64, Path, description = "Item price id")),
+    request_body(content = ItemPricePatch, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "Updated", body = ItemPrice, headers(("ETag" = String))))
+)]
+#[patch("/price-lists/{id}/prices/{price_id}")]
+pub async fn update_item_price(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    if_match: IfMatch,
+    body: ValidJson<ItemPricePatch>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, price_id), p) = (path.into_inner(), body.0);
+    let v = auth.write(move |c, caller| service::item_prices::update(c, caller, id, price_id, if_match.0, p)).await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// Remove a price from a price list.
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "deleteItemPrice",
+    params(("id" = i64, Path, description = "Price list id"), ("price_id" = i64, Path, description = "Item price id")),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/price-lists/{id}/prices/{price_id}")]
+pub async fn delete_item_price(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, Problem> {
+    let (id, price_id) = path.into_inner();
+    auth.write(move |c, caller| service::item_prices::delete(c, caller, id, price_id, if_match.0)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// List a customer's special prices.
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "listCustomerPrices",
+    params(("id" = i64, Path, description = "Customer id"), PageQuery),
+    responses((status = 200, description = "A page of special prices", body = Page<CustomerPrice>))
+)]
+#[get("/customers/{id}/prices")]
+pub async fn list_customer_prices(
+    auth: Auth,
+    id: web::Path<i64>,
+    q: StrictQuery<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let (id, p) = (id.into_inner(), q.0.page()?);
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::customer_prices::list(c, caller, id, &p)).await?))
+}
+
+/// Agree a special price with a customer (beats list prices; not discounted).
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "createCustomerPrice",
+    params(("id" = i64, Path, description = "Customer id")),
+    request_body = CustomerPriceCreate,
+    responses(
+        (status = 201, description = "Created", body = CustomerPrice, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "Same item, unit, currency and tier already priced for an overlapping period", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/customers/{id}/prices")]
+pub async fn create_customer_price(
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<CustomerPriceCreate>,
+) -> Result<HttpResponse, Problem> {
+    let (id, input) = (id.into_inner(), body.0);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| service::customer_prices::create(c, caller, id, input),
+        |v| ReplyMeta {
+            location: Some(format!("/api/v1/customers/{}/prices/{}", v.customer_id, v.id)),
+            version: Some(v.version),
+        },
+    )
+    .await
+}
+
+/// Remove a customer's special price.
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "deleteCustomerPrice",
+    params(("id" = i64, Path, description = "Customer id"), ("price_id" = i64, Path, description = "Customer price id")),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/customers/{id}/prices/{price_id}")]
+pub async fn delete_customer_price(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, Problem> {
+    let (id, price_id) = path.into_inner();
+    auth.write(move |c, caller| service::customer_prices::delete(c, caller, id, price_id, if_match.0)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Price a basket for a customer: every line's base price and where it came from,
+/// each discount, tax per rate, totals in the document and the base currency, and a
+/// readable explanation. Nothing is written. Agents may price only their own customers.
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "quotePrices",
+    request_body = QuoteRequest,
+    responses(
+        (status = 200, description = "The priced basket", body = Quote),
+        (status = 422, description = "Validation failed, `fx_rate_missing`, or `unpriceable_lines` (each line named in `errors`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/pricing/quote")]
+pub async fn quote(
+    auth: Auth,
+    body: ValidJson<QuoteRequest>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let (req, base) = (body.0, state.config.base_currency);
+    let q = auth.read(move |c, caller| service::quote::quote(c, caller, &req, base)).await?;
+    Ok(HttpResponse::Ok().json(q))
+}
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    exchange_rates::routes(cfg);
+    tax_rates::routes(cfg);
+    price_lists::routes(cfg);
+    group_discounts::routes(cfg);
+    cfg.service(list_currencies)
+        .service(list_item_prices)
+        .service(create_item_price)
+        .service(get_item_price)
+        .service(update_item_price)
+        .service(delete_item_price)
+        .service(list_customer_prices)
+        .service(create_customer_price)
+        .service(delete_customer_price)
+        .service(quote);
+}
