@@ -240,10 +240,7 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
                 ));
                 continue;
             };
-            let fx = match facts.rate(lf.currency, facts.currency) {
-                Ok(r) => r,
-                Err(e) => return Err(e),
-            };
+            let fx = facts.rate(lf.currency, facts.currency)?;
             let unit_price = round_to(p.price.value() * markup * fx, Money::SCALE);
             let top = list.expect("found implies a list");
             let source = if depth == 0 {

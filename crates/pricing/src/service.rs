@@ -913,6 +913,9 @@ pub mod quote {
     };
     use std::collections::{BTreeSet, HashMap};
 
+    /// id, sku, base unit, group, tax rate, active
+    type ItemPricingRow = (i64, String, String, Option<i64>, Option<i64>, bool);
+
     fn customer_facts(row: &CustomerRow) -> Result<CustomerFacts> {
         Ok(CustomerFacts {
             id: row.id,
@@ -976,7 +979,7 @@ pub mod quote {
             }
         }
         let item_ids: Vec<i64> = req.lines.iter().map(|l| l.item_id).collect::<BTreeSet<_>>().into_iter().collect();
-        let item_rows: Vec<(i64, String, String, Option<i64>, Option<i64>, bool)> = items::table
+        let item_rows: Vec<ItemPricingRow> = items::table
             .filter(items::id.eq_any(&item_ids))
             .select((items::id, items::sku, items::base_unit, items::item_group_id, items::tax_rate_id, items::active))
             .load(conn)?;
