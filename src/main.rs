@@ -16,7 +16,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the HTTP server (migrates the database first unless --no-migrate).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
     /// Load the demo data set into an empty database.
@@ -157,7 +157,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => actix_web::rt::System::new().block_on(serve(args)),
+        Command::Serve(args) => actix_web::rt::System::new().block_on(serve(*args)),
         Command::Migrate(args) => open_db(&args).and_then(|db| migrate(&db)),
         Command::DemoData(args) => open_db(&args).and_then(|db| {
             migrate(&db)?;
