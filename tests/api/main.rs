@@ -8,3 +8,4 @@ mod conventions;
 mod customers;
 mod items;
 mod openapi;
+mod pricing;

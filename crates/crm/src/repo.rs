@@ -262,22 +262,26 @@ pub fn update_contact(conn: &mut DbConnection, row: &ContactRow, expected_versio
         .ok_or_else(|| DomainError::stale_version(expected_version))
 }
 
-/// Clears the primary flag on the customer's other contacts (one primary at most).
-pub fn clear_primary(conn: &mut DbConnection, customer_id: i64, except: Option<i64>) -> Result<()> {
-    diesel::update(
-        contacts::table
-            .filter(contacts::customer_id.eq(customer_id))
-            .filter(contacts::is_primary.eq(true))
-            .filter(contacts::id.ne(except.unwrap_or(-1))),
-    )
-    // The flag is part of the other contact's representation: its version moves too.
-    .set((
-        contacts::is_primary.eq(false),
-        contacts::version.eq(contacts::version + 1),
-        contacts::updated_at.eq(ordo_core::time_util::now()),
-    ))
-    .execute(conn)?;
-    Ok(())
+/// Clears the primary flag on the customer's other contacts (one primary at most);
+/// returns the contacts it changed so the caller can audit them.
+pub fn clear_primary(conn: &mut DbConnection, customer_id: i64, except: Option<i64>) -> Result<Vec<i64>> {
+    let others: Vec<i64> = contacts::table
+        .filter(contacts::customer_id.eq(customer_id))
+        .filter(contacts::is_primary.eq(true))
+        .filter(contacts::id.ne(except.unwrap_or(-1)))
+        .select(contacts::id)
+        .load(conn)?;
+    if !others.is_empty() {
+        // The flag is part of the other contact's representation: its version moves too.
+        diesel::update(contacts::table.filter(contacts::id.eq_any(&others)))
+            .set((
+                contacts::is_primary.eq(false),
+                contacts::version.eq(contacts::version + 1),
+                contacts::updated_at.eq(ordo_core::time_util::now()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(others)
 }
 
 pub fn delete_contact(conn: &mut DbConnection, id: i64) -> Result<()> {

@@ -279,6 +279,14 @@ pub fn get_contact(conn: &mut DbConnection, caller: &Caller, customer_id: i64, i
     Ok(repo::find_contact(conn, customer_id, id)?.to_model())
 }
 
+fn unset_primary(conn: &mut DbConnection, caller: &Caller, customer_id: i64, except: Option<i64>) -> Result<()> {
+    let change = serde_json::json!({"is_primary": {"from": true, "to": false}});
+    for id in repo::clear_primary(conn, customer_id, except)? {
+        audit::record(conn, caller, CONTACT, id, "update", &change)?;
+    }
+    Ok(())
+}
+
 pub fn create_contact(
     conn: &mut DbConnection,
     caller: &Caller,
@@ -288,7 +296,7 @@ pub fn create_contact(
     caller.require(Permission::CustomersWrite)?;
     writable(&scope::customer(conn, caller.scope(), customer_id)?)?;
     if input.is_primary {
-        repo::clear_primary(conn, customer_id, None)?;
+        unset_primary(conn, caller, customer_id, None)?;
     }
     let ts = now();
     let row = repo::insert_contact(
@@ -337,7 +345,7 @@ pub fn update_contact(
     }
     if let Some(v) = patch.is_primary {
         if v && !current.is_primary {
-            repo::clear_primary(conn, customer_id, Some(id))?;
+            unset_primary(conn, caller, customer_id, Some(id))?;
         }
         row.is_primary = v;
     }

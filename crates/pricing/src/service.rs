@@ -300,11 +300,20 @@ pub mod price_lists {
         Ok(())
     }
 
-    /// One default list at most: setting the flag takes it from the others.
-    fn clear_default(conn: &mut DbConnection, except: i64) -> Result<()> {
-        diesel::update(t::table.filter(t::is_default.eq(true)).filter(t::id.ne(except)))
+    /// One default list at most: setting the flag takes it from the others (audited).
+    fn clear_default(conn: &mut DbConnection, caller: &Caller, except: i64) -> Result<()> {
+        let others: Vec<i64> =
+            t::table.filter(t::is_default.eq(true)).filter(t::id.ne(except)).select(t::id).load(conn)?;
+        if others.is_empty() {
+            return Ok(());
+        }
+        diesel::update(t::table.filter(t::id.eq_any(&others)))
             .set((t::is_default.eq(false), t::version.eq(t::version + 1), t::updated_at.eq(now())))
             .execute(conn)?;
+        let change = serde_json::json!({"is_default": {"from": true, "to": false}});
+        for id in others {
+            audit::record(conn, caller, ENTITY, id, "update", &change)?;
+        }
         Ok(())
     }
 
@@ -337,7 +346,7 @@ pub mod price_lists {
             .get_result(conn)
             .map_err(unique_as("duplicate_name", "another price list has this name"))?;
         if row.is_default {
-            clear_default(conn, row.id)?;
+            clear_default(conn, caller, row.id)?;
         }
         let v = row.to_model()?;
         audit::record(conn, caller, ENTITY, v.id, "create", &to_json(&v))?;
@@ -417,7 +426,7 @@ pub mod price_lists {
             .map_err(unique_as("duplicate_name", "another price list has this name"))?
             .ok_or_else(|| DomainError::stale_version(current.version))?;
         if saved.is_default && !current.is_default {
-            clear_default(conn, id)?;
+            clear_default(conn, caller, id)?;
         }
         let v = saved.to_model()?;
         audit::record(conn, caller, ENTITY, id, "update", &audit::diff(&to_json(&current.to_model()?), &to_json(&v)))?;
