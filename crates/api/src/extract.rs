@@ -5,7 +5,6 @@ use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
-use ordo_core::serde_util::validation_errors;
 use ordo_core::{Caller, FieldError, Result as DResult};
 use ordo_db::idempotency::{self, Claim, StoredResponse};
 use ordo_db::{DbConnection, Stats};
@@ -258,27 +257,6 @@ impl FromRequest for IfMatch {
     }
 }
 
-/// The field a serde data error is about: (JSON path, code, message). serde_path_to_error's
-/// path already ends at an unknown field, but stops at the parent of a missing one.
-fn data_error(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
-    let path = e.path().to_string();
-    let msg = e.inner().to_string();
-    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-    let base = if path == "." { String::new() } else { path };
-    let between = |m: &str| m.split('`').nth(1).unwrap_or("").to_string();
-    let (field, code) = if msg.starts_with("unknown field") {
-        (if base.is_empty() { between(&msg) } else { base }, "unknown_field")
-    } else if msg.starts_with("missing field") {
-        let name = between(&msg);
-        (if base.is_empty() { name } else { format!("{base}.{name}") }, "required")
-    } else if msg.starts_with("invalid type") {
-        (base, "invalid_type")
-    } else {
-        (base, "invalid")
-    };
-    FieldError::new(if field.is_empty() { "(body)".into() } else { field }, code, msg)
-}
-
 /// Maps a serde error with its path to a problem: syntax → 400, data → 422 naming the field.
 pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
     use serde_json::error::Category;
@@ -286,89 +264,16 @@ pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
         Category::Syntax | Category::Eof | Category::Io => {
             Problem::bad_request("malformed_json", format!("the request body is not valid JSON: {}", e.inner()))
         }
-        Category::Data => Problem::validation(vec![data_error(&e)]),
+        Category::Data => Problem::validation(vec![ordo_core::body::data_error(&e)]),
     }
 }
 
-/// Removes the value at a serde path (a whole array when an element failed), so
-/// deserialization can go on and report the next failing field.
-fn remove_at(value: &mut serde_json::Value, path: &serde_path_to_error::Path) -> bool {
-    use serde_path_to_error::Segment;
-    let segs: Vec<&Segment> = path.iter().collect();
-    let cut = segs.iter().position(|s| !matches!(s, Segment::Map { .. })).unwrap_or(segs.len());
-    let keys: Vec<&str> = segs[..cut]
-        .iter()
-        .filter_map(|s| match s {
-            Segment::Map { key } => Some(key.as_str()),
-            _ => None,
-        })
-        .collect();
-    let Some((last, parents)) = keys.split_last() else {
-        return false;
-    };
-    let mut cur = value;
-    for k in parents {
-        match cur.get_mut(*k) {
-            Some(v) => cur = v,
-            None => return false,
-        }
-    }
-    cur.as_object_mut().is_some_and(|o| o.remove(*last).is_some())
-}
-
-/// Deserializes and validates a body, reporting every failing field it can: each
-/// field of the wrong type or unknown is recorded and set aside, and when the rest
-/// still forms a request its validation rules are checked too.
+/// Deserializes and validates a body, reporting every failing field it can.
 fn parse_validated<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Problem> {
     // Syntax first, so `{} []` is a 400 and not a complaint about missing fields.
-    let mut value: serde_json::Value = serde_json::from_slice(body)
+    let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| Problem::bad_request("malformed_json", format!("the request body is not valid JSON: {e}")))?;
-    let mut errors: Vec<FieldError> = Vec::new();
-    let mut parsed = None;
-    for _ in 0..64 {
-        match serde_path_to_error::deserialize::<_, T>(&value) {
-            Ok(v) => {
-                parsed = Some(v);
-                break;
-            }
-            Err(e) => {
-                let fe = data_error(&e);
-                // A required field we set aside ourselves is already reported.
-                let set_aside = fe.code == "required"
-                    && errors.iter().any(|x| {
-                        x.field == fe.field
-                            || x.field.starts_with(&format!("{}[", fe.field))
-                            || x.field.starts_with(&format!("{}.", fe.field))
-                    });
-                if errors.iter().any(|x| x.field == fe.field && x.code == fe.code) {
-                    break;
-                }
-                if !set_aside {
-                    errors.push(fe);
-                }
-                // For a missing field the path is its parent object: set that aside.
-                if !remove_at(&mut value, e.path()) {
-                    break;
-                }
-            }
-        }
-    }
-    if let Some(v) = &parsed {
-        if let Err(e) = v.validate() {
-            for fe in validation_errors(&e) {
-                if !errors.iter().any(|x| x.field == fe.field) {
-                    errors.push(fe);
-                }
-            }
-        }
-    }
-    match parsed {
-        Some(v) if errors.is_empty() => Ok(v),
-        _ => {
-            errors.sort_by(|a, b| a.field.cmp(&b.field));
-            Err(Problem::validation(errors))
-        }
-    }
+    ordo_core::body::parse_validated(value).map_err(Problem::validation)
 }
 
 /// A JSON request body: content type checked, unknown fields refused, every

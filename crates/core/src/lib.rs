@@ -1,6 +1,7 @@
 //! ordo-core: the vocabulary every other crate shares — exact numbers, currencies,
 //! errors, who is asking, pagination cursors and the clock.
 
+pub mod body;
 pub mod currency;
 pub mod decimal;
 pub mod error;

@@ -239,6 +239,91 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pricing_rules (id) {
+        id -> BigInt,
+        name -> Text,
+        priority -> Integer,
+        exclusive -> Bool,
+        active -> Bool,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+        currency -> Nullable<Text>,
+        item_id -> Nullable<BigInt>,
+        item_group_id -> Nullable<BigInt>,
+        customer_id -> Nullable<BigInt>,
+        customer_tag -> Nullable<Text>,
+        campaign_code -> Nullable<Text>,
+        territory -> Nullable<Text>,
+        min_quantity -> Nullable<BigInt>,
+        max_quantity -> Nullable<BigInt>,
+        min_line_amount -> Nullable<BigInt>,
+        max_line_amount -> Nullable<BigInt>,
+        min_order_amount -> Nullable<BigInt>,
+        max_order_amount -> Nullable<BigInt>,
+        coupon_only -> Bool,
+        action -> Text,
+        percent -> Nullable<BigInt>,
+        amount -> Nullable<BigInt>,
+        free_item_id -> Nullable<BigInt>,
+        buy_quantity -> Nullable<BigInt>,
+        free_quantity -> Nullable<BigInt>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    coupons (id) {
+        id -> BigInt,
+        code -> Text,
+        pricing_rule_id -> BigInt,
+        customer_id -> Nullable<BigInt>,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+        max_uses -> Nullable<BigInt>,
+        max_uses_per_customer -> Nullable<BigInt>,
+        uses -> BigInt,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    coupon_redemptions (id) {
+        id -> BigInt,
+        coupon_id -> BigInt,
+        customer_id -> BigInt,
+        document -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    shipping_rules (id) {
+        id -> BigInt,
+        name -> Text,
+        priority -> Integer,
+        active -> Bool,
+        countries -> Text,
+        basis -> Text,
+        range_min -> Nullable<BigInt>,
+        range_max -> Nullable<BigInt>,
+        charge -> Text,
+        amount -> Nullable<BigInt>,
+        percent -> Nullable<BigInt>,
+        currency -> Text,
+        free_above -> Nullable<BigInt>,
+        tax_rate_id -> Nullable<BigInt>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -258,4 +343,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     item_prices,
     customer_prices,
     group_discounts,
+    pricing_rules,
+    coupons,
+    coupon_redemptions,
+    shipping_rules,
 );
