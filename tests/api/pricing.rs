@@ -4,7 +4,7 @@ use crate::on_both_backends;
 use crate::support::{Resp, TestApp};
 use serde_json::{json, Value};
 
-on_both_backends!(pricing_resources_refuse_bad_input, quote_prices_a_basket_exactly);
+on_both_backends!(pricing_resources_refuse_bad_input, quote_prices_a_basket_exactly, rules_coupons_and_shipping);
 
 fn id(r: &Resp) -> i64 {
     assert!(r.status.is_success(), "{} {}", r.status, r.body);
@@ -201,7 +201,7 @@ async fn quote_prices_a_basket_exactly(app: TestApp) {
     assert_eq!(
         b["totals"],
         json!({
-            "net": "226.48", "discount": "11.52", "tax": "37.39", "gross": "263.87",
+            "net": "226.48", "shipping": "0.00", "discount": "11.52", "tax": "37.39", "gross": "263.87",
             "taxes": [
                 {"tax_rate_id": 1, "percent": "23", "net": "128.48", "tax": "29.55"},
                 {"tax_rate_id": 2, "percent": "8", "net": "98.00", "tax": "7.84"}
@@ -354,4 +354,148 @@ async fn quote_prices_a_basket_exactly(app: TestApp) {
     assert!(q20.statements() <= 15, "a 20-line quote took {} statements", q20.statements());
     let q1 = app.post("/api/v1/pricing/quote", t, json!({"customer_id": child, "lines": [many[0].clone()]})).await;
     assert_eq!(q1.statements(), q20.statements(), "statements do not grow with lines");
+}
+
+async fn rules_coupons_and_shipping(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app).await;
+    let before = app.count("audit_log");
+    let r = app
+        .post("/api/v1/pricing-rules", t, json!({"name": "Everything", "action": "discount_percent", "percent": "5"}))
+        .await;
+    r.problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["code"], "no_target_or_condition");
+    let r = app
+        .post(
+            "/api/v1/pricing-rules",
+            t,
+            json!({"name": "X", "item_id": w.item_a, "action": "discount_amount", "amount": "1"}),
+        )
+        .await;
+    assert_eq!(r.error_fields(), vec!["currency"]);
+    let r =
+        app.post("/api/v1/pricing-rules", t, json!({"name": "X", "item_id": w.item_a, "action": "free_item"})).await;
+    assert_eq!(r.error_fields(), vec!["buy_quantity", "free_item_id", "free_quantity"]);
+    app.post(
+        "/api/v1/pricing-rules",
+        t,
+        json!({"name": "X", "item_id": 999, "action": "discount_percent", "percent": "1"}),
+    )
+    .await
+    .problem(404, "not_found");
+    assert_eq!(app.count("audit_log"), before, "refused rules write nothing");
+
+    // A coupon-only rule and its coupon.
+    let half = id(&app.post("/api/v1/pricing-rules", t, json!({"name": "Half price", "item_id": w.item_a, "coupon_only": true, "action": "discount_percent", "percent": "50"})).await);
+    let coupon =
+        app.post("/api/v1/coupons", t, json!({"code": "Half", "pricing_rule_id": half, "max_uses": 100})).await;
+    assert_eq!(coupon.status, 201, "{}", coupon.body);
+    assert_eq!(coupon.body["code"], "HALF");
+    assert_eq!(coupon.body["uses"], 0);
+    app.post("/api/v1/coupons", t, json!({"code": "half", "pricing_rule_id": half}))
+        .await
+        .problem(409, "duplicate_code");
+    let quote = |body: Value| {
+        let app = &app;
+        async move { app.post("/api/v1/pricing/quote", &app.admin_token, body).await }
+    };
+    let plain = quote(json!({"customer_id": w.c1, "lines": [line(w.item_a, "1")]})).await;
+    assert_eq!(plain.body["totals"]["net"], "9.31");
+    let with = quote(json!({"customer_id": w.c1, "coupon_code": "half", "lines": [line(w.item_a, "1")]})).await;
+    assert_eq!(with.status, 200, "{}", with.body);
+    // 10.00 → rule 50% 5.00 → group 5% 4.75 → customer 2% 4.655 → 4.66
+    assert_eq!(with.body["totals"]["net"], "4.66");
+    assert_eq!(with.body["coupon"], json!({"code": "HALF", "pricing_rule_id": half}));
+    let unknown = quote(json!({"customer_id": w.c1, "coupon_code": "NOPE", "lines": [line(w.item_a, "1")]})).await;
+    unknown.problem(422, "coupon_invalid");
+    assert_eq!(unknown.body["errors"][0]["code"], "unknown");
+    let other = id(&app.post("/api/v1/customers", t, json!({"name": "Other", "currency": "EUR"})).await);
+    id(&app.post("/api/v1/coupons", t, json!({"code": "THEIRS", "pricing_rule_id": half, "customer_id": other})).await);
+    let theirs = quote(json!({"customer_id": w.c1, "coupon_code": "theirs", "lines": [line(w.item_a, "1")]})).await;
+    theirs.problem(422, "coupon_invalid");
+    assert_eq!(theirs.body["errors"][0]["code"], "other_customer");
+    id(&app
+        .post("/api/v1/coupons", t, json!({"code": "OLD", "pricing_rule_id": half, "valid_to": "2020-12-31"}))
+        .await);
+    let old = quote(json!({"customer_id": w.c1, "coupon_code": "OLD", "lines": [line(w.item_a, "1")]})).await;
+    assert_eq!(old.body["errors"][0]["code"], "expired");
+    let spent =
+        id(&app.post("/api/v1/coupons", t, json!({"code": "ONCE", "pricing_rule_id": half, "max_uses": 1})).await);
+    app.with_db(|c| {
+        use diesel::prelude::*;
+        use ordo_db::schema::coupons;
+        diesel::update(coupons::table.find(spent)).set(coupons::uses.eq(1i64)).execute(c)
+    })
+    .unwrap();
+    let exhausted = quote(json!({"customer_id": w.c1, "coupon_code": "once", "lines": [line(w.item_a, "1")]})).await;
+    assert_eq!(exhausted.body["errors"][0]["code"], "exhausted");
+    app.delete(&format!("/api/v1/coupons/{spent}"), t).await.problem(409, "in_use");
+
+    // An exclusive campaign price stops the standard discounts.
+    id(&app
+        .post(
+            "/api/v1/pricing-rules",
+            t,
+            json!({"name": "Spring", "item_id": w.item_b, "campaign_code": "SPRING", "exclusive": true,
+                                                  "action": "fixed_price", "amount": "70.00", "currency": "EUR"}),
+        )
+        .await);
+    let spring = quote(json!({"customer_id": w.c1, "campaign_code": "spring", "lines": [line(w.item_b, "1")]})).await;
+    assert_eq!(spring.body["lines"][0]["adjustments"].as_array().unwrap().len(), 1);
+    assert_eq!(spring.body["totals"]["net"], "70.00");
+    let no_campaign = quote(json!({"customer_id": w.c1, "lines": [line(w.item_b, "1")]})).await;
+    assert_eq!(no_campaign.body["totals"]["net"], "98.00");
+
+    // Buy 2 A, get 1 B free.
+    let gift = id(&app
+        .post(
+            "/api/v1/pricing-rules",
+            t,
+            json!({"name": "Gift", "item_id": w.item_a, "action": "free_item", "free_item_id": w.item_b,
+                                                  "buy_quantity": "2", "free_quantity": "1"}),
+        )
+        .await);
+    let free = quote(json!({"customer_id": w.c1, "lines": [line(w.item_a, "5")]})).await;
+    let lines = free.body["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["item_id"], w.item_b);
+    assert_eq!(lines[1]["quantity"], "2");
+    assert_eq!(lines[1]["gross"], "0.00");
+    assert_eq!(lines[1]["source"], json!({"kind": "free_item", "pricing_rule_id": gift}));
+    // Merge-patch in the create shape: change one field; an inconsistent result is refused.
+    let p = app.patch(&format!("/api/v1/pricing-rules/{gift}"), t, json!({"free_quantity": "2"})).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(p.body["free_quantity"], "2");
+    assert_eq!(p.body["version"], 2);
+    let broken = app.patch(&format!("/api/v1/pricing-rules/{gift}"), t, json!({"free_item_id": null})).await;
+    assert_eq!(broken.error_fields(), vec!["free_item_id"]);
+    app.patch(&format!("/api/v1/pricing-rules/{gift}"), t, json!({"active": false})).await;
+
+    // Shipping: fixed 15.00 to DE, taxed at VAT23, free from 500.00 net.
+    let vat23 = 1;
+    let sr = app
+        .post("/api/v1/shipping-rules", t, json!({"name": "DE parcel", "countries": ["DE"], "basis": "net_amount", "charge": "fixed",
+                                                   "amount": "15.00", "currency": "EUR", "free_above": "500.00", "tax_rate_id": vat23}))
+        .await;
+    assert_eq!(sr.status, 201, "{}", sr.body);
+    let bad = app
+        .post(
+            "/api/v1/shipping-rules",
+            t,
+            json!({"name": "x", "countries": ["Germany"], "basis": "weight", "charge": "percent", "currency": "EUR"}),
+        )
+        .await;
+    assert_eq!(bad.error_fields(), vec!["countries"]);
+    let shipped = quote(json!({"customer_id": w.c1, "shipping_country": "DE", "lines": [line(w.item_a, "1")]})).await;
+    assert_eq!(shipped.body["shipping"]["net"], "15.00");
+    assert_eq!(shipped.body["shipping"]["tax"], "3.45");
+    assert_eq!(shipped.body["totals"]["shipping"], "15.00");
+    // 9.31 + 15.00 net; 2.14 + 3.45 tax
+    assert_eq!(shipped.body["totals"]["net"], "24.31");
+    assert_eq!(shipped.body["totals"]["tax"], "5.59");
+    assert_eq!(shipped.body["totals"]["gross"], "29.90");
+    let abroad = quote(json!({"customer_id": w.c1, "shipping_country": "FR", "lines": [line(w.item_a, "1")]})).await;
+    assert_eq!(abroad.body["shipping"], Value::Null);
+    let big = quote(json!({"customer_id": w.c1, "shipping_country": "DE", "lines": [line(w.item_b, "6")]})).await;
+    assert_eq!(big.body["shipping"]["net"], "0.00", "free above 500");
 }

@@ -22,7 +22,60 @@ macro_rules! resource_impl {
         }
     )*};
 }
-resource_impl!(ExchangeRate, TaxRate, PriceList, GroupDiscount, ItemPrice, CustomerPrice);
+resource_impl!(
+    ExchangeRate,
+    TaxRate,
+    PriceList,
+    GroupDiscount,
+    ItemPrice,
+    CustomerPrice,
+    PricingRule,
+    Coupon,
+    ShippingRule
+);
+
+use ordo_core::body::MergePatch;
+use ordo_pricing::rules::{Coupon, CouponCreate, PricingRule, PricingRuleCreate, ShippingRule, ShippingRuleCreate};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PricingRuleQuery {
+    pub active: Option<bool>,
+    pub item_id: Option<i64>,
+    pub item_group_id: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl ListQuery for PricingRuleQuery {
+    type Filter = ordo_pricing::rules::pricing_rule_service::Filter;
+    fn split(self) -> Result<(Self::Filter, PageRequest), Problem> {
+        let p = page(self.limit, self.cursor.as_deref())?;
+        Ok((Self::Filter { active: self.active, item_id: self.item_id, item_group_id: self.item_group_id }, p))
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CouponQuery {
+    pub pricing_rule_id: Option<i64>,
+    /// Exact code, case-insensitive.
+    pub code: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl ListQuery for CouponQuery {
+    type Filter = ordo_pricing::rules::coupon_service::Filter;
+    fn split(self) -> Result<(Self::Filter, PageRequest), Problem> {
+        let p = page(self.limit, self.cursor.as_deref())?;
+        Ok((Self::Filter { pricing_rule_id: self.pricing_rule_id, code: self.code }, p))
+    }
+}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -161,6 +214,54 @@ crate::crud_resource! {
     service: ordo_pricing::service::group_discounts,
     ids: ["createGroupDiscount", "listGroupDiscounts", "getGroupDiscount", "updateGroupDiscount", "deleteGroupDiscount", "getGroupDiscountHistory"],
     summaries: ["Create an item-group discount", "List item-group discounts", "Get an item-group discount", "Update an item-group discount", "Delete an item-group discount", "History of an item-group discount"],
+}
+
+crate::crud_resource! {
+    module: pricing_rules,
+    tag: "pricing",
+    collection: "/pricing-rules",
+    member: "/pricing-rules/{id}",
+    history: "/pricing-rules/{id}/history",
+    location: "/api/v1/pricing-rules/{}",
+    model: PricingRule,
+    create: PricingRuleCreate,
+    patch: MergePatch,
+    query: PricingRuleQuery,
+    service: ordo_pricing::rules::pricing_rule_service,
+    ids: ["createPricingRule", "listPricingRules", "getPricingRule", "updatePricingRule", "deletePricingRule", "getPricingRuleHistory"],
+    summaries: ["Create a pricing rule", "List pricing rules", "Get a pricing rule", "Update a pricing rule (merge-patch of its create shape)", "Delete a pricing rule no coupon uses", "History of a pricing rule"],
+}
+
+crate::crud_resource! {
+    module: coupons,
+    tag: "pricing",
+    collection: "/coupons",
+    member: "/coupons/{id}",
+    history: "/coupons/{id}/history",
+    location: "/api/v1/coupons/{}",
+    model: Coupon,
+    create: CouponCreate,
+    patch: MergePatch,
+    query: CouponQuery,
+    service: ordo_pricing::rules::coupon_service,
+    ids: ["createCoupon", "listCoupons", "getCoupon", "updateCoupon", "deleteCoupon", "getCouponHistory"],
+    summaries: ["Create a coupon", "List coupons", "Get a coupon", "Update a coupon (merge-patch of its create shape)", "Delete an unused coupon", "History of a coupon"],
+}
+
+crate::crud_resource! {
+    module: shipping_rules,
+    tag: "pricing",
+    collection: "/shipping-rules",
+    member: "/shipping-rules/{id}",
+    history: "/shipping-rules/{id}/history",
+    location: "/api/v1/shipping-rules/{}",
+    model: ShippingRule,
+    create: ShippingRuleCreate,
+    patch: MergePatch,
+    query: PageQuery,
+    service: ordo_pricing::rules::shipping_rule_service,
+    ids: ["createShippingRule", "listShippingRules", "getShippingRule", "updateShippingRule", "deleteShippingRule", "getShippingRuleHistory"],
+    summaries: ["Create a shipping rule", "List shipping rules", "Get a shipping rule", "Update a shipping rule (merge-patch of its create shape)", "Delete a shipping rule", "History of a shipping rule"],
 }
 
 /// The ISO 4217 currencies, with minor units and the company base currency.
@@ -380,6 +481,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     tax_rates::routes(cfg);
     price_lists::routes(cfg);
     group_discounts::routes(cfg);
+    pricing_rules::routes(cfg);
+    coupons::routes(cfg);
+    shipping_rules::routes(cfg);
     cfg.service(list_currencies)
         .service(list_item_prices)
         .service(create_item_price)

@@ -48,7 +48,9 @@ impl Problem {
     pub fn unauthorized(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
     }
-    pub fn validation(errors: Vec<FieldError>) -> Problem {
+    pub fn validation(mut errors: Vec<FieldError>) -> Problem {
+        // A stable order (by field) so clients and tests can rely on it.
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
         let n = errors.len();
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -9,11 +9,18 @@
 //! 2. Otherwise the effective price list (the customer's, else the nearest parent's,
 //!    else the default list): its own price for the item and unit (highest tier), else
 //!    its base list's price times (1 + markup/100), recursively.
-//! 3. Discounts on list prices, in order: the item group's discount (customer-specific
-//!    beats all-customers), then the customer's general discount, each on the amount
-//!    left by the previous one.
-//! 4. Tax: the item's tax rate, zero for exempt and reverse-charge customers. On a gross
+//! 3. Pricing rules that match the line (target, customer, tag, campaign, territory,
+//!    quantity, line and order amount, dates; coupon-only rules need their coupon), in
+//!    `priority` order (lower first, then id): a fixed price replaces the unit price, a
+//!    discount takes a percent or an amount per unit off what is left, a free-item rule
+//!    adds a free line. An `exclusive` rule that applies stops later rules and step 4.
+//! 4. Standard discounts on list prices, in order: the item group's discount
+//!    (customer-specific beats all-customers), then the customer's general discount,
+//!    each on the amount left by the previous one.
+//! 5. Tax: the item's tax rate, zero for exempt and reverse-charge customers. On a gross
 //!    list the tax is taken out of the price.
+//! 6. Shipping: the first active shipping rule (priority, then id) for the country, the
+//!    document currency and the basis range; free from `free_above` net.
 //!
 //! Rounding: line net, tax and gross round to the currency's minor unit, half away from
 //! zero, per line; totals are sums of rounded lines.
@@ -25,6 +32,7 @@ use std::collections::HashMap;
 use time::Date;
 
 use crate::model::*;
+use crate::rules::{PricingRuleCreate, RuleAction, ShippingBasis, ShippingChargeKind, ShippingRuleCreate};
 
 pub fn round_to(d: Decimal, dp: u32) -> Decimal {
     d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
@@ -56,6 +64,8 @@ pub struct ItemFacts {
     pub item_group_id: Option<i64>,
     pub tax_rate_id: Option<i64>,
     pub active: bool,
+    /// kg per base unit
+    pub weight: Option<Quantity>,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +126,13 @@ pub struct Facts {
     pub taxes: HashMap<i64, TaxFacts>,
     /// Exchange rates valid on the date, as (from, to) → rate, newest per pair.
     pub fx: HashMap<(String, String), Rate>,
+    /// Candidate pricing rules (active ones that may target these lines).
+    pub rules: Vec<(i64, PricingRuleCreate)>,
+    /// A validated coupon and the rule it unlocks.
+    pub coupon: Option<AppliedCoupon>,
+    /// The customer's tags (for rules with `customer_tag`).
+    pub customer_tags: Vec<String>,
+    pub shipping_rules: Vec<(i64, ShippingRuleCreate)>,
 }
 
 impl Facts {
@@ -162,9 +179,59 @@ fn best<'a>(
         .map(|(_, p)| p)
 }
 
+/// A line's price before rules and discounts.
+struct Base {
+    item: ItemFacts,
+    unit: String,
+    qty: Quantity,
+    unit_price: Decimal,
+    source: PriceSource,
+    gross_list: bool,
+    /// Special prices are final: no rules, no discounts.
+    adjustable: bool,
+    steps: Vec<String>,
+}
+
+fn rule_matches(
+    facts: &Facts,
+    req: &QuoteRequest,
+    chain: &[i64],
+    id: i64,
+    r: &PricingRuleCreate,
+    b: &Base,
+    order_amount: Decimal,
+) -> bool {
+    let eq_ci = |a: &Option<String>, b: &Option<String>| match (a, b) {
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+        _ => false,
+    };
+    let line_amount = b.unit_price * b.qty.value();
+    let within = |v: Decimal, min: Option<Decimal>, max: Option<Decimal>| {
+        min.is_none_or(|m| m <= v) && max.is_none_or(|m| v <= m)
+    };
+    r.active
+        && valid_on(r.valid_from, r.valid_to, facts.date)
+        && (!r.coupon_only || facts.coupon.as_ref().is_some_and(|c| c.pricing_rule_id == id))
+        && r.item_id.is_none_or(|i| i == b.item.id)
+        && r.item_group_id.is_none_or(|g| b.item.item_group_id == Some(g))
+        && r.customer_id.is_none_or(|c| chain.contains(&c))
+        && r.customer_tag.as_ref().is_none_or(|t| facts.customer_tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
+        && (r.campaign_code.is_none() || eq_ci(&r.campaign_code, &req.campaign_code))
+        && (r.territory.is_none() || eq_ci(&r.territory, &req.territory))
+        && r.currency.is_none_or(|c| c == facts.currency)
+        && within(b.qty.value(), r.min_quantity.map(|q| q.value()), r.max_quantity.map(|q| q.value()))
+        && within(line_amount, r.min_line_amount.map(|m| m.value()), r.max_line_amount.map(|m| m.value()))
+        && within(order_amount, r.min_order_amount.map(|m| m.value()), r.max_order_amount.map(|m| m.value()))
+}
+
+fn adjustment(kind: &str, source_id: Option<i64>, percent: Rate, off: Decimal, reason: String) -> Result<Adjustment> {
+    Ok(Adjustment { kind: kind.into(), source_id, percent, amount: money(off)?, reason })
+}
+
 pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
     let customer = facts.customers.first().ok_or_else(|| DomainError::Internal("no customer facts".into()))?;
     let dp = u32::from(facts.currency.minor_units());
+    let hundred = Decimal::from(100);
     let mut explanation = vec![];
     let chain: Vec<i64> = facts.customers.iter().map(|c| c.id).collect();
     let list = facts.lists.first();
@@ -178,8 +245,13 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
         )),
         None => explanation.push("No price list applies (the customer, its parents and the default have none).".into()),
     }
+    if let Some(c) = &facts.coupon {
+        explanation.push(format!("Coupon {} unlocks pricing rule #{}.", c.code, c.pricing_rule_id));
+    }
     let general = facts.customers.iter().find_map(|c| c.discount_percent.map(|d| (c, d)));
-    let mut lines = vec![];
+
+    // Pass 1: base prices (special price, or list price own/derived, converted).
+    let mut bases: Vec<Base> = vec![];
     let mut errors = vec![];
     for (i, l) in req.lines.iter().enumerate() {
         let field = format!("lines[{i}]");
@@ -202,80 +274,200 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
         let unit = l.unit.clone().unwrap_or_else(|| item.base_unit.clone());
         let qty = l.quantity;
         let mut steps = vec![];
-        // 1. special price, 2. list price (own, then derived).
         let special = best(&facts.customer_prices, &chain, item.id, &unit, qty, facts.date, Some(facts.currency));
-        let (unit_price, source, gross_list, discountable) = if let Some(p) = special {
+        if let Some(p) = special {
             steps.push(format!(
                 "special price {} {} for customer #{} (tier from {})",
                 p.price, facts.currency, p.owner_id, p.min_quantity
             ));
-            (
-                p.price.value(),
-                PriceSource::CustomerPrice {
+            bases.push(Base {
+                item: item.clone(),
+                unit,
+                qty,
+                unit_price: p.price.value(),
+                source: PriceSource::CustomerPrice {
                     customer_price_id: p.id,
                     customer_id: p.owner_id,
                     min_quantity: p.min_quantity,
                 },
-                list.is_some_and(|l| l.prices_include_tax),
-                false,
-            )
-        } else {
-            let mut found = None;
-            let mut markup = Decimal::ONE;
-            for (depth, lf) in facts.lists.iter().enumerate() {
-                if let Some(p) = best(&facts.list_prices, &[lf.id], item.id, &unit, qty, facts.date, None) {
-                    found = Some((depth, lf, p));
-                    break;
-                }
-                match lf.markup_percent {
-                    Some(m) => markup *= Decimal::ONE + m.value() / Decimal::from(100),
-                    None => break,
-                }
+                gross_list: list.is_some_and(|l| l.prices_include_tax),
+                adjustable: false,
+                steps,
+            });
+            continue;
+        }
+        let mut found = None;
+        let mut markup = Decimal::ONE;
+        for (depth, lf) in facts.lists.iter().enumerate() {
+            if let Some(p) = best(&facts.list_prices, &[lf.id], item.id, &unit, qty, facts.date, None) {
+                found = Some((depth, lf, p));
+                break;
             }
-            let Some((depth, lf, p)) = found else {
-                errors.push(FieldError::new(
-                    field.clone(),
-                    "price_missing",
-                    format!("no price for item {} in unit {unit} on {}", item.sku, facts.date),
-                ));
-                continue;
-            };
-            let fx = facts.rate(lf.currency, facts.currency)?;
-            let unit_price = round_to(p.price.value() * markup * fx, Money::SCALE);
-            let top = list.expect("found implies a list");
-            let source = if depth == 0 {
-                steps.push(format!(
-                    "list price {} {} from '{}' (tier from {})",
-                    p.price, lf.currency, lf.name, p.min_quantity
-                ));
-                PriceSource::PriceList { price_list_id: lf.id, item_price_id: p.id, min_quantity: p.min_quantity }
-            } else {
-                let pct = round_to((markup - Decimal::ONE) * Decimal::from(100), Rate::SCALE);
-                steps.push(format!(
-                    "{} {} from base list '{}' plus {}% markup of '{}'",
-                    p.price,
-                    lf.currency,
-                    lf.name,
-                    pct.normalize(),
-                    top.name
-                ));
-                PriceSource::DerivedPriceList {
-                    price_list_id: top.id,
-                    base_price_list_id: lf.id,
-                    item_price_id: p.id,
-                    markup_percent: Rate::new(pct).unwrap_or_default(),
-                    min_quantity: p.min_quantity,
-                }
-            };
-            if lf.currency != facts.currency {
-                steps.push(format!("converted {} → {} at {}", lf.currency, facts.currency, fx.normalize()));
+            match lf.markup_percent {
+                Some(m) => markup *= Decimal::ONE + m.value() / hundred,
+                None => break,
             }
-            (unit_price, source, lf.prices_include_tax, true)
+        }
+        let Some((depth, lf, p)) = found else {
+            errors.push(FieldError::new(
+                field.clone(),
+                "price_missing",
+                format!("no price for item {} in unit {unit} on {}", item.sku, facts.date),
+            ));
+            continue;
         };
-        let mut amount = unit_price * qty.value();
+        let fx = facts.rate(lf.currency, facts.currency)?;
+        let unit_price = round_to(p.price.value() * markup * fx, Money::SCALE);
+        let top = list.expect("found implies a list");
+        let source = if depth == 0 {
+            steps.push(format!(
+                "list price {} {} from '{}' (tier from {})",
+                p.price, lf.currency, lf.name, p.min_quantity
+            ));
+            PriceSource::PriceList { price_list_id: lf.id, item_price_id: p.id, min_quantity: p.min_quantity }
+        } else {
+            let pct = round_to((markup - Decimal::ONE) * hundred, Rate::SCALE);
+            steps.push(format!(
+                "{} {} from base list '{}' plus {}% markup of '{}'",
+                p.price,
+                lf.currency,
+                lf.name,
+                pct.normalize(),
+                top.name
+            ));
+            PriceSource::DerivedPriceList {
+                price_list_id: top.id,
+                base_price_list_id: lf.id,
+                item_price_id: p.id,
+                markup_percent: Rate::new(pct).unwrap_or_default(),
+                min_quantity: p.min_quantity,
+            }
+        };
+        if lf.currency != facts.currency {
+            steps.push(format!("converted {} → {} at {}", lf.currency, facts.currency, fx.normalize()));
+        }
+        bases.push(Base {
+            item: item.clone(),
+            unit,
+            qty,
+            unit_price,
+            source,
+            gross_list: lf.prices_include_tax,
+            adjustable: true,
+            steps,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::Rule {
+            code: "unpriceable_lines",
+            detail: format!("{} line(s) cannot be priced; see `errors`", errors.len()),
+            errors,
+        });
+    }
+    let order_amount: Decimal = bases.iter().map(|b| b.unit_price * b.qty.value()).sum();
+    let mut rules: Vec<&(i64, PricingRuleCreate)> = facts.rules.iter().collect();
+    rules.sort_by_key(|(id, r)| (r.priority, *id));
+
+    // Pass 2: rules, discounts, tax, per line.
+    let mut lines = vec![];
+    let mut line_no = 0;
+    for b in bases {
+        let Base { item, unit, qty, unit_price, source, gross_list, adjustable, mut steps } = b;
+        line_no += 1;
         let mut adjustments = vec![];
-        if discountable {
-            // 3. group discount (customer-specific beats all-customers), then the general one.
+        let mut free_lines = vec![];
+        let mut stopped = !adjustable;
+        if adjustable {
+            let probe = Base {
+                item: item.clone(),
+                unit: unit.clone(),
+                qty,
+                unit_price,
+                source: source.clone(),
+                gross_list,
+                adjustable,
+                steps: vec![],
+            };
+            for (id, r) in &rules {
+                if stopped || !rule_matches(facts, req, &chain, *id, r, &probe, order_amount) {
+                    continue;
+                }
+                let current = unit_price * qty.value()
+                    - adjustments.iter().map(|a: &Adjustment| a.amount.value()).sum::<Decimal>();
+                match r.action {
+                    RuleAction::FixedPrice => {
+                        let new_price = r.amount.map(|a| a.value()).unwrap_or_default();
+                        let off = unit_price * qty.value() - new_price * qty.value();
+                        steps.push(format!("rule '{}' (#{id}) fixes the price at {new_price}", r.name));
+                        adjustments.push(adjustment(
+                            "rule_fixed_price",
+                            Some(*id),
+                            Rate::ZERO,
+                            off,
+                            format!("pricing rule '{}'", r.name),
+                        )?);
+                    }
+                    RuleAction::DiscountPercent => {
+                        let pct = r.percent.unwrap_or_default();
+                        let off = round_to(current * pct.value() / hundred, Money::SCALE);
+                        steps.push(format!("rule '{}' (#{id}) {pct}%: -{}", r.name, money(off)?));
+                        adjustments.push(adjustment(
+                            "rule_discount",
+                            Some(*id),
+                            pct,
+                            off,
+                            format!("pricing rule '{}'", r.name),
+                        )?);
+                    }
+                    RuleAction::DiscountAmount => {
+                        let off = (r.amount.map(|a| a.value()).unwrap_or_default() * qty.value()).min(current);
+                        steps.push(format!(
+                            "rule '{}' (#{id}) {} off per unit: -{}",
+                            r.name,
+                            r.amount.unwrap_or_default(),
+                            money(off)?
+                        ));
+                        adjustments.push(adjustment(
+                            "rule_discount",
+                            Some(*id),
+                            Rate::ZERO,
+                            off,
+                            format!("pricing rule '{}'", r.name),
+                        )?);
+                    }
+                    RuleAction::FreeItem => {
+                        let (Some(free_id), Some(buy), Some(free)) = (r.free_item_id, r.buy_quantity, r.free_quantity)
+                        else {
+                            continue;
+                        };
+                        let times = (qty.value() / buy.value()).floor();
+                        if times.is_zero() {
+                            continue;
+                        }
+                        let free_qty = Quantity::new(times * free.value())
+                            .map_err(|e| DomainError::rule("quantity_out_of_range", e.to_string()))?;
+                        let free_item = facts.items.get(&free_id);
+                        steps.push(format!(
+                            "rule '{}' (#{id}) adds {free_qty} free {}",
+                            r.name,
+                            free_item.map(|i| i.sku.as_str()).unwrap_or("item")
+                        ));
+                        free_lines.push((
+                            free_id,
+                            free_qty,
+                            free_item.map(|i| i.base_unit.clone()).unwrap_or_else(|| unit.clone()),
+                            *id,
+                        ));
+                    }
+                }
+                if r.exclusive {
+                    steps.push(format!("rule '{}' is exclusive: no further rules or discounts", r.name));
+                    stopped = true;
+                }
+            }
+        }
+        let mut amount = unit_price * qty.value() - adjustments.iter().map(|a| a.amount.value()).sum::<Decimal>();
+        if !stopped {
             if let Some(group) = item.item_group_id {
                 let applicable = facts
                     .discounts
@@ -287,50 +479,45 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
                     })
                     .min_by(|(ra, a), (rb, b)| ra.cmp(rb).then(a.id.cmp(&b.id)));
                 if let Some((_, d)) = applicable {
-                    let off = round_to(amount * d.percent.value() / Decimal::from(100), Money::SCALE);
+                    let off = round_to(amount * d.percent.value() / hundred, Money::SCALE);
                     amount -= off;
                     let whom = if d.customer_id.is_some() { "this customer" } else { "all customers" };
                     steps.push(format!("group discount {}% for {whom}: -{}", d.percent, money(off)?));
-                    adjustments.push(Adjustment {
-                        kind: "group_discount".into(),
-                        source_id: Some(d.id),
-                        percent: d.percent,
-                        amount: money(off)?,
-                        reason: format!("item group #{group} discount for {whom}"),
-                    });
+                    adjustments.push(adjustment(
+                        "group_discount",
+                        Some(d.id),
+                        d.percent,
+                        off,
+                        format!("item group #{group} discount for {whom}"),
+                    )?);
                 }
             }
             if let Some((c, pct)) = general {
-                let off = round_to(amount * pct.value() / Decimal::from(100), Money::SCALE);
+                let off = round_to(amount * pct.value() / hundred, Money::SCALE);
                 amount -= off;
                 steps.push(format!("customer discount {pct}%: -{}", money(off)?));
-                adjustments.push(Adjustment {
-                    kind: "customer_discount".into(),
-                    source_id: None,
-                    percent: pct,
-                    amount: money(off)?,
-                    reason: if c.id == customer.id {
-                        "the customer's general discount".into()
-                    } else {
-                        format!("general discount of parent customer #{}", c.id)
-                    },
-                });
+                let reason = if c.id == customer.id {
+                    "the customer's general discount".to_string()
+                } else {
+                    format!("general discount of parent customer #{}", c.id)
+                };
+                adjustments.push(adjustment("customer_discount", None, pct, off, reason)?);
             }
-        } else {
-            steps.push("special prices are final: no discounts".into());
+        } else if !adjustable {
+            steps.push("special prices are final: no rules or discounts".into());
         }
-        // 4. tax.
+        // Tax.
         let item_tax = item.tax_rate_id.and_then(|t| facts.taxes.get(&t));
         let item_pct = item_tax.map(|t| t.percent.value()).unwrap_or_default();
         let charged = customer.tax_treatment == TaxTreatment::Standard;
         let pct = if charged { item_pct } else { Decimal::ZERO };
         let (net, tax) = if gross_list {
-            let net = round_to(amount / (Decimal::ONE + item_pct / Decimal::from(100)), dp);
+            let net = round_to(amount / (Decimal::ONE + item_pct / hundred), dp);
             let tax = if charged { round_to(amount, dp) - net } else { Decimal::ZERO };
             (net, tax)
         } else {
             let net = round_to(amount, dp);
-            (net, round_to(net * pct / Decimal::from(100), dp))
+            (net, round_to(net * pct / hundred, dp))
         };
         match (item_tax, charged) {
             (Some(t), true) => steps.push(format!("tax {} {}%: {}", t.code, t.percent, money(tax)?)),
@@ -345,8 +532,7 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
         let discount: Decimal = adjustments.iter().map(|a| a.amount.value()).sum();
         let gross = net + tax;
         explanation.push(format!(
-            "Line {} ({} × {} {unit}): {}; net {}, gross {} {}.",
-            i + 1,
+            "Line {line_no} ({} × {} {unit}): {}; net {}, gross {} {}.",
             item.sku,
             qty,
             steps.join("; "),
@@ -355,7 +541,7 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
             facts.currency
         ));
         lines.push(QuotedLine {
-            line: i + 1,
+            line: line_no,
             item_id: item.id,
             quantity: qty,
             unit,
@@ -369,26 +555,123 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
             gross: money(gross)?,
             discount: money(round_to(discount, dp))?,
         });
-    }
-    if !errors.is_empty() {
-        return Err(DomainError::Rule {
-            code: "unpriceable_lines",
-            detail: format!("{} line(s) cannot be priced; see `errors`", errors.len()),
-            errors,
-        });
-    }
-    let sum = |f: fn(&QuotedLine) -> Money| -> Decimal { lines.iter().map(|l| f(l).value()).sum() };
-    let (net, tax, gross, discount) = (sum(|l| l.net), sum(|l| l.tax), sum(|l| l.gross), sum(|l| l.discount));
-    let mut taxes: Vec<TaxTotal> = vec![];
-    for l in &lines {
-        match taxes.iter_mut().find(|t| t.tax_rate_id == l.tax_rate_id && t.percent == l.tax_percent) {
-            Some(t) => {
-                t.net = money(t.net.value() + l.net.value())?;
-                t.tax = money(t.tax.value() + l.tax.value())?;
-            }
-            None => taxes.push(TaxTotal { tax_rate_id: l.tax_rate_id, percent: l.tax_percent, net: l.net, tax: l.tax }),
+        for (free_id, free_qty, free_unit, rule_id) in free_lines {
+            line_no += 1;
+            explanation.push(format!(
+                "Line {line_no} (item #{free_id} × {free_qty} {free_unit}): free, from pricing rule #{rule_id}."
+            ));
+            lines.push(QuotedLine {
+                line: line_no,
+                item_id: free_id,
+                quantity: free_qty,
+                unit: free_unit,
+                base_unit_price: Money::ZERO,
+                source: PriceSource::FreeItem { pricing_rule_id: rule_id },
+                adjustments: vec![],
+                tax_rate_id: None,
+                tax_percent: Rate::ZERO,
+                net: Money::ZERO,
+                tax: Money::ZERO,
+                gross: Money::ZERO,
+                discount: Money::ZERO,
+            });
         }
     }
+    let sum = |f: fn(&QuotedLine) -> Money| -> Decimal { lines.iter().map(|l| f(l).value()).sum() };
+    let (lines_net, lines_tax, discount) = (sum(|l| l.net), sum(|l| l.tax), sum(|l| l.discount));
+    let mut taxes: Vec<TaxTotal> = vec![];
+    let mut add_tax = |rate_id: Option<i64>, percent: Rate, net: Money, tax: Money| -> Result<()> {
+        match taxes.iter_mut().find(|t| t.tax_rate_id == rate_id && t.percent == percent) {
+            Some(t) => {
+                t.net = money(t.net.value() + net.value())?;
+                t.tax = money(t.tax.value() + tax.value())?;
+            }
+            None => taxes.push(TaxTotal { tax_rate_id: rate_id, percent, net, tax }),
+        }
+        Ok(())
+    };
+    for l in &lines {
+        add_tax(l.tax_rate_id, l.tax_percent, l.net, l.tax)?;
+    }
+    // Shipping.
+    let shipping = match &req.shipping_country {
+        None => None,
+        Some(country) => {
+            let weight: Decimal = lines
+                .iter()
+                .filter_map(|l| {
+                    facts.items.get(&l.item_id).and_then(|i| i.weight).map(|w| w.value() * l.quantity.value())
+                })
+                .sum();
+            let count: Decimal = lines.iter().map(|l| l.quantity.value()).sum();
+            let mut candidates: Vec<&(i64, ShippingRuleCreate)> = facts.shipping_rules.iter().collect();
+            candidates.sort_by_key(|(id, r)| (r.priority, *id));
+            let chosen = candidates.into_iter().find(|(_, r)| {
+                let basis = match r.basis {
+                    ShippingBasis::NetAmount => lines_net,
+                    ShippingBasis::Weight => weight,
+                    ShippingBasis::ItemCount => count,
+                };
+                r.active
+                    && r.currency == facts.currency
+                    && (r.countries.is_empty() || r.countries.iter().any(|c| c == country))
+                    && r.range_min.is_none_or(|m| m.value() <= basis)
+                    && r.range_max.is_none_or(|m| basis < m.value())
+            });
+            match chosen {
+                None => {
+                    explanation.push(format!("Shipping: no shipping rule matches {country} in {}.", facts.currency));
+                    None
+                }
+                Some((id, r)) => {
+                    let free = r.free_above.is_some_and(|f| lines_net >= f.value());
+                    let net = if free {
+                        Decimal::ZERO
+                    } else {
+                        match r.charge {
+                            ShippingChargeKind::Fixed => r.amount.map(|a| a.value()).unwrap_or_default(),
+                            ShippingChargeKind::Percent => {
+                                lines_net * r.percent.map(|p| p.value()).unwrap_or_default() / hundred
+                            }
+                        }
+                    };
+                    let net = round_to(net, dp);
+                    let rate = if customer.tax_treatment == TaxTreatment::Standard {
+                        r.tax_rate_id.and_then(|t| facts.taxes.get(&t))
+                    } else {
+                        None
+                    };
+                    let pct = rate.map(|t| t.percent).unwrap_or(Rate::ZERO);
+                    let tax = round_to(net * pct.value() / hundred, dp);
+                    explanation.push(if free {
+                        format!("Shipping: '{}' (#{id}) is free from {} net.", r.name, r.free_above.unwrap_or_default())
+                    } else {
+                        format!(
+                            "Shipping: '{}' (#{id}) to {country}: {} net, tax {}.",
+                            r.name,
+                            money(net)?,
+                            money(tax)?
+                        )
+                    });
+                    let line = ShippingLine {
+                        shipping_rule_id: *id,
+                        net: money(net)?,
+                        tax_rate_id: rate.map(|t| t.id),
+                        tax: money(tax)?,
+                        gross: money(net + tax)?,
+                    };
+                    if !net.is_zero() {
+                        add_tax(line.tax_rate_id, pct, line.net, line.tax)?;
+                    }
+                    Some(line)
+                }
+            }
+        }
+    };
+    let ship_net = shipping.as_ref().map(|s| s.net.value()).unwrap_or_default();
+    let ship_tax = shipping.as_ref().map(|s| s.tax.value()).unwrap_or_default();
+    let (net, tax) = (lines_net + ship_net, lines_tax + ship_tax);
+    let gross = net + tax;
     let to_base = facts.rate(facts.currency, facts.base_currency)?;
     let bdp = u32::from(facts.base_currency.minor_units());
     let base = BaseCurrencyTotals {
@@ -409,9 +692,10 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
         ));
     }
     explanation.push(format!(
-        "Totals: net {}, discounts {}, tax {}, gross {} {} (rounded half away from zero to {} decimals per line).",
+        "Totals: net {}, discounts {}, shipping {}, tax {}, gross {} {} (rounded half away from zero to {} decimals per line).",
         money(net)?,
         money(discount)?,
+        money(ship_net)?,
         money(tax)?,
         money(gross)?,
         facts.currency,
@@ -423,8 +707,11 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
         date: facts.date,
         price_list_id: list.map(|l| l.id),
         lines,
+        shipping,
+        coupon: facts.coupon.clone(),
         totals: QuoteTotals {
             net: money(net)?,
+            shipping: money(ship_net)?,
             discount: money(discount)?,
             tax: money(tax)?,
             gross: money(gross)?,
@@ -480,6 +767,7 @@ mod tests {
                 item_group_id: Some(10),
                 tax_rate_id: Some(100),
                 active: true,
+                weight: None,
             },
         );
         let mut taxes = HashMap::new();
@@ -512,6 +800,10 @@ mod tests {
             discounts: vec![],
             taxes,
             fx: HashMap::new(),
+            rules: vec![],
+            coupon: None,
+            customer_tags: vec![],
+            shipping_rules: vec![],
         }
     }
 
@@ -521,6 +813,10 @@ mod tests {
             currency: None,
             date: None,
             lines: vec![QuoteLineRequest { item_id: 1, quantity: q(qty), unit: None }],
+            coupon_code: None,
+            campaign_code: None,
+            territory: None,
+            shipping_country: None,
         }
     }
 
@@ -685,5 +981,108 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn rule(action: RuleAction) -> PricingRuleCreate {
+        PricingRuleCreate {
+            name: "r".into(),
+            priority: 100,
+            exclusive: false,
+            active: true,
+            valid_from: None,
+            valid_to: None,
+            currency: None,
+            item_id: Some(1),
+            item_group_id: None,
+            customer_id: None,
+            customer_tag: None,
+            campaign_code: None,
+            territory: None,
+            min_quantity: None,
+            max_quantity: None,
+            min_line_amount: None,
+            max_line_amount: None,
+            min_order_amount: None,
+            max_order_amount: None,
+            coupon_only: false,
+            action,
+            percent: None,
+            amount: None,
+            free_item_id: None,
+            buy_quantity: None,
+            free_quantity: None,
+        }
+    }
+
+    #[test]
+    fn rules_stack_in_priority_order_until_an_exclusive_one() {
+        let mut f = facts();
+        f.customers[0].discount_percent = Some(r("10"));
+        let ten = PricingRuleCreate { percent: Some(r("10")), priority: 1, ..rule(RuleAction::DiscountPercent) };
+        let fixed = PricingRuleCreate {
+            amount: Some(m("8")),
+            currency: Some(cur("EUR")),
+            priority: 0,
+            ..rule(RuleAction::FixedPrice)
+        };
+        f.rules = vec![(2, ten.clone()), (1, fixed.clone())];
+        // Fixed 8.00, then 10% → 7.20, then the customer's 10% → 6.48.
+        let stacked = price(&f, &req("1")).unwrap();
+        let kinds: Vec<&str> = stacked.lines[0].adjustments.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(kinds, vec!["rule_fixed_price", "rule_discount", "customer_discount"]);
+        assert_eq!(stacked.totals.net, m("6.48"));
+        // An exclusive first rule stops the rest, standard discounts included.
+        f.rules = vec![(2, ten), (1, PricingRuleCreate { exclusive: true, ..fixed })];
+        let exclusive = price(&f, &req("1")).unwrap();
+        assert_eq!(exclusive.lines[0].adjustments.len(), 1);
+        assert_eq!(exclusive.totals.net, m("8.00"));
+    }
+
+    #[test]
+    fn coupon_only_rules_need_their_coupon() {
+        let mut f = facts();
+        f.rules = vec![(
+            7,
+            PricingRuleCreate { percent: Some(r("50")), coupon_only: true, ..rule(RuleAction::DiscountPercent) },
+        )];
+        assert_eq!(price(&f, &req("1")).unwrap().totals.net, m("10.00"));
+        f.coupon = Some(AppliedCoupon { code: "HALF".into(), pricing_rule_id: 7 });
+        let q = price(&f, &req("1")).unwrap();
+        assert_eq!(q.totals.net, m("5.00"));
+        assert_eq!(q.coupon.unwrap().code, "HALF");
+    }
+
+    #[test]
+    fn free_item_per_n_bought_and_conditions() {
+        let mut f = facts();
+        f.items.insert(
+            2,
+            ItemFacts {
+                id: 2,
+                sku: "GIFT".into(),
+                base_unit: "PCS".into(),
+                item_group_id: None,
+                tax_rate_id: None,
+                active: true,
+                weight: None,
+            },
+        );
+        f.rules = vec![(
+            3,
+            PricingRuleCreate {
+                free_item_id: Some(2),
+                buy_quantity: Some(q("3")),
+                free_quantity: Some(q("1")),
+                min_quantity: Some(q("3")),
+                ..rule(RuleAction::FreeItem)
+            },
+        )];
+        let q7 = price(&f, &req("7")).unwrap();
+        assert_eq!(q7.lines.len(), 2);
+        assert_eq!(q7.lines[1].item_id, 2);
+        assert_eq!(q7.lines[1].quantity, q("2"));
+        assert_eq!(q7.lines[1].net, Money::ZERO);
+        assert!(matches!(q7.lines[1].source, PriceSource::FreeItem { pricing_rule_id: 3 }));
+        assert_eq!(price(&f, &req("2")).unwrap().lines.len(), 1, "below min_quantity");
     }
 }

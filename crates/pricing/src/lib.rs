@@ -4,4 +4,5 @@
 pub mod engine;
 pub mod model;
 pub mod repo;
+pub mod rules;
 pub mod service;

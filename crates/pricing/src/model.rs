@@ -379,6 +379,19 @@ pub struct QuoteRequest {
     #[validate(length(min = 1, max = 1000), nested)]
     #[schema(min_items = 1, max_items = 1000)]
     pub lines: Vec<QuoteLineRequest>,
+    /// Unlocks the coupon's pricing rule (case-insensitive).
+    #[validate(length(min = 1, max = 40))]
+    pub coupon_code: Option<String>,
+    /// Campaign the document belongs to (matches rules with `campaign_code`).
+    #[validate(length(min = 1, max = 50))]
+    pub campaign_code: Option<String>,
+    /// Sales territory (matches rules with `territory`).
+    #[validate(length(min = 1, max = 50))]
+    pub territory: Option<String>,
+    /// ISO 3166-1 alpha-2: charge shipping by the first matching shipping rule.
+    #[validate(custom(function = "ordo_core::validate::country_code"))]
+    #[schema(pattern = "^[A-Z]{2}$")]
+    pub shipping_country: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
@@ -409,12 +422,14 @@ pub enum PriceSource {
         markup_percent: Rate,
         min_quantity: Quantity,
     },
+    /// A free item added by a pricing rule.
+    FreeItem { pricing_rule_id: i64 },
 }
 
 /// One step that changed a line's price.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Adjustment {
-    /// `customer_discount` or `group_discount`.
+    /// `rule_fixed_price`, `rule_discount`, `group_discount` or `customer_discount`.
     pub kind: String,
     /// The discount record, when there is one.
     pub source_id: Option<i64>,
@@ -450,9 +465,27 @@ pub struct TaxTotal {
     pub tax: Money,
 }
 
+/// The shipping charge from the first matching shipping rule.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ShippingLine {
+    pub shipping_rule_id: i64,
+    pub net: Money,
+    pub tax_rate_id: Option<i64>,
+    pub tax: Money,
+    pub gross: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct AppliedCoupon {
+    pub code: String,
+    pub pricing_rule_id: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct QuoteTotals {
+    /// Lines plus shipping, after discounts, before tax.
     pub net: Money,
+    pub shipping: Money,
     pub discount: Money,
     pub tax: Money,
     pub gross: Money,
@@ -480,6 +513,8 @@ pub struct Quote {
     /// The price list the customer's prices come from, if any.
     pub price_list_id: Option<i64>,
     pub lines: Vec<QuotedLine>,
+    pub shipping: Option<ShippingLine>,
+    pub coupon: Option<AppliedCoupon>,
     pub totals: QuoteTotals,
     pub base_currency: BaseCurrencyTotals,
     /// Readable steps: why each price is what it is.

@@ -913,6 +913,7 @@ pub mod quote {
     use crate::engine::{self, CustomerFacts, DiscountFacts, Facts, ItemFacts, ListFacts, PriceFacts, TaxFacts};
     use crate::model::*;
     use crate::repo::*;
+    use crate::rules::{PricingRuleRow, ShippingRuleRow};
     use diesel::prelude::*;
     use ordo_core::{Currency, Money, Quantity, Rate};
     use ordo_crm::model::TaxTreatment;
@@ -920,10 +921,74 @@ pub mod quote {
     use ordo_db::schema::{
         customer_prices, customers, exchange_rates, group_discounts, item_prices, items, price_lists, tax_rates,
     };
+    use ordo_db::schema::{pricing_rules, shipping_rules};
     use std::collections::{BTreeSet, HashMap};
 
-    /// id, sku, base unit, group, tax rate, active
-    type ItemPricingRow = (i64, String, String, Option<i64>, Option<i64>, bool);
+    /// id, sku, base unit, group, tax rate, active, weight
+    type ItemPricingRow = (i64, String, String, Option<i64>, Option<i64>, bool, Option<i64>);
+
+    fn load_items(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<ItemPricingRow>> {
+        Ok(items::table
+            .filter(items::id.eq_any(ids))
+            .select((
+                items::id,
+                items::sku,
+                items::base_unit,
+                items::item_group_id,
+                items::tax_rate_id,
+                items::active,
+                items::weight,
+            ))
+            .load(conn)?)
+    }
+
+    /// The coupon must exist, be active and valid, be this customer's (if bound to
+    /// one) and have uses left; each failure is a 422 naming why.
+    fn check_coupon(conn: &mut DbConnection, code: &str, customer_id: i64, date: time::Date) -> Result<AppliedCoupon> {
+        use crate::rules::CouponRow;
+        use ordo_db::schema::{coupon_redemptions, coupons};
+        let upper = code.to_ascii_uppercase();
+        let refuse = |why: &'static str, msg: String| DomainError::Rule {
+            code: "coupon_invalid",
+            detail: msg.clone(),
+            errors: vec![ordo_core::FieldError::new("coupon_code", why, msg)],
+        };
+        let c: CouponRow = coupons::table
+            .filter(coupons::code.eq(&upper))
+            .select(CouponRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| refuse("unknown", format!("no coupon {upper}")))?;
+        if !c.active {
+            return Err(refuse("inactive", format!("coupon {upper} is deactivated")));
+        }
+        if c.valid_from.is_some_and(|f| date < f) {
+            return Err(refuse(
+                "not_yet_valid",
+                format!("coupon {upper} is valid from {}", c.valid_from.unwrap_or(date)),
+            ));
+        }
+        if c.valid_to.is_some_and(|t| t < date) {
+            return Err(refuse("expired", format!("coupon {upper} expired on {}", c.valid_to.unwrap_or(date))));
+        }
+        if c.customer_id.is_some_and(|x| x != customer_id) {
+            return Err(refuse("other_customer", format!("coupon {upper} belongs to another customer")));
+        }
+        if c.max_uses.is_some_and(|m| c.uses >= m) {
+            return Err(refuse("exhausted", format!("coupon {upper} has no uses left")));
+        }
+        if let Some(per) = c.max_uses_per_customer {
+            let used: i64 = coupon_redemptions::table
+                .filter(coupon_redemptions::coupon_id.eq(c.id))
+                .filter(coupon_redemptions::customer_id.eq(customer_id))
+                .count()
+                .get_result(conn)?;
+            if used >= per {
+                return Err(refuse("exhausted", format!("coupon {upper} was used {used} time(s) by this customer")));
+            }
+        }
+        Ok(AppliedCoupon { code: upper, pricing_rule_id: c.pricing_rule_id })
+    }
 
     fn customer_facts(row: &CustomerRow) -> Result<CustomerFacts> {
         Ok(CustomerFacts {
@@ -988,10 +1053,41 @@ pub mod quote {
             }
         }
         let item_ids: Vec<i64> = req.lines.iter().map(|l| l.item_id).collect::<BTreeSet<_>>().into_iter().collect();
-        let item_rows: Vec<ItemPricingRow> = items::table
-            .filter(items::id.eq_any(&item_ids))
-            .select((items::id, items::sku, items::base_unit, items::item_group_id, items::tax_rate_id, items::active))
+        let mut item_rows: Vec<ItemPricingRow> = load_items(conn, &item_ids)?;
+        let groups: Vec<i64> = item_rows.iter().filter_map(|r| r.3).collect::<BTreeSet<_>>().into_iter().collect();
+        // Candidate rules: active ones aimed at these items, their groups, or every item.
+        let rule_rows: Vec<PricingRuleRow> = pricing_rules::table
+            .filter(pricing_rules::active.eq(true))
+            .filter(
+                pricing_rules::item_id
+                    .eq_any(&item_ids)
+                    .or(pricing_rules::item_group_id.eq_any(&groups))
+                    .or(pricing_rules::item_id.is_null().and(pricing_rules::item_group_id.is_null())),
+            )
+            .select(PricingRuleRow::as_select())
             .load(conn)?;
+        let free_ids: Vec<i64> = rule_rows
+            .iter()
+            .filter_map(|r| r.free_item_id)
+            .filter(|id| !item_ids.contains(id))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !free_ids.is_empty() {
+            item_rows.extend(load_items(conn, &free_ids)?);
+        }
+        let coupon = match &req.coupon_code {
+            Some(code) => Some(check_coupon(conn, code, req.customer_id, date)?),
+            None => None,
+        };
+        let shipping: Vec<ShippingRuleRow> = if req.shipping_country.is_some() {
+            shipping_rules::table
+                .filter(shipping_rules::active.eq(true))
+                .select(ShippingRuleRow::as_select())
+                .load(conn)?
+        } else {
+            vec![]
+        };
         let list_ids: Vec<i64> = lists.iter().map(|l| l.id).collect();
         let list_prices: Vec<ItemPriceRow> = if list_ids.is_empty() {
             vec![]
@@ -1008,7 +1104,6 @@ pub mod quote {
             .filter(customer_prices::item_id.eq_any(&item_ids))
             .select(CustomerPriceRow::as_select())
             .load(conn)?;
-        let groups: Vec<i64> = item_rows.iter().filter_map(|r| r.3).collect::<BTreeSet<_>>().into_iter().collect();
         let discounts: Vec<GroupDiscountRow> = if groups.is_empty() {
             vec![]
         } else {
@@ -1018,7 +1113,13 @@ pub mod quote {
                 .select(GroupDiscountRow::as_select())
                 .load(conn)?
         };
-        let tax_ids: Vec<i64> = item_rows.iter().filter_map(|r| r.4).collect::<BTreeSet<_>>().into_iter().collect();
+        let tax_ids: Vec<i64> = item_rows
+            .iter()
+            .filter_map(|r| r.4)
+            .chain(shipping.iter().filter_map(|s| s.tax_rate_id))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let taxes: Vec<TaxRateRow> = if tax_ids.is_empty() {
             vec![]
         } else {
@@ -1049,8 +1150,9 @@ pub mod quote {
             date,
             items: item_rows
                 .into_iter()
-                .map(|(id, sku, base_unit, item_group_id, tax_rate_id, active)| {
-                    (id, ItemFacts { id, sku, base_unit, item_group_id, tax_rate_id, active })
+                .map(|(id, sku, base_unit, item_group_id, tax_rate_id, active, weight)| {
+                    let weight = weight.map(Quantity::from_scaled);
+                    (id, ItemFacts { id, sku, base_unit, item_group_id, tax_rate_id, active, weight })
                 })
                 .collect(),
             lists: lists
@@ -1111,6 +1213,10 @@ pub mod quote {
                 .map(|t| (t.id, TaxFacts { id: t.id, code: t.code.clone(), percent: Rate::from_scaled(t.percent) }))
                 .collect(),
             fx,
+            rules: rule_rows.iter().map(|r| Ok((r.id, r.to_create()?))).collect::<Result<_>>()?,
+            coupon,
+            customer_tags: serde_json::from_str(&chain[0].tags).unwrap_or_default(),
+            shipping_rules: shipping.iter().map(|r| Ok((r.id, r.to_create()?))).collect::<Result<_>>()?,
         };
         engine::price(&facts, req)
     }
