@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod conventions;
 mod customers;
+mod demo;
 mod items;
 mod openapi;
 mod pricing;

@@ -158,6 +158,15 @@ impl Resp {
 impl TestApp {
     /// None when the backend is disabled or (outside CI) unreachable.
     pub async fn start(kind: Kind) -> Option<TestApp> {
+        Self::start_with(kind, false).await
+    }
+
+    /// Like `start`, but the database gets the `--demo` data set instead of a bare admin.
+    pub async fn start_demo(kind: Kind) -> Option<TestApp> {
+        Self::start_with(kind, true).await
+    }
+
+    async fn start_with(kind: Kind, demo: bool) -> Option<TestApp> {
         if !enabled(kind) {
             return None;
         }
@@ -176,6 +185,10 @@ impl TestApp {
         };
         let db = Db::open(&DbConfig::parse(&url, 4).unwrap()).expect("open db");
         db.migrate().expect("migrate");
+        if demo {
+            assert!(ordo_api::demo::load(&db).expect("demo data"), "demo data loads into an empty database");
+            assert!(!ordo_api::demo::load(&db).expect("demo data again"), "and only once");
+        }
         ordo_api::demo::ensure_admin(&db, "root", "root-password").expect("admin");
         let state = web::Data::new(AppState::new(
             db.clone(),
@@ -206,7 +219,8 @@ impl TestApp {
             cleanup,
             admin_token: String::new(),
         };
-        app.admin_token = app.login("root", "root-password").await;
+        app.admin_token =
+            if demo { app.login("admin", "admin-demo").await } else { app.login("root", "root-password").await };
         Some(app)
     }
 

@@ -7,6 +7,21 @@ use ordo_crm::model::{Address, ContactCreate, CustomerCreate, CustomerStatus};
 use ordo_db::{accounts, Db, Stats};
 
 use crate::auth::hash_password;
+use ordo_core::Rate;
+use ordo_pricing::model::{
+    CustomerPriceCreate, ExchangeRateCreate, GroupDiscountCreate, ItemPriceCreate, PriceListCreate, TaxRateCreate,
+};
+use ordo_pricing::rules::{
+    CouponCreate, PricingRuleCreate, RuleAction, ShippingBasis, ShippingChargeKind, ShippingRuleCreate,
+};
+
+fn rate(s: &str) -> Rate {
+    Rate::parse(s).expect("demo rate")
+}
+
+fn cur(c: &str) -> Currency {
+    Currency::from_code(c).expect("demo currency")
+}
 
 pub const LOGINS: &[(&str, &str, Role)] = &[
     ("admin", "admin-demo", Role::Admin),
@@ -51,10 +66,67 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
             .id;
             group_ids.push(gid);
         }
+        // Taxes and exchange rates.
+        let tax = |c: &mut ordo_db::DbConnection, code: &str, pct: &str| {
+            ordo_pricing::service::tax_rates::create(
+                c,
+                &admin,
+                TaxRateCreate { code: code.into(), name: format!("VAT {pct}%"), percent: rate(pct), active: None },
+            )
+            .map(|t| t.id)
+        };
+        let (vat23, vat8) = (tax(c, "VAT23", "23")?, tax(c, "VAT8", "8")?);
+        tax(c, "VAT5", "5")?;
+        tax(c, "VAT0", "0")?;
+        for (to, r) in [("PLN", "4.2650"), ("GBP", "0.8530"), ("USD", "1.0815")] {
+            ordo_pricing::service::exchange_rates::create(
+                c,
+                &admin,
+                ExchangeRateCreate {
+                    from_currency: cur("EUR"),
+                    to_currency: cur(to),
+                    rate: rate(r),
+                    valid_from: time::macros::date!(2026 - 01 - 01),
+                },
+            )?;
+        }
+        let retail = ordo_pricing::service::price_lists::create(
+            c,
+            &admin,
+            PriceListCreate {
+                name: "Retail EUR".into(),
+                currency: cur("EUR"),
+                prices_include_tax: false,
+                valid_from: None,
+                valid_to: None,
+                base_price_list_id: None,
+                markup_percent: None,
+                active: None,
+                is_default: true,
+            },
+        )?
+        .id;
+        let wholesale = ordo_pricing::service::price_lists::create(
+            c,
+            &admin,
+            PriceListCreate {
+                name: "Wholesale EUR".into(),
+                currency: cur("EUR"),
+                prices_include_tax: false,
+                valid_from: None,
+                valid_to: None,
+                base_price_list_id: Some(retail),
+                markup_percent: Some(rate("-12")),
+                active: None,
+                is_default: false,
+            },
+        )?
+        .id;
+        let mut item_ids = vec![];
         for n in 1..=50i64 {
             let gi = (n as usize - 1) % groups.len();
             let kind = if gi == 2 { ItemKind::Service } else { ItemKind::Stock };
-            ordo_catalog::service::create_item(
+            let item = ordo_catalog::service::create_item(
                 c,
                 &admin,
                 ItemCreate {
@@ -69,13 +141,32 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     active: Some(true),
                     barcode: Some(format!("5901234{n:06}")),
                     attributes: None,
-                    tax_rate_id: None,
+                    tax_rate_id: Some(if gi == 1 { vat8 } else { vat23 }),
                 },
             )?;
+            item_ids.push(item.id);
+            // List price: cost × 1.6; from 10 units 5% less.
+            let list_price = Money::from_scaled(n * 12_500 * 16 / 10);
+            for (price, min) in [(list_price, 0), (Money::from_scaled(list_price.to_scaled() * 95 / 100), 10)] {
+                ordo_pricing::service::item_prices::create(
+                    c,
+                    &admin,
+                    retail,
+                    ItemPriceCreate {
+                        item_id: item.id,
+                        unit: None,
+                        price,
+                        min_quantity: Some(Quantity::from_scaled(min * 10_000)),
+                        valid_from: None,
+                        valid_to: None,
+                    },
+                )?;
+            }
         }
         let cities = [("Berlin", "DE", "EUR"), ("Warsaw", "PL", "PLN"), ("Lyon", "FR", "EUR"), ("Leeds", "GB", "GBP")];
+        let mut customer_ids = vec![];
         for n in 1..=20i64 {
-            let (city, country, cur) = cities[(n as usize) % cities.len()];
+            let (city, country, currency_code) = cities[(n as usize) % cities.len()];
             let owner = if n % 2 == 0 { ids[2] } else { ids[3] };
             let cust = ordo_crm::service::create_customer(
                 c,
@@ -95,7 +186,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                         country: country.into(),
                     }),
                     shipping_address: None,
-                    currency: Currency::from_code(cur).expect("known currency"),
+                    currency: cur(currency_code),
                     payment_terms_days: Some(if n % 3 == 0 { 14 } else { 30 }),
                     credit_limit: Some(Money::from_scaled(n * 50_000_000)),
                     parent_id: None,
@@ -103,11 +194,12 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     status: Some(if n == 13 { CustomerStatus::Blocked } else { CustomerStatus::Active }),
                     tags: Some(vec![if n % 4 == 0 { "key-account".into() } else { "retail".into() }]),
                     attributes: None,
-                    price_list_id: None,
-                    tax_treatment: None,
-                    discount_percent: None,
+                    price_list_id: (n % 4 == 0).then_some(wholesale),
+                    tax_treatment: (country == "GB").then_some(ordo_crm::model::TaxTreatment::ReverseCharge),
+                    discount_percent: (n % 5 == 0).then(|| rate("3")),
                 },
             )?;
+            customer_ids.push(cust.id);
             ordo_crm::service::create_contact(
                 c,
                 &admin,
@@ -121,6 +213,135 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                 },
             )?;
         }
+        // Special prices, discounts, rules, a coupon and a shipping rule.
+        let first_customer = customer_ids[1];
+        ordo_pricing::service::customer_prices::create(
+            c,
+            &admin,
+            first_customer,
+            CustomerPriceCreate {
+                item_id: item_ids[0],
+                unit: None,
+                currency: None,
+                price: Money::from_scaled(170_000),
+                min_quantity: None,
+                valid_from: None,
+                valid_to: None,
+            },
+        )?;
+        ordo_pricing::service::group_discounts::create(
+            c,
+            &admin,
+            GroupDiscountCreate {
+                customer_id: None,
+                item_group_id: group_ids[3],
+                percent: rate("5"),
+                valid_from: None,
+                valid_to: None,
+            },
+        )?;
+        ordo_pricing::service::group_discounts::create(
+            c,
+            &admin,
+            GroupDiscountCreate {
+                customer_id: Some(first_customer),
+                item_group_id: group_ids[0],
+                percent: rate("7.5"),
+                valid_from: None,
+                valid_to: None,
+            },
+        )?;
+        let rule = |name: &str, action: RuleAction| PricingRuleCreate {
+            name: name.into(),
+            priority: 100,
+            exclusive: false,
+            active: true,
+            valid_from: None,
+            valid_to: None,
+            currency: None,
+            item_id: None,
+            item_group_id: None,
+            customer_id: None,
+            customer_tag: None,
+            campaign_code: None,
+            territory: None,
+            min_quantity: None,
+            max_quantity: None,
+            min_line_amount: None,
+            max_line_amount: None,
+            min_order_amount: None,
+            max_order_amount: None,
+            coupon_only: false,
+            action,
+            percent: None,
+            amount: None,
+            free_item_id: None,
+            buy_quantity: None,
+            free_quantity: None,
+        };
+        ordo_pricing::rules::pricing_rule_service::create(
+            c,
+            &admin,
+            PricingRuleCreate {
+                item_group_id: Some(group_ids[1]),
+                customer_tag: Some("key-account".into()),
+                percent: Some(rate("10")),
+                ..rule("Key accounts: 10% on software", RuleAction::DiscountPercent)
+            },
+        )?;
+        ordo_pricing::rules::pricing_rule_service::create(
+            c,
+            &admin,
+            PricingRuleCreate {
+                item_id: Some(item_ids[3]),
+                free_item_id: Some(item_ids[4]),
+                buy_quantity: Some(Quantity::from_scaled(50_000)),
+                free_quantity: Some(Quantity::from_scaled(10_000)),
+                ..rule("Buy 5 accessories, get a spare part", RuleAction::FreeItem)
+            },
+        )?;
+        let welcome = ordo_pricing::rules::pricing_rule_service::create(
+            c,
+            &admin,
+            PricingRuleCreate {
+                coupon_only: true,
+                percent: Some(rate("15")),
+                ..rule("Welcome coupon: 15% off", RuleAction::DiscountPercent)
+            },
+        )?;
+        ordo_pricing::rules::coupon_service::create(
+            c,
+            &admin,
+            CouponCreate {
+                code: "WELCOME15".into(),
+                pricing_rule_id: welcome.id,
+                customer_id: None,
+                valid_from: None,
+                valid_to: None,
+                max_uses: Some(1000),
+                max_uses_per_customer: Some(1),
+                active: true,
+            },
+        )?;
+        ordo_pricing::rules::shipping_rule_service::create(
+            c,
+            &admin,
+            ShippingRuleCreate {
+                name: "EU parcel".into(),
+                priority: 100,
+                active: true,
+                countries: ["DE", "FR", "PL", "AT", "NL"].iter().map(|s| s.to_string()).collect(),
+                basis: ShippingBasis::NetAmount,
+                range_min: None,
+                range_max: None,
+                charge: ShippingChargeKind::Fixed,
+                amount: Some(Money::from_scaled(149_000)),
+                percent: None,
+                currency: cur("EUR"),
+                free_above: Some(Money::from_scaled(5_000_000)),
+                tax_rate_id: Some(vat23),
+            },
+        )?;
         Ok(true)
     })
 }

@@ -557,9 +557,9 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
         });
         for (free_id, free_qty, free_unit, rule_id) in free_lines {
             line_no += 1;
-            explanation.push(format!(
-                "Line {line_no} (item #{free_id} × {free_qty} {free_unit}): free, from pricing rule #{rule_id}."
-            ));
+            let sku = facts.items.get(&free_id).map(|i| i.sku.clone()).unwrap_or_else(|| format!("item #{free_id}"));
+            explanation
+                .push(format!("Line {line_no} ({sku} × {free_qty} {free_unit}): free, from pricing rule #{rule_id}."));
             lines.push(QuotedLine {
                 line: line_no,
                 item_id: free_id,
@@ -590,7 +590,7 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
         }
         Ok(())
     };
-    for l in &lines {
+    for l in lines.iter().filter(|l| !matches!(l.source, PriceSource::FreeItem { .. })) {
         add_tax(l.tax_rate_id, l.tax_percent, l.net, l.tax)?;
     }
     // Shipping.
