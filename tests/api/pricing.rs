@@ -498,4 +498,15 @@ async fn rules_coupons_and_shipping(app: TestApp) {
     assert_eq!(abroad.body["shipping"], Value::Null);
     let big = quote(json!({"customer_id": w.c1, "shipping_country": "DE", "lines": [line(w.item_b, "6")]})).await;
     assert_eq!(big.body["shipping"]["net"], "0.00", "free above 500");
+
+    // A priced item is archived, not deleted, and can no longer be sold.
+    let archived = app.delete(&format!("/api/v1/items/{}", w.item_a), t).await;
+    assert_eq!(archived.status, 200, "{}", archived.body);
+    assert!(archived.body["archived_at"].is_string());
+    let gone = quote(json!({"customer_id": w.c1, "lines": [line(w.item_a, "1")]})).await;
+    gone.problem(422, "unpriceable_lines");
+    assert_eq!(gone.body["errors"][0]["code"], "inactive");
+    let group = app.get(&format!("/api/v1/items/{}", w.item_a), t).await.body["item_group_id"].as_i64().unwrap();
+    app.delete(&format!("/api/v1/item-groups/{group}"), t).await.problem(409, "in_use");
+    app.delete("/api/v1/tax-rates/1", t).await.problem(409, "in_use");
 }

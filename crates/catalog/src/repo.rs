@@ -139,10 +139,17 @@ pub fn list_items(conn: &mut DbConnection, f: &ItemFilter, page: &PageRequest) -
     Ok(Page::from_rows(q.load(conn)?, page, |r| r.id))
 }
 
-/// Whether any document refers to the item. Nothing does yet; price lists and
-/// document lines add their tables here when they arrive.
-pub fn item_is_referenced(_conn: &mut DbConnection, _id: i64) -> Result<bool> {
-    Ok(false)
+/// Whether anything refers to the item (prices, special prices, pricing rules; later
+/// domains add their document lines here). A referenced item is archived, not deleted.
+pub fn item_is_referenced(conn: &mut DbConnection, id: i64) -> Result<bool> {
+    use ordo_db::schema::{customer_prices, item_prices, pricing_rules};
+    let prices: i64 = item_prices::table.filter(item_prices::item_id.eq(id)).count().get_result(conn)?;
+    let special: i64 = customer_prices::table.filter(customer_prices::item_id.eq(id)).count().get_result(conn)?;
+    let rules: i64 = pricing_rules::table
+        .filter(pricing_rules::item_id.eq(id).or(pricing_rules::free_item_id.eq(id)))
+        .count()
+        .get_result(conn)?;
+    Ok(prices + special + rules > 0)
 }
 
 pub fn delete_item(conn: &mut DbConnection, id: i64) -> Result<()> {
@@ -261,7 +268,11 @@ pub fn group_ancestors(conn: &mut DbConnection, start: i64) -> Result<Vec<i64>> 
 pub fn group_in_use(conn: &mut DbConnection, id: i64) -> Result<bool> {
     let children: i64 = item_groups::table.filter(item_groups::parent_id.eq(id)).count().get_result(conn)?;
     let members: i64 = items::table.filter(items::item_group_id.eq(id)).count().get_result(conn)?;
-    Ok(children + members > 0)
+    use ordo_db::schema::{group_discounts, pricing_rules};
+    let discounts: i64 =
+        group_discounts::table.filter(group_discounts::item_group_id.eq(id)).count().get_result(conn)?;
+    let rules: i64 = pricing_rules::table.filter(pricing_rules::item_group_id.eq(id)).count().get_result(conn)?;
+    Ok(children + members + discounts + rules > 0)
 }
 
 pub fn delete_group(conn: &mut DbConnection, id: i64) -> Result<()> {

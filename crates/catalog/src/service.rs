@@ -257,7 +257,10 @@ pub fn delete_group(conn: &mut DbConnection, caller: &Caller, id: i64, if_match:
     let current = repo::find_group(conn, id)?;
     check_version(if_match, current.version)?;
     if repo::group_in_use(conn, id)? {
-        return Err(DomainError::conflict("in_use", format!("item group {id} still has items or subgroups")));
+        return Err(DomainError::conflict(
+            "in_use",
+            format!("item group {id} still has items, subgroups, discounts or pricing rules"),
+        ));
     }
     repo::delete_group(conn, id)?;
     audit::record(conn, caller, ITEM_GROUP, id, "delete", &to_json(&current.to_model()))?;

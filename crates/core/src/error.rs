@@ -124,6 +124,10 @@ impl From<diesel::result::Error> for DomainError {
                 "duplicate",
                 format!("a record with the same unique value exists ({})", info.message()),
             ),
+            // A safety net: use cases check references first and answer precisely.
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                DomainError::conflict("in_use", "other records still refer to this one")
+            }
             other => DomainError::Internal(format!("database: {other}")),
         }
     }

@@ -171,8 +171,11 @@ pub fn ancestors(conn: &mut DbConnection, start: i64) -> Result<Vec<i64>> {
 /// Whether anything other than the customer's own contacts refers to it. Later
 /// domains (documents, invoices) add their tables here.
 pub fn customer_is_referenced(conn: &mut DbConnection, id: i64) -> Result<bool> {
+    use ordo_db::schema::coupon_redemptions;
     let children: i64 = customers::table.filter(customers::parent_id.eq(id)).count().get_result(conn)?;
-    Ok(children > 0)
+    let redeemed: i64 =
+        coupon_redemptions::table.filter(coupon_redemptions::customer_id.eq(id)).count().get_result(conn)?;
+    Ok(children + redeemed > 0)
 }
 
 pub fn delete_customer(conn: &mut DbConnection, id: i64) -> Result<()> {

@@ -147,7 +147,7 @@ pub mod tax_rates {
     use crate::model::*;
     use crate::repo::*;
     use diesel::prelude::*;
-    use ordo_db::schema::{items, tax_rates as t};
+    use ordo_db::schema::{items, shipping_rules, tax_rates as t};
 
     pub const ENTITY: &str = "tax_rate";
 
@@ -246,11 +246,12 @@ pub mod tax_rates {
         write(caller)?;
         let current = find(conn, id)?;
         check_version(if_match, current.version)?;
-        let used: i64 = items::table.filter(items::tax_rate_id.eq(id)).count().get_result(conn)?;
+        let used: i64 = items::table.filter(items::tax_rate_id.eq(id)).count().get_result::<i64>(conn)?
+            + shipping_rules::table.filter(shipping_rules::tax_rate_id.eq(id)).count().get_result::<i64>(conn)?;
         if used > 0 {
             return Err(DomainError::conflict(
                 "in_use",
-                format!("{used} item(s) use this tax rate; deactivate it instead"),
+                format!("{used} item(s) or shipping rule(s) use this tax rate; deactivate it instead"),
             ));
         }
         diesel::delete(t::table.find(id)).execute(conn)?;
@@ -936,7 +937,8 @@ pub mod quote {
                 items::base_unit,
                 items::item_group_id,
                 items::tax_rate_id,
-                items::active,
+                // Archived items are as good as inactive: they cannot be sold.
+                items::active.and(items::archived_at.is_null()),
                 items::weight,
             ))
             .load(conn)?)
