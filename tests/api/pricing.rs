@@ -4,7 +4,12 @@ use crate::on_both_backends;
 use crate::support::{Resp, TestApp};
 use serde_json::{json, Value};
 
-on_both_backends!(pricing_resources_refuse_bad_input, quote_prices_a_basket_exactly, rules_coupons_and_shipping);
+on_both_backends!(
+    pricing_resources_refuse_bad_input,
+    quote_prices_a_basket_exactly,
+    rules_coupons_and_shipping,
+    bulk_adjust
+);
 
 fn id(r: &Resp) -> i64 {
     assert!(r.status.is_success(), "{} {}", r.status, r.body);
@@ -509,4 +514,43 @@ async fn rules_coupons_and_shipping(app: TestApp) {
     let group = app.get(&format!("/api/v1/items/{}", w.item_a), t).await.body["item_group_id"].as_i64().unwrap();
     app.delete(&format!("/api/v1/item-groups/{group}"), t).await.problem(409, "in_use");
     app.delete("/api/v1/tax-rates/1", t).await.problem(409, "in_use");
+}
+
+async fn bulk_adjust(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app).await;
+    let url = format!("/api/v1/price-lists/{}/adjust", w.retail);
+    let audit = app.count("audit_log");
+    let dry = app.post(&url, t, json!({"percent": "10", "rounding_step": "0.05", "dry_run": true})).await;
+    assert_eq!(dry.status, 200, "{}", dry.body);
+    assert_eq!(dry.body["count"], 3);
+    let afters: Vec<&str> =
+        dry.body["changes"].as_array().unwrap().iter().map(|c| c["after"].as_str().unwrap()).collect();
+    assert_eq!(afters, vec!["11.00", "9.90", "110.00"]);
+    assert_eq!(app.count("audit_log"), audit, "a dry run writes nothing");
+    let prices = format!("/api/v1/price-lists/{}/prices?item_id={}", w.retail, w.item_a);
+    assert_eq!(app.get(&prices, t).await.body["data"][0]["price"], "10.00");
+
+    let group = app.get(&format!("/api/v1/items/{}", w.item_a), t).await.body["item_group_id"].clone();
+    let real = app.post(&url, t, json!({"percent": "-5", "item_group_id": group, "price_ending": "0.99"})).await;
+    assert_eq!(real.body["count"], 2);
+    let now: Vec<String> = app.get(&prices, t).await.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["price"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(now, vec!["9.99", "8.99"]);
+    let b = format!("/api/v1/price-lists/{}/prices?item_id={}", w.retail, w.item_b);
+    assert_eq!(app.get(&b, t).await.body["data"][0]["price"], "100.00", "other groups untouched");
+    let h = app.get(&format!("/api/v1/price-lists/{}/history", w.retail), t).await;
+    let actions: Vec<&str> = h.body["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, vec!["create", "adjust"], "one history entry for the whole run");
+
+    app.post(&url, t, json!({"percent": "-150"})).await.problem(422, "validation_failed");
+    let both = app.post(&url, t, json!({"percent": "1", "rounding_step": "0.05", "price_ending": "0.99"})).await;
+    assert_eq!(both.error_fields(), vec!["price_ending"]);
+    app.post(&url, t, json!({"percent": "1", "item_group_id": 999})).await.problem(404, "not_found");
+    let (_, agent) = app.user("agent", &["sales_agent"]).await;
+    app.post(&url, &agent, json!({"percent": "1"})).await.problem(403, "forbidden");
 }

@@ -289,6 +289,31 @@ pub struct ItemPriceQuery {
     pub cursor: Option<String>,
 }
 
+/// Raise or lower a list's prices by a percentage, optionally for one item group, with
+/// a rounding step or a price ending. `dry_run` answers the before/after table without
+/// writing; a real run is one transaction with one history entry on the list.
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "adjustPriceList",
+    params(("id" = i64, Path, description = "Price list id")),
+    request_body = PriceAdjustRequest,
+    responses((status = 200, description = "What changed (or would change)", body = PriceAdjustResult))
+)]
+#[post("/price-lists/{id}/adjust")]
+pub async fn adjust_price_list(
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<PriceAdjustRequest>,
+) -> Result<HttpResponse, Problem> {
+    let (id, input) = (id.into_inner(), body.0);
+    auth.post(
+        StatusCode::OK,
+        move |c, caller| service::price_lists::adjust(c, caller, id, input),
+        |_| ReplyMeta { location: None, version: None },
+    )
+    .await
+}
+
 /// List the prices on a price list.
 #[utoipa::path(
     tag = "pricing",
@@ -485,6 +510,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     coupons::routes(cfg);
     shipping_rules::routes(cfg);
     cfg.service(list_currencies)
+        .service(adjust_price_list)
         .service(list_item_prices)
         .service(create_item_price)
         .service(get_item_price)

@@ -520,3 +520,56 @@ pub struct Quote {
     /// Readable steps: why each price is what it is.
     pub explanation: Vec<String>,
 }
+
+/// `POST /price-lists/{id}/adjust`: raise or lower prices by a percentage.
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceAdjustRequest {
+    /// +/- percent, at least -100.
+    #[validate(custom(function = "markup"))]
+    pub percent: Rate,
+    /// Only items of this group.
+    pub item_group_id: Option<i64>,
+    /// Round the new price to a multiple of this step (e.g. `0.05`).
+    #[validate(custom(function = "positive_money"))]
+    pub rounding_step: Option<Money>,
+    /// Or give every new price this ending (e.g. `0.99`): the nearest such price.
+    #[validate(custom(function = "ending"))]
+    pub price_ending: Option<Money>,
+    /// Answer the before/after table without writing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+pub fn positive_money(m: &Money) -> Result<(), ValidationError> {
+    if m.value() <= rust_decimal::Decimal::ZERO {
+        return Err(err("range", "must be greater than 0"));
+    }
+    Ok(())
+}
+
+pub fn ending(m: &Money) -> Result<(), ValidationError> {
+    if m.is_negative() || m.value() >= rust_decimal::Decimal::ONE {
+        return Err(err("range", "must be a fraction from 0 to below 1, like 0.99"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PriceChange {
+    pub item_price_id: i64,
+    pub item_id: i64,
+    pub unit: String,
+    pub min_quantity: Quantity,
+    pub before: Money,
+    pub after: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PriceAdjustResult {
+    pub price_list_id: i64,
+    pub dry_run: bool,
+    /// Prices changed (or that would change).
+    pub count: usize,
+    pub changes: Vec<PriceChange>,
+}

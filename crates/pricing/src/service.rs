@@ -463,6 +463,94 @@ pub mod price_lists {
         find_price_list(conn, id)?;
         history_of(conn, ENTITY, id, page)
     }
+
+    /// The new price: `old × (1 + percent/100)`, then rounded to the step or given the
+    /// ending (the nearest such price, ties upward), never below zero; 4 decimals.
+    pub fn adjusted(old: ordo_core::Money, r: &PriceAdjustRequest) -> Result<ordo_core::Money> {
+        use crate::engine::round_to;
+        use rust_decimal::Decimal;
+        let raw = old.value() * (Decimal::ONE + r.percent.value() / Decimal::from(100));
+        let new = match (r.rounding_step, r.price_ending) {
+            (Some(step), _) => round_to(raw / step.value(), 0) * step.value(),
+            (None, Some(end)) => {
+                let base = raw.floor();
+                let (low, high) = (base - Decimal::ONE + end.value(), base + end.value());
+                let pick = if (raw - low) < (high - raw) { low } else { high };
+                if pick < Decimal::ZERO {
+                    high
+                } else {
+                    pick
+                }
+            }
+            (None, None) => raw,
+        };
+        ordo_core::Money::new(round_to(new.max(Decimal::ZERO), ordo_core::Money::SCALE))
+            .map_err(|e| DomainError::rule("amount_out_of_range", format!("an adjusted price is out of range: {e}")))
+    }
+
+    /// Bulk raise/lower: one transaction, one history entry on the list.
+    pub fn adjust(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        id: i64,
+        r: PriceAdjustRequest,
+    ) -> Result<PriceAdjustResult> {
+        use ordo_db::schema::{item_prices, items};
+        write(caller)?;
+        if r.rounding_step.is_some() && r.price_ending.is_some() {
+            return Err(DomainError::field("price_ending", "conflict", "give rounding_step or price_ending, not both"));
+        }
+        find_price_list(conn, id)?;
+        let mut q = item_prices::table
+            .filter(item_prices::price_list_id.eq(id))
+            .select(ItemPriceRow::as_select())
+            .order(item_prices::id.asc())
+            .into_boxed();
+        if let Some(g) = r.item_group_id {
+            let n: i64 = ordo_db::schema::item_groups::table.find(g).count().get_result(conn)?;
+            if n == 0 {
+                return Err(DomainError::reference_not_found("item group", "item_group_id", g));
+            }
+            q = q
+                .filter(item_prices::item_id.eq_any(items::table.filter(items::item_group_id.eq(g)).select(items::id)));
+        }
+        let rows: Vec<ItemPriceRow> = q.load(conn)?;
+        let mut changes = vec![];
+        for row in &rows {
+            let before = ordo_core::Money::from_scaled(row.price);
+            let after = adjusted(before, &r)?;
+            if after != before {
+                changes.push(PriceChange {
+                    item_price_id: row.id,
+                    item_id: row.item_id,
+                    unit: row.unit.clone(),
+                    min_quantity: ordo_core::Quantity::from_scaled(row.min_quantity),
+                    before,
+                    after,
+                });
+            }
+        }
+        if !r.dry_run && !changes.is_empty() {
+            let ts = now();
+            for c in &changes {
+                diesel::update(item_prices::table.find(c.item_price_id))
+                    .set((
+                        item_prices::price.eq(c.after.to_scaled()),
+                        item_prices::version.eq(item_prices::version + 1),
+                        item_prices::updated_at.eq(ts),
+                    ))
+                    .execute(conn)?;
+            }
+            let summary = serde_json::json!({
+                "percent": r.percent, "item_group_id": r.item_group_id,
+                "rounding_step": r.rounding_step, "price_ending": r.price_ending,
+                "changed": changes.len(),
+                "prices": changes.iter().map(|c| serde_json::json!({"item_price_id": c.item_price_id, "from": c.before, "to": c.after})).collect::<Vec<_>>(),
+            });
+            audit::record(conn, caller, ENTITY, id, "adjust", &summary)?;
+        }
+        Ok(PriceAdjustResult { price_list_id: id, dry_run: r.dry_run, count: changes.len(), changes })
+    }
 }
 
 /// Prices on one list: `/price-lists/{id}/prices`.
@@ -1221,5 +1309,38 @@ pub mod quote {
             shipping_rules: shipping.iter().map(|r| Ok((r.id, r.to_create()?))).collect::<Result<_>>()?,
         };
         engine::price(&facts, req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::price_lists::adjusted;
+    use crate::model::PriceAdjustRequest;
+    use ordo_core::{Money, Rate};
+
+    fn req(pct: &str, step: Option<&str>, ending: Option<&str>) -> PriceAdjustRequest {
+        PriceAdjustRequest {
+            percent: Rate::parse(pct).unwrap(),
+            item_group_id: None,
+            rounding_step: step.map(|s| Money::parse(s).unwrap()),
+            price_ending: ending.map(|s| Money::parse(s).unwrap()),
+            dry_run: true,
+        }
+    }
+    fn m(s: &str) -> Money {
+        Money::parse(s).unwrap()
+    }
+
+    #[test]
+    fn adjust_rounding() {
+        assert_eq!(adjusted(m("10"), &req("10", None, None)).unwrap(), m("11"));
+        assert_eq!(adjusted(m("10.37"), &req("0", Some("0.05"), None)).unwrap(), m("10.35"));
+        assert_eq!(adjusted(m("10.38"), &req("0", Some("0.05"), None)).unwrap(), m("10.40"));
+        assert_eq!(adjusted(m("10.375"), &req("0", Some("0.05"), None)).unwrap(), m("10.40"), "half away from zero");
+        assert_eq!(adjusted(m("10.37"), &req("0", None, Some("0.99"))).unwrap(), m("9.99"));
+        assert_eq!(adjusted(m("10.60"), &req("0", None, Some("0.99"))).unwrap(), m("10.99"));
+        assert_eq!(adjusted(m("0.20"), &req("0", None, Some("0.99"))).unwrap(), m("0.99"), "never below zero");
+        assert_eq!(adjusted(m("10"), &req("-100", None, None)).unwrap(), m("0"));
+        assert_eq!(adjusted(m("3.3333"), &req("33.33333333", None, None)).unwrap(), m("4.4444"));
     }
 }
