@@ -8,7 +8,8 @@ on_both_backends!(
     pricing_resources_refuse_bad_input,
     quote_prices_a_basket_exactly,
     rules_coupons_and_shipping,
-    bulk_adjust
+    bulk_adjust,
+    units_convert_exactly
 );
 
 fn id(r: &Resp) -> i64 {
@@ -303,7 +304,8 @@ async fn quote_prices_a_basket_exactly(app: TestApp) {
     // Bad baskets: every unpriceable line named; validation of the request itself.
     let r = app.post("/api/v1/pricing/quote", t, json!({"customer_id": w.c1, "lines": [line(999, "1"), json!({"item_id": w.item_a, "quantity": "1", "unit": "BOX"})]})).await;
     r.problem(422, "unpriceable_lines");
-    assert_eq!(r.error_fields(), vec!["lines[0].item_id", "lines[1]"]);
+    assert_eq!(r.error_fields(), vec!["lines[0].item_id", "lines[1].unit"]);
+    assert_eq!(r.body["errors"][1]["code"], "unit_not_allowed");
     let r = app
         .post(
             "/api/v1/pricing/quote",
@@ -553,4 +555,81 @@ async fn bulk_adjust(app: TestApp) {
     app.post(&url, t, json!({"percent": "1", "item_group_id": 999})).await.problem(404, "not_found");
     let (_, agent) = app.user("agent", &["sales_agent"]).await;
     app.post(&url, &agent, json!({"percent": "1"})).await.problem(403, "forbidden");
+}
+
+async fn units_convert_exactly(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app).await;
+    let units = app.get("/api/v1/units", t).await;
+    assert!(units.body["data"].as_array().unwrap().iter().any(|u| u["code"] == "BOX" && u["decimals"] == 0));
+    let bad =
+        app.post("/api/v1/items", t, json!({"sku": "U", "name": "U", "base_unit": "CRATE", "kind": "stock"})).await;
+    bad.problem(422, "validation_failed");
+    assert_eq!(bad.body["errors"][0]["code"], "unknown_unit");
+    assert_eq!(
+        app.post("/api/v1/units", t, json!({"code": "CRATE", "name": "Crate", "decimals": 0})).await.status,
+        201
+    );
+    app.post("/api/v1/units", t, json!({"code": "CRATE", "name": "Crate", "decimals": 0}))
+        .await
+        .problem(409, "duplicate_code");
+
+    let conv = app.post(&format!("/api/v1/items/{}/units", w.item_a), t, json!({"unit": "BOX", "factor": "12"})).await;
+    assert_eq!(conv.status, 201, "{}", conv.body);
+    app.post(&format!("/api/v1/items/{}/units", w.item_a), t, json!({"unit": "BOX", "factor": "10"}))
+        .await
+        .problem(409, "duplicate_unit");
+    app.post(&format!("/api/v1/items/{}/units", w.item_a), t, json!({"unit": "PCS", "factor": "1"}))
+        .await
+        .problem(422, "validation_failed");
+    app.post(&format!("/api/v1/items/{}/units", w.item_a), t, json!({"unit": "NOPE", "factor": "1"}))
+        .await
+        .problem(422, "validation_failed");
+    let zero = app.post(&format!("/api/v1/items/{}/units", w.item_a), t, json!({"unit": "SET", "factor": "0"})).await;
+    assert_eq!(zero.error_fields(), vec!["factor"]);
+
+    // 2 BOX = 24 PCS: the 10+ tier of the PCS price (9.00) times 12 per box.
+    let q = app
+        .post(
+            "/api/v1/pricing/quote",
+            t,
+            json!({"customer_id": w.c1, "lines": [{"item_id": w.item_a, "quantity": "2", "unit": "BOX"}]}),
+        )
+        .await;
+    assert_eq!(q.status, 200, "{}", q.body);
+    assert_eq!(q.body["lines"][0]["base_quantity"], "24");
+    assert_eq!(q.body["lines"][0]["base_unit_price"], "108.00");
+    assert_eq!(q.body["lines"][0]["unit"], "BOX");
+    // A price of its own in BOX wins over the conversion.
+    app.post(
+        &format!("/api/v1/price-lists/{}/prices", w.retail),
+        t,
+        json!({"item_id": w.item_a, "unit": "BOX", "price": "99.00"}),
+    )
+    .await;
+    let q = app
+        .post(
+            "/api/v1/pricing/quote",
+            t,
+            json!({"customer_id": w.c1, "lines": [{"item_id": w.item_a, "quantity": "2", "unit": "BOX"}]}),
+        )
+        .await;
+    assert_eq!(q.body["lines"][0]["base_unit_price"], "99.00");
+    // PCS allows no decimals.
+    let r = app
+        .post(
+            "/api/v1/pricing/quote",
+            t,
+            json!({"customer_id": w.c1, "lines": [{"item_id": w.item_a, "quantity": "1.5"}]}),
+        )
+        .await;
+    r.problem(422, "unpriceable_lines");
+    assert_eq!(r.body["errors"][0]["code"], "too_precise_for_unit");
+    let list = app.get(&format!("/api/v1/items/{}/units", w.item_a), t).await;
+    let id = list.body["data"][0]["id"].as_i64().unwrap();
+    assert_eq!(app.delete(&format!("/api/v1/items/{}/units/{id}", w.item_a), t).await.status, 204);
+    let units = app.get("/api/v1/units", t).await;
+    let pcs =
+        units.body["data"].as_array().unwrap().iter().find(|u| u["code"] == "PCS").unwrap()["id"].as_i64().unwrap();
+    app.delete(&format!("/api/v1/units/{pcs}"), t).await.problem(409, "in_use");
 }

@@ -260,3 +260,92 @@ pub async fn item_group_history(
     let h = auth.read(move |c, caller| service::group_history(c, caller, id, &page)).await?;
     Ok(HttpResponse::Ok().json(history_page(h)))
 }
+
+impl crate::crud::Resource for ordo_catalog::units::Unit {
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
+
+use ordo_catalog::units::{ItemUnit, ItemUnitCreate, Unit, UnitCreate, UnitPatch};
+
+crate::crud_resource! {
+    module: units,
+    tag: "items",
+    collection: "/units",
+    member: "/units/{id}",
+    history: "/units/{id}/history",
+    location: "/api/v1/units/{}",
+    model: Unit,
+    create: UnitCreate,
+    patch: UnitPatch,
+    query: PageQuery,
+    service: ordo_catalog::units::unit_service,
+    ids: ["createUnit", "listUnits", "getUnit", "updateUnit", "deleteUnit", "getUnitHistory"],
+    summaries: ["Define a unit of measure", "List units of measure", "Get a unit", "Update a unit", "Delete an unused unit", "History of a unit"],
+}
+
+/// The units an item may be sold in besides its base unit, with their factors.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "listItemUnits",
+    params(("id" = i64, Path, description = "Item id")),
+    responses((status = 200, description = "Conversions (one page)", body = Page<ItemUnit>))
+)]
+#[get("/items/{id}/units")]
+pub async fn list_item_units(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let data = auth.read(move |c, caller| ordo_catalog::units::item_unit_service::list(c, caller, id)).await?;
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None }))
+}
+
+/// Allow selling an item in another unit: `factor` base units per unit (BOX = 12 PCS).
+#[utoipa::path(
+    tag = "items",
+    operation_id = "createItemUnit",
+    params(("id" = i64, Path, description = "Item id")),
+    request_body = ItemUnitCreate,
+    responses(
+        (status = 201, description = "Created", body = ItemUnit, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "The item already converts this unit", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/items/{id}/units")]
+pub async fn create_item_unit(
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<ItemUnitCreate>,
+) -> Result<HttpResponse, Problem> {
+    let (id, input) = (id.into_inner(), body.0);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| ordo_catalog::units::item_unit_service::create(c, caller, id, input),
+        |v| ReplyMeta {
+            location: Some(format!("/api/v1/items/{}/units/{}", v.item_id, v.id)),
+            version: Some(v.version),
+        },
+    )
+    .await
+}
+
+/// Remove a unit conversion from an item.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "deleteItemUnit",
+    params(("id" = i64, Path, description = "Item id"), ("unit_id" = i64, Path, description = "Item unit id")),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/items/{id}/units/{unit_id}")]
+pub async fn delete_item_unit(auth: Auth, path: web::Path<(i64, i64)>) -> Result<HttpResponse, Problem> {
+    let (id, unit_id) = path.into_inner();
+    auth.write(move |c, caller| ordo_catalog::units::item_unit_service::delete(c, caller, id, unit_id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub fn unit_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    units::routes(cfg);
+    cfg.service(list_item_units).service(create_item_unit).service(delete_item_unit);
+}

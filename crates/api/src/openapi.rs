@@ -71,6 +71,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(items::update_item_group)
         .service(items::delete_item_group)
         .service(items::item_group_history);
+    items::unit_routes(cfg);
     pricing::routes(cfg);
 }
 

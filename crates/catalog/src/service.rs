@@ -36,6 +36,7 @@ pub fn create_item(conn: &mut DbConnection, caller: &Caller, input: ItemCreate) 
     if let Some(t) = input.tax_rate_id {
         check_tax_ref(conn, t)?;
     }
+    crate::units::check_unit(conn, "base_unit", &input.base_unit)?;
     let ts = now();
     let row = repo::insert_item(
         conn,
@@ -104,6 +105,7 @@ pub fn update_item(
         row.description = v;
     }
     if let Some(v) = p.base_unit {
+        crate::units::check_unit(conn, "base_unit", &v)?;
         row.base_unit = v;
     }
     if let Some(v) = p.kind {

@@ -324,6 +324,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    units (id) {
+        id -> BigInt,
+        code -> Text,
+        name -> Text,
+        decimals -> Integer,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    item_units (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        unit -> Text,
+        factor -> BigInt,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -347,4 +371,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     coupons,
     coupon_redemptions,
     shipping_rules,
+    units,
+    item_units,
 );

@@ -133,6 +133,10 @@ pub struct Facts {
     /// The customer's tags (for rules with `customer_tag`).
     pub customer_tags: Vec<String>,
     pub shipping_rules: Vec<(i64, ShippingRuleCreate)>,
+    /// Decimal places allowed per unit code.
+    pub unit_decimals: HashMap<String, i32>,
+    /// (item, unit) → base units per unit.
+    pub conversions: HashMap<(i64, String), Quantity>,
 }
 
 impl Facts {
@@ -184,6 +188,7 @@ struct Base {
     item: ItemFacts,
     unit: String,
     qty: Quantity,
+    base_qty: Quantity,
     unit_price: Decimal,
     source: PriceSource,
     gross_list: bool,
@@ -274,8 +279,50 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
         let unit = l.unit.clone().unwrap_or_else(|| item.base_unit.clone());
         let qty = l.quantity;
         let mut steps = vec![];
-        let special = best(&facts.customer_prices, &chain, item.id, &unit, qty, facts.date, Some(facts.currency));
-        if let Some(p) = special {
+        // Units: the base unit or one the item converts; the quantity respects the unit's
+        // decimals and converts exactly to base units.
+        let factor = if unit == item.base_unit {
+            Some(Decimal::ONE)
+        } else {
+            facts.conversions.get(&(item.id, unit.clone())).map(|f| f.value())
+        };
+        let Some(factor) = factor else {
+            errors.push(FieldError::new(
+                format!("{field}.unit"),
+                "unit_not_allowed",
+                format!("item {} is not sold in {unit}", item.sku),
+            ));
+            continue;
+        };
+        if facts.unit_decimals.get(&unit).is_some_and(|d| qty.value().normalize().scale() > *d as u32) {
+            errors.push(FieldError::new(
+                format!("{field}.quantity"),
+                "too_precise_for_unit",
+                format!("{unit} allows {} decimal place(s)", facts.unit_decimals[&unit]),
+            ));
+            continue;
+        }
+        let Ok(base_qty) = Quantity::new(qty.value() * factor) else {
+            errors.push(FieldError::new(
+                format!("{field}.quantity"),
+                "not_convertible",
+                "does not convert exactly to the base unit",
+            ));
+            continue;
+        };
+        if factor != Decimal::ONE {
+            steps.push(format!("{qty} {unit} = {base_qty} {}", item.base_unit));
+        }
+        // A price in the line's unit first, else the base unit's price times the factor.
+        let tries: Vec<(&str, Quantity, Decimal)> = if factor == Decimal::ONE {
+            vec![(unit.as_str(), qty, Decimal::ONE)]
+        } else {
+            vec![(unit.as_str(), qty, Decimal::ONE), (item.base_unit.as_str(), base_qty, factor)]
+        };
+        let special = tries.iter().find_map(|(u, q, f)| {
+            best(&facts.customer_prices, &chain, item.id, u, *q, facts.date, Some(facts.currency)).map(|p| (p, *f))
+        });
+        if let Some((p, f)) = special {
             steps.push(format!(
                 "special price {} {} for customer #{} (tier from {})",
                 p.price, facts.currency, p.owner_id, p.min_quantity
@@ -284,7 +331,8 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
                 item: item.clone(),
                 unit,
                 qty,
-                unit_price: p.price.value(),
+                base_qty,
+                unit_price: p.price.value() * f,
                 source: PriceSource::CustomerPrice {
                     customer_price_id: p.id,
                     customer_id: p.owner_id,
@@ -297,18 +345,20 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
             continue;
         }
         let mut found = None;
-        let mut markup = Decimal::ONE;
-        for (depth, lf) in facts.lists.iter().enumerate() {
-            if let Some(p) = best(&facts.list_prices, &[lf.id], item.id, &unit, qty, facts.date, None) {
-                found = Some((depth, lf, p));
-                break;
-            }
-            match lf.markup_percent {
-                Some(m) => markup *= Decimal::ONE + m.value() / hundred,
-                None => break,
+        'tries: for (u, q, f) in &tries {
+            let mut markup = Decimal::ONE;
+            for (depth, lf) in facts.lists.iter().enumerate() {
+                if let Some(p) = best(&facts.list_prices, &[lf.id], item.id, u, *q, facts.date, None) {
+                    found = Some((depth, lf, p, markup, *f));
+                    break 'tries;
+                }
+                match lf.markup_percent {
+                    Some(m) => markup *= Decimal::ONE + m.value() / hundred,
+                    None => break,
+                }
             }
         }
-        let Some((depth, lf, p)) = found else {
+        let Some((depth, lf, p, markup, per_unit)) = found else {
             errors.push(FieldError::new(
                 field.clone(),
                 "price_missing",
@@ -317,7 +367,7 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
             continue;
         };
         let fx = facts.rate(lf.currency, facts.currency)?;
-        let unit_price = round_to(p.price.value() * markup * fx, Money::SCALE);
+        let unit_price = round_to(p.price.value() * markup * fx * per_unit, Money::SCALE);
         let top = list.expect("found implies a list");
         let source = if depth == 0 {
             steps.push(format!(
@@ -350,6 +400,7 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
             item: item.clone(),
             unit,
             qty,
+            base_qty,
             unit_price,
             source,
             gross_list: lf.prices_include_tax,
@@ -372,7 +423,7 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
     let mut lines = vec![];
     let mut line_no = 0;
     for b in bases {
-        let Base { item, unit, qty, unit_price, source, gross_list, adjustable, mut steps } = b;
+        let Base { item, unit, qty, base_qty, unit_price, source, gross_list, adjustable, mut steps } = b;
         line_no += 1;
         let mut adjustments = vec![];
         let mut free_lines = vec![];
@@ -382,6 +433,7 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
                 item: item.clone(),
                 unit: unit.clone(),
                 qty,
+                base_qty,
                 unit_price,
                 source: source.clone(),
                 gross_list,
@@ -545,6 +597,7 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
             item_id: item.id,
             quantity: qty,
             unit,
+            base_quantity: base_qty,
             base_unit_price: money(unit_price)?,
             source,
             adjustments,
@@ -565,6 +618,7 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
                 item_id: free_id,
                 quantity: free_qty,
                 unit: free_unit,
+                base_quantity: free_qty,
                 base_unit_price: Money::ZERO,
                 source: PriceSource::FreeItem { pricing_rule_id: rule_id },
                 adjustments: vec![],
@@ -804,6 +858,8 @@ mod tests {
             coupon: None,
             customer_tags: vec![],
             shipping_rules: vec![],
+            unit_decimals: HashMap::new(),
+            conversions: HashMap::new(),
         }
     }
 

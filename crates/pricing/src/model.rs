@@ -445,6 +445,8 @@ pub struct QuotedLine {
     pub item_id: i64,
     pub quantity: Quantity,
     pub unit: String,
+    /// The quantity in the item's base unit.
+    pub base_quantity: Quantity,
     /// Unit price before discounts, in the document currency, as found (net or gross per the list).
     pub base_unit_price: Money,
     pub source: PriceSource,

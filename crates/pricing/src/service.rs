@@ -1166,6 +1166,45 @@ pub mod quote {
         if !free_ids.is_empty() {
             item_rows.extend(load_items(conn, &free_ids)?);
         }
+        // Units: decimals of every unit in play, and conversions for lines not in base units.
+        let base_of: HashMap<i64, String> = item_rows.iter().map(|r| (r.0, r.2.clone())).collect();
+        let converted: Vec<i64> = req
+            .lines
+            .iter()
+            .filter(|l| l.unit.as_ref().is_some_and(|u| base_of.get(&l.item_id).is_some_and(|b| b != u)))
+            .map(|l| l.item_id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let unit_codes: Vec<String> = req
+            .lines
+            .iter()
+            .filter_map(|l| l.unit.clone())
+            .chain(base_of.values().cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let unit_decimals: HashMap<String, i32> = {
+            use ordo_db::schema::units;
+            units::table
+                .filter(units::code.eq_any(&unit_codes))
+                .select((units::code, units::decimals))
+                .load(conn)?
+                .into_iter()
+                .collect()
+        };
+        let conversions: HashMap<(i64, String), Quantity> = if converted.is_empty() {
+            HashMap::new()
+        } else {
+            use ordo_db::schema::item_units;
+            item_units::table
+                .filter(item_units::item_id.eq_any(&converted))
+                .select((item_units::item_id, item_units::unit, item_units::factor))
+                .load::<(i64, String, i64)>(conn)?
+                .into_iter()
+                .map(|(i, u, f)| ((i, u), Quantity::from_scaled(f)))
+                .collect()
+        };
         let coupon = match &req.coupon_code {
             Some(code) => Some(check_coupon(conn, code, req.customer_id, date)?),
             None => None,
@@ -1307,6 +1346,8 @@ pub mod quote {
             coupon,
             customer_tags: serde_json::from_str(&chain[0].tags).unwrap_or_default(),
             shipping_rules: shipping.iter().map(|r| Ok((r.id, r.to_create()?))).collect::<Result<_>>()?,
+            unit_decimals,
+            conversions,
         };
         engine::price(&facts, req)
     }

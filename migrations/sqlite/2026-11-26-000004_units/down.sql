@@ -1,0 +1,2 @@
+DROP TABLE item_units;
+DROP TABLE units;
