@@ -167,8 +167,63 @@ async fn run(a: Args) -> Value {
             .json(&json!({"name": format!("Measured customer {i}"), "currency": "EUR"}))
     })
     .await;
+    // Pricing: a default list with a price for every item, 50 active rules, then quotes.
+    let list: Value = client
+        .post(format!("{base}/api/v1/price-lists"))
+        .header("authorization", &auth)
+        .json(&json!({"name": "Bench list", "currency": "EUR", "is_default": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list_id = list["id"].as_i64().expect("price list");
+    let first_item = {
+        let page: Value = client
+            .get(format!("{base}/api/v1/items?limit=1"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["data"][0]["id"].as_i64().unwrap_or(1)
+    };
+    let prices = measure(&client, a.seed, a.concurrency, |i| {
+        client.post(format!("{base}/api/v1/price-lists/{list_id}/prices")).header("authorization", &auth).json(&json!({
+            "item_id": first_item + i as i64, "price": format!("{}.{:02}", 5 + i % 90, i % 100)
+        }))
+    })
+    .await;
+    for r in 0..50 {
+        client
+            .post(format!("{base}/api/v1/pricing-rules"))
+            .header("authorization", &auth)
+            .json(&json!({"name": format!("Bench rule {r}"), "item_id": first_item + (r * 37) as i64,
+                          "action": "discount_percent", "percent": "3", "min_quantity": "2"}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let customer = first_page["data"][0]["id"].as_i64().unwrap_or(1);
+    let basket = |i: usize, n: usize| {
+        let lines: Vec<Value> = (0..n)
+            .map(|k| json!({"item_id": first_item + ((i * 131 + k * 7919) % a.seed) as i64, "quantity": format!("{}", 1 + k % 5)}))
+            .collect();
+        json!({"customer_id": customer, "lines": lines})
+    };
+    let quote5 = measure(&client, a.count, a.concurrency, |i| {
+        client.post(format!("{base}/api/v1/pricing/quote")).header("authorization", &auth).json(&basket(i, 5))
+    })
+    .await;
+    let quote20 = measure(&client, a.count, a.concurrency, |i| {
+        client.post(format!("{base}/api/v1/pricing/quote")).header("authorization", &auth).json(&basket(i, 20))
+    })
+    .await;
     json!({
-        "seed": {"customers": a.seed, "items": a.seed, "seconds": seed_seconds,
+        "seed": {"customers": a.seed, "items": a.seed, "seconds": seed_seconds, "item_prices": prices,
                  "create_customer": seeded_customers, "create_item": seeded_items},
         "concurrency": a.concurrency,
         "operations": {
@@ -176,6 +231,8 @@ async fn run(a: Args) -> Value {
             "get_customer": get_customer,
             "list_customers_page_50": list_customers,
             "create_customer": create_customer,
+            "quote_5_lines": quote5,
+            "quote_20_lines": quote20,
         }
     })
 }
