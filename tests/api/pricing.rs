@@ -9,7 +9,8 @@ on_both_backends!(
     quote_prices_a_basket_exactly,
     rules_coupons_and_shipping,
     bulk_adjust,
-    units_convert_exactly
+    units_convert_exactly,
+    bundles_and_options
 );
 
 fn id(r: &Resp) -> i64 {
@@ -632,4 +633,121 @@ async fn units_convert_exactly(app: TestApp) {
     let pcs =
         units.body["data"].as_array().unwrap().iter().find(|u| u["code"] == "PCS").unwrap()["id"].as_i64().unwrap();
     app.delete(&format!("/api/v1/units/{pcs}"), t).await.problem(409, "in_use");
+}
+
+async fn bundles_and_options(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app).await;
+    let kit = id(&app
+        .post("/api/v1/items", t, json!({"sku": "KIT", "name": "Tool kit", "base_unit": "PCS", "kind": "stock", "bundle_pricing": "components", "tax_rate_id": 1}))
+        .await);
+    let comps = format!("/api/v1/items/{kit}/components");
+    assert_eq!(app.post(&comps, t, json!({"component_item_id": w.item_a, "quantity": "2"})).await.status, 201);
+    let opt = app
+        .post(
+            &comps,
+            t,
+            json!({"component_item_id": w.item_b, "quantity": "1", "required": false, "price_override": "80.00"}),
+        )
+        .await;
+    assert_eq!(opt.status, 201, "{}", opt.body);
+    app.post(&comps, t, json!({"component_item_id": w.item_a, "quantity": "1"}))
+        .await
+        .problem(409, "duplicate_component");
+    let cyc = app
+        .post(&format!("/api/v1/items/{}/components", w.item_a), t, json!({"component_item_id": kit, "quantity": "1"}))
+        .await;
+    cyc.problem(422, "validation_failed");
+    assert_eq!(cyc.body["errors"][0]["code"], "cycle");
+    let opts = format!("/api/v1/items/{kit}/options");
+    let colour = app
+        .post(
+            &opts,
+            t,
+            json!({"name": "colour", "required": true, "choices": [
+            {"code": "red", "name": "Red"}, {"code": "blue", "name": "Blue", "price_delta": "5.00"}]}),
+        )
+        .await;
+    assert_eq!(colour.status, 201, "{}", colour.body);
+    let dup = app
+        .post(
+            &opts,
+            t,
+            json!({"name": "size", "choices": [{"code": "s", "name": "S"}, {"code": "s", "name": "S again"}]}),
+        )
+        .await;
+    assert_eq!(dup.error_fields(), vec!["choices[1].code"]);
+    app.post(&opts, t, json!({"name": "warranty", "choices": [{"code": "ext", "name": "Extended", "component_item_id": w.item_a, "component_quantity": "1"}]})).await;
+    assert_eq!(app.get(&opts, t).await.body["data"].as_array().unwrap().len(), 2);
+
+    let line = |extra: Value| {
+        let mut l = json!({"item_id": kit, "quantity": "1"});
+        for (k, v) in extra.as_object().unwrap() {
+            l[k] = v.clone();
+        }
+        json!({"customer_id": w.c1, "lines": [l]})
+    };
+    // Sum of components: 2 × 10.00, + blue 5.00 = 25.00; customer 2% → 24.50.
+    let q = app.post("/api/v1/pricing/quote", t, line(json!({"options": {"colour": "blue"}}))).await;
+    assert_eq!(q.status, 200, "{}", q.body);
+    assert_eq!(q.body["lines"][0]["source"]["kind"], "components");
+    assert_eq!(q.body["lines"][0]["base_unit_price"], "25.00");
+    assert_eq!(q.body["lines"][0]["components"].as_array().unwrap().len(), 1);
+    assert_eq!(q.body["lines"][0]["options"], json!([{"group": "colour", "code": "blue", "price_delta": "5.00"}]));
+    assert_eq!(q.body["totals"]["net"], "24.50");
+    // The optional component at its override, and a warranty choice bringing a component.
+    let q = app
+        .post(
+            "/api/v1/pricing/quote",
+            t,
+            line(json!({"options": {"colour": "red", "warranty": "ext"}, "components": [w.item_b]})),
+        )
+        .await;
+    assert_eq!(q.body["lines"][0]["base_unit_price"], "110.00", "20 + 80 + 10");
+    assert_eq!(q.body["lines"][0]["components"].as_array().unwrap().len(), 3);
+    // Bad configurations, each named.
+    let r = app.post("/api/v1/pricing/quote", t, line(json!({}))).await;
+    r.problem(422, "unpriceable_lines");
+    assert_eq!(r.body["errors"][0]["field"], "lines[0].options.colour");
+    assert_eq!(r.body["errors"][0]["code"], "option_required");
+    let r = app
+        .post(
+            "/api/v1/pricing/quote",
+            t,
+            line(json!({"options": {"colour": "green", "size": "xl"}, "components": [999]})),
+        )
+        .await;
+    let codes: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, vec!["unknown_component", "unknown_choice", "unknown_option"]);
+
+    // An own-priced bundle: its own price plus chosen optional components.
+    let own = id(&app
+        .post("/api/v1/items", t, json!({"sku": "OWN", "name": "Own kit", "base_unit": "PCS", "kind": "stock"}))
+        .await);
+    app.post(&format!("/api/v1/items/{own}/components"), t, json!({"component_item_id": w.item_a, "quantity": "1"}))
+        .await;
+    app.post(
+        &format!("/api/v1/items/{own}/components"),
+        t,
+        json!({"component_item_id": w.item_b, "quantity": "1", "required": false}),
+    )
+    .await;
+    app.post(&format!("/api/v1/price-lists/{}/prices", w.retail), t, json!({"item_id": own, "price": "50.00"})).await;
+    let q = app
+        .post(
+            "/api/v1/pricing/quote",
+            t,
+            json!({"customer_id": w.c1, "lines": [{"item_id": own, "quantity": "1", "components": [w.item_b]}]}),
+        )
+        .await;
+    assert_eq!(q.body["lines"][0]["base_unit_price"], "150.00");
+    assert_eq!(q.body["totals"]["net"], "147.00");
+    // Removing the structure makes it a plain item again.
+    for c in app.get(&format!("/api/v1/items/{own}/components"), t).await.body["data"].as_array().unwrap() {
+        assert_eq!(app.delete(&format!("/api/v1/items/{own}/components/{}", c["id"]), t).await.status, 204);
+    }
+    let q = app
+        .post("/api/v1/pricing/quote", t, json!({"customer_id": w.c1, "lines": [{"item_id": own, "quantity": "1"}]}))
+        .await;
+    assert_eq!(q.body["lines"][0]["components"], json!([]));
 }

@@ -142,6 +142,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     barcode: Some(format!("5901234{n:06}")),
                     attributes: None,
                     tax_rate_id: Some(if gi == 1 { vat8 } else { vat23 }),
+                    bundle_pricing: None,
                 },
             )?;
             item_ids.push(item.id);

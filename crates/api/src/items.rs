@@ -345,7 +345,133 @@ pub async fn delete_item_unit(auth: Auth, path: web::Path<(i64, i64)>) -> Result
     Ok(HttpResponse::NoContent().finish())
 }
 
+use ordo_catalog::structures::{
+    component_service, option_service, ItemComponent, ItemComponentCreate, OptionGroup, OptionGroupCreate,
+};
+
+/// The item's product structure: its components, required and optional.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "listItemComponents",
+    params(("id" = i64, Path, description = "Item id")),
+    responses((status = 200, description = "Components (one page)", body = Page<ItemComponent>))
+)]
+#[get("/items/{id}/components")]
+pub async fn list_item_components(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let data = auth.read(move |c, caller| component_service::list(c, caller, id)).await?;
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None }))
+}
+
+/// Add a component to an item (making it a bundle). A component that contains the item is refused.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "createItemComponent",
+    params(("id" = i64, Path, description = "Item id")),
+    request_body = ItemComponentCreate,
+    responses(
+        (status = 201, description = "Created", body = ItemComponent, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "Already a component", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/items/{id}/components")]
+pub async fn create_item_component(
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<ItemComponentCreate>,
+) -> Result<HttpResponse, Problem> {
+    let (id, input) = (id.into_inner(), body.0);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| component_service::create(c, caller, id, input),
+        |v| ReplyMeta {
+            location: Some(format!("/api/v1/items/{}/components/{}", v.item_id, v.id)),
+            version: Some(v.version),
+        },
+    )
+    .await
+}
+
+/// Remove a component from an item's structure.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "deleteItemComponent",
+    params(("id" = i64, Path, description = "Item id"), ("component_id" = i64, Path, description = "Component id")),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/items/{id}/components/{component_id}")]
+pub async fn delete_item_component(auth: Auth, path: web::Path<(i64, i64)>) -> Result<HttpResponse, Problem> {
+    let (id, cid) = path.into_inner();
+    auth.write(move |c, caller| component_service::delete(c, caller, id, cid)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The item's option groups (e.g. colour: red/blue) with their choices.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "listItemOptions",
+    params(("id" = i64, Path, description = "Item id")),
+    responses((status = 200, description = "Option groups (one page)", body = Page<OptionGroup>))
+)]
+#[get("/items/{id}/options")]
+pub async fn list_item_options(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let data = auth.read(move |c, caller| option_service::list(c, caller, id)).await?;
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None }))
+}
+
+/// Add an option group; each choice may add a price delta or a component.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "createItemOptionGroup",
+    params(("id" = i64, Path, description = "Item id")),
+    request_body = OptionGroupCreate,
+    responses(
+        (status = 201, description = "Created", body = OptionGroup, headers(("ETag" = String), ("Location" = String))),
+        (status = 409, description = "The item already has a group with this name", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/items/{id}/options")]
+pub async fn create_item_option_group(
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<OptionGroupCreate>,
+) -> Result<HttpResponse, Problem> {
+    let (id, input) = (id.into_inner(), body.0);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| option_service::create(c, caller, id, input),
+        |v| ReplyMeta {
+            location: Some(format!("/api/v1/items/{}/options/{}", v.item_id, v.id)),
+            version: Some(v.version),
+        },
+    )
+    .await
+}
+
+/// Remove an option group.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "deleteItemOptionGroup",
+    params(("id" = i64, Path, description = "Item id"), ("option_id" = i64, Path, description = "Option group id")),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/items/{id}/options/{option_id}")]
+pub async fn delete_item_option_group(auth: Auth, path: web::Path<(i64, i64)>) -> Result<HttpResponse, Problem> {
+    let (id, oid) = path.into_inner();
+    auth.write(move |c, caller| option_service::delete(c, caller, id, oid)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 pub fn unit_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     units::routes(cfg);
-    cfg.service(list_item_units).service(create_item_unit).service(delete_item_unit);
+    cfg.service(list_item_units)
+        .service(create_item_unit)
+        .service(delete_item_unit)
+        .service(list_item_components)
+        .service(create_item_component)
+        .service(delete_item_component)
+        .service(list_item_options)
+        .service(create_item_option_group)
+        .service(delete_item_option_group);
 }

@@ -3,4 +3,5 @@
 pub mod model;
 pub mod repo;
 pub mod service;
+pub mod structures;
 pub mod units;

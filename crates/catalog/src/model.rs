@@ -53,6 +53,32 @@ pub fn sku_code(s: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// How a bundle (an item with components) is priced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BundlePricing {
+    /// The item's own price (chosen optional components add theirs).
+    Own,
+    /// The sum of its components' prices.
+    Components,
+}
+
+impl BundlePricing {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BundlePricing::Own => "own",
+            BundlePricing::Components => "components",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "own" => Some(BundlePricing::Own),
+            "components" => Some(BundlePricing::Components),
+            _ => None,
+        }
+    }
+}
+
 /// Something the company sells.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Item {
@@ -82,6 +108,7 @@ pub struct Item {
     pub archived_at: Option<OffsetDateTime>,
     /// The item's tax category: the tax rate charged on it (none: untaxed).
     pub tax_rate_id: Option<i64>,
+    pub bundle_pricing: BundlePricing,
 }
 
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
@@ -112,6 +139,8 @@ pub struct ItemCreate {
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
     pub tax_rate_id: Option<i64>,
+    /// Default `own`.
+    pub bundle_pricing: Option<BundlePricing>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
@@ -152,6 +181,7 @@ pub struct ItemPatch {
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[schema(value_type = Option<i64>)]
     pub tax_rate_id: Option<Option<i64>>,
+    pub bundle_pricing: Option<BundlePricing>,
 }
 
 #[derive(Debug, Clone, Default)]

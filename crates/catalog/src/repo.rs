@@ -7,7 +7,7 @@ use ordo_db::sql::{like_pattern, lower};
 use ordo_db::DbConnection;
 use time::PrimitiveDateTime;
 
-use crate::model::{Item, ItemFilter, ItemGroup, ItemKind};
+use crate::model::{BundlePricing, Item, ItemFilter, ItemGroup, ItemKind};
 
 #[derive(Debug, Clone, Queryable, Selectable, AsChangeset)]
 #[diesel(table_name = items, treat_none_as_null = true)]
@@ -29,6 +29,8 @@ pub struct ItemRow {
     pub updated_at: PrimitiveDateTime,
     pub archived_at: Option<PrimitiveDateTime>,
     pub tax_rate_id: Option<i64>,
+    pub bundle_pricing: String,
+    pub has_structure: bool,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -49,6 +51,7 @@ pub struct NewItem {
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
     pub tax_rate_id: Option<i64>,
+    pub bundle_pricing: String,
 }
 
 impl ItemRow {
@@ -72,6 +75,7 @@ impl ItemRow {
             updated_at: self.updated_at.assume_utc(),
             archived_at: self.archived_at.map(|t| t.assume_utc()),
             tax_rate_id: self.tax_rate_id,
+            bundle_pricing: BundlePricing::parse(&self.bundle_pricing).ok_or_else(|| corrupt("bundle_pricing"))?,
         })
     }
 }

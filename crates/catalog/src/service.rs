@@ -56,6 +56,7 @@ pub fn create_item(conn: &mut DbConnection, caller: &Caller, input: ItemCreate) 
             created_at: ts,
             updated_at: ts,
             tax_rate_id: input.tax_rate_id,
+            bundle_pricing: input.bundle_pricing.unwrap_or(BundlePricing::Own).as_str().to_string(),
         },
     )?;
     let item = row.to_model()?;
@@ -131,6 +132,9 @@ pub fn update_item(
             check_tax_ref(conn, t)?;
         }
         row.tax_rate_id = v;
+    }
+    if let Some(v) = p.bundle_pricing {
+        row.bundle_pricing = v.as_str().to_string();
     }
     row.version += 1;
     row.updated_at = now();

@@ -142,6 +142,8 @@ diesel::table! {
         updated_at -> Timestamp,
         archived_at -> Nullable<Timestamp>,
         tax_rate_id -> Nullable<BigInt>,
+        bundle_pricing -> Text,
+        has_structure -> Bool,
     }
 }
 
@@ -348,6 +350,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    item_components (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        component_item_id -> BigInt,
+        quantity -> BigInt,
+        required -> Bool,
+        price_override -> Nullable<BigInt>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    item_option_groups (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        name -> Text,
+        required -> Bool,
+        choices -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -373,4 +402,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     shipping_rules,
     units,
     item_units,
+    item_components,
+    item_option_groups,
 );

@@ -33,6 +33,8 @@ use time::Date;
 
 use crate::model::*;
 use crate::rules::{PricingRuleCreate, RuleAction, ShippingBasis, ShippingChargeKind, ShippingRuleCreate};
+use ordo_catalog::model::BundlePricing;
+use ordo_catalog::structures::OptionChoice;
 
 pub fn round_to(d: Decimal, dp: u32) -> Decimal {
     d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
@@ -66,6 +68,22 @@ pub struct ItemFacts {
     pub active: bool,
     /// kg per base unit
     pub weight: Option<Quantity>,
+    pub bundle_pricing: BundlePricing,
+}
+
+#[derive(Debug, Clone)]
+pub struct ComponentFacts {
+    pub component_item_id: i64,
+    pub quantity: Quantity,
+    pub required: bool,
+    pub price_override: Option<Money>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OptionGroupFacts {
+    pub name: String,
+    pub required: bool,
+    pub choices: Vec<OptionChoice>,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +155,9 @@ pub struct Facts {
     pub unit_decimals: HashMap<String, i32>,
     /// (item, unit) → base units per unit.
     pub conversions: HashMap<(i64, String), Quantity>,
+    /// Bundle structures and option groups of the items that have them.
+    pub components: HashMap<i64, Vec<ComponentFacts>>,
+    pub option_groups: HashMap<i64, Vec<OptionGroupFacts>>,
 }
 
 impl Facts {
@@ -191,6 +212,8 @@ struct Base {
     base_qty: Quantity,
     unit_price: Decimal,
     source: PriceSource,
+    components: Vec<ComponentPrice>,
+    options: Vec<ChosenOption>,
     gross_list: bool,
     /// Special prices are final: no rules, no discounts.
     adjustable: bool,
@@ -231,6 +254,124 @@ fn rule_matches(
 
 fn adjustment(kind: &str, source_id: Option<i64>, percent: Rate, off: Decimal, reason: String) -> Result<Adjustment> {
     Ok(Adjustment { kind: kind.into(), source_id, percent, amount: money(off)?, reason })
+}
+
+/// A list price per `unit` of `item` for `qty` (tiers), through the list chain, in the
+/// document currency; None when no list has one.
+fn list_unit_price(facts: &Facts, item: i64, unit: &str, qty: Quantity) -> Result<Option<Decimal>> {
+    let mut markup = Decimal::ONE;
+    for lf in &facts.lists {
+        if let Some(p) = best(&facts.list_prices, &[lf.id], item, unit, qty, facts.date, None) {
+            let fx = facts.rate(lf.currency, facts.currency)?;
+            return Ok(Some(round_to(p.price.value() * markup * fx, Money::SCALE)));
+        }
+        match lf.markup_percent {
+            Some(m) => markup *= Decimal::ONE + m.value() / Decimal::from(100),
+            None => break,
+        }
+    }
+    Ok(None)
+}
+
+/// What a line's configuration adds: components (required, chosen optional, brought by
+/// options) priced per base unit of the bundle, and option price deltas.
+struct Configuration {
+    components: Vec<ComponentPrice>,
+    options: Vec<ChosenOption>,
+}
+
+fn configure(
+    facts: &Facts,
+    item: &ItemFacts,
+    line: &QuoteLineRequest,
+    field: &str,
+    base_qty: Quantity,
+    errors: &mut Vec<FieldError>,
+) -> Result<Option<Configuration>> {
+    let empty_c = vec![];
+    let empty_g = vec![];
+    let structure = facts.components.get(&item.id).unwrap_or(&empty_c);
+    let groups = facts.option_groups.get(&item.id).unwrap_or(&empty_g);
+    let before = errors.len();
+    let mut picked: Vec<(i64, Quantity, Option<Money>, bool, Option<String>)> = structure
+        .iter()
+        .filter(|c| c.required)
+        .map(|c| (c.component_item_id, c.quantity, c.price_override, true, None))
+        .collect();
+    for chosen in &line.components {
+        match structure.iter().find(|c| c.component_item_id == *chosen && !c.required) {
+            Some(c) => picked.push((c.component_item_id, c.quantity, c.price_override, false, None)),
+            None => errors.push(FieldError::new(
+                format!("{field}.components"),
+                "unknown_component",
+                format!("item {chosen} is not an optional component of {}", item.sku),
+            )),
+        }
+    }
+    let mut options = vec![];
+    for (group, code) in &line.options {
+        let Some(g) = groups.iter().find(|g| &g.name == group) else {
+            errors.push(FieldError::new(
+                format!("{field}.options.{group}"),
+                "unknown_option",
+                format!("{} has no option {group:?}", item.sku),
+            ));
+            continue;
+        };
+        let Some(choice) = g.choices.iter().find(|c| &c.code == code) else {
+            errors.push(FieldError::new(
+                format!("{field}.options.{group}"),
+                "unknown_choice",
+                format!("{group:?} has no choice {code:?}"),
+            ));
+            continue;
+        };
+        options.push(ChosenOption {
+            group: group.clone(),
+            code: code.clone(),
+            price_delta: choice.price_delta.unwrap_or_default(),
+        });
+        if let (Some(comp), Some(q)) = (choice.component_item_id, choice.component_quantity) {
+            picked.push((comp, q, None, false, Some(format!("{group}={code}"))));
+        }
+    }
+    for g in groups.iter().filter(|g| g.required && !line.options.contains_key(&g.name)) {
+        errors.push(FieldError::new(
+            format!("{field}.options.{}", g.name),
+            "option_required",
+            format!("choose a {}", g.name),
+        ));
+    }
+    if errors.len() > before {
+        return Ok(None);
+    }
+    let mut components = vec![];
+    for (comp, q, over, required, option) in picked {
+        let unit_price = match over {
+            Some(o) => Some(o.value()),
+            None => {
+                let base_unit = facts.items.get(&comp).map(|i| i.base_unit.clone()).unwrap_or_default();
+                let need = Quantity::new(base_qty.value() * q.value()).unwrap_or(q);
+                list_unit_price(facts, comp, &base_unit, need)?
+            }
+        };
+        let Some(unit_price) = unit_price else {
+            errors.push(FieldError::new(
+                field,
+                "price_missing",
+                format!("no price for component item {comp} on {}", facts.date),
+            ));
+            return Ok(None);
+        };
+        components.push(ComponentPrice {
+            item_id: comp,
+            quantity: q,
+            unit_price: money(unit_price)?,
+            required,
+            option,
+        });
+    }
+    Ok(Some(Configuration { components, options }))
 }
 
 pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
@@ -313,6 +454,44 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
         if factor != Decimal::ONE {
             steps.push(format!("{qty} {unit} = {base_qty} {}", item.base_unit));
         }
+        // Configuration: validate options and chosen components, price the components.
+        let Some(config) = configure(facts, item, l, &field, base_qty, &mut errors)? else {
+            continue;
+        };
+        let by_components = item.bundle_pricing == BundlePricing::Components
+            && facts.components.get(&item.id).is_some_and(|c| !c.is_empty());
+        // Per line unit: components are per base unit of the bundle.
+        let extras: Decimal = config
+            .components
+            .iter()
+            .filter(|c| by_components || !c.required)
+            .map(|c| c.unit_price.value() * c.quantity.value())
+            .sum::<Decimal>()
+            * factor;
+        let deltas: Decimal = config.options.iter().map(|o| o.price_delta.value()).sum::<Decimal>() * factor;
+        if !config.components.is_empty() {
+            let what = if by_components { "sum of components" } else { "added components" };
+            steps.push(format!("{what} {}", money(round_to(extras, Money::SCALE))?));
+        }
+        for o in &config.options {
+            steps.push(format!("option {}={} +{}", o.group, o.code, o.price_delta));
+        }
+        if by_components {
+            bases.push(Base {
+                item: item.clone(),
+                unit,
+                qty,
+                base_qty,
+                unit_price: round_to(extras + deltas, Money::SCALE),
+                source: PriceSource::Components,
+                components: config.components,
+                options: config.options,
+                gross_list: list.is_some_and(|l| l.prices_include_tax),
+                adjustable: true,
+                steps,
+            });
+            continue;
+        }
         // A price in the line's unit first, else the base unit's price times the factor.
         let tries: Vec<(&str, Quantity, Decimal)> = if factor == Decimal::ONE {
             vec![(unit.as_str(), qty, Decimal::ONE)]
@@ -332,12 +511,14 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
                 unit,
                 qty,
                 base_qty,
-                unit_price: p.price.value() * f,
+                unit_price: round_to(p.price.value() * f + extras + deltas, Money::SCALE),
                 source: PriceSource::CustomerPrice {
                     customer_price_id: p.id,
                     customer_id: p.owner_id,
                     min_quantity: p.min_quantity,
                 },
+                components: config.components,
+                options: config.options,
                 gross_list: list.is_some_and(|l| l.prices_include_tax),
                 adjustable: false,
                 steps,
@@ -367,7 +548,7 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
             continue;
         };
         let fx = facts.rate(lf.currency, facts.currency)?;
-        let unit_price = round_to(p.price.value() * markup * fx * per_unit, Money::SCALE);
+        let unit_price = round_to(p.price.value() * markup * fx * per_unit + extras + deltas, Money::SCALE);
         let top = list.expect("found implies a list");
         let source = if depth == 0 {
             steps.push(format!(
@@ -403,6 +584,8 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
             base_qty,
             unit_price,
             source,
+            components: config.components,
+            options: config.options,
             gross_list: lf.prices_include_tax,
             adjustable: true,
             steps,
@@ -423,7 +606,19 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
     let mut lines = vec![];
     let mut line_no = 0;
     for b in bases {
-        let Base { item, unit, qty, base_qty, unit_price, source, gross_list, adjustable, mut steps } = b;
+        let Base {
+            item,
+            unit,
+            qty,
+            base_qty,
+            unit_price,
+            source,
+            components,
+            options,
+            gross_list,
+            adjustable,
+            mut steps,
+        } = b;
         line_no += 1;
         let mut adjustments = vec![];
         let mut free_lines = vec![];
@@ -436,6 +631,8 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
                 base_qty,
                 unit_price,
                 source: source.clone(),
+                components: vec![],
+                options: vec![],
                 gross_list,
                 adjustable,
                 steps: vec![],
@@ -600,6 +797,8 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
             base_quantity: base_qty,
             base_unit_price: money(unit_price)?,
             source,
+            components,
+            options,
             adjustments,
             tax_rate_id: if charged { item.tax_rate_id } else { None },
             tax_percent: Rate::new(pct).unwrap_or_default(),
@@ -621,6 +820,8 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
                 base_quantity: free_qty,
                 base_unit_price: Money::ZERO,
                 source: PriceSource::FreeItem { pricing_rule_id: rule_id },
+                components: vec![],
+                options: vec![],
                 adjustments: vec![],
                 tax_rate_id: None,
                 tax_percent: Rate::ZERO,
@@ -822,6 +1023,7 @@ mod tests {
                 tax_rate_id: Some(100),
                 active: true,
                 weight: None,
+                bundle_pricing: BundlePricing::Own,
             },
         );
         let mut taxes = HashMap::new();
@@ -860,6 +1062,8 @@ mod tests {
             shipping_rules: vec![],
             unit_decimals: HashMap::new(),
             conversions: HashMap::new(),
+            components: HashMap::new(),
+            option_groups: HashMap::new(),
         }
     }
 
@@ -868,7 +1072,13 @@ mod tests {
             customer_id: 5,
             currency: None,
             date: None,
-            lines: vec![QuoteLineRequest { item_id: 1, quantity: q(qty), unit: None }],
+            lines: vec![QuoteLineRequest {
+                item_id: 1,
+                quantity: q(qty),
+                unit: None,
+                options: Default::default(),
+                components: vec![],
+            }],
             coupon_code: None,
             campaign_code: None,
             territory: None,
@@ -1027,7 +1237,13 @@ mod tests {
         let mut f = facts();
         f.list_prices.clear();
         let mut rq = req("1");
-        rq.lines.push(QuoteLineRequest { item_id: 99, quantity: q("1"), unit: None });
+        rq.lines.push(QuoteLineRequest {
+            item_id: 99,
+            quantity: q("1"),
+            unit: None,
+            options: Default::default(),
+            components: vec![],
+        });
         match price(&f, &rq).unwrap_err() {
             DomainError::Rule { code, errors, .. } => {
                 assert_eq!(code, "unpriceable_lines");
@@ -1121,6 +1337,7 @@ mod tests {
                 tax_rate_id: None,
                 active: true,
                 weight: None,
+                bundle_pricing: BundlePricing::Own,
             },
         );
         f.rules = vec![(

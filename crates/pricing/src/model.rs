@@ -404,6 +404,12 @@ pub struct QuoteLineRequest {
     #[validate(custom(function = "ordo_catalog::model::unit_code"))]
     #[schema(pattern = "^[A-Z0-9_]{1,10}$")]
     pub unit: Option<String>,
+    /// Chosen options of a configurable item: option group name → choice code.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub options: std::collections::BTreeMap<String, String>,
+    /// Optional components chosen for a bundle (component item ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<i64>,
 }
 
 /// Where a line's base price came from.
@@ -424,6 +430,27 @@ pub enum PriceSource {
     },
     /// A free item added by a pricing rule.
     FreeItem { pricing_rule_id: i64 },
+    /// A bundle priced as the sum of its components (see `components`).
+    Components,
+}
+
+/// One component inside a bundle line, per unit of the line.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ComponentPrice {
+    pub item_id: i64,
+    pub quantity: Quantity,
+    /// Price per component unit (override or list price), in the document currency.
+    pub unit_price: Money,
+    pub required: bool,
+    /// Set when an option choice brought the component in.
+    pub option: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ChosenOption {
+    pub group: String,
+    pub code: String,
+    pub price_delta: Money,
 }
 
 /// One step that changed a line's price.
@@ -450,6 +477,9 @@ pub struct QuotedLine {
     /// Unit price before discounts, in the document currency, as found (net or gross per the list).
     pub base_unit_price: Money,
     pub source: PriceSource,
+    /// A bundle's components, summarised per unit (empty for plain items).
+    pub components: Vec<ComponentPrice>,
+    pub options: Vec<ChosenOption>,
     pub adjustments: Vec<Adjustment>,
     pub tax_rate_id: Option<i64>,
     pub tax_percent: Rate,

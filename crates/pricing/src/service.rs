@@ -999,7 +999,16 @@ pub mod group_discounts {
 /// queries (independent of the number of lines), then prices.
 pub mod quote {
     use super::*;
-    use crate::engine::{self, CustomerFacts, DiscountFacts, Facts, ItemFacts, ListFacts, PriceFacts, TaxFacts};
+    use crate::engine::{
+        self, ComponentFacts, CustomerFacts, DiscountFacts, Facts, ItemFacts, ListFacts, OptionGroupFacts, PriceFacts,
+        TaxFacts,
+    };
+    use ordo_catalog::model::BundlePricing;
+    use ordo_catalog::structures::OptionGroupRow;
+    use ordo_db::schema::{item_components, item_option_groups};
+
+    /// parent item, component item, quantity, required, price override
+    type ComponentRowT = (i64, i64, i64, bool, Option<i64>);
     use crate::model::*;
     use crate::repo::*;
     use crate::rules::{PricingRuleRow, ShippingRuleRow};
@@ -1013,8 +1022,8 @@ pub mod quote {
     use ordo_db::schema::{pricing_rules, shipping_rules};
     use std::collections::{BTreeSet, HashMap};
 
-    /// id, sku, base unit, group, tax rate, active, weight
-    type ItemPricingRow = (i64, String, String, Option<i64>, Option<i64>, bool, Option<i64>);
+    /// id, sku, base unit, group, tax rate, active, weight, bundle pricing, has structure
+    type ItemPricingRow = (i64, String, String, Option<i64>, Option<i64>, bool, Option<i64>, String, bool);
 
     fn load_items(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<ItemPricingRow>> {
         Ok(items::table
@@ -1028,6 +1037,8 @@ pub mod quote {
                 // Archived items are as good as inactive: they cannot be sold.
                 items::active.and(items::archived_at.is_null()),
                 items::weight,
+                items::bundle_pricing,
+                items::has_structure,
             ))
             .load(conn)?)
     }
@@ -1156,16 +1167,54 @@ pub mod quote {
             )
             .select(PricingRuleRow::as_select())
             .load(conn)?;
+        // Structures of the bundles and configurable items among the lines.
+        let structured: Vec<i64> = item_rows.iter().filter(|r| r.8).map(|r| r.0).collect();
+        let (component_rows, option_rows): (Vec<ComponentRowT>, Vec<OptionGroupRow>) = if structured.is_empty() {
+            (vec![], vec![])
+        } else {
+            (
+                item_components::table
+                    .filter(item_components::item_id.eq_any(&structured))
+                    .select((
+                        item_components::item_id,
+                        item_components::component_item_id,
+                        item_components::quantity,
+                        item_components::required,
+                        item_components::price_override,
+                    ))
+                    .load(conn)?,
+                item_option_groups::table
+                    .filter(item_option_groups::item_id.eq_any(&structured))
+                    .select(OptionGroupRow::as_select())
+                    .load(conn)?,
+            )
+        };
+        let option_groups: Vec<(i64, OptionGroupFacts)> = option_rows
+            .iter()
+            .map(|g| {
+                let m = g.to_model()?;
+                Ok((g.item_id, OptionGroupFacts { name: m.name, required: m.required, choices: m.choices }))
+            })
+            .collect::<Result<_>>()?;
+        let component_ids: BTreeSet<i64> = component_rows
+            .iter()
+            .map(|c| c.1)
+            .chain(option_groups.iter().flat_map(|(_, g)| g.choices.iter().filter_map(|c| c.component_item_id)))
+            .filter(|id| !item_ids.contains(id))
+            .collect();
         let free_ids: Vec<i64> = rule_rows
             .iter()
             .filter_map(|r| r.free_item_id)
             .filter(|id| !item_ids.contains(id))
+            .chain(component_ids.iter().copied())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
         if !free_ids.is_empty() {
             item_rows.extend(load_items(conn, &free_ids)?);
         }
+        // Components are priced too.
+        let price_ids: Vec<i64> = item_ids.iter().copied().chain(component_ids.iter().copied()).collect();
         // Units: decimals of every unit in play, and conversions for lines not in base units.
         let base_of: HashMap<i64, String> = item_rows.iter().map(|r| (r.0, r.2.clone())).collect();
         let converted: Vec<i64> = req
@@ -1223,7 +1272,7 @@ pub mod quote {
         } else {
             item_prices::table
                 .filter(item_prices::price_list_id.eq_any(&list_ids))
-                .filter(item_prices::item_id.eq_any(&item_ids))
+                .filter(item_prices::item_id.eq_any(&price_ids))
                 .select(ItemPriceRow::as_select())
                 .load(conn)?
         };
@@ -1279,9 +1328,10 @@ pub mod quote {
             date,
             items: item_rows
                 .into_iter()
-                .map(|(id, sku, base_unit, item_group_id, tax_rate_id, active, weight)| {
+                .map(|(id, sku, base_unit, item_group_id, tax_rate_id, active, weight, bundle, _)| {
                     let weight = weight.map(Quantity::from_scaled);
-                    (id, ItemFacts { id, sku, base_unit, item_group_id, tax_rate_id, active, weight })
+                    let bundle_pricing = BundlePricing::parse(&bundle).unwrap_or(BundlePricing::Own);
+                    (id, ItemFacts { id, sku, base_unit, item_group_id, tax_rate_id, active, weight, bundle_pricing })
                 })
                 .collect(),
             lists: lists
@@ -1348,6 +1398,19 @@ pub mod quote {
             shipping_rules: shipping.iter().map(|r| Ok((r.id, r.to_create()?))).collect::<Result<_>>()?,
             unit_decimals,
             conversions,
+            components: component_rows.iter().fold(HashMap::new(), |mut m, c| {
+                m.entry(c.0).or_insert_with(Vec::new).push(ComponentFacts {
+                    component_item_id: c.1,
+                    quantity: Quantity::from_scaled(c.2),
+                    required: c.3,
+                    price_override: c.4.map(Money::from_scaled),
+                });
+                m
+            }),
+            option_groups: option_groups.into_iter().fold(HashMap::new(), |mut m, (item, g)| {
+                m.entry(item).or_insert_with(Vec::new).push(g);
+                m
+            }),
         };
         engine::price(&facts, req)
     }
