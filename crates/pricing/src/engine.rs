@@ -273,6 +273,10 @@ fn list_unit_price(facts: &Facts, item: i64, unit: &str, qty: Quantity) -> Resul
     Ok(None)
 }
 
+/// A component in a configured line: item, quantity per unit, price override, required,
+/// and the option (`group=code`) that brought it, if any.
+type Picked = (i64, Quantity, Option<Money>, bool, Option<String>);
+
 /// What a line's configuration adds: components (required, chosen optional, brought by
 /// options) priced per base unit of the bundle, and option price deltas.
 struct Configuration {
@@ -293,7 +297,7 @@ fn configure(
     let structure = facts.components.get(&item.id).unwrap_or(&empty_c);
     let groups = facts.option_groups.get(&item.id).unwrap_or(&empty_g);
     let before = errors.len();
-    let mut picked: Vec<(i64, Quantity, Option<Money>, bool, Option<String>)> = structure
+    let mut picked: Vec<Picked> = structure
         .iter()
         .filter(|c| c.required)
         .map(|c| (c.component_item_id, c.quantity, c.price_override, true, None))
