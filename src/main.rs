@@ -69,6 +69,12 @@ struct ServeArgs {
     /// Company base currency (ISO 4217); quotes also show totals in it.
     #[arg(long, env = "ORDO_BASE_CURRENCY", default_value = "EUR")]
     base_currency: String,
+    /// Directory for attachment files.
+    #[arg(long, env = "ORDO_ATTACHMENTS_DIR", default_value = "./data/attachments")]
+    attachments_dir: std::path::PathBuf,
+    /// Largest attachment accepted, in bytes (larger: 413).
+    #[arg(long, env = "ORDO_ATTACHMENT_MAX_BYTES", default_value_t = 10 * 1024 * 1024)]
+    attachment_max_bytes: usize,
     /// HTTP worker threads (default: number of cores).
     #[arg(long, env = "ORDO_WORKERS")]
     workers: Option<usize>,
@@ -128,6 +134,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             access_token_ttl: args.access_token_ttl,
             debug_headers: truthy(&args.debug_headers),
             base_currency,
+            attachments_dir: args.attachments_dir,
+            attachment_max_bytes: args.attachment_max_bytes,
         },
     ));
     let mut server = HttpServer::new(move || ordo_api::app(state.clone()));

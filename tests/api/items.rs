@@ -5,7 +5,7 @@ use crate::support::TestApp;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-on_both_backends!(item_crud_and_rules, item_groups_tree);
+on_both_backends!(item_crud_and_rules, item_groups_tree, attachments_upload_and_download);
 
 async fn item_crud_and_rules(app: TestApp) {
     let t = &app.admin_token;
@@ -124,4 +124,69 @@ async fn item_groups_tree(app: TestApp) {
     let (_, agent) = app.user("agent", &["sales_agent"]).await;
     assert_eq!(app.get(&format!("/api/v1/item-groups/{root}"), &agent).await.status, 200);
     app.patch(&format!("/api/v1/item-groups/{root}"), &agent, json!({"name": "Mine"})).await.problem(403, "forbidden");
+}
+
+async fn attachments_upload_and_download(app: TestApp) {
+    use reqwest::multipart::{Form, Part};
+    let t = &app.admin_token;
+    let item = app
+        .post("/api/v1/items", t, json!({"sku": "PIC", "name": "Pictured", "base_unit": "PCS", "kind": "stock"}))
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let url = format!("{}/api/v1/items/{item}/attachments", app.base);
+    let mut png = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    png.extend((0..2000u32).map(|i| (i % 251) as u8));
+    let upload = |kind: Option<&str>, bytes: Vec<u8>, name: &str, token: &str| {
+        let mut form = Form::new();
+        if let Some(k) = kind {
+            form = form.text("kind", k.to_string());
+        }
+        form = form.part("file", Part::bytes(bytes).file_name(name.to_string()).mime_str("text/html").unwrap());
+        app.client.post(&url).bearer_auth(token).multipart(form).send()
+    };
+    let r = upload(Some("photo"), png.clone(), "../../etc/evil.png", t).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["content_type"], "image/png", "sniffed, not the claimed text/html");
+    assert_eq!(body["filename"], "evil.png", "no path survives");
+    assert_eq!(body["size"], png.len());
+    let sha = body["sha256"].as_str().unwrap().to_string();
+    assert_eq!(sha.len(), 64);
+    let stored = app.files_dir.join(&sha);
+    assert_eq!(std::fs::read(&stored).unwrap(), png);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&stored).unwrap().permissions().mode() & 0o111, 0, "never executable");
+    }
+    let aid = body["id"].as_i64().unwrap();
+    let (_, agent) = app.user("agent", &["sales_agent"]).await;
+    let got = app.client.get(format!("{url}/{aid}")).bearer_auth(&agent).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.headers()["content-type"], "image/png");
+    assert_eq!(got.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(got.bytes().await.unwrap().to_vec(), png);
+
+    // Too large (the test server allows 64 KiB): 413 and nothing stored.
+    let big = upload(Some("brochure"), vec![b'a'; 70 * 1024], "big.txt", t).await.unwrap();
+    assert_eq!(big.status(), 413);
+    let missing = upload(None, b"hello".to_vec(), "a.txt", t).await.unwrap();
+    assert_eq!(missing.status(), 422);
+    let bad_kind = upload(Some("selfie"), b"hello".to_vec(), "a.txt", t).await.unwrap();
+    assert_eq!(bad_kind.status(), 422);
+    assert_eq!(
+        app.get(&format!("/api/v1/items/{item}/attachments"), t).await.body["data"].as_array().unwrap().len(),
+        1
+    );
+    let forbidden = upload(Some("photo"), png.clone(), "x.png", &agent).await.unwrap();
+    assert_eq!(forbidden.status(), 403);
+    let text = upload(Some("specification"), "plain words".as_bytes().to_vec(), "spec.txt", t).await.unwrap();
+    assert_eq!(text.json::<Value>().await.unwrap()["content_type"], "text/plain; charset=utf-8");
+
+    assert_eq!(app.delete(&format!("/api/v1/items/{item}/attachments/{aid}"), t).await.status, 204);
+    app.get(&format!("/api/v1/items/{item}/attachments/{aid}"), t).await.problem(404, "not_found");
+    assert!(!stored.exists(), "the file goes with its last attachment");
+    app.post("/api/v1/items/999/attachments", t, json!({})).await.problem(415, "unsupported_media_type");
 }

@@ -113,6 +113,8 @@ fn pg_database() -> Option<String> {
 }
 
 pub struct TestApp {
+    /// Where this app stores attachment files.
+    pub files_dir: std::path::PathBuf,
     pub base: String,
     pub client: reqwest::Client,
     pub db: Db,
@@ -190,6 +192,11 @@ impl TestApp {
             assert!(!ordo_api::demo::load(&db).expect("demo data again"), "and only once");
         }
         ordo_api::demo::ensure_admin(&db, "root", "root-password").expect("admin");
+        let files_dir = std::env::temp_dir().join("ordo-tests").join(format!(
+            "files_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
         let state = web::Data::new(AppState::new(
             db.clone(),
             ApiConfig {
@@ -199,6 +206,8 @@ impl TestApp {
                 access_token_ttl: 600,
                 debug_headers: true,
                 base_currency: ordo_core::Currency::from_code("EUR").unwrap(),
+                attachments_dir: files_dir.clone(),
+                attachment_max_bytes: 64 * 1024,
             },
         ));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -212,6 +221,7 @@ impl TestApp {
         let handle = server.handle();
         actix_web::rt::spawn(server);
         let mut app = TestApp {
+            files_dir,
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             db,
@@ -332,11 +342,13 @@ impl Drop for TestApp {
         drop(handle.stop(false));
         match &self.cleanup {
             Cleanup::File(f) => {
+                let _ = std::fs::remove_dir_all(&self.files_dir);
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
                 }
             }
             Cleanup::Pg(name) => {
+                let _ = std::fs::remove_dir_all(&self.files_dir);
                 if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", pg_base())) {
                     let _ =
                         diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);

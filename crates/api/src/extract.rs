@@ -46,6 +46,12 @@ fn hash_request(req: &HttpRequest, body: &[u8]) -> String {
     base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, h.finalize())
 }
 
+/// Records what identifies a non-JSON request body (e.g. an upload's hash) for
+/// `Idempotency-Key` replay checks.
+pub fn remember_body(req: &HttpRequest, body: &[u8]) {
+    req.extensions_mut().insert(BodyHash(hash_request(req, body)));
+}
+
 /// The authenticated caller. Rejects with 401 before the handler runs.
 pub struct Auth {
     pub caller: Caller,

@@ -1,5 +1,6 @@
 //! ordo-api: the actix-web application — routes, auth, problem+json, OpenAPI.
 
+pub mod attachments;
 pub mod auth;
 pub mod common;
 pub mod crud;
@@ -36,6 +37,9 @@ pub struct ApiConfig {
     pub debug_headers: bool,
     /// Company base currency: totals are also shown in it.
     pub base_currency: ordo_core::Currency,
+    /// Where attachment files live (named by sha256, never by the client).
+    pub attachments_dir: std::path::PathBuf,
+    pub attachment_max_bytes: usize,
 }
 
 pub struct AppState {

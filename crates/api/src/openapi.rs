@@ -72,6 +72,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(items::delete_item_group)
         .service(items::item_group_history);
     items::unit_routes(cfg);
+    crate::attachments::routes(cfg);
     pricing::routes(cfg);
 }
 

@@ -377,6 +377,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    attachments (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        kind -> Text,
+        filename -> Text,
+        content_type -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        created_by -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -404,4 +419,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     item_units,
     item_components,
     item_option_groups,
+    attachments,
 );
