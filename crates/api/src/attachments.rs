@@ -167,7 +167,7 @@ pub async fn list_attachments(auth: Auth, id: web::Path<i64>) -> Result<HttpResp
     tag = "items",
     operation_id = "downloadItemAttachment",
     params(("id" = i64, Path, description = "Item id"), ("attachment_id" = i64, Path, description = "Attachment id")),
-    responses((status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>))
+    responses((status = 200, description = "The file, with the content type sniffed at upload", content_type = "*/*", body = Vec<u8>))
 )]
 #[get("/items/{id}/attachments/{attachment_id}")]
 pub async fn download_attachment(
