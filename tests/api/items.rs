@@ -185,6 +185,8 @@ async fn attachments_upload_and_download(app: TestApp) {
     let text = upload(Some("specification"), "plain words".as_bytes().to_vec(), "spec.txt", t).await.unwrap();
     assert_eq!(text.json::<Value>().await.unwrap()["content_type"], "text/plain; charset=utf-8");
 
+    let h = app.get(&format!("/api/v1/items/{item}/attachments/{aid}/history"), t).await;
+    assert_eq!(h.body["data"][0]["action"], "create");
     assert_eq!(app.delete(&format!("/api/v1/items/{item}/attachments/{aid}"), t).await.status, 204);
     app.get(&format!("/api/v1/items/{item}/attachments/{aid}"), t).await.problem(404, "not_found");
     assert!(!stored.exists(), "the file goes with its last attachment");

@@ -230,6 +230,19 @@ async fn quote_prices_a_basket_exactly(app: TestApp) {
         .await;
     assert_eq!(sp.status, 201, "{}", sp.body);
     assert_eq!(sp.body["currency"], "EUR", "the customer's currency by default");
+    let sp_url = format!("/api/v1/customers/{}/prices/{}", w.c1, sp.body["id"]);
+    let got = app.get(&sp_url, t).await;
+    assert_eq!(got.header("etag").as_deref(), Some("\"1\""));
+    let patched =
+        app.call(reqwest::Method::PATCH, &sp_url, t, Some(json!({"price": "79.00"})), &[("If-Match", "\"1\"")]).await;
+    assert_eq!(patched.body["price"], "79.00");
+    app.patch(&sp_url, t, json!({"price": "80.00"})).await;
+    assert_eq!(app.get(&format!("{sp_url}/history"), t).await.body["data"].as_array().unwrap().len(), 3);
+    let lp = app.get(&format!("/api/v1/price-lists/{}/prices?item_id={}", w.retail, w.item_b), t).await.body["data"][0]
+        ["id"]
+        .clone();
+    let lph = app.get(&format!("/api/v1/price-lists/{}/prices/{lp}/history", w.retail), t).await;
+    assert_eq!(lph.body["data"][0]["action"], "create");
     let q = app
         .post(
             "/api/v1/pricing/quote",
@@ -628,6 +641,15 @@ async fn units_convert_exactly(app: TestApp) {
     assert_eq!(r.body["errors"][0]["code"], "too_precise_for_unit");
     let list = app.get(&format!("/api/v1/items/{}/units", w.item_a), t).await;
     let id = list.body["data"][0]["id"].as_i64().unwrap();
+    let up = app.patch(&format!("/api/v1/items/{}/units/{id}", w.item_a), t, json!({"factor": "10"})).await;
+    assert_eq!(up.body["factor"], "10");
+    assert_eq!(
+        app.get(&format!("/api/v1/items/{}/units/{id}/history", w.item_a), t).await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(app.delete(&format!("/api/v1/items/{}/units/{id}", w.item_a), t).await.status, 204);
     let units = app.get("/api/v1/units", t).await;
     let pcs =
@@ -679,6 +701,18 @@ async fn bundles_and_options(app: TestApp) {
     assert_eq!(dup.error_fields(), vec!["choices[1].code"]);
     app.post(&opts, t, json!({"name": "warranty", "choices": [{"code": "ext", "name": "Extended", "component_item_id": w.item_a, "component_quantity": "1"}]})).await;
     assert_eq!(app.get(&opts, t).await.body["data"].as_array().unwrap().len(), 2);
+    let comp_id = opt.body["id"].as_i64().unwrap();
+    let cp = app.patch(&format!("{comps}/{comp_id}"), t, json!({"quantity": "2"})).await;
+    assert_eq!(cp.status, 200, "{}", cp.body);
+    assert_eq!(cp.body["price_override"], "80.00", "absent fields stay");
+    let ch = app.get(&format!("{comps}/{comp_id}/history"), t).await;
+    assert_eq!(ch.body["data"][1]["changes"]["quantity"], json!({"from": "1", "to": "2"}));
+    app.patch(&format!("{comps}/{comp_id}"), t, json!({"quantity": "1"})).await;
+    let colour_id = colour.body["id"].as_i64().unwrap();
+    let og = app.patch(&format!("{opts}/{colour_id}"), t, json!({"required": true})).await;
+    assert_eq!(og.status, 200, "{}", og.body);
+    let bad = app.patch(&format!("{opts}/{colour_id}"), t, json!({"choices": []})).await;
+    assert_eq!(bad.error_fields(), vec!["choices"]);
 
     let line = |extra: Value| {
         let mut l = json!({"item_id": kit, "quantity": "1"});

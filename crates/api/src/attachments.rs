@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::extract::{remember_body, Auth, ReplyMeta};
+use crate::common::{history_page, HistoryEntry, PageQuery};
+use crate::extract::{remember_body, Auth, ReplyMeta, StrictQuery};
 use crate::problem::Problem;
 use crate::AppState;
 
@@ -212,6 +213,28 @@ pub async fn delete_attachment(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The history of an attachment (upload and deletion records).
+#[utoipa::path(
+    tag = "items",
+    operation_id = "getItemAttachmentHistory",
+    params(("id" = i64, Path, description = "Item id"), ("attachment_id" = i64, Path, description = "Attachment id"), PageQuery),
+    responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>))
+)]
+#[get("/items/{id}/attachments/{attachment_id}/history")]
+pub async fn attachment_history(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    q: StrictQuery<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, aid), p) = (path.into_inner(), q.0.page()?);
+    let h = auth.read(move |c, caller| attachments::history(c, caller, id, aid, &p)).await?;
+    Ok(HttpResponse::Ok().json(history_page(h)))
+}
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(upload_attachment).service(list_attachments).service(download_attachment).service(delete_attachment);
+    cfg.service(upload_attachment)
+        .service(list_attachments)
+        .service(download_attachment)
+        .service(delete_attachment)
+        .service(attachment_history);
 }

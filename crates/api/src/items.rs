@@ -346,8 +346,127 @@ pub async fn delete_item_unit(auth: Auth, path: web::Path<(i64, i64)>) -> Result
 }
 
 use ordo_catalog::structures::{
-    component_service, option_service, ItemComponent, ItemComponentCreate, OptionGroup, OptionGroupCreate,
+    component_service, option_service, ItemComponent, ItemComponentCreate, ItemComponentPatch, OptionGroup,
+    OptionGroupCreate,
 };
+use ordo_catalog::units::ItemUnitPatch;
+use ordo_core::body::MergePatch;
+
+/// Change a unit conversion's factor (merge-patch).
+#[utoipa::path(
+    tag = "items",
+    operation_id = "updateItemUnit",
+    params(("id" = i64, Path, description = "Item id"), ("unit_id" = i64, Path, description = "Item unit id")),
+    request_body(content = ItemUnitPatch, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "Updated", body = ItemUnit, headers(("ETag" = String))))
+)]
+#[patch("/items/{id}/units/{unit_id}")]
+pub async fn update_item_unit(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    if_match: IfMatch,
+    body: ValidJson<ItemUnitPatch>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, uid), p) = (path.into_inner(), body.0);
+    let v = auth
+        .write(move |c, caller| ordo_catalog::units::item_unit_service::update(c, caller, id, uid, if_match.0, p))
+        .await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// The change history of a unit conversion.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "getItemUnitHistory",
+    params(("id" = i64, Path, description = "Item id"), ("unit_id" = i64, Path, description = "Item unit id"), PageQuery),
+    responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>))
+)]
+#[get("/items/{id}/units/{unit_id}/history")]
+pub async fn item_unit_history(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    q: StrictQuery<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, uid), p) = (path.into_inner(), q.0.page()?);
+    let h = auth.read(move |c, caller| ordo_catalog::units::item_unit_service::history(c, caller, id, uid, &p)).await?;
+    Ok(HttpResponse::Ok().json(history_page(h)))
+}
+
+/// Change a component's quantity, required flag or price override (merge-patch).
+#[utoipa::path(
+    tag = "items",
+    operation_id = "updateItemComponent",
+    params(("id" = i64, Path, description = "Item id"), ("component_id" = i64, Path, description = "Component id")),
+    request_body(content = ItemComponentPatch, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "Updated", body = ItemComponent, headers(("ETag" = String))))
+)]
+#[patch("/items/{id}/components/{component_id}")]
+pub async fn update_item_component(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    if_match: IfMatch,
+    body: ValidJson<ItemComponentPatch>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, cid), p) = (path.into_inner(), body.0);
+    let v = auth.write(move |c, caller| component_service::update(c, caller, id, cid, if_match.0, p)).await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// The change history of a component.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "getItemComponentHistory",
+    params(("id" = i64, Path, description = "Item id"), ("component_id" = i64, Path, description = "Component id"), PageQuery),
+    responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>))
+)]
+#[get("/items/{id}/components/{component_id}/history")]
+pub async fn item_component_history(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    q: StrictQuery<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, cid), p) = (path.into_inner(), q.0.page()?);
+    let h = auth.read(move |c, caller| component_service::history(c, caller, id, cid, &p)).await?;
+    Ok(HttpResponse::Ok().json(history_page(h)))
+}
+
+/// Change an option group (merge-patch of its create shape; `choices` is replaced whole).
+#[utoipa::path(
+    tag = "items",
+    operation_id = "updateItemOptionGroup",
+    params(("id" = i64, Path, description = "Item id"), ("option_id" = i64, Path, description = "Option group id")),
+    request_body(content = MergePatch, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "Updated", body = OptionGroup, headers(("ETag" = String))))
+)]
+#[patch("/items/{id}/options/{option_id}")]
+pub async fn update_item_option_group(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    if_match: IfMatch,
+    body: ValidJson<MergePatch>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, oid), p) = (path.into_inner(), body.0);
+    let v = auth.write(move |c, caller| option_service::update(c, caller, id, oid, if_match.0, p)).await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// The change history of an option group.
+#[utoipa::path(
+    tag = "items",
+    operation_id = "getItemOptionGroupHistory",
+    params(("id" = i64, Path, description = "Item id"), ("option_id" = i64, Path, description = "Option group id"), PageQuery),
+    responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>))
+)]
+#[get("/items/{id}/options/{option_id}/history")]
+pub async fn item_option_group_history(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    q: StrictQuery<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, oid), p) = (path.into_inner(), q.0.page()?);
+    let h = auth.read(move |c, caller| option_service::history(c, caller, id, oid, &p)).await?;
+    Ok(HttpResponse::Ok().json(history_page(h)))
+}
 
 /// The item's product structure: its components, required and optional.
 #[utoipa::path(
@@ -468,6 +587,12 @@ pub fn unit_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_item_units)
         .service(create_item_unit)
         .service(delete_item_unit)
+        .service(update_item_unit)
+        .service(item_unit_history)
+        .service(update_item_component)
+        .service(item_component_history)
+        .service(update_item_option_group)
+        .service(item_option_group_history)
         .service(list_item_components)
         .service(create_item_component)
         .service(delete_item_component)

@@ -8,7 +8,7 @@ use ordo_pricing::model::*;
 use ordo_pricing::service;
 use serde::Deserialize;
 
-use crate::common::{page, PageQuery};
+use crate::common::{history_page, page, HistoryEntry, PageQuery};
 use crate::crud::{ListQuery, Resource};
 use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
 use crate::problem::Problem;
@@ -414,6 +414,77 @@ pub async fn delete_item_price(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The change history of a price on a list.
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "getItemPriceHistory",
+    params(("id" = i64, Path, description = "Price list id"), ("price_id" = i64, Path, description = "Item price id"), PageQuery),
+    responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>))
+)]
+#[get("/price-lists/{id}/prices/{price_id}/history")]
+pub async fn item_price_history(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    q: StrictQuery<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, price_id), p) = (path.into_inner(), q.0.page()?);
+    let h = auth.read(move |c, caller| service::item_prices::history(c, caller, id, price_id, &p)).await?;
+    Ok(HttpResponse::Ok().json(history_page(h)))
+}
+
+/// Get one special price of a customer.
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "getCustomerPrice",
+    params(("id" = i64, Path, description = "Customer id"), ("price_id" = i64, Path, description = "Customer price id")),
+    responses((status = 200, description = "The special price", body = CustomerPrice, headers(("ETag" = String))))
+)]
+#[get("/customers/{id}/prices/{price_id}")]
+pub async fn get_customer_price(auth: Auth, path: web::Path<(i64, i64)>) -> Result<HttpResponse, Problem> {
+    let (id, price_id) = path.into_inner();
+    let v = auth.read(move |c, caller| service::customer_prices::get(c, caller, id, price_id)).await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// Change a special price, its tier or validity (merge-patch).
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "updateCustomerPrice",
+    params(("id" = i64, Path, description = "Customer id"), ("price_id" = i64, Path, description = "Customer price id")),
+    request_body(content = ItemPricePatch, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "Updated", body = CustomerPrice, headers(("ETag" = String))))
+)]
+#[patch("/customers/{id}/prices/{price_id}")]
+pub async fn update_customer_price(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    if_match: IfMatch,
+    body: ValidJson<ItemPricePatch>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, price_id), p) = (path.into_inner(), body.0);
+    let v =
+        auth.write(move |c, caller| service::customer_prices::update(c, caller, id, price_id, if_match.0, p)).await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// The change history of a special price.
+#[utoipa::path(
+    tag = "pricing",
+    operation_id = "getCustomerPriceHistory",
+    params(("id" = i64, Path, description = "Customer id"), ("price_id" = i64, Path, description = "Customer price id"), PageQuery),
+    responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>))
+)]
+#[get("/customers/{id}/prices/{price_id}/history")]
+pub async fn customer_price_history(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    q: StrictQuery<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, price_id), p) = (path.into_inner(), q.0.page()?);
+    let h = auth.read(move |c, caller| service::customer_prices::history(c, caller, id, price_id, &p)).await?;
+    Ok(HttpResponse::Ok().json(history_page(h)))
+}
+
 /// List a customer's special prices.
 #[utoipa::path(
     tag = "pricing",
@@ -516,6 +587,10 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(get_item_price)
         .service(update_item_price)
         .service(delete_item_price)
+        .service(item_price_history)
+        .service(get_customer_price)
+        .service(update_customer_price)
+        .service(customer_price_history)
         .service(list_customer_prices)
         .service(create_customer_price)
         .service(delete_customer_price)

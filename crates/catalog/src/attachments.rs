@@ -170,3 +170,14 @@ pub fn delete(conn: &mut DbConnection, caller: &Caller, item_id: i64, id: i64) -
     audit::record(conn, caller, ATTACHMENT, id, "delete", &to_json(&a))?;
     Ok((a, shared > 0))
 }
+
+pub fn history(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    item_id: i64,
+    id: i64,
+    page: &ordo_core::PageRequest,
+) -> Result<ordo_core::Page<audit::Entry>> {
+    get(conn, caller, item_id, id)?;
+    audit::history(conn, ATTACHMENT, id, page)
+}

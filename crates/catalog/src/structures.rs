@@ -3,9 +3,11 @@
 //! choices add a price delta or a component. The price engine reads both.
 
 use diesel::prelude::*;
+use ordo_core::body::{patched, MergePatch};
 use ordo_core::time_util::now;
-use ordo_core::util::{json_text, to_json};
+use ordo_core::util::{check_version, json_text, to_json};
 use ordo_core::{Caller, DomainError, FieldError, Money, Permission, Quantity, Result};
+use ordo_core::{Page, PageRequest};
 use ordo_db::audit;
 use ordo_db::schema::{item_components, item_option_groups, items};
 use ordo_db::DbConnection;
@@ -117,7 +119,7 @@ pub struct OptionGroup {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptionGroupCreate {
     #[validate(length(min = 1, max = 50))]
@@ -174,8 +176,88 @@ fn item_exists(conn: &mut DbConnection, field: &str, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Merge-patch for a component: quantity, required, price override.
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemComponentPatch {
+    #[validate(custom(function = "positive"))]
+    pub quantity: Option<Quantity>,
+    pub required: Option<bool>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
+    #[schema(value_type = Option<Money>)]
+    pub price_override: Option<Option<Money>>,
+}
+
 pub mod component_service {
     use super::*;
+
+    fn find(conn: &mut DbConnection, item_id: i64, id: i64) -> Result<ItemComponentRow> {
+        item_components::table
+            .filter(item_components::id.eq(id))
+            .filter(item_components::item_id.eq(item_id))
+            .select(ItemComponentRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| DomainError::not_found("component", id))
+    }
+
+    pub fn update(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        item_id: i64,
+        id: i64,
+        if_match: Option<i64>,
+        p: ItemComponentPatch,
+    ) -> Result<ItemComponent> {
+        caller.require(Permission::ItemsWrite)?;
+        let current = find(conn, item_id, id)?;
+        check_version(if_match, current.version)?;
+        let quantity = p.quantity.map(|q| q.to_scaled()).unwrap_or(current.quantity);
+        let required = p.required.unwrap_or(current.required);
+        let price_override = match p.price_override {
+            Some(v) => v.map(|m| m.to_scaled()),
+            None => current.price_override,
+        };
+        let saved: ItemComponentRow = diesel::update(
+            item_components::table
+                .filter(item_components::id.eq(id))
+                .filter(item_components::version.eq(current.version)),
+        )
+        .set((
+            item_components::quantity.eq(quantity),
+            item_components::required.eq(required),
+            item_components::price_override.eq(price_override),
+            item_components::version.eq(current.version + 1),
+            item_components::updated_at.eq(now()),
+        ))
+        .returning(item_components::all_columns)
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::stale_version(current.version))?;
+        let v = saved.to_model();
+        audit::record(
+            conn,
+            caller,
+            COMPONENT,
+            id,
+            "update",
+            &audit::diff(&to_json(&current.to_model()), &to_json(&v)),
+        )?;
+        Ok(v)
+    }
+
+    pub fn history(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        item_id: i64,
+        id: i64,
+        page: &PageRequest,
+    ) -> Result<Page<audit::Entry>> {
+        caller.require(Permission::ItemsRead)?;
+        find(conn, item_id, id)?;
+        audit::history(conn, COMPONENT, id, page)
+    }
 
     pub fn list(conn: &mut DbConnection, caller: &Caller, item_id: i64) -> Result<Vec<ItemComponent>> {
         caller.require(Permission::ItemsRead)?;
@@ -257,25 +339,73 @@ pub mod component_service {
 pub mod option_service {
     use super::*;
 
-    pub fn list(conn: &mut DbConnection, caller: &Caller, item_id: i64) -> Result<Vec<OptionGroup>> {
-        caller.require(Permission::ItemsRead)?;
-        crate::repo::find_item(conn, item_id)?;
-        let rows: Vec<OptionGroupRow> = item_option_groups::table
+    fn find(conn: &mut DbConnection, item_id: i64, id: i64) -> Result<OptionGroupRow> {
+        item_option_groups::table
+            .filter(item_option_groups::id.eq(id))
             .filter(item_option_groups::item_id.eq(item_id))
             .select(OptionGroupRow::as_select())
-            .order(item_option_groups::id.asc())
-            .load(conn)?;
-        rows.iter().map(|r| r.to_model()).collect()
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| DomainError::not_found("option group", id))
     }
 
-    pub fn create(
+    /// Merge-patch of the group in its create shape (`choices` is replaced whole).
+    pub fn update(
         conn: &mut DbConnection,
         caller: &Caller,
         item_id: i64,
-        input: OptionGroupCreate,
+        id: i64,
+        if_match: Option<i64>,
+        p: MergePatch,
     ) -> Result<OptionGroup> {
         caller.require(Permission::ItemsWrite)?;
-        crate::repo::find_item(conn, item_id)?;
+        let current = find(conn, item_id, id)?;
+        check_version(if_match, current.version)?;
+        let model = current.to_model()?;
+        let shape =
+            OptionGroupCreate { name: model.name.clone(), required: model.required, choices: model.choices.clone() };
+        let next = patched(&shape, &p)?;
+        check_choices(conn, &next)?;
+        let saved: OptionGroupRow = diesel::update(
+            item_option_groups::table
+                .filter(item_option_groups::id.eq(id))
+                .filter(item_option_groups::version.eq(current.version)),
+        )
+        .set((
+            item_option_groups::name.eq(next.name.trim()),
+            item_option_groups::required.eq(next.required),
+            item_option_groups::choices.eq(json_text(&next.choices)),
+            item_option_groups::version.eq(current.version + 1),
+            item_option_groups::updated_at.eq(now()),
+        ))
+        .returning(item_option_groups::all_columns)
+        .get_result(conn)
+        .optional()
+        .map_err(|e| match e {
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                DomainError::conflict("duplicate_option_group", "the item already has an option group with this name")
+            }
+            other => other.into(),
+        })?
+        .ok_or_else(|| DomainError::stale_version(current.version))?;
+        let v = saved.to_model()?;
+        audit::record(conn, caller, OPTION_GROUP, id, "update", &audit::diff(&to_json(&model), &to_json(&v)))?;
+        Ok(v)
+    }
+
+    pub fn history(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        item_id: i64,
+        id: i64,
+        page: &PageRequest,
+    ) -> Result<Page<audit::Entry>> {
+        caller.require(Permission::ItemsRead)?;
+        find(conn, item_id, id)?;
+        audit::history(conn, OPTION_GROUP, id, page)
+    }
+
+    fn check_choices(conn: &mut DbConnection, input: &OptionGroupCreate) -> Result<()> {
         let mut errs = vec![];
         for (i, c) in input.choices.iter().enumerate() {
             if input.choices[..i].iter().any(|x| x.code == c.code) {
@@ -301,6 +431,29 @@ pub mod option_service {
                 item_exists(conn, &format!("choices[{i}].component_item_id"), comp)?;
             }
         }
+        Ok(())
+    }
+
+    pub fn list(conn: &mut DbConnection, caller: &Caller, item_id: i64) -> Result<Vec<OptionGroup>> {
+        caller.require(Permission::ItemsRead)?;
+        crate::repo::find_item(conn, item_id)?;
+        let rows: Vec<OptionGroupRow> = item_option_groups::table
+            .filter(item_option_groups::item_id.eq(item_id))
+            .select(OptionGroupRow::as_select())
+            .order(item_option_groups::id.asc())
+            .load(conn)?;
+        rows.iter().map(|r| r.to_model()).collect()
+    }
+
+    pub fn create(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        item_id: i64,
+        input: OptionGroupCreate,
+    ) -> Result<OptionGroup> {
+        caller.require(Permission::ItemsWrite)?;
+        crate::repo::find_item(conn, item_id)?;
+        check_choices(conn, &input)?;
         let ts = now();
         let row: OptionGroupRow = diesel::insert_into(item_option_groups::table)
             .values((

@@ -262,8 +262,74 @@ pub mod unit_service {
     }
 }
 
+/// Merge-patch for a conversion: its factor.
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemUnitPatch {
+    #[validate(custom(function = "positive"))]
+    pub factor: Option<Quantity>,
+}
+
 pub mod item_unit_service {
     use super::*;
+
+    fn find(conn: &mut DbConnection, item_id: i64, id: i64) -> Result<ItemUnitRow> {
+        item_units::table
+            .filter(item_units::id.eq(id))
+            .filter(item_units::item_id.eq(item_id))
+            .select(ItemUnitRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| DomainError::not_found("item unit", id))
+    }
+
+    pub fn update(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        item_id: i64,
+        id: i64,
+        if_match: Option<i64>,
+        p: ItemUnitPatch,
+    ) -> Result<ItemUnit> {
+        caller.require(Permission::ItemsWrite)?;
+        let current = find(conn, item_id, id)?;
+        check_version(if_match, current.version)?;
+        let factor = p.factor.map(|f| f.to_scaled()).unwrap_or(current.factor);
+        let saved: ItemUnitRow = diesel::update(
+            item_units::table.filter(item_units::id.eq(id)).filter(item_units::version.eq(current.version)),
+        )
+        .set((
+            item_units::factor.eq(factor),
+            item_units::version.eq(current.version + 1),
+            item_units::updated_at.eq(now()),
+        ))
+        .returning(item_units::all_columns)
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::stale_version(current.version))?;
+        let v = saved.to_model();
+        audit::record(
+            conn,
+            caller,
+            ITEM_UNIT,
+            id,
+            "update",
+            &audit::diff(&to_json(&current.to_model()), &to_json(&v)),
+        )?;
+        Ok(v)
+    }
+
+    pub fn history(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        item_id: i64,
+        id: i64,
+        page: &PageRequest,
+    ) -> Result<Page<Entry>> {
+        caller.require(Permission::ItemsRead)?;
+        find(conn, item_id, id)?;
+        audit::history(conn, ITEM_UNIT, id, page)
+    }
 
     pub fn list(conn: &mut DbConnection, caller: &Caller, item_id: i64) -> Result<Vec<ItemUnit>> {
         caller.require(Permission::ItemsRead)?;

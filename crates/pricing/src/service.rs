@@ -703,6 +703,18 @@ pub mod item_prices {
         Ok(v)
     }
 
+    pub fn history(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        list_id: i64,
+        id: i64,
+        page: &PageRequest,
+    ) -> Result<Page<Entry>> {
+        read(caller)?;
+        find(conn, list_id, id)?;
+        history_of(conn, ENTITY, id, page)
+    }
+
     pub fn delete(
         conn: &mut DbConnection,
         caller: &Caller,
@@ -830,6 +842,66 @@ pub mod customer_prices {
         }
         let rows = Page::from_rows(q.load(conn)?, page, |r| r.id);
         Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
+    }
+
+    pub fn get(conn: &mut DbConnection, caller: &Caller, customer_id: i64, id: i64) -> Result<CustomerPrice> {
+        ordo_crm::scope::customer(conn, caller.scope(), customer_id)?;
+        read(caller)?;
+        find(conn, customer_id, id)?.to_model()
+    }
+
+    pub fn update(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        customer_id: i64,
+        id: i64,
+        if_match: Option<i64>,
+        p: ItemPricePatch,
+    ) -> Result<CustomerPrice> {
+        ordo_crm::scope::customer(conn, caller.scope(), customer_id)?;
+        write(caller)?;
+        let current = find(conn, customer_id, id)?;
+        check_version(if_match, current.version)?;
+        let mut row = current.clone();
+        if let Some(v) = p.price {
+            row.price = v.to_scaled();
+        }
+        if let Some(v) = p.min_quantity {
+            row.min_quantity = v.to_scaled();
+        }
+        if let Some(v) = p.valid_from {
+            row.valid_from = v;
+        }
+        if let Some(v) = p.valid_to {
+            row.valid_to = v;
+        }
+        validity(row.valid_from, row.valid_to)?;
+        check_overlap(conn, &row)?;
+        row.version += 1;
+        row.updated_at = now();
+        let saved: CustomerPriceRow =
+            diesel::update(t::table.filter(t::id.eq(id)).filter(t::version.eq(current.version)))
+                .set(&row)
+                .returning(t::all_columns)
+                .get_result(conn)
+                .optional()?
+                .ok_or_else(|| DomainError::stale_version(current.version))?;
+        let v = saved.to_model()?;
+        audit::record(conn, caller, ENTITY, id, "update", &audit::diff(&to_json(&current.to_model()?), &to_json(&v)))?;
+        Ok(v)
+    }
+
+    pub fn history(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        customer_id: i64,
+        id: i64,
+        page: &PageRequest,
+    ) -> Result<Page<Entry>> {
+        ordo_crm::scope::customer(conn, caller.scope(), customer_id)?;
+        read(caller)?;
+        find(conn, customer_id, id)?;
+        history_of(conn, ENTITY, id, page)
     }
 
     pub fn delete(
