@@ -11,8 +11,7 @@ run:
 
 ## Every test (unit + HTTP integration) on SQLite and PostgreSQL.
 test:
-	@scripts/ensure-postgres.sh || { [ "$${CI:-}" = "true" ] && exit 1; echo "PostgreSQL unavailable: its tests will be skipped"; }
-	$(CARGO) test --workspace
+	scripts/test.sh
 
 build:
 	$(CARGO) build --release --bin ordo
