@@ -1,6 +1,7 @@
 //! Diesel rows and queries for items and item groups.
 
 use diesel::prelude::*;
+use ordo_core::error::unique_as;
 use ordo_core::{DomainError, Money, Page, PageRequest, Quantity, Result};
 use ordo_db::schema::{item_groups, items, tax_rates};
 use ordo_db::sql::{like_pattern, lower};
@@ -80,16 +81,6 @@ impl ItemRow {
     }
 }
 
-/// A duplicate SKU is a 409 that names the field.
-fn sku_conflict(e: diesel::result::Error) -> DomainError {
-    match e {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-            DomainError::conflict("duplicate_sku", "another item already has this SKU")
-        }
-        other => other.into(),
-    }
-}
-
 pub fn find_item(conn: &mut DbConnection, id: i64) -> Result<ItemRow> {
     items::table
         .find(id)
@@ -100,7 +91,11 @@ pub fn find_item(conn: &mut DbConnection, id: i64) -> Result<ItemRow> {
 }
 
 pub fn insert_item(conn: &mut DbConnection, row: &NewItem) -> Result<ItemRow> {
-    diesel::insert_into(items::table).values(row).returning(items::all_columns).get_result(conn).map_err(sku_conflict)
+    diesel::insert_into(items::table)
+        .values(row)
+        .returning(items::all_columns)
+        .get_result(conn)
+        .map_err(unique_as("duplicate_sku", "another item already has this SKU"))
 }
 
 pub fn update_item(conn: &mut DbConnection, row: &ItemRow, expected_version: i64) -> Result<ItemRow> {
@@ -109,7 +104,7 @@ pub fn update_item(conn: &mut DbConnection, row: &ItemRow, expected_version: i64
         .returning(items::all_columns)
         .get_result(conn)
         .optional()
-        .map_err(sku_conflict)?
+        .map_err(unique_as("duplicate_sku", "another item already has this SKU"))?
         .ok_or_else(|| DomainError::stale_version(expected_version))
 }
 
@@ -198,15 +193,6 @@ impl ItemGroupRow {
     }
 }
 
-fn group_name_conflict(e: diesel::result::Error) -> DomainError {
-    match e {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-            DomainError::conflict("duplicate_name", "another item group already has this name")
-        }
-        other => other.into(),
-    }
-}
-
 pub fn find_group(conn: &mut DbConnection, id: i64) -> Result<ItemGroupRow> {
     item_groups::table
         .find(id)
@@ -229,7 +215,7 @@ pub fn insert_group(conn: &mut DbConnection, row: &NewItemGroup) -> Result<ItemG
         .values(row)
         .returning(item_groups::all_columns)
         .get_result(conn)
-        .map_err(group_name_conflict)
+        .map_err(unique_as("duplicate_name", "another item group already has this name"))
 }
 
 pub fn update_group(conn: &mut DbConnection, row: &ItemGroupRow, expected_version: i64) -> Result<ItemGroupRow> {
@@ -240,7 +226,7 @@ pub fn update_group(conn: &mut DbConnection, row: &ItemGroupRow, expected_versio
     .returning(item_groups::all_columns)
     .get_result(conn)
     .optional()
-    .map_err(group_name_conflict)?
+    .map_err(unique_as("duplicate_name", "another item group already has this name"))?
     .ok_or_else(|| DomainError::stale_version(expected_version))
 }
 

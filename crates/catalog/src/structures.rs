@@ -308,12 +308,10 @@ pub mod component_service {
             ))
             .returning(item_components::all_columns)
             .get_result(conn)
-            .map_err(|e| match e {
-                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-                    DomainError::conflict("duplicate_component", "this component is already in the structure")
-                }
-                other => other.into(),
-            })?;
+            .map_err(ordo_core::error::unique_as(
+                "duplicate_component",
+                "this component is already in the structure",
+            ))?;
         refresh_flag(conn, item_id)?;
         let v = row.to_model();
         audit::record(conn, caller, COMPONENT, v.id, "create", &to_json(&v))?;
@@ -381,12 +379,10 @@ pub mod option_service {
         .returning(item_option_groups::all_columns)
         .get_result(conn)
         .optional()
-        .map_err(|e| match e {
-            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-                DomainError::conflict("duplicate_option_group", "the item already has an option group with this name")
-            }
-            other => other.into(),
-        })?
+        .map_err(ordo_core::error::unique_as(
+            "duplicate_option_group",
+            "the item already has an option group with this name",
+        ))?
         .ok_or_else(|| DomainError::stale_version(current.version))?;
         let v = saved.to_model()?;
         audit::record(conn, caller, OPTION_GROUP, id, "update", &audit::diff(&to_json(&model), &to_json(&v)))?;
@@ -467,15 +463,10 @@ pub mod option_service {
             ))
             .returning(item_option_groups::all_columns)
             .get_result(conn)
-            .map_err(|e| match e {
-                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-                    DomainError::conflict(
-                        "duplicate_option_group",
-                        "the item already has an option group with this name",
-                    )
-                }
-                other => other.into(),
-            })?;
+            .map_err(ordo_core::error::unique_as(
+                "duplicate_option_group",
+                "the item already has an option group with this name",
+            ))?;
         refresh_flag(conn, item_id)?;
         let v = row.to_model()?;
         audit::record(conn, caller, OPTION_GROUP, v.id, "create", &to_json(&v))?;

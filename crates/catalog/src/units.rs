@@ -178,12 +178,7 @@ pub mod unit_service {
             ))
             .returning(units::all_columns)
             .get_result(conn)
-            .map_err(|e| match e {
-                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-                    DomainError::conflict("duplicate_code", "a unit with this code exists")
-                }
-                other => other.into(),
-            })?;
+            .map_err(ordo_core::error::unique_as("duplicate_code", "a unit with this code exists"))?;
         let v = row.to_model();
         audit::record(conn, caller, UNIT, v.id, "create", &to_json(&v))?;
         Ok(v)
@@ -361,12 +356,10 @@ pub mod item_unit_service {
             ))
             .returning(item_units::all_columns)
             .get_result(conn)
-            .map_err(|e| match e {
-                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-                    DomainError::conflict("duplicate_unit", "the item already has a conversion for this unit")
-                }
-                other => other.into(),
-            })?;
+            .map_err(ordo_core::error::unique_as(
+                "duplicate_unit",
+                "the item already has a conversion for this unit",
+            ))?;
         let v = row.to_model();
         audit::record(conn, caller, ITEM_UNIT, v.id, "create", &to_json(&v))?;
         Ok(v)

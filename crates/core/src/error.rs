@@ -132,3 +132,14 @@ impl From<diesel::result::Error> for DomainError {
         }
     }
 }
+
+/// Maps a unique-constraint violation to a 409 with this code (other errors as usual),
+/// for `.map_err(unique_as("duplicate_sku", "..."))` right at the insert or update.
+pub fn unique_as(code: &'static str, detail: &'static str) -> impl Fn(diesel::result::Error) -> DomainError {
+    move |e| match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            DomainError::conflict(code, detail)
+        }
+        other => other.into(),
+    }
+}

@@ -170,15 +170,6 @@ fn find_user(conn: &mut DbConnection, id: i64) -> Result<UserRow> {
         .ok_or_else(|| DomainError::not_found("user", id))
 }
 
-fn duplicate_username(e: diesel::result::Error) -> DomainError {
-    match e {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-            DomainError::conflict("duplicate_username", "another user already has this username")
-        }
-        other => other.into(),
-    }
-}
-
 /// Creates a user; `password_hash` is already an argon2id PHC string.
 pub fn create_user(conn: &mut DbConnection, caller: &Caller, input: &UserCreate, password_hash: &str) -> Result<User> {
     caller.require(Permission::UsersManage)?;
@@ -197,7 +188,7 @@ pub fn create_user(conn: &mut DbConnection, caller: &Caller, input: &UserCreate,
         })
         .returning(users::all_columns)
         .get_result(conn)
-        .map_err(duplicate_username)?;
+        .map_err(ordo_core::error::unique_as("duplicate_username", "another user already has this username"))?;
     let user = row.to_model();
     audit::record(conn, caller, USER, user.id, "create", &to_json(&user))?;
     Ok(user)
@@ -302,7 +293,7 @@ pub fn bootstrap_user(
         })
         .returning(users::id)
         .get_result(conn)
-        .map_err(duplicate_username)
+        .map_err(ordo_core::error::unique_as("duplicate_username", "another user already has this username"))
 }
 
 // ---- API clients: machine credentials for the client-credentials grant ----------

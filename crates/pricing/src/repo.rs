@@ -300,15 +300,7 @@ pub fn overlaps(a: (Option<Date>, Option<Date>), b: (Option<Date>, Option<Date>)
     starts_before_end(a.0, b.1) && starts_before_end(b.0, a.1)
 }
 
-/// A unique-constraint violation as a 409 with this code.
-pub fn unique_as(code: &'static str, detail: &'static str) -> impl Fn(diesel::result::Error) -> DomainError {
-    move |e| match e {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-            DomainError::conflict(code, detail)
-        }
-        other => other.into(),
-    }
-}
+pub use ordo_core::error::unique_as;
 
 pub fn find_price_list(conn: &mut ordo_db::DbConnection, id: i64) -> Result<PriceListRow> {
     price_lists::table
