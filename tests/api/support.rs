@@ -43,7 +43,8 @@ fn migrations_fingerprint() -> String {
     let mut entries: Vec<_> = walk(&dir);
     entries.sort();
     for p in entries {
-        p.to_string_lossy().hash(&mut h);
+        // Relative names: a checkout elsewhere (CI) shares the template.
+        p.strip_prefix(&dir).unwrap_or(&p).to_string_lossy().hash(&mut h);
         std::fs::read(&p).unwrap_or_default().hash(&mut h);
     }
     format!("{:x}", h.finish())
@@ -90,6 +91,19 @@ fn pg_database() -> Option<String> {
         .n
         > 0;
     if !exists {
+        // Templates of older migration sets are of no use any more.
+        #[derive(QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            datname: String,
+        }
+        let stale = diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'ordo_tpl_%'")
+            .load::<Name>(&mut admin)
+            .unwrap_or_default();
+        for old in stale {
+            let _ =
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", old.datname)).execute(&mut admin);
+        }
         diesel::sql_query(format!("CREATE DATABASE {template}")).execute(&mut admin).expect("create template");
         let db = Db::open(&DbConfig::parse(&format!("{base}/{template}"), 1).unwrap()).expect("open template");
         db.migrate().expect("migrate template");
