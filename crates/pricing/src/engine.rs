@@ -223,31 +223,31 @@ struct Base {
 fn rule_matches(
     facts: &Facts,
     req: &QuoteRequest,
-    chain: &[i64],
-    id: i64,
-    r: &PricingRuleCreate,
-    b: &Base,
+    (id, r): &(i64, PricingRuleCreate),
+    item: &ItemFacts,
+    qty: Quantity,
+    unit_price: Decimal,
     order_amount: Decimal,
 ) -> bool {
     let eq_ci = |a: &Option<String>, b: &Option<String>| match (a, b) {
         (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
         _ => false,
     };
-    let line_amount = b.unit_price * b.qty.value();
+    let line_amount = unit_price * qty.value();
     let within = |v: Decimal, min: Option<Decimal>, max: Option<Decimal>| {
         min.is_none_or(|m| m <= v) && max.is_none_or(|m| v <= m)
     };
     r.active
         && valid_on(r.valid_from, r.valid_to, facts.date)
-        && (!r.coupon_only || facts.coupon.as_ref().is_some_and(|c| c.pricing_rule_id == id))
-        && r.item_id.is_none_or(|i| i == b.item.id)
-        && r.item_group_id.is_none_or(|g| b.item.item_group_id == Some(g))
-        && r.customer_id.is_none_or(|c| chain.contains(&c))
+        && (!r.coupon_only || facts.coupon.as_ref().is_some_and(|c| c.pricing_rule_id == *id))
+        && r.item_id.is_none_or(|i| i == item.id)
+        && r.item_group_id.is_none_or(|g| item.item_group_id == Some(g))
+        && r.customer_id.is_none_or(|c| facts.customers.iter().any(|x| x.id == c))
         && r.customer_tag.as_ref().is_none_or(|t| facts.customer_tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
         && (r.campaign_code.is_none() || eq_ci(&r.campaign_code, &req.campaign_code))
         && (r.territory.is_none() || eq_ci(&r.territory, &req.territory))
         && r.currency.is_none_or(|c| c == facts.currency)
-        && within(b.qty.value(), r.min_quantity.map(|q| q.value()), r.max_quantity.map(|q| q.value()))
+        && within(qty.value(), r.min_quantity.map(|q| q.value()), r.max_quantity.map(|q| q.value()))
         && within(line_amount, r.min_line_amount.map(|m| m.value()), r.max_line_amount.map(|m| m.value()))
         && within(order_amount, r.min_order_amount.map(|m| m.value()), r.max_order_amount.map(|m| m.value()))
 }
@@ -628,21 +628,9 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
         let mut free_lines = vec![];
         let mut stopped = !adjustable;
         if adjustable {
-            let probe = Base {
-                item: item.clone(),
-                unit: unit.clone(),
-                qty,
-                base_qty,
-                unit_price,
-                source: source.clone(),
-                components: vec![],
-                options: vec![],
-                gross_list,
-                adjustable,
-                steps: vec![],
-            };
-            for (id, r) in &rules {
-                if stopped || !rule_matches(facts, req, &chain, *id, r, &probe, order_amount) {
+            for rule in &rules {
+                let (id, r) = rule;
+                if stopped || !rule_matches(facts, req, rule, &item, qty, unit_price, order_amount) {
                     continue;
                 }
                 let current = unit_price * qty.value()

@@ -5,9 +5,7 @@ use diesel::prelude::*;
 use ordo_core::body::{patched, MergePatch};
 use ordo_core::time_util::now;
 use ordo_core::util::{check_version, json_text, to_json, Removal};
-use ordo_core::{
-    Caller, Currency, DomainError, FieldError, Money, Page, PageRequest, Permission, Quantity, Rate, Result,
-};
+use ordo_core::{Caller, Currency, DomainError, FieldError, Money, Page, PageRequest, Quantity, Rate, Result};
 use ordo_db::audit::{self, Entry};
 use ordo_db::schema::{coupons, item_groups, items, pricing_rules, shipping_rules, tax_rates};
 use ordo_db::DbConnection;
@@ -272,12 +270,7 @@ impl PricingRuleRow {
     }
 }
 
-fn read(caller: &Caller) -> Result<()> {
-    caller.require(Permission::PricingRead)
-}
-fn write(caller: &Caller) -> Result<()> {
-    caller.require(Permission::PricingWrite)
-}
+use crate::service::{read, write};
 
 /// Whether a query matches any row (inside a function returning `Result`).
 macro_rules! exists {

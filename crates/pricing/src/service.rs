@@ -7,10 +7,10 @@ use ordo_core::{Caller, DomainError, Page, PageRequest, Permission, Result};
 use ordo_db::audit::{self, Entry};
 use ordo_db::DbConnection;
 
-fn read(caller: &Caller) -> Result<()> {
+pub(crate) fn read(caller: &Caller) -> Result<()> {
     caller.require(Permission::PricingRead)
 }
-fn write(caller: &Caller) -> Result<()> {
+pub(crate) fn write(caller: &Caller) -> Result<()> {
     caller.require(Permission::PricingWrite)
 }
 
