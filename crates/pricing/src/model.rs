@@ -272,6 +272,32 @@ pub struct ItemPricePatch {
     pub valid_to: Option<Option<Date>>,
 }
 
+impl ItemPricePatch {
+    /// Applies the patch to a price row's fields (list and special prices share them)
+    /// and checks the resulting validity range.
+    pub fn apply(
+        &self,
+        price: &mut i64,
+        min_quantity: &mut i64,
+        valid_from: &mut Option<Date>,
+        valid_to: &mut Option<Date>,
+    ) -> Result<(), ordo_core::DomainError> {
+        if let Some(v) = self.price {
+            *price = v.to_scaled();
+        }
+        if let Some(v) = self.min_quantity {
+            *min_quantity = v.to_scaled();
+        }
+        if let Some(v) = self.valid_from {
+            *valid_from = v;
+        }
+        if let Some(v) = self.valid_to {
+            *valid_to = v;
+        }
+        validity(*valid_from, *valid_to)
+    }
+}
+
 /// A price agreed with one customer for one item; beats list prices and is not discounted.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CustomerPrice {

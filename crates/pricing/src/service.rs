@@ -676,19 +676,7 @@ pub mod item_prices {
         let current = find(conn, list_id, id)?;
         check_version(if_match, current.version)?;
         let mut row = current.clone();
-        if let Some(v) = p.price {
-            row.price = v.to_scaled();
-        }
-        if let Some(v) = p.min_quantity {
-            row.min_quantity = v.to_scaled();
-        }
-        if let Some(v) = p.valid_from {
-            row.valid_from = v;
-        }
-        if let Some(v) = p.valid_to {
-            row.valid_to = v;
-        }
-        validity(row.valid_from, row.valid_to)?;
+        p.apply(&mut row.price, &mut row.min_quantity, &mut row.valid_from, &mut row.valid_to)?;
         check_overlap(conn, &row)?;
         row.version += 1;
         row.updated_at = now();
@@ -863,19 +851,7 @@ pub mod customer_prices {
         let current = find(conn, customer_id, id)?;
         check_version(if_match, current.version)?;
         let mut row = current.clone();
-        if let Some(v) = p.price {
-            row.price = v.to_scaled();
-        }
-        if let Some(v) = p.min_quantity {
-            row.min_quantity = v.to_scaled();
-        }
-        if let Some(v) = p.valid_from {
-            row.valid_from = v;
-        }
-        if let Some(v) = p.valid_to {
-            row.valid_to = v;
-        }
-        validity(row.valid_from, row.valid_to)?;
+        p.apply(&mut row.price, &mut row.min_quantity, &mut row.valid_from, &mut row.valid_to)?;
         check_overlap(conn, &row)?;
         row.version += 1;
         row.updated_at = now();
