@@ -18,15 +18,6 @@ use validator::Validate;
 pub const COMPONENT: &str = "item_component";
 pub const OPTION_GROUP: &str = "item_option_group";
 
-fn positive(q: &Quantity) -> Result<(), validator::ValidationError> {
-    if q.value() <= rust_decimal::Decimal::ZERO {
-        let mut e = validator::ValidationError::new("range");
-        e.message = Some("must be greater than 0".into());
-        return Err(e);
-    }
-    Ok(())
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ItemComponent {
     pub id: i64,
@@ -47,7 +38,7 @@ pub struct ItemComponent {
 #[serde(deny_unknown_fields)]
 pub struct ItemComponentCreate {
     pub component_item_id: i64,
-    #[validate(custom(function = "positive"))]
+    #[validate(custom(function = "ordo_core::validate::positive_qty"))]
     pub quantity: Quantity,
     /// Default true.
     pub required: Option<bool>,
@@ -101,7 +92,7 @@ pub struct OptionChoice {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub component_item_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[validate(custom(function = "positive"))]
+    #[validate(custom(function = "ordo_core::validate::positive_qty"))]
     pub component_quantity: Option<Quantity>,
 }
 
@@ -180,7 +171,7 @@ fn item_exists(conn: &mut DbConnection, field: &str, id: i64) -> Result<()> {
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemComponentPatch {
-    #[validate(custom(function = "positive"))]
+    #[validate(custom(function = "ordo_core::validate::positive_qty"))]
     pub quantity: Option<Quantity>,
     pub required: Option<bool>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]

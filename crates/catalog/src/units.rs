@@ -101,17 +101,8 @@ pub struct ItemUnitCreate {
     #[schema(pattern = "^[A-Z0-9_]{1,10}$")]
     pub unit: String,
     /// Base units per this unit, > 0.
-    #[validate(custom(function = "positive"))]
+    #[validate(custom(function = "ordo_core::validate::positive_qty"))]
     pub factor: Quantity,
-}
-
-fn positive(q: &Quantity) -> Result<(), validator::ValidationError> {
-    if q.value() <= rust_decimal::Decimal::ZERO {
-        let mut e = validator::ValidationError::new("range");
-        e.message = Some("must be greater than 0".into());
-        return Err(e);
-    }
-    Ok(())
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -261,7 +252,7 @@ pub mod unit_service {
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemUnitPatch {
-    #[validate(custom(function = "positive"))]
+    #[validate(custom(function = "ordo_core::validate::positive_qty"))]
     pub factor: Option<Quantity>,
 }
 

@@ -23,6 +23,21 @@ pub fn non_negative_qty(q: &Quantity) -> Result<(), ValidationError> {
     Ok(())
 }
 
+pub fn positive_qty(q: &Quantity) -> Result<(), ValidationError> {
+    if q.value() <= rust_decimal::Decimal::ZERO {
+        return Err(error("range", "must be greater than 0"));
+    }
+    Ok(())
+}
+
+/// A percentage from 0 to 100 inclusive.
+pub fn percent_0_100(r: &crate::Rate) -> Result<(), ValidationError> {
+    if r.is_negative() || r.value() > rust_decimal::Decimal::from(100) {
+        return Err(error("range", "must be between 0 and 100"));
+    }
+    Ok(())
+}
+
 /// ISO 3166-1 alpha-2, upper case.
 pub fn country_code(c: &str) -> Result<(), ValidationError> {
     if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) {

@@ -58,15 +58,6 @@ impl TaxTreatment {
     }
 }
 
-pub fn percent_0_100(r: &Rate) -> Result<(), ValidationError> {
-    if r.is_negative() || r.value() > rust_decimal::Decimal::from(100) {
-        let mut e = ValidationError::new("range");
-        e.message = Some("must be between 0 and 100".into());
-        return Err(e);
-    }
-    Ok(())
-}
-
 pub fn valid_tags(t: &[String]) -> Result<(), ValidationError> {
     if t.iter().all(|s| !s.trim().is_empty() && s.chars().count() <= 50) {
         Ok(())
@@ -184,7 +175,7 @@ pub struct CustomerCreate {
     pub price_list_id: Option<i64>,
     /// Default `standard`.
     pub tax_treatment: Option<TaxTreatment>,
-    #[validate(custom(function = "percent_0_100"))]
+    #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
     pub discount_percent: Option<Rate>,
 }
 
@@ -248,7 +239,7 @@ pub struct CustomerPatch {
     pub price_list_id: Option<Option<i64>>,
     pub tax_treatment: Option<TaxTreatment>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
-    #[validate(custom(function = "percent_0_100"))]
+    #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
     #[schema(value_type = Option<Rate>)]
     pub discount_percent: Option<Option<Rate>>,
 }

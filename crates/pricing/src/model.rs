@@ -16,23 +16,9 @@ pub fn positive_rate(r: &Rate) -> Result<(), ValidationError> {
     Ok(())
 }
 
-pub fn percent_0_100(r: &Rate) -> Result<(), ValidationError> {
-    if r.is_negative() || r.value() > rust_decimal::Decimal::from(100) {
-        return Err(err("range", "must be between 0 and 100"));
-    }
-    Ok(())
-}
-
 pub fn markup(r: &Rate) -> Result<(), ValidationError> {
     if r.value() < rust_decimal::Decimal::from(-100) {
         return Err(err("range", "must be at least -100"));
-    }
-    Ok(())
-}
-
-pub fn positive_qty(q: &Quantity) -> Result<(), ValidationError> {
-    if q.value() <= rust_decimal::Decimal::ZERO {
-        return Err(err("range", "must be greater than 0"));
     }
     Ok(())
 }
@@ -118,7 +104,7 @@ pub struct TaxRateCreate {
     #[validate(length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
-    #[validate(custom(function = "percent_0_100"))]
+    #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
     pub percent: Rate,
     pub active: Option<bool>,
 }
@@ -129,7 +115,7 @@ pub struct TaxRatePatch {
     #[validate(length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
-    #[validate(custom(function = "percent_0_100"))]
+    #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
     pub percent: Option<Rate>,
     pub active: Option<bool>,
 }
@@ -367,7 +353,7 @@ pub struct GroupDiscount {
 pub struct GroupDiscountCreate {
     pub customer_id: Option<i64>,
     pub item_group_id: i64,
-    #[validate(custom(function = "percent_0_100"))]
+    #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
     pub percent: Rate,
     #[serde(default, with = "ordo_core::serde_util::date::option")]
     #[schema(value_type = Option<String>, format = Date)]
@@ -380,7 +366,7 @@ pub struct GroupDiscountCreate {
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupDiscountPatch {
-    #[validate(custom(function = "percent_0_100"))]
+    #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
     pub percent: Option<Rate>,
     #[serde(default, deserialize_with = "date_patch")]
     #[schema(value_type = Option<String>, format = Date)]
@@ -424,7 +410,7 @@ pub struct QuoteRequest {
 #[serde(deny_unknown_fields)]
 pub struct QuoteLineRequest {
     pub item_id: i64,
-    #[validate(custom(function = "positive_qty"))]
+    #[validate(custom(function = "ordo_core::validate::positive_qty"))]
     pub quantity: Quantity,
     /// Default: the item's base unit.
     #[validate(custom(function = "ordo_catalog::model::unit_code"))]

@@ -55,10 +55,6 @@ fn code_chars(c: &str) -> Result<(), ValidationError> {
     }
 }
 
-fn positive_qty(q: &Quantity) -> Result<(), ValidationError> {
-    crate::model::positive_qty(q)
-}
-
 /// A pricing rule as written (also the shape PATCH merges into).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -121,7 +117,7 @@ pub struct PricingRuleCreate {
     pub coupon_only: bool,
     pub action: RuleAction,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[validate(custom(function = "crate::model::percent_0_100"))]
+    #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
     pub percent: Option<Rate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
@@ -129,10 +125,10 @@ pub struct PricingRuleCreate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub free_item_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[validate(custom(function = "positive_qty"))]
+    #[validate(custom(function = "ordo_core::validate::positive_qty"))]
     pub buy_quantity: Option<Quantity>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[validate(custom(function = "positive_qty"))]
+    #[validate(custom(function = "ordo_core::validate::positive_qty"))]
     pub free_quantity: Option<Quantity>,
 }
 
@@ -740,7 +736,7 @@ pub struct ShippingRuleCreate {
     #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
     pub amount: Option<Money>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[validate(custom(function = "crate::model::percent_0_100"))]
+    #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
     pub percent: Option<Rate>,
     pub currency: Currency,
     /// Free shipping from this net order amount on.
