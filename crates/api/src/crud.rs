@@ -153,3 +153,28 @@ impl ListQuery for crate::common::PageQuery {
         Ok(((), self.page()?))
     }
 }
+
+/// A list query whose filters map one to one onto the service's `Filter` fields,
+/// plus `limit` and `cursor`.
+#[macro_export]
+macro_rules! list_query {
+    ($name:ident => $filter:ty { $( $(#[$fm:meta])* $field:ident : $ty:ty ),* $(,)? }) => {
+        #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        pub struct $name {
+            $( $(#[$fm])* pub $field: $ty, )*
+            #[param(minimum = 1, maximum = 200)]
+            pub limit: Option<i64>,
+            pub cursor: Option<String>,
+        }
+
+        impl $crate::crud::ListQuery for $name {
+            type Filter = $filter;
+            fn split(self) -> Result<(Self::Filter, ordo_core::PageRequest), $crate::problem::Problem> {
+                let p = $crate::common::page(self.limit, self.cursor.as_deref())?;
+                Ok((Self::Filter { $( $field: self.$field ),* }, p))
+            }
+        }
+    };
+}

@@ -3,13 +3,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
-use ordo_core::{Currency, Page, PageRequest};
+use ordo_core::{Currency, Page};
 use ordo_pricing::model::*;
 use ordo_pricing::service;
 use serde::Deserialize;
 
 use crate::common::{history_page, page, HistoryEntry, PageQuery};
-use crate::crud::{ListQuery, Resource};
+use crate::crud::Resource;
 use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
 use crate::problem::Problem;
 use crate::AppState;
@@ -37,120 +37,36 @@ resource_impl!(
 use ordo_core::body::MergePatch;
 use ordo_pricing::rules::{Coupon, CouponCreate, PricingRule, PricingRuleCreate, ShippingRule, ShippingRuleCreate};
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PricingRuleQuery {
-    pub active: Option<bool>,
-    pub item_id: Option<i64>,
-    pub item_group_id: Option<i64>,
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
+crate::list_query!(PricingRuleQuery => ordo_pricing::rules::pricing_rule_service::Filter {
+    active: Option<bool>,
+    item_id: Option<i64>,
+    item_group_id: Option<i64>,
+});
 
-impl ListQuery for PricingRuleQuery {
-    type Filter = ordo_pricing::rules::pricing_rule_service::Filter;
-    fn split(self) -> Result<(Self::Filter, PageRequest), Problem> {
-        let p = page(self.limit, self.cursor.as_deref())?;
-        Ok((Self::Filter { active: self.active, item_id: self.item_id, item_group_id: self.item_group_id }, p))
-    }
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct CouponQuery {
-    pub pricing_rule_id: Option<i64>,
+crate::list_query!(CouponQuery => ordo_pricing::rules::coupon_service::Filter {
+    pricing_rule_id: Option<i64>,
     /// Exact code, case-insensitive.
-    pub code: Option<String>,
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
+    code: Option<String>,
+});
 
-impl ListQuery for CouponQuery {
-    type Filter = ordo_pricing::rules::coupon_service::Filter;
-    fn split(self) -> Result<(Self::Filter, PageRequest), Problem> {
-        let p = page(self.limit, self.cursor.as_deref())?;
-        Ok((Self::Filter { pricing_rule_id: self.pricing_rule_id, code: self.code }, p))
-    }
-}
+crate::list_query!(ExchangeRateQuery => service::exchange_rates::Filter {
+    from_currency: Option<Currency>,
+    to_currency: Option<Currency>,
+});
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ExchangeRateQuery {
-    pub from_currency: Option<Currency>,
-    pub to_currency: Option<Currency>,
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
+crate::list_query!(TaxRateQuery => service::tax_rates::Filter {
+    active: Option<bool>,
+});
 
-impl ListQuery for ExchangeRateQuery {
-    type Filter = service::exchange_rates::Filter;
-    fn split(self) -> Result<(Self::Filter, PageRequest), Problem> {
-        let p = page(self.limit, self.cursor.as_deref())?;
-        Ok((service::exchange_rates::Filter { from_currency: self.from_currency, to_currency: self.to_currency }, p))
-    }
-}
+crate::list_query!(PriceListQuery => service::price_lists::Filter {
+    active: Option<bool>,
+    currency: Option<Currency>,
+});
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct TaxRateQuery {
-    pub active: Option<bool>,
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
-
-impl ListQuery for TaxRateQuery {
-    type Filter = service::tax_rates::Filter;
-    fn split(self) -> Result<(Self::Filter, PageRequest), Problem> {
-        let p = page(self.limit, self.cursor.as_deref())?;
-        Ok((service::tax_rates::Filter { active: self.active }, p))
-    }
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PriceListQuery {
-    pub active: Option<bool>,
-    pub currency: Option<Currency>,
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
-
-impl ListQuery for PriceListQuery {
-    type Filter = service::price_lists::Filter;
-    fn split(self) -> Result<(Self::Filter, PageRequest), Problem> {
-        let p = page(self.limit, self.cursor.as_deref())?;
-        Ok((service::price_lists::Filter { active: self.active, currency: self.currency }, p))
-    }
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct GroupDiscountQuery {
-    pub customer_id: Option<i64>,
-    pub item_group_id: Option<i64>,
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
-
-impl ListQuery for GroupDiscountQuery {
-    type Filter = service::group_discounts::Filter;
-    fn split(self) -> Result<(Self::Filter, PageRequest), Problem> {
-        let p = page(self.limit, self.cursor.as_deref())?;
-        Ok((service::group_discounts::Filter { customer_id: self.customer_id, item_group_id: self.item_group_id }, p))
-    }
-}
+crate::list_query!(GroupDiscountQuery => service::group_discounts::Filter {
+    customer_id: Option<i64>,
+    item_group_id: Option<i64>,
+});
 
 crate::crud_resource! {
     module: exchange_rates,
