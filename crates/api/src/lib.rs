@@ -48,6 +48,8 @@ pub struct AppState {
     pub config: ApiConfig,
     /// Route table (from the OpenAPI document) for 405 answers.
     routes: Arc<Vec<(Vec<String>, Vec<&'static str>)>>,
+    /// The served OpenAPI document, built once per process (not once per worker).
+    spec_json: Arc<str>,
 }
 
 impl AppState {
@@ -75,7 +77,8 @@ impl AppState {
                 (segs, methods)
             })
             .collect();
-        AppState { db, jwt, config, routes: Arc::new(routes) }
+        let spec_json = spec.to_pretty_json().unwrap_or_else(|_| "{}".into()).into();
+        AppState { db, jwt, config, routes: Arc::new(routes), spec_json }
     }
 
     fn allowed_methods(&self, path: &str) -> Option<String> {
@@ -175,8 +178,8 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     }
 }
 
-async fn openapi_json(spec: web::Data<String>) -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(spec.get_ref().clone())
+async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(state.spec_json.to_string())
 }
 
 fn json_config() -> web::JsonConfig {
@@ -195,13 +198,11 @@ fn query_config() -> web::QueryConfig {
 
 /// Registers the API (and docs) on an actix `App`; also used by `ordo openapi`.
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
-    let spec_json = web::Data::new(openapi::spec_json());
     cfg.app_data(state)
         .app_data(json_config())
         .app_data(path_config())
         .app_data(query_config())
         .app_data(web::PayloadConfig::new(1024 * 1024))
-        .app_data(spec_json)
         .route("/api/v1/openapi.json", web::get().to(openapi_json))
         .route(
             "/docs",
