@@ -138,6 +138,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             attachment_max_bytes: args.attachment_max_bytes,
         },
     ));
+    ordo_api::jobs::spawn(state.clone());
     let mut server = HttpServer::new(move || ordo_api::app(state.clone()));
     if let Some(w) = args.workers {
         server = server.workers(w);

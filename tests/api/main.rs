@@ -10,3 +10,4 @@ mod demo;
 mod items;
 mod openapi;
 mod pricing;
+mod sales;

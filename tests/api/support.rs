@@ -186,6 +186,10 @@ impl TestApp {
         if !enabled(kind) {
             return None;
         }
+        // `ORDO_TEST_LOG=error cargo test ...` shows the server log (e.g. a 500's cause).
+        if let Ok(filter) = std::env::var("ORDO_TEST_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
         let (url, cleanup) = match kind {
             Kind::Sqlite => {
                 let dir = std::env::temp_dir().join("ordo-tests");

@@ -178,3 +178,45 @@ macro_rules! list_query {
         }
     };
 }
+
+/// A state-changing action `POST {path}` on one resource (`/{collection}/{id}/{verb}`):
+/// one transaction, `If-Match` honoured, the resource's new state answered with its
+/// `ETag`. With `body: T` the request body is validated JSON of type `T`. The calling
+/// module must `use actix_web::post` (utoipa recognises the handler by that attribute).
+#[macro_export]
+macro_rules! action {
+    (
+        $(#[$doc:meta])*
+        fn $name:ident, tag: $tag:tt, id: $op:tt, path: $path:tt, model: $model:ty,
+        $(body: $body:ty,)?
+        $(base: $base:ident,)?
+        call: |$c:ident, $caller:ident, $id:ident, $if_match:ident $(, $input:ident)?| $call:expr $(,)?
+    ) => {
+        $(#[$doc])*
+        #[utoipa::path(
+            tag = $tag, operation_id = $op,
+            params(("id" = i64, Path, description = "Id")),
+            $(request_body = $body,)?
+            responses((status = 200, description = "The new state", body = $model, headers(("ETag" = String))))
+        )]
+        #[post($path)]
+        pub async fn $name(
+            auth: $crate::extract::Auth,
+            id: actix_web::web::Path<i64>,
+            if_match: $crate::extract::IfMatch,
+            $(body: $crate::extract::ValidJson<$body>,)?
+        ) -> Result<actix_web::HttpResponse, $crate::problem::Problem> {
+            use $crate::crud::Resource;
+            let $id = id.into_inner();
+            let $if_match = if_match.0;
+            $(let $input: $body = body.0;)?
+            $(let $base = auth.db_state().config.base_currency;)?
+            auth.post(
+                actix_web::http::StatusCode::OK,
+                move |$c, $caller| $call,
+                |v| $crate::extract::ReplyMeta { location: None, version: Some(v.version()) },
+            )
+            .await
+        }
+    };
+}

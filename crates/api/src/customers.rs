@@ -24,6 +24,9 @@ pub struct CustomerQuery {
     pub updated_since: Option<String>,
     /// Include archived customers (default false).
     pub include_archived: Option<bool>,
+    pub territory_id: Option<i64>,
+    pub customer_group_id: Option<i64>,
+    pub sales_person_id: Option<i64>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -68,6 +71,9 @@ pub async fn list_customers(auth: Auth, q: StrictQuery<CustomerQuery>) -> Result
         parent_id: q.parent_id,
         updated_since: timestamp_param("updated_since", q.updated_since.as_deref())?,
         include_archived: q.include_archived.unwrap_or(false),
+        territory_id: q.territory_id,
+        customer_group_id: q.customer_group_id,
+        sales_person_id: q.sales_person_id,
     };
     let result = auth.read(move |c, caller| service::list_customers(c, caller, &filter, &page)).await?;
     Ok(HttpResponse::Ok().json(result))

@@ -198,6 +198,12 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     price_list_id: (n % 4 == 0).then_some(wholesale),
                     tax_treatment: (country == "GB").then_some(ordo_crm::model::TaxTreatment::ReverseCharge),
                     discount_percent: (n % 5 == 0).then(|| rate("3")),
+                    territory_id: None,
+                    customer_group_id: None,
+                    sales_person_id: None,
+                    sales_partner_id: None,
+                    campaign_id: None,
+                    contact_frequency_days: None,
                 },
             )?;
             customer_ids.push(cust.id);

@@ -8,9 +8,13 @@ pub mod customers;
 pub mod demo;
 pub mod extract;
 pub mod items;
+pub mod jobs;
 pub mod openapi;
+pub mod pipeline;
 pub mod pricing;
 pub mod problem;
+pub mod sales;
+pub mod team;
 pub mod users;
 
 use actix_web::body::MessageBody;

@@ -30,6 +30,11 @@ use crate::{auth, customers, items, pricing, users};
         (name = "customers", description = "Customers and their contacts"),
         (name = "items", description = "Items and item groups"),
         (name = "pricing", description = "Currencies, exchange rates, taxes, price lists, special prices, discounts and the price engine"),
+        (name = "sales-team", description = "Territories, customer groups, sales persons, sales partners and campaigns"),
+        (name = "pipeline", description = "Leads, pipeline stages and opportunities"),
+        (name = "sales-setup", description = "Approval routes, quality checklist templates and document number series"),
+        (name = "quotations", description = "Quotations: lines priced by the engine, revisions, acceptance and conversion"),
+        (name = "sales-orders", description = "Sales orders: approval routes, checklists, confirmation, journal and lifecycle"),
         (name = "health", description = "Liveness and readiness probes"),
     )
 )]
@@ -74,6 +79,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
     items::unit_routes(cfg);
     crate::attachments::routes(cfg);
     pricing::routes(cfg);
+    crate::team::routes(cfg);
+    crate::pipeline::routes(cfg);
+    crate::sales::routes(cfg);
 }
 
 struct Conventions;

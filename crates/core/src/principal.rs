@@ -69,6 +69,27 @@ pub enum Permission {
     PricingRead,
     /// Maintain them.
     PricingWrite,
+    /// See the sales team set-up: territories, customer groups, sales persons,
+    /// partners, campaigns, pipeline stages, approval routes, checklists, number series.
+    SalesSetupRead,
+    /// Maintain that set-up.
+    SalesSetupWrite,
+    /// See leads, opportunities and activities (an agent: their own).
+    PipelineRead,
+    /// Create and work them.
+    PipelineWrite,
+    /// See quotations, sales orders and blanket orders (an agent: their customers').
+    SalesDocsRead,
+    /// Create and work them.
+    SalesDocsWrite,
+    /// Set a line price or discount by hand, overriding the price engine.
+    PriceOverride,
+    /// Call off more than a blanket order has left.
+    BlanketOverride,
+    /// Set a line's production state and actual cost (a planning system).
+    ProductionUpdate,
+    /// Pipeline, contact and demand reports (an agent: their own data).
+    ReportsRead,
 }
 
 /// The one table of who may do what. Row-level scope (an agent's own customers)
@@ -88,12 +109,44 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | ItemsDelete
                 | PricingRead
                 | PricingWrite
+                | SalesSetupRead
+                | SalesSetupWrite
+                | PipelineRead
+                | PipelineWrite
+                | SalesDocsRead
+                | SalesDocsWrite
+                | PriceOverride
+                | BlanketOverride
+                | ProductionUpdate
+                | ReportsRead
         ),
-        Role::SalesAgent => matches!(p, CustomersRead | CustomersWrite | ItemsRead | PricingRead),
-        Role::Warehouse => matches!(p, CustomersRead | ItemsRead | ItemsWrite),
-        Role::Accountant => matches!(p, CustomersRead | CustomersWrite | ItemsRead | PricingRead),
-        Role::ServiceAgent => matches!(p, CustomersRead | ItemsRead | PricingRead),
-        Role::Viewer => matches!(p, CustomersRead | ItemsRead | PricingRead),
+        Role::SalesAgent => matches!(
+            p,
+            CustomersRead
+                | CustomersWrite
+                | ItemsRead
+                | PricingRead
+                | SalesSetupRead
+                | PipelineRead
+                | PipelineWrite
+                | SalesDocsRead
+                | SalesDocsWrite
+                | ReportsRead
+        ),
+        Role::Warehouse => {
+            matches!(p, CustomersRead | ItemsRead | ItemsWrite | SalesSetupRead | SalesDocsRead | ProductionUpdate)
+        }
+        Role::Accountant => matches!(
+            p,
+            CustomersRead | CustomersWrite | ItemsRead | PricingRead | SalesSetupRead | SalesDocsRead | ReportsRead
+        ),
+        Role::ServiceAgent => {
+            matches!(p, CustomersRead | ItemsRead | PricingRead | SalesSetupRead | PipelineRead | SalesDocsRead)
+        }
+        Role::Viewer => matches!(
+            p,
+            CustomersRead | ItemsRead | PricingRead | SalesSetupRead | PipelineRead | SalesDocsRead | ReportsRead
+        ),
     }
 }
 

@@ -38,6 +38,15 @@ pub fn percent_0_100(r: &crate::Rate) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// A short code: 1-50 letters, digits, `-` or `_` (campaign codes, order types).
+pub fn code(c: &str) -> Result<(), ValidationError> {
+    if !c.is_empty() && c.len() <= 50 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        Ok(())
+    } else {
+        Err(error("code", "must be 1-50 letters, digits, - or _"))
+    }
+}
+
 /// ISO 3166-1 alpha-2, upper case.
 pub fn country_code(c: &str) -> Result<(), ValidationError> {
     if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) {

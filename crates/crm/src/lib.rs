@@ -3,6 +3,8 @@
 //! agent's restriction to their own customers is applied.
 
 pub mod model;
+pub mod pipeline;
 pub mod repo;
 pub mod scope;
 pub mod service;
+pub mod team;

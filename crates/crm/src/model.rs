@@ -132,6 +132,16 @@ pub struct Customer {
     pub tax_treatment: TaxTreatment,
     /// General discount in percent on list prices.
     pub discount_percent: Option<Rate>,
+    pub territory_id: Option<i64>,
+    pub customer_group_id: Option<i64>,
+    /// The sales person who looks after the customer (documents default to them).
+    pub sales_person_id: Option<i64>,
+    /// The reseller the customer came through.
+    pub sales_partner_id: Option<i64>,
+    /// The campaign the customer was won by.
+    pub campaign_id: Option<i64>,
+    /// Contact the customer at least every this many days (`/reports/contact-overdue`).
+    pub contact_frequency_days: Option<i32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
@@ -177,6 +187,14 @@ pub struct CustomerCreate {
     pub tax_treatment: Option<TaxTreatment>,
     #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
     pub discount_percent: Option<Rate>,
+    pub territory_id: Option<i64>,
+    pub customer_group_id: Option<i64>,
+    pub sales_person_id: Option<i64>,
+    pub sales_partner_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    #[validate(range(min = 1, max = 3650))]
+    #[schema(minimum = 1, maximum = 3650)]
+    pub contact_frequency_days: Option<i32>,
 }
 
 /// JSON merge-patch: absent fields stay, `null` clears an optional field.
@@ -242,6 +260,25 @@ pub struct CustomerPatch {
     #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
     #[schema(value_type = Option<Rate>)]
     pub discount_percent: Option<Option<Rate>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[schema(value_type = Option<i64>)]
+    pub territory_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[schema(value_type = Option<i64>)]
+    pub customer_group_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[schema(value_type = Option<i64>)]
+    pub sales_person_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[schema(value_type = Option<i64>)]
+    pub sales_partner_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[schema(value_type = Option<i64>)]
+    pub campaign_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(range(min = 1, max = 3650))]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 3650)]
+    pub contact_frequency_days: Option<Option<i32>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -252,6 +289,9 @@ pub struct CustomerFilter {
     pub parent_id: Option<i64>,
     pub updated_since: Option<OffsetDateTime>,
     pub include_archived: bool,
+    pub territory_id: Option<i64>,
+    pub customer_group_id: Option<i64>,
+    pub sales_person_id: Option<i64>,
 }
 
 /// A person at a customer.

@@ -37,6 +37,12 @@ pub struct CustomerRow {
     pub price_list_id: Option<i64>,
     pub tax_treatment: String,
     pub discount_percent: Option<i64>,
+    pub territory_id: Option<i64>,
+    pub customer_group_id: Option<i64>,
+    pub sales_person_id: Option<i64>,
+    pub sales_partner_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    pub contact_frequency_days: Option<i32>,
 }
 
 /// The insertable part of a customer (the database assigns the id).
@@ -65,6 +71,12 @@ pub struct NewCustomer {
     pub price_list_id: Option<i64>,
     pub tax_treatment: String,
     pub discount_percent: Option<i64>,
+    pub territory_id: Option<i64>,
+    pub customer_group_id: Option<i64>,
+    pub sales_person_id: Option<i64>,
+    pub sales_partner_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    pub contact_frequency_days: Option<i32>,
 }
 
 fn corrupt(what: &str, id: i64) -> DomainError {
@@ -101,6 +113,12 @@ impl CustomerRow {
             price_list_id: self.price_list_id,
             tax_treatment: TaxTreatment::parse(&self.tax_treatment).ok_or_else(|| corrupt("tax_treatment", self.id))?,
             discount_percent: self.discount_percent.map(Rate::from_scaled),
+            territory_id: self.territory_id,
+            customer_group_id: self.customer_group_id,
+            sales_person_id: self.sales_person_id,
+            sales_partner_id: self.sales_partner_id,
+            campaign_id: self.campaign_id,
+            contact_frequency_days: self.contact_frequency_days,
         })
     }
 }
@@ -151,6 +169,15 @@ pub fn list_customers(
     }
     if let Some(parent) = f.parent_id {
         q = q.filter(customers::parent_id.eq(parent));
+    }
+    if let Some(t) = f.territory_id {
+        q = q.filter(customers::territory_id.eq(t));
+    }
+    if let Some(g) = f.customer_group_id {
+        q = q.filter(customers::customer_group_id.eq(g));
+    }
+    if let Some(p) = f.sales_person_id {
+        q = q.filter(customers::sales_person_id.eq(p));
     }
     if let Some(since) = f.updated_since {
         q = q.filter(customers::updated_at.ge(ordo_core::time_util::from_offset(since)));

@@ -60,6 +60,27 @@ fn check_price_list(conn: &mut DbConnection, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Sales-team references a customer or document carries.
+#[derive(Debug, Clone, Default)]
+pub struct TeamRefs {
+    pub territory_id: Option<i64>,
+    pub customer_group_id: Option<i64>,
+    pub sales_person_id: Option<i64>,
+    pub sales_partner_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+}
+
+/// Each given reference must exist: 404 naming the field otherwise.
+pub fn check_team(conn: &mut DbConnection, r: &TeamRefs) -> Result<()> {
+    use ordo_db::schema::{campaigns, customer_groups, sales_partners, sales_persons, territories};
+    ordo_db::require_opt_ref!(conn, territories, r.territory_id, "territory", "territory_id");
+    ordo_db::require_opt_ref!(conn, customer_groups, r.customer_group_id, "customer group", "customer_group_id");
+    ordo_db::require_opt_ref!(conn, sales_persons, r.sales_person_id, "sales person", "sales_person_id");
+    ordo_db::require_opt_ref!(conn, sales_partners, r.sales_partner_id, "sales partner", "sales_partner_id");
+    ordo_db::require_opt_ref!(conn, campaigns, r.campaign_id, "campaign", "campaign_id");
+    Ok(())
+}
+
 pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: CustomerCreate) -> Result<Customer> {
     caller.require(Permission::CustomersWrite)?;
     let owner_id = resolve_owner(conn, caller, input.owner_id)?;
@@ -69,6 +90,16 @@ pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: Customer
     if let Some(pl) = input.price_list_id {
         check_price_list(conn, pl)?;
     }
+    check_team(
+        conn,
+        &TeamRefs {
+            territory_id: input.territory_id,
+            customer_group_id: input.customer_group_id,
+            sales_person_id: input.sales_person_id,
+            sales_partner_id: input.sales_partner_id,
+            campaign_id: input.campaign_id,
+        },
+    )?;
     let number = series::next_number(conn, CUSTOMER)?;
     let ts = now();
     let row = repo::insert_customer(
@@ -96,6 +127,12 @@ pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: Customer
             price_list_id: input.price_list_id,
             tax_treatment: input.tax_treatment.unwrap_or(TaxTreatment::Standard).as_str().to_string(),
             discount_percent: input.discount_percent.map(|r| r.to_scaled()),
+            territory_id: input.territory_id,
+            customer_group_id: input.customer_group_id,
+            sales_person_id: input.sales_person_id,
+            sales_partner_id: input.sales_partner_id,
+            campaign_id: input.campaign_id,
+            contact_frequency_days: input.contact_frequency_days,
         },
     )?;
     let customer = row.to_model()?;
@@ -213,6 +250,34 @@ pub fn update_customer(
     if let Some(v) = patch.discount_percent {
         row.discount_percent = v.map(|r| r.to_scaled());
     }
+    if let Some(v) = patch.territory_id {
+        row.territory_id = v;
+    }
+    if let Some(v) = patch.customer_group_id {
+        row.customer_group_id = v;
+    }
+    if let Some(v) = patch.sales_person_id {
+        row.sales_person_id = v;
+    }
+    if let Some(v) = patch.sales_partner_id {
+        row.sales_partner_id = v;
+    }
+    if let Some(v) = patch.campaign_id {
+        row.campaign_id = v;
+    }
+    if let Some(v) = patch.contact_frequency_days {
+        row.contact_frequency_days = v;
+    }
+    check_team(
+        conn,
+        &TeamRefs {
+            territory_id: row.territory_id.filter(|v| Some(*v) != current.territory_id),
+            customer_group_id: row.customer_group_id.filter(|v| Some(*v) != current.customer_group_id),
+            sales_person_id: row.sales_person_id.filter(|v| Some(*v) != current.sales_person_id),
+            sales_partner_id: row.sales_partner_id.filter(|v| Some(*v) != current.sales_partner_id),
+            campaign_id: row.campaign_id.filter(|v| Some(*v) != current.campaign_id),
+        },
+    )?;
     row.version = current.version + 1;
     row.updated_at = now();
     let saved = repo::update_customer(conn, &row, current.version)?.to_model()?;

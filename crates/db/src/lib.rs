@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod conn;
+pub mod crud;
 pub mod idempotency;
 pub mod schema;
 pub mod series;

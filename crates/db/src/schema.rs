@@ -93,6 +93,12 @@ diesel::table! {
         price_list_id -> Nullable<BigInt>,
         tax_treatment -> Text,
         discount_percent -> Nullable<BigInt>,
+        territory_id -> Nullable<BigInt>,
+        customer_group_id -> Nullable<BigInt>,
+        sales_person_id -> Nullable<BigInt>,
+        sales_partner_id -> Nullable<BigInt>,
+        campaign_id -> Nullable<BigInt>,
+        contact_frequency_days -> Nullable<Integer>,
     }
 }
 
@@ -392,6 +398,374 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    territories (id) {
+        id -> BigInt,
+        name -> Text,
+        parent_id -> Nullable<BigInt>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customer_groups (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sales_persons (id) {
+        id -> BigInt,
+        name -> Text,
+        user_id -> Nullable<BigInt>,
+        manager_id -> Nullable<BigInt>,
+        territory_id -> Nullable<BigInt>,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sales_partners (id) {
+        id -> BigInt,
+        name -> Text,
+        email -> Nullable<Text>,
+        commission_rate -> BigInt,
+        territory_id -> Nullable<BigInt>,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    campaigns (id) {
+        id -> BigInt,
+        name -> Text,
+        code -> Text,
+        start_date -> Nullable<Date>,
+        end_date -> Nullable<Date>,
+        budget -> Nullable<BigInt>,
+        currency -> Nullable<Text>,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    leads (id) {
+        id -> BigInt,
+        number -> Text,
+        person_name -> Nullable<Text>,
+        company_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        source -> Nullable<Text>,
+        campaign_id -> Nullable<BigInt>,
+        territory_id -> Nullable<BigInt>,
+        owner_id -> Nullable<BigInt>,
+        status -> Text,
+        disqualified_reason -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        customer_id -> Nullable<BigInt>,
+        converted_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pipeline_stages (id) {
+        id -> BigInt,
+        name -> Text,
+        position -> Integer,
+        probability -> BigInt,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    opportunities (id) {
+        id -> BigInt,
+        title -> Text,
+        customer_id -> Nullable<BigInt>,
+        lead_id -> Nullable<BigInt>,
+        owner_id -> Nullable<BigInt>,
+        stage_id -> BigInt,
+        amount -> BigInt,
+        currency -> Text,
+        expected_close -> Nullable<Date>,
+        probability -> Nullable<BigInt>,
+        status -> Text,
+        lost_reason -> Nullable<Text>,
+        competitor -> Nullable<Text>,
+        territory_id -> Nullable<BigInt>,
+        campaign_id -> Nullable<BigInt>,
+        stage_changed_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    opportunity_items (id) {
+        id -> BigInt,
+        opportunity_id -> BigInt,
+        item_id -> BigInt,
+        quantity -> BigInt,
+        estimated_price -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    opportunity_stage_changes (id) {
+        id -> BigInt,
+        opportunity_id -> BigInt,
+        from_stage_id -> Nullable<BigInt>,
+        to_stage_id -> BigInt,
+        changed_at -> Timestamp,
+        changed_by -> Text,
+    }
+}
+
+diesel::table! {
+    approval_routes (id) {
+        id -> BigInt,
+        name -> Text,
+        order_type -> Text,
+        active -> Bool,
+        stages -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    checklist_templates (id) {
+        id -> BigInt,
+        name -> Text,
+        order_type -> Text,
+        points -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    quotations (id) {
+        id -> BigInt,
+        number -> Text,
+        revision -> Integer,
+        previous_id -> Nullable<BigInt>,
+        customer_id -> BigInt,
+        contact_id -> Nullable<BigInt>,
+        currency -> Text,
+        doc_date -> Date,
+        valid_until -> Nullable<Date>,
+        price_list_id -> Nullable<BigInt>,
+        sales_person_id -> Nullable<BigInt>,
+        sales_partner_id -> Nullable<BigInt>,
+        campaign_id -> Nullable<BigInt>,
+        territory_id -> Nullable<BigInt>,
+        opportunity_id -> Nullable<BigInt>,
+        payment_terms_days -> Nullable<Integer>,
+        coupon_code -> Nullable<Text>,
+        terms -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        sales_order_id -> Nullable<BigInt>,
+        blanket_order_id -> Nullable<BigInt>,
+        net -> BigInt,
+        gross -> BigInt,
+        base_net -> BigInt,
+        pricing -> Text,
+        archived_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sales_orders (id) {
+        id -> BigInt,
+        number -> Text,
+        order_type -> Text,
+        customer_id -> BigInt,
+        contact_id -> Nullable<BigInt>,
+        customer_po -> Nullable<Text>,
+        currency -> Text,
+        doc_date -> Date,
+        requested_date -> Nullable<Date>,
+        payment_terms_days -> Nullable<Integer>,
+        contract_number -> Nullable<Text>,
+        price_list_id -> Nullable<BigInt>,
+        sales_person_id -> Nullable<BigInt>,
+        sales_partner_id -> Nullable<BigInt>,
+        campaign_id -> Nullable<BigInt>,
+        territory_id -> Nullable<BigInt>,
+        quotation_id -> Nullable<BigInt>,
+        blanket_order_id -> Nullable<BigInt>,
+        coupon_code -> Nullable<Text>,
+        terms -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        approval -> Text,
+        net -> BigInt,
+        gross -> BigInt,
+        base_net -> BigInt,
+        pricing -> Text,
+        archived_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    blanket_orders (id) {
+        id -> BigInt,
+        number -> Text,
+        customer_id -> BigInt,
+        kind -> Text,
+        currency -> Text,
+        valid_from -> Date,
+        valid_to -> Date,
+        value_ceiling -> Nullable<BigInt>,
+        called_off_value -> BigInt,
+        contract_number -> Nullable<Text>,
+        quotation_id -> Nullable<BigInt>,
+        sales_person_id -> Nullable<BigInt>,
+        notes -> Nullable<Text>,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        archived_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    document_lines (id) {
+        id -> BigInt,
+        doc_kind -> Text,
+        doc_id -> BigInt,
+        position -> Integer,
+        item_id -> BigInt,
+        description -> Nullable<Text>,
+        quantity -> BigInt,
+        unit -> Text,
+        base_quantity -> BigInt,
+        options -> Text,
+        components -> Text,
+        requested_date -> Nullable<Date>,
+        unit_price -> BigInt,
+        discount -> BigInt,
+        net -> BigInt,
+        tax -> BigInt,
+        gross -> BigInt,
+        tax_rate_id -> Nullable<BigInt>,
+        tax_percent -> BigInt,
+        manual_price -> Nullable<BigInt>,
+        manual_discount_percent -> Nullable<BigInt>,
+        override_reason -> Nullable<Text>,
+        pricing -> Text,
+        free_of_rule_id -> Nullable<BigInt>,
+        planned_unit_cost -> Nullable<BigInt>,
+        actual_cost -> Nullable<BigInt>,
+        production_state -> Nullable<Text>,
+        blanket_line_id -> Nullable<BigInt>,
+        called_off_quantity -> BigInt,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    blanket_schedule_lines (id) {
+        id -> BigInt,
+        blanket_order_id -> BigInt,
+        line_id -> BigInt,
+        due_date -> Date,
+        quantity -> BigInt,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    order_checklist_points (id) {
+        id -> BigInt,
+        sales_order_id -> BigInt,
+        position -> Integer,
+        text -> Text,
+        required -> Bool,
+        ticked -> Bool,
+        ticked_by -> Nullable<Text>,
+        ticked_at -> Nullable<Timestamp>,
+        comment -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    document_journal (id) {
+        id -> BigInt,
+        doc_kind -> Text,
+        doc_id -> BigInt,
+        stage -> Text,
+        kind -> Text,
+        text -> Text,
+        actor -> Text,
+        actor_name -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    activities (id) {
+        id -> BigInt,
+        kind -> Text,
+        subject -> Text,
+        body -> Nullable<Text>,
+        due_at -> Nullable<Timestamp>,
+        start_at -> Nullable<Timestamp>,
+        end_at -> Nullable<Timestamp>,
+        assignee_id -> Nullable<BigInt>,
+        customer_id -> Nullable<BigInt>,
+        contact_id -> Nullable<BigInt>,
+        lead_id -> Nullable<BigInt>,
+        opportunity_id -> Nullable<BigInt>,
+        quotation_id -> Nullable<BigInt>,
+        sales_order_id -> Nullable<BigInt>,
+        done -> Bool,
+        done_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+        created_by -> Nullable<BigInt>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -420,4 +794,24 @@ diesel::allow_tables_to_appear_in_same_query!(
     item_components,
     item_option_groups,
     attachments,
+    territories,
+    customer_groups,
+    sales_persons,
+    sales_partners,
+    campaigns,
+    leads,
+    pipeline_stages,
+    opportunities,
+    opportunity_items,
+    opportunity_stage_changes,
+    approval_routes,
+    checklist_templates,
+    quotations,
+    sales_orders,
+    blanket_orders,
+    document_lines,
+    blanket_schedule_lines,
+    order_checklist_points,
+    document_journal,
+    activities,
 );

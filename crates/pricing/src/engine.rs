@@ -1064,6 +1064,7 @@ mod tests {
             customer_id: 5,
             currency: None,
             date: None,
+            price_list_id: None,
             lines: vec![QuoteLineRequest {
                 item_id: 1,
                 quantity: q(qty),

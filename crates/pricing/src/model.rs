@@ -388,6 +388,9 @@ pub struct QuoteRequest {
     #[serde(default, with = "ordo_core::serde_util::date::option")]
     #[schema(value_type = Option<String>, format = Date)]
     pub date: Option<Date>,
+    /// Price from this list instead of the customer's (its base lists still apply).
+    #[serde(default)]
+    pub price_list_id: Option<i64>,
     #[validate(length(min = 1, max = 1000), nested)]
     #[schema(min_items = 1, max_items = 1000)]
     pub lines: Vec<QuoteLineRequest>,

@@ -1177,11 +1177,17 @@ pub mod quote {
         let customer_currency = Currency::from_code(&chain[0].currency).unwrap_or(base_currency);
         let currency = req.currency.unwrap_or(customer_currency);
         // Candidate lists in policy order, then the default; the first usable one wins.
-        let wanted: Vec<i64> = chain.iter().filter_map(|c| c.price_list_id).collect();
+        let wanted: Vec<i64> =
+            req.price_list_id.into_iter().chain(chain.iter().filter_map(|c| c.price_list_id)).collect();
         let candidates: Vec<PriceListRow> = price_lists::table
             .filter(price_lists::id.eq_any(&wanted).or(price_lists::is_default.eq(true)))
             .select(PriceListRow::as_select())
             .load(conn)?;
+        if let Some(pl) = req.price_list_id {
+            if !candidates.iter().any(|l| l.id == pl) {
+                return Err(DomainError::reference_not_found("price list", "price_list_id", pl));
+            }
+        }
         let effective = wanted
             .iter()
             .filter_map(|id| candidates.iter().find(|l| l.id == *id))

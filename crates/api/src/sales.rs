@@ -1,0 +1,529 @@
+//! Sales document endpoints: quotations, sales orders, their lines and lifecycles,
+//! approval routes, checklist templates and number series.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, patch, post, web, HttpResponse};
+use ordo_core::body::MergePatch;
+use ordo_core::Page;
+use ordo_crm::pipeline::Reason;
+use ordo_sales_docs::docs::JournalStage;
+use ordo_sales_docs::lines::{Line, LineInput};
+use ordo_sales_docs::orders::{
+    self, ApprovalDecision, Comment, ConvertInto, OrderChecklistPoint, OrderStatus, ProductionUpdate, Rejection,
+    SalesOrder, SalesOrderCreate, Tick,
+};
+use ordo_sales_docs::quotations::{self, LineChange, Quotation, QuotationCreate, QuotationStatus};
+use ordo_sales_docs::setup::*;
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+use crate::common::PageQuery;
+use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
+use crate::problem::Problem;
+
+crate::team_resource!(Quotation, SalesOrder, ApprovalRoute, ChecklistTemplate, Line);
+
+crate::list_query!(ApprovalRouteQuery => approval_route_service::Filter {
+    order_type: Option<String>,
+});
+
+crate::crud_resource! {
+    module: approval_routes,
+    tag: "sales-setup",
+    collection: "/approval-routes",
+    member: "/approval-routes/{id}",
+    history: "/approval-routes/{id}/history",
+    location: "/api/v1/approval-routes/{}",
+    model: ApprovalRoute,
+    create: ApprovalRouteCreate,
+    patch: MergePatch,
+    query: ApprovalRouteQuery,
+    service: ordo_sales_docs::setup::approval_route_service,
+    ids: ["createApprovalRoute", "listApprovalRoutes", "getApprovalRoute", "updateApprovalRoute", "deleteApprovalRoute", "getApprovalRouteHistory"],
+    summaries: ["Create an approval route for an order type", "List approval routes", "Get an approval route", "Update an approval route (merge-patch; orders already submitted keep their stages)", "Delete an approval route", "History of an approval route"],
+}
+
+crate::crud_resource! {
+    module: checklist_templates,
+    tag: "sales-setup",
+    collection: "/checklist-templates",
+    member: "/checklist-templates/{id}",
+    history: "/checklist-templates/{id}/history",
+    location: "/api/v1/checklist-templates/{}",
+    model: ChecklistTemplate,
+    create: ChecklistTemplateCreate,
+    patch: MergePatch,
+    query: PageQuery,
+    service: ordo_sales_docs::setup::checklist_template_service,
+    ids: ["createChecklistTemplate", "listChecklistTemplates", "getChecklistTemplate", "updateChecklistTemplate", "deleteChecklistTemplate", "getChecklistTemplateHistory"],
+    summaries: ["Create a quality checklist template for an order type", "List checklist templates", "Get a checklist template", "Update a checklist template (merge-patch; existing orders keep their points)", "Delete a checklist template", "History of a checklist template"],
+}
+
+/// All number series with a preview of the next number.
+#[utoipa::path(
+    tag = "sales-setup",
+    operation_id = "listNumberSeries",
+    responses((status = 200, description = "Every series (one page)", body = Page<NumberSeries>))
+)]
+#[get("/number-series")]
+pub async fn list_number_series(auth: Auth) -> Result<HttpResponse, Problem> {
+    let data = auth.read(number_series_service::list).await?;
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None }))
+}
+
+/// Change a series' pattern (e.g. `SO-{YYYY}-{######}`) or move its counter forward.
+#[utoipa::path(
+    tag = "sales-setup",
+    operation_id = "updateNumberSeries",
+    params(("code" = String, Path, description = "Series code, e.g. `sales_order`")),
+    request_body = NumberSeriesPatch,
+    responses((status = 200, description = "Updated", body = NumberSeries))
+)]
+#[patch("/number-series/{code}")]
+pub async fn update_number_series(
+    auth: Auth,
+    code: web::Path<String>,
+    body: ValidJson<NumberSeriesPatch>,
+) -> Result<HttpResponse, Problem> {
+    let (code, p) = (code.into_inner(), body.0);
+    Ok(HttpResponse::Ok().json(auth.write(move |c, caller| number_series_service::update(c, caller, code, p)).await?))
+}
+
+crate::list_query!(QuotationQuery => quotations::Filter {
+    customer_id: Option<i64>,
+    /// As of today: `expired` includes sent quotations past `valid_until`.
+    status: Option<QuotationStatus>,
+    opportunity_id: Option<i64>,
+    /// Exact number: all revisions.
+    number: Option<String>,
+    /// Include archived quotations (default false).
+    #[serde(default)]
+    include_archived: bool,
+});
+
+crate::list_query!(SalesOrderQuery => orders::Filter {
+    customer_id: Option<i64>,
+    status: Option<OrderStatus>,
+    quotation_id: Option<i64>,
+    blanket_order_id: Option<i64>,
+    number: Option<String>,
+    /// Include archived orders (default false).
+    #[serde(default)]
+    include_archived: bool,
+});
+
+/// The standard endpoints of a priced document: create, list, get, header PATCH,
+/// delete (drafts), history, and its lines.
+macro_rules! document_resource {
+    (
+        module: $module:ident, tag: $tag:tt, name: $name:tt,
+        collection: $collection:tt, member: $member:tt, history: $history:tt,
+        lines: $lines:tt, line: $line:tt, location: $location:tt,
+        model: $model:ty, create: $create:ty, query: $query:ty, service: $($service:ident)::+,
+        ids: [$c:tt, $l:tt, $g:tt, $u:tt, $d:tt, $h:tt, $al:tt, $ul:tt, $dl:tt] $(,)?
+    ) => {
+        pub mod $module {
+            use super::*;
+            use crate::common::{history_page, removal_response, HistoryEntry};
+            use crate::crud::{ListQuery, Resource};
+            use actix_web::delete;
+            use $($service)::+ as service;
+
+            #[doc = concat!("Create a ", $name, " priced by the price engine.")]
+            #[utoipa::path(tag = $tag, operation_id = $c, request_body = $create,
+                responses((status = 201, description = "Created", body = $model, headers(("ETag" = String), ("Location" = String)))))]
+            #[post($collection)]
+            pub async fn create_one(auth: Auth, body: ValidJson<$create>) -> Result<HttpResponse, Problem> {
+                let (input, base) = (body.0, auth.db_state().config.base_currency);
+                auth.post(
+                    StatusCode::CREATED,
+                    move |c, caller| service::create(c, caller, input, base),
+                    |v| ReplyMeta { location: Some(format!($location, v.id())), version: Some(v.version()) },
+                )
+                .await
+            }
+
+            #[doc = concat!("List ", $name, "s (without lines; an agent sees their customers' only).")]
+            #[utoipa::path(tag = $tag, operation_id = $l, params($query),
+                responses((status = 200, description = "A page", body = Page<$model>)))]
+            #[get($collection)]
+            pub async fn list_all(auth: Auth, q: StrictQuery<$query>) -> Result<HttpResponse, Problem> {
+                let (filter, page) = q.0.split()?;
+                Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::list(c, caller, &filter, &page)).await?))
+            }
+
+            #[doc = concat!("Get a ", $name, " with its lines.")]
+            #[utoipa::path(tag = $tag, operation_id = $g, params(("id" = i64, Path, description = "Id")),
+                responses((status = 200, description = "Found", body = $model, headers(("ETag" = String)))))]
+            #[get($member)]
+            pub async fn get_one(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+                let id = id.into_inner();
+                let v = auth.read(move |c, caller| service::get(c, caller, id)).await?;
+                Ok(json_response(StatusCode::OK, &v, Some(v.version())))
+            }
+
+            #[doc = concat!("Change a draft ", $name, "'s header (merge-patch of its create shape without `lines`); the lines are re-priced.")]
+            #[utoipa::path(tag = $tag, operation_id = $u, params(("id" = i64, Path, description = "Id")),
+                request_body(content = MergePatch, content_type = "application/merge-patch+json"),
+                responses((status = 200, description = "Updated", body = $model, headers(("ETag" = String)))))]
+            #[patch($member)]
+            pub async fn update_one(auth: Auth, id: web::Path<i64>, if_match: IfMatch, body: ValidJson<MergePatch>) -> Result<HttpResponse, Problem> {
+                let (id, p, base) = (id.into_inner(), body.0, auth.db_state().config.base_currency);
+                let v = auth.write(move |c, caller| service::update(c, caller, id, if_match.0, p, base)).await?;
+                Ok(json_response(StatusCode::OK, &v, Some(v.version())))
+            }
+
+            #[doc = concat!("Delete a draft ", $name, ".")]
+            #[utoipa::path(tag = $tag, operation_id = $d, params(("id" = i64, Path, description = "Id")),
+                responses((status = 204, description = "Deleted")))]
+            #[delete($member)]
+            pub async fn delete_one(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
+                let id = id.into_inner();
+                let r = auth.write(move |c, caller| service::delete(c, caller, id, if_match.0)).await?;
+                Ok(removal_response(r, |v| v.version()))
+            }
+
+            #[doc = concat!("Field-level history of a ", $name, ".")]
+            #[utoipa::path(tag = $tag, operation_id = $h, params(("id" = i64, Path, description = "Id"), PageQuery),
+                responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>)))]
+            #[get($history)]
+            pub async fn history(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
+                let (id, page) = (id.into_inner(), q.0.page()?);
+                let h = auth.read(move |c, caller| service::history(c, caller, id, &page)).await?;
+                Ok(HttpResponse::Ok().json(history_page(h)))
+            }
+
+            async fn change(auth: Auth, id: i64, if_match: IfMatch, change: LineChange) -> Result<HttpResponse, Problem> {
+                let base = auth.db_state().config.base_currency;
+                let v = auth.write(move |c, caller| service::change_line(c, caller, id, if_match.0, change, base)).await?;
+                Ok(json_response(StatusCode::OK, &v, Some(v.version())))
+            }
+
+            #[doc = concat!("Add a line to a draft ", $name, "; the document is re-priced and answered whole.")]
+            #[utoipa::path(tag = $tag, operation_id = $al, params(("id" = i64, Path, description = "Id")), request_body = LineInput,
+                responses((status = 200, description = "The document with the new line", body = $model, headers(("ETag" = String)))))]
+            #[post($lines)]
+            pub async fn add_line(auth: Auth, id: web::Path<i64>, if_match: IfMatch, body: ValidJson<LineInput>) -> Result<HttpResponse, Problem> {
+                change(auth, id.into_inner(), if_match, LineChange::Add(body.0)).await
+            }
+
+            #[doc = concat!("Change one line of a draft ", $name, " (merge-patch); only lines whose price changes are written.")]
+            #[utoipa::path(tag = $tag, operation_id = $ul,
+                params(("id" = i64, Path, description = "Id"), ("line_id" = i64, Path, description = "Line id")),
+                request_body(content = MergePatch, content_type = "application/merge-patch+json"),
+                responses((status = 200, description = "The re-priced document", body = $model, headers(("ETag" = String)))))]
+            #[patch($line)]
+            pub async fn update_line(auth: Auth, path: web::Path<(i64, i64)>, if_match: IfMatch, body: ValidJson<MergePatch>) -> Result<HttpResponse, Problem> {
+                let (id, line) = path.into_inner();
+                change(auth, id, if_match, LineChange::Patch(line, body.0)).await
+            }
+
+            #[doc = concat!("Remove a line from a draft ", $name, ".")]
+            #[utoipa::path(tag = $tag, operation_id = $dl,
+                params(("id" = i64, Path, description = "Id"), ("line_id" = i64, Path, description = "Line id")),
+                responses((status = 200, description = "The re-priced document", body = $model, headers(("ETag" = String)))))]
+            #[delete($line)]
+            pub async fn delete_line(auth: Auth, path: web::Path<(i64, i64)>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
+                let (id, line) = path.into_inner();
+                change(auth, id, if_match, LineChange::Remove(line)).await
+            }
+
+            pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+                cfg.service(create_one)
+                    .service(list_all)
+                    .service(get_one)
+                    .service(update_one)
+                    .service(delete_one)
+                    .service(history)
+                    .service(add_line)
+                    .service(update_line)
+                    .service(delete_line);
+            }
+        }
+    };
+}
+
+document_resource! {
+    module: quotation_docs, tag: "quotations", name: "quotation",
+    collection: "/quotations", member: "/quotations/{id}", history: "/quotations/{id}/history",
+    lines: "/quotations/{id}/lines", line: "/quotations/{id}/lines/{line_id}", location: "/api/v1/quotations/{}",
+    model: Quotation, create: QuotationCreate, query: QuotationQuery, service: ordo_sales_docs::quotations,
+    ids: ["createQuotation", "listQuotations", "getQuotation", "updateQuotation", "deleteQuotation", "getQuotationHistory",
+          "addQuotationLine", "updateQuotationLine", "deleteQuotationLine"],
+}
+
+document_resource! {
+    module: order_docs, tag: "sales-orders", name: "sales order",
+    collection: "/sales-orders", member: "/sales-orders/{id}", history: "/sales-orders/{id}/history",
+    lines: "/sales-orders/{id}/lines", line: "/sales-orders/{id}/lines/{line_id}", location: "/api/v1/sales-orders/{}",
+    model: SalesOrder, create: SalesOrderCreate, query: SalesOrderQuery, service: ordo_sales_docs::orders,
+    ids: ["createSalesOrder", "listSalesOrders", "getSalesOrder", "updateSalesOrder", "deleteSalesOrder", "getSalesOrderHistory",
+          "addSalesOrderLine", "updateSalesOrderLine", "deleteSalesOrderLine"],
+}
+
+// ---- quotation lifecycle --------------------------------------------------------------
+
+crate::action! {
+    /// `draft → sent`: the quotation is offered; from now on it only changes by revision.
+    fn send_quotation, tag: "quotations", id: "sendQuotation", path: "/quotations/{id}/send", model: Quotation,
+    call: |c, caller, id, if_match| quotations::send(c, caller, id, if_match)
+}
+crate::action! {
+    /// `sent → accepted` (409 when expired).
+    fn accept_quotation, tag: "quotations", id: "acceptQuotation", path: "/quotations/{id}/accept", model: Quotation,
+    call: |c, caller, id, if_match| quotations::accept(c, caller, id, if_match)
+}
+crate::action! {
+    /// `sent → rejected`, with the customer's reason.
+    fn reject_quotation, tag: "quotations", id: "rejectQuotation", path: "/quotations/{id}/reject", model: Quotation,
+    body: Reason,
+    call: |c, caller, id, if_match, input| quotations::reject(c, caller, id, if_match, input.reason)
+}
+crate::action! {
+    /// `draft | sent → cancelled`.
+    fn cancel_quotation, tag: "quotations", id: "cancelQuotation", path: "/quotations/{id}/cancel", model: Quotation,
+    body: Reason,
+    call: |c, caller, id, if_match, input| quotations::cancel(c, caller, id, if_match, input.reason)
+}
+crate::action! {
+    /// Archive a closed quotation: read-only and out of default lists.
+    fn archive_quotation, tag: "quotations", id: "archiveQuotation", path: "/quotations/{id}/archive", model: Quotation,
+    call: |c, caller, id, if_match| quotations::archive(c, caller, id, if_match)
+}
+crate::action! {
+    /// Make a new draft revision (same number, `revision` + 1, `previous_id` set); this
+    /// one becomes `superseded`. The answer is the new revision.
+    fn revise_quotation, tag: "quotations", id: "reviseQuotation", path: "/quotations/{id}/revise", model: Quotation,
+    base: base,
+    call: |c, caller, id, if_match| quotations::revise(c, caller, id, if_match, base)
+}
+
+/// `POST /quotations/{id}/convert`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConvertRequest {
+    pub into: ConvertInto,
+}
+
+/// What a conversion made.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Conversion {
+    pub quotation_id: i64,
+    pub sales_order: Option<SalesOrder>,
+}
+
+/// Turn an accepted quotation into a draft sales order with the quoted lines and
+/// prices; both link to each other and a quotation converts once (409 after).
+#[utoipa::path(
+    tag = "quotations",
+    operation_id = "convertQuotation",
+    params(("id" = i64, Path, description = "Id")),
+    request_body = ConvertRequest,
+    responses((status = 201, description = "Converted", body = Conversion, headers(("Location" = String))))
+)]
+#[post("/quotations/{id}/convert")]
+pub async fn convert_quotation(
+    auth: Auth,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+    body: ValidJson<ConvertRequest>,
+) -> Result<HttpResponse, Problem> {
+    let (id, into, base) = (id.into_inner(), body.0.into, auth.db_state().config.base_currency);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| match into {
+            ConvertInto::SalesOrder => {
+                let o = orders::from_quotation(c, caller, id, if_match.0, base)?;
+                Ok(Conversion { quotation_id: id, sales_order: Some(o) })
+            }
+            ConvertInto::BlanketOrder => {
+                Err(ordo_core::DomainError::field("into", "unsupported", "blanket orders are not available yet"))
+            }
+        },
+        |v| ReplyMeta {
+            location: v.sales_order.as_ref().map(|o| format!("/api/v1/sales-orders/{}", o.id)),
+            version: None,
+        },
+    )
+    .await
+}
+
+/// Generate a draft quotation from the opportunity's items, priced by the engine.
+#[utoipa::path(
+    tag = "quotations",
+    operation_id = "quoteOpportunity",
+    params(("id" = i64, Path, description = "Opportunity id")),
+    responses((status = 201, description = "The new quotation", body = Quotation, headers(("ETag" = String), ("Location" = String))))
+)]
+#[post("/opportunities/{id}/quotation")]
+pub async fn quote_opportunity(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    use crate::crud::Resource;
+    let (id, base) = (id.into_inner(), auth.db_state().config.base_currency);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| quotations::from_opportunity(c, caller, id, base),
+        |v| ReplyMeta { location: Some(format!("/api/v1/quotations/{}", v.id())), version: Some(v.version()) },
+    )
+    .await
+}
+
+// ---- sales order lifecycle -------------------------------------------------------------
+
+crate::action! {
+    /// Put a draft on the approval route of its type (approved at once when no stage
+    /// applies); redeems its coupon.
+    fn submit_order, tag: "sales-orders", id: "submitSalesOrder", path: "/sales-orders/{id}/submit", model: SalesOrder,
+    call: |c, caller, id, if_match| orders::submit(c, caller, id, if_match)
+}
+crate::action! {
+    /// Pass the open approval stage (needs the stage's role). Naming `stage` makes a
+    /// late second approval of the same stage a 409.
+    fn approve_order, tag: "sales-orders", id: "approveSalesOrder", path: "/sales-orders/{id}/approve", model: SalesOrder,
+    body: ApprovalDecision,
+    call: |c, caller, id, if_match, input| orders::approve(c, caller, id, if_match, input)
+}
+crate::action! {
+    /// Reject at the open stage: the order is cancelled with the reason.
+    fn reject_order, tag: "sales-orders", id: "rejectSalesOrder", path: "/sales-orders/{id}/reject", model: SalesOrder,
+    body: Rejection,
+    call: |c, caller, id, if_match, input| orders::reject(c, caller, id, if_match, input)
+}
+crate::action! {
+    /// `approved → in_execution`: needs a contract number, payment terms and every
+    /// required checklist point ticked (422 naming what is missing).
+    fn confirm_order, tag: "sales-orders", id: "confirmSalesOrder", path: "/sales-orders/{id}/confirm", model: SalesOrder,
+    call: |c, caller, id, if_match| orders::confirm(c, caller, id, if_match)
+}
+crate::action! {
+    /// Cancel an open order with a reason; releases its coupon.
+    fn cancel_order, tag: "sales-orders", id: "cancelSalesOrder", path: "/sales-orders/{id}/cancel", model: SalesOrder,
+    body: Reason,
+    call: |c, caller, id, if_match, input| orders::cancel(c, caller, id, if_match, input.reason)
+}
+crate::action! {
+    /// `in_execution → completed`.
+    fn complete_order, tag: "sales-orders", id: "completeSalesOrder", path: "/sales-orders/{id}/complete", model: SalesOrder,
+    call: |c, caller, id, if_match| orders::complete(c, caller, id, if_match)
+}
+crate::action! {
+    /// Archive a cancelled or completed order: read-only, out of default lists.
+    fn archive_order, tag: "sales-orders", id: "archiveSalesOrder", path: "/sales-orders/{id}/archive", model: SalesOrder,
+    call: |c, caller, id, if_match| orders::archive(c, caller, id, if_match)
+}
+
+/// Report production progress and actual cost on one order line (planning systems).
+#[utoipa::path(
+    tag = "sales-orders",
+    operation_id = "updateSalesOrderLineProduction",
+    params(("id" = i64, Path, description = "Order id"), ("line_id" = i64, Path, description = "Line id")),
+    request_body = ProductionUpdate,
+    responses((status = 200, description = "The line", body = Line, headers(("ETag" = String))))
+)]
+#[patch("/sales-orders/{id}/lines/{line_id}/production")]
+pub async fn update_production(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    if_match: IfMatch,
+    body: ValidJson<ProductionUpdate>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, line), p) = (path.into_inner(), body.0);
+    let v = auth.write(move |c, caller| orders::update_production(c, caller, id, line, if_match.0, p)).await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// Comments and events of the order, grouped by the stage they happened in.
+#[utoipa::path(
+    tag = "sales-orders",
+    operation_id = "getSalesOrderJournal",
+    params(("id" = i64, Path, description = "Order id")),
+    responses((status = 200, description = "The journal, oldest first", body = Vec<JournalStage>))
+)]
+#[get("/sales-orders/{id}/journal")]
+pub async fn order_journal(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| orders::journal(c, caller, id)).await?))
+}
+
+/// Add a comment to the order's journal (in its current stage).
+#[utoipa::path(
+    tag = "sales-orders",
+    operation_id = "commentSalesOrder",
+    params(("id" = i64, Path, description = "Order id")),
+    request_body = Comment,
+    responses((status = 201, description = "The journal with the comment", body = Vec<JournalStage>))
+)]
+#[post("/sales-orders/{id}/comments")]
+pub async fn comment_order(auth: Auth, id: web::Path<i64>, body: ValidJson<Comment>) -> Result<HttpResponse, Problem> {
+    let (id, c_) = (id.into_inner(), body.0);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| orders::comment(c, caller, id, c_),
+        move |_| ReplyMeta { location: Some(format!("/api/v1/sales-orders/{id}/journal")), version: None },
+    )
+    .await
+}
+
+/// The order's quality checklist (copied from the template of its type).
+#[utoipa::path(
+    tag = "sales-orders",
+    operation_id = "getSalesOrderChecklist",
+    params(("id" = i64, Path, description = "Order id")),
+    responses((status = 200, description = "The points in order", body = Vec<OrderChecklistPoint>))
+)]
+#[get("/sales-orders/{id}/checklist")]
+pub async fn order_checklist(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| orders::checklist(c, caller, id)).await?))
+}
+
+/// Tick (or clear) a checklist point, with who, when and a comment.
+#[utoipa::path(
+    tag = "sales-orders",
+    operation_id = "tickSalesOrderChecklistPoint",
+    params(("id" = i64, Path, description = "Order id"), ("point_id" = i64, Path, description = "Point id")),
+    request_body = Tick,
+    responses((status = 200, description = "The checklist", body = Vec<OrderChecklistPoint>))
+)]
+#[post("/sales-orders/{id}/checklist/{point_id}/tick")]
+pub async fn tick_point(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    body: ValidJson<Tick>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, point), t) = (path.into_inner(), body.0);
+    auth.post(
+        StatusCode::OK,
+        move |c, caller| orders::tick(c, caller, id, point, t),
+        |_| ReplyMeta { location: None, version: None },
+    )
+    .await
+}
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    approval_routes::routes(cfg);
+    checklist_templates::routes(cfg);
+    quotation_docs::routes(cfg);
+    order_docs::routes(cfg);
+    cfg.service(list_number_series)
+        .service(update_number_series)
+        .service(send_quotation)
+        .service(accept_quotation)
+        .service(reject_quotation)
+        .service(cancel_quotation)
+        .service(archive_quotation)
+        .service(revise_quotation)
+        .service(convert_quotation)
+        .service(quote_opportunity)
+        .service(submit_order)
+        .service(approve_order)
+        .service(reject_order)
+        .service(confirm_order)
+        .service(cancel_order)
+        .service(complete_order)
+        .service(archive_order)
+        .service(update_production)
+        .service(order_journal)
+        .service(comment_order)
+        .service(order_checklist)
+        .service(tick_point);
+}

@@ -1,0 +1,211 @@
+//! The standard use cases of a configuration resource that is patched in its create
+//! shape (merge-patch onto the current state, re-validated as a create): create, list,
+//! get, update, delete, history. One macro, so every such resource behaves the same.
+//!
+//! A row type implements [`Record`]; the resource module supplies `read`/`write`
+//! permission checks, a `check` for business rules beyond field validation, and a
+//! `filter` that narrows the list query.
+
+use ordo_core::Result;
+use time::PrimitiveDateTime;
+
+/// A stored row of a resource that round-trips through its create shape.
+pub trait Record: Sized {
+    type Create: serde::Serialize + serde::de::DeserializeOwned + validator::Validate + Clone;
+    type Model: serde::Serialize;
+    fn from_create(id: i64, c: &Self::Create, version: i64, created_at: PrimitiveDateTime) -> Self;
+    fn to_create(&self) -> Result<Self::Create>;
+    fn to_model(&self) -> Result<Self::Model>;
+    fn version(&self) -> i64;
+}
+
+/// Generates `create`, `list`, `get`, `update`, `delete`, `history` for `$row` stored
+/// in `$table`. Expects in scope: `read(&Caller)`, `write(&Caller)`,
+/// `check(conn, caller, &Create, Option<id>)`, a `Filter` type and
+/// `filter(query, &Filter) -> query`.
+#[macro_export]
+macro_rules! crud_service {
+    (entity: $entity:expr, name: $name:expr, table: $table:ident, row: $row:ty) => {
+        pub const ENTITY: &str = $entity;
+        type Model = <$row as $crate::crud::Record>::Model;
+        type Create = <$row as $crate::crud::Record>::Create;
+        /// The list query `filter` narrows.
+        pub type Query<'a> = $table::BoxedQuery<'a, $crate::DbBackend, diesel::dsl::AsSelect<$row, $crate::DbBackend>>;
+
+        pub fn find(conn: &mut $crate::DbConnection, id: i64) -> ordo_core::Result<$row> {
+            use diesel::prelude::*;
+            $table::table
+                .find(id)
+                .select(<$row>::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| ordo_core::DomainError::not_found($name, id))
+        }
+
+        pub fn create(
+            conn: &mut $crate::DbConnection,
+            caller: &ordo_core::Caller,
+            input: Create,
+        ) -> ordo_core::Result<Model> {
+            use diesel::prelude::*;
+            use $crate::crud::Record;
+            write(caller)?;
+            check(conn, caller, &input, None)?;
+            let row: $row = diesel::insert_into($table::table)
+                .values(<$row>::from_create(0, &input, 1, ordo_core::time_util::now()))
+                .returning($table::all_columns)
+                .get_result(conn)?;
+            let v = row.to_model()?;
+            $crate::audit::record(conn, caller, ENTITY, row.id, "create", &ordo_core::util::to_json(&v))?;
+            Ok(v)
+        }
+
+        pub fn list(
+            conn: &mut $crate::DbConnection,
+            caller: &ordo_core::Caller,
+            f: &Filter,
+            page: &ordo_core::PageRequest,
+        ) -> ordo_core::Result<ordo_core::Page<Model>> {
+            use diesel::prelude::*;
+            use $crate::crud::Record;
+            read(caller)?;
+            let mut q =
+                $table::table.select(<$row>::as_select()).order($table::id.asc()).limit(page.fetch()).into_boxed();
+            if let Some(after) = page.after_id {
+                q = q.filter($table::id.gt(after));
+            }
+            let rows: Vec<$row> = filter(q, f).load(conn)?;
+            let rows = ordo_core::Page::from_rows(rows, page, |r| r.id);
+            Ok(ordo_core::Page {
+                data: rows.data.iter().map(|r| r.to_model()).collect::<ordo_core::Result<_>>()?,
+                next_cursor: rows.next_cursor,
+            })
+        }
+
+        pub fn get(conn: &mut $crate::DbConnection, caller: &ordo_core::Caller, id: i64) -> ordo_core::Result<Model> {
+            use $crate::crud::Record;
+            read(caller)?;
+            find(conn, id)?.to_model()
+        }
+
+        pub fn update(
+            conn: &mut $crate::DbConnection,
+            caller: &ordo_core::Caller,
+            id: i64,
+            if_match: Option<i64>,
+            p: ordo_core::body::MergePatch,
+        ) -> ordo_core::Result<Model> {
+            use diesel::prelude::*;
+            use $crate::crud::Record;
+            write(caller)?;
+            let current = find(conn, id)?;
+            ordo_core::util::check_version(if_match, current.version())?;
+            let next = ordo_core::body::patched(&current.to_create()?, &p)?;
+            check(conn, caller, &next, Some(id))?;
+            let mut row = <$row>::from_create(id, &next, current.version() + 1, current.created_at);
+            row.updated_at = ordo_core::time_util::now();
+            let saved: $row =
+                diesel::update($table::table.filter($table::id.eq(id)).filter($table::version.eq(current.version())))
+                    .set(&row)
+                    .returning($table::all_columns)
+                    .get_result(conn)
+                    .optional()?
+                    .ok_or_else(|| ordo_core::DomainError::stale_version(current.version()))?;
+            let v = saved.to_model()?;
+            let diff =
+                $crate::audit::diff(&ordo_core::util::to_json(&current.to_model()?), &ordo_core::util::to_json(&v));
+            $crate::audit::record(conn, caller, ENTITY, id, "update", &diff)?;
+            Ok(v)
+        }
+
+        /// Deleting a row other records still refer to is a 409 `in_use` (the foreign
+        /// key says so; the transaction rolls back).
+        pub fn delete(
+            conn: &mut $crate::DbConnection,
+            caller: &ordo_core::Caller,
+            id: i64,
+            if_match: Option<i64>,
+        ) -> ordo_core::Result<ordo_core::util::Removal<Model>> {
+            use diesel::prelude::*;
+            use $crate::crud::Record;
+            write(caller)?;
+            let current = find(conn, id)?;
+            ordo_core::util::check_version(if_match, current.version())?;
+            diesel::delete($table::table.find(id)).execute(conn)?;
+            $crate::audit::record(conn, caller, ENTITY, id, "delete", &ordo_core::util::to_json(&current.to_model()?))?;
+            Ok(ordo_core::util::Removal::Deleted)
+        }
+
+        pub fn history(
+            conn: &mut $crate::DbConnection,
+            caller: &ordo_core::Caller,
+            id: i64,
+            page: &ordo_core::PageRequest,
+        ) -> ordo_core::Result<ordo_core::Page<$crate::audit::Entry>> {
+            read(caller)?;
+            find(conn, id)?;
+            $crate::audit::history(conn, ENTITY, id, page)
+        }
+    };
+}
+
+/// `Err(404 with errors[field])` unless a row with this id exists in `$table`.
+#[macro_export]
+macro_rules! require_ref {
+    ($conn:expr, $table:ident, $id:expr, $entity:expr, $field:expr) => {{
+        use diesel::prelude::*;
+        let id: i64 = $id;
+        let n: i64 = $table::table.filter($table::id.eq(id)).count().get_result($conn)?;
+        if n == 0 {
+            return Err(ordo_core::DomainError::reference_not_found($entity, $field, id));
+        }
+    }};
+}
+
+/// `Err(404 with errors[field])` when the optional id is given and missing.
+#[macro_export]
+macro_rules! require_opt_ref {
+    ($conn:expr, $table:ident, $id:expr, $entity:expr, $field:expr) => {
+        if let Some(id) = $id {
+            $crate::require_ref!($conn, $table, id, $entity, $field);
+        }
+    };
+}
+
+/// Inserts many rows in as few statements as possible (chunks of 400 rows, well under
+/// SQLite's bound-variable limit). Multi-row INSERT is not expressible through the
+/// `MultiConnection` backend, so this is the one place that matches on the variant.
+/// The row type must derive `Insertable` with `treat_none_as_default_value = false`:
+/// otherwise diesel's SQLite backend inserts row by row inside its own transaction,
+/// which cannot nest in ours.
+#[macro_export]
+macro_rules! insert_batch {
+    ($conn:expr, $table:path, $rows:expr) => {{
+        use diesel::prelude::*;
+        let rows = $rows;
+        let mut n = 0usize;
+        for chunk in rows.chunks(400) {
+            n += match $conn {
+                $crate::DbConnection::Pg(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+                $crate::DbConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+            };
+        }
+        n
+    }};
+    ($conn:expr, $table:path, $rows:expr, returning $cols:expr => $ty:ty) => {{
+        use diesel::prelude::*;
+        let rows = $rows;
+        let mut out: Vec<$ty> = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(400) {
+            out.extend(match $conn {
+                $crate::DbConnection::Pg(c) => {
+                    diesel::insert_into($table).values(chunk).returning($cols).get_results::<$ty>(c)?
+                }
+                $crate::DbConnection::Sqlite(c) => {
+                    diesel::insert_into($table).values(chunk).returning($cols).get_results::<$ty>(c)?
+                }
+            });
+        }
+        out
+    }};
+}

@@ -1,0 +1,185 @@
+//! What quotations, sales orders and blanket orders share: who may see them (the
+//! customer's scope), header references and defaults, the journal, and re-pricing.
+
+use diesel::prelude::*;
+use ordo_core::{Caller, Currency, DomainError, Permission, Result};
+use ordo_crm::model::{Customer, CustomerStatus};
+use ordo_db::schema::{contacts, document_journal};
+use ordo_db::DbConnection;
+use serde::Serialize;
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use crate::lines::{self, DocKind, LineInput, LineRow, PricingHeader, PricingLine};
+
+pub(crate) fn read(caller: &Caller) -> Result<()> {
+    caller.require(Permission::SalesDocsRead)
+}
+pub(crate) fn write(caller: &Caller) -> Result<()> {
+    caller.require(Permission::SalesDocsWrite)
+}
+
+/// Narrows a boxed document query to the caller's customers when the caller is an
+/// agent: documents hang off customers, so this is the one scope rule for every
+/// document table. (A subquery: the MultiConnection backend cannot box one.)
+#[macro_export]
+macro_rules! scoped {
+    ($q:expr, $caller:expr, $customer_col:expr) => {{
+        use diesel::prelude::*;
+        let q = $q;
+        match $caller.scope() {
+            ordo_core::Scope::All => q,
+            ordo_core::Scope::OwnCustomers(me) => q.filter(
+                $customer_col.eq_any(
+                    ordo_db::schema::customers::table
+                        .filter(ordo_db::schema::customers::owner_id.eq(me))
+                        .select(ordo_db::schema::customers::id),
+                ),
+            ),
+        }
+    }};
+}
+
+/// The customer of a new or re-pointed document: visible (else 404 on `customer_id`)
+/// and not blocked (422 `customer_blocked`).
+pub fn document_customer(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Customer> {
+    let c = ordo_crm::scope::referenced_customer(conn, caller.scope(), "customer_id", id)?.to_model()?;
+    if c.status == CustomerStatus::Blocked {
+        return Err(DomainError::Rule {
+            code: "customer_blocked",
+            detail: format!("customer {} is blocked: no new sales documents", c.number),
+            errors: vec![ordo_core::FieldError::new("customer_id", "blocked", "the customer is blocked")],
+        });
+    }
+    if c.archived_at.is_some() {
+        return Err(DomainError::field("customer_id", "archived", "the customer is archived"));
+    }
+    Ok(c)
+}
+
+/// The contact must be one of the customer's.
+pub fn check_contact(conn: &mut DbConnection, customer_id: i64, contact_id: Option<i64>) -> Result<()> {
+    if let Some(id) = contact_id {
+        let n: i64 = contacts::table
+            .filter(contacts::id.eq(id))
+            .filter(contacts::customer_id.eq(customer_id))
+            .count()
+            .get_result(conn)?;
+        if n == 0 {
+            return Err(DomainError::reference_not_found("contact", "contact_id", id));
+        }
+    }
+    Ok(())
+}
+
+/// Lines must not be edited through a header PATCH.
+pub fn no_lines_in_patch(p: &ordo_core::body::MergePatch) -> Result<()> {
+    if p.0.contains_key("lines") {
+        return Err(DomainError::field(
+            "lines",
+            "not_patchable",
+            "change lines through the document's /lines endpoints",
+        ));
+    }
+    Ok(())
+}
+
+/// Re-prices a document after a header or line change and writes only what changed.
+/// `inputs[i]` is line `i` as it should be; `own[i]` its stored id (None for new).
+#[allow(clippy::too_many_arguments)]
+pub fn reprice(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    kind: DocKind,
+    doc_id: i64,
+    header: &PricingHeader,
+    stored: Vec<LineRow>,
+    inputs: Vec<LineInput>,
+    own: Vec<Option<i64>>,
+    base: Currency,
+) -> Result<(Vec<LineRow>, lines::HeaderPricing)> {
+    let by_id: std::collections::HashMap<i64, &LineRow> = stored.iter().map(|r| (r.id, r)).collect();
+    let pricing_lines: Vec<PricingLine> = inputs
+        .into_iter()
+        .zip(own.iter())
+        .map(|(input, id)| {
+            let locked = id.and_then(|id| by_id.get(&id)).filter(|r| r.locked_from().is_some()).map(|r| (*r).clone());
+            PricingLine { input, locked }
+        })
+        .collect();
+    let priced = lines::price(conn, caller, header, &pricing_lines, base, kind == DocKind::SalesOrder)?;
+    let (existing, removed) = lines::match_rows(stored, &own, &priced.lines);
+    let rows = lines::sync(conn, kind, doc_id, &existing, &priced.lines, &removed)?;
+    Ok((rows, priced.header))
+}
+
+/// One journal entry: a comment or an event, in the stage the document was in.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JournalEntry {
+    pub id: i64,
+    /// `event` (a state change, approval, ...) or `comment`.
+    pub kind: String,
+    pub text: String,
+    /// `user:<id>` or `client:<id>`.
+    pub actor: String,
+    pub actor_name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// Journal entries grouped by the stage they happened in, in order.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JournalStage {
+    pub stage: String,
+    pub entries: Vec<JournalEntry>,
+}
+
+pub fn journal(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    kind: DocKind,
+    id: i64,
+    stage: &str,
+    event: &str,
+    text: String,
+) -> Result<()> {
+    diesel::insert_into(document_journal::table)
+        .values((
+            document_journal::doc_kind.eq(kind.as_str()),
+            document_journal::doc_id.eq(id),
+            document_journal::stage.eq(stage),
+            document_journal::kind.eq(event),
+            document_journal::text.eq(text),
+            document_journal::actor.eq(caller.principal.actor_key()),
+            document_journal::actor_name.eq(&caller.principal.name),
+            document_journal::at.eq(ordo_core::time_util::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn journal_of(conn: &mut DbConnection, kind: DocKind, id: i64) -> Result<Vec<JournalStage>> {
+    type Row = (i64, String, String, String, String, String, PrimitiveDateTime);
+    let rows: Vec<Row> = document_journal::table
+        .filter(document_journal::doc_kind.eq(kind.as_str()))
+        .filter(document_journal::doc_id.eq(id))
+        .order(document_journal::id.asc())
+        .select((
+            document_journal::id,
+            document_journal::stage,
+            document_journal::kind,
+            document_journal::text,
+            document_journal::actor,
+            document_journal::actor_name,
+            document_journal::at,
+        ))
+        .load(conn)?;
+    let mut out: Vec<JournalStage> = vec![];
+    for (id, stage, kind, text, actor, actor_name, at) in rows {
+        let entry = JournalEntry { id, kind, text, actor, actor_name, at: at.assume_utc() };
+        match out.last_mut() {
+            Some(s) if s.stage == stage => s.entries.push(entry),
+            _ => out.push(JournalStage { stage, entries: vec![entry] }),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,9 @@
+//! ordo-sales-docs: quotations, sales orders and blanket orders, their shared lines
+//! priced by the price engine, approval routes, quality checklists, the document
+//! journal and number series.
+
+pub mod docs;
+pub mod lines;
+pub mod orders;
+pub mod quotations;
+pub mod setup;

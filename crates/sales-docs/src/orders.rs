@@ -1,0 +1,1506 @@
+//! Sales orders: `draft → pending_approval → approved → in_execution → completed`,
+//! `cancelled` (a rejection cancels) and `archived`. Submitting puts an order on the
+//! approval route of its type; approvals pass it stage by stage; confirming needs the
+//! contract number, payment terms and the ticked checklist. A coupon is redeemed
+//! atomically on submit and released on cancel.
+
+use diesel::prelude::*;
+use ordo_core::body::{patched, MergePatch};
+use ordo_core::time_util::now;
+use ordo_core::util::{check_version, to_json, Removal};
+use ordo_core::{Caller, Currency, DomainError, FieldError, Page, PageRequest, Permission, Result, Role};
+use ordo_crm::model::{Address, CustomerStatus};
+use ordo_db::audit::{self, Entry};
+use ordo_db::schema::{coupon_redemptions, coupons, customers, document_lines, order_checklist_points, sales_orders};
+use ordo_db::{series, DbConnection};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime, PrimitiveDateTime};
+use validator::Validate;
+
+use crate::docs::{self, read, write, JournalStage};
+use crate::lines::{
+    self, DocKind, DocTotals, HeaderPricing, Line, LineInput, LineRow, PricingHeader, PricingLine, ProductionState,
+};
+use crate::quotations::{apply_line_change, own_inputs, today, EditedLines, LineChange, Terms};
+use crate::setup::{approval_route_service, checklist_template_service, StageCondition};
+
+pub const ENTITY: &str = "sales_order";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Draft,
+    PendingApproval,
+    Approved,
+    InExecution,
+    Completed,
+    /// Cancelled by hand or rejected on its approval route.
+    Cancelled,
+    /// Read-only, out of default lists, still in every report.
+    Archived,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 7] = [
+        Self::Draft,
+        Self::PendingApproval,
+        Self::Approved,
+        Self::InExecution,
+        Self::Completed,
+        Self::Cancelled,
+        Self::Archived,
+    ];
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::PendingApproval => "pending_approval",
+            Self::Approved => "approved",
+            Self::InExecution => "in_execution",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+            Self::Archived => "archived",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+fn standard() -> String {
+    "standard".into()
+}
+
+/// A sales order as written. On PATCH the header fields merge into the current ones
+/// and the lines are re-priced (drafts); until the order closes, `contract_number`,
+/// `payment_terms_days`, `customer_po`, `delivery_terms` and `notes` may still change.
+/// Lines change through `/sales-orders/{id}/lines`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SalesOrderCreate {
+    pub customer_id: i64,
+    /// Chooses the approval route and checklist; default `standard`.
+    #[serde(default = "standard")]
+    #[validate(custom(function = "ordo_core::validate::code"))]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,50}$")]
+    pub order_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<i64>,
+    /// The customer's purchase order number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub customer_po: Option<String>,
+    /// Default: the customer's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+    /// Order date; default today.
+    #[serde(default, with = "ordo_core::serde_util::date::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub date: Option<Date>,
+    /// Requested delivery date for the whole order (lines may have their own).
+    #[serde(default, with = "ordo_core::serde_util::date::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub requested_date: Option<Date>,
+    /// Default: the customer's shipping address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(nested)]
+    pub ship_to: Option<Address>,
+    /// Default: the customer's. Required to confirm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(range(min = 0, max = 3650))]
+    #[schema(minimum = 0, maximum = 3650)]
+    pub payment_terms_days: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 1, max = 500))]
+    #[schema(min_length = 1, max_length = 500)]
+    pub delivery_terms: Option<String>,
+    /// Required to confirm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub contract_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_list_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sales_person_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sales_partner_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub territory_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(max = 4000))]
+    #[schema(max_length = 4000)]
+    pub notes: Option<String>,
+    /// Redeemed when the order is submitted, released when it is cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 1, max = 40))]
+    #[schema(min_length = 1, max_length = 40)]
+    pub coupon_code: Option<String>,
+    /// Default: the ship-to country.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(custom(function = "ordo_core::validate::country_code"))]
+    #[schema(pattern = "^[A-Z]{2}$")]
+    pub shipping_country: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[validate(length(max = 1000), nested)]
+    #[schema(max_items = 1000)]
+    pub lines: Vec<LineInput>,
+}
+
+/// One stage of the order's approval, as applied on submit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StageState {
+    pub name: String,
+    pub role: Role,
+    pub condition: Option<StageCondition>,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_by_name: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub decided_at: Option<OffsetDateTime>,
+    pub comment: Option<String>,
+}
+
+/// Where the order stands on its approval route, and when its milestones happened.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Approval {
+    pub route_id: Option<i64>,
+    /// Only the stages whose condition held on submit.
+    pub stages: Vec<StageState>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub submitted_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub approved_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub confirmed_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closed_at: Option<OffsetDateTime>,
+    /// The coupon redemption this order holds (released on cancel).
+    #[serde(default)]
+    pub coupon_redeemed: bool,
+}
+
+/// A sales order with its priced lines (lists leave `lines` out).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SalesOrder {
+    pub id: i64,
+    /// e.g. `SO-2026-000042`.
+    pub number: String,
+    pub status: OrderStatus,
+    /// Why it was cancelled or rejected.
+    pub status_reason: Option<String>,
+    pub order_type: String,
+    pub customer_id: i64,
+    pub contact_id: Option<i64>,
+    pub customer_po: Option<String>,
+    pub currency: Currency,
+    #[serde(with = "ordo_core::serde_util::date")]
+    #[schema(value_type = String, format = Date)]
+    pub date: Date,
+    #[serde(serialize_with = "ordo_core::serde_util::date::option::serialize")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub requested_date: Option<Date>,
+    pub ship_to: Option<Address>,
+    pub payment_terms_days: Option<i32>,
+    pub delivery_terms: Option<String>,
+    pub contract_number: Option<String>,
+    pub price_list_id: Option<i64>,
+    pub sales_person_id: Option<i64>,
+    pub sales_partner_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    pub territory_id: Option<i64>,
+    /// The quotation this order was converted from.
+    pub quotation_id: Option<i64>,
+    /// The blanket order this order calls off.
+    pub blanket_order_id: Option<i64>,
+    pub notes: Option<String>,
+    pub coupon_code: Option<String>,
+    pub shipping_country: Option<String>,
+    pub approval: Approval,
+    pub totals: DocTotals,
+    pub explanation: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<Line>>,
+    #[serde(serialize_with = "ordo_core::serde_util::rfc3339_opt::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub archived_at: Option<OffsetDateTime>,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = sales_orders, treat_none_as_null = true)]
+pub struct OrderRow {
+    #[diesel(skip_insertion)]
+    pub id: i64,
+    pub number: String,
+    pub order_type: String,
+    pub customer_id: i64,
+    pub contact_id: Option<i64>,
+    pub customer_po: Option<String>,
+    pub currency: String,
+    pub doc_date: Date,
+    pub requested_date: Option<Date>,
+    pub payment_terms_days: Option<i32>,
+    pub contract_number: Option<String>,
+    pub price_list_id: Option<i64>,
+    pub sales_person_id: Option<i64>,
+    pub sales_partner_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    pub territory_id: Option<i64>,
+    pub quotation_id: Option<i64>,
+    pub blanket_order_id: Option<i64>,
+    pub coupon_code: Option<String>,
+    pub terms: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub approval: String,
+    pub net: i64,
+    pub gross: i64,
+    pub base_net: i64,
+    pub pricing: String,
+    pub archived_at: Option<PrimitiveDateTime>,
+    pub version: i64,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+impl OrderRow {
+    pub fn status(&self) -> Result<OrderStatus> {
+        OrderStatus::parse(&self.status)
+            .ok_or_else(|| DomainError::Internal(format!("sales order {}: status {:?}", self.id, self.status)))
+    }
+    pub fn terms(&self) -> Terms {
+        serde_json::from_str(&self.terms).unwrap_or_default()
+    }
+    pub fn approval(&self) -> Result<Approval> {
+        serde_json::from_str(&self.approval)
+            .map_err(|_| DomainError::Internal(format!("sales order {}: approval", self.id)))
+    }
+    pub fn currency(&self) -> Result<Currency> {
+        Currency::from_code(&self.currency)
+            .ok_or_else(|| DomainError::Internal(format!("sales order {}: currency", self.id)))
+    }
+    pub fn to_create(&self) -> Result<SalesOrderCreate> {
+        let t = self.terms();
+        Ok(SalesOrderCreate {
+            customer_id: self.customer_id,
+            order_type: self.order_type.clone(),
+            contact_id: self.contact_id,
+            customer_po: self.customer_po.clone(),
+            currency: Some(self.currency()?),
+            date: Some(self.doc_date),
+            requested_date: self.requested_date,
+            ship_to: t.ship_to,
+            payment_terms_days: self.payment_terms_days,
+            delivery_terms: t.delivery_terms,
+            contract_number: self.contract_number.clone(),
+            price_list_id: self.price_list_id,
+            sales_person_id: self.sales_person_id,
+            sales_partner_id: self.sales_partner_id,
+            campaign_id: self.campaign_id,
+            territory_id: self.territory_id,
+            notes: t.notes,
+            coupon_code: self.coupon_code.clone(),
+            shipping_country: t.shipping_country,
+            lines: vec![],
+        })
+    }
+    pub fn pricing_header(&self) -> Result<PricingHeader> {
+        Ok(PricingHeader {
+            customer_id: self.customer_id,
+            currency: self.currency()?,
+            date: self.doc_date,
+            price_list_id: self.price_list_id,
+            coupon_code: self.coupon_code.clone(),
+            campaign_id: self.campaign_id,
+            territory_id: self.territory_id,
+            shipping_country: self.terms().shipping_country,
+        })
+    }
+    pub fn to_model(&self, lines: Option<&[LineRow]>) -> Result<SalesOrder> {
+        let pricing = HeaderPricing::parse(&self.pricing, &self.number)?;
+        let t = self.terms();
+        Ok(SalesOrder {
+            id: self.id,
+            number: self.number.clone(),
+            status: self.status()?,
+            status_reason: self.status_reason.clone(),
+            order_type: self.order_type.clone(),
+            customer_id: self.customer_id,
+            contact_id: self.contact_id,
+            customer_po: self.customer_po.clone(),
+            currency: self.currency()?,
+            date: self.doc_date,
+            requested_date: self.requested_date,
+            ship_to: t.ship_to,
+            payment_terms_days: self.payment_terms_days,
+            delivery_terms: t.delivery_terms,
+            contract_number: self.contract_number.clone(),
+            price_list_id: self.price_list_id,
+            sales_person_id: self.sales_person_id,
+            sales_partner_id: self.sales_partner_id,
+            campaign_id: self.campaign_id,
+            territory_id: self.territory_id,
+            quotation_id: self.quotation_id,
+            blanket_order_id: self.blanket_order_id,
+            notes: t.notes,
+            coupon_code: self.coupon_code.clone(),
+            shipping_country: t.shipping_country,
+            approval: self.approval()?,
+            totals: pricing.totals,
+            explanation: pricing.explanation,
+            lines: lines.map(|ls| ls.iter().map(LineRow::to_model).collect::<Result<Vec<_>>>()).transpose()?,
+            archived_at: self.archived_at.map(|t| t.assume_utc()),
+            version: self.version,
+            created_at: self.created_at.assume_utc(),
+            updated_at: self.updated_at.assume_utc(),
+        })
+    }
+    fn set_pricing(&mut self, p: &HeaderPricing) {
+        self.net = p.totals.net.to_scaled();
+        self.gross = p.totals.gross.to_scaled();
+        self.base_net = p.totals.base_net.to_scaled();
+        self.pricing = ordo_core::util::json_text(p);
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub customer_id: Option<i64>,
+    pub status: Option<OrderStatus>,
+    pub quotation_id: Option<i64>,
+    pub blanket_order_id: Option<i64>,
+    pub number: Option<String>,
+    pub include_archived: bool,
+}
+
+pub fn find(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<OrderRow> {
+    let q = sales_orders::table.filter(sales_orders::id.eq(id)).select(OrderRow::as_select()).into_boxed();
+    crate::scoped!(q, caller, sales_orders::customer_id)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::not_found("sales order", id))
+}
+
+/// Checks the header's references and fills defaults from the customer.
+fn resolve(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    mut h: SalesOrderCreate,
+    current: Option<&OrderRow>,
+) -> Result<SalesOrderCreate> {
+    let customer_changed = current.is_none_or(|c| c.customer_id != h.customer_id);
+    let customer = if customer_changed { Some(docs::document_customer(conn, caller, h.customer_id)?) } else { None };
+    if customer_changed || current.is_some_and(|c| c.contact_id != h.contact_id) {
+        docs::check_contact(conn, h.customer_id, h.contact_id)?;
+    }
+    if let (Some(c), None) = (&customer, current) {
+        h.currency = h.currency.or(Some(c.currency));
+        h.sales_person_id = h.sales_person_id.or(c.sales_person_id);
+        h.sales_partner_id = h.sales_partner_id.or(c.sales_partner_id);
+        h.campaign_id = h.campaign_id.or(c.campaign_id);
+        h.territory_id = h.territory_id.or(c.territory_id);
+        h.payment_terms_days = h.payment_terms_days.or(Some(c.payment_terms_days));
+        h.ship_to = h.ship_to.or(c.shipping_address.clone()).or(c.billing_address.clone());
+    }
+    if h.shipping_country.is_none() && current.is_none() {
+        h.shipping_country = h.ship_to.as_ref().map(|a| a.country.clone());
+    }
+    h.date = Some(h.date.unwrap_or_else(today));
+    let changed =
+        |f: fn(&OrderRow) -> Option<i64>, v: Option<i64>| v.filter(|x| current.is_none_or(|c| f(c) != Some(*x)));
+    ordo_crm::service::check_team(
+        conn,
+        &ordo_crm::service::TeamRefs {
+            territory_id: changed(|c| c.territory_id, h.territory_id),
+            customer_group_id: None,
+            sales_person_id: changed(|c| c.sales_person_id, h.sales_person_id),
+            sales_partner_id: changed(|c| c.sales_partner_id, h.sales_partner_id),
+            campaign_id: changed(|c| c.campaign_id, h.campaign_id),
+        },
+    )?;
+    Ok(h)
+}
+
+fn header_row(h: &SalesOrderCreate, row: &mut OrderRow) {
+    row.customer_id = h.customer_id;
+    row.order_type = h.order_type.clone();
+    row.contact_id = h.contact_id;
+    row.customer_po = h.customer_po.clone();
+    row.currency = h.currency.map(|c| c.code().to_string()).unwrap_or_default();
+    row.doc_date = h.date.unwrap_or_else(today);
+    row.requested_date = h.requested_date;
+    row.payment_terms_days = h.payment_terms_days;
+    row.contract_number = h.contract_number.clone();
+    row.price_list_id = h.price_list_id;
+    row.sales_person_id = h.sales_person_id;
+    row.sales_partner_id = h.sales_partner_id;
+    row.campaign_id = h.campaign_id;
+    row.territory_id = h.territory_id;
+    row.coupon_code = h.coupon_code.clone();
+    row.terms = ordo_core::util::json_text(&Terms {
+        delivery_terms: h.delivery_terms.clone(),
+        notes: h.notes.clone(),
+        shipping_country: h.shipping_country.clone(),
+        ship_to: h.ship_to.clone(),
+    });
+}
+
+fn blank_row(number: String) -> OrderRow {
+    let ts = now();
+    OrderRow {
+        id: 0,
+        number,
+        order_type: standard(),
+        customer_id: 0,
+        contact_id: None,
+        customer_po: None,
+        currency: String::new(),
+        doc_date: ts.date(),
+        requested_date: None,
+        payment_terms_days: None,
+        contract_number: None,
+        price_list_id: None,
+        sales_person_id: None,
+        sales_partner_id: None,
+        campaign_id: None,
+        territory_id: None,
+        quotation_id: None,
+        blanket_order_id: None,
+        coupon_code: None,
+        terms: "{}".into(),
+        status: OrderStatus::Draft.as_str().into(),
+        status_reason: None,
+        approval: ordo_core::util::json_text(&Approval::default()),
+        net: 0,
+        gross: 0,
+        base_net: 0,
+        pricing: "{}".into(),
+        archived_at: None,
+        version: 1,
+        created_at: ts,
+        updated_at: ts,
+    }
+}
+
+fn save(conn: &mut DbConnection, row: &OrderRow, expected: i64) -> Result<OrderRow> {
+    diesel::update(sales_orders::table.filter(sales_orders::id.eq(row.id)).filter(sales_orders::version.eq(expected)))
+        .set(row)
+        .returning(sales_orders::all_columns)
+        .get_result(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::stale_version(expected))
+}
+
+pub fn create(conn: &mut DbConnection, caller: &Caller, input: SalesOrderCreate, base: Currency) -> Result<SalesOrder> {
+    write(caller)?;
+    let overrides: Vec<_> = input.lines.iter().enumerate().map(|(n, l)| (n, l, None)).collect();
+    lines::check_overrides(caller, &overrides)?;
+    if let Some((n, _)) = input.lines.iter().enumerate().find(|(_, l)| l.blanket_line_id.is_some()) {
+        return Err(DomainError::field(
+            &format!("lines[{n}].blanket_line_id"),
+            "use_call_off",
+            "call off blanket orders with POST /blanket-orders/{id}/call-off",
+        ));
+    }
+    let lines_in = input.lines.clone();
+    let h = resolve(conn, caller, input, None)?;
+    create_resolved(
+        conn,
+        caller,
+        h,
+        lines_in.into_iter().map(|input| PricingLine { input, locked: None }).collect(),
+        base,
+        None,
+        None,
+    )
+}
+
+/// Writes a new order whose header is resolved: numbered, priced, checklist copied
+/// from the template of its type, journal opened.
+pub(crate) fn create_resolved(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    h: SalesOrderCreate,
+    pricing_lines: Vec<PricingLine>,
+    base: Currency,
+    quotation_id: Option<i64>,
+    blanket_order_id: Option<i64>,
+) -> Result<SalesOrder> {
+    let mut row = blank_row(series::next_number(conn, ENTITY)?);
+    header_row(&h, &mut row);
+    row.quotation_id = quotation_id;
+    row.blanket_order_id = blanket_order_id;
+    let ph = row.pricing_header()?;
+    let priced = lines::price(conn, caller, &ph, &pricing_lines, base, true)?;
+    row.set_pricing(&priced.header);
+    let saved: OrderRow =
+        diesel::insert_into(sales_orders::table).values(&row).returning(sales_orders::all_columns).get_result(conn)?;
+    let line_rows = lines::insert_all(conn, DocKind::SalesOrder, saved.id, &priced.lines)?;
+    let points = checklist_template_service::for_order_type(conn, &saved.order_type)?;
+    if !points.is_empty() {
+        #[derive(Insertable)]
+        #[diesel(table_name = order_checklist_points, treat_none_as_default_value = false)]
+        struct NewPoint {
+            sales_order_id: i64,
+            position: i32,
+            text: String,
+            required: bool,
+            ticked: bool,
+        }
+        let rows: Vec<NewPoint> = points
+            .into_iter()
+            .enumerate()
+            .map(|(n, p)| NewPoint {
+                sales_order_id: saved.id,
+                position: n as i32 + 1,
+                text: p.text,
+                required: p.required,
+                ticked: false,
+            })
+            .collect();
+        ordo_db::insert_batch!(conn, order_checklist_points::table, &rows);
+    }
+    docs::journal(
+        conn,
+        caller,
+        DocKind::SalesOrder,
+        saved.id,
+        "draft",
+        "event",
+        format!("Order {} created.", saved.number),
+    )?;
+    let v = saved.to_model(Some(&line_rows))?;
+    audit::record(conn, caller, ENTITY, v.id, "create", &to_json(&v))?;
+    Ok(v)
+}
+
+pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<SalesOrder>> {
+    read(caller)?;
+    let mut q = sales_orders::table
+        .select(OrderRow::as_select())
+        .order(sales_orders::id.asc())
+        .limit(page.fetch())
+        .into_boxed();
+    q = crate::scoped!(q, caller, sales_orders::customer_id);
+    if let Some(after) = page.after_id {
+        q = q.filter(sales_orders::id.gt(after));
+    }
+    if !f.include_archived {
+        q = q.filter(sales_orders::archived_at.is_null());
+    }
+    if let Some(c) = f.customer_id {
+        q = q.filter(sales_orders::customer_id.eq(c));
+    }
+    if let Some(s) = f.status {
+        q = q.filter(sales_orders::status.eq(s.as_str()));
+    }
+    if let Some(qid) = f.quotation_id {
+        q = q.filter(sales_orders::quotation_id.eq(qid));
+    }
+    if let Some(b) = f.blanket_order_id {
+        q = q.filter(sales_orders::blanket_order_id.eq(b));
+    }
+    if let Some(n) = &f.number {
+        q = q.filter(sales_orders::number.eq(n.clone()));
+    }
+    let rows = Page::from_rows(q.load(conn)?, page, |r: &OrderRow| r.id);
+    Ok(Page { data: rows.data.iter().map(|r| r.to_model(None)).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
+}
+
+pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<SalesOrder> {
+    read(caller)?;
+    let row = find(conn, caller, id)?;
+    let ls = lines::load(conn, DocKind::SalesOrder, id)?;
+    row.to_model(Some(&ls))
+}
+
+fn not_archived(row: &OrderRow) -> Result<()> {
+    if row.archived_at.is_some() {
+        return Err(DomainError::conflict("archived", format!("sales order {} is archived and read-only", row.number)));
+    }
+    Ok(())
+}
+
+/// The order, visible and writable by the caller, at the version they read.
+fn for_write(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<OrderRow> {
+    let row = find(conn, caller, id)?;
+    write(caller)?;
+    check_version(if_match, row.version)?;
+    not_archived(&row)?;
+    Ok(row)
+}
+
+fn editable(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<OrderRow> {
+    let row = for_write(conn, caller, id, if_match)?;
+    if row.status()? != OrderStatus::Draft {
+        return Err(DomainError::conflict(
+            "not_draft",
+            format!("sales order {} is {}: only drafts change", row.number, row.status),
+        ));
+    }
+    Ok(row)
+}
+
+fn save_repriced(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    current: &OrderRow,
+    mut row: OrderRow,
+    edited: EditedLines,
+    stored: Vec<LineRow>,
+    base: Currency,
+) -> Result<SalesOrder> {
+    let EditedLines { inputs, own, .. } = edited;
+    let before = current.to_model(None)?;
+    let ph = row.pricing_header()?;
+    let (line_rows, pricing) =
+        docs::reprice(conn, caller, DocKind::SalesOrder, row.id, &ph, stored, inputs, own, base)?;
+    row.set_pricing(&pricing);
+    row.version = current.version + 1;
+    row.updated_at = now();
+    let saved = save(conn, &row, current.version)?;
+    let after = saved.to_model(None)?;
+    // Header fields and totals; line changes are in the lines themselves.
+    audit::record(conn, caller, ENTITY, row.id, "update", &audit::diff(&to_json(&before), &to_json(&after)))?;
+    saved.to_model(Some(&line_rows))
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    p: MergePatch,
+    base: Currency,
+) -> Result<SalesOrder> {
+    docs::no_lines_in_patch(&p)?;
+    let current = for_write(conn, caller, id, if_match)?;
+    let status = current.status()?;
+    if status != OrderStatus::Draft {
+        return update_terms(conn, caller, current, status, p);
+    }
+    let next = patched(&current.to_create()?, &p)?;
+    let h = resolve(conn, caller, next, Some(&current))?;
+    let mut row = current.clone();
+    header_row(&h, &mut row);
+    let stored = lines::load(conn, DocKind::SalesOrder, id)?;
+    let (inputs, own) = own_inputs(&stored)?;
+    save_repriced(conn, caller, &current, row, EditedLines { inputs, own, touched: None }, stored, base)
+}
+
+/// Header fields that do not affect prices and may still be agreed after the draft
+/// stage (until the order is closed): what confirmation needs, and the paperwork.
+const TERMS_AFTER_DRAFT: [&str; 5] =
+    ["contract_number", "payment_terms_days", "customer_po", "delivery_terms", "notes"];
+
+fn update_terms(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    current: OrderRow,
+    status: OrderStatus,
+    p: MergePatch,
+) -> Result<SalesOrder> {
+    let open = matches!(status, OrderStatus::PendingApproval | OrderStatus::Approved | OrderStatus::InExecution);
+    if let Some(k) = p.0.keys().find(|k| !TERMS_AFTER_DRAFT.contains(&k.as_str())).filter(|_| open) {
+        return Err(DomainError::conflict(
+            "not_draft",
+            format!(
+                "sales order {} is {}: `{k}` only changes on drafts (terms fields: {})",
+                current.number,
+                status.as_str(),
+                TERMS_AFTER_DRAFT.join(", ")
+            ),
+        ));
+    }
+    if !open {
+        return Err(DomainError::conflict(
+            "order_closed",
+            format!("sales order {} is {}", current.number, status.as_str()),
+        ));
+    }
+    let h = patched(&current.to_create()?, &p)?;
+    let mut row = current.clone();
+    header_row(&h, &mut row);
+    row.version = current.version + 1;
+    row.updated_at = now();
+    let saved = save(conn, &row, current.version)?;
+    let (before, after) = (current.to_model(None)?, saved.to_model(None)?);
+    audit::record(conn, caller, ENTITY, row.id, "update", &audit::diff(&to_json(&before), &to_json(&after)))?;
+    let ls = lines::load(conn, DocKind::SalesOrder, row.id)?;
+    saved.to_model(Some(&ls))
+}
+
+pub fn change_line(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    change: LineChange,
+    base: Currency,
+) -> Result<SalesOrder> {
+    let current = editable(conn, caller, id, if_match)?;
+    let stored = lines::load(conn, DocKind::SalesOrder, id)?;
+    let edited = apply_line_change(&stored, change)?;
+    if let Some((new, old)) = &edited.touched {
+        if new.blanket_line_id != old.as_ref().and_then(|o| o.blanket_line_id) {
+            return Err(DomainError::field(
+                "blanket_line_id",
+                "use_call_off",
+                "call-off lines come from the blanket order",
+            ));
+        }
+        lines::check_overrides(caller, &[(0, new, old.as_ref())])?;
+    }
+    let row = current.clone();
+    save_repriced(conn, caller, &current, row, edited, stored, base)
+}
+
+/// `PATCH /sales-orders/{id}/lines/{line_id}/production`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductionUpdate {
+    pub production_state: Option<ProductionState>,
+    /// The line's actual cost in the document currency.
+    #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
+    pub actual_cost: Option<ordo_core::Money>,
+}
+
+/// A planning system reports production progress and actual cost on a line of an
+/// approved or executing order. Touches that one line.
+pub fn update_production(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    line_id: i64,
+    if_match: Option<i64>,
+    p: ProductionUpdate,
+) -> Result<Line> {
+    let order = find(conn, caller, id)?;
+    caller.require(Permission::ProductionUpdate)?;
+    not_archived(&order)?;
+    let s = order.status()?;
+    if !matches!(
+        s,
+        OrderStatus::Draft | OrderStatus::PendingApproval | OrderStatus::Approved | OrderStatus::InExecution
+    ) {
+        return Err(DomainError::conflict("order_closed", format!("sales order {} is {}", order.number, s.as_str())));
+    }
+    let line: LineRow = document_lines::table
+        .filter(document_lines::id.eq(line_id))
+        .filter(document_lines::doc_kind.eq(DocKind::SalesOrder.as_str()))
+        .filter(document_lines::doc_id.eq(id))
+        .select(LineRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::not_found("line", line_id))?;
+    check_version(if_match, line.version)?;
+    let mut next = line.clone();
+    if let Some(ps) = p.production_state {
+        next.production_state = Some(ps.as_str().into());
+    }
+    if let Some(c) = p.actual_cost {
+        next.actual_cost = Some(c.to_scaled());
+    }
+    next.version += 1;
+    let saved: LineRow = diesel::update(
+        document_lines::table.filter(document_lines::id.eq(line_id)).filter(document_lines::version.eq(line.version)),
+    )
+    .set(&next)
+    .returning(document_lines::all_columns)
+    .get_result(conn)
+    .optional()?
+    .ok_or_else(|| DomainError::stale_version(line.version))?;
+    let (before, after) = (line.to_model()?, saved.to_model()?);
+    audit::record(
+        conn,
+        caller,
+        ENTITY,
+        id,
+        "production",
+        &serde_json::json!({"line_id": line_id, "changes": audit::diff(&to_json(&before), &to_json(&after))}),
+    )?;
+    Ok(after)
+}
+
+// ---- lifecycle --------------------------------------------------------------------
+
+fn stage_label(row: &OrderRow, approval: &Approval) -> String {
+    match row.status.as_str() {
+        "pending_approval" => match approval.stages.iter().find(|s| s.status == "pending") {
+            Some(s) => format!("pending_approval: {}", s.name),
+            None => "pending_approval".into(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Saves a state change with its journal event and audit entry.
+fn commit_state(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    current: &OrderRow,
+    mut row: OrderRow,
+    approval: &Approval,
+    stage: String,
+    event: String,
+) -> Result<SalesOrder> {
+    row.approval = ordo_core::util::json_text(approval);
+    row.version = current.version + 1;
+    row.updated_at = now();
+    let saved = save(conn, &row, current.version)?;
+    docs::journal(conn, caller, DocKind::SalesOrder, row.id, &stage, "event", event)?;
+    audit::record(
+        conn,
+        caller,
+        ENTITY,
+        row.id,
+        "status",
+        &serde_json::json!({"status": {"from": current.status, "to": saved.status}, "reason": saved.status_reason}),
+    )?;
+    saved.to_model(None)
+}
+
+/// Counts the coupon's redemption atomically: `uses < max_uses` in the UPDATE itself,
+/// so concurrent submits cannot exceed the limit.
+fn redeem_coupon(conn: &mut DbConnection, order: &OrderRow, code: &str) -> Result<()> {
+    let upper = code.to_ascii_uppercase();
+    let refuse = |why: &'static str, msg: String| DomainError::Rule {
+        code: "coupon_invalid",
+        detail: msg.clone(),
+        errors: vec![FieldError::new("coupon_code", why, msg)],
+    };
+    let (cid, per_customer): (i64, Option<i64>) = coupons::table
+        .filter(coupons::code.eq(&upper))
+        .select((coupons::id, coupons::max_uses_per_customer))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| refuse("unknown", format!("no coupon {upper}")))?;
+    let n = diesel::update(
+        coupons::table
+            .filter(coupons::id.eq(cid))
+            .filter(coupons::max_uses.is_null().or(coupons::uses.lt(coupons::max_uses.assume_not_null()))),
+    )
+    .set(coupons::uses.eq(coupons::uses + 1))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(refuse("exhausted", format!("coupon {upper} has no uses left")));
+    }
+    if let Some(limit) = per_customer {
+        let used: i64 = coupon_redemptions::table
+            .filter(coupon_redemptions::coupon_id.eq(cid))
+            .filter(coupon_redemptions::customer_id.eq(order.customer_id))
+            .count()
+            .get_result(conn)?;
+        if used >= limit {
+            return Err(refuse("exhausted_for_customer", format!("coupon {upper} is used up for this customer")));
+        }
+    }
+    diesel::insert_into(coupon_redemptions::table)
+        .values((
+            coupon_redemptions::coupon_id.eq(cid),
+            coupon_redemptions::customer_id.eq(order.customer_id),
+            coupon_redemptions::document.eq(format!("sales_order:{}", order.id)),
+            coupon_redemptions::created_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn release_coupon(conn: &mut DbConnection, order: &OrderRow) -> Result<()> {
+    let doc = format!("sales_order:{}", order.id);
+    let held: Vec<(i64, i64)> = coupon_redemptions::table
+        .filter(coupon_redemptions::document.eq(&doc))
+        .select((coupon_redemptions::id, coupon_redemptions::coupon_id))
+        .load(conn)?;
+    for (rid, cid) in held {
+        diesel::delete(coupon_redemptions::table.find(rid)).execute(conn)?;
+        diesel::update(coupons::table.find(cid).filter(coupons::uses.gt(0)))
+            .set(coupons::uses.eq(coupons::uses - 1))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Whether a stage's condition holds for this order.
+fn applies(conn: &mut DbConnection, order: &OrderRow, cond: &Option<StageCondition>) -> Result<bool> {
+    let pricing = HeaderPricing::parse(&order.pricing, &order.number)?;
+    Ok(match cond {
+        None => true,
+        Some(StageCondition::TotalAtLeast { amount }) => pricing.totals.base_gross.value() >= amount.value(),
+        Some(StageCondition::DiscountAbove { percent }) => {
+            let t = &pricing.totals;
+            let undiscounted = t.net.value() - t.shipping.value() + t.discount.value();
+            undiscounted > Decimal::ZERO && t.discount.value() * Decimal::from(100) / undiscounted > percent.value()
+        }
+        Some(StageCondition::CustomerBlocked) => {
+            let status: String = customers::table.find(order.customer_id).select(customers::status).first(conn)?;
+            status == CustomerStatus::Blocked.as_str()
+        }
+        Some(StageCondition::CustomerNew) => {
+            let earlier: i64 = sales_orders::table
+                .filter(sales_orders::customer_id.eq(order.customer_id))
+                .filter(sales_orders::id.ne(order.id))
+                // Archived completed orders count; archived cancelled ones carry a reason.
+                .filter(
+                    sales_orders::status
+                        .eq_any(["approved", "in_execution", "completed"])
+                        .or(sales_orders::status.eq("archived").and(sales_orders::status_reason.is_null())),
+                )
+                .count()
+                .get_result(conn)?;
+            earlier == 0
+        }
+    })
+}
+
+pub fn submit(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<SalesOrder> {
+    let current = editable(conn, caller, id, if_match)?;
+    let has_lines: i64 = document_lines::table
+        .filter(document_lines::doc_kind.eq(DocKind::SalesOrder.as_str()))
+        .filter(document_lines::doc_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    if has_lines == 0 {
+        return Err(DomainError::rule("no_lines", "an order without lines cannot be submitted"));
+    }
+    let mut approval = current.approval()?;
+    if let Some(code) = &current.coupon_code {
+        redeem_coupon(conn, &current, code)?;
+        approval.coupon_redeemed = true;
+    }
+    let route = approval_route_service::for_order_type(conn, &current.order_type)?;
+    let mut stages = vec![];
+    if let Some(r) = &route {
+        for s in &r.data.stages {
+            if applies(conn, &current, &s.condition)? {
+                stages.push(StageState {
+                    name: s.name.clone(),
+                    role: s.role,
+                    condition: s.condition.clone(),
+                    status: "pending".into(),
+                    decided_by: None,
+                    decided_by_name: None,
+                    decided_at: None,
+                    comment: None,
+                });
+            }
+        }
+    }
+    let ts = now().assume_utc();
+    approval.route_id = route.as_ref().map(|r| r.id);
+    approval.submitted_at = Some(ts);
+    let mut row = current.clone();
+    let event = if stages.is_empty() {
+        row.status = OrderStatus::Approved.as_str().into();
+        approval.approved_at = Some(ts);
+        "Submitted; no approval stage applies, so it is approved.".to_string()
+    } else {
+        row.status = OrderStatus::PendingApproval.as_str().into();
+        format!(
+            "Submitted for approval: {}.",
+            stages.iter().map(|s| format!("{} ({})", s.name, s.role)).collect::<Vec<_>>().join(", ")
+        )
+    };
+    approval.stages = stages;
+    commit_state(conn, caller, &current, row, &approval, "draft".into(), event)
+}
+
+/// `POST /sales-orders/{id}/approve`
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalDecision {
+    /// The stage you mean to pass; if it is no longer the open one the request is a
+    /// 409 (someone decided it first). Default: the open stage.
+    #[validate(length(min = 1, max = 100))]
+    pub stage: Option<String>,
+    #[validate(length(min = 1, max = 1000))]
+    pub comment: Option<String>,
+}
+
+/// `POST /sales-orders/{id}/reject`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rejection {
+    #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
+    pub reason: String,
+    #[validate(length(min = 1, max = 100))]
+    pub stage: Option<String>,
+}
+
+/// The open stage the caller may decide, or why not.
+fn open_stage(current: &OrderRow, approval: &Approval, caller: &Caller, named: Option<&str>) -> Result<usize> {
+    if current.status()? != OrderStatus::PendingApproval {
+        return Err(DomainError::conflict(
+            "not_pending_approval",
+            format!("sales order {} is {}: nothing to approve", current.number, current.status),
+        ));
+    }
+    let n =
+        approval.stages.iter().position(|s| s.status == "pending").ok_or_else(|| {
+            DomainError::Internal(format!("sales order {}: pending without an open stage", current.id))
+        })?;
+    if let Some(name) = named {
+        if approval.stages[n].name != name {
+            return Err(DomainError::conflict(
+                "stage_decided",
+                format!("stage {name:?} is not the open stage (that is {:?})", approval.stages[n].name),
+            ));
+        }
+    }
+    let role = approval.stages[n].role;
+    if !caller.principal.has_role(role) && !caller.principal.has_role(Role::Admin) {
+        return Err(DomainError::forbidden(format!("stage {:?} needs the role {role}", approval.stages[n].name)));
+    }
+    Ok(n)
+}
+
+/// An order an approver may decide on: visible and current. The stage's role is the
+/// permission (an accountant approving a credit stage need not edit orders).
+fn for_decision(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<OrderRow> {
+    let row = find(conn, caller, id)?;
+    check_version(if_match, row.version)?;
+    not_archived(&row)?;
+    Ok(row)
+}
+
+pub fn approve(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    d: ApprovalDecision,
+) -> Result<SalesOrder> {
+    let current = for_decision(conn, caller, id, if_match)?;
+    let mut approval = current.approval()?;
+    let n = open_stage(&current, &approval, caller, d.stage.as_deref())?;
+    let stage = stage_label(&current, &approval);
+    let ts = now().assume_utc();
+    let s = &mut approval.stages[n];
+    s.status = "approved".into();
+    s.decided_by = Some(caller.principal.actor_key());
+    s.decided_by_name = Some(caller.principal.name.clone());
+    s.decided_at = Some(ts);
+    s.comment = d.comment.clone();
+    let mut event = format!("Stage {:?} approved by {}.", s.name, caller.principal.name);
+    if let Some(c) = &d.comment {
+        event.push_str(&format!(" {c}"));
+    }
+    let mut row = current.clone();
+    if approval.stages.iter().all(|s| s.status == "approved") {
+        row.status = OrderStatus::Approved.as_str().into();
+        approval.approved_at = Some(ts);
+        event.push_str(" The order is approved.");
+    }
+    commit_state(conn, caller, &current, row, &approval, stage, event)
+}
+
+pub fn reject(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    r: Rejection,
+) -> Result<SalesOrder> {
+    let current = for_decision(conn, caller, id, if_match)?;
+    let mut approval = current.approval()?;
+    let n = open_stage(&current, &approval, caller, r.stage.as_deref())?;
+    let stage = stage_label(&current, &approval);
+    let ts = now().assume_utc();
+    let s = &mut approval.stages[n];
+    s.status = "rejected".into();
+    s.decided_by = Some(caller.principal.actor_key());
+    s.decided_by_name = Some(caller.principal.name.clone());
+    s.decided_at = Some(ts);
+    s.comment = Some(r.reason.clone());
+    let name = s.name.clone();
+    if approval.coupon_redeemed {
+        release_coupon(conn, &current)?;
+        approval.coupon_redeemed = false;
+    }
+    approval.closed_at = Some(ts);
+    let mut row = current.clone();
+    row.status = OrderStatus::Cancelled.as_str().into();
+    row.status_reason = Some(format!("rejected at {name}: {}", r.reason));
+    let event = format!("Stage {name:?} rejected by {}: {}. The order is cancelled.", caller.principal.name, r.reason);
+    commit_state(conn, caller, &current, row, &approval, stage, event)
+}
+
+/// The quality checklist points still open that block confirmation.
+fn open_required_points(conn: &mut DbConnection, id: i64) -> Result<Vec<(i64, String)>> {
+    Ok(order_checklist_points::table
+        .filter(order_checklist_points::sales_order_id.eq(id))
+        .filter(order_checklist_points::required.eq(true))
+        .filter(order_checklist_points::ticked.eq(false))
+        .order(order_checklist_points::position.asc())
+        .select((order_checklist_points::id, order_checklist_points::text))
+        .load(conn)?)
+}
+
+/// Approved → in execution: contract number, payment terms and every required
+/// checklist point are needed (422 naming what is missing). Fulfillment reserves stock
+/// in the same transaction when it takes over this step.
+pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<SalesOrder> {
+    let current = for_write(conn, caller, id, if_match)?;
+    if current.status()? != OrderStatus::Approved {
+        return Err(DomainError::conflict(
+            "not_approved",
+            format!("sales order {} is {}: only approved orders are confirmed", current.number, current.status),
+        ));
+    }
+    let mut errs = vec![];
+    if current.contract_number.is_none() {
+        errs.push(FieldError::new("contract_number", "required", "a contract number is needed to confirm"));
+    }
+    if current.payment_terms_days.is_none() {
+        errs.push(FieldError::new("payment_terms_days", "required", "payment terms are needed to confirm"));
+    }
+    if !errs.is_empty() {
+        return Err(DomainError::Rule {
+            code: "confirmation_incomplete",
+            detail: "the order header is missing what confirmation needs".into(),
+            errors: errs,
+        });
+    }
+    let open = open_required_points(conn, id)?;
+    if !open.is_empty() {
+        return Err(DomainError::Rule {
+            code: "checklist_incomplete",
+            detail: format!("{} required checklist point(s) are not ticked", open.len()),
+            errors: open
+                .into_iter()
+                .map(|(pid, text)| FieldError::new(format!("checklist[{pid}]"), "not_ticked", text))
+                .collect(),
+        });
+    }
+    let mut approval = current.approval()?;
+    approval.confirmed_at = Some(now().assume_utc());
+    let mut row = current.clone();
+    row.status = OrderStatus::InExecution.as_str().into();
+    commit_state(conn, caller, &current, row, &approval, "approved".into(), "Confirmed: in execution.".into())
+}
+
+pub fn cancel(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    reason: String,
+) -> Result<SalesOrder> {
+    let current = for_write(conn, caller, id, if_match)?;
+    let s = current.status()?;
+    if !matches!(
+        s,
+        OrderStatus::Draft | OrderStatus::PendingApproval | OrderStatus::Approved | OrderStatus::InExecution
+    ) {
+        return Err(DomainError::conflict(
+            "invalid_transition",
+            format!("sales order {} is {} and cannot be cancelled", current.number, s.as_str()),
+        ));
+    }
+    let mut approval = current.approval()?;
+    if approval.coupon_redeemed {
+        release_coupon(conn, &current)?;
+        approval.coupon_redeemed = false;
+    }
+    approval.closed_at = Some(now().assume_utc());
+    let stage = stage_label(&current, &approval);
+    let mut row = current.clone();
+    row.status = OrderStatus::Cancelled.as_str().into();
+    row.status_reason = Some(reason.clone());
+    commit_state(conn, caller, &current, row, &approval, stage, format!("Cancelled: {reason}"))
+}
+
+/// In execution → completed (until fulfillment completes orders by delivering them).
+pub fn complete(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<SalesOrder> {
+    let current = for_write(conn, caller, id, if_match)?;
+    if current.status()? != OrderStatus::InExecution {
+        return Err(DomainError::conflict(
+            "invalid_transition",
+            format!("sales order {} is {}: only orders in execution complete", current.number, current.status),
+        ));
+    }
+    let mut approval = current.approval()?;
+    approval.closed_at = Some(now().assume_utc());
+    let mut row = current.clone();
+    row.status = OrderStatus::Completed.as_str().into();
+    commit_state(conn, caller, &current, row, &approval, "in_execution".into(), "Completed.".into())
+}
+
+/// Cancelled or completed → archived: read-only, out of default lists.
+pub fn archive(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<SalesOrder> {
+    let current = for_write(conn, caller, id, if_match)?;
+    let s = current.status()?;
+    if !matches!(s, OrderStatus::Cancelled | OrderStatus::Completed) {
+        return Err(DomainError::conflict(
+            "invalid_transition",
+            format!(
+                "sales order {} is {}: only cancelled or completed orders are archived",
+                current.number,
+                s.as_str()
+            ),
+        ));
+    }
+    let approval = current.approval()?;
+    let mut row = current.clone();
+    row.status = OrderStatus::Archived.as_str().into();
+    row.archived_at = Some(now());
+    commit_state(conn, caller, &current, row, &approval, s.as_str().into(), "Archived.".into())
+}
+
+pub fn delete(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Removal<SalesOrder>> {
+    let current = editable(conn, caller, id, if_match)?;
+    if current.quotation_id.is_some() || current.blanket_order_id.is_some() {
+        return Err(DomainError::conflict(
+            "linked",
+            "an order made from a quotation or blanket order is cancelled, not deleted",
+        ));
+    }
+    let before = current.to_model(None)?;
+    diesel::delete(
+        document_lines::table
+            .filter(document_lines::doc_kind.eq(DocKind::SalesOrder.as_str()))
+            .filter(document_lines::doc_id.eq(id)),
+    )
+    .execute(conn)?;
+    diesel::delete(order_checklist_points::table.filter(order_checklist_points::sales_order_id.eq(id)))
+        .execute(conn)?;
+    diesel::delete(
+        ordo_db::schema::document_journal::table
+            .filter(ordo_db::schema::document_journal::doc_kind.eq(DocKind::SalesOrder.as_str()))
+            .filter(ordo_db::schema::document_journal::doc_id.eq(id)),
+    )
+    .execute(conn)?;
+    diesel::delete(sales_orders::table.find(id)).execute(conn)?;
+    audit::record(conn, caller, ENTITY, id, "delete", &to_json(&before))?;
+    Ok(Removal::Deleted)
+}
+
+pub fn history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
+    read(caller)?;
+    find(conn, caller, id)?;
+    audit::history(conn, ENTITY, id, page)
+}
+
+// ---- journal and checklist ----------------------------------------------------------
+
+pub fn journal(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Vec<JournalStage>> {
+    read(caller)?;
+    find(conn, caller, id)?;
+    docs::journal_of(conn, DocKind::SalesOrder, id)
+}
+
+/// `POST /sales-orders/{id}/comments`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Comment {
+    #[validate(length(min = 1, max = 4000))]
+    #[schema(min_length = 1, max_length = 4000)]
+    pub text: String,
+}
+
+pub fn comment(conn: &mut DbConnection, caller: &Caller, id: i64, c: Comment) -> Result<Vec<JournalStage>> {
+    let current = find(conn, caller, id)?;
+    write(caller)?;
+    let approval = current.approval()?;
+    docs::journal(conn, caller, DocKind::SalesOrder, id, &stage_label(&current, &approval), "comment", c.text)?;
+    docs::journal_of(conn, DocKind::SalesOrder, id)
+}
+
+/// One point of an order's quality checklist.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OrderChecklistPoint {
+    pub id: i64,
+    pub position: i32,
+    pub text: String,
+    pub required: bool,
+    pub ticked: bool,
+    pub ticked_by: Option<String>,
+    #[serde(serialize_with = "ordo_core::serde_util::rfc3339_opt::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ticked_at: Option<OffsetDateTime>,
+    pub comment: Option<String>,
+}
+
+type PointRow = (i64, i32, String, bool, bool, Option<String>, Option<PrimitiveDateTime>, Option<String>);
+
+fn points(conn: &mut DbConnection, id: i64) -> Result<Vec<OrderChecklistPoint>> {
+    let rows: Vec<PointRow> = order_checklist_points::table
+        .filter(order_checklist_points::sales_order_id.eq(id))
+        .order(order_checklist_points::position.asc())
+        .select((
+            order_checklist_points::id,
+            order_checklist_points::position,
+            order_checklist_points::text,
+            order_checklist_points::required,
+            order_checklist_points::ticked,
+            order_checklist_points::ticked_by,
+            order_checklist_points::ticked_at,
+            order_checklist_points::comment,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, position, text, required, ticked, ticked_by, ticked_at, comment)| OrderChecklistPoint {
+            id,
+            position,
+            text,
+            required,
+            ticked,
+            ticked_by,
+            ticked_at: ticked_at.map(|t| t.assume_utc()),
+            comment,
+        })
+        .collect())
+}
+
+pub fn checklist(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Vec<OrderChecklistPoint>> {
+    read(caller)?;
+    find(conn, caller, id)?;
+    points(conn, id)
+}
+
+/// `POST /sales-orders/{id}/checklist/{point_id}/tick`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tick {
+    /// `true` ticks the point, `false` clears it.
+    pub ticked: bool,
+    #[validate(length(min = 1, max = 1000))]
+    pub comment: Option<String>,
+}
+
+pub fn tick(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    point_id: i64,
+    t: Tick,
+) -> Result<Vec<OrderChecklistPoint>> {
+    let current = for_write(conn, caller, id, None)?;
+    let s = current.status()?;
+    if !matches!(s, OrderStatus::Draft | OrderStatus::PendingApproval | OrderStatus::Approved) {
+        return Err(DomainError::conflict(
+            "checklist_closed",
+            format!("sales order {} is {}: its checklist was agreed", current.number, s.as_str()),
+        ));
+    }
+    let n = diesel::update(
+        order_checklist_points::table
+            .filter(order_checklist_points::id.eq(point_id))
+            .filter(order_checklist_points::sales_order_id.eq(id)),
+    )
+    .set((
+        order_checklist_points::ticked.eq(t.ticked),
+        order_checklist_points::ticked_by.eq(t.ticked.then(|| caller.principal.name.clone())),
+        order_checklist_points::ticked_at.eq(t.ticked.then(now)),
+        order_checklist_points::comment.eq(&t.comment),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(DomainError::not_found("checklist point", point_id));
+    }
+    let approval = current.approval()?;
+    docs::journal(
+        conn,
+        caller,
+        DocKind::SalesOrder,
+        id,
+        &stage_label(&current, &approval),
+        "event",
+        format!(
+            "Checklist point #{point_id} {}{}.",
+            if t.ticked { "ticked" } else { "cleared" },
+            t.comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default()
+        ),
+    )?;
+    audit::record(
+        conn,
+        caller,
+        ENTITY,
+        id,
+        "checklist",
+        &serde_json::json!({"point_id": point_id, "ticked": t.ticked, "comment": t.comment}),
+    )?;
+    points(conn, id)
+}
+
+/// `POST /quotations/{id}/convert`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConvertInto {
+    SalesOrder,
+    BlanketOrder,
+}
+
+/// Turns an accepted quotation into a draft sales order with the quoted lines and
+/// prices (kept as quoted: the lines are locked to the quotation's prices).
+pub fn from_quotation(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    quotation_id: i64,
+    if_match: Option<i64>,
+    base: Currency,
+) -> Result<SalesOrder> {
+    let (q, qlines) = crate::quotations::for_conversion(conn, caller, quotation_id, if_match)?;
+    let qh = q.to_create()?;
+    let h = SalesOrderCreate {
+        customer_id: q.customer_id,
+        order_type: standard(),
+        contact_id: q.contact_id,
+        customer_po: None,
+        currency: qh.currency,
+        date: Some(today()),
+        requested_date: None,
+        ship_to: None,
+        payment_terms_days: q.payment_terms_days,
+        delivery_terms: qh.delivery_terms,
+        contract_number: None,
+        price_list_id: q.price_list_id,
+        sales_person_id: q.sales_person_id,
+        sales_partner_id: q.sales_partner_id,
+        campaign_id: q.campaign_id,
+        territory_id: q.territory_id,
+        notes: qh.notes,
+        coupon_code: q.coupon_code.clone(),
+        shipping_country: qh.shipping_country.clone(),
+        lines: vec![],
+    };
+    let mut h = resolve(conn, caller, h, None)?;
+    // Shipping as quoted, not re-derived from the ship-to address.
+    h.shipping_country = qh.shipping_country;
+    let from = format!("quotation {} rev {}", q.number, q.revision);
+    let pricing_lines = locked_copies(&qlines, &from)?;
+    let order = create_resolved(conn, caller, h, pricing_lines, base, Some(q.id), None)?;
+    crate::quotations::mark_converted(conn, caller, &q, Some(order.id), None)?;
+    docs::journal(conn, caller, DocKind::SalesOrder, order.id, "draft", "event", format!("Converted from {from}."))?;
+    Ok(order)
+}
+
+/// A document's own lines as locked inputs: their prices stand as they were.
+pub(crate) fn locked_copies(rows: &[LineRow], from: &str) -> Result<Vec<PricingLine>> {
+    rows.iter()
+        .filter(|r| r.free_of_rule_id.is_none())
+        .map(|r| {
+            let mut locked = r.clone();
+            let mut pricing: serde_json::Value = serde_json::from_str(&r.pricing).unwrap_or_default();
+            pricing["locked_from"] = serde_json::Value::String(from.to_string());
+            locked.pricing = pricing.to_string();
+            Ok(PricingLine { input: r.input()?, locked: Some(locked) })
+        })
+        .collect()
+}

@@ -1,0 +1,11 @@
+DELETE FROM number_series WHERE code IN ('quotation', 'sales_order', 'blanket_order');
+DROP TABLE activities;
+DROP TABLE document_journal;
+DROP TABLE order_checklist_points;
+DROP TABLE blanket_schedule_lines;
+DROP TABLE document_lines;
+DROP TABLE blanket_orders;
+DROP TABLE sales_orders;
+DROP TABLE quotations;
+DROP TABLE checklist_templates;
+DROP TABLE approval_routes;
