@@ -12,7 +12,8 @@ on_both_backends!(
     order_approval_and_confirmation,
     order_rules_and_scope,
     coupon_redemption_is_counted_once,
-    order_statement_budget
+    order_statement_budget,
+    blanket_orders_and_call_offs
 );
 
 fn id(r: &Resp) -> i64 {
@@ -694,4 +695,160 @@ async fn order_statement_budget(app: TestApp) {
     assert_eq!(versions.iter().filter(|v| **v == 2).count(), 1, "{versions:?}");
     assert_eq!(edit.body["lines"][7]["quantity"], "3");
     assert!(edit.statements() <= five.statements() + 2, "edit: {} statements", edit.statements());
+}
+
+async fn blanket_orders_and_call_offs(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app).await;
+    let (agent_id, agent) = app.user("anna", &["sales_agent"]).await;
+    let (_, other) = app.user("otto", &["sales_agent"]).await;
+    app.patch(&format!("/api/v1/customers/{}", w.c1), t, json!({"owner_id": agent_id})).await;
+    let today = time::OffsetDateTime::now_utc().date();
+    let (from, to) = (today.to_string(), (today + time::Duration::days(364)).to_string());
+    let bad = app
+        .post(
+            "/api/v1/blanket-orders",
+            &agent,
+            json!({"customer_id": w.c1, "kind": "value", "valid_from": to, "valid_to": from}),
+        )
+        .await;
+    bad.problem(422, "validation_failed");
+    assert_eq!(bad.error_fields(), vec!["valid_to", "value_ceiling"]);
+    let b = ok(app
+        .post(
+            "/api/v1/blanket-orders",
+            &agent,
+            json!({"customer_id": w.c1, "kind": "quantity", "valid_from": from, "valid_to": to,
+            "contract_number": "FW-1", "lines": [line(w.item_a, "100"), line(w.item_b, "10")]}),
+        )
+        .await);
+    assert!(b["number"].as_str().unwrap().starts_with("BO-"));
+    assert_eq!(b["lines"][0]["net"], "837.90", "9.00 tier, -5%, -2%");
+    assert_eq!(b["agreed_value"], "1817.90");
+    let bid = b["id"].as_i64().unwrap();
+    let url = format!("/api/v1/blanket-orders/{bid}");
+    app.get(&url, &other).await.problem(404, "not_found");
+    let la = b["lines"][0]["id"].as_i64().unwrap();
+    let lb = b["lines"][1]["id"].as_i64().unwrap();
+
+    // A monthly schedule, editable line by line.
+    let sched = app
+        .post(
+            &format!("{url}/schedule"),
+            &agent,
+            json!({"line_id": la, "period": "monthly", "quantity": "10",
+            "from": from, "to": (today + time::Duration::days(75)).to_string()}),
+        )
+        .await;
+    assert_eq!(sched.status, 201, "{}", sched.body);
+    let lines = sched.body.as_array().unwrap();
+    assert_eq!(lines.len(), 3);
+    let sid = lines[1]["id"].as_i64().unwrap();
+    let moved = ok(app.patch(&format!("{url}/schedule/{sid}"), &agent, json!({"quantity": "15"})).await);
+    assert_eq!(moved["quantity"], "15");
+    app.post(
+        &format!("{url}/schedule"),
+        &agent,
+        json!({"line_id": 999, "period": "weekly", "quantity": "1", "from": from, "to": from}),
+    )
+    .await
+    .problem(404, "not_found");
+
+    // Call-offs only from an active blanket order, at the agreed prices.
+    let co = json!({"lines": [{"line_id": la, "quantity": "30"}]});
+    app.post(&format!("{url}/call-off"), &agent, co.clone()).await.problem(409, "blanket_not_active");
+    ok(app.post(&format!("{url}/activate"), &agent, json!({})).await);
+    app.patch(&url, &agent, json!({"notes": "x"})).await.problem(409, "not_draft");
+    let order = app.post(&format!("{url}/call-off"), &agent, co).await;
+    assert_eq!(order.status, 201, "{}", order.body);
+    assert_eq!(order.body["blanket_order_id"], bid);
+    assert_eq!(order.body["lines"][0]["net"], "251.37", "30 x 8.379");
+    assert_eq!(order.body["lines"][0]["blanket_line_id"], la);
+    assert_eq!(order.body["contract_number"], "FW-1");
+    let got = ok(app.get(&url, &agent).await);
+    assert_eq!(got["lines"][0]["remaining_quantity"], "70");
+    assert_eq!(got["called_off_value"], "251.37");
+    let orders_before = app.get("/api/v1/sales-orders", t).await.body["data"].as_array().unwrap().len();
+    let over = app
+        .post(
+            &format!("{url}/call-off"),
+            &agent,
+            json!({"lines": [{"line_id": la, "quantity": "71"}, {"line_id": lb, "quantity": "1"}]}),
+        )
+        .await;
+    over.problem(422, "blanket_exceeded");
+    assert_eq!(over.error_fields(), vec!["lines[0].quantity"]);
+    assert_eq!(
+        app.get("/api/v1/sales-orders", t).await.body["data"].as_array().unwrap().len(),
+        orders_before,
+        "nothing written"
+    );
+    app.post(
+        &format!("{url}/call-off"),
+        &agent,
+        json!({"lines": [{"line_id": la, "quantity": "71"}], "allow_exceeding": true}),
+    )
+    .await
+    .problem(403, "forbidden");
+    // Order lines naming blanket lines are call-offs too.
+    let via = app
+        .post(
+            "/api/v1/sales-orders",
+            &agent,
+            json!({"customer_id": w.c1, "lines": [{"item_id": w.item_b, "quantity": "4", "blanket_line_id": lb}]}),
+        )
+        .await;
+    assert_eq!(via.status, 201, "{}", via.body);
+    assert_eq!(via.body["blanket_order_id"], bid);
+    assert_eq!(ok(app.get(&url, &agent).await)["lines"][1]["remaining_quantity"], "6");
+    let oid = order.body["id"].as_i64().unwrap();
+    app.patch(
+        &format!("/api/v1/sales-orders/{oid}/lines/{}", order.body["lines"][0]["id"]),
+        &agent,
+        json!({"quantity": "1"}),
+    )
+    .await
+    .problem(409, "call_off_lines");
+    // Cancelling a call-off gives its quantity back.
+    ok(app.post(&format!("/api/v1/sales-orders/{oid}/cancel"), &agent, json!({"reason": "wrong"})).await);
+    let back = ok(app.get(&url, &agent).await);
+    assert_eq!(back["lines"][0]["remaining_quantity"], "100");
+    assert_eq!(back["called_off_value"], via.body["totals"]["net"]);
+
+    // A value blanket order caps the call-offs' net value.
+    let v = ok(app
+        .post(
+            "/api/v1/blanket-orders",
+            t,
+            json!({"customer_id": w.c1, "kind": "value", "valid_from": from, "valid_to": to,
+            "value_ceiling": "300.00", "lines": [line(w.item_b, "1")]}),
+        )
+        .await);
+    let vurl = format!("/api/v1/blanket-orders/{}", v["id"]);
+    ok(app.post(&format!("{vurl}/activate"), t, json!({})).await);
+    let vl = v["lines"][0]["id"].as_i64().unwrap();
+    ok(app.post(&format!("{vurl}/call-off"), t, json!({"lines": [{"line_id": vl, "quantity": "3"}]})).await);
+    assert_eq!(ok(app.get(&vurl, t).await)["remaining_value"], "6.00");
+    app.post(&format!("{vurl}/call-off"), t, json!({"lines": [{"line_id": vl, "quantity": "1"}]}))
+        .await
+        .problem(422, "blanket_exceeded");
+    let forced = app
+        .post(
+            &format!("{vurl}/call-off"),
+            t,
+            json!({"lines": [{"line_id": vl, "quantity": "1"}], "allow_exceeding": true}),
+        )
+        .await;
+    assert_eq!(forced.status, 201, "{}", forced.body);
+
+    // An accepted quotation converts into a blanket order.
+    let q = ok(app.post("/api/v1/quotations", t, json!({"customer_id": w.c1, "lines": [line(w.item_a, "50")]})).await);
+    let qurl = format!("/api/v1/quotations/{}", q["id"]);
+    ok(app.post(&format!("{qurl}/send"), t, json!({})).await);
+    ok(app.post(&format!("{qurl}/accept"), t, json!({})).await);
+    let conv = app.post(&format!("{qurl}/convert"), t, json!({"into": "blanket_order"})).await;
+    assert_eq!(conv.status, 201, "{}", conv.body);
+    assert_eq!(conv.body["blanket_order"]["quotation_id"], q["id"]);
+    assert_eq!(conv.body["blanket_order"]["lines"][0]["net"], q["lines"][0]["net"]);
+    assert_eq!(ok(app.get(&qurl, t).await)["blanket_order_id"], conv.body["blanket_order"]["id"]);
 }

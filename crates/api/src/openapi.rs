@@ -35,6 +35,7 @@ use crate::{auth, customers, items, pricing, users};
         (name = "sales-setup", description = "Approval routes, quality checklist templates and document number series"),
         (name = "quotations", description = "Quotations: lines priced by the engine, revisions, acceptance and conversion"),
         (name = "sales-orders", description = "Sales orders: approval routes, checklists, confirmation, journal and lifecycle"),
+        (name = "blanket-orders", description = "Blanket orders: agreed quantities or value over a period, delivery schedules and call-offs"),
         (name = "health", description = "Liveness and readiness probes"),
     )
 )]

@@ -2,10 +2,13 @@
 //! approval routes, checklist templates and number series.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, patch, post, web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use ordo_core::body::MergePatch;
 use ordo_core::Page;
 use ordo_crm::pipeline::Reason;
+use ordo_sales_docs::blanket::{
+    self, BlanketOrder, BlanketOrderCreate, BlanketStatus, CallOffRequest, ScheduleLine, SchedulePatch, ScheduleRequest,
+};
 use ordo_sales_docs::docs::JournalStage;
 use ordo_sales_docs::lines::{Line, LineInput};
 use ordo_sales_docs::orders::{
@@ -21,7 +24,7 @@ use crate::common::PageQuery;
 use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
 use crate::problem::Problem;
 
-crate::team_resource!(Quotation, SalesOrder, ApprovalRoute, ChecklistTemplate, Line);
+crate::team_resource!(Quotation, SalesOrder, ApprovalRoute, ChecklistTemplate, Line, BlanketOrder, ScheduleLine);
 
 crate::list_query!(ApprovalRouteQuery => approval_route_service::Filter {
     order_type: Option<String>,
@@ -97,6 +100,14 @@ crate::list_query!(QuotationQuery => quotations::Filter {
     /// Exact number: all revisions.
     number: Option<String>,
     /// Include archived quotations (default false).
+    #[serde(default)]
+    include_archived: bool,
+});
+
+crate::list_query!(BlanketOrderQuery => blanket::Filter {
+    customer_id: Option<i64>,
+    status: Option<BlanketStatus>,
+    /// Include archived blanket orders (default false).
     #[serde(default)]
     include_archived: bool,
 });
@@ -261,6 +272,15 @@ document_resource! {
           "addSalesOrderLine", "updateSalesOrderLine", "deleteSalesOrderLine"],
 }
 
+document_resource! {
+    module: blanket_docs, tag: "blanket-orders", name: "blanket order",
+    collection: "/blanket-orders", member: "/blanket-orders/{id}", history: "/blanket-orders/{id}/history",
+    lines: "/blanket-orders/{id}/lines", line: "/blanket-orders/{id}/lines/{line_id}", location: "/api/v1/blanket-orders/{}",
+    model: BlanketOrder, create: BlanketOrderCreate, query: BlanketOrderQuery, service: ordo_sales_docs::blanket,
+    ids: ["createBlanketOrder", "listBlanketOrders", "getBlanketOrder", "updateBlanketOrder", "deleteBlanketOrder", "getBlanketOrderHistory",
+          "addBlanketOrderLine", "updateBlanketOrderLine", "deleteBlanketOrderLine"],
+}
+
 // ---- quotation lifecycle --------------------------------------------------------------
 
 crate::action! {
@@ -305,15 +325,16 @@ pub struct ConvertRequest {
     pub into: ConvertInto,
 }
 
-/// What a conversion made.
+/// What a conversion made: the sales order or the blanket order.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Conversion {
     pub quotation_id: i64,
     pub sales_order: Option<SalesOrder>,
+    pub blanket_order: Option<BlanketOrder>,
 }
 
-/// Turn an accepted quotation into a draft sales order with the quoted lines and
-/// prices; both link to each other and a quotation converts once (409 after).
+/// Turn an accepted quotation into a draft sales order or blanket order with the quoted
+/// lines and prices; both link to each other and a quotation converts once (409 after).
 #[utoipa::path(
     tag = "quotations",
     operation_id = "convertQuotation",
@@ -334,14 +355,19 @@ pub async fn convert_quotation(
         move |c, caller| match into {
             ConvertInto::SalesOrder => {
                 let o = orders::from_quotation(c, caller, id, if_match.0, base)?;
-                Ok(Conversion { quotation_id: id, sales_order: Some(o) })
+                Ok(Conversion { quotation_id: id, sales_order: Some(o), blanket_order: None })
             }
             ConvertInto::BlanketOrder => {
-                Err(ordo_core::DomainError::field("into", "unsupported", "blanket orders are not available yet"))
+                let b = blanket::from_quotation(c, caller, id, if_match.0, base)?;
+                Ok(Conversion { quotation_id: id, sales_order: None, blanket_order: Some(b) })
             }
         },
         |v| ReplyMeta {
-            location: v.sales_order.as_ref().map(|o| format!("/api/v1/sales-orders/{}", o.id)),
+            location: match (&v.sales_order, &v.blanket_order) {
+                (Some(o), _) => Some(format!("/api/v1/sales-orders/{}", o.id)),
+                (_, Some(b)) => Some(format!("/api/v1/blanket-orders/{}", b.id)),
+                _ => None,
+            },
             version: None,
         },
     )
@@ -499,7 +525,138 @@ pub async fn tick_point(
     .await
 }
 
+// ---- blanket orders ------------------------------------------------------------------------
+
+crate::action! {
+    /// `draft → active`: call-offs may be made within the validity dates.
+    fn activate_blanket, tag: "blanket-orders", id: "activateBlanketOrder", path: "/blanket-orders/{id}/activate", model: BlanketOrder,
+    call: |c, caller, id, if_match| blanket::activate(c, caller, id, if_match)
+}
+crate::action! {
+    /// `active → closed`: no more call-offs.
+    fn close_blanket, tag: "blanket-orders", id: "closeBlanketOrder", path: "/blanket-orders/{id}/close", model: BlanketOrder,
+    call: |c, caller, id, if_match| blanket::close(c, caller, id, if_match)
+}
+crate::action! {
+    /// `draft | active → cancelled`.
+    fn cancel_blanket, tag: "blanket-orders", id: "cancelBlanketOrder", path: "/blanket-orders/{id}/cancel", model: BlanketOrder,
+    body: Reason,
+    call: |c, caller, id, if_match, input| blanket::cancel(c, caller, id, if_match, input.reason)
+}
+crate::action! {
+    /// Archive a closed or cancelled blanket order.
+    fn archive_blanket, tag: "blanket-orders", id: "archiveBlanketOrder", path: "/blanket-orders/{id}/archive", model: BlanketOrder,
+    call: |c, caller, id, if_match| blanket::archive(c, caller, id, if_match)
+}
+
+/// The delivery schedule: dated quantities per line, earliest first.
+#[utoipa::path(
+    tag = "blanket-orders",
+    operation_id = "getBlanketOrderSchedule",
+    params(("id" = i64, Path, description = "Blanket order id")),
+    responses((status = 200, description = "Schedule lines", body = Vec<ScheduleLine>))
+)]
+#[get("/blanket-orders/{id}/schedule")]
+pub async fn blanket_schedule(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| blanket::schedule(c, caller, id)).await?))
+}
+
+/// Generate a line's schedule: a quantity per week or month between two dates
+/// (replaces that line's schedule).
+#[utoipa::path(
+    tag = "blanket-orders",
+    operation_id = "generateBlanketOrderSchedule",
+    params(("id" = i64, Path, description = "Blanket order id")),
+    request_body = ScheduleRequest,
+    responses((status = 201, description = "The whole schedule", body = Vec<ScheduleLine>))
+)]
+#[post("/blanket-orders/{id}/schedule")]
+pub async fn generate_schedule(
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<ScheduleRequest>,
+) -> Result<HttpResponse, Problem> {
+    let (id, r) = (id.into_inner(), body.0);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| blanket::generate_schedule(c, caller, id, r),
+        move |_| ReplyMeta { location: Some(format!("/api/v1/blanket-orders/{id}/schedule")), version: None },
+    )
+    .await
+}
+
+/// Move or resize one schedule line.
+#[utoipa::path(
+    tag = "blanket-orders",
+    operation_id = "updateBlanketOrderScheduleLine",
+    params(("id" = i64, Path, description = "Blanket order id"), ("schedule_id" = i64, Path, description = "Schedule line id")),
+    request_body = SchedulePatch,
+    responses((status = 200, description = "Updated", body = ScheduleLine, headers(("ETag" = String))))
+)]
+#[patch("/blanket-orders/{id}/schedule/{schedule_id}")]
+pub async fn update_schedule_line(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    if_match: IfMatch,
+    body: ValidJson<SchedulePatch>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, sid), p) = (path.into_inner(), body.0);
+    let v = auth.write(move |c, caller| blanket::update_schedule_line(c, caller, id, sid, if_match.0, p)).await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// Remove one schedule line.
+#[utoipa::path(
+    tag = "blanket-orders",
+    operation_id = "deleteBlanketOrderScheduleLine",
+    params(("id" = i64, Path, description = "Blanket order id"), ("schedule_id" = i64, Path, description = "Schedule line id")),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/blanket-orders/{id}/schedule/{schedule_id}")]
+pub async fn delete_schedule_line(auth: Auth, path: web::Path<(i64, i64)>) -> Result<HttpResponse, Problem> {
+    let (id, sid) = path.into_inner();
+    auth.write(move |c, caller| blanket::delete_schedule_line(c, caller, id, sid)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Create a draft sales order against the blanket order at the agreed prices,
+/// consuming quantity (or value). More than is left is 422 `blanket_exceeded` unless
+/// `allow_exceeding` with the `blanket_override` permission.
+#[utoipa::path(
+    tag = "blanket-orders",
+    operation_id = "callOffBlanketOrder",
+    params(("id" = i64, Path, description = "Blanket order id")),
+    request_body = CallOffRequest,
+    responses((status = 201, description = "The call-off order", body = SalesOrder, headers(("ETag" = String), ("Location" = String))))
+)]
+#[post("/blanket-orders/{id}/call-off")]
+pub async fn call_off(
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<CallOffRequest>,
+) -> Result<HttpResponse, Problem> {
+    use crate::crud::Resource;
+    let (id, r, base) = (id.into_inner(), body.0, auth.db_state().config.base_currency);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| blanket::call_off(c, caller, id, r, base),
+        |v| ReplyMeta { location: Some(format!("/api/v1/sales-orders/{}", v.id())), version: Some(v.version()) },
+    )
+    .await
+}
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    blanket_docs::routes(cfg);
+    cfg.service(activate_blanket)
+        .service(close_blanket)
+        .service(cancel_blanket)
+        .service(archive_blanket)
+        .service(blanket_schedule)
+        .service(generate_schedule)
+        .service(update_schedule_line)
+        .service(delete_schedule_line)
+        .service(call_off);
     approval_routes::routes(cfg);
     checklist_templates::routes(cfg);
     quotation_docs::routes(cfg);

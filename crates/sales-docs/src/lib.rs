@@ -2,6 +2,7 @@
 //! priced by the price engine, approval routes, quality checklists, the document
 //! journal and number series.
 
+pub mod blanket;
 pub mod docs;
 pub mod lines;
 pub mod orders;

@@ -509,12 +509,8 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, input: SalesOrderCreate,
     write(caller)?;
     let overrides: Vec<_> = input.lines.iter().enumerate().map(|(n, l)| (n, l, None)).collect();
     lines::check_overrides(caller, &overrides)?;
-    if let Some((n, _)) = input.lines.iter().enumerate().find(|(_, l)| l.blanket_line_id.is_some()) {
-        return Err(DomainError::field(
-            &format!("lines[{n}].blanket_line_id"),
-            "use_call_off",
-            "call off blanket orders with POST /blanket-orders/{id}/call-off",
-        ));
+    if input.lines.iter().any(|l| l.blanket_line_id.is_some()) {
+        return crate::blanket::call_off_from_order(conn, caller, &input, base);
     }
     let lines_in = input.lines.clone();
     let h = resolve(conn, caller, input, None)?;
@@ -753,6 +749,12 @@ pub fn change_line(
     base: Currency,
 ) -> Result<SalesOrder> {
     let current = editable(conn, caller, id, if_match)?;
+    if current.blanket_order_id.is_some() {
+        return Err(DomainError::conflict(
+            "call_off_lines",
+            "a call-off order's lines follow its blanket order: cancel it and call off again",
+        ));
+    }
     let stored = lines::load(conn, DocKind::SalesOrder, id)?;
     let edited = apply_line_change(&stored, change)?;
     if let Some((new, old)) = &edited.touched {
@@ -917,6 +919,18 @@ fn redeem_coupon(conn: &mut DbConnection, order: &OrderRow, code: &str) -> Resul
             coupon_redemptions::created_at.eq(now()),
         ))
         .execute(conn)?;
+    Ok(())
+}
+
+/// What a cancelled order gives back: its coupon redemption and what it called off.
+fn release_all(conn: &mut DbConnection, order: &OrderRow, approval: &mut Approval) -> Result<()> {
+    if approval.coupon_redeemed {
+        release_coupon(conn, order)?;
+        approval.coupon_redeemed = false;
+    }
+    if let Some(b) = order.blanket_order_id {
+        crate::blanket::release(conn, order.id, b)?;
+    }
     Ok(())
 }
 
@@ -1128,10 +1142,7 @@ pub fn reject(
     s.decided_at = Some(ts);
     s.comment = Some(r.reason.clone());
     let name = s.name.clone();
-    if approval.coupon_redeemed {
-        release_coupon(conn, &current)?;
-        approval.coupon_redeemed = false;
-    }
+    release_all(conn, &current, &mut approval)?;
     approval.closed_at = Some(ts);
     let mut row = current.clone();
     row.status = OrderStatus::Cancelled.as_str().into();
@@ -1213,10 +1224,7 @@ pub fn cancel(
         ));
     }
     let mut approval = current.approval()?;
-    if approval.coupon_redeemed {
-        release_coupon(conn, &current)?;
-        approval.coupon_redeemed = false;
-    }
+    release_all(conn, &current, &mut approval)?;
     approval.closed_at = Some(now().assume_utc());
     let stage = stage_label(&current, &approval);
     let mut row = current.clone();
