@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod conventions;
+mod crm_reports;
 mod customers;
 mod demo;
 mod items;

@@ -333,6 +333,10 @@ impl TestApp {
         self.call(Method::DELETE, path, token, None, &[]).await
     }
 
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.cleanup, Cleanup::File(_))
+    }
+
     /// Runs a closure on a database connection (for assertions on what was written).
     pub fn with_db<T>(&self, f: impl FnOnce(&mut DbConnection) -> T) -> T {
         self.db.read(&Stats::default(), |c| Ok(f(c))).unwrap()

@@ -30,10 +30,15 @@ struct Claims {
     exp: i64,
 }
 
+const FEED_AUDIENCE_SUFFIX: &str = ":calendar-feed";
+const FEED_TTL_SECONDS: i64 = 366 * 24 * 3600;
+
 pub struct Jwt {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Calendar feed tokens: same key, their own audience, so they open nothing else.
+    feed_validation: Validation,
     issuer: String,
     audience: String,
     ttl_seconds: i64,
@@ -48,10 +53,13 @@ impl Jwt {
         validation.validate_exp = true;
         validation.leeway = 30;
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        let mut feed_validation = validation.clone();
+        feed_validation.set_audience(&[format!("{audience}{FEED_AUDIENCE_SUFFIX}")]);
         Jwt {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            feed_validation,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             ttl_seconds,
@@ -59,6 +67,17 @@ impl Jwt {
     }
 
     pub fn issue(&self, p: &Principal) -> Result<String, Problem> {
+        self.sign(p, self.audience.clone(), self.ttl_seconds)
+    }
+
+    /// A long-lived token that opens only the caller's calendar feed (a calendar
+    /// client cannot refresh an access token).
+    pub fn issue_feed(&self, p: &Principal) -> Result<(String, i64), Problem> {
+        let token = self.sign(p, format!("{}{FEED_AUDIENCE_SUFFIX}", self.audience), FEED_TTL_SECONDS)?;
+        Ok((token, time::OffsetDateTime::now_utc().unix_timestamp() + FEED_TTL_SECONDS))
+    }
+
+    fn sign(&self, p: &Principal, audience: String, ttl: i64) -> Result<String, Problem> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: p.actor_key(),
@@ -67,10 +86,10 @@ impl Jwt {
             name: p.name.clone(),
             roles: p.roles.clone(),
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: audience,
             iat: now,
             nbf: now,
-            exp: now + self.ttl_seconds,
+            exp: now + ttl,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| {
             tracing::error!(cause = %e, "cannot sign token");
@@ -79,8 +98,16 @@ impl Jwt {
     }
 
     pub fn verify(&self, jwt: &str) -> Result<Principal, Problem> {
+        self.check(jwt, &self.validation)
+    }
+
+    pub fn verify_feed(&self, jwt: &str) -> Result<Principal, Problem> {
+        self.check(jwt, &self.feed_validation)
+    }
+
+    fn check(&self, jwt: &str, validation: &Validation) -> Result<Principal, Problem> {
         use jsonwebtoken::errors::ErrorKind;
-        let data = jsonwebtoken::decode::<Claims>(jwt, &self.decoding, &self.validation).map_err(|e| {
+        let data = jsonwebtoken::decode::<Claims>(jwt, &self.decoding, validation).map_err(|e| {
             let why = match e.kind() {
                 ErrorKind::ExpiredSignature => "the token has expired",
                 ErrorKind::ImmatureSignature => "the token is not valid yet",

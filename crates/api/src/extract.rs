@@ -60,6 +60,19 @@ pub struct Auth {
     meta: RequestMeta,
 }
 
+impl Auth {
+    /// An `Auth` for a principal verified some other way (a calendar feed token).
+    pub fn for_principal(req: &HttpRequest, principal: ordo_core::Principal) -> Auth {
+        let meta = meta(req);
+        Auth {
+            caller: Caller { principal, request_id: Some(meta.request_id.clone()) },
+            req: req.clone(),
+            state: state(req),
+            meta,
+        }
+    }
+}
+
 impl FromRequest for Auth {
     type Error = Problem;
     type Future = Ready<Result<Auth, Problem>>;

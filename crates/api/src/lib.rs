@@ -1,5 +1,6 @@
 //! ordo-api: the actix-web application — routes, auth, problem+json, OpenAPI.
 
+pub mod activities;
 pub mod attachments;
 pub mod auth;
 pub mod common;
@@ -13,6 +14,7 @@ pub mod openapi;
 pub mod pipeline;
 pub mod pricing;
 pub mod problem;
+pub mod reports;
 pub mod sales;
 pub mod team;
 pub mod users;

@@ -36,6 +36,8 @@ use crate::{auth, customers, items, pricing, users};
         (name = "quotations", description = "Quotations: lines priced by the engine, revisions, acceptance and conversion"),
         (name = "sales-orders", description = "Sales orders: approval routes, checklists, confirmation, journal and lifecycle"),
         (name = "blanket-orders", description = "Blanket orders: agreed quantities or value over a period, delivery schedules and call-offs"),
+        (name = "activities", description = "Calls, meetings, emails, tasks and notes; the iCalendar feed"),
+        (name = "reports", description = "Pipeline, contact discipline and demand reports; the demand register for planning"),
         (name = "health", description = "Liveness and readiness probes"),
     )
 )]
@@ -83,6 +85,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
     crate::team::routes(cfg);
     crate::pipeline::routes(cfg);
     crate::sales::routes(cfg);
+    crate::activities::routes(cfg);
+    crate::reports::routes(cfg);
 }
 
 struct Conventions;

@@ -2,6 +2,7 @@
 //! is visible through [`scope::visible_customers`], the one place where a sales
 //! agent's restriction to their own customers is applied.
 
+pub mod activities;
 pub mod model;
 pub mod pipeline;
 pub mod repo;

@@ -163,22 +163,7 @@ pub struct Facts {
 impl Facts {
     /// Units of `to` per unit of `from`: a direct rate, else the inverse of the reverse one.
     pub fn rate(&self, from: Currency, to: Currency) -> Result<Decimal> {
-        if from == to {
-            return Ok(Decimal::ONE);
-        }
-        if let Some(r) = self.fx.get(&(from.code().to_string(), to.code().to_string())) {
-            return Ok(r.value());
-        }
-        if let Some(r) = self.fx.get(&(to.code().to_string(), from.code().to_string())) {
-            if !r.value().is_zero() {
-                return Ok(round_to(Decimal::ONE / r.value(), Rate::SCALE));
-            }
-        }
-        Err(DomainError::Rule {
-            code: "fx_rate_missing",
-            detail: format!("no exchange rate from {from} to {to} on or before {}", self.date),
-            errors: vec![],
-        })
+        crate::fx::rate(&self.fx, self.date, from, to)
     }
 }
 

@@ -2,6 +2,7 @@
 //! special prices, discounts, and the price engine that explains every number.
 
 pub mod engine;
+pub mod fx;
 pub mod model;
 pub mod repo;
 pub mod rules;

@@ -1064,9 +1064,7 @@ pub mod quote {
     use ordo_core::{Currency, Money, Quantity, Rate};
     use ordo_crm::model::TaxTreatment;
     use ordo_crm::repo::CustomerRow;
-    use ordo_db::schema::{
-        customer_prices, customers, exchange_rates, group_discounts, item_prices, items, price_lists, tax_rates,
-    };
+    use ordo_db::schema::{customer_prices, customers, group_discounts, item_prices, items, price_lists, tax_rates};
     use ordo_db::schema::{pricing_rules, shipping_rules};
     use std::collections::{BTreeSet, HashMap};
 
@@ -1360,19 +1358,7 @@ pub mod quote {
         let mut currencies: BTreeSet<String> = lists.iter().map(|l| l.currency.clone()).collect();
         currencies.insert(currency.code().to_string());
         currencies.insert(base_currency.code().to_string());
-        let mut fx = HashMap::new();
-        if currencies.len() > 1 {
-            let rows: Vec<(String, String, i64)> = exchange_rates::table
-                .filter(exchange_rates::from_currency.eq_any(&currencies))
-                .filter(exchange_rates::to_currency.eq_any(&currencies))
-                .filter(exchange_rates::valid_from.le(date))
-                .order(exchange_rates::valid_from.desc())
-                .select((exchange_rates::from_currency, exchange_rates::to_currency, exchange_rates::rate))
-                .load(conn)?;
-            for (from, to, rate) in rows {
-                fx.entry((from, to)).or_insert(Rate::from_scaled(rate));
-            }
-        }
+        let fx = crate::fx::load(conn, &currencies, date)?;
         let parse_currency =
             |c: &str| Currency::from_code(c).ok_or_else(|| DomainError::Internal(format!("currency {c}")));
         let facts = Facts {

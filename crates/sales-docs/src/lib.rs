@@ -7,4 +7,5 @@ pub mod docs;
 pub mod lines;
 pub mod orders;
 pub mod quotations;
+pub mod reports;
 pub mod setup;
