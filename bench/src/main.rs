@@ -222,6 +222,50 @@ async fn run(a: Args) -> Value {
         client.post(format!("{base}/api/v1/pricing/quote")).header("authorization", &auth).json(&basket(i, 20))
     })
     .await;
+    // Sales orders: 5 and 20 lines, priced by the engine, numbered, with their checklist.
+    let order5 = measure(&client, a.count, a.concurrency, |i| {
+        client.post(format!("{base}/api/v1/sales-orders")).header("authorization", &auth).json(&basket(i, 5))
+    })
+    .await;
+    let order20 = measure(&client, a.count, a.concurrency, |i| {
+        client.post(format!("{base}/api/v1/sales-orders")).header("authorization", &auth).json(&basket(i, 20))
+    })
+    .await;
+    // One 1,000-line order: created, one line edited, submitted and approved, each timed.
+    client
+        .post(format!("{base}/api/v1/approval-routes"))
+        .header("authorization", &auth)
+        .json(&json!({"name": "Bench route", "stages": [{"name": "Approver", "role": "admin"}]}))
+        .send()
+        .await
+        .unwrap();
+    let (big, create_big) =
+        timed(client.post(format!("{base}/api/v1/sales-orders")).header("authorization", &auth).json(&basket(1, 1000)))
+            .await;
+    let big_id = big["id"].as_i64().expect("1,000-line order");
+    let line_id = big["lines"][500]["id"].as_i64().expect("line 501");
+    let (_, edit_big) = timed(
+        client
+            .patch(format!("{base}/api/v1/sales-orders/{big_id}/lines/{line_id}"))
+            .header("authorization", &auth)
+            .json(&json!({"quantity": "7"})),
+    )
+    .await;
+    let (_, submit_big) = timed(
+        client
+            .post(format!("{base}/api/v1/sales-orders/{big_id}/submit"))
+            .header("authorization", &auth)
+            .json(&json!({})),
+    )
+    .await;
+    let (approved, approve_big) = timed(
+        client
+            .post(format!("{base}/api/v1/sales-orders/{big_id}/approve"))
+            .header("authorization", &auth)
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(approved["status"], "approved", "{approved}");
     json!({
         "seed": {"customers": a.seed, "items": a.seed, "seconds": seed_seconds, "item_prices": prices,
                  "create_customer": seeded_customers, "create_item": seeded_items},
@@ -233,8 +277,24 @@ async fn run(a: Args) -> Value {
             "create_customer": create_customer,
             "quote_5_lines": quote5,
             "quote_20_lines": quote20,
-        }
+            "create_order_5_lines": order5,
+            "create_order_20_lines": order20,
+        },
+        "order_1000_lines": {"create": create_big, "edit_one_line": edit_big, "submit": submit_big, "approve": approve_big},
     })
+}
+
+/// One request, timed: its JSON body and {ms, status, statements}.
+async fn timed(rb: reqwest::RequestBuilder) -> (Value, Value) {
+    let t = Instant::now();
+    let r = rb.send().await.expect("request");
+    let status = r.status().as_u16();
+    let statements: Option<u64> =
+        r.headers().get("x-ordo-db-statements").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    assert!(status < 300, "{status} {body}");
+    (body, json!({"ms": (ms * 10.0).round() / 10.0, "status": status, "statements": statements}))
 }
 
 /// The API's cursor format (`v1:<id>`, base64url without padding).

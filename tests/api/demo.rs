@@ -6,10 +6,14 @@ use serde_json::json;
 async fn demo_prices_a_basket(app: TestApp) {
     // ensure_admin is a no-op on a loaded database: log in with the demo logins.
     let manager = app.login("manager", "manager-demo").await;
-    assert_eq!(app.get("/api/v1/customers?limit=200", &manager).await.body["data"].as_array().unwrap().len(), 20);
+    assert_eq!(
+        app.get("/api/v1/customers?limit=200", &manager).await.body["data"].as_array().unwrap().len(),
+        21,
+        "20 + a converted lead"
+    );
     assert_eq!(app.get("/api/v1/items?limit=200", &manager).await.body["data"].as_array().unwrap().len(), 50);
     let alice = app.login("alice", "alice-demo").await;
-    assert_eq!(app.get("/api/v1/customers?limit=200", &alice).await.body["data"].as_array().unwrap().len(), 10);
+    assert_eq!(app.get("/api/v1/customers?limit=200", &alice).await.body["data"].as_array().unwrap().len(), 11);
     let q = app
         .post(
             "/api/v1/pricing/quote",
@@ -21,6 +25,32 @@ async fn demo_prices_a_basket(app: TestApp) {
     assert_eq!(q.status, 200, "{}", q.body);
     assert_eq!(q.body["totals"]["gross"], "141.74");
     assert_eq!(q.body["lines"].as_array().unwrap().len(), 4, "with the free item");
+
+    // The sales demo: quotations in every state, orders along the approval route.
+    let statuses = |body: &serde_json::Value| -> std::collections::BTreeSet<String> {
+        body["data"].as_array().unwrap().iter().map(|d| d["status"].as_str().unwrap().to_string()).collect()
+    };
+    let quotes = app.get("/api/v1/quotations?limit=200", &manager).await;
+    let expected: std::collections::BTreeSet<String> =
+        ["draft", "sent", "accepted", "rejected", "expired", "cancelled", "superseded"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    assert_eq!(statuses(&quotes.body), expected);
+    let orders = app.get("/api/v1/sales-orders?limit=200", &manager).await;
+    for s in ["draft", "pending_approval", "approved", "in_execution", "cancelled"] {
+        assert!(statuses(&orders.body).contains(s), "{s}: {:?}", statuses(&orders.body));
+    }
+    let blankets = app.get("/api/v1/blanket-orders", &manager).await;
+    let b = &blankets.body["data"][0];
+    assert_eq!(b["status"], "active");
+    let sched = app.get(&format!("/api/v1/blanket-orders/{}/schedule", b["id"]), &manager).await;
+    assert!(sched.body.as_array().unwrap().len() >= 10);
+    let pipeline = app.get("/api/v1/reports/pipeline", &manager).await;
+    assert!(pipeline.body["open_count"].as_i64().unwrap() >= 3, "{}", pipeline.body);
+    assert_eq!(pipeline.body["win_rate"]["won"], 1);
+    assert!(!app.get("/api/v1/leads", &alice).await.body["data"].as_array().unwrap().is_empty());
+    assert!(!app.get("/api/v1/activities?assignee=me", &alice).await.body["data"].as_array().unwrap().is_empty());
 }
 
 #[actix_web::test]

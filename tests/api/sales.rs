@@ -13,7 +13,8 @@ on_both_backends!(
     order_rules_and_scope,
     coupon_redemption_is_counted_once,
     order_statement_budget,
-    blanket_orders_and_call_offs
+    blanket_orders_and_call_offs,
+    numbering_has_no_gaps_or_duplicates
 );
 
 fn id(r: &Resp) -> i64 {
@@ -851,4 +852,35 @@ async fn blanket_orders_and_call_offs(app: TestApp) {
     assert_eq!(conv.body["blanket_order"]["quotation_id"], q["id"]);
     assert_eq!(conv.body["blanket_order"]["lines"][0]["net"], q["lines"][0]["net"]);
     assert_eq!(ok(app.get(&qurl, t).await)["blanket_order_id"], conv.body["blanket_order"]["id"]);
+}
+
+async fn numbering_has_no_gaps_or_duplicates(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app).await;
+    let series = ok(app.get("/api/v1/number-series", t).await);
+    let so = series["data"].as_array().unwrap().iter().find(|s| s["code"] == "sales_order").unwrap().clone();
+    assert_eq!(so["pattern"], "SO-{YYYY}-{######}");
+    let year = time::OffsetDateTime::now_utc().year();
+    let p = ok(app
+        .patch("/api/v1/number-series/sales_order", t, json!({"pattern": "ORD{YYYY}/{####}", "next_value": 40}))
+        .await);
+    assert_eq!(p["preview"], format!("ORD{year}/0040"));
+    app.patch("/api/v1/number-series/sales_order", t, json!({"next_value": 3})).await.problem(422, "validation_failed");
+    app.patch("/api/v1/number-series/sales_order", t, json!({"pattern": "no counter"}))
+        .await
+        .problem(422, "validation_failed");
+    app.patch("/api/v1/number-series/nope", t, json!({"next_value": 3})).await.problem(404, "not_found");
+    let (_, agent) = app.user("anna", &["sales_agent"]).await;
+    app.patch("/api/v1/number-series/sales_order", &agent, json!({"next_value": 99})).await.problem(403, "forbidden");
+    // Ten concurrent creations and one that fails: ten consecutive numbers, no gap.
+    let body = json!({"customer_id": w.c1, "lines": [line(w.item_a, "1")]});
+    let mut calls: Vec<_> = (0..10).map(|_| app.post("/api/v1/sales-orders", t, body.clone())).collect();
+    // Fails after taking a number (the item cannot be priced): the number goes back.
+    calls.insert(5, app.post("/api/v1/sales-orders", t, json!({"customer_id": w.c1, "lines": [line(999, "1")]})));
+    let results = futures_util::future::join_all(calls).await;
+    let mut numbers: Vec<String> =
+        results.iter().filter(|r| r.status == 201).map(|r| r.body["number"].as_str().unwrap().to_string()).collect();
+    numbers.sort();
+    let expected: Vec<String> = (40..50).map(|n| format!("ORD{year}/{n:04}")).collect();
+    assert_eq!(numbers, expected);
 }

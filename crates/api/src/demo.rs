@@ -51,6 +51,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
             },
             request_id: Some("demo-data".into()),
         };
+        let team = crate::demo_sales::team(c, &admin, &ids)?;
         let groups = ["Hardware", "Software", "Services", "Accessories", "Spare parts"];
         let mut group_ids = vec![];
         for g in groups {
@@ -198,12 +199,12 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     price_list_id: (n % 4 == 0).then_some(wholesale),
                     tax_treatment: (country == "GB").then_some(ordo_crm::model::TaxTreatment::ReverseCharge),
                     discount_percent: (n % 5 == 0).then(|| rate("3")),
-                    territory_id: None,
-                    customer_group_id: None,
-                    sales_person_id: None,
-                    sales_partner_id: None,
-                    campaign_id: None,
-                    contact_frequency_days: None,
+                    territory_id: Some(team.territory(country)),
+                    customer_group_id: Some(if n % 4 == 0 { team.key_accounts } else { team.retail }),
+                    sales_person_id: Some(team.persons[if owner == ids[2] { 1 } else { 2 }]),
+                    sales_partner_id: (n % 6 == 0).then_some(team.partner),
+                    campaign_id: (n % 5 == 0).then_some(team.campaign),
+                    contact_frequency_days: (n % 4 == 0).then_some(14),
                 },
             )?;
             customer_ids.push(cust.id);
@@ -349,6 +350,16 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                 tax_rate_id: Some(vat23),
             },
         )?;
+        let manager = Caller {
+            principal: Principal {
+                kind: PrincipalKind::User,
+                id: ids[1],
+                name: "manager".into(),
+                roles: vec![Role::SalesManager],
+            },
+            request_id: Some("demo-data".into()),
+        };
+        crate::demo_sales::sales(c, &admin, &manager, &ids, &customer_ids, &item_ids, &team)?;
         Ok(true)
     })
 }

@@ -7,6 +7,7 @@ pub mod common;
 pub mod crud;
 pub mod customers;
 pub mod demo;
+pub mod demo_sales;
 pub mod extract;
 pub mod items;
 pub mod jobs;

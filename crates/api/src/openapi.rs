@@ -91,6 +91,58 @@ pub fn routes(cfg: &mut ServiceConfig) {
 
 struct Conventions;
 
+/// Replaces closed `$ref`s inside every `allOf` below `v` (generic pages inline their
+/// item schema, so the `allOf` may sit deep inside another schema).
+fn open_all_of(
+    v: &mut serde_json::Value,
+    closed: &std::collections::HashMap<String, serde_json::Value>,
+    changed: &mut bool,
+) {
+    match v {
+        serde_json::Value::Object(o) => {
+            if let Some(serde_json::Value::Array(parts)) = o.get_mut("allOf") {
+                for part in parts.iter_mut() {
+                    if let Some(open) = part.get("$ref").and_then(|r| r.as_str()).and_then(|r| closed.get(r)) {
+                        *part = open.clone();
+                        *changed = true;
+                    }
+                }
+            }
+            for child in o.values_mut() {
+                open_all_of(child, closed, changed);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|c| open_all_of(c, closed, changed)),
+        _ => {}
+    }
+}
+
+/// A read model flattens its create shape (`allOf: [$ref Create, {id, version, ...}]`),
+/// but create shapes are closed (`additionalProperties: false`, they reject unknown
+/// fields), which would make the combination unsatisfiable. Inside such an `allOf` the
+/// reference is replaced by an open copy; request bodies keep the closed original.
+fn open_flattened_inputs(components: &mut utoipa::openapi::Components) {
+    let Ok(serde_json::Value::Object(mut schemas)) = serde_json::to_value(&components.schemas) else { return };
+    let closed: std::collections::HashMap<String, serde_json::Value> = schemas
+        .iter()
+        .filter(|(_, s)| s.get("additionalProperties") == Some(&serde_json::Value::Bool(false)))
+        .map(|(k, s)| {
+            let mut open = s.clone();
+            open.as_object_mut().map(|o| o.remove("additionalProperties"));
+            (format!("#/components/schemas/{k}"), open)
+        })
+        .collect();
+    let mut changed = false;
+    for schema in schemas.values_mut() {
+        open_all_of(schema, &closed, &mut changed);
+    }
+    if changed {
+        if let Ok(s) = serde_json::from_value(serde_json::Value::Object(schemas)) {
+            components.schemas = s;
+        }
+    }
+}
+
 fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     ResponseBuilder::new()
         .description(description)
@@ -119,6 +171,7 @@ fn header_param(name: &str, description: &str) -> utoipa::openapi::path::Paramet
 impl Modify for Conventions {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
         let components = api.components.get_or_insert_with(Default::default);
+        open_flattened_inputs(components);
         components.add_security_scheme(
             "bearerAuth",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),

@@ -1110,10 +1110,12 @@ pub fn approve(
     s.decided_by_name = Some(caller.principal.name.clone());
     s.decided_at = Some(ts);
     s.comment = d.comment.clone();
-    let mut event = format!("Stage {:?} approved by {}.", s.name, caller.principal.name);
-    if let Some(c) = &d.comment {
-        event.push_str(&format!(" {c}"));
-    }
+    let mut event = format!(
+        "Stage {:?} approved by {}{}.",
+        s.name,
+        caller.principal.name,
+        d.comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default()
+    );
     let mut row = current.clone();
     if approval.stages.iter().all(|s| s.status == "approved") {
         row.status = OrderStatus::Approved.as_str().into();
