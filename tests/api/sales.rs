@@ -635,6 +635,40 @@ async fn order_rules_and_scope(app: TestApp) {
     let cancelled = ok(app.post(&format!("{url}/cancel"), &agent, json!({"reason": "customer changed mind"})).await);
     assert_eq!(cancelled["status"], "cancelled");
     app.post(&format!("{url}/confirm"), &agent, json!({})).await.problem(409, "not_approved");
+
+    // Ids of someone else's records anywhere in a body are 404s naming the field.
+    let other_cust = id(&app.post("/api/v1/customers", &other, json!({"name": "Otto's", "currency": "EUR"})).await);
+    let contact =
+        id(&app.post(&format!("/api/v1/customers/{other_cust}/contacts"), &other, json!({"name": "X"})).await);
+    let foreign = app
+        .post(
+            "/api/v1/sales-orders",
+            &agent,
+            json!({"customer_id": w.c1, "contact_id": contact, "lines": [line(w.item_a, "1")]}),
+        )
+        .await;
+    foreign.problem(404, "not_found");
+    assert_eq!(foreign.error_fields(), vec!["contact_id"]);
+    let their_opp =
+        app.post("/api/v1/pipeline-stages", t, json!({"name": "S", "position": 1, "probability": "10"})).await;
+    assert_eq!(their_opp.status, 201);
+    let opp = id(&app
+        .post(
+            "/api/v1/opportunities",
+            &other,
+            json!({"title": "x", "customer_id": other_cust, "amount": "1", "currency": "EUR"}),
+        )
+        .await);
+    let q = app.post("/api/v1/quotations", &agent, json!({"customer_id": w.c1, "opportunity_id": opp})).await;
+    q.problem(404, "not_found");
+    assert_eq!(q.error_fields(), vec!["opportunity_id"]);
+    // Customers and items on documents are archived, not deleted.
+    let arch = app.delete(&format!("/api/v1/customers/{}", w.c1), t).await;
+    assert_eq!(arch.status, 200, "{}", arch.body);
+    assert!(arch.body["archived_at"].is_string());
+    let arch = app.delete(&format!("/api/v1/items/{}", w.item_a), t).await;
+    assert_eq!(arch.status, 200, "{}", arch.body);
+    assert_eq!(app.get(&url, t).await.status, 200, "the order stays readable");
 }
 
 async fn coupon_redemption_is_counted_once(app: TestApp) {

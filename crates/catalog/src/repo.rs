@@ -141,14 +141,17 @@ pub fn list_items(conn: &mut DbConnection, f: &ItemFilter, page: &PageRequest) -
 /// Whether anything refers to the item (prices, special prices, pricing rules; later
 /// domains add their document lines here). A referenced item is archived, not deleted.
 pub fn item_is_referenced(conn: &mut DbConnection, id: i64) -> Result<bool> {
-    use ordo_db::schema::{customer_prices, item_prices, pricing_rules};
+    use ordo_db::schema::{customer_prices, document_lines, item_prices, opportunity_items, pricing_rules};
     let prices: i64 = item_prices::table.filter(item_prices::item_id.eq(id)).count().get_result(conn)?;
+    // Sales documents and opportunities keep their items: archive rather than delete.
+    let lines: i64 = document_lines::table.filter(document_lines::item_id.eq(id)).count().get_result(conn)?;
+    let interest: i64 = opportunity_items::table.filter(opportunity_items::item_id.eq(id)).count().get_result(conn)?;
     let special: i64 = customer_prices::table.filter(customer_prices::item_id.eq(id)).count().get_result(conn)?;
     let rules: i64 = pricing_rules::table
         .filter(pricing_rules::item_id.eq(id).or(pricing_rules::free_item_id.eq(id)))
         .count()
         .get_result(conn)?;
-    Ok(prices + special + rules > 0)
+    Ok(prices + special + rules + lines + interest > 0)
 }
 
 pub fn delete_item(conn: &mut DbConnection, id: i64) -> Result<()> {

@@ -198,11 +198,20 @@ pub fn ancestors(conn: &mut DbConnection, start: i64) -> Result<Vec<i64>> {
 /// Whether anything other than the customer's own contacts refers to it. Later
 /// domains (documents, invoices) add their tables here.
 pub fn customer_is_referenced(conn: &mut DbConnection, id: i64) -> Result<bool> {
-    use ordo_db::schema::coupon_redemptions;
+    use ordo_db::schema::{
+        activities, blanket_orders, coupon_redemptions, leads, opportunities, quotations, sales_orders,
+    };
     let children: i64 = customers::table.filter(customers::parent_id.eq(id)).count().get_result(conn)?;
     let redeemed: i64 =
         coupon_redemptions::table.filter(coupon_redemptions::customer_id.eq(id)).count().get_result(conn)?;
-    Ok(children + redeemed > 0)
+    // Documents, the pipeline and activities keep their customer: archive rather than delete.
+    let docs: i64 = quotations::table.filter(quotations::customer_id.eq(id)).count().get_result::<i64>(conn)?
+        + sales_orders::table.filter(sales_orders::customer_id.eq(id)).count().get_result::<i64>(conn)?
+        + blanket_orders::table.filter(blanket_orders::customer_id.eq(id)).count().get_result::<i64>(conn)?;
+    let crm: i64 = opportunities::table.filter(opportunities::customer_id.eq(id)).count().get_result::<i64>(conn)?
+        + leads::table.filter(leads::customer_id.eq(id)).count().get_result::<i64>(conn)?
+        + activities::table.filter(activities::customer_id.eq(id)).count().get_result::<i64>(conn)?;
+    Ok(children + redeemed + docs + crm > 0)
 }
 
 pub fn delete_customer(conn: &mut DbConnection, id: i64) -> Result<()> {
