@@ -297,12 +297,7 @@ fn check(conn: &mut DbConnection, caller: &Caller, c: &ActivityCreate, current: 
 }
 
 fn save(conn: &mut DbConnection, row: &ActivityRow, expected: i64) -> Result<ActivityRow> {
-    diesel::update(activities::table.filter(activities::id.eq(row.id)).filter(activities::version.eq(expected)))
-        .set(row)
-        .returning(activities::all_columns)
-        .get_result(conn)
-        .optional()?
-        .ok_or_else(|| DomainError::stale_version(expected))
+    ordo_db::save_versioned!(conn, activities, row, expected)
 }
 
 pub fn create(conn: &mut DbConnection, caller: &Caller, mut input: ActivityCreate) -> Result<Activity> {

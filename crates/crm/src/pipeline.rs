@@ -293,12 +293,7 @@ pub mod lead_service {
     }
 
     fn save(conn: &mut DbConnection, row: &LeadRow, expected: i64) -> Result<LeadRow> {
-        diesel::update(leads::table.filter(leads::id.eq(row.id)).filter(leads::version.eq(expected)))
-            .set(row)
-            .returning(leads::all_columns)
-            .get_result(conn)
-            .optional()?
-            .ok_or_else(|| DomainError::stale_version(expected))
+        ordo_db::save_versioned!(conn, leads, row, expected)
     }
 
     pub fn create(conn: &mut DbConnection, caller: &Caller, mut input: LeadCreate) -> Result<Lead> {
@@ -1123,14 +1118,7 @@ pub mod opportunity_service {
     }
 
     fn save(conn: &mut DbConnection, row: &OpportunityRow, expected: i64) -> Result<OpportunityRow> {
-        diesel::update(
-            opportunities::table.filter(opportunities::id.eq(row.id)).filter(opportunities::version.eq(expected)),
-        )
-        .set(row)
-        .returning(opportunities::all_columns)
-        .get_result(conn)
-        .optional()?
-        .ok_or_else(|| DomainError::stale_version(expected))
+        ordo_db::save_versioned!(conn, opportunities, row, expected)
     }
 
     fn open(row: &OpportunityRow) -> Result<()> {

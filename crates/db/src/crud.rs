@@ -104,13 +104,7 @@ macro_rules! crud_service {
             check(conn, caller, &next, Some(id))?;
             let mut row = <$row>::from_create(id, &next, current.version() + 1, current.created_at);
             row.updated_at = ordo_core::time_util::now();
-            let saved: $row =
-                diesel::update($table::table.filter($table::id.eq(id)).filter($table::version.eq(current.version())))
-                    .set(&row)
-                    .returning($table::all_columns)
-                    .get_result(conn)
-                    .optional()?
-                    .ok_or_else(|| ordo_core::DomainError::stale_version(current.version()))?;
+            let saved: $row = $crate::save_versioned!(conn, $table, &row, current.version())?;
             let v = saved.to_model()?;
             let diff =
                 $crate::audit::diff(&ordo_core::util::to_json(&current.to_model()?), &ordo_core::util::to_json(&v));
@@ -207,5 +201,23 @@ macro_rules! insert_batch {
             });
         }
         out
+    }};
+}
+
+/// `UPDATE $table SET <row> WHERE id = row.id AND version = expected RETURNING *`:
+/// the optimistic-concurrency write every versioned resource uses; a lost race (or a
+/// stale `If-Match`) is a 412.
+#[macro_export]
+macro_rules! save_versioned {
+    ($conn:expr, $table:ident, $row:expr, $expected:expr) => {{
+        use diesel::prelude::*;
+        let row = $row;
+        let expected: i64 = $expected;
+        diesel::update($table::table.filter($table::id.eq(row.id)).filter($table::version.eq(expected)))
+            .set(row)
+            .returning($table::all_columns)
+            .get_result($conn)
+            .optional()?
+            .ok_or_else(|| ordo_core::DomainError::stale_version(expected))
     }};
 }

@@ -325,14 +325,7 @@ fn resolve(
 }
 
 fn save(conn: &mut DbConnection, row: &BlanketRow, expected: i64) -> Result<BlanketRow> {
-    diesel::update(
-        blanket_orders::table.filter(blanket_orders::id.eq(row.id)).filter(blanket_orders::version.eq(expected)),
-    )
-    .set(row)
-    .returning(blanket_orders::all_columns)
-    .get_result(conn)
-    .optional()?
-    .ok_or_else(|| DomainError::stale_version(expected))
+    ordo_db::save_versioned!(conn, blanket_orders, row, expected)
 }
 
 pub fn create(

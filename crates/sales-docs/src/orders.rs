@@ -497,12 +497,7 @@ fn blank_row(number: String) -> OrderRow {
 }
 
 fn save(conn: &mut DbConnection, row: &OrderRow, expected: i64) -> Result<OrderRow> {
-    diesel::update(sales_orders::table.filter(sales_orders::id.eq(row.id)).filter(sales_orders::version.eq(expected)))
-        .set(row)
-        .returning(sales_orders::all_columns)
-        .get_result(conn)
-        .optional()?
-        .ok_or_else(|| DomainError::stale_version(expected))
+    ordo_db::save_versioned!(conn, sales_orders, row, expected)
 }
 
 pub fn create(conn: &mut DbConnection, caller: &Caller, input: SalesOrderCreate, base: Currency) -> Result<SalesOrder> {

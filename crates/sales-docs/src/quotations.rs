@@ -416,12 +416,7 @@ fn insert(conn: &mut DbConnection, row: &QuotationRow) -> Result<QuotationRow> {
 }
 
 fn save(conn: &mut DbConnection, row: &QuotationRow, expected: i64) -> Result<QuotationRow> {
-    diesel::update(quotations::table.filter(quotations::id.eq(row.id)).filter(quotations::version.eq(expected)))
-        .set(row)
-        .returning(quotations::all_columns)
-        .get_result(conn)
-        .optional()?
-        .ok_or_else(|| DomainError::stale_version(expected))
+    ordo_db::save_versioned!(conn, quotations, row, expected)
 }
 
 fn blank_row(number: String, revision: i32, previous_id: Option<i64>) -> QuotationRow {
