@@ -19,7 +19,7 @@ use validator::Validate;
 
 use crate::docs::{self, read, write};
 use crate::lines::{self, DocKind, Line, LineInput, LineRow, PricingHeader, PricingLine};
-use crate::quotations::{apply_line_change, own_inputs, today, EditedLines, LineChange};
+use crate::quotations::{edit_lines, own_inputs, today, EditedLines, LineChange};
 
 pub const ENTITY: &str = "blanket_order";
 
@@ -512,10 +512,7 @@ pub fn change_line(
 ) -> Result<BlanketOrder> {
     let current = editable(conn, caller, id, if_match)?;
     let stored = lines::load(conn, DocKind::BlanketOrder, id)?;
-    let edited = apply_line_change(&stored, change)?;
-    if let Some((new, old)) = &edited.touched {
-        lines::check_overrides(caller, &[(0, new, old.as_ref())])?;
-    }
+    let edited = edit_lines(caller, &stored, change)?;
     let row = current.clone();
     save_repriced(conn, caller, &current, row, edited, stored, base)
 }

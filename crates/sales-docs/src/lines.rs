@@ -264,6 +264,15 @@ pub struct HeaderPricing {
 }
 
 impl HeaderPricing {
+    /// The header columns a priced document stores: net, gross, base net and this as JSON.
+    pub fn columns(&self) -> (i64, i64, i64, String) {
+        (
+            self.totals.net.to_scaled(),
+            self.totals.gross.to_scaled(),
+            self.totals.base_net.to_scaled(),
+            ordo_core::util::json_text(self),
+        )
+    }
     pub fn parse(s: &str, doc: &str) -> Result<HeaderPricing> {
         serde_json::from_str(s).map_err(|_| DomainError::Internal(format!("{doc}: stored pricing is unreadable")))
     }

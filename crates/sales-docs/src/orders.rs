@@ -22,7 +22,7 @@ use crate::docs::{self, read, write, JournalStage};
 use crate::lines::{
     self, DocKind, DocTotals, HeaderPricing, Line, LineInput, LineRow, PricingHeader, PricingLine, ProductionState,
 };
-use crate::quotations::{apply_line_change, own_inputs, today, EditedLines, LineChange, Terms};
+use crate::quotations::{edit_lines, own_inputs, today, EditedLines, LineChange, Terms};
 use crate::setup::{approval_route_service, checklist_template_service, StageCondition};
 
 pub const ENTITY: &str = "sales_order";
@@ -370,10 +370,7 @@ impl OrderRow {
         })
     }
     fn set_pricing(&mut self, p: &HeaderPricing) {
-        self.net = p.totals.net.to_scaled();
-        self.gross = p.totals.gross.to_scaled();
-        self.base_net = p.totals.base_net.to_scaled();
-        self.pricing = ordo_core::util::json_text(p);
+        (self.net, self.gross, self.base_net, self.pricing) = p.columns();
     }
 }
 
@@ -751,7 +748,7 @@ pub fn change_line(
         ));
     }
     let stored = lines::load(conn, DocKind::SalesOrder, id)?;
-    let edited = apply_line_change(&stored, change)?;
+    let edited = edit_lines(caller, &stored, change)?;
     if let Some((new, old)) = &edited.touched {
         if new.blanket_line_id != old.as_ref().and_then(|o| o.blanket_line_id) {
             return Err(DomainError::field(
@@ -760,7 +757,6 @@ pub fn change_line(
                 "call-off lines come from the blanket order",
             ));
         }
-        lines::check_overrides(caller, &[(0, new, old.as_ref())])?;
     }
     let row = current.clone();
     save_repriced(conn, caller, &current, row, edited, stored, base)

@@ -309,10 +309,7 @@ impl QuotationRow {
         })
     }
     fn set_pricing(&mut self, p: &HeaderPricing) {
-        self.net = p.totals.net.to_scaled();
-        self.gross = p.totals.gross.to_scaled();
-        self.base_net = p.totals.base_net.to_scaled();
-        self.pricing = ordo_core::util::json_text(p);
+        (self.net, self.gross, self.base_net, self.pricing) = p.columns();
     }
 }
 
@@ -622,8 +619,17 @@ pub struct EditedLines {
     pub touched: Option<(LineInput, Option<LineInput>)>,
 }
 
+/// Applies a line change and checks the hand-set price it may introduce.
+pub fn edit_lines(caller: &Caller, stored: &[LineRow], change: LineChange) -> Result<EditedLines> {
+    let edited = apply_line_change(stored, change)?;
+    if let Some((new, old)) = &edited.touched {
+        lines::check_overrides(caller, &[(0, new, old.as_ref())])?;
+    }
+    Ok(edited)
+}
+
 /// Applies a line change to a document's own lines.
-pub fn apply_line_change(stored: &[LineRow], change: LineChange) -> Result<EditedLines> {
+fn apply_line_change(stored: &[LineRow], change: LineChange) -> Result<EditedLines> {
     let (mut inputs, mut own) = own_inputs(stored)?;
     let mut touched = None;
     match change {
@@ -668,10 +674,7 @@ pub fn change_line(
 ) -> Result<Quotation> {
     let current = editable(conn, caller, id, if_match)?;
     let stored = lines::load(conn, DocKind::Quotation, id)?;
-    let edited = apply_line_change(&stored, change)?;
-    if let Some((new, old)) = &edited.touched {
-        lines::check_overrides(caller, &[(0, new, old.as_ref())])?;
-    }
+    let edited = edit_lines(caller, &stored, change)?;
     let row = current.clone();
     save_repriced(conn, caller, &current, row, edited, stored, base)
 }
