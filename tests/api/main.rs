@@ -12,3 +12,4 @@ mod items;
 mod openapi;
 mod pricing;
 mod sales;
+mod stock;

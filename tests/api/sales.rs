@@ -70,6 +70,8 @@ async fn world(app: &TestApp) -> World {
             json!({"name": "C1", "currency": "EUR", "discount_percent": "2", "payment_terms_days": 14}),
         )
         .await);
+    // Confirmed orders reserve from the default warehouse.
+    id(&app.post("/api/v1/warehouses", t, json!({"code": "MAIN", "name": "Main", "is_default": true})).await);
     World { item_a, item_b, c1 }
 }
 

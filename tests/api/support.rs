@@ -36,6 +36,13 @@ fn pg_base() -> String {
     std::env::var("ORDO_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// The URL of one test database. No TLS to the local server: libpq then never
+/// initialises OpenSSL, whose exit-time cleanup could race server worker threads
+/// still closing connections when the test process ends (a rare `free()` abort).
+fn pg_url(db: &str) -> String {
+    format!("{}/{db}?sslmode=disable", pg_base())
+}
+
 fn migrations_fingerprint() -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -68,7 +75,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// Creates (once, under an advisory lock) a migrated template and clones it.
 fn pg_database() -> Option<String> {
     let base = pg_base();
-    let mut admin = match PgConnection::establish(&format!("{base}/postgres")) {
+    let mut admin = match PgConnection::establish(&pg_url("postgres")) {
         Ok(c) => c,
         Err(e) => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -105,7 +112,7 @@ fn pg_database() -> Option<String> {
                 diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", old.datname)).execute(&mut admin);
         }
         diesel::sql_query(format!("CREATE DATABASE {template}")).execute(&mut admin).expect("create template");
-        let db = Db::open(&DbConfig::parse(&format!("{base}/{template}"), 1).unwrap()).expect("open template");
+        let db = Db::open(&DbConfig::parse(&pg_url(&template), 1).unwrap()).expect("open template");
         db.migrate().expect("migrate template");
         drop(db);
     }
@@ -200,7 +207,7 @@ impl TestApp {
             }
             Kind::Postgres => {
                 let name = web::block(pg_database).await.unwrap()?;
-                (format!("{}/{name}", pg_base()), Cleanup::Pg(name))
+                (pg_url(&name), Cleanup::Pg(name))
             }
         };
         let db = Db::open(&DbConfig::parse(&url, 4).unwrap()).expect("open db");
@@ -371,7 +378,7 @@ impl Drop for TestApp {
             }
             Cleanup::Pg(name) => {
                 let _ = std::fs::remove_dir_all(&self.files_dir);
-                if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", pg_base())) {
+                if let Ok(mut admin) = PgConnection::establish(&pg_url("postgres")) {
                     let _ =
                         diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
                 }

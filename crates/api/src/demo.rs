@@ -144,6 +144,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     attributes: None,
                     tax_rate_id: Some(if gi == 1 { vat8 } else { vat23 }),
                     bundle_pricing: None,
+                    allow_negative_stock: None,
                 },
             )?;
             item_ids.push(item.id);

@@ -409,6 +409,46 @@ pub fn sales(
     quotations::expire_due(c, admin, today)?;
     let from_accepted = orders::from_quotation(c, admin, accepted.id, None, eur)?;
 
+    // Two warehouses and some stock (item 4 runs short: its order is partly back-ordered).
+    use ordo_fulfillment::stock::{self, ReceiptRequest, WarehouseCreate};
+    let main = stock::warehouse_service::create(
+        c,
+        admin,
+        WarehouseCreate {
+            code: "MAIN".into(),
+            name: "Main warehouse".into(),
+            is_default: true,
+            quarantine: false,
+            active: true,
+        },
+    )?
+    .id;
+    stock::warehouse_service::create(
+        c,
+        admin,
+        WarehouseCreate {
+            code: "QUAR".into(),
+            name: "Quarantine".into(),
+            is_default: false,
+            quarantine: true,
+            active: true,
+        },
+    )?;
+    for (n, item) in items.iter().enumerate().filter(|(n, _)| n % 5 != 2) {
+        let on_hand = if n == 3 { 3 } else { 50 + (n as i64 % 7) * 10 };
+        stock::receive(
+            c,
+            admin,
+            ReceiptRequest {
+                item_id: *item,
+                warehouse_id: main,
+                quantity: qty(on_hand),
+                unit_cost: Money::from_scaled((n as i64 + 1) * 12_500),
+                reference: Some("opening stock".into()),
+            },
+        )?;
+    }
+
     // Orders along the approval route.
     let o = |c: &mut DbConnection, cust: usize, lines: Vec<LineInput>| {
         orders::create(c, admin, order(customers[cust], lines), eur)
@@ -432,7 +472,7 @@ pub fn sales(
     if submitted.status == orders::OrderStatus::PendingApproval {
         orders::approve(c, manager, executing.id, None, ApprovalDecision::default())?;
     }
-    orders::confirm(c, admin, executing.id, None)?;
+    ordo_fulfillment::reservations::confirm(c, admin, executing.id, None)?;
     let rejected_order = o(c, 9, vec![line(items[48], 10)])?;
     orders::submit(c, admin, rejected_order.id, None)?;
     orders::reject(

@@ -9,6 +9,7 @@ pub mod customers;
 pub mod demo;
 pub mod demo_sales;
 pub mod extract;
+pub mod fulfillment;
 pub mod items;
 pub mod jobs;
 pub mod openapi;

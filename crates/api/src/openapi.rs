@@ -38,6 +38,7 @@ use crate::{auth, customers, items, pricing, users};
         (name = "blanket-orders", description = "Blanket orders: agreed quantities or value over a period, delivery schedules and call-offs"),
         (name = "activities", description = "Calls, meetings, emails, tasks and notes; the iCalendar feed"),
         (name = "reports", description = "Pipeline, contact discipline and demand reports; the demand register for planning"),
+        (name = "stock", description = "Warehouses, stock postings, balances, the ledger and reservations"),
         (name = "health", description = "Liveness and readiness probes"),
     )
 )]
@@ -87,6 +88,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     crate::sales::routes(cfg);
     crate::activities::routes(cfg);
     crate::reports::routes(cfg);
+    crate::fulfillment::routes(cfg);
 }
 
 struct Conventions;

@@ -416,20 +416,23 @@ crate::action! {
 }
 crate::action! {
     /// `approved → in_execution`: needs a contract number, payment terms and every
-    /// required checklist point ticked (422 naming what is missing).
+    /// required checklist point ticked (422 naming what is missing). Reserves the stock
+    /// lines from the default warehouse in the same transaction; what is missing is
+    /// back-ordered (see `/sales-orders/{id}/stock`).
     fn confirm_order, tag: "sales-orders", id: "confirmSalesOrder", path: "/sales-orders/{id}/confirm", model: SalesOrder,
-    call: |c, caller, id, if_match| orders::confirm(c, caller, id, if_match)
+    call: |c, caller, id, if_match| ordo_fulfillment::reservations::confirm(c, caller, id, if_match)
 }
 crate::action! {
-    /// Cancel an open order with a reason; releases its coupon.
+    /// Cancel an open order with a reason; releases its coupon, its reservations and
+    /// what it called off a blanket order.
     fn cancel_order, tag: "sales-orders", id: "cancelSalesOrder", path: "/sales-orders/{id}/cancel", model: SalesOrder,
     body: Reason,
-    call: |c, caller, id, if_match, input| orders::cancel(c, caller, id, if_match, input.reason)
+    call: |c, caller, id, if_match, input| ordo_fulfillment::reservations::cancel(c, caller, id, if_match, input.reason)
 }
 crate::action! {
-    /// `in_execution → completed`.
+    /// `in_execution → completed`; releases what it still holds.
     fn complete_order, tag: "sales-orders", id: "completeSalesOrder", path: "/sales-orders/{id}/complete", model: SalesOrder,
-    call: |c, caller, id, if_match| orders::complete(c, caller, id, if_match)
+    call: |c, caller, id, if_match| ordo_fulfillment::reservations::complete(c, caller, id, if_match)
 }
 crate::action! {
     /// Archive a cancelled or completed order: read-only, out of default lists.

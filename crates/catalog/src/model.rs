@@ -109,6 +109,8 @@ pub struct Item {
     /// The item's tax category: the tax rate charged on it (none: untaxed).
     pub tax_rate_id: Option<i64>,
     pub bundle_pricing: BundlePricing,
+    /// Stock may go below zero (refused with 422 `insufficient_stock` otherwise).
+    pub allow_negative_stock: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
@@ -141,6 +143,8 @@ pub struct ItemCreate {
     pub tax_rate_id: Option<i64>,
     /// Default `own`.
     pub bundle_pricing: Option<BundlePricing>,
+    /// Default false.
+    pub allow_negative_stock: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
@@ -182,6 +186,7 @@ pub struct ItemPatch {
     #[schema(value_type = Option<i64>)]
     pub tax_rate_id: Option<Option<i64>>,
     pub bundle_pricing: Option<BundlePricing>,
+    pub allow_negative_stock: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -32,6 +32,7 @@ pub struct ItemRow {
     pub tax_rate_id: Option<i64>,
     pub bundle_pricing: String,
     pub has_structure: bool,
+    pub allow_negative_stock: bool,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -53,6 +54,7 @@ pub struct NewItem {
     pub updated_at: PrimitiveDateTime,
     pub tax_rate_id: Option<i64>,
     pub bundle_pricing: String,
+    pub allow_negative_stock: bool,
 }
 
 impl ItemRow {
@@ -77,6 +79,7 @@ impl ItemRow {
             archived_at: self.archived_at.map(|t| t.assume_utc()),
             tax_rate_id: self.tax_rate_id,
             bundle_pricing: BundlePricing::parse(&self.bundle_pricing).ok_or_else(|| corrupt("bundle_pricing"))?,
+            allow_negative_stock: self.allow_negative_stock,
         })
     }
 }

@@ -57,6 +57,7 @@ pub fn create_item(conn: &mut DbConnection, caller: &Caller, input: ItemCreate) 
             updated_at: ts,
             tax_rate_id: input.tax_rate_id,
             bundle_pricing: input.bundle_pricing.unwrap_or(BundlePricing::Own).as_str().to_string(),
+            allow_negative_stock: input.allow_negative_stock.unwrap_or(false),
         },
     )?;
     let item = row.to_model()?;
@@ -135,6 +136,9 @@ pub fn update_item(
     }
     if let Some(v) = p.bundle_pricing {
         row.bundle_pricing = v.as_str().to_string();
+    }
+    if let Some(v) = p.allow_negative_stock {
+        row.allow_negative_stock = v;
     }
     row.version += 1;
     row.updated_at = now();

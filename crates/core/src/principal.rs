@@ -90,6 +90,12 @@ pub enum Permission {
     ProductionUpdate,
     /// Pipeline, contact and demand reports (an agent: their own data).
     ReportsRead,
+    /// See warehouses, stock balances, the ledger and reservations.
+    StockRead,
+    /// Post receipts, adjustments and transfers; maintain warehouses.
+    StockWrite,
+    /// Make, move and release reservations (an agent: for their customers).
+    ReservationsWrite,
 }
 
 /// The one table of who may do what. Row-level scope (an agent's own customers)
@@ -119,6 +125,8 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | BlanketOverride
                 | ProductionUpdate
                 | ReportsRead
+                | StockRead
+                | ReservationsWrite
         ),
         Role::SalesAgent => matches!(
             p,
@@ -132,20 +140,48 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | SalesDocsRead
                 | SalesDocsWrite
                 | ReportsRead
+                | StockRead
+                | ReservationsWrite
         ),
-        Role::Warehouse => {
-            matches!(p, CustomersRead | ItemsRead | ItemsWrite | SalesSetupRead | SalesDocsRead | ProductionUpdate)
-        }
+        Role::Warehouse => matches!(
+            p,
+            CustomersRead
+                | ItemsRead
+                | ItemsWrite
+                | SalesSetupRead
+                | SalesDocsRead
+                | ProductionUpdate
+                | StockRead
+                | StockWrite
+                | ReservationsWrite
+        ),
         Role::Accountant => matches!(
             p,
-            CustomersRead | CustomersWrite | ItemsRead | PricingRead | SalesSetupRead | SalesDocsRead | ReportsRead
+            CustomersRead
+                | CustomersWrite
+                | ItemsRead
+                | PricingRead
+                | SalesSetupRead
+                | SalesDocsRead
+                | ReportsRead
+                | StockRead
         ),
         Role::ServiceAgent => {
-            matches!(p, CustomersRead | ItemsRead | PricingRead | SalesSetupRead | PipelineRead | SalesDocsRead)
+            matches!(
+                p,
+                CustomersRead | ItemsRead | PricingRead | SalesSetupRead | PipelineRead | SalesDocsRead | StockRead
+            )
         }
         Role::Viewer => matches!(
             p,
-            CustomersRead | ItemsRead | PricingRead | SalesSetupRead | PipelineRead | SalesDocsRead | ReportsRead
+            CustomersRead
+                | ItemsRead
+                | PricingRead
+                | SalesSetupRead
+                | PipelineRead
+                | SalesDocsRead
+                | ReportsRead
+                | StockRead
         ),
     }
 }

@@ -150,6 +150,7 @@ diesel::table! {
         tax_rate_id -> Nullable<BigInt>,
         bundle_pricing -> Text,
         has_structure -> Bool,
+        allow_negative_stock -> Bool,
     }
 }
 
@@ -766,6 +767,81 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    warehouses (id) {
+        id -> BigInt,
+        code -> Text,
+        name -> Text,
+        is_default -> Bool,
+        quarantine -> Bool,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stock_balances (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        warehouse_id -> BigInt,
+        on_hand -> BigInt,
+        reserved -> BigInt,
+    }
+}
+
+diesel::table! {
+    stock_ledger (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        warehouse_id -> BigInt,
+        kind -> Text,
+        quantity -> BigInt,
+        unit_cost -> Nullable<BigInt>,
+        doc_kind -> Nullable<Text>,
+        doc_id -> Nullable<BigInt>,
+        reason -> Nullable<Text>,
+        actor -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    order_line_stock (id) {
+        id -> BigInt,
+        line_id -> BigInt,
+        sales_order_id -> BigInt,
+        item_id -> BigInt,
+        warehouse_id -> BigInt,
+        requested_date -> Date,
+        ordered -> BigInt,
+        reserved -> BigInt,
+        backordered -> BigInt,
+        delivered -> BigInt,
+        returned -> BigInt,
+        promised_date -> Nullable<Date>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    reservations (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        warehouse_id -> BigInt,
+        quantity -> BigInt,
+        order_line_id -> Nullable<BigInt>,
+        sales_order_id -> Nullable<BigInt>,
+        customer_id -> Nullable<BigInt>,
+        note -> Nullable<Text>,
+        status -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -814,4 +890,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     order_checklist_points,
     document_journal,
     activities,
+    warehouses,
+    stock_balances,
+    stock_ledger,
+    order_line_stock,
+    reservations,
 );

@@ -1,0 +1,6 @@
+//! ordo-fulfillment: warehouses, the stock ledger and balances, reservations (it owns
+//! confirming an order, which reserves stock in the same transaction), and next
+//! availability, promising, deliveries and returns.
+
+pub mod reservations;
+pub mod stock;

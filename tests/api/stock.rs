@@ -1,0 +1,414 @@
+//! Warehouses, the stock ledger, reservations and their races over HTTP.
+
+use crate::on_both_backends;
+use crate::support::{Resp, TestApp};
+use serde_json::{json, Value};
+
+on_both_backends!(
+    stock_postings_refuse_bad_input,
+    balance_equals_the_ledger,
+    confirm_reserves_and_backorders,
+    concurrent_confirmations_never_oversell,
+    concurrent_reservations_never_oversell,
+    reservations_by_hand
+);
+
+fn ok(r: Resp) -> Value {
+    assert!(r.status.is_success(), "{} {}", r.status, r.body);
+    r.body
+}
+
+fn id(r: Resp) -> i64 {
+    ok(r)["id"].as_i64().unwrap()
+}
+
+struct Stock {
+    item: i64,
+    main: i64,
+    second: i64,
+    customer: i64,
+}
+
+async fn setup(app: &TestApp) -> Stock {
+    let t = &app.admin_token;
+    let item = id(app
+        .post("/api/v1/items", t, json!({"sku": "W1", "name": "Widget", "base_unit": "PCS", "kind": "stock"}))
+        .await);
+    let list =
+        id(app.post("/api/v1/price-lists", t, json!({"name": "L", "currency": "EUR", "is_default": true})).await);
+    ok(app.post(&format!("/api/v1/price-lists/{list}/prices"), t, json!({"item_id": item, "price": "10.00"})).await);
+    let main = id(app.post("/api/v1/warehouses", t, json!({"code": "MAIN", "name": "Main", "is_default": true})).await);
+    let second = id(app.post("/api/v1/warehouses", t, json!({"code": "SEC", "name": "Second"})).await);
+    let customer = id(app.post("/api/v1/customers", t, json!({"name": "C", "currency": "EUR"})).await);
+    Stock { item, main, second, customer }
+}
+
+async fn balance(app: &TestApp, item: i64, wh: i64) -> (String, String) {
+    let b = ok(app.get(&format!("/api/v1/stock/balances?item_id={item}&warehouse_id={wh}"), &app.admin_token).await);
+    let row = &b["data"][0];
+    (row["on_hand"].as_str().unwrap_or("0").to_string(), row["reserved"].as_str().unwrap_or("0").to_string())
+}
+
+async fn receive(app: &TestApp, item: i64, wh: i64, q: &str) -> Value {
+    ok(app
+        .post(
+            "/api/v1/stock/receipts",
+            &app.admin_token,
+            json!({"item_id": item, "warehouse_id": wh, "quantity": q, "unit_cost": "2.50"}),
+        )
+        .await)
+}
+
+async fn stock_postings_refuse_bad_input(app: TestApp) {
+    let t = &app.admin_token;
+    let s = setup(&app).await;
+    let r = receive(&app, s.item, s.main, "10").await;
+    assert_eq!(r["entries"][0]["kind"], "receipt");
+    assert_eq!(r["entries"][0]["unit_cost"], "2.50");
+    assert_eq!(r["balances"][0]["on_hand"], "10");
+    let adj = ok(app
+        .post(
+            "/api/v1/stock/adjustments",
+            t,
+            json!({"item_id": s.item, "warehouse_id": s.main, "quantity": "-3", "reason": "count"}),
+        )
+        .await);
+    assert_eq!(adj["balances"][0]["on_hand"], "7");
+    let ledger_before = ok(app.get("/api/v1/stock/ledger", t).await)["data"].as_array().unwrap().len();
+    let short = app
+        .post(
+            "/api/v1/stock/adjustments",
+            t,
+            json!({"item_id": s.item, "warehouse_id": s.main, "quantity": "-8", "reason": "count"}),
+        )
+        .await;
+    short.problem(422, "insufficient_stock");
+    let neg = app
+        .post(
+            "/api/v1/stock/receipts",
+            t,
+            json!({"item_id": s.item, "warehouse_id": s.main, "quantity": "-1", "unit_cost": "1"}),
+        )
+        .await;
+    neg.problem(422, "validation_failed");
+    assert_eq!(neg.error_fields(), vec!["quantity"]);
+    app.post(
+        "/api/v1/stock/transfers",
+        t,
+        json!({"item_id": s.item, "from_warehouse_id": s.main, "to_warehouse_id": s.main, "quantity": "1"}),
+    )
+    .await
+    .problem(422, "validation_failed");
+    let unknown = app
+        .post(
+            "/api/v1/stock/transfers",
+            t,
+            json!({"item_id": s.item, "from_warehouse_id": s.main, "to_warehouse_id": 999, "quantity": "1"}),
+        )
+        .await;
+    unknown.problem(404, "not_found");
+    assert_eq!(unknown.error_fields(), vec!["to_warehouse_id"]);
+    let over = app
+        .post(
+            "/api/v1/stock/transfers",
+            t,
+            json!({"item_id": s.item, "from_warehouse_id": s.main, "to_warehouse_id": s.second, "quantity": "8"}),
+        )
+        .await;
+    over.problem(422, "insufficient_stock");
+    assert_eq!(
+        ok(app.get("/api/v1/stock/ledger", t).await)["data"].as_array().unwrap().len(),
+        ledger_before,
+        "nothing written"
+    );
+    let moved = ok(app
+        .post(
+            "/api/v1/stock/transfers",
+            t,
+            json!({"item_id": s.item, "from_warehouse_id": s.main, "to_warehouse_id": s.second, "quantity": "2"}),
+        )
+        .await);
+    assert_eq!(moved["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(balance(&app, s.item, s.main).await.0, "5");
+    assert_eq!(balance(&app, s.item, s.second).await.0, "2");
+    // A service keeps no stock; an item that allows it may go negative.
+    let svc = id(app
+        .post("/api/v1/items", t, json!({"sku": "S1", "name": "Install", "base_unit": "H", "kind": "service"}))
+        .await);
+    receive_err(&app, svc, s.main).await;
+    let neg_item = id(app
+        .post(
+            "/api/v1/items",
+            t,
+            json!({"sku": "N1", "name": "Bulk", "base_unit": "PCS", "kind": "stock", "allow_negative_stock": true}),
+        )
+        .await);
+    ok(app
+        .post(
+            "/api/v1/stock/adjustments",
+            t,
+            json!({"item_id": neg_item, "warehouse_id": s.main, "quantity": "-4", "reason": "sold ahead"}),
+        )
+        .await);
+    assert_eq!(balance(&app, neg_item, s.main).await.0, "-4");
+    // Roles: a warehouse user posts stock but does not touch prices; agents do not post stock.
+    let (_, wh_user) = app.user("wendy", &["warehouse"]).await;
+    let (_, agent) = app.user("anna", &["sales_agent"]).await;
+    ok(app
+        .post(
+            "/api/v1/stock/receipts",
+            &wh_user,
+            json!({"item_id": s.item, "warehouse_id": s.main, "quantity": "1", "unit_cost": "1"}),
+        )
+        .await);
+    app.post("/api/v1/price-lists", &wh_user, json!({"name": "X", "currency": "EUR"})).await.problem(403, "forbidden");
+    app.post(
+        "/api/v1/stock/receipts",
+        &agent,
+        json!({"item_id": s.item, "warehouse_id": s.main, "quantity": "1", "unit_cost": "1"}),
+    )
+    .await
+    .problem(403, "forbidden");
+    // One default warehouse at most.
+    ok(app.patch(&format!("/api/v1/warehouses/{}", s.second), t, json!({"is_default": true})).await);
+    assert_eq!(ok(app.get(&format!("/api/v1/warehouses/{}", s.main), t).await)["is_default"], false);
+    app.delete(&format!("/api/v1/warehouses/{}", s.main), t).await.problem(409, "in_use");
+}
+
+async fn receive_err(app: &TestApp, item: i64, wh: i64) {
+    let r = app
+        .post(
+            "/api/v1/stock/receipts",
+            &app.admin_token,
+            json!({"item_id": item, "warehouse_id": wh, "quantity": "1", "unit_cost": "1"}),
+        )
+        .await;
+    r.problem(422, "validation_failed");
+    assert_eq!(r.error_fields(), vec!["item_id"]);
+}
+
+async fn balance_equals_the_ledger(app: TestApp) {
+    let t = &app.admin_token;
+    let s = setup(&app).await;
+    let item2 = id(app
+        .post("/api/v1/items", t, json!({"sku": "W2", "name": "Gadget", "base_unit": "PCS", "kind": "stock"}))
+        .await);
+    let items = [s.item, item2];
+    let whs = [s.main, s.second];
+    // A fixed pseudo-random walk of postings; some are refused and must leave no trace.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut refused = 0;
+    for _ in 0..60 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let item = items[(x % 2) as usize];
+        let (a, b) = (whs[((x >> 8) % 2) as usize], whs[((x >> 9) % 2) as usize]);
+        let q = format!("{}.{}", (x >> 16) % 9 + 1, (x >> 24) % 10);
+        let r = match (x >> 32) % 3 {
+            0 => {
+                app.post(
+                    "/api/v1/stock/receipts",
+                    t,
+                    json!({"item_id": item, "warehouse_id": a, "quantity": q, "unit_cost": "1.10"}),
+                )
+                .await
+            }
+            1 => {
+                app.post(
+                    "/api/v1/stock/adjustments",
+                    t,
+                    json!({"item_id": item, "warehouse_id": a, "quantity": format!("-{q}"), "reason": "count"}),
+                )
+                .await
+            }
+            _ => {
+                app.post(
+                    "/api/v1/stock/transfers",
+                    t,
+                    json!({"item_id": item, "from_warehouse_id": a, "to_warehouse_id": b, "quantity": q}),
+                )
+                .await
+            }
+        };
+        if !r.status.is_success() {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the walk should hit refusals too");
+    let mismatches: Vec<(i64, i64, i64, i64)> = app.with_db(|c| {
+        use diesel::prelude::*;
+        use ordo_db::schema::{stock_balances, stock_ledger};
+        let balances: Vec<(i64, i64, i64)> = stock_balances::table
+            .select((stock_balances::item_id, stock_balances::warehouse_id, stock_balances::on_hand))
+            .load(c)
+            .unwrap();
+        let ledger: Vec<(i64, i64, i64)> = stock_ledger::table
+            .select((stock_ledger::item_id, stock_ledger::warehouse_id, stock_ledger::quantity))
+            .load(c)
+            .unwrap();
+        balances
+            .into_iter()
+            .map(|(i, w, on_hand)| {
+                let sum: i64 = ledger.iter().filter(|l| l.0 == i && l.1 == w).map(|l| l.2).sum();
+                (i, w, on_hand, sum)
+            })
+            .filter(|(_, _, on_hand, sum)| on_hand != sum)
+            .collect()
+    });
+    assert!(mismatches.is_empty(), "{mismatches:?}");
+    for item in items {
+        for wh in whs {
+            assert!(!balance(&app, item, wh).await.0.starts_with('-'), "never negative");
+        }
+    }
+}
+
+/// An approved order for `q` of the item, ready to confirm.
+async fn approved_order(app: &TestApp, s: &Stock, q: &str) -> i64 {
+    let t = &app.admin_token;
+    let o = id(app
+        .post(
+            "/api/v1/sales-orders",
+            t,
+            json!({"customer_id": s.customer, "contract_number": "K-1", "payment_terms_days": 30,
+            "lines": [{"item_id": s.item, "quantity": q}]}),
+        )
+        .await);
+    let sub = ok(app.post(&format!("/api/v1/sales-orders/{o}/submit"), t, json!({})).await);
+    assert_eq!(sub["status"], "approved");
+    o
+}
+
+async fn confirm_reserves_and_backorders(app: TestApp) {
+    let t = &app.admin_token;
+    let s = setup(&app).await;
+    receive(&app, s.item, s.main, "5").await;
+    let first = approved_order(&app, &s, "8").await;
+    let second = approved_order(&app, &s, "2").await;
+    let c = ok(app.post(&format!("/api/v1/sales-orders/{first}/confirm"), t, json!({})).await);
+    assert_eq!(c["status"], "in_execution");
+    let lines = ok(app.get(&format!("/api/v1/sales-orders/{first}/stock"), t).await);
+    assert_eq!(
+        (lines[0]["ordered"].as_str(), lines[0]["reserved"].as_str(), lines[0]["backordered"].as_str()),
+        (Some("8"), Some("5"), Some("3"))
+    );
+    ok(app.post(&format!("/api/v1/sales-orders/{second}/confirm"), t, json!({})).await);
+    assert_eq!(balance(&app, s.item, s.main).await, ("5".into(), "5".into()));
+    // Stock arrives: the oldest back-order is served first, in the receipt's transaction.
+    let r = receive(&app, s.item, s.main, "4").await;
+    assert_eq!(r["reserved_for"][0]["sales_order_id"], first);
+    assert_eq!(r["reserved_for"][0]["quantity"], "3");
+    assert_eq!(r["reserved_for"][1]["sales_order_id"], second);
+    assert_eq!(r["reserved_for"][1]["quantity"], "1");
+    assert_eq!(balance(&app, s.item, s.main).await, ("9".into(), "9".into()));
+    let l2 = ok(app.get(&format!("/api/v1/sales-orders/{second}/stock"), t).await);
+    assert_eq!((l2[0]["reserved"].as_str(), l2[0]["backordered"].as_str()), (Some("1"), Some("1")));
+    // Cancelling gives its stock to the other order's back-order.
+    ok(app.post(&format!("/api/v1/sales-orders/{first}/cancel"), t, json!({"reason": "customer withdrew"})).await);
+    assert_eq!(balance(&app, s.item, s.main).await, ("9".into(), "2".into()));
+    let l2 = ok(app.get(&format!("/api/v1/sales-orders/{second}/stock"), t).await);
+    assert_eq!((l2[0]["reserved"].as_str(), l2[0]["backordered"].as_str()), (Some("2"), Some("0")));
+    let held = ok(app.get(&format!("/api/v1/reservations?sales_order_id={first}&status=active"), t).await);
+    assert!(held["data"].as_array().unwrap().is_empty());
+    // No default warehouse: confirmation is refused and nothing changes.
+    let third = approved_order(&app, &s, "1").await;
+    ok(app.patch(&format!("/api/v1/warehouses/{}", s.main), t, json!({"is_default": false})).await);
+    app.post(&format!("/api/v1/sales-orders/{third}/confirm"), t, json!({})).await.problem(422, "no_default_warehouse");
+    assert_eq!(ok(app.get(&format!("/api/v1/sales-orders/{third}"), t).await)["status"], "approved");
+}
+
+async fn concurrent_confirmations_never_oversell(app: TestApp) {
+    let t = &app.admin_token;
+    let s = setup(&app).await;
+    receive(&app, s.item, s.main, "10").await;
+    let mut ids = vec![];
+    for _ in 0..20 {
+        ids.push(approved_order(&app, &s, "1").await);
+    }
+    let urls: Vec<String> = ids.iter().map(|o| format!("/api/v1/sales-orders/{o}/confirm")).collect();
+    let calls = urls.iter().map(|u| app.post(u, t, json!({})));
+    let results = futures_util::future::join_all(calls).await;
+    assert!(results.iter().all(|r| r.status == 200), "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!(balance(&app, s.item, s.main).await, ("10".into(), "10".into()), "reserved = on hand, never more");
+    let mut reserved = 0;
+    for o in &ids {
+        let l = ok(app.get(&format!("/api/v1/sales-orders/{o}/stock"), t).await);
+        let r: i64 = l[0]["reserved"].as_str().unwrap().parse().unwrap();
+        let b: i64 = l[0]["backordered"].as_str().unwrap().parse().unwrap();
+        assert_eq!(r + b, 1, "reserved + back-ordered = ordered");
+        reserved += r;
+    }
+    assert_eq!(reserved, 10);
+}
+
+async fn concurrent_reservations_never_oversell(app: TestApp) {
+    let t = &app.admin_token;
+    let s = setup(&app).await;
+    receive(&app, s.item, s.main, "10").await;
+    let body = json!({"item_id": s.item, "warehouse_id": s.main, "quantity": "1", "customer_id": s.customer});
+    let calls = (0..20).map(|_| app.post("/api/v1/reservations", t, body.clone()));
+    let results = futures_util::future::join_all(calls).await;
+    let won: Vec<i64> = results.iter().filter(|r| r.status == 201).map(|r| r.body["id"].as_i64().unwrap()).collect();
+    let lost = results.iter().filter(|r| r.status == 422 && r.body["code"] == "insufficient_stock").count();
+    assert_eq!((won.len(), lost), (10, 10));
+    let held = ok(app.get(&format!("/api/v1/reservations?item_id={}&status=active&limit=200", s.item), t).await);
+    let mut held_ids: Vec<i64> = held["data"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    held_ids.sort();
+    let mut won = won;
+    won.sort();
+    assert_eq!(held_ids, won, "exactly the requests answered 2xx hold reservations");
+    assert_eq!(balance(&app, s.item, s.main).await, ("10".into(), "10".into()));
+}
+
+async fn reservations_by_hand(app: TestApp) {
+    let t = &app.admin_token;
+    let s = setup(&app).await;
+    receive(&app, s.item, s.main, "6").await;
+    receive(&app, s.item, s.second, "4").await;
+    let (agent_id, agent) = app.user("anna", &["sales_agent"]).await;
+    let (_, other) = app.user("otto", &["sales_agent"]).await;
+    app.patch(&format!("/api/v1/customers/{}", s.customer), t, json!({"owner_id": agent_id})).await;
+    let r = ok(app
+        .post("/api/v1/reservations", &agent, json!({"item_id": s.item, "warehouse_id": s.main, "quantity": "4", "customer_id": s.customer, "note": "trade fair"}))
+        .await);
+    let rid = r["id"].as_i64().unwrap();
+    app.get(&format!("/api/v1/reservations/{rid}"), &other).await.problem(404, "not_found");
+    app.post(
+        "/api/v1/reservations",
+        &other,
+        json!({"item_id": s.item, "warehouse_id": s.main, "quantity": "1", "customer_id": s.customer}),
+    )
+    .await
+    .problem(404, "not_found");
+    app.post("/api/v1/reservations", &other, json!({"item_id": s.item, "warehouse_id": s.main, "quantity": "1"}))
+        .await
+        .problem(422, "validation_failed");
+    // Move: 4 are not free in the second warehouse... they are (4 on hand there).
+    let moved =
+        ok(app.post(&format!("/api/v1/reservations/{rid}/move"), &agent, json!({"warehouse_id": s.second})).await);
+    assert_eq!(moved["warehouse_id"], s.second);
+    assert_eq!(balance(&app, s.item, s.main).await, ("6".into(), "0".into()));
+    assert_eq!(balance(&app, s.item, s.second).await, ("4".into(), "4".into()));
+    let r2 = id(app
+        .post("/api/v1/reservations", t, json!({"item_id": s.item, "warehouse_id": s.main, "quantity": "3"}))
+        .await);
+    app.post(&format!("/api/v1/reservations/{r2}/move"), t, json!({"warehouse_id": s.second}))
+        .await
+        .problem(422, "insufficient_stock");
+    let released = ok(app.post(&format!("/api/v1/reservations/{rid}/release"), &agent, json!({})).await);
+    assert_eq!(released["status"], "released");
+    app.post(&format!("/api/v1/reservations/{rid}/release"), &agent, json!({})).await.problem(409, "not_active");
+    assert_eq!(balance(&app, s.item, s.second).await, ("4".into(), "0".into()));
+    // Reserved stock cannot be counted away.
+    app.post(
+        "/api/v1/stock/adjustments",
+        t,
+        json!({"item_id": s.item, "warehouse_id": s.main, "quantity": "-4", "reason": "count"}),
+    )
+    .await
+    .problem(422, "insufficient_stock");
+    let h = ok(app.get(&format!("/api/v1/reservations/{rid}/history"), &agent).await);
+    let actions: Vec<&str> = h["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, vec!["create", "move", "release"]);
+}
