@@ -10,7 +10,9 @@ on_both_backends!(
     confirm_reserves_and_backorders,
     concurrent_confirmations_never_oversell,
     concurrent_reservations_never_oversell,
-    reservations_by_hand
+    reservations_by_hand,
+    deliveries_and_returns,
+    confirm_and_ship_statement_budget
 );
 
 fn ok(r: Resp) -> Value {
@@ -411,4 +413,142 @@ async fn reservations_by_hand(app: TestApp) {
     let h = ok(app.get(&format!("/api/v1/reservations/{rid}/history"), &agent).await);
     let actions: Vec<&str> = h["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, vec!["create", "move", "release"]);
+}
+
+async fn deliveries_and_returns(app: TestApp) {
+    let t = &app.admin_token;
+    let s = setup(&app).await;
+    receive(&app, s.item, s.main, "10").await;
+    let quarantine =
+        id(app.post("/api/v1/warehouses", t, json!({"code": "QUAR", "name": "Quarantine", "quarantine": true})).await);
+    let (agent_id, agent) = app.user("anna", &["sales_agent"]).await;
+    let (_, other) = app.user("otto", &["sales_agent"]).await;
+    let (_, wh_user) = app.user("wendy", &["warehouse"]).await;
+    app.patch(&format!("/api/v1/customers/{}", s.customer), t, json!({"owner_id": agent_id})).await;
+    let o = approved_order(&app, &s, "6").await;
+    app.post(&format!("/api/v1/sales-orders/{o}/deliveries"), &wh_user, json!({}))
+        .await
+        .problem(409, "order_not_confirmed");
+    ok(app.post(&format!("/api/v1/sales-orders/{o}/confirm"), t, json!({})).await);
+    let line = ok(app.get(&format!("/api/v1/sales-orders/{o}/stock"), t).await)[0]["line_id"].as_i64().unwrap();
+    let d1 = ok(app
+        .post(
+            &format!("/api/v1/sales-orders/{o}/deliveries"),
+            &wh_user,
+            json!({"lines": [{"line_id": line, "quantity": "4"}]}),
+        )
+        .await);
+    assert!(d1["number"].as_str().unwrap().starts_with("DN-"));
+    let too_much = app
+        .post(
+            &format!("/api/v1/sales-orders/{o}/deliveries"),
+            &wh_user,
+            json!({"lines": [{"line_id": line, "quantity": "3"}]}),
+        )
+        .await;
+    too_much.problem(422, "not_deliverable");
+    assert_eq!(too_much.error_fields(), vec!["lines[0].quantity"]);
+    let d1id = d1["id"].as_i64().unwrap();
+    ok(app.post(&format!("/api/v1/deliveries/{d1id}/pick"), &wh_user, json!({})).await);
+    let shipped = ok(app
+        .post(
+            &format!("/api/v1/deliveries/{d1id}/ship"),
+            &wh_user,
+            json!({"carrier": "DHL", "tracking_number": "JD0001", "packages": 2, "weight": "12.5"}),
+        )
+        .await);
+    assert_eq!(shipped["status"], "shipped");
+    assert_eq!(shipped["lines"][0]["quantity"], "4");
+    app.post(&format!("/api/v1/deliveries/{d1id}/ship"), &wh_user, json!({})).await.problem(409, "invalid_transition");
+    assert_eq!(balance(&app, s.item, s.main).await, ("6".into(), "2".into()));
+    let st = ok(app.get(&format!("/api/v1/sales-orders/{o}/stock"), t).await);
+    assert_eq!((st[0]["reserved"].as_str(), st[0]["delivered"].as_str()), (Some("2"), Some("4")));
+    let ledger = ok(app.get(&format!("/api/v1/stock/ledger?item_id={}&kind=delivery", s.item), t).await);
+    assert_eq!(ledger["data"][0]["quantity"], "-4");
+    assert_eq!(ledger["data"][0]["doc_id"], d1id);
+    // The note, and who may see it.
+    let doc = app.call(reqwest::Method::GET, &format!("/api/v1/deliveries/{d1id}/document"), t, None, &[]).await;
+    assert!(doc.header("content-type").unwrap().starts_with("text/html"));
+    let html = doc.body.as_str().unwrap();
+    assert!(html.contains(d1["number"].as_str().unwrap()) && html.contains("W1") && html.contains("JD0001"), "{html}");
+    assert_eq!(app.get(&format!("/api/v1/deliveries/{d1id}"), &agent).await.status, 200);
+    app.get(&format!("/api/v1/deliveries/{d1id}"), &other).await.problem(404, "not_found");
+    app.get(&format!("/api/v1/deliveries/{d1id}/document"), &other).await.problem(404, "not_found");
+    // The rest ships too: the order is complete.
+    let d2 = ok(app.post(&format!("/api/v1/sales-orders/{o}/deliveries"), &wh_user, json!({})).await);
+    ok(app.post(&format!("/api/v1/deliveries/{}/ship", d2["id"]), &wh_user, json!({})).await);
+    assert_eq!(ok(app.get(&format!("/api/v1/sales-orders/{o}"), t).await)["status"], "completed");
+    app.post(&format!("/api/v1/sales-orders/{o}/deliveries"), &wh_user, json!({}))
+        .await
+        .problem(409, "order_not_confirmed");
+    // Returns: against shipped lines, never more than delivered.
+    let dl = shipped["lines"][0]["id"].as_i64().unwrap();
+    let rma = ok(app
+        .post(
+            "/api/v1/returns",
+            &agent,
+            json!({"delivery_id": d1id, "reason": "wrong colour", "condition": "damaged",
+            "lines": [{"delivery_line_id": dl, "quantity": "3"}]}),
+        )
+        .await);
+    assert!(rma["number"].as_str().unwrap().starts_with("RMA-"));
+    let over = app
+        .post(
+            "/api/v1/returns",
+            &agent,
+            json!({"delivery_id": d1id, "reason": "more", "condition": "resaleable",
+            "lines": [{"delivery_line_id": dl, "quantity": "2"}]}),
+        )
+        .await;
+    over.problem(422, "exceeds_delivered");
+    app.post("/api/v1/returns", &other, json!({"delivery_id": d1id, "reason": "x", "condition": "resaleable", "lines": [{"delivery_line_id": dl, "quantity": "1"}]}))
+        .await
+        .problem(404, "not_found");
+    let got = ok(app
+        .post(&format!("/api/v1/returns/{}/receive", rma["id"]), &wh_user, json!({"warehouse_id": quarantine}))
+        .await);
+    assert_eq!(got["status"], "received");
+    app.post(&format!("/api/v1/returns/{}/receive", rma["id"]), &wh_user, json!({"warehouse_id": quarantine}))
+        .await
+        .problem(409, "invalid_transition");
+    assert_eq!(balance(&app, s.item, quarantine).await.0, "3");
+    assert_eq!(ok(app.get(&format!("/api/v1/sales-orders/{o}/stock"), t).await)[0]["returned"], "3");
+}
+
+async fn confirm_and_ship_statement_budget(app: TestApp) {
+    let t = &app.admin_token;
+    let s = setup(&app).await;
+    let list = ok(app.get("/api/v1/price-lists", t).await)["data"][0]["id"].as_i64().unwrap();
+    let mut items = vec![s.item];
+    for n in 2..=6 {
+        let i = id(app
+            .post("/api/v1/items", t, json!({"sku": format!("W{n}"), "name": "W", "base_unit": "PCS", "kind": "stock"}))
+            .await);
+        ok(app.post(&format!("/api/v1/price-lists/{list}/prices"), t, json!({"item_id": i, "price": "5.00"})).await);
+        items.push(i);
+    }
+    for i in &items {
+        receive(&app, *i, s.main, "100").await;
+    }
+    let mut measured = vec![];
+    for n in [5usize, 6] {
+        let lines: Vec<Value> = items[..n].iter().map(|i| json!({"item_id": i, "quantity": "2"})).collect();
+        let o = id(app
+            .post(
+                "/api/v1/sales-orders",
+                t,
+                json!({"customer_id": s.customer, "contract_number": "K", "payment_terms_days": 30, "lines": lines}),
+            )
+            .await);
+        ok(app.post(&format!("/api/v1/sales-orders/{o}/submit"), t, json!({})).await);
+        let c = app.post(&format!("/api/v1/sales-orders/{o}/confirm"), t, json!({})).await;
+        assert_eq!(c.status, 200, "{}", c.body);
+        let d = ok(app.post(&format!("/api/v1/sales-orders/{o}/deliveries"), t, json!({})).await);
+        let sh = app.post(&format!("/api/v1/deliveries/{}/ship", d["id"]), t, json!({})).await;
+        assert_eq!(sh.status, 200, "{}", sh.body);
+        measured.push((c.statements(), sh.statements()));
+    }
+    let ((c5, s5), (c6, s6)) = (measured[0], measured[1]);
+    assert!(c5 <= 30 && s5 <= 30, "5 lines: confirm {c5}, ship {s5} statements");
+    assert!(c6 <= c5 + 2 && s6 <= s5 + 2, "6 lines: confirm {c6} (5: {c5}), ship {s6} (5: {s5})");
 }

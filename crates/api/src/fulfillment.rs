@@ -187,4 +187,150 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(move_reservation)
         .service(release_reservation)
         .service(order_stock);
+    delivery_routes(cfg);
+}
+
+// ---- deliveries and returns ----------------------------------------------------------------
+
+use ordo_fulfillment::deliveries::{
+    self, Delivery, DeliveryCreate, DeliveryStatus, Return, ReturnCreate, ReturnReceive, ShipRequest,
+};
+
+crate::team_resource!(Delivery, Return);
+
+crate::list_query!(DeliveryQuery => deliveries::Filter {
+    sales_order_id: Option<i64>,
+    status: Option<DeliveryStatus>,
+});
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReturnQuery {
+    pub delivery_id: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Create a delivery of a confirmed order from its reserved stock: all lines, or the
+/// chosen lines and quantities. An order not in execution is 409.
+#[utoipa::path(tag = "deliveries", operation_id = "createDelivery", params(("id" = i64, Path, description = "Order id")),
+    request_body = DeliveryCreate,
+    responses((status = 201, description = "The draft delivery", body = Delivery, headers(("ETag" = String), ("Location" = String)))))]
+#[post("/sales-orders/{id}/deliveries")]
+pub async fn create_delivery(
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<DeliveryCreate>,
+) -> Result<HttpResponse, Problem> {
+    let (id, input) = (id.into_inner(), body.0);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| deliveries::create(c, caller, id, input),
+        |v| ReplyMeta { location: Some(format!("/api/v1/deliveries/{}", v.id())), version: Some(v.version()) },
+    )
+    .await
+}
+
+/// List deliveries (an agent: their customers').
+#[utoipa::path(tag = "deliveries", operation_id = "listDeliveries", params(DeliveryQuery),
+    responses((status = 200, description = "A page", body = Page<Delivery>)))]
+#[get("/deliveries")]
+pub async fn list_deliveries(auth: Auth, q: StrictQuery<DeliveryQuery>) -> Result<HttpResponse, Problem> {
+    let (f, page) = q.0.split()?;
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| deliveries::list(c, caller, &f, &page)).await?))
+}
+
+/// Get a delivery.
+#[utoipa::path(tag = "deliveries", operation_id = "getDelivery", params(("id" = i64, Path, description = "Id")),
+    responses((status = 200, description = "Found", body = Delivery, headers(("ETag" = String)))))]
+#[get("/deliveries/{id}")]
+pub async fn get_delivery(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let v = auth.read(move |c, caller| deliveries::get(c, caller, id)).await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// The delivery note, a printable HTML page.
+#[utoipa::path(tag = "deliveries", operation_id = "getDeliveryDocument", params(("id" = i64, Path, description = "Id")),
+    responses((status = 200, description = "HTML", content_type = "text/html", body = String)))]
+#[get("/deliveries/{id}/document")]
+pub async fn delivery_document(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let html = auth.read(move |c, caller| deliveries::document(c, caller, id)).await?;
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+}
+
+crate::action! {
+    /// `draft → picked`.
+    fn pick_delivery, tag: "deliveries", id: "pickDelivery", path: "/deliveries/{id}/pick", model: Delivery,
+    call: |c, caller, id, if_match| deliveries::pick(c, caller, id, if_match)
+}
+crate::action! {
+    /// Ship: posts the ledger, consumes the reservation, counts the delivered quantity;
+    /// the order completes when everything is delivered. Shipping twice is 409.
+    fn ship_delivery, tag: "deliveries", id: "shipDelivery", path: "/deliveries/{id}/ship", model: Delivery,
+    body: ShipRequest,
+    call: |c, caller, id, if_match, input| deliveries::ship(c, caller, id, if_match, input)
+}
+crate::action! {
+    /// Cancel a delivery that has not shipped; its stock stays reserved for the order.
+    fn cancel_delivery, tag: "deliveries", id: "cancelDelivery", path: "/deliveries/{id}/cancel", model: Delivery,
+    call: |c, caller, id, if_match| deliveries::cancel(c, caller, id, if_match)
+}
+
+/// Authorise a return against a shipped delivery's lines (more than delivered is 422).
+#[utoipa::path(tag = "deliveries", operation_id = "createReturn", request_body = ReturnCreate,
+    responses((status = 201, description = "Authorised", body = Return, headers(("ETag" = String), ("Location" = String)))))]
+#[post("/returns")]
+pub async fn create_return(auth: Auth, body: ValidJson<ReturnCreate>) -> Result<HttpResponse, Problem> {
+    let r = body.0;
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| deliveries::create_return(c, caller, r),
+        |v| ReplyMeta { location: Some(format!("/api/v1/returns/{}", v.id())), version: Some(v.version()) },
+    )
+    .await
+}
+
+/// List returns.
+#[utoipa::path(tag = "deliveries", operation_id = "listReturns", params(ReturnQuery),
+    responses((status = 200, description = "A page", body = Page<Return>)))]
+#[get("/returns")]
+pub async fn list_returns(auth: Auth, q: StrictQuery<ReturnQuery>) -> Result<HttpResponse, Problem> {
+    let page = crate::common::page(q.0.limit, q.0.cursor.as_deref())?;
+    let d = q.0.delivery_id;
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| deliveries::list_returns(c, caller, d, &page)).await?))
+}
+
+/// Get a return.
+#[utoipa::path(tag = "deliveries", operation_id = "getReturn", params(("id" = i64, Path, description = "Id")),
+    responses((status = 200, description = "Found", body = Return, headers(("ETag" = String)))))]
+#[get("/returns/{id}")]
+pub async fn get_return(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let v = auth.read(move |c, caller| deliveries::get_return(c, caller, id)).await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+crate::action! {
+    /// Receive the returned goods into a warehouse (or a quarantine warehouse) through the ledger.
+    fn receive_return, tag: "deliveries", id: "receiveReturn", path: "/returns/{id}/receive", model: Return,
+    body: ReturnReceive,
+    call: |c, caller, id, if_match, input| deliveries::receive_return(c, caller, id, if_match, input)
+}
+
+pub fn delivery_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_delivery)
+        .service(list_deliveries)
+        .service(get_delivery)
+        .service(delivery_document)
+        .service(pick_delivery)
+        .service(ship_delivery)
+        .service(cancel_delivery)
+        .service(create_return)
+        .service(list_returns)
+        .service(get_return)
+        .service(receive_return);
 }

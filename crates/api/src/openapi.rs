@@ -39,6 +39,7 @@ use crate::{auth, customers, items, pricing, users};
         (name = "activities", description = "Calls, meetings, emails, tasks and notes; the iCalendar feed"),
         (name = "reports", description = "Pipeline, contact discipline and demand reports; the demand register for planning"),
         (name = "stock", description = "Warehouses, stock postings, balances, the ledger and reservations"),
+        (name = "deliveries", description = "Deliveries of confirmed orders, delivery notes and returns"),
         (name = "health", description = "Liveness and readiness probes"),
     )
 )]

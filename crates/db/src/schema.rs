@@ -842,6 +842,64 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    deliveries (id) {
+        id -> BigInt,
+        number -> Text,
+        sales_order_id -> BigInt,
+        customer_id -> BigInt,
+        warehouse_id -> BigInt,
+        status -> Text,
+        carrier -> Nullable<Text>,
+        tracking_number -> Nullable<Text>,
+        packages -> Nullable<Integer>,
+        weight -> Nullable<BigInt>,
+        shipped_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    delivery_lines (id) {
+        id -> BigInt,
+        delivery_id -> BigInt,
+        order_line_id -> BigInt,
+        item_id -> BigInt,
+        quantity -> BigInt,
+        unit_cost -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    returns (id) {
+        id -> BigInt,
+        number -> Text,
+        delivery_id -> BigInt,
+        sales_order_id -> BigInt,
+        customer_id -> BigInt,
+        status -> Text,
+        reason -> Text,
+        condition -> Text,
+        warehouse_id -> Nullable<BigInt>,
+        received_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    return_lines (id) {
+        id -> BigInt,
+        return_id -> BigInt,
+        delivery_line_id -> BigInt,
+        item_id -> BigInt,
+        quantity -> BigInt,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -895,4 +953,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     stock_ledger,
     order_line_stock,
     reservations,
+    deliveries,
+    delivery_lines,
+    returns,
+    return_lines,
 );

@@ -2,5 +2,6 @@
 //! confirming an order, which reserves stock in the same transaction), and next
 //! availability, promising, deliveries and returns.
 
+pub mod deliveries;
 pub mod reservations;
 pub mod stock;

@@ -1242,6 +1242,28 @@ pub fn complete(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opt
     commit_state(conn, caller, &current, row, &approval, "in_execution".into(), "Completed.".into())
 }
 
+/// Completion by fulfillment when every stock line is delivered: the shipper's role
+/// need not allow editing orders.
+pub fn mark_delivered(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<SalesOrder> {
+    let current = find(conn, caller, id)?;
+    if current.status()? != OrderStatus::InExecution {
+        return current.to_model(None);
+    }
+    let mut approval = current.approval()?;
+    approval.closed_at = Some(now().assume_utc());
+    let mut row = current.clone();
+    row.status = OrderStatus::Completed.as_str().into();
+    commit_state(
+        conn,
+        caller,
+        &current,
+        row,
+        &approval,
+        "in_execution".into(),
+        "Everything delivered: completed.".into(),
+    )
+}
+
 /// Cancelled or completed → archived: read-only, out of default lists.
 pub fn archive(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<SalesOrder> {
     let current = for_write(conn, caller, id, if_match)?;

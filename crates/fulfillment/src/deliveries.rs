@@ -1,0 +1,960 @@
+//! Deliveries (`draft → picked → shipped`, or `cancelled` before shipping) from the
+//! stock an order has reserved, and return authorisations against shipped deliveries.
+//! Shipping posts the ledger, consumes the reservation and counts the delivered
+//! quantity on the order line, all in one transaction; an order whose stock lines are
+//! all delivered is completed.
+
+use diesel::prelude::*;
+use ordo_core::time_util::now;
+use ordo_core::util::{check_version, to_json};
+use ordo_core::{Caller, DomainError, FieldError, Page, PageRequest, Permission, Quantity, Result};
+use ordo_db::audit;
+use ordo_db::schema::{
+    customers, deliveries, delivery_lines, items, order_line_stock, reservations, return_lines, returns,
+    stock_balances, warehouses,
+};
+use ordo_db::{series, DbConnection};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use time::{OffsetDateTime, PrimitiveDateTime};
+use validator::Validate;
+
+use crate::reservations::LineStockRow;
+use crate::stock::{self, MovementKind};
+
+pub const DELIVERY: &str = "delivery";
+pub const RETURN: &str = "return";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Draft,
+    Picked,
+    Shipped,
+    Cancelled,
+}
+
+impl DeliveryStatus {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Picked => "picked",
+            Self::Shipped => "shipped",
+            Self::Cancelled => "cancelled",
+        }
+    }
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Draft, Self::Picked, Self::Shipped, Self::Cancelled].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = deliveries, treat_none_as_null = true)]
+pub struct DeliveryRow {
+    #[diesel(skip_insertion)]
+    pub id: i64,
+    pub number: String,
+    pub sales_order_id: i64,
+    pub customer_id: i64,
+    pub warehouse_id: i64,
+    pub status: String,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub packages: Option<i32>,
+    pub weight: Option<i64>,
+    pub shipped_at: Option<PrimitiveDateTime>,
+    pub version: i64,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = delivery_lines, treat_none_as_default_value = false)]
+pub struct DeliveryLineRow {
+    #[diesel(skip_insertion)]
+    pub id: i64,
+    pub delivery_id: i64,
+    pub order_line_id: i64,
+    pub item_id: i64,
+    pub quantity: i64,
+    pub unit_cost: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeliveryLine {
+    pub id: i64,
+    pub order_line_id: i64,
+    pub item_id: i64,
+    /// In the item's base unit.
+    pub quantity: Quantity,
+    /// Cost per unit from the ledger when shipped (the item's standard cost).
+    pub unit_cost: Option<ordo_core::Money>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Delivery {
+    pub id: i64,
+    /// e.g. `DN-2026-000001`.
+    pub number: String,
+    pub sales_order_id: i64,
+    pub customer_id: i64,
+    pub warehouse_id: i64,
+    pub status: DeliveryStatus,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub packages: Option<i32>,
+    /// kg
+    pub weight: Option<Quantity>,
+    #[serde(serialize_with = "ordo_core::serde_util::rfc3339_opt::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub shipped_at: Option<OffsetDateTime>,
+    pub lines: Vec<DeliveryLine>,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl DeliveryRow {
+    fn to_model(&self, lines: &[DeliveryLineRow]) -> Result<Delivery> {
+        Ok(Delivery {
+            id: self.id,
+            number: self.number.clone(),
+            sales_order_id: self.sales_order_id,
+            customer_id: self.customer_id,
+            warehouse_id: self.warehouse_id,
+            status: DeliveryStatus::parse(&self.status)
+                .ok_or_else(|| DomainError::Internal(format!("delivery {}: status", self.id)))?,
+            carrier: self.carrier.clone(),
+            tracking_number: self.tracking_number.clone(),
+            packages: self.packages,
+            weight: self.weight.map(Quantity::from_scaled),
+            shipped_at: self.shipped_at.map(|t| t.assume_utc()),
+            lines: lines
+                .iter()
+                .map(|l| DeliveryLine {
+                    id: l.id,
+                    order_line_id: l.order_line_id,
+                    item_id: l.item_id,
+                    quantity: Quantity::from_scaled(l.quantity),
+                    unit_cost: l.unit_cost.map(ordo_core::Money::from_scaled),
+                })
+                .collect(),
+            version: self.version,
+            created_at: self.created_at.assume_utc(),
+            updated_at: self.updated_at.assume_utc(),
+        })
+    }
+}
+
+/// One line to deliver.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryLineInput {
+    /// The sales order line.
+    pub line_id: i64,
+    /// In the item's base unit; default everything reserved and not yet on a delivery.
+    #[validate(custom(function = "ordo_core::validate::positive_qty"))]
+    pub quantity: Option<Quantity>,
+}
+
+/// `POST /sales-orders/{id}/deliveries`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryCreate {
+    /// Default: every stock line with reserved stock not yet on a delivery.
+    #[serde(default)]
+    #[validate(nested)]
+    pub lines: Vec<DeliveryLineInput>,
+}
+
+/// `POST /deliveries/{id}/ship`
+#[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShipRequest {
+    #[validate(length(min = 1, max = 100))]
+    pub carrier: Option<String>,
+    #[validate(length(min = 1, max = 100))]
+    pub tracking_number: Option<String>,
+    #[validate(range(min = 1, max = 10000))]
+    pub packages: Option<i32>,
+    /// Gross weight in kg.
+    #[validate(custom(function = "ordo_core::validate::positive_qty"))]
+    pub weight: Option<Quantity>,
+}
+
+fn read(caller: &Caller) -> Result<()> {
+    caller.require(Permission::StockRead)
+}
+fn write(caller: &Caller) -> Result<()> {
+    caller.require(Permission::StockWrite)
+}
+
+macro_rules! scoped_by_customer {
+    ($q:expr, $caller:expr, $col:expr) => {{
+        let q = $q;
+        match $caller.scope() {
+            ordo_core::Scope::All => q,
+            ordo_core::Scope::OwnCustomers(me) => {
+                q.filter($col.eq_any(customers::table.filter(customers::owner_id.eq(me)).select(customers::id)))
+            }
+        }
+    }};
+}
+
+pub fn find(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<DeliveryRow> {
+    let q = deliveries::table.filter(deliveries::id.eq(id)).select(DeliveryRow::as_select()).into_boxed();
+    scoped_by_customer!(q, caller, deliveries::customer_id)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::not_found("delivery", id))
+}
+
+fn lines_of(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<DeliveryLineRow>> {
+    Ok(delivery_lines::table
+        .filter(delivery_lines::delivery_id.eq_any(ids))
+        .order(delivery_lines::id.asc())
+        .select(DeliveryLineRow::as_select())
+        .load(conn)?)
+}
+
+/// Quantity per order line already on open (draft or picked) deliveries.
+fn pending(conn: &mut DbConnection, order: i64) -> Result<HashMap<i64, i64>> {
+    let rows: Vec<(i64, i64)> = delivery_lines::table
+        .inner_join(deliveries::table.on(deliveries::id.eq(delivery_lines::delivery_id)))
+        .filter(deliveries::sales_order_id.eq(order))
+        .filter(deliveries::status.eq_any(["draft", "picked"]))
+        .select((delivery_lines::order_line_id, delivery_lines::quantity))
+        .load(conn)?;
+    let mut out = HashMap::new();
+    for (l, q) in rows {
+        *out.entry(l).or_default() += q;
+    }
+    Ok(out)
+}
+
+pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: DeliveryCreate) -> Result<Delivery> {
+    let order = ordo_sales_docs::orders::find(conn, caller, order_id)?;
+    write(caller)?;
+    if order.status != "in_execution" {
+        return Err(DomainError::conflict(
+            "order_not_confirmed",
+            format!("sales order {} is {}: only confirmed orders are delivered", order.number, order.status),
+        ));
+    }
+    let stock: Vec<LineStockRow> = order_line_stock::table
+        .filter(order_line_stock::sales_order_id.eq(order_id))
+        .order(order_line_stock::id.asc())
+        .select(LineStockRow::as_select())
+        .load(conn)?;
+    let on_way = pending(conn, order_id)?;
+    let free = |s: &LineStockRow| s.reserved - on_way.get(&s.line_id).copied().unwrap_or(0);
+    let mut wanted: Vec<(LineStockRow, i64)> = vec![];
+    let mut errs = vec![];
+    if input.lines.is_empty() {
+        wanted = stock.iter().filter(|s| free(s) > 0).map(|s| (s.clone(), free(s))).collect();
+    } else {
+        for (n, l) in input.lines.iter().enumerate() {
+            match stock.iter().find(|s| s.line_id == l.line_id) {
+                None => {
+                    return Err(DomainError::reference_not_found(
+                        "order line",
+                        &format!("lines[{n}].line_id"),
+                        l.line_id,
+                    ))
+                }
+                Some(s) => {
+                    let q = l.quantity.map(|q| q.to_scaled()).unwrap_or(free(s));
+                    if q <= 0 || q > free(s) {
+                        let over_ordered = s.delivered + on_way.get(&s.line_id).copied().unwrap_or(0) + q > s.ordered;
+                        errs.push(FieldError::new(
+                            format!("lines[{n}].quantity"),
+                            if over_ordered { "exceeds_ordered" } else { "not_reserved" },
+                            if over_ordered {
+                                "more than was ordered".to_string()
+                            } else {
+                                format!(
+                                    "only {} is reserved and not yet on a delivery",
+                                    Quantity::from_scaled(free(s).max(0))
+                                )
+                            },
+                        ));
+                    } else {
+                        wanted.push((s.clone(), q));
+                    }
+                }
+            }
+        }
+    }
+    if !errs.is_empty() {
+        return Err(DomainError::Rule {
+            code: "not_deliverable",
+            detail: "some lines cannot be delivered".into(),
+            errors: errs,
+        });
+    }
+    if wanted.is_empty() {
+        return Err(DomainError::rule(
+            "nothing_to_deliver",
+            "no line has reserved stock that is not on a delivery yet",
+        ));
+    }
+    let ts = now();
+    let row = DeliveryRow {
+        id: 0,
+        number: series::next_number(conn, DELIVERY)?,
+        sales_order_id: order_id,
+        customer_id: order.customer_id,
+        warehouse_id: wanted[0].0.warehouse_id,
+        status: DeliveryStatus::Draft.as_str().into(),
+        carrier: None,
+        tracking_number: None,
+        packages: None,
+        weight: None,
+        shipped_at: None,
+        version: 1,
+        created_at: ts,
+        updated_at: ts,
+    };
+    let saved: DeliveryRow =
+        diesel::insert_into(deliveries::table).values(&row).returning(deliveries::all_columns).get_result(conn)?;
+    // The cost the ledger books when the goods leave: the item's standard cost now.
+    let item_ids: Vec<i64> = wanted.iter().map(|(s, _)| s.item_id).collect();
+    let costs: HashMap<i64, i64> = items::table
+        .filter(items::id.eq_any(&item_ids))
+        .select((items::id, items::standard_cost))
+        .load(conn)?
+        .into_iter()
+        .collect();
+    let lines: Vec<DeliveryLineRow> = wanted
+        .iter()
+        .map(|(s, q)| DeliveryLineRow {
+            id: 0,
+            delivery_id: saved.id,
+            order_line_id: s.line_id,
+            item_id: s.item_id,
+            quantity: *q,
+            unit_cost: costs.get(&s.item_id).copied(),
+        })
+        .collect();
+    let lines = ordo_db::insert_batch!(conn, delivery_lines::table, &lines, returning delivery_lines::all_columns => DeliveryLineRow);
+    let v = saved.to_model(&lines)?;
+    audit::record(conn, caller, DELIVERY, v.id, "create", &to_json(&v))?;
+    Ok(v)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub sales_order_id: Option<i64>,
+    pub status: Option<DeliveryStatus>,
+}
+
+pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<Delivery>> {
+    read(caller)?;
+    let mut q =
+        deliveries::table.select(DeliveryRow::as_select()).order(deliveries::id.asc()).limit(page.fetch()).into_boxed();
+    q = scoped_by_customer!(q, caller, deliveries::customer_id);
+    if let Some(after) = page.after_id {
+        q = q.filter(deliveries::id.gt(after));
+    }
+    if let Some(o) = f.sales_order_id {
+        q = q.filter(deliveries::sales_order_id.eq(o));
+    }
+    if let Some(s) = f.status {
+        q = q.filter(deliveries::status.eq(s.as_str()));
+    }
+    let rows = Page::from_rows(q.load(conn)?, page, |r: &DeliveryRow| r.id);
+    let ids: Vec<i64> = rows.data.iter().map(|r| r.id).collect();
+    let all = lines_of(conn, &ids)?;
+    let data = rows
+        .data
+        .iter()
+        .map(|r| r.to_model(&all.iter().filter(|l| l.delivery_id == r.id).cloned().collect::<Vec<_>>()))
+        .collect::<Result<_>>()?;
+    Ok(Page { data, next_cursor: rows.next_cursor })
+}
+
+pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Delivery> {
+    read(caller)?;
+    let row = find(conn, caller, id)?;
+    let lines = lines_of(conn, &[id])?;
+    row.to_model(&lines)
+}
+
+fn transition(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    from: &[DeliveryStatus],
+    to: DeliveryStatus,
+) -> Result<DeliveryRow> {
+    let current = find(conn, caller, id)?;
+    write(caller)?;
+    check_version(if_match, current.version)?;
+    let s = DeliveryStatus::parse(&current.status).unwrap_or(DeliveryStatus::Draft);
+    if !from.contains(&s) {
+        return Err(DomainError::conflict(
+            "invalid_transition",
+            format!("delivery {} is {} and cannot become {}", current.number, s.as_str(), to.as_str()),
+        ));
+    }
+    let mut row = current.clone();
+    row.status = to.as_str().into();
+    row.version += 1;
+    row.updated_at = now();
+    let saved: DeliveryRow = ordo_db::save_versioned!(conn, deliveries, &row, current.version)?;
+    audit::record(
+        conn,
+        caller,
+        DELIVERY,
+        id,
+        to.as_str(),
+        &serde_json::json!({"status": {"from": s.as_str(), "to": to.as_str()}}),
+    )?;
+    Ok(saved)
+}
+
+pub fn pick(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Delivery> {
+    let row = transition(conn, caller, id, if_match, &[DeliveryStatus::Draft], DeliveryStatus::Picked)?;
+    row.to_model(&lines_of(conn, &[id])?)
+}
+
+pub fn cancel(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Delivery> {
+    let row = transition(
+        conn,
+        caller,
+        id,
+        if_match,
+        &[DeliveryStatus::Draft, DeliveryStatus::Picked],
+        DeliveryStatus::Cancelled,
+    )?;
+    row.to_model(&lines_of(conn, &[id])?)
+}
+
+/// Ships: per line the stock leaves (on hand and reserved both go down, in one
+/// conditional UPDATE), a ledger entry at the item's standard cost, the reservation is
+/// consumed and the order line counts it delivered.
+pub fn ship(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    r: ShipRequest,
+) -> Result<Delivery> {
+    let mut row = transition(
+        conn,
+        caller,
+        id,
+        if_match,
+        &[DeliveryStatus::Draft, DeliveryStatus::Picked],
+        DeliveryStatus::Shipped,
+    )?;
+    let lines = lines_of(conn, &[id])?;
+    let mut shipped = vec![];
+    for l in &lines {
+        let n = diesel::update(
+            stock_balances::table
+                .filter(stock_balances::item_id.eq(l.item_id))
+                .filter(stock_balances::warehouse_id.eq(row.warehouse_id))
+                .filter(stock_balances::reserved.ge(l.quantity))
+                .filter(stock_balances::on_hand.ge(l.quantity)),
+        )
+        .set((
+            stock_balances::on_hand.eq(stock_balances::on_hand - l.quantity),
+            stock_balances::reserved.eq(stock_balances::reserved - l.quantity),
+        ))
+        .execute(conn)?;
+        if n == 0 {
+            return Err(DomainError::Rule {
+                code: "insufficient_stock",
+                detail: format!("item {} is no longer reserved in full for this delivery", l.item_id),
+                errors: vec![],
+            });
+        }
+        let cost = l.unit_cost;
+        shipped.push(stock::LedgerRow {
+            id: 0,
+            item_id: l.item_id,
+            warehouse_id: row.warehouse_id,
+            kind: MovementKind::Delivery.as_str().into(),
+            quantity: -l.quantity,
+            unit_cost: cost,
+            doc_kind: Some(DELIVERY.into()),
+            doc_id: Some(id),
+            reason: None,
+            actor: caller.principal.actor_key(),
+            at: now(),
+        });
+        diesel::update(order_line_stock::table.filter(order_line_stock::line_id.eq(l.order_line_id)))
+            .set((
+                order_line_stock::reserved.eq(order_line_stock::reserved - l.quantity),
+                order_line_stock::delivered.eq(order_line_stock::delivered + l.quantity),
+                order_line_stock::version.eq(order_line_stock::version + 1),
+            ))
+            .execute(conn)?;
+    }
+    let taken: Vec<(i64, i64)> = lines.iter().map(|l| (l.order_line_id, l.quantity)).collect();
+    consume_reservations(conn, &taken)?;
+    ordo_db::insert_batch!(conn, ordo_db::schema::stock_ledger::table, &shipped);
+    row.carrier = r.carrier;
+    row.tracking_number = r.tracking_number;
+    row.packages = r.packages;
+    row.weight = r.weight.map(|w| w.to_scaled());
+    row.shipped_at = Some(now());
+    row.version += 1;
+    let saved: DeliveryRow = ordo_db::save_versioned!(conn, deliveries, &row, row.version - 1)?;
+    // Everything delivered: the order is complete.
+    let open: i64 = order_line_stock::table
+        .filter(order_line_stock::sales_order_id.eq(saved.sales_order_id))
+        .filter(order_line_stock::delivered.lt(order_line_stock::ordered))
+        .count()
+        .get_result(conn)?;
+    if open == 0 {
+        ordo_sales_docs::orders::mark_delivered(conn, caller, saved.sales_order_id)?;
+    }
+    let v = saved.to_model(&lines_of(conn, &[id])?)?;
+    audit::record(
+        conn,
+        caller,
+        DELIVERY,
+        id,
+        "ship_details",
+        &serde_json::json!({"carrier": v.carrier, "tracking_number": v.tracking_number}),
+    )?;
+    Ok(v)
+}
+
+/// Takes each line's shipped quantity off its active reservations, oldest first: one
+/// query to read them, one to mark the used-up ones consumed, and an update only for
+/// a reservation partly used.
+fn consume_reservations(conn: &mut DbConnection, taken: &[(i64, i64)]) -> Result<()> {
+    let lines: Vec<i64> = taken.iter().map(|t| t.0).collect();
+    let held: Vec<(i64, i64, Option<i64>)> = reservations::table
+        .filter(reservations::order_line_id.eq_any(&lines))
+        .filter(reservations::status.eq("active"))
+        .order(reservations::id.asc())
+        .select((reservations::id, reservations::quantity, reservations::order_line_id))
+        .load(conn)?;
+    let mut left: HashMap<i64, i64> = taken.iter().copied().collect();
+    let mut consumed = vec![];
+    for (rid, have, line) in held {
+        let Some(q) = line.and_then(|l| left.get_mut(&l)) else { continue };
+        if *q <= 0 {
+            continue;
+        }
+        let take = have.min(*q);
+        *q -= take;
+        if take == have {
+            consumed.push(rid);
+        } else {
+            diesel::update(reservations::table.find(rid))
+                .set((
+                    reservations::quantity.eq(have - take),
+                    reservations::version.eq(reservations::version + 1),
+                    reservations::updated_at.eq(now()),
+                ))
+                .execute(conn)?;
+        }
+    }
+    if !consumed.is_empty() {
+        diesel::update(reservations::table.filter(reservations::id.eq_any(&consumed)))
+            .set((
+                reservations::status.eq("consumed"),
+                reservations::version.eq(reservations::version + 1),
+                reservations::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The delivery note as a printable HTML page.
+pub fn document(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<String> {
+    let d = get(conn, caller, id)?;
+    let order = ordo_sales_docs::orders::find(conn, caller, d.sales_order_id)?;
+    let customer = ordo_crm::scope::customer(conn, caller.scope(), d.customer_id)?.to_model()?;
+    let wh: String = warehouses::table.find(d.warehouse_id).select(warehouses::name).first(conn)?;
+    let ids: Vec<i64> = d.lines.iter().map(|l| l.item_id).collect();
+    let names: HashMap<i64, (String, String, String)> = items::table
+        .filter(items::id.eq_any(&ids))
+        .select((items::id, items::sku, items::name, items::base_unit))
+        .load::<(i64, String, String, String)>(conn)?
+        .into_iter()
+        .map(|(i, s, n, u)| (i, (s, n, u)))
+        .collect();
+    let ship_to = order.terms().ship_to.or(customer.shipping_address.clone()).or(customer.billing_address.clone());
+    let address = ship_to
+        .map(|a| {
+            [Some(a.line1), a.line2, Some(format!("{} {}", a.postal_code.unwrap_or_default(), a.city)), Some(a.country)]
+                .into_iter()
+                .flatten()
+                .map(|l| esc(l.trim()))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        })
+        .unwrap_or_default();
+    let rows: String = d
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(n, l)| {
+            let (sku, name, unit) = names.get(&l.item_id).cloned().unwrap_or_default();
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"q\">{} {}</td></tr>",
+                n + 1,
+                esc(&sku),
+                esc(&name),
+                l.quantity,
+                esc(&unit)
+            )
+        })
+        .collect();
+    Ok(format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Delivery note {num}</title>\
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ccc;padding:4px;text-align:left}}.q{{text-align:right}}</style></head>\
+<body><h1>Delivery note {num}</h1>\
+<p><strong>Order</strong> {order} · <strong>Customer PO</strong> {po} · <strong>Status</strong> {status}</p>\
+<p><strong>Ship to</strong><br>{name}<br>{address}</p>\
+<p><strong>From</strong> {wh}{carrier}{tracking}{packages}{weight}</p>\
+<table><thead><tr><th>#</th><th>SKU</th><th>Item</th><th class=\"q\">Quantity</th></tr></thead><tbody>{rows}</tbody></table>\
+</body></html>\n",
+        num = esc(&d.number),
+        order = esc(&order.number),
+        po = esc(order.customer_po.as_deref().unwrap_or("-")),
+        status = d.status.as_str(),
+        name = esc(&customer.name),
+        wh = esc(&wh),
+        carrier = d.carrier.as_deref().map(|c| format!(" · <strong>Carrier</strong> {}", esc(c))).unwrap_or_default(),
+        tracking = d.tracking_number.as_deref().map(|c| format!(" · <strong>Tracking</strong> {}", esc(c))).unwrap_or_default(),
+        packages = d.packages.map(|p| format!(" · <strong>Packages</strong> {p}")).unwrap_or_default(),
+        weight = d.weight.map(|w| format!(" · <strong>Weight</strong> {w} kg")).unwrap_or_default(),
+    ))
+}
+
+// ---- returns ------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnCondition {
+    /// Fit to sell again.
+    Resaleable,
+    Damaged,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnLineInput {
+    pub delivery_line_id: i64,
+    #[validate(custom(function = "ordo_core::validate::positive_qty"))]
+    pub quantity: Quantity,
+}
+
+/// `POST /returns`: a return authorisation against a shipped delivery.
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnCreate {
+    pub delivery_id: i64,
+    #[validate(length(min = 1, max = 500))]
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+    pub condition: ReturnCondition,
+    #[validate(length(min = 1, max = 200), nested)]
+    #[schema(min_items = 1, max_items = 200)]
+    pub lines: Vec<ReturnLineInput>,
+}
+
+/// `POST /returns/{id}/receive`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnReceive {
+    /// Where the goods go back (a quarantine warehouse for damaged goods).
+    pub warehouse_id: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = returns, treat_none_as_null = true)]
+pub struct ReturnRow {
+    #[diesel(skip_insertion)]
+    pub id: i64,
+    pub number: String,
+    pub delivery_id: i64,
+    pub sales_order_id: i64,
+    pub customer_id: i64,
+    pub status: String,
+    pub reason: String,
+    pub condition: String,
+    pub warehouse_id: Option<i64>,
+    pub received_at: Option<PrimitiveDateTime>,
+    pub version: i64,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = return_lines, treat_none_as_default_value = false)]
+pub struct ReturnLineRow {
+    #[diesel(skip_insertion)]
+    pub id: i64,
+    pub return_id: i64,
+    pub delivery_line_id: i64,
+    pub item_id: i64,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReturnLine {
+    pub delivery_line_id: i64,
+    pub item_id: i64,
+    pub quantity: Quantity,
+}
+
+/// A return authorisation; once `received`, it is what a credit note will credit.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Return {
+    pub id: i64,
+    /// e.g. `RMA-2026-000001`.
+    pub number: String,
+    pub delivery_id: i64,
+    pub sales_order_id: i64,
+    pub customer_id: i64,
+    /// `authorised`, `received` or `cancelled`.
+    pub status: String,
+    pub reason: String,
+    pub condition: ReturnCondition,
+    pub warehouse_id: Option<i64>,
+    #[serde(serialize_with = "ordo_core::serde_util::rfc3339_opt::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub received_at: Option<OffsetDateTime>,
+    pub lines: Vec<ReturnLine>,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl ReturnRow {
+    fn to_model(&self, lines: &[ReturnLineRow]) -> Return {
+        Return {
+            id: self.id,
+            number: self.number.clone(),
+            delivery_id: self.delivery_id,
+            sales_order_id: self.sales_order_id,
+            customer_id: self.customer_id,
+            status: self.status.clone(),
+            reason: self.reason.clone(),
+            condition: if self.condition == "damaged" { ReturnCondition::Damaged } else { ReturnCondition::Resaleable },
+            warehouse_id: self.warehouse_id,
+            received_at: self.received_at.map(|t| t.assume_utc()),
+            lines: lines
+                .iter()
+                .map(|l| ReturnLine {
+                    delivery_line_id: l.delivery_line_id,
+                    item_id: l.item_id,
+                    quantity: Quantity::from_scaled(l.quantity),
+                })
+                .collect(),
+            version: self.version,
+            created_at: self.created_at.assume_utc(),
+        }
+    }
+}
+
+fn return_lines_of(conn: &mut DbConnection, id: i64) -> Result<Vec<ReturnLineRow>> {
+    Ok(return_lines::table
+        .filter(return_lines::return_id.eq(id))
+        .order(return_lines::id.asc())
+        .select(ReturnLineRow::as_select())
+        .load(conn)?)
+}
+
+pub fn find_return(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<ReturnRow> {
+    let q = returns::table.filter(returns::id.eq(id)).select(ReturnRow::as_select()).into_boxed();
+    scoped_by_customer!(q, caller, returns::customer_id)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::not_found("return", id))
+}
+
+pub fn create_return(conn: &mut DbConnection, caller: &Caller, r: ReturnCreate) -> Result<Return> {
+    let d = find(conn, caller, r.delivery_id)
+        .map_err(|_| DomainError::reference_not_found("delivery", "delivery_id", r.delivery_id))?;
+    caller.require(Permission::ReservationsWrite)?;
+    if d.status != DeliveryStatus::Shipped.as_str() {
+        return Err(DomainError::conflict(
+            "not_shipped",
+            format!("delivery {} is {}: only shipped goods come back", d.number, d.status),
+        ));
+    }
+    let dlines = lines_of(conn, &[d.id])?;
+    // Already returned (authorised or received) per delivery line.
+    let ids: Vec<i64> = dlines.iter().map(|l| l.id).collect();
+    let taken: Vec<(i64, i64)> = return_lines::table
+        .inner_join(returns::table.on(returns::id.eq(return_lines::return_id)))
+        .filter(return_lines::delivery_line_id.eq_any(&ids))
+        .filter(returns::status.ne("cancelled"))
+        .select((return_lines::delivery_line_id, return_lines::quantity))
+        .load(conn)?;
+    let mut errs = vec![];
+    let mut rows = vec![];
+    for (n, l) in r.lines.iter().enumerate() {
+        let Some(dl) = dlines.iter().find(|x| x.id == l.delivery_line_id) else {
+            return Err(DomainError::reference_not_found(
+                "delivery line",
+                &format!("lines[{n}].delivery_line_id"),
+                l.delivery_line_id,
+            ));
+        };
+        let before: i64 = taken.iter().filter(|t| t.0 == dl.id).map(|t| t.1).sum::<i64>()
+            + rows.iter().filter(|x: &&ReturnLineRow| x.delivery_line_id == dl.id).map(|x| x.quantity).sum::<i64>();
+        if before + l.quantity.to_scaled() > dl.quantity {
+            errs.push(FieldError::new(
+                format!("lines[{n}].quantity"),
+                "exceeds_delivered",
+                format!("only {} was delivered and not yet returned", Quantity::from_scaled(dl.quantity - before)),
+            ));
+        }
+        rows.push(ReturnLineRow {
+            id: 0,
+            return_id: 0,
+            delivery_line_id: dl.id,
+            item_id: dl.item_id,
+            quantity: l.quantity.to_scaled(),
+        });
+    }
+    if !errs.is_empty() {
+        return Err(DomainError::Rule {
+            code: "exceeds_delivered",
+            detail: "more would come back than was delivered".into(),
+            errors: errs,
+        });
+    }
+    let ts = now();
+    let head = ReturnRow {
+        id: 0,
+        number: series::next_number(conn, RETURN)?,
+        delivery_id: d.id,
+        sales_order_id: d.sales_order_id,
+        customer_id: d.customer_id,
+        status: "authorised".into(),
+        reason: r.reason,
+        condition: if r.condition == ReturnCondition::Damaged { "damaged".into() } else { "resaleable".into() },
+        warehouse_id: None,
+        received_at: None,
+        version: 1,
+        created_at: ts,
+        updated_at: ts,
+    };
+    let saved: ReturnRow =
+        diesel::insert_into(returns::table).values(&head).returning(returns::all_columns).get_result(conn)?;
+    for x in rows.iter_mut() {
+        x.return_id = saved.id;
+    }
+    let lines =
+        ordo_db::insert_batch!(conn, return_lines::table, &rows, returning return_lines::all_columns => ReturnLineRow);
+    let v = saved.to_model(&lines);
+    audit::record(conn, caller, RETURN, v.id, "create", &to_json(&v))?;
+    Ok(v)
+}
+
+/// Puts the goods back through the ledger into the chosen warehouse; the order lines
+/// count them returned, and back-orders there are served from them.
+pub fn receive_return(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    r: ReturnReceive,
+) -> Result<Return> {
+    let current = find_return(conn, caller, id)?;
+    write(caller)?;
+    check_version(if_match, current.version)?;
+    if current.status != "authorised" {
+        return Err(DomainError::conflict(
+            "invalid_transition",
+            format!("return {} is {}", current.number, current.status),
+        ));
+    }
+    stock::referenced_warehouse(conn, "warehouse_id", r.warehouse_id)?;
+    let lines = return_lines_of(conn, id)?;
+    let dl: HashMap<i64, (i64, Option<i64>)> = delivery_lines::table
+        .filter(delivery_lines::delivery_id.eq(current.delivery_id))
+        .select((delivery_lines::id, delivery_lines::order_line_id, delivery_lines::unit_cost))
+        .load::<(i64, i64, Option<i64>)>(conn)?
+        .into_iter()
+        .map(|(i, l, c)| (i, (l, c)))
+        .collect();
+    for l in &lines {
+        let (order_line, cost) = dl.get(&l.delivery_line_id).copied().unwrap_or((0, None));
+        stock::post(
+            conn,
+            caller,
+            stock::Movement {
+                item_id: l.item_id,
+                warehouse_id: r.warehouse_id,
+                kind: MovementKind::Return,
+                quantity: l.quantity,
+                unit_cost: cost,
+                doc: Some((RETURN, id)),
+                reason: Some(current.reason.clone()),
+                field: "warehouse_id",
+            },
+            true,
+        )?;
+        diesel::update(order_line_stock::table.filter(order_line_stock::line_id.eq(order_line)))
+            .set((
+                order_line_stock::returned.eq(order_line_stock::returned + l.quantity),
+                order_line_stock::version.eq(order_line_stock::version + 1),
+            ))
+            .execute(conn)?;
+        crate::reservations::fill_backorders(conn, l.item_id, r.warehouse_id)?;
+    }
+    let mut row = current.clone();
+    row.status = "received".into();
+    row.warehouse_id = Some(r.warehouse_id);
+    row.received_at = Some(now());
+    row.version += 1;
+    row.updated_at = now();
+    let saved: ReturnRow = ordo_db::save_versioned!(conn, returns, &row, current.version)?;
+    audit::record(conn, caller, RETURN, id, "receive", &serde_json::json!({"warehouse_id": r.warehouse_id}))?;
+    Ok(saved.to_model(&lines))
+}
+
+pub fn get_return(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Return> {
+    read(caller)?;
+    let row = find_return(conn, caller, id)?;
+    Ok(row.to_model(&return_lines_of(conn, id)?))
+}
+
+pub fn list_returns(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    delivery_id: Option<i64>,
+    page: &PageRequest,
+) -> Result<Page<Return>> {
+    read(caller)?;
+    let mut q = returns::table.select(ReturnRow::as_select()).order(returns::id.asc()).limit(page.fetch()).into_boxed();
+    q = scoped_by_customer!(q, caller, returns::customer_id);
+    if let Some(after) = page.after_id {
+        q = q.filter(returns::id.gt(after));
+    }
+    if let Some(d) = delivery_id {
+        q = q.filter(returns::delivery_id.eq(d));
+    }
+    let rows = Page::from_rows(q.load(conn)?, page, |r: &ReturnRow| r.id);
+    let ids: Vec<i64> = rows.data.iter().map(|r| r.id).collect();
+    let all: Vec<ReturnLineRow> = return_lines::table
+        .filter(return_lines::return_id.eq_any(&ids))
+        .select(ReturnLineRow::as_select())
+        .load(conn)?;
+    let data = rows
+        .data
+        .iter()
+        .map(|r| r.to_model(&all.iter().filter(|l| l.return_id == r.id).cloned().collect::<Vec<_>>()))
+        .collect();
+    Ok(Page { data, next_cursor: rows.next_cursor })
+}
