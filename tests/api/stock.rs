@@ -12,7 +12,8 @@ on_both_backends!(
     concurrent_reservations_never_oversell,
     reservations_by_hand,
     deliveries_and_returns,
-    confirm_and_ship_statement_budget
+    confirm_and_ship_statement_budget,
+    availability_and_completeness
 );
 
 fn ok(r: Resp) -> Value {
@@ -551,4 +552,77 @@ async fn confirm_and_ship_statement_budget(app: TestApp) {
     let ((c5, s5), (c6, s6)) = (measured[0], measured[1]);
     assert!(c5 <= 30 && s5 <= 30, "5 lines: confirm {c5}, ship {s5} statements");
     assert!(c6 <= c5 + 2 && s6 <= s5 + 2, "6 lines: confirm {c6} (5: {c5}), ship {s6} (5: {s5})");
+}
+
+async fn availability_and_completeness(app: TestApp) {
+    let t = &app.admin_token;
+    let s = setup(&app).await;
+    let today = time::OffsetDateTime::now_utc().date();
+    let day = |n: i64| (today + time::Duration::days(n)).to_string();
+    receive(&app, s.item, s.main, "5").await;
+    let a = approved_order(&app, &s, "8").await;
+    ok(app.post(&format!("/api/v1/sales-orders/{a}/confirm"), t, json!({})).await);
+    let er = id(app
+        .post(
+            "/api/v1/expected-receipts",
+            t,
+            json!({"item_id": s.item, "warehouse_id": s.main, "quantity": "10",
+            "expected_date": day(10), "source": "supplier_order", "reference": "PO-4711"}),
+        )
+        .await);
+    app.post(
+        "/api/v1/expected-receipts",
+        t,
+        json!({"item_id": s.item, "warehouse_id": 999, "quantity": "1", "expected_date": day(1), "source": "other"}),
+    )
+    .await
+    .problem(404, "not_found");
+    let b = id(app
+        .post("/api/v1/sales-orders", t, json!({"customer_id": s.customer, "requested_date": day(20), "lines": [{"item_id": s.item, "quantity": "4"}]}))
+        .await);
+    ok(app.post(&format!("/api/v1/sales-orders/{b}/submit"), t, json!({})).await);
+
+    let av =
+        ok(app.get(&format!("/api/v1/items/{}/availability?warehouse_id={}&to={}", s.item, s.main, day(30)), t).await);
+    assert_eq!(
+        (av["on_hand"].as_str(), av["reserved"].as_str(), av["available"].as_str()),
+        (Some("5"), Some("5"), Some("0"))
+    );
+    let rows: Vec<(String, String, String, String)> = av["projection"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["date"].as_str().unwrap().to_string(),
+                d["demand"].as_str().unwrap().to_string(),
+                d["projected_available"].as_str().unwrap().to_string(),
+                d["available_to_promise"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (day(0), "3".into(), "-3".into(), "0".into()),
+            (day(10), "0".into(), "7".into(), "3".into()),
+            (day(20), "4".into(), "3".into(), "3".into()),
+        ]
+    );
+    app.get("/api/v1/items/999/availability", t).await.problem(404, "not_found");
+
+    let report = ok(app.get("/api/v1/reports/order-completeness", t).await);
+    let row = &report["data"][0];
+    assert_eq!(row["sales_order_id"], a);
+    assert_eq!(row["can_ship"], "partial");
+    assert_eq!(row["missing"][0]["missing"], "3");
+    assert_eq!(row["missing"][0]["expected_date"], day(10));
+    assert_eq!(row["complete_by"], day(10));
+
+    // Received or cancelled expected receipts drop out.
+    ok(app.patch(&format!("/api/v1/expected-receipts/{er}"), t, json!({"status": "cancelled"})).await);
+    let av = ok(app.get(&format!("/api/v1/items/{}/availability?to={}", s.item, day(30)), t).await);
+    assert_eq!(av["projection"].as_array().unwrap().len(), 2);
+    let report = ok(app.get("/api/v1/reports/order-completeness", t).await);
+    assert!(report["data"][0]["complete_by"].is_null());
 }

@@ -188,6 +188,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(release_reservation)
         .service(order_stock);
     delivery_routes(cfg);
+    availability_routes(cfg);
 }
 
 // ---- deliveries and returns ----------------------------------------------------------------
@@ -333,4 +334,78 @@ pub fn delivery_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig
         .service(list_returns)
         .service(get_return)
         .service(receive_return);
+}
+
+// ---- expected receipts, availability, completeness --------------------------------------------
+
+use ordo_fulfillment::availability::{
+    self, expected_receipt_service, Availability, ExpectedReceipt, ExpectedReceiptCreate, ExpectedStatus,
+    OrderCompleteness,
+};
+
+crate::team_resource!(ExpectedReceipt);
+
+crate::list_query!(ExpectedReceiptQuery => expected_receipt_service::Filter {
+    item_id: Option<i64>,
+    warehouse_id: Option<i64>,
+    /// `open` ones count in availability; received and cancelled ones drop out.
+    status: Option<ExpectedStatus>,
+});
+
+crate::crud_resource! {
+    module: expected_receipt_docs,
+    tag: "stock",
+    collection: "/expected-receipts",
+    member: "/expected-receipts/{id}",
+    history: "/expected-receipts/{id}/history",
+    location: "/api/v1/expected-receipts/{}",
+    model: ExpectedReceipt,
+    create: ExpectedReceiptCreate,
+    patch: MergePatch,
+    query: ExpectedReceiptQuery,
+    service: ordo_fulfillment::availability::expected_receipt_service,
+    ids: ["createExpectedReceipt", "listExpectedReceipts", "getExpectedReceipt", "updateExpectedReceipt", "deleteExpectedReceipt", "getExpectedReceiptHistory"],
+    summaries: ["Announce an expected receipt (purchasing or planning)", "List expected receipts", "Get an expected receipt", "Update an expected receipt (merge-patch; `status: received|cancelled` drops it out)", "Delete an expected receipt", "History of an expected receipt"],
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AvailabilityQuery {
+    /// One warehouse; default all.
+    pub warehouse_id: Option<i64>,
+    /// Last date of the projection; default 90 days ahead.
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[param(value_type = Option<String>, format = Date)]
+    pub to: Option<time::Date>,
+}
+
+/// On hand, reserved, available now, and a dated projection (open expected receipts
+/// in, uncovered firm demand out by requested date) with available-to-promise per date.
+#[utoipa::path(tag = "stock", operation_id = "getItemAvailability",
+    params(("id" = i64, Path, description = "Item id"), AvailabilityQuery),
+    responses((status = 200, description = "Availability", body = Availability)))]
+#[get("/items/{id}/availability")]
+pub async fn item_availability(
+    auth: Auth,
+    id: web::Path<i64>,
+    q: StrictQuery<AvailabilityQuery>,
+) -> Result<HttpResponse, Problem> {
+    let (id, wh, to) = (id.into_inner(), q.0.warehouse_id, q.0.to);
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| availability::availability(c, caller, id, wh, to)).await?))
+}
+
+/// Orders in execution that can ship now in full, in part or not at all, with the
+/// missing quantities and the expected date that would complete them.
+#[utoipa::path(tag = "reports", operation_id = "getOrderCompletenessReport", params(PageQuery),
+    responses((status = 200, description = "A page of orders", body = Page<OrderCompleteness>)))]
+#[get("/reports/order-completeness")]
+pub async fn order_completeness(auth: Auth, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
+    let page = q.0.page()?;
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| availability::completeness(c, caller, &page)).await?))
+}
+
+pub fn availability_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    expected_receipt_docs::routes(cfg);
+    cfg.service(item_availability).service(order_completeness);
 }

@@ -900,6 +900,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    expected_receipts (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        warehouse_id -> BigInt,
+        quantity -> BigInt,
+        expected_date -> Date,
+        source -> Text,
+        reference -> Nullable<Text>,
+        status -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -957,4 +973,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     delivery_lines,
     returns,
     return_lines,
+    expected_receipts,
 );

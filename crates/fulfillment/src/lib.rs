@@ -2,6 +2,7 @@
 //! confirming an order, which reserves stock in the same transaction), and next
 //! availability, promising, deliveries and returns.
 
+pub mod availability;
 pub mod deliveries;
 pub mod reservations;
 pub mod stock;
