@@ -13,7 +13,8 @@ on_both_backends!(
     reservations_by_hand,
     deliveries_and_returns,
     confirm_and_ship_statement_budget,
-    availability_and_completeness
+    availability_and_completeness,
+    order_promising
 );
 
 fn ok(r: Resp) -> Value {
@@ -625,4 +626,107 @@ async fn availability_and_completeness(app: TestApp) {
     assert_eq!(av["projection"].as_array().unwrap().len(), 2);
     let report = ok(app.get("/api/v1/reports/order-completeness", t).await);
     assert!(report["data"][0]["complete_by"].is_null());
+}
+
+async fn order_promising(app: TestApp) {
+    let t = &app.admin_token;
+    let s = setup(&app).await;
+    let today = time::OffsetDateTime::now_utc().date();
+    let day = |n: i64| (today + time::Duration::days(n)).to_string();
+    // Every day worked except one holiday, so the dates below are plain arithmetic.
+    let cal = ok(app
+        .put_json(
+            "/api/v1/calendar",
+            t,
+            json!({"weekend": [], "holidays": [{"date": day(3), "name": "Founders' day"}]}),
+        )
+        .await);
+    assert_eq!(cal["holidays"][0]["name"], "Founders' day");
+    app.put_json("/api/v1/calendar", t, json!({"weekend": [1, 2, 3, 4, 5, 6, 7], "holidays": []}))
+        .await
+        .problem(422, "validation_failed");
+    receive(&app, s.item, s.main, "5").await;
+    ok(app.post("/api/v1/expected-receipts", t, json!({"item_id": s.item, "warehouse_id": s.main, "quantity": "10", "expected_date": day(10), "source": "supplier_order"})).await);
+    ok(app
+        .post(
+            "/api/v1/replenishment-parameters",
+            t,
+            json!({"item_id": s.item, "method": "purchase", "lead_time_days": 15}),
+        )
+        .await);
+    app.post(
+        "/api/v1/replenishment-parameters",
+        t,
+        json!({"item_id": s.item, "method": "purchase", "lead_time_days": 1}),
+    )
+    .await
+    .problem(409, "duplicate");
+    let p = ok(app
+        .post(
+            "/api/v1/promising",
+            t,
+            json!({"lines": [
+                {"item_id": s.item, "quantity": "3"},
+                {"item_id": s.item, "quantity": "6", "requested_date": day(1)},
+                {"item_id": s.item, "quantity": "20"}
+            ]}),
+        )
+        .await);
+    let got: Vec<(String, String)> = p["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["source"].as_str().unwrap().to_string(), l["promised_date"].as_str().unwrap().to_string()))
+        .collect();
+    // 15 working days from today skip the holiday: day 16.
+    assert_eq!(
+        got,
+        vec![("stock".into(), day(0)), ("expected_receipt".into(), day(10)), ("capable_to_promise".into(), day(16))]
+    );
+    assert_eq!(p["complete_by"], day(16));
+    assert!(p["lines"][2]["explanation"].as_str().unwrap().contains("15 working days"), "{p}");
+    // Production: lead time 2 days, then 5 a day; the holiday (day 3) makes no units.
+    let made = id(app
+        .post("/api/v1/items", t, json!({"sku": "P1", "name": "Made", "base_unit": "PCS", "kind": "stock"}))
+        .await);
+    app.post("/api/v1/replenishment-parameters", t, json!({"item_id": made, "method": "produce", "lead_time_days": 2}))
+        .await
+        .problem(422, "validation_failed");
+    ok(app
+        .post(
+            "/api/v1/replenishment-parameters",
+            t,
+            json!({"item_id": made, "method": "produce", "lead_time_days": 2, "daily_capacity": "5"}),
+        )
+        .await);
+    let p = ok(app.post("/api/v1/promising", t, json!({"lines": [{"item_id": made, "quantity": "12"}]})).await);
+    assert_eq!(
+        (p["lines"][0]["source"].as_str(), p["lines"][0]["promised_date"].as_str()),
+        (Some("capable_to_promise"), Some(day(5).as_str()))
+    );
+    let none = id(app
+        .post("/api/v1/items", t, json!({"sku": "X1", "name": "Unknown", "base_unit": "PCS", "kind": "stock"}))
+        .await);
+    let p = ok(app.post("/api/v1/promising", t, json!({"lines": [{"item_id": none, "quantity": "1"}]})).await);
+    assert_eq!(p["lines"][0]["source"], "none");
+    assert!(p["complete_by"].is_null());
+
+    // An order's promise, accepted onto its lines; a quotation's, read only.
+    let o = approved_order(&app, &s, "4").await;
+    let pr = ok(app.post(&format!("/api/v1/sales-orders/{o}/promise?accept=true"), t, json!(null)).await);
+    assert_eq!(pr["lines"][0]["source"], "stock");
+    let order = ok(app.get(&format!("/api/v1/sales-orders/{o}"), t).await);
+    assert_eq!(order["lines"][0]["promised_date"], day(0));
+    assert_eq!(order["lines"][0]["promise_source"], "stock");
+    let q = ok(app
+        .post(
+            "/api/v1/quotations",
+            t,
+            json!({"customer_id": s.customer, "lines": [{"item_id": s.item, "quantity": "30"}]}),
+        )
+        .await);
+    let qp = ok(app.post(&format!("/api/v1/quotations/{}/promise", q["id"]), t, json!(null)).await);
+    assert_eq!(qp["lines"][0]["source"], "capable_to_promise");
+    let (_, other) = app.user("otto", &["sales_agent"]).await;
+    app.post(&format!("/api/v1/sales-orders/{o}/promise"), &other, json!(null)).await.problem(404, "not_found");
 }

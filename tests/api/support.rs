@@ -336,6 +336,9 @@ impl TestApp {
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
         self.call(Method::PATCH, path, token, Some(body), &[]).await
     }
+    pub async fn put_json(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PUT, path, token, Some(body), &[]).await
+    }
     pub async fn delete(&self, path: &str, token: &str) -> Resp {
         self.call(Method::DELETE, path, token, None, &[]).await
     }

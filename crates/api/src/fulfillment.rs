@@ -2,7 +2,7 @@
 //! reservations.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, put, web, HttpResponse};
 use ordo_core::body::MergePatch;
 use ordo_core::Page;
 use ordo_fulfillment::reservations::{
@@ -189,6 +189,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(order_stock);
     delivery_routes(cfg);
     availability_routes(cfg);
+    promising_routes(cfg);
 }
 
 // ---- deliveries and returns ----------------------------------------------------------------
@@ -408,4 +409,110 @@ pub async fn order_completeness(auth: Auth, q: StrictQuery<PageQuery>) -> Result
 pub fn availability_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     expected_receipt_docs::routes(cfg);
     cfg.service(item_availability).service(order_completeness);
+}
+
+// ---- promising ---------------------------------------------------------------------------------
+
+use ordo_fulfillment::promising::{
+    self, replenishment_service, Calendar, Promise, PromiseRequest, Replenishment, ReplenishmentCreate,
+};
+
+crate::team_resource!(Replenishment);
+
+crate::list_query!(ReplenishmentQuery => replenishment_service::Filter {
+    item_id: Option<i64>,
+});
+
+crate::crud_resource! {
+    module: replenishment_docs,
+    tag: "stock",
+    collection: "/replenishment-parameters",
+    member: "/replenishment-parameters/{id}",
+    history: "/replenishment-parameters/{id}/history",
+    location: "/api/v1/replenishment-parameters/{}",
+    model: Replenishment,
+    create: ReplenishmentCreate,
+    patch: MergePatch,
+    query: ReplenishmentQuery,
+    service: ordo_fulfillment::promising::replenishment_service,
+    ids: ["createReplenishmentParameters", "listReplenishmentParameters", "getReplenishmentParameters", "updateReplenishmentParameters", "deleteReplenishmentParameters", "getReplenishmentParametersHistory"],
+    summaries: ["Set how an item is replenished (per warehouse or for all)", "List replenishment parameters", "Get replenishment parameters", "Update replenishment parameters (merge-patch)", "Delete replenishment parameters", "History of replenishment parameters"],
+}
+
+/// The company's working-day calendar (weekend days and holidays).
+#[utoipa::path(tag = "stock", operation_id = "getCalendar", responses((status = 200, description = "The calendar", body = Calendar)))]
+#[get("/calendar")]
+pub async fn get_calendar(auth: Auth) -> Result<HttpResponse, Problem> {
+    Ok(HttpResponse::Ok().json(auth.read(promising::get_calendar).await?))
+}
+
+/// Replace the calendar: weekend days and the whole holiday list.
+#[utoipa::path(tag = "stock", operation_id = "putCalendar", request_body = Calendar,
+    responses((status = 200, description = "The calendar", body = Calendar)))]
+#[put("/calendar")]
+pub async fn put_calendar(auth: Auth, body: ValidJson<Calendar>) -> Result<HttpResponse, Problem> {
+    let c = body.0;
+    Ok(HttpResponse::Ok().json(auth.write(move |conn, caller| promising::put_calendar(conn, caller, c)).await?))
+}
+
+/// Promise a basket: per line the earliest working day and how (stock, an expected
+/// receipt, or replenishment), with the reason. Nothing is written.
+#[utoipa::path(tag = "stock", operation_id = "promiseBasket", request_body = PromiseRequest,
+    responses((status = 200, description = "The promise", body = Promise)))]
+#[post("/promising")]
+pub async fn promise_basket(auth: Auth, body: ValidJson<PromiseRequest>) -> Result<HttpResponse, Problem> {
+    let lines: Vec<(i64, promising::PromiseLine)> =
+        body.0.lines.into_iter().enumerate().map(|(n, l)| (n as i64, l)).collect();
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| promising::promise(c, caller, &lines, None)).await?))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AcceptQuery {
+    /// Write the promised dates onto the order lines (orders only).
+    #[serde(default)]
+    pub accept: bool,
+}
+
+/// Promise an order's stock lines (what is back-ordered for a confirmed order);
+/// `?accept=true` writes the dates onto its lines.
+#[utoipa::path(tag = "sales-orders", operation_id = "promiseSalesOrder",
+    params(("id" = i64, Path, description = "Order id"), AcceptQuery),
+    responses((status = 200, description = "The promise; `line` is the order line id", body = Promise)))]
+#[post("/sales-orders/{id}/promise")]
+pub async fn promise_order(
+    auth: Auth,
+    id: web::Path<i64>,
+    q: StrictQuery<AcceptQuery>,
+) -> Result<HttpResponse, Problem> {
+    let (id, accept) = (id.into_inner(), q.0.accept);
+    let kind = ordo_sales_docs::lines::DocKind::SalesOrder;
+    auth.post(
+        StatusCode::OK,
+        move |c, caller| promising::promise_document(c, caller, kind, id, accept),
+        |_| ReplyMeta { location: None, version: None },
+    )
+    .await
+}
+
+/// Promise a quotation's stock lines (nothing is written).
+#[utoipa::path(tag = "quotations", operation_id = "promiseQuotation",
+    params(("id" = i64, Path, description = "Quotation id")),
+    responses((status = 200, description = "The promise; `line` is the quotation line id", body = Promise)))]
+#[post("/quotations/{id}/promise")]
+pub async fn promise_quotation(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let kind = ordo_sales_docs::lines::DocKind::Quotation;
+    Ok(HttpResponse::Ok()
+        .json(auth.read(move |c, caller| promising::promise_document(c, caller, kind, id, false)).await?))
+}
+
+pub fn promising_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    replenishment_docs::routes(cfg);
+    cfg.service(get_calendar)
+        .service(put_calendar)
+        .service(promise_basket)
+        .service(promise_order)
+        .service(promise_quotation);
 }

@@ -193,6 +193,7 @@ impl Modify for Conventions {
                 (HttpMethod::Get, item.get.as_mut()),
                 (HttpMethod::Post, item.post.as_mut()),
                 (HttpMethod::Patch, item.patch.as_mut()),
+                (HttpMethod::Put, item.put.as_mut()),
                 (HttpMethod::Delete, item.delete.as_mut()),
             ] {
                 let Some(op) = op else { continue };

@@ -699,6 +699,8 @@ diesel::table! {
         blanket_line_id -> Nullable<BigInt>,
         called_off_quantity -> BigInt,
         version -> BigInt,
+        promised_date -> Nullable<Date>,
+        promise_source -> Nullable<Text>,
     }
 }
 
@@ -916,6 +918,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    replenishment_parameters (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        warehouse_id -> Nullable<BigInt>,
+        method -> Text,
+        lead_time_days -> Integer,
+        safety_stock -> BigInt,
+        daily_capacity -> Nullable<BigInt>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    holidays (id) {
+        id -> BigInt,
+        day -> Date,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    calendar_settings (id) {
+        id -> BigInt,
+        weekend -> Text,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -974,4 +1007,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     returns,
     return_lines,
     expected_receipts,
+    replenishment_parameters,
+    holidays,
+    calendar_settings,
 );

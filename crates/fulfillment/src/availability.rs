@@ -219,7 +219,14 @@ fn today() -> Date {
 }
 
 /// Dated movements of one item: receipts (+) and uncovered firm demand (−).
-fn movements(conn: &mut DbConnection, item: i64, wh: Option<i64>, to: Date) -> Result<BTreeMap<Date, (i64, i64)>> {
+fn movements(
+    conn: &mut DbConnection,
+    item: i64,
+    wh: Option<i64>,
+    to: Date,
+    exclude_order: Option<i64>,
+) -> Result<BTreeMap<Date, (i64, i64)>> {
+    let skip = exclude_order.unwrap_or(-1);
     let mut days: BTreeMap<Date, (i64, i64)> = BTreeMap::new();
     let d0 = today();
     let mut rq = expected_receipts::table
@@ -233,6 +240,7 @@ fn movements(conn: &mut DbConnection, item: i64, wh: Option<i64>, to: Date) -> R
         .filter(order_line_stock::item_id.eq(item))
         .filter(order_line_stock::backordered.gt(0i64))
         .filter(order_line_stock::requested_date.le(to))
+        .filter(order_line_stock::sales_order_id.ne(skip))
         .select((order_line_stock::requested_date, order_line_stock::backordered))
         .into_boxed();
     if let Some(w) = wh {
@@ -251,6 +259,7 @@ fn movements(conn: &mut DbConnection, item: i64, wh: Option<i64>, to: Date) -> R
         .filter(document_lines::doc_kind.eq("sales_order"))
         .filter(document_lines::item_id.eq(item))
         .filter(sales_orders::status.eq_any(["pending_approval", "approved"]))
+        .filter(sales_orders::id.ne(skip))
         .select((
             document_lines::requested_date,
             sales_orders::requested_date,
@@ -295,7 +304,7 @@ pub fn availability(
         bq = bq.filter(stock_balances::warehouse_id.eq(w));
     }
     let (on_hand, reserved) = bq.load::<(i64, i64)>(conn)?.into_iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    let mut days = movements(conn, item, wh, to)?;
+    let mut days = movements(conn, item, wh, to, None)?;
     days.entry(today()).or_default();
     let projection = project(on_hand - reserved, &days);
     Ok(Availability {
@@ -307,6 +316,30 @@ pub fn availability(
         to,
         projection,
     })
+}
+
+/// Receipts in and demand out per date (scaled quantities).
+pub type Movements = BTreeMap<Date, (i64, i64)>;
+
+/// Available now (summed over the warehouses asked for) and the dated movements,
+/// leaving out one order's own demand (the order being promised).
+pub fn projection_for(
+    conn: &mut DbConnection,
+    item: i64,
+    wh: i64,
+    to: Date,
+    exclude_order: Option<i64>,
+) -> Result<(i64, Movements)> {
+    let (on_hand, reserved): (i64, i64) = stock_balances::table
+        .filter(stock_balances::item_id.eq(item))
+        .filter(stock_balances::warehouse_id.eq(wh))
+        .select((stock_balances::on_hand, stock_balances::reserved))
+        .first(conn)
+        .optional()?
+        .unwrap_or((0, 0));
+    let mut days = movements(conn, item, Some(wh), to, exclude_order)?;
+    days.entry(today()).or_default();
+    Ok((on_hand - reserved, days))
 }
 
 /// Running availability per date and ATP: the least projected availability from that

@@ -4,5 +4,6 @@
 
 pub mod availability;
 pub mod deliveries;
+pub mod promising;
 pub mod reservations;
 pub mod stock;

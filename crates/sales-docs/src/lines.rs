@@ -139,6 +139,12 @@ pub struct Line {
     /// Blanket orders: how much of the line has been called off.
     pub called_off_quantity: Quantity,
     pub version: i64,
+    /// The date order promising committed to (`POST .../promise?accept=true`).
+    #[serde(serialize_with = "ordo_core::serde_util::date::option::serialize")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub promised_date: Option<Date>,
+    /// How that date can be met: `stock`, `expected_receipt` or `capable_to_promise`.
+    pub promise_source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -175,6 +181,8 @@ pub struct LineRow {
     pub blanket_line_id: Option<i64>,
     pub called_off_quantity: i64,
     pub version: i64,
+    pub promised_date: Option<Date>,
+    pub promise_source: Option<String>,
 }
 
 fn corrupt(id: i64, what: &str) -> DomainError {
@@ -218,6 +226,8 @@ impl LineRow {
             production_state: self.production_state.as_deref().and_then(ProductionState::parse),
             called_off_quantity: Quantity::from_scaled(self.called_off_quantity),
             version: self.version,
+            promised_date: self.promised_date,
+            promise_source: self.promise_source.clone(),
         })
     }
 
@@ -651,6 +661,8 @@ impl PricedLine {
             blanket_line_id: self.input.blanket_line_id,
             called_off_quantity: keep.map(|k| k.called_off_quantity).unwrap_or(0),
             version: keep.map(|k| k.version).unwrap_or(1),
+            promised_date: keep.and_then(|k| k.promised_date),
+            promise_source: keep.and_then(|k| k.promise_source.clone()),
         }
     }
 }
