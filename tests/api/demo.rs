@@ -51,6 +51,21 @@ async fn demo_prices_a_basket(app: TestApp) {
     assert_eq!(pipeline.body["win_rate"]["won"], 1);
     assert!(!app.get("/api/v1/leads", &alice).await.body["data"].as_array().unwrap().is_empty());
     assert!(!app.get("/api/v1/activities?assignee=me", &alice).await.body["data"].as_array().unwrap().is_empty());
+
+    // Fulfillment: stock in two warehouses, a shipped partial delivery, a received return,
+    // an order in execution with a back-order, an expected receipt.
+    let d = app.get("/api/v1/deliveries?status=shipped", &manager).await;
+    assert_eq!(d.body["data"].as_array().unwrap().len(), 1, "{}", d.body);
+    let r = app.get("/api/v1/returns", &manager).await;
+    assert_eq!(r.body["data"][0]["status"], "received");
+    let order = d.body["data"][0]["sales_order_id"].as_i64().unwrap();
+    let stock = app.get(&format!("/api/v1/sales-orders/{order}/stock"), &manager).await;
+    assert!(stock.body.as_array().unwrap().iter().any(|l| l["backordered"] != "0"), "{}", stock.body);
+    let completeness = app.get("/api/v1/reports/order-completeness", &manager).await;
+    // What was reserved has shipped; the rest waits for the expected receipt.
+    assert_eq!(completeness.body["data"][0]["can_ship"], "none", "{}", completeness.body);
+    assert!(completeness.body["data"][0]["complete_by"].is_string());
+    assert_eq!(app.get("/api/v1/expected-receipts", &manager).await.body["data"].as_array().unwrap().len(), 1);
 }
 
 #[actix_web::test]

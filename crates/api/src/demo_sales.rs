@@ -423,7 +423,7 @@ pub fn sales(
         },
     )?
     .id;
-    stock::warehouse_service::create(
+    let quarantine = stock::warehouse_service::create(
         c,
         admin,
         WarehouseCreate {
@@ -433,7 +433,8 @@ pub fn sales(
             quarantine: true,
             active: true,
         },
-    )?;
+    )?
+    .id;
     for (n, item) in items.iter().enumerate().filter(|(n, _)| n % 5 != 2) {
         let on_hand = if n == 3 { 3 } else { 50 + (n as i64 % 7) * 10 };
         stock::receive(
@@ -473,6 +474,71 @@ pub fn sales(
         orders::approve(c, manager, executing.id, None, ApprovalDecision::default())?;
     }
     ordo_fulfillment::reservations::confirm(c, admin, executing.id, None)?;
+    // Part of it ships now (what is reserved), the rest is back-ordered; one unit comes back.
+    use ordo_fulfillment::availability::{
+        expected_receipt_service, ExpectedReceiptCreate, ExpectedStatus, ReceiptSource,
+    };
+    use ordo_fulfillment::deliveries::{
+        self, DeliveryCreate, ReturnCondition, ReturnCreate, ReturnLineInput, ReturnReceive, ShipRequest,
+    };
+    use ordo_fulfillment::promising::{replenishment_service, ReplenishmentCreate, ReplenishmentMethod};
+    let delivery = deliveries::create(c, admin, executing.id, DeliveryCreate { lines: vec![] })?;
+    deliveries::pick(c, admin, delivery.id, None)?;
+    let shipped = deliveries::ship(
+        c,
+        admin,
+        delivery.id,
+        None,
+        ShipRequest {
+            carrier: Some("DHL".into()),
+            tracking_number: Some("JD014600006281".into()),
+            packages: Some(2),
+            weight: Some(qty(18)),
+        },
+    )?;
+    if let Some(first) = shipped.lines.first() {
+        let rma = deliveries::create_return(
+            c,
+            admin,
+            ReturnCreate {
+                delivery_id: shipped.id,
+                reason: "damaged in transit".into(),
+                condition: ReturnCondition::Damaged,
+                lines: vec![ReturnLineInput { delivery_line_id: first.id, quantity: qty(1) }],
+            },
+        )?;
+        deliveries::receive_return(c, admin, rma.id, None, ReturnReceive { warehouse_id: quarantine })?;
+    }
+    expected_receipt_service::create(
+        c,
+        admin,
+        ExpectedReceiptCreate {
+            item_id: items[3],
+            warehouse_id: main,
+            quantity: qty(20),
+            expected_date: today + Duration::days(14),
+            source: ReceiptSource::SupplierOrder,
+            reference: Some("PO-2026-0815".into()),
+            status: ExpectedStatus::Open,
+        },
+    )?;
+    for (item, method, lead, cap) in [
+        (items[3], ReplenishmentMethod::Purchase, 10, None),
+        (items[0], ReplenishmentMethod::Produce, 3, Some(qty(20))),
+    ] {
+        replenishment_service::create(
+            c,
+            admin,
+            ReplenishmentCreate {
+                item_id: item,
+                warehouse_id: None,
+                method,
+                lead_time_days: lead,
+                safety_stock: qty(2),
+                daily_capacity: cap,
+            },
+        )?;
+    }
     let rejected_order = o(c, 9, vec![line(items[48], 10)])?;
     orders::submit(c, admin, rejected_order.id, None)?;
     orders::reject(
