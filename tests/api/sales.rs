@@ -92,6 +92,12 @@ async fn sales_team_and_leads(app: TestApp) {
 
     let (agent_id, agent) = app.user("anna", &["sales_agent"]).await;
     let (_, other) = app.user("otto", &["sales_agent"]).await;
+    // Names are stored trimmed: whitespace alone is no name (schemathesis found "\r").
+    let blank = app.post("/api/v1/sales-persons", t, json!({"name": "\r"})).await;
+    blank.problem(422, "validation_failed");
+    assert_eq!(blank.error_fields(), vec!["name"]);
+    let blank = app.post("/api/v1/customers", t, json!({"name": "  ", "currency": "EUR"})).await;
+    assert_eq!(blank.error_fields(), vec!["name"]);
     let boss = id(&app.post("/api/v1/sales-persons", t, json!({"name": "Boss"})).await);
     let sp = id(&app
         .post(

@@ -119,7 +119,7 @@ pub struct ItemCreate {
     #[validate(custom(function = "sku_code"))]
     #[schema(min_length = 1, max_length = 64, pattern = "^\\S+$")]
     pub sku: String,
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[validate(length(max = 4000))]
@@ -153,7 +153,7 @@ pub struct ItemPatch {
     #[validate(custom(function = "sku_code"))]
     #[schema(min_length = 1, max_length = 64, pattern = "^\\S+$")]
     pub sku: Option<String>,
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
@@ -217,7 +217,7 @@ pub struct ItemGroup {
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemGroupCreate {
-    #[validate(length(min = 1, max = 100))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[validate(length(max = 1000))]
@@ -229,7 +229,7 @@ pub struct ItemGroupCreate {
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemGroupPatch {
-    #[validate(length(min = 1, max = 100))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]

@@ -82,7 +82,7 @@ pub struct OptionChoice {
     #[validate(length(min = 1, max = 40))]
     #[schema(min_length = 1, max_length = 40)]
     pub code: String,
-    #[validate(length(min = 1, max = 100))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Added to the unit price when chosen.
@@ -113,7 +113,7 @@ pub struct OptionGroup {
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptionGroupCreate {
-    #[validate(length(min = 1, max = 50))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 50))]
     #[schema(min_length = 1, max_length = 50)]
     pub name: String,
     #[serde(default)]

@@ -37,7 +37,7 @@ pub struct UnitCreate {
     #[validate(custom(function = "unit_code"))]
     #[schema(pattern = "^[A-Z0-9_]{1,10}$")]
     pub code: String,
-    #[validate(length(min = 1, max = 50))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 50))]
     #[schema(min_length = 1, max_length = 50)]
     pub name: String,
     #[validate(range(min = 0, max = 4))]
@@ -48,7 +48,7 @@ pub struct UnitCreate {
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnitPatch {
-    #[validate(length(min = 1, max = 50))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 50))]
     #[schema(min_length = 1, max_length = 50)]
     pub name: Option<String>,
     #[validate(range(min = 0, max = 4))]

@@ -38,6 +38,15 @@ pub fn percent_0_100(r: &crate::Rate) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// Some visible text: names are stored trimmed, so whitespace alone is no name.
+pub fn not_blank(s: &str) -> Result<(), ValidationError> {
+    if s.trim().is_empty() {
+        Err(error("blank", "must not be blank"))
+    } else {
+        Ok(())
+    }
+}
+
 /// A short code: 1-50 letters, digits, `-` or `_` (campaign codes, order types).
 pub fn code(c: &str) -> Result<(), ValidationError> {
     if !c.is_empty() && c.len() <= 50 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {

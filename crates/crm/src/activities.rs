@@ -49,7 +49,7 @@ impl ActivityKind {
 #[serde(deny_unknown_fields)]
 pub struct ActivityCreate {
     pub kind: ActivityKind,
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub subject: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

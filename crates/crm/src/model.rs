@@ -147,7 +147,7 @@ pub struct Customer {
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerCreate {
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[validate(length(max = 200))]
@@ -201,7 +201,7 @@ pub struct CustomerCreate {
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerPatch {
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
@@ -316,7 +316,7 @@ pub struct Contact {
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactCreate {
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[validate(length(max = 100))]
@@ -335,7 +335,7 @@ pub struct ContactCreate {
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactPatch {
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]

@@ -86,11 +86,11 @@ impl LeadStatus {
 pub struct LeadCreate {
     /// The person; a lead needs a person or a company name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub person_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub company_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,7 +234,7 @@ pub struct LeadConvert {
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeadCustomer {
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     pub currency: Currency,
@@ -554,7 +554,7 @@ pub mod lead_service {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineStageCreate {
-    #[validate(length(min = 1, max = 100))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Order in the sales methodology (lower first).
@@ -695,7 +695,7 @@ pub struct OpportunityItem {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpportunityCreate {
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// The customer, or (before conversion) the lead; at least one.

@@ -72,7 +72,7 @@ pub struct UserCreate {
     #[validate(custom(function = "username_chars"))]
     #[schema(pattern = "^[a-z0-9._@-]{3,64}$")]
     pub username: String,
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     #[validate(email)]
@@ -91,7 +91,7 @@ pub struct UserCreate {
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
@@ -319,7 +319,7 @@ pub struct ApiClient {
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiClientCreate {
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[validate(custom(function = "some_roles"))]

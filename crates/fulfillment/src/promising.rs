@@ -161,7 +161,7 @@ pub struct Holiday {
     #[serde(with = "ordo_core::serde_util::date")]
     #[schema(value_type = String, format = Date)]
     pub date: Date,
-    #[validate(length(min = 1, max = 100))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }

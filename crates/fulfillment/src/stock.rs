@@ -31,7 +31,7 @@ pub struct WarehouseCreate {
     #[validate(custom(function = "ordo_core::validate::code"))]
     #[schema(pattern = "^[A-Za-z0-9_-]{1,50}$")]
     pub code: String,
-    #[validate(length(min = 1, max = 200))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Confirmed orders reserve from the default warehouse (one at most).

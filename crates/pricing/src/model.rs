@@ -101,7 +101,7 @@ pub struct TaxRateCreate {
     #[validate(length(min = 1, max = 20))]
     #[schema(min_length = 1, max_length = 20)]
     pub code: String,
-    #[validate(length(min = 1, max = 100))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
@@ -112,7 +112,7 @@ pub struct TaxRateCreate {
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaxRatePatch {
-    #[validate(length(min = 1, max = 100))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
@@ -151,7 +151,7 @@ pub struct PriceList {
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceListCreate {
-    #[validate(length(min = 1, max = 100))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     pub currency: Currency,
@@ -174,7 +174,7 @@ pub struct PriceListCreate {
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceListPatch {
-    #[validate(length(min = 1, max = 100))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     pub prices_include_tax: Option<bool>,

@@ -59,7 +59,7 @@ fn code_chars(c: &str) -> Result<(), ValidationError> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PricingRuleCreate {
-    #[validate(length(min = 1, max = 100))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Lower runs first; default 100.
@@ -711,7 +711,7 @@ fn countries(c: &[String]) -> Result<(), ValidationError> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShippingRuleCreate {
-    #[validate(length(min = 1, max = 100))]
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Lower is tried first; default 100. The first matching rule charges.
