@@ -465,6 +465,15 @@ async fn deliveries_and_returns(app: TestApp) {
     assert_eq!(balance(&app, s.item, s.main).await, ("6".into(), "2".into()));
     let st = ok(app.get(&format!("/api/v1/sales-orders/{o}/stock"), t).await);
     assert_eq!((st[0]["reserved"].as_str(), st[0]["delivered"].as_str()), (Some("2"), Some("4")));
+    let with = ok(app.get(&format!("/api/v1/sales-orders/{o}?include=availability"), t).await);
+    let av = &with["lines"][0]["availability"];
+    assert_eq!(
+        (av["ordered"].as_str(), av["reserved"].as_str(), av["delivered"].as_str()),
+        (Some("6"), Some("2"), Some("4"))
+    );
+    assert_eq!(av["source"], "stock");
+    assert!(ok(app.get(&format!("/api/v1/sales-orders/{o}"), t).await)["lines"][0].get("availability").is_none());
+    app.get(&format!("/api/v1/sales-orders/{o}?include=everything"), t).await.problem(400, "invalid_query");
     let ledger = ok(app.get(&format!("/api/v1/stock/ledger?item_id={}&kind=delivery", s.item), t).await);
     assert_eq!(ledger["data"][0]["quantity"], "-4");
     assert_eq!(ledger["data"][0]["doc_id"], d1id);
@@ -727,6 +736,9 @@ async fn order_promising(app: TestApp) {
         .await);
     let qp = ok(app.post(&format!("/api/v1/quotations/{}/promise", q["id"]), t, json!(null)).await);
     assert_eq!(qp["lines"][0]["source"], "capable_to_promise");
+    let qa = ok(app.get(&format!("/api/v1/quotations/{}?include=availability", q["id"]), t).await);
+    assert_eq!(qa["lines"][0]["availability"]["source"], "capable_to_promise");
+    assert_eq!(qa["lines"][0]["availability"]["available_now"], "5", "nothing is reserved yet");
     let (_, other) = app.user("otto", &["sales_agent"]).await;
     app.post(&format!("/api/v1/sales-orders/{o}/promise"), &other, json!(null)).await.problem(404, "not_found");
 }

@@ -123,6 +123,67 @@ crate::list_query!(SalesOrderQuery => orders::Filter {
     include_archived: bool,
 });
 
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Include {
+    /// Stock and promise facts per stock line.
+    Availability,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct IncludeQuery {
+    pub include: Option<Include>,
+}
+
+/// Documents whose lines can carry availability (`?include=availability`).
+trait WithAvailability {
+    const KIND: Option<ordo_sales_docs::lines::DocKind>;
+    fn lines_mut(&mut self) -> Option<&mut Vec<Line>>;
+}
+
+impl WithAvailability for Quotation {
+    const KIND: Option<ordo_sales_docs::lines::DocKind> = Some(ordo_sales_docs::lines::DocKind::Quotation);
+    fn lines_mut(&mut self) -> Option<&mut Vec<Line>> {
+        self.lines.as_mut()
+    }
+}
+impl WithAvailability for SalesOrder {
+    const KIND: Option<ordo_sales_docs::lines::DocKind> = Some(ordo_sales_docs::lines::DocKind::SalesOrder);
+    fn lines_mut(&mut self) -> Option<&mut Vec<Line>> {
+        self.lines.as_mut()
+    }
+}
+impl WithAvailability for BlanketOrder {
+    const KIND: Option<ordo_sales_docs::lines::DocKind> = None;
+    fn lines_mut(&mut self) -> Option<&mut Vec<Line>> {
+        None
+    }
+}
+
+fn add_availability<D: WithAvailability>(
+    c: &mut ordo_db::DbConnection,
+    caller: &ordo_core::Caller,
+    id: i64,
+    doc: &mut D,
+) -> ordo_core::Result<()> {
+    let Some(kind) = D::KIND else {
+        return Err(ordo_core::DomainError::field(
+            "include",
+            "not_available",
+            "blanket orders reserve nothing; ask their call-off orders",
+        ));
+    };
+    let facts = ordo_fulfillment::promising::line_availability(c, caller, kind, id)?;
+    if let Some(lines) = doc.lines_mut() {
+        for l in lines.iter_mut() {
+            l.availability = facts.get(&l.id).cloned();
+        }
+    }
+    Ok(())
+}
+
 /// The standard endpoints of a priced document: create, list, get, header PATCH,
 /// delete (drafts), history, and its lines.
 macro_rules! document_resource {
@@ -163,13 +224,21 @@ macro_rules! document_resource {
                 Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::list(c, caller, &filter, &page)).await?))
             }
 
-            #[doc = concat!("Get a ", $name, " with its lines.")]
-            #[utoipa::path(tag = $tag, operation_id = $g, params(("id" = i64, Path, description = "Id")),
+            #[doc = concat!("Get a ", $name, " with its lines (`?include=availability` adds each stock line's stock and promise facts).")]
+            #[utoipa::path(tag = $tag, operation_id = $g, params(("id" = i64, Path, description = "Id"), IncludeQuery),
                 responses((status = 200, description = "Found", body = $model, headers(("ETag" = String)))))]
             #[get($member)]
-            pub async fn get_one(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
-                let id = id.into_inner();
-                let v = auth.read(move |c, caller| service::get(c, caller, id)).await?;
+            pub async fn get_one(auth: Auth, id: web::Path<i64>, q: StrictQuery<IncludeQuery>) -> Result<HttpResponse, Problem> {
+                let (id, want) = (id.into_inner(), q.0.include.is_some());
+                let v = auth
+                    .read(move |c, caller| {
+                        let mut v = service::get(c, caller, id)?;
+                        if want {
+                            add_availability(c, caller, id, &mut v)?;
+                        }
+                        Ok(v)
+                    })
+                    .await?;
                 Ok(json_response(StatusCode::OK, &v, Some(v.version())))
             }
 

@@ -607,6 +607,77 @@ pub fn promise_document(
     Ok(p)
 }
 
+/// The stock facts of each stock line of a quotation or sales order (`?include=availability`):
+/// what is free now, what the line holds and has received, the earliest promise date for
+/// what is still open, and the ledger cost of what was delivered.
+pub fn line_availability(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    kind: ordo_sales_docs::lines::DocKind,
+    id: i64,
+) -> Result<HashMap<i64, ordo_sales_docs::lines::LineAvailability>> {
+    use ordo_db::schema::{delivery_lines, stock_balances};
+    use ordo_sales_docs::lines::LineAvailability;
+    let promise = promise_document(conn, caller, kind, id, false)?;
+    let held: HashMap<i64, crate::reservations::LineStockRow> = order_line_stock::table
+        .filter(order_line_stock::sales_order_id.eq(if kind == ordo_sales_docs::lines::DocKind::SalesOrder {
+            id
+        } else {
+            -1
+        }))
+        .select(crate::reservations::LineStockRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|r: crate::reservations::LineStockRow| (r.line_id, r))
+        .collect();
+    let line_ids: Vec<i64> = promise.lines.iter().map(|l| l.line).collect();
+    let costs: HashMap<i64, i64> = delivery_lines::table
+        .filter(delivery_lines::order_line_id.eq_any(&line_ids))
+        .select((delivery_lines::order_line_id, delivery_lines::quantity, delivery_lines::unit_cost))
+        .load::<(i64, i64, Option<i64>)>(conn)?
+        .into_iter()
+        .fold(HashMap::new(), |mut m, (l, q, c)| {
+            let cost = ordo_core::Money::from_scaled(c.unwrap_or(0)).value() * Quantity::from_scaled(q).value();
+            *m.entry(l).or_insert(0) += ordo_core::Money::new(cost.round_dp(4)).map(|m| m.to_scaled()).unwrap_or(0);
+            m
+        });
+    let items: Vec<i64> = promise.lines.iter().map(|l| l.item_id).collect();
+    let free: HashMap<(i64, i64), i64> = stock_balances::table
+        .filter(stock_balances::item_id.eq_any(&items))
+        .select((
+            stock_balances::item_id,
+            stock_balances::warehouse_id,
+            stock_balances::on_hand - stock_balances::reserved,
+        ))
+        .load::<(i64, i64, i64)>(conn)?
+        .into_iter()
+        .map(|(i, w, f)| ((i, w), f))
+        .collect();
+    let q = |v: i64| Some(Quantity::from_scaled(v));
+    Ok(promise
+        .lines
+        .into_iter()
+        .map(|p| {
+            let h = held.get(&p.line);
+            (
+                p.line,
+                LineAvailability {
+                    warehouse_id: Some(p.warehouse_id),
+                    available_now: Quantity::from_scaled(free.get(&(p.item_id, p.warehouse_id)).copied().unwrap_or(0)),
+                    ordered: h.and_then(|h| q(h.ordered)),
+                    reserved: h.and_then(|h| q(h.reserved)),
+                    backordered: h.and_then(|h| q(h.backordered)),
+                    delivered: h.and_then(|h| q(h.delivered)),
+                    returned: h.and_then(|h| q(h.returned)),
+                    earliest_date: p.promised_date,
+                    source: Some(p.source.as_str().to_string()),
+                    delivered_cost: costs.get(&p.line).map(|c| ordo_core::Money::from_scaled(*c)),
+                },
+            )
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

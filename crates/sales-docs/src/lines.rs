@@ -145,6 +145,32 @@ pub struct Line {
     pub promised_date: Option<Date>,
     /// How that date can be met: `stock`, `expected_receipt` or `capable_to_promise`.
     pub promise_source: Option<String>,
+    /// Only with `?include=availability`: stock and promise facts from fulfillment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability: Option<LineAvailability>,
+}
+
+/// The stock side of a line, filled in by fulfillment on request: the seam between
+/// documents and stock (sales-docs does not read stock itself).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct LineAvailability {
+    /// The warehouse the line is (or would be) served from.
+    pub warehouse_id: Option<i64>,
+    /// Unreserved stock of the item there now (base units).
+    pub available_now: Quantity,
+    /// Confirmed orders: ordered, reserved, back-ordered, delivered and returned base units.
+    pub ordered: Option<Quantity>,
+    pub reserved: Option<Quantity>,
+    pub backordered: Option<Quantity>,
+    pub delivered: Option<Quantity>,
+    pub returned: Option<Quantity>,
+    /// The earliest date promising finds for what is still open, and how.
+    #[serde(serialize_with = "ordo_core::serde_util::date::option::serialize")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub earliest_date: Option<Date>,
+    pub source: Option<String>,
+    /// Cost of what was delivered, from the ledger (document currency = base here).
+    pub delivered_cost: Option<Money>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -228,6 +254,7 @@ impl LineRow {
             version: self.version,
             promised_date: self.promised_date,
             promise_source: self.promise_source.clone(),
+            availability: None,
         })
     }
 
