@@ -134,6 +134,8 @@ pub enum Include {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct IncludeQuery {
+    /// `availability`: stock and promise facts per stock line.
+    #[param(inline)]
     pub include: Option<Include>,
 }
 
