@@ -3,11 +3,9 @@
 //! expected receipts, back-ordered lines, open order lines), never the ledger.
 
 use diesel::prelude::*;
-use ordo_core::{Caller, DomainError, Page, PageRequest, Permission, Quantity, Result, Scope};
+use ordo_core::{Caller, DomainError, Page, PageRequest, Permission, Quantity, Result};
 use ordo_db::crud::Record;
-use ordo_db::schema::{
-    customers, document_lines, expected_receipts, items, order_line_stock, sales_orders, stock_balances,
-};
+use ordo_db::schema::{document_lines, expected_receipts, items, order_line_stock, sales_orders, stock_balances};
 use ordo_db::DbConnection;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -415,11 +413,7 @@ pub fn completeness(conn: &mut DbConnection, caller: &Caller, page: &PageRequest
         .order(sales_orders::id.asc())
         .limit(page.fetch())
         .into_boxed();
-    if let Scope::OwnCustomers(me) = caller.scope() {
-        q = q.filter(
-            sales_orders::customer_id.eq_any(customers::table.filter(customers::owner_id.eq(me)).select(customers::id)),
-        );
-    }
+    q = ordo_sales_docs::scoped!(q, caller, sales_orders::customer_id);
     if let Some(after) = page.after_id {
         q = q.filter(sales_orders::id.gt(after));
     }

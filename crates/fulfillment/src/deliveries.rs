@@ -10,8 +10,8 @@ use ordo_core::util::{check_version, to_json};
 use ordo_core::{Caller, DomainError, FieldError, Page, PageRequest, Permission, Quantity, Result};
 use ordo_db::audit;
 use ordo_db::schema::{
-    customers, deliveries, delivery_lines, items, order_line_stock, reservations, return_lines, returns,
-    stock_balances, warehouses,
+    deliveries, delivery_lines, items, order_line_stock, reservations, return_lines, returns, stock_balances,
+    warehouses,
 };
 use ordo_db::{series, DbConnection};
 use serde::{Deserialize, Serialize};
@@ -191,21 +191,9 @@ fn write(caller: &Caller) -> Result<()> {
     caller.require(Permission::StockWrite)
 }
 
-macro_rules! scoped_by_customer {
-    ($q:expr, $caller:expr, $col:expr) => {{
-        let q = $q;
-        match $caller.scope() {
-            ordo_core::Scope::All => q,
-            ordo_core::Scope::OwnCustomers(me) => {
-                q.filter($col.eq_any(customers::table.filter(customers::owner_id.eq(me)).select(customers::id)))
-            }
-        }
-    }};
-}
-
 pub fn find(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<DeliveryRow> {
     let q = deliveries::table.filter(deliveries::id.eq(id)).select(DeliveryRow::as_select()).into_boxed();
-    scoped_by_customer!(q, caller, deliveries::customer_id)
+    ordo_sales_docs::scoped!(q, caller, deliveries::customer_id)
         .first(conn)
         .optional()?
         .ok_or_else(|| DomainError::not_found("delivery", id))
@@ -354,7 +342,7 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
     read(caller)?;
     let mut q =
         deliveries::table.select(DeliveryRow::as_select()).order(deliveries::id.asc()).limit(page.fetch()).into_boxed();
-    q = scoped_by_customer!(q, caller, deliveries::customer_id);
+    q = ordo_sales_docs::scoped!(q, caller, deliveries::customer_id);
     if let Some(after) = page.after_id {
         q = q.filter(deliveries::id.gt(after));
     }
@@ -774,7 +762,7 @@ fn return_lines_of(conn: &mut DbConnection, id: i64) -> Result<Vec<ReturnLineRow
 
 pub fn find_return(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<ReturnRow> {
     let q = returns::table.filter(returns::id.eq(id)).select(ReturnRow::as_select()).into_boxed();
-    scoped_by_customer!(q, caller, returns::customer_id)
+    ordo_sales_docs::scoped!(q, caller, returns::customer_id)
         .first(conn)
         .optional()?
         .ok_or_else(|| DomainError::not_found("return", id))
@@ -938,7 +926,7 @@ pub fn list_returns(
 ) -> Result<Page<Return>> {
     read(caller)?;
     let mut q = returns::table.select(ReturnRow::as_select()).order(returns::id.asc()).limit(page.fetch()).into_boxed();
-    q = scoped_by_customer!(q, caller, returns::customer_id);
+    q = ordo_sales_docs::scoped!(q, caller, returns::customer_id);
     if let Some(after) = page.after_id {
         q = q.filter(returns::id.gt(after));
     }

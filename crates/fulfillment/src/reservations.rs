@@ -438,11 +438,7 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, r: ReservationCreate) ->
         return Err(DomainError::field("customer_id", "required", "name your customer or an order line"));
     }
     if !stock::reserve_exact(conn, r.item_id, r.warehouse_id, q)? {
-        return Err(DomainError::Rule {
-            code: "insufficient_stock",
-            detail: format!("not enough unreserved stock of item {} in warehouse {}", r.item_id, r.warehouse_id),
-            errors: vec![FieldError::new("quantity", "insufficient_stock", "more than is available")],
-        });
+        return Err(stock::insufficient(r.item_id, r.warehouse_id, "quantity"));
     }
     if let Some((ls, _)) = &line {
         diesel::update(order_line_stock::table.find(ls.id))
@@ -528,11 +524,7 @@ pub fn move_to(
     }
     stock::referenced_warehouse(conn, "warehouse_id", m.warehouse_id)?;
     if !stock::reserve_exact(conn, current.item_id, m.warehouse_id, current.quantity)? {
-        return Err(DomainError::Rule {
-            code: "insufficient_stock",
-            detail: format!("not enough unreserved stock of item {} in warehouse {}", current.item_id, m.warehouse_id),
-            errors: vec![FieldError::new("warehouse_id", "insufficient_stock", "not enough there")],
-        });
+        return Err(stock::insufficient(current.item_id, m.warehouse_id, "warehouse_id"));
     }
     stock::unreserve(conn, current.item_id, current.warehouse_id, current.quantity)?;
     fill_backorders(conn, current.item_id, current.warehouse_id)?;

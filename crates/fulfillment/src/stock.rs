@@ -195,7 +195,8 @@ pub fn ensure_balance(conn: &mut DbConnection, item: i64, wh: i64) -> Result<()>
     Ok(())
 }
 
-fn insufficient(item: i64, wh: i64, field: &str) -> DomainError {
+/// 422 `insufficient_stock`, naming the request field.
+pub fn insufficient(item: i64, wh: i64, field: &str) -> DomainError {
     DomainError::Rule {
         code: "insufficient_stock",
         detail: format!("not enough unreserved stock of item {item} in warehouse {wh}"),
