@@ -2,6 +2,7 @@
 
 use crate::on_both_backends;
 use crate::support::{Resp, TestApp};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 on_both_backends!(
@@ -12,6 +13,7 @@ on_both_backends!(
     concurrent_reservations_never_oversell,
     reservations_by_hand,
     deliveries_and_returns,
+    reduced_lines_release_and_tolerance,
     confirm_and_ship_statement_budget,
     availability_and_completeness,
     order_promising
@@ -741,4 +743,115 @@ async fn order_promising(app: TestApp) {
     assert_eq!(qa["lines"][0]["availability"]["available_now"], "5", "nothing is reserved yet");
     let (_, other) = app.user("otto", &["sales_agent"]).await;
     app.post(&format!("/api/v1/sales-orders/{o}/promise"), &other, json!(null)).await.problem(404, "not_found");
+}
+
+async fn line_stock(app: &TestApp, order: i64) -> (String, String, String, String) {
+    let l = ok(app.get(&format!("/api/v1/sales-orders/{order}/stock"), &app.admin_token).await);
+    let f = |k: &str| l[0][k].as_str().unwrap().to_string();
+    (f("ordered"), f("reserved"), f("backordered"), f("delivered"))
+}
+
+fn q4(a: &str, b: &str, c: &str, d: &str) -> (String, String, String, String) {
+    (a.into(), b.into(), c.into(), d.into())
+}
+
+/// Reducing a confirmed line releases what it no longer needs (back-order first, then
+/// reservation, which serves the next back-order); over-delivery works only within the
+/// item's tolerance and a cancelled over-delivery gives the extra back.
+async fn reduced_lines_release_and_tolerance(app: TestApp) {
+    let t = &app.admin_token;
+    let s = setup(&app).await;
+    receive(&app, s.item, s.main, "10").await;
+    let (agent_id, agent) = app.user("anna", &["sales_agent"]).await;
+    let (_, other) = app.user("otto", &["sales_agent"]).await;
+    let (_, wh_user) = app.user("wendy", &["warehouse"]).await;
+    app.patch(&format!("/api/v1/customers/{}", s.customer), t, json!({"owner_id": agent_id})).await;
+    let a = approved_order(&app, &s, "8").await;
+    let b = approved_order(&app, &s, "6").await;
+    ok(app.post(&format!("/api/v1/sales-orders/{a}/confirm"), t, json!({})).await);
+    ok(app.post(&format!("/api/v1/sales-orders/{b}/confirm"), t, json!({})).await);
+    assert_eq!(line_stock(&app, b).await, q4("6", "2", "4", "0"));
+    let order = ok(app.get(&format!("/api/v1/sales-orders/{a}"), t).await);
+    let line = order["lines"][0]["id"].as_i64().unwrap();
+    let reduce = format!("/api/v1/sales-orders/{a}/lines/{line}/reduce");
+    // Bad input: not a reduction, no reason, a stale version, someone else's order, a role without sales rights.
+    let r = app.post(&reduce, &agent, json!({"quantity": "9", "reason": "x"})).await;
+    r.problem(422, "validation_failed");
+    assert_eq!(r.error_fields(), vec!["quantity"]);
+    let r = app.post(&reduce, &agent, json!({"quantity": "-1", "reason": " "})).await;
+    r.problem(422, "validation_failed");
+    assert_eq!(r.error_fields(), vec!["quantity", "reason"]);
+    app.call(Method::POST, &reduce, &agent, Some(json!({"quantity": "5", "reason": "x"})), &[("If-Match", "\"1\"")])
+        .await
+        .problem(412, "precondition_failed");
+    app.post(&reduce, &other, json!({"quantity": "5", "reason": "x"})).await.problem(404, "not_found");
+    app.post(&reduce, &wh_user, json!({"quantity": "5", "reason": "x"})).await.problem(403, "forbidden");
+    app.post(&format!("/api/v1/sales-orders/{a}/lines/999999/reduce"), &agent, json!({"quantity": "1", "reason": "x"}))
+        .await
+        .problem(404, "not_found");
+    assert_eq!(line_stock(&app, a).await, q4("8", "8", "0", "0"));
+    // 8 → 5: the price stands, totals move by 30.00, and the 3 freed units serve order B.
+    let reduced = ok(app.post(&reduce, &agent, json!({"quantity": "5", "reason": "customer needs fewer"})).await);
+    assert_eq!(reduced["lines"][0]["quantity"], "5");
+    assert_eq!(reduced["lines"][0]["net"], "50.00");
+    assert_eq!(reduced["totals"]["net"], "50.00");
+    assert_eq!(reduced["totals"]["gross"], "50.00");
+    assert_eq!(reduced["version"].as_i64(), Some(order["version"].as_i64().unwrap() + 1));
+    assert_eq!(line_stock(&app, a).await, q4("5", "5", "0", "0"));
+    assert_eq!(line_stock(&app, b).await, q4("6", "5", "1", "0"));
+    assert_eq!(balance(&app, s.item, s.main).await, ("10".into(), "10".into()));
+    let held = ok(app.get(&format!("/api/v1/reservations?sales_order_id={a}&status=active"), t).await);
+    let held_sum: i64 =
+        held["data"].as_array().unwrap().iter().map(|r| r["quantity"].as_str().unwrap().parse::<i64>().unwrap()).sum();
+    assert_eq!(held_sum, 5);
+    let journal = ok(app.get(&format!("/api/v1/sales-orders/{a}/journal"), t).await).to_string();
+    assert!(journal.contains("reduced from 8 to 5 PCS: customer needs fewer"), "{journal}");
+    // Below what is on an open delivery: refused, nothing changes.
+    let d = ok(app
+        .post(
+            &format!("/api/v1/sales-orders/{a}/deliveries"),
+            &wh_user,
+            json!({"lines": [{"line_id": line, "quantity": "4"}]}),
+        )
+        .await);
+    app.post(&reduce, &agent, json!({"quantity": "3", "reason": "x"})).await.problem(422, "below_delivered");
+    assert_eq!(line_stock(&app, a).await, q4("5", "5", "0", "0"));
+    assert_eq!(ok(app.get(&format!("/api/v1/sales-orders/{a}"), t).await)["totals"]["net"], "50.00");
+    ok(app.post(&format!("/api/v1/deliveries/{}/ship", d["id"]), &wh_user, json!({})).await);
+    // 5 → 4 with 4 delivered: the last unit goes to B and the order is complete.
+    let done = ok(app.post(&reduce, &agent, json!({"quantity": "4", "reason": "rest not needed"})).await);
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["totals"]["net"], "40.00");
+    assert_eq!(line_stock(&app, a).await, q4("4", "0", "0", "4"));
+    assert_eq!(line_stock(&app, b).await, q4("6", "6", "0", "0"));
+    assert_eq!(balance(&app, s.item, s.main).await, ("6".into(), "6".into()));
+    app.post(&reduce, &agent, json!({"quantity": "3", "reason": "x"})).await.problem(409, "invalid_transition");
+
+    // Tolerance: 10% of 10 lets a delivery carry 11, not 12.
+    receive(&app, s.item, s.main, "20").await;
+    let c = approved_order(&app, &s, "10").await;
+    ok(app.post(&format!("/api/v1/sales-orders/{c}/confirm"), t, json!({})).await);
+    let cline = ok(app.get(&format!("/api/v1/sales-orders/{c}/stock"), t).await)[0]["line_id"].as_i64().unwrap();
+    let deliver = |q: &str| json!({"lines": [{"line_id": cline, "quantity": q}]});
+    let none = app.post(&format!("/api/v1/sales-orders/{c}/deliveries"), &wh_user, deliver("11")).await;
+    none.problem(422, "not_deliverable");
+    assert_eq!(none.body["errors"][0]["code"], "exceeds_ordered");
+    let bad = app.patch(&format!("/api/v1/items/{}", s.item), t, json!({"over_delivery_tolerance": "101"})).await;
+    bad.problem(422, "validation_failed");
+    let item = ok(app.patch(&format!("/api/v1/items/{}", s.item), t, json!({"over_delivery_tolerance": "10"})).await);
+    assert_eq!(item["over_delivery_tolerance"], "10");
+    let twelve = app.post(&format!("/api/v1/sales-orders/{c}/deliveries"), &wh_user, deliver("12")).await;
+    twelve.problem(422, "not_deliverable");
+    assert!(twelve.body["errors"][0]["message"].as_str().unwrap().contains("10% tolerance"), "{}", twelve.body);
+    let d = ok(app.post(&format!("/api/v1/sales-orders/{c}/deliveries"), &wh_user, deliver("11")).await);
+    assert_eq!(d["lines"][0]["quantity"], "11");
+    assert_eq!(balance(&app, s.item, s.main).await, ("26".into(), "17".into()));
+    ok(app.post(&format!("/api/v1/deliveries/{}/cancel", d["id"]), &wh_user, json!({})).await);
+    assert_eq!(balance(&app, s.item, s.main).await, ("26".into(), "16".into()));
+    assert_eq!(line_stock(&app, c).await, q4("10", "10", "0", "0"));
+    let d = ok(app.post(&format!("/api/v1/sales-orders/{c}/deliveries"), &wh_user, deliver("11")).await);
+    ok(app.post(&format!("/api/v1/deliveries/{}/ship", d["id"]), &wh_user, json!({})).await);
+    assert_eq!(line_stock(&app, c).await, q4("10", "0", "0", "11"));
+    assert_eq!(ok(app.get(&format!("/api/v1/sales-orders/{c}"), t).await)["status"], "completed");
+    assert_eq!(balance(&app, s.item, s.main).await, ("15".into(), "6".into()));
 }

@@ -145,6 +145,8 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     tax_rate_id: Some(if gi == 1 { vat8 } else { vat23 }),
                     bundle_pricing: None,
                     allow_negative_stock: None,
+                    // Spare parts ship by weight from bulk bins: up to 10% more is fine.
+                    over_delivery_tolerance: (groups[gi] == "Spare parts").then(|| rate("10")),
                 },
             )?;
             item_ids.push(item.id);

@@ -12,8 +12,8 @@ use ordo_sales_docs::blanket::{
 use ordo_sales_docs::docs::JournalStage;
 use ordo_sales_docs::lines::{Line, LineInput};
 use ordo_sales_docs::orders::{
-    self, ApprovalDecision, Comment, ConvertInto, OrderChecklistPoint, OrderStatus, ProductionUpdate, Rejection,
-    SalesOrder, SalesOrderCreate, Tick,
+    self, ApprovalDecision, Comment, ConvertInto, LineReduction, OrderChecklistPoint, OrderStatus, ProductionUpdate,
+    Rejection, SalesOrder, SalesOrderCreate, Tick,
 };
 use ordo_sales_docs::quotations::{self, LineChange, Quotation, QuotationCreate, QuotationStatus};
 use ordo_sales_docs::setup::*;
@@ -531,6 +531,32 @@ pub async fn update_production(
     Ok(json_response(StatusCode::OK, &v, Some(v.version)))
 }
 
+/// Reduce one line of an approved or executing order (the customer takes less). The
+/// agreed unit price stands; the line's discount, net and tax shrink in proportion and
+/// the totals move by the difference. On a confirmed order the stock the line no longer
+/// needs is released (back-order first, then reservation) in the same transaction.
+/// Less than is delivered or on open deliveries is 422 `below_delivered`.
+#[utoipa::path(
+    tag = "sales-orders",
+    operation_id = "reduceSalesOrderLine",
+    params(("id" = i64, Path, description = "Order id"), ("line_id" = i64, Path, description = "Line id")),
+    request_body = LineReduction,
+    responses((status = 200, description = "The order", body = SalesOrder, headers(("ETag" = String))))
+)]
+#[post("/sales-orders/{id}/lines/{line_id}/reduce")]
+pub async fn reduce_line(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    if_match: IfMatch,
+    body: ValidJson<LineReduction>,
+) -> Result<HttpResponse, Problem> {
+    let ((id, line), r) = (path.into_inner(), body.0);
+    let v = auth
+        .write(move |c, caller| ordo_fulfillment::reservations::reduce_line(c, caller, id, line, if_match.0, r))
+        .await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
 /// Comments and events of the order, grouped by the stage they happened in.
 #[utoipa::path(
     tag = "sales-orders",
@@ -753,6 +779,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(complete_order)
         .service(archive_order)
         .service(update_production)
+        .service(reduce_line)
         .service(order_journal)
         .service(comment_order)
         .service(order_checklist)

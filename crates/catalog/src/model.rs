@@ -1,4 +1,4 @@
-use ordo_core::{Money, Quantity};
+use ordo_core::{Money, Quantity, Rate};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -111,6 +111,8 @@ pub struct Item {
     pub bundle_pricing: BundlePricing,
     /// Stock may go below zero (refused with 422 `insufficient_stock` otherwise).
     pub allow_negative_stock: bool,
+    /// How far deliveries may exceed the ordered quantity, in percent of it (0: never).
+    pub over_delivery_tolerance: Rate,
 }
 
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
@@ -145,6 +147,9 @@ pub struct ItemCreate {
     pub bundle_pricing: Option<BundlePricing>,
     /// Default false.
     pub allow_negative_stock: Option<bool>,
+    /// Percent of the ordered quantity a delivery may exceed it by; default 0.
+    #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
+    pub over_delivery_tolerance: Option<Rate>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Validate, utoipa::ToSchema)]
@@ -187,6 +192,8 @@ pub struct ItemPatch {
     pub tax_rate_id: Option<Option<i64>>,
     pub bundle_pricing: Option<BundlePricing>,
     pub allow_negative_stock: Option<bool>,
+    #[validate(custom(function = "ordo_core::validate::percent_0_100"))]
+    pub over_delivery_tolerance: Option<Rate>,
 }
 
 #[derive(Debug, Clone, Default)]

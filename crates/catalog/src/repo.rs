@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use ordo_core::error::unique_as;
-use ordo_core::{DomainError, Money, Page, PageRequest, Quantity, Result};
+use ordo_core::{DomainError, Money, Page, PageRequest, Quantity, Rate, Result};
 use ordo_db::schema::{item_groups, items, tax_rates};
 use ordo_db::sql::{like_pattern, lower};
 use ordo_db::DbConnection;
@@ -33,6 +33,7 @@ pub struct ItemRow {
     pub bundle_pricing: String,
     pub has_structure: bool,
     pub allow_negative_stock: bool,
+    pub over_delivery_tolerance: i64,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -55,6 +56,7 @@ pub struct NewItem {
     pub tax_rate_id: Option<i64>,
     pub bundle_pricing: String,
     pub allow_negative_stock: bool,
+    pub over_delivery_tolerance: i64,
 }
 
 impl ItemRow {
@@ -80,6 +82,7 @@ impl ItemRow {
             tax_rate_id: self.tax_rate_id,
             bundle_pricing: BundlePricing::parse(&self.bundle_pricing).ok_or_else(|| corrupt("bundle_pricing"))?,
             allow_negative_stock: self.allow_negative_stock,
+            over_delivery_tolerance: Rate::from_scaled(self.over_delivery_tolerance),
         })
     }
 }

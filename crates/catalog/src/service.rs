@@ -58,6 +58,7 @@ pub fn create_item(conn: &mut DbConnection, caller: &Caller, input: ItemCreate) 
             tax_rate_id: input.tax_rate_id,
             bundle_pricing: input.bundle_pricing.unwrap_or(BundlePricing::Own).as_str().to_string(),
             allow_negative_stock: input.allow_negative_stock.unwrap_or(false),
+            over_delivery_tolerance: input.over_delivery_tolerance.map(|r| r.to_scaled()).unwrap_or(0),
         },
     )?;
     let item = row.to_model()?;
@@ -139,6 +140,9 @@ pub fn update_item(
     }
     if let Some(v) = p.allow_negative_stock {
         row.allow_negative_stock = v;
+    }
+    if let Some(v) = p.over_delivery_tolerance {
+        row.over_delivery_tolerance = v.to_scaled();
     }
     row.version += 1;
     row.updated_at = now();

@@ -151,6 +151,7 @@ diesel::table! {
         bundle_pricing -> Text,
         has_structure -> Bool,
         allow_negative_stock -> Bool,
+        over_delivery_tolerance -> BigInt,
     }
 }
 

@@ -10,8 +10,7 @@ use ordo_core::util::{check_version, to_json};
 use ordo_core::{Caller, DomainError, FieldError, Page, PageRequest, Permission, Quantity, Result};
 use ordo_db::audit;
 use ordo_db::schema::{
-    deliveries, delivery_lines, items, order_line_stock, reservations, return_lines, returns, stock_balances,
-    warehouses,
+    deliveries, delivery_lines, items, order_line_stock, return_lines, returns, stock_balances, warehouses,
 };
 use ordo_db::{series, DbConnection};
 use serde::{Deserialize, Serialize};
@@ -208,10 +207,10 @@ fn lines_of(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<DeliveryLineRow>
 }
 
 /// Quantity per order line already on open (draft or picked) deliveries.
-fn pending(conn: &mut DbConnection, order: i64) -> Result<HashMap<i64, i64>> {
+pub(crate) fn on_open_deliveries(conn: &mut DbConnection, lines: &[i64]) -> Result<HashMap<i64, i64>> {
     let rows: Vec<(i64, i64)> = delivery_lines::table
         .inner_join(deliveries::table.on(deliveries::id.eq(delivery_lines::delivery_id)))
-        .filter(deliveries::sales_order_id.eq(order))
+        .filter(delivery_lines::order_line_id.eq_any(lines))
         .filter(deliveries::status.eq_any(["draft", "picked"]))
         .select((delivery_lines::order_line_id, delivery_lines::quantity))
         .load(conn)?;
@@ -236,42 +235,53 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: De
         .order(order_line_stock::id.asc())
         .select(LineStockRow::as_select())
         .load(conn)?;
-    let on_way = pending(conn, order_id)?;
+    let line_ids: Vec<i64> = stock.iter().map(|s| s.line_id).collect();
+    let on_way = on_open_deliveries(conn, &line_ids)?;
     let free = |s: &LineStockRow| s.reserved - on_way.get(&s.line_id).copied().unwrap_or(0);
     let mut wanted: Vec<(LineStockRow, i64)> = vec![];
     let mut errs = vec![];
+    // Over-delivery beyond the ordered quantity: only within the item's tolerance, only
+    // once nothing is back-ordered, and the extra is reserved here like any other stock.
+    let mut extra: Vec<(LineStockRow, i64)> = vec![];
     if input.lines.is_empty() {
         wanted = stock.iter().filter(|s| free(s) > 0).map(|s| (s.clone(), free(s))).collect();
     } else {
+        let item_ids: Vec<i64> = stock.iter().map(|s| s.item_id).collect();
+        let tolerance: HashMap<i64, i64> = items::table
+            .filter(items::id.eq_any(&item_ids))
+            .select((items::id, items::over_delivery_tolerance))
+            .load(conn)?
+            .into_iter()
+            .collect();
         for (n, l) in input.lines.iter().enumerate() {
-            match stock.iter().find(|s| s.line_id == l.line_id) {
-                None => {
-                    return Err(DomainError::reference_not_found(
-                        "order line",
-                        &format!("lines[{n}].line_id"),
-                        l.line_id,
-                    ))
+            let Some(s) = stock.iter().find(|s| s.line_id == l.line_id) else {
+                return Err(DomainError::reference_not_found("order line", &format!("lines[{n}].line_id"), l.line_id));
+            };
+            let q = l.quantity.map(|q| q.to_scaled()).unwrap_or(free(s));
+            let pct = ordo_core::Rate::from_scaled(tolerance.get(&s.item_id).copied().unwrap_or(0));
+            let allowed = s.ordered + tolerance_of(s.ordered, pct);
+            let carried = on_way.get(&s.line_id).copied().unwrap_or(0);
+            let field = format!("lines[{n}].quantity");
+            if q <= 0 {
+                errs.push(FieldError::new(field, "not_reserved", "nothing is reserved and not yet on a delivery"));
+            } else if s.delivered + carried + q > allowed {
+                let msg = if allowed > s.ordered {
+                    format!("more than was ordered plus the item's {pct}% tolerance")
+                } else {
+                    "more than was ordered".to_string()
+                };
+                errs.push(FieldError::new(field, "exceeds_ordered", msg));
+            } else if q > free(s) && (s.backordered > 0 || s.delivered + carried + q <= s.ordered) {
+                errs.push(FieldError::new(
+                    field,
+                    "not_reserved",
+                    format!("only {} is reserved and not yet on a delivery", Quantity::from_scaled(free(s).max(0))),
+                ));
+            } else {
+                if q > free(s) {
+                    extra.push((s.clone(), q - free(s)));
                 }
-                Some(s) => {
-                    let q = l.quantity.map(|q| q.to_scaled()).unwrap_or(free(s));
-                    if q <= 0 || q > free(s) {
-                        let over_ordered = s.delivered + on_way.get(&s.line_id).copied().unwrap_or(0) + q > s.ordered;
-                        errs.push(FieldError::new(
-                            format!("lines[{n}].quantity"),
-                            if over_ordered { "exceeds_ordered" } else { "not_reserved" },
-                            if over_ordered {
-                                "more than was ordered".to_string()
-                            } else {
-                                format!(
-                                    "only {} is reserved and not yet on a delivery",
-                                    Quantity::from_scaled(free(s).max(0))
-                                )
-                            },
-                        ));
-                    } else {
-                        wanted.push((s.clone(), q));
-                    }
-                }
+                wanted.push((s.clone(), q));
             }
         }
     }
@@ -287,6 +297,26 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: De
             "nothing_to_deliver",
             "no line has reserved stock that is not on a delivery yet",
         ));
+    }
+    for (s, q) in &extra {
+        if !stock::reserve_exact(conn, s.item_id, s.warehouse_id, *q)? {
+            return Err(stock::insufficient(s.item_id, s.warehouse_id, "lines"));
+        }
+        diesel::update(order_line_stock::table.find(s.id))
+            .set((
+                order_line_stock::reserved.eq(order_line_stock::reserved + q),
+                order_line_stock::version.eq(order_line_stock::version + 1),
+            ))
+            .execute(conn)?;
+    }
+    if !extra.is_empty() {
+        let holds: Vec<_> = extra
+            .iter()
+            .map(|(s, q)| {
+                crate::reservations::line_hold(s.item_id, s.warehouse_id, *q, s.line_id, order_id, order.customer_id)
+            })
+            .collect();
+        ordo_db::insert_batch!(conn, ordo_db::schema::reservations::table, &holds);
     }
     let ts = now();
     let row = DeliveryRow {
@@ -418,7 +448,11 @@ pub fn cancel(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Optio
         &[DeliveryStatus::Draft, DeliveryStatus::Picked],
         DeliveryStatus::Cancelled,
     )?;
-    row.to_model(&lines_of(conn, &[id])?)
+    let lines = lines_of(conn, &[id])?;
+    // A cancelled over-delivery gives back the extra it reserved.
+    let ids: Vec<i64> = lines.iter().map(|l| l.order_line_id).collect();
+    crate::reservations::release_excess(conn, &ids)?;
+    row.to_model(&lines)
 }
 
 /// Ships: per line the stock leaves (on hand and reserved both go down, in one
@@ -484,7 +518,7 @@ pub fn ship(
             .execute(conn)?;
     }
     let taken: Vec<(i64, i64)> = lines.iter().map(|l| (l.order_line_id, l.quantity)).collect();
-    consume_reservations(conn, &taken)?;
+    crate::reservations::take_from(conn, &taken, crate::reservations::ReservationStatus::Consumed)?;
     ordo_db::insert_batch!(conn, ordo_db::schema::stock_ledger::table, &shipped);
     row.carrier = r.carrier;
     row.tracking_number = r.tracking_number;
@@ -514,48 +548,11 @@ pub fn ship(
     Ok(v)
 }
 
-/// Takes each line's shipped quantity off its active reservations, oldest first: one
-/// query to read them, one to mark the used-up ones consumed, and an update only for
-/// a reservation partly used.
-fn consume_reservations(conn: &mut DbConnection, taken: &[(i64, i64)]) -> Result<()> {
-    let lines: Vec<i64> = taken.iter().map(|t| t.0).collect();
-    let held: Vec<(i64, i64, Option<i64>)> = reservations::table
-        .filter(reservations::order_line_id.eq_any(&lines))
-        .filter(reservations::status.eq("active"))
-        .order(reservations::id.asc())
-        .select((reservations::id, reservations::quantity, reservations::order_line_id))
-        .load(conn)?;
-    let mut left: HashMap<i64, i64> = taken.iter().copied().collect();
-    let mut consumed = vec![];
-    for (rid, have, line) in held {
-        let Some(q) = line.and_then(|l| left.get_mut(&l)) else { continue };
-        if *q <= 0 {
-            continue;
-        }
-        let take = have.min(*q);
-        *q -= take;
-        if take == have {
-            consumed.push(rid);
-        } else {
-            diesel::update(reservations::table.find(rid))
-                .set((
-                    reservations::quantity.eq(have - take),
-                    reservations::version.eq(reservations::version + 1),
-                    reservations::updated_at.eq(now()),
-                ))
-                .execute(conn)?;
-        }
-    }
-    if !consumed.is_empty() {
-        diesel::update(reservations::table.filter(reservations::id.eq_any(&consumed)))
-            .set((
-                reservations::status.eq("consumed"),
-                reservations::version.eq(reservations::version + 1),
-                reservations::updated_at.eq(now()),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
+/// The quantity `pct` percent of `ordered` allows on top, rounded down to the
+/// quantity's precision.
+fn tolerance_of(ordered: i64, pct: ordo_core::Rate) -> i64 {
+    let v = rust_decimal::Decimal::from(ordered) * pct.value() / rust_decimal::Decimal::from(100);
+    v.floor().try_into().unwrap_or(0)
 }
 
 fn esc(s: &str) -> String {

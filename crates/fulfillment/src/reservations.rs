@@ -40,7 +40,7 @@ pub enum ReservationStatus {
 }
 
 impl ReservationStatus {
-    fn as_str(&self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Active => "active",
             Self::Released => "released",
@@ -133,6 +133,11 @@ fn new_row(
         created_at: ts,
         updated_at: ts,
     }
+}
+
+/// An active reservation of an order line.
+pub(crate) fn line_hold(item: i64, wh: i64, q: i64, line: i64, order: i64, customer: i64) -> ReservationRow {
+    new_row(item, wh, q, Some((line, order)), Some(customer), None)
 }
 
 // ---- order lines ---------------------------------------------------------------------------
@@ -341,6 +346,144 @@ pub fn fill_backorders(conn: &mut DbConnection, item: i64, wh: i64) -> Result<Ve
         ordo_db::insert_batch!(conn, reservations::table, &holds);
     }
     Ok(out)
+}
+
+/// Takes quantities off order lines' active reservations, oldest first, marking the
+/// used-up ones `to` (consumed by shipping, released when no longer needed): one query
+/// to read them, one to mark the used-up ones, and an update only for one partly used.
+pub(crate) fn take_from(conn: &mut DbConnection, taken: &[(i64, i64)], to: ReservationStatus) -> Result<()> {
+    let lines: Vec<i64> = taken.iter().map(|t| t.0).collect();
+    let held: Vec<(i64, i64, Option<i64>)> = reservations::table
+        .filter(reservations::order_line_id.eq_any(&lines))
+        .filter(reservations::status.eq(ReservationStatus::Active.as_str()))
+        .order(reservations::id.asc())
+        .select((reservations::id, reservations::quantity, reservations::order_line_id))
+        .load(conn)?;
+    let mut left: HashMap<i64, i64> = taken.iter().copied().collect();
+    let mut used_up = vec![];
+    for (rid, have, line) in held {
+        let Some(q) = line.and_then(|l| left.get_mut(&l)) else { continue };
+        if *q <= 0 {
+            continue;
+        }
+        let take = have.min(*q);
+        *q -= take;
+        if take == have {
+            used_up.push(rid);
+        } else {
+            diesel::update(reservations::table.find(rid))
+                .set((
+                    reservations::quantity.eq(have - take),
+                    reservations::version.eq(reservations::version + 1),
+                    reservations::updated_at.eq(now()),
+                ))
+                .execute(conn)?;
+        }
+    }
+    if !used_up.is_empty() {
+        diesel::update(reservations::table.filter(reservations::id.eq_any(&used_up)))
+            .set((
+                reservations::status.eq(to.as_str()),
+                reservations::version.eq(reservations::version + 1),
+                reservations::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Gives back what order lines hold beyond what they still need (after a line was
+/// reduced, or a delivery over the ordered quantity was cancelled): the back-order
+/// shrinks first, then the reservation, never below what open deliveries carry. Freed
+/// stock serves other back-orders at once.
+pub(crate) fn release_excess(conn: &mut DbConnection, line_ids: &[i64]) -> Result<()> {
+    let rows: Vec<LineStockRow> = order_line_stock::table
+        .filter(order_line_stock::line_id.eq_any(line_ids))
+        .select(LineStockRow::as_select())
+        .load(conn)?;
+    let on_way = crate::deliveries::on_open_deliveries(conn, line_ids)?;
+    let mut freed = vec![];
+    for s in rows {
+        let carried = on_way.get(&s.line_id).copied().unwrap_or(0);
+        let need = s.ordered.max(s.delivered + carried);
+        let excess = s.reserved + s.backordered + s.delivered - need;
+        if excess <= 0 {
+            continue;
+        }
+        let cut_back = excess.min(s.backordered);
+        let cut_held = (excess - cut_back).min(s.reserved - carried).max(0);
+        diesel::update(order_line_stock::table.find(s.id))
+            .set((
+                order_line_stock::backordered.eq(order_line_stock::backordered - cut_back),
+                order_line_stock::reserved.eq(order_line_stock::reserved - cut_held),
+                order_line_stock::version.eq(order_line_stock::version + 1),
+            ))
+            .execute(conn)?;
+        if cut_held > 0 {
+            freed.push((s.line_id, s.item_id, s.warehouse_id, cut_held));
+        }
+    }
+    if freed.is_empty() {
+        return Ok(());
+    }
+    let taken: Vec<(i64, i64)> = freed.iter().map(|f| (f.0, f.3)).collect();
+    take_from(conn, &taken, ReservationStatus::Released)?;
+    for (_, item, wh, q) in freed {
+        stock::unreserve(conn, item, wh, q)?;
+        fill_backorders(conn, item, wh)?;
+    }
+    Ok(())
+}
+
+/// The customer takes less of a line: the document line shrinks at its agreed price
+/// (sales-docs) and, on a confirmed order, the stock it no longer needs is released in
+/// the same transaction. Less than is delivered or on open deliveries is refused.
+pub fn reduce_line(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    line_id: i64,
+    if_match: Option<i64>,
+    r: orders::LineReduction,
+) -> Result<SalesOrder> {
+    let reduced = orders::reduce_line(conn, caller, id, line_id, if_match, r)?;
+    let held: Option<LineStockRow> = order_line_stock::table
+        .filter(order_line_stock::line_id.eq(line_id))
+        .select(LineStockRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(s) = held {
+        let carried = crate::deliveries::on_open_deliveries(conn, &[line_id])?.get(&line_id).copied().unwrap_or(0);
+        let new_base = reduced.line.base_quantity;
+        if new_base < s.delivered + carried {
+            return Err(DomainError::Rule {
+                code: "below_delivered",
+                detail: format!(
+                    "line {line_id}: {} (base units) is delivered and {} is on open deliveries",
+                    Quantity::from_scaled(s.delivered),
+                    Quantity::from_scaled(carried)
+                ),
+                errors: vec![FieldError::new(
+                    "quantity",
+                    "below_delivered",
+                    "cannot be less than what is delivered or on open deliveries; cancel those deliveries first",
+                )],
+            });
+        }
+        diesel::update(order_line_stock::table.find(s.id))
+            .set((order_line_stock::ordered.eq(new_base), order_line_stock::version.eq(order_line_stock::version + 1)))
+            .execute(conn)?;
+        release_excess(conn, &[line_id])?;
+        let progress: Vec<(i64, i64)> = order_line_stock::table
+            .filter(order_line_stock::sales_order_id.eq(id))
+            .select((order_line_stock::ordered, order_line_stock::delivered))
+            .load(conn)?;
+        // What is left is all delivered (and something was): the order is done.
+        if progress.iter().all(|(o, d)| d >= o) && progress.iter().any(|(_, d)| *d > 0) {
+            orders::mark_delivered(conn, caller, id)?;
+        }
+    }
+    orders::get(conn, caller, id)
 }
 
 /// The stock lines of an order the caller may see.

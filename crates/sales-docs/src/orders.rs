@@ -24,6 +24,7 @@ use crate::lines::{
 };
 use crate::quotations::{edit_lines, own_inputs, today, EditedLines, LineChange, Terms};
 use crate::setup::{approval_route_service, checklist_template_service, StageCondition};
+use ordo_pricing::engine::round_to;
 
 pub const ENTITY: &str = "sales_order";
 
@@ -762,6 +763,30 @@ pub fn change_line(
     save_repriced(conn, caller, &current, row, edited, stored, base)
 }
 
+/// One line of this order (404 otherwise).
+fn order_line(conn: &mut DbConnection, id: i64, line_id: i64) -> Result<LineRow> {
+    document_lines::table
+        .filter(document_lines::id.eq(line_id))
+        .filter(document_lines::doc_kind.eq(DocKind::SalesOrder.as_str()))
+        .filter(document_lines::doc_id.eq(id))
+        .select(LineRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::not_found("line", line_id))
+}
+
+/// Writes one line if it is still at version `expected` (412 otherwise).
+fn save_line(conn: &mut DbConnection, next: &LineRow, expected: i64) -> Result<LineRow> {
+    diesel::update(
+        document_lines::table.filter(document_lines::id.eq(next.id)).filter(document_lines::version.eq(expected)),
+    )
+    .set(next)
+    .returning(document_lines::all_columns)
+    .get_result(conn)
+    .optional()?
+    .ok_or_else(|| DomainError::stale_version(expected))
+}
+
 /// `PATCH /sales-orders/{id}/lines/{line_id}/production`
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -792,14 +817,7 @@ pub fn update_production(
     ) {
         return Err(DomainError::conflict("order_closed", format!("sales order {} is {}", order.number, s.as_str())));
     }
-    let line: LineRow = document_lines::table
-        .filter(document_lines::id.eq(line_id))
-        .filter(document_lines::doc_kind.eq(DocKind::SalesOrder.as_str()))
-        .filter(document_lines::doc_id.eq(id))
-        .select(LineRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| DomainError::not_found("line", line_id))?;
+    let line = order_line(conn, id, line_id)?;
     check_version(if_match, line.version)?;
     let mut next = line.clone();
     if let Some(ps) = p.production_state {
@@ -809,14 +827,7 @@ pub fn update_production(
         next.actual_cost = Some(c.to_scaled());
     }
     next.version += 1;
-    let saved: LineRow = diesel::update(
-        document_lines::table.filter(document_lines::id.eq(line_id)).filter(document_lines::version.eq(line.version)),
-    )
-    .set(&next)
-    .returning(document_lines::all_columns)
-    .get_result(conn)
-    .optional()?
-    .ok_or_else(|| DomainError::stale_version(line.version))?;
+    let saved = save_line(conn, &next, line.version)?;
     let (before, after) = (line.to_model()?, saved.to_model()?);
     audit::record(
         conn,
@@ -827,6 +838,141 @@ pub fn update_production(
         &serde_json::json!({"line_id": line_id, "changes": audit::diff(&to_json(&before), &to_json(&after))}),
     )?;
     Ok(after)
+}
+
+/// `POST /sales-orders/{id}/lines/{line_id}/reduce`: the customer takes less of a line
+/// of an approved or executing order.
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineReduction {
+    /// The new quantity in the line's unit: less than now; 0 drops what is not delivered.
+    #[validate(custom(function = "ordo_core::validate::non_negative_qty"))]
+    pub quantity: ordo_core::Quantity,
+    #[validate(custom(function = "ordo_core::validate::not_blank"), length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
+    pub reason: String,
+}
+
+/// What a reduction changed, for fulfillment to release stock against.
+pub struct Reduced {
+    pub order: OrderRow,
+    pub line: LineRow,
+    /// The line's base quantity before the reduction.
+    pub old_base_quantity: i64,
+}
+
+/// Lowers a line's quantity after approval without re-running the price engine: the
+/// agreed unit price stands, the line's discount, net and tax shrink in proportion and
+/// the document totals move by exactly the line's difference (shipping as agreed).
+pub fn reduce_line(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    line_id: i64,
+    if_match: Option<i64>,
+    r: LineReduction,
+) -> Result<Reduced> {
+    let current = for_write(conn, caller, id, if_match)?;
+    let s = current.status()?;
+    if !matches!(s, OrderStatus::Approved | OrderStatus::InExecution) {
+        return Err(DomainError::conflict(
+            "invalid_transition",
+            format!(
+                "sales order {} is {}: lines are reduced on approved orders and orders in execution (drafts are edited)",
+                current.number,
+                s.as_str()
+            ),
+        ));
+    }
+    if current.blanket_order_id.is_some() {
+        return Err(DomainError::conflict(
+            "call_off_lines",
+            "a call-off order's lines follow its blanket order: cancel it and call off again",
+        ));
+    }
+    let line = order_line(conn, id, line_id)?;
+    let (old_q, new_q) = (line.quantity, r.quantity.to_scaled());
+    if new_q >= old_q {
+        return Err(DomainError::field(
+            "quantity",
+            "not_a_reduction",
+            format!("must be less than the line's {}", ordo_core::Quantity::from_scaled(old_q)),
+        ));
+    }
+    let dp = u32::from(current.currency()?.minor_units());
+    let share = Decimal::from(new_q) / Decimal::from(old_q);
+    let scale = |v: i64, d: u32| -> Result<i64> {
+        let x = round_to(Decimal::from(v) * share / Decimal::from(10i64.pow(ordo_core::Money::SCALE)), d);
+        Ok(ordo_core::Money::new(x)
+            .map_err(|e| DomainError::rule("amount_out_of_range", format!("a computed amount is out of range: {e}")))?
+            .to_scaled())
+    };
+    let mut next = line.clone();
+    next.quantity = new_q;
+    // Base units per line unit is fixed for the line, so the base quantity scales exactly.
+    next.base_quantity = (Decimal::from(line.base_quantity) * share)
+        .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        .try_into()
+        .map_err(|_| DomainError::Internal("base quantity out of range".into()))?;
+    next.discount = scale(line.discount, dp)?;
+    next.net = scale(line.net, dp)?;
+    let pct = ordo_core::Rate::from_scaled(line.tax_percent).value();
+    let tax = round_to(ordo_core::Money::from_scaled(next.net).value() * pct / Decimal::from(100), dp);
+    next.tax = ordo_core::Money::new(tax).map(|m| m.to_scaled()).unwrap_or(line.tax);
+    next.gross = next.net + next.tax;
+    next.version += 1;
+    let saved_line = save_line(conn, &next, line.version)?;
+    // The totals move by the line's difference; the per-rate bucket with it.
+    let mut pricing = HeaderPricing::parse(&current.pricing, &current.number)?;
+    let (dn, dt, dd) = (next.net - line.net, next.tax - line.tax, next.discount - line.discount);
+    let t = &mut pricing.totals;
+    let add = |m: ordo_core::Money, d: i64| ordo_core::Money::from_scaled(m.to_scaled() + d);
+    t.net = add(t.net, dn);
+    t.tax = add(t.tax, dt);
+    t.discount = add(t.discount, dd);
+    t.gross = add(t.gross, dn + dt);
+    if let Some(b) =
+        t.taxes.iter_mut().find(|b| b.tax_rate_id == line.tax_rate_id && b.percent.to_scaled() == line.tax_percent)
+    {
+        b.net = add(b.net, dn);
+        b.tax = add(b.tax, dt);
+    }
+    let bdp = u32::from(t.base_currency.minor_units());
+    let to_base = |m: ordo_core::Money| ordo_core::Money::new(round_to(m.value() * t.base_rate.value(), bdp));
+    (t.base_net, t.base_gross) = (
+        to_base(t.net).map_err(|e| DomainError::Internal(e.to_string()))?,
+        to_base(t.gross).map_err(|e| DomainError::Internal(e.to_string()))?,
+    );
+    let text = format!(
+        "Line {} reduced from {} to {} {}: {}",
+        line.position,
+        ordo_core::Quantity::from_scaled(old_q),
+        r.quantity,
+        line.unit,
+        r.reason
+    );
+    pricing.explanation.push(format!("{text}."));
+    let mut row = current.clone();
+    row.set_pricing(&pricing);
+    row.version = current.version + 1;
+    row.updated_at = now();
+    let saved = save(conn, &row, current.version)?;
+    docs::journal(conn, caller, DocKind::SalesOrder, id, s.as_str(), "event", format!("{text}."))?;
+    let (before, after) = (line.to_model()?, saved_line.to_model()?);
+    audit::record(
+        conn,
+        caller,
+        ENTITY,
+        id,
+        "reduce_line",
+        &serde_json::json!({
+            "line_id": line_id,
+            "reason": r.reason,
+            "changes": audit::diff(&to_json(&before), &to_json(&after)),
+            "totals": {"net": saved.net, "gross": saved.gross},
+        }),
+    )?;
+    Ok(Reduced { order: saved, line: saved_line, old_base_quantity: line.base_quantity })
 }
 
 // ---- lifecycle --------------------------------------------------------------------
