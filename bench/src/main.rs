@@ -266,6 +266,8 @@ async fn run(a: Args) -> Value {
     )
     .await;
     assert_eq!(approved["status"], "approved", "{approved}");
+    let fulfillment =
+        fulfillment(&client, &base, &auth, (first_item, customer, list_id), a.count / 4, a.concurrency).await;
     json!({
         "seed": {"customers": a.seed, "items": a.seed, "seconds": seed_seconds, "item_prices": prices,
                  "create_customer": seeded_customers, "create_item": seeded_items},
@@ -281,6 +283,159 @@ async fn run(a: Args) -> Value {
             "create_order_20_lines": order20,
         },
         "order_1000_lines": {"create": create_big, "edit_one_line": edit_big, "submit": submit_big, "approve": approve_big},
+        "fulfillment": fulfillment,
+    })
+}
+
+/// GETs and answers the JSON body.
+async fn get_json(client: &reqwest::Client, url: &str, auth: &str) -> Value {
+    send(client.get(url).header("authorization", auth)).await
+}
+
+/// Sends and answers the JSON body (panics on a non-2xx: seeding must work).
+async fn send(rb: reqwest::RequestBuilder) -> Value {
+    timed(rb).await.0
+}
+
+/// Stock, confirm (reserving), ship, promise, availability under load and the
+/// reservation race. Orders go through the bench approval route (submit + approve).
+async fn fulfillment(
+    client: &reqwest::Client,
+    base: &str,
+    auth: &str,
+    (first_item, customer, list_id): (i64, i64, i64),
+    n: usize,
+    concurrency: usize,
+) -> Value {
+    let post =
+        |path: &str, body: Value| client.post(format!("{base}/api/v1{path}")).header("authorization", auth).json(&body);
+    let today = time::OffsetDateTime::now_utc().date();
+    let day = |k: i64| (today + time::Duration::days(k)).to_string();
+    let wh = send(post("/warehouses", json!({"code": "BENCH", "name": "Bench warehouse", "is_default": true}))).await;
+    let wh = wh["id"].as_i64().expect("warehouse");
+    // 500 stocked items, plenty of each.
+    const STOCKED: usize = 500;
+    let receipts = measure(client, STOCKED, concurrency, |i| {
+        post(
+            "/stock/receipts",
+            json!({"item_id": first_item + i as i64, "warehouse_id": wh, "quantity": "1000000", "unit_cost": "9.99"}),
+        )
+    })
+    .await;
+    let lines = |i: usize, n: usize| -> Vec<Value> {
+        (0..n).map(|k| json!({"item_id": first_item + ((i * 131 + k * 7) % STOCKED) as i64, "quantity": format!("{}", 1 + k % 5)})).collect()
+    };
+    eprintln!("[fulfillment] {n} approved 5-line orders");
+    let mut orders = vec![];
+    for i in 0..n {
+        let o = send(post(
+            "/sales-orders",
+            json!({"customer_id": customer, "contract_number": "BENCH", "payment_terms_days": 30, "lines": lines(i, 5)}),
+        ))
+        .await;
+        let id = o["id"].as_i64().expect("order");
+        send(post(&format!("/sales-orders/{id}/submit"), json!({}))).await;
+        send(post(&format!("/sales-orders/{id}/approve"), json!({}))).await;
+        orders.push(id);
+    }
+    let confirm =
+        measure(client, n, concurrency, |i| post(&format!("/sales-orders/{}/confirm", orders[i]), json!({}))).await;
+    let create_delivery =
+        measure(client, n, concurrency, |i| post(&format!("/sales-orders/{}/deliveries", orders[i]), json!({}))).await;
+    let mut ids: Vec<i64> = vec![];
+    let mut cursor = String::new();
+    loop {
+        let page = get_json(client, &format!("{base}/api/v1/deliveries?status=draft&limit=200{cursor}"), auth).await;
+        ids.extend(page["data"].as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    let ship = measure(client, ids.len(), concurrency, |i| {
+        post(&format!("/deliveries/{}/ship", ids[i]), json!({"carrier": "Bench", "tracking_number": format!("B{i}")}))
+    })
+    .await;
+    // Promising a 20-line basket: stocked items, items due on expected receipts, and
+    // items only a replenishment lead time can promise.
+    for k in 0..100i64 {
+        let item = first_item + STOCKED as i64 + k;
+        send(post("/expected-receipts", json!({"item_id": item, "warehouse_id": wh, "quantity": "50", "expected_date": day(5 + k % 20), "source": "supplier_order"}))).await;
+        send(post("/replenishment-parameters", json!({"item_id": item + 100, "method": if k % 2 == 0 { "purchase" } else { "produce" }, "lead_time_days": 10, "daily_capacity": if k % 2 == 0 { Value::Null } else { json!("20") }}))).await;
+    }
+    let promise20 = measure(client, n, concurrency, |i| {
+        let lines: Vec<Value> = (0..20)
+            .map(|k| {
+                let item = first_item + ((i * 37 + k * 11) % (STOCKED + 200)) as i64;
+                json!({"item_id": item, "quantity": format!("{}", 1 + (i + k) % 30), "requested_date": day((k % 10) as i64)})
+            })
+            .collect();
+        post("/promising", json!({"lines": lines}))
+    })
+    .await;
+    // Availability of one item with 1,000 open order lines and 100 expected receipts.
+    eprintln!("[fulfillment] availability: 1,000 order lines, 100 expected receipts");
+    let hot =
+        send(post("/items", json!({"sku": "BENCH-HOT", "name": "Hot item", "base_unit": "PCS", "kind": "stock"})))
+            .await;
+    let hot = hot["id"].as_i64().expect("hot item");
+    send(post(&format!("/price-lists/{list_id}/prices"), json!({"item_id": hot, "price": "4.00"}))).await;
+    send(post("/stock/receipts", json!({"item_id": hot, "warehouse_id": wh, "quantity": "500", "unit_cost": "1"})))
+        .await;
+    for k in 0..100i64 {
+        send(post("/expected-receipts", json!({"item_id": hot, "warehouse_id": wh, "quantity": "40", "expected_date": day(1 + k), "source": "production_order"}))).await;
+    }
+    for o in 0..50usize {
+        let lines: Vec<Value> = (0..20)
+            .map(|k| json!({"item_id": hot, "quantity": "1", "requested_date": day(((o * 20 + k) % 120) as i64)}))
+            .collect();
+        let order = send(post(
+            "/sales-orders",
+            json!({"customer_id": customer, "contract_number": "BENCH", "payment_terms_days": 30, "lines": lines}),
+        ))
+        .await;
+        let id = order["id"].as_i64().expect("order");
+        send(post(&format!("/sales-orders/{id}/submit"), json!({}))).await;
+        // Half confirmed (reserved and back-ordered), half waiting for approval.
+        if o % 2 == 0 {
+            send(post(&format!("/sales-orders/{id}/approve"), json!({}))).await;
+            send(post(&format!("/sales-orders/{id}/confirm"), json!({}))).await;
+        }
+    }
+    let to = day(180);
+    let availability = measure(client, n, concurrency, |_| {
+        client.get(format!("{base}/api/v1/items/{hot}/availability?to={to}")).header("authorization", auth)
+    })
+    .await;
+    // The race: 200 concurrent reservations of 1 unit for stock that covers 100.
+    let race =
+        send(post("/items", json!({"sku": "BENCH-RACE", "name": "Race item", "base_unit": "PCS", "kind": "stock"})))
+            .await;
+    let race = race["id"].as_i64().expect("race item");
+    send(post("/stock/receipts", json!({"item_id": race, "warehouse_id": wh, "quantity": "100", "unit_cost": "1"})))
+        .await;
+    let contest = measure(client, 200, concurrency * 2, |_| {
+        post("/reservations", json!({"item_id": race, "warehouse_id": wh, "quantity": "1", "customer_id": customer}))
+    })
+    .await;
+    let bal = get_json(client, &format!("{base}/api/v1/stock/balances?item_id={race}&warehouse_id={wh}"), auth).await;
+    let units = |k: &str| bal["data"][0][k].as_str().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let (on_hand, reserved) = (units("on_hand"), units("reserved"));
+    let granted = 200 - contest["errors"].as_i64().unwrap_or(0);
+    json!({
+        "stock_receipt": receipts,
+        "confirm_order_5_lines": confirm,
+        "create_delivery_5_lines": create_delivery,
+        "ship_delivery_5_lines": ship,
+        "promise_20_lines": promise20,
+        "availability_1000_lines_100_receipts": availability,
+        "reservation_race": {
+            "requests": 200, "granted": granted, "on_hand": on_hand, "reserved": reserved,
+            // Units reserved beyond on hand: must be 0; and every granted request holds its unit.
+            "oversell": (reserved - on_hand).max(0),
+            "granted_equals_reserved": granted == reserved,
+            "run": contest,
+        },
     })
 }
 

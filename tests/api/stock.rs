@@ -594,8 +594,12 @@ async fn availability_and_completeness(app: TestApp) {
         .await);
     ok(app.post(&format!("/api/v1/sales-orders/{b}/submit"), t, json!({})).await);
 
-    let av =
-        ok(app.get(&format!("/api/v1/items/{}/availability?warehouse_id={}&to={}", s.item, s.main, day(30)), t).await);
+    let resp =
+        app.get(&format!("/api/v1/items/{}/availability?warehouse_id={}&to={}", s.item, s.main, day(30)), t).await;
+    // A fixed set of indexed queries, whatever the number of lines and receipts (the
+    // bench runs it with 1,000 order lines and 100 receipts).
+    assert!(resp.statements() <= 6, "{} statements", resp.statements());
+    let av = ok(resp);
     assert_eq!(
         (av["on_hand"].as_str(), av["reserved"].as_str(), av["available"].as_str()),
         (Some("5"), Some("5"), Some("0"))
@@ -696,6 +700,23 @@ async fn order_promising(app: TestApp) {
     );
     assert_eq!(p["complete_by"], day(16));
     assert!(p["lines"][2]["explanation"].as_str().unwrap().contains("15 working days"), "{p}");
+    // No query per line: a basket of one line and one of four lines (two items, two
+    // warehouses) cost the same number of statements.
+    let one = app.post("/api/v1/promising", t, json!({"lines": [{"item_id": s.item, "quantity": "1"}]})).await;
+    let other =
+        id(app.post("/api/v1/items", t, json!({"sku": "W9", "name": "W9", "base_unit": "PCS", "kind": "stock"})).await);
+    let four = app
+        .post(
+            "/api/v1/promising",
+            t,
+            json!({"lines": [
+                {"item_id": s.item, "quantity": "1"}, {"item_id": other, "quantity": "1"},
+                {"item_id": s.item, "quantity": "1", "warehouse_id": s.second}, {"item_id": other, "quantity": "2"}
+            ]}),
+        )
+        .await;
+    assert_eq!(four.status, 200, "{}", four.body);
+    assert_eq!(four.statements(), one.statements() + 3, "one more warehouse: three more statements, nothing per line");
     // Production: lead time 2 days, then 5 a day; the holiday (day 3) makes no units.
     let made = id(app
         .post("/api/v1/items", t, json!({"sku": "P1", "name": "Made", "base_unit": "PCS", "kind": "stock"}))

@@ -216,62 +216,69 @@ fn today() -> Date {
     ordo_core::time_util::now().date()
 }
 
-/// Dated movements of one item: receipts (+) and uncovered firm demand (−).
+/// Dated movements per item: receipts (+) and uncovered firm demand (−), three
+/// indexed queries for any number of items.
 fn movements(
     conn: &mut DbConnection,
-    item: i64,
+    items: &[i64],
     wh: Option<i64>,
     to: Date,
     exclude_order: Option<i64>,
-) -> Result<BTreeMap<Date, (i64, i64)>> {
+) -> Result<HashMap<i64, Movements>> {
     let skip = exclude_order.unwrap_or(-1);
-    let mut days: BTreeMap<Date, (i64, i64)> = BTreeMap::new();
+    let mut out: HashMap<i64, Movements> = HashMap::new();
     let d0 = today();
     let mut rq = expected_receipts::table
-        .filter(expected_receipts::item_id.eq(item))
+        .filter(expected_receipts::item_id.eq_any(items))
         .filter(expected_receipts::status.eq("open"))
         .filter(expected_receipts::expected_date.le(to))
-        .select((expected_receipts::expected_date, expected_receipts::quantity))
+        .select((expected_receipts::item_id, expected_receipts::expected_date, expected_receipts::quantity))
         .into_boxed();
     // Back-orders of confirmed orders.
     let mut bq = order_line_stock::table
-        .filter(order_line_stock::item_id.eq(item))
+        .filter(order_line_stock::item_id.eq_any(items))
         .filter(order_line_stock::backordered.gt(0i64))
         .filter(order_line_stock::requested_date.le(to))
         .filter(order_line_stock::sales_order_id.ne(skip))
-        .select((order_line_stock::requested_date, order_line_stock::backordered))
+        .select((order_line_stock::item_id, order_line_stock::requested_date, order_line_stock::backordered))
         .into_boxed();
     if let Some(w) = wh {
         rq = rq.filter(expected_receipts::warehouse_id.eq(w));
         bq = bq.filter(order_line_stock::warehouse_id.eq(w));
     }
-    for (d, q) in rq.load::<(Date, i64)>(conn)? {
-        days.entry(d.max(d0)).or_default().0 += q;
+    for (i, d, q) in rq.load::<(i64, Date, i64)>(conn)? {
+        out.entry(i).or_default().entry(d.max(d0)).or_default().0 += q;
     }
-    for (d, q) in bq.load::<(Date, i64)>(conn)? {
-        days.entry(d.max(d0)).or_default().1 += q;
+    for (i, d, q) in bq.load::<(i64, Date, i64)>(conn)? {
+        out.entry(i).or_default().entry(d.max(d0)).or_default().1 += q;
     }
     // Approved or pending orders, not confirmed yet: all of their quantity is demand.
-    let unconfirmed: Vec<(Option<Date>, Option<Date>, Date, i64)> = document_lines::table
+    // (item, line date, order date, document date, base quantity)
+    type Demand = (i64, Option<Date>, Option<Date>, Date, i64);
+    let unconfirmed: Vec<Demand> = document_lines::table
         .inner_join(sales_orders::table.on(sales_orders::id.eq(document_lines::doc_id)))
         .filter(document_lines::doc_kind.eq("sales_order"))
-        .filter(document_lines::item_id.eq(item))
+        .filter(document_lines::item_id.eq_any(items))
         .filter(sales_orders::status.eq_any(["pending_approval", "approved"]))
         .filter(sales_orders::id.ne(skip))
         .select((
+            document_lines::item_id,
             document_lines::requested_date,
             sales_orders::requested_date,
             sales_orders::doc_date,
             document_lines::base_quantity,
         ))
         .load(conn)?;
-    for (line, order, doc, q) in unconfirmed {
+    for (i, line, order, doc, q) in unconfirmed {
         let d = line.or(order).unwrap_or(doc).max(d0);
         if d <= to {
-            days.entry(d).or_default().1 += q;
+            out.entry(i).or_default().entry(d).or_default().1 += q;
         }
     }
-    Ok(days)
+    for days in out.values_mut() {
+        days.entry(d0).or_default();
+    }
+    Ok(out)
 }
 
 /// On hand, reserved, available now, and the dated projection with ATP per date.
@@ -302,7 +309,7 @@ pub fn availability(
         bq = bq.filter(stock_balances::warehouse_id.eq(w));
     }
     let (on_hand, reserved) = bq.load::<(i64, i64)>(conn)?.into_iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    let mut days = movements(conn, item, wh, to, None)?;
+    let mut days = movements(conn, &[item], wh, to, None)?.remove(&item).unwrap_or_default();
     days.entry(today()).or_default();
     let projection = project(on_hand - reserved, &days);
     Ok(Availability {
@@ -319,25 +326,47 @@ pub fn availability(
 /// Receipts in and demand out per date (scaled quantities).
 pub type Movements = BTreeMap<Date, (i64, i64)>;
 
-/// Available now (summed over the warehouses asked for) and the dated movements,
-/// leaving out one order's own demand (the order being promised).
-pub fn projection_for(
+/// Unreserved stock per (item, warehouse) of these items.
+pub fn free_stock(conn: &mut DbConnection, items: &[i64]) -> Result<HashMap<(i64, i64), i64>> {
+    Ok(stock_balances::table
+        .filter(stock_balances::item_id.eq_any(items))
+        .select((
+            stock_balances::item_id,
+            stock_balances::warehouse_id,
+            stock_balances::on_hand - stock_balances::reserved,
+        ))
+        .load::<(i64, i64, i64)>(conn)?
+        .into_iter()
+        .map(|(i, w, f)| ((i, w), f))
+        .collect())
+}
+
+/// Per (item, warehouse): available now and the dated movements, leaving out one
+/// order's own demand (the order being promised). One query for the balances and
+/// three per distinct warehouse, however many lines.
+pub fn projections_for(
     conn: &mut DbConnection,
-    item: i64,
-    wh: i64,
+    pairs: &[(i64, i64)],
     to: Date,
     exclude_order: Option<i64>,
-) -> Result<(i64, Movements)> {
-    let (on_hand, reserved): (i64, i64) = stock_balances::table
-        .filter(stock_balances::item_id.eq(item))
-        .filter(stock_balances::warehouse_id.eq(wh))
-        .select((stock_balances::on_hand, stock_balances::reserved))
-        .first(conn)
-        .optional()?
-        .unwrap_or((0, 0));
-    let mut days = movements(conn, item, Some(wh), to, exclude_order)?;
-    days.entry(today()).or_default();
-    Ok((on_hand - reserved, days))
+) -> Result<HashMap<(i64, i64), (i64, Movements)>> {
+    let items: Vec<i64> = pairs.iter().map(|p| p.0).collect();
+    let free = free_stock(conn, &items)?;
+    let mut by_wh: BTreeMap<i64, std::collections::BTreeSet<i64>> = BTreeMap::new();
+    for (i, w) in pairs {
+        by_wh.entry(*w).or_default().insert(*i);
+    }
+    let mut out = HashMap::new();
+    for (w, its) in by_wh {
+        let its: Vec<i64> = its.into_iter().collect();
+        let mut moves = movements(conn, &its, Some(w), to, exclude_order)?;
+        for i in its {
+            let mut days = moves.remove(&i).unwrap_or_default();
+            days.entry(today()).or_default();
+            out.insert((i, w), (free.get(&(i, w)).copied().unwrap_or(0), days));
+        }
+    }
+    Ok(out)
 }
 
 /// Running availability per date and ATP: the least projected availability from that
@@ -476,7 +505,7 @@ pub fn completeness(conn: &mut DbConnection, caller: &Caller, page: &PageRequest
         .map(|(id, number, customer_id)| {
             let mine: Vec<&crate::reservations::LineStockRow> =
                 lines.iter().filter(|l| l.sales_order_id == id).collect();
-            let needed: i64 = mine.iter().map(|l| l.ordered - l.delivered).sum();
+            let needed: i64 = mine.iter().map(|l| (l.ordered - l.delivered).max(0)).sum();
             let reserved: i64 = mine.iter().map(|l| l.reserved).sum();
             let missing: Vec<MissingLine> = mine
                 .iter()

@@ -361,6 +361,15 @@ pub struct Promise {
     pub complete_by: Option<Date>,
 }
 
+/// The replenishment parameters for an item in a warehouse: the warehouse's own, else
+/// the item's general ones.
+fn parameters_for(params: &[ReplenishmentRow], item: i64, wh: i64) -> Option<&ReplenishmentRow> {
+    params
+        .iter()
+        .find(|p| p.item_id == item && p.warehouse_id == Some(wh))
+        .or_else(|| params.iter().find(|p| p.item_id == item && p.warehouse_id.is_none()))
+}
+
 /// Promises a basket. Lines of the same item and warehouse draw on the same stock,
 /// receipts and capacity one after another.
 pub fn promise(
@@ -406,22 +415,20 @@ pub fn promise(
         *promised_production.entry(item).or_default().entry(d).or_default() += q;
     }
     // The availability projection per (item, warehouse), consumed as lines are promised.
-    let mut projections: HashMap<(i64, i64), (i64, crate::availability::Movements)> = HashMap::new();
+    let pairs: Vec<(i64, i64)> =
+        lines.iter().map(|(_, l)| (l.item_id, l.warehouse_id.or(default_wh).unwrap_or_default())).collect();
+    let mut projections =
+        crate::availability::projections_for(conn, &pairs, today + Duration::days(730), exclude_order)?;
+    // Safety stock is never promised.
+    for ((item, wh), (available, _)) in projections.iter_mut() {
+        *available -= parameters_for(&params, *item, *wh).map(|p| p.safety_stock).unwrap_or(0);
+    }
     let mut out = vec![];
     for (n, l) in lines {
         let wh = l.warehouse_id.or(default_wh).unwrap_or_default();
         let requested = l.requested_date.unwrap_or(today).max(today);
-        let param = params
-            .iter()
-            .find(|p| p.item_id == l.item_id && p.warehouse_id == Some(wh))
-            .or_else(|| params.iter().find(|p| p.item_id == l.item_id && p.warehouse_id.is_none()));
-        let safety = param.map(|p| p.safety_stock).unwrap_or(0);
-        if let std::collections::hash_map::Entry::Vacant(e) = projections.entry((l.item_id, wh)) {
-            let (available, days) =
-                crate::availability::projection_for(conn, l.item_id, wh, today + Duration::days(730), exclude_order)?;
-            e.insert((available - safety, days));
-        }
-        let (start, days) = projections.get_mut(&(l.item_id, wh)).expect("inserted above");
+        let param = parameters_for(&params, l.item_id, wh);
+        let (start, days) = projections.get_mut(&(l.item_id, wh)).expect("every line's pair is projected");
         let q = l.quantity.to_scaled();
         let proj = crate::availability::project(*start, days);
         // The first date from which ATP covers the line (ATP is non-decreasing).
@@ -616,7 +623,7 @@ pub fn line_availability(
     kind: ordo_sales_docs::lines::DocKind,
     id: i64,
 ) -> Result<HashMap<i64, ordo_sales_docs::lines::LineAvailability>> {
-    use ordo_db::schema::{delivery_lines, stock_balances};
+    use ordo_db::schema::delivery_lines;
     use ordo_sales_docs::lines::LineAvailability;
     let promise = promise_document(conn, caller, kind, id, false)?;
     let held: HashMap<i64, crate::reservations::LineStockRow> = order_line_stock::table
@@ -642,17 +649,7 @@ pub fn line_availability(
             m
         });
     let items: Vec<i64> = promise.lines.iter().map(|l| l.item_id).collect();
-    let free: HashMap<(i64, i64), i64> = stock_balances::table
-        .filter(stock_balances::item_id.eq_any(&items))
-        .select((
-            stock_balances::item_id,
-            stock_balances::warehouse_id,
-            stock_balances::on_hand - stock_balances::reserved,
-        ))
-        .load::<(i64, i64, i64)>(conn)?
-        .into_iter()
-        .map(|(i, w, f)| ((i, w), f))
-        .collect();
+    let free = crate::availability::free_stock(conn, &items)?;
     let q = |v: i64| Some(Quantity::from_scaled(v));
     Ok(promise
         .lines
