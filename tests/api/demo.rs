@@ -65,7 +65,11 @@ async fn demo_prices_a_basket(app: TestApp) {
     // What was reserved has shipped; the rest waits for the expected receipt.
     assert_eq!(completeness.body["data"][0]["can_ship"], "none", "{}", completeness.body);
     assert!(completeness.body["data"][0]["complete_by"].is_string());
-    assert_eq!(app.get("/api/v1/expected-receipts", &manager).await.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(app.get("/api/v1/expected-receipts", &manager).await.body["data"].as_array().unwrap().len(), 2);
+    // The warehouse login sees stock but cannot touch prices.
+    let wendy = app.login("wendy", "wendy-demo").await;
+    assert!(app.get("/api/v1/stock/balances", &wendy).await.status.is_success());
+    app.patch("/api/v1/price-lists/1", &wendy, json!({"name": "Cheap"})).await.problem(403, "forbidden");
 }
 
 #[actix_web::test]

@@ -764,6 +764,10 @@ async fn order_promising(app: TestApp) {
     assert_eq!(qa["lines"][0]["availability"]["available_now"], "5", "nothing is reserved yet");
     let (_, other) = app.user("otto", &["sales_agent"]).await;
     app.post(&format!("/api/v1/sales-orders/{o}/promise"), &other, json!(null)).await.problem(404, "not_found");
+    // Confirming keeps the promised date on the line's stock record.
+    ok(app.post(&format!("/api/v1/sales-orders/{o}/confirm"), t, json!({})).await);
+    let st = ok(app.get(&format!("/api/v1/sales-orders/{o}/stock"), t).await);
+    assert_eq!(st[0]["promised_date"], day(0));
 }
 
 async fn line_stock(app: &TestApp, order: i64) -> (String, String, String, String) {

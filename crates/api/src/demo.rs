@@ -28,6 +28,7 @@ pub const LOGINS: &[(&str, &str, Role)] = &[
     ("manager", "manager-demo", Role::SalesManager),
     ("alice", "alice-demo", Role::SalesAgent),
     ("bob", "bob-demo", Role::SalesAgent),
+    ("wendy", "wendy-demo", Role::Warehouse),
 ];
 
 /// Returns false when the database already has users (nothing is loaded then).

@@ -509,19 +509,24 @@ pub fn sales(
         )?;
         deliveries::receive_return(c, admin, rma.id, None, ReturnReceive { warehouse_id: quarantine })?;
     }
-    expected_receipt_service::create(
-        c,
-        admin,
-        ExpectedReceiptCreate {
-            item_id: items[3],
-            warehouse_id: main,
-            quantity: qty(20),
-            expected_date: today + Duration::days(14),
-            source: ReceiptSource::SupplierOrder,
-            reference: Some("PO-2026-0815".into()),
-            status: ExpectedStatus::Open,
-        },
-    )?;
+    for (item, q, days, source, reference) in [
+        (items[3], 20, 14, ReceiptSource::SupplierOrder, "PO-2026-0815"),
+        (items[0], 30, 7, ReceiptSource::ProductionOrder, "MO-2026-0042"),
+    ] {
+        expected_receipt_service::create(
+            c,
+            admin,
+            ExpectedReceiptCreate {
+                item_id: item,
+                warehouse_id: main,
+                quantity: qty(q),
+                expected_date: today + Duration::days(days),
+                source,
+                reference: Some(reference.into()),
+                status: ExpectedStatus::Open,
+            },
+        )?;
+    }
     for (item, method, lead, cap) in [
         (items[3], ReplenishmentMethod::Purchase, 10, None),
         (items[0], ReplenishmentMethod::Produce, 3, Some(qty(20))),

@@ -800,7 +800,10 @@ pub fn create_return(conn: &mut DbConnection, caller: &Caller, r: ReturnCreate) 
             errs.push(FieldError::new(
                 format!("lines[{n}].quantity"),
                 "exceeds_delivered",
-                format!("only {} was delivered and not yet returned", Quantity::from_scaled(dl.quantity - before)),
+                format!(
+                    "only {} was delivered and is not on a return yet",
+                    Quantity::from_scaled(dl.quantity - before)
+                ),
             ));
         }
         rows.push(ReturnLineRow {

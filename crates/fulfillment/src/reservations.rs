@@ -231,7 +231,8 @@ pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opti
             backordered: l.base_quantity - got,
             delivered: 0,
             returned: 0,
-            promised_date: None,
+            // What promising committed to before confirmation stays with the line.
+            promised_date: l.promised_date,
             version: 1,
         });
         if got > 0 {
