@@ -386,6 +386,17 @@ async fn quotation_lifecycle(app: TestApp) {
     let oid = order["id"].as_i64().unwrap();
     let edited = ok(app.patch(&format!("/api/v1/sales-orders/{oid}"), &manager, json!({"customer_po": "PO-1"})).await);
     assert_eq!(edited["totals"], rev.body["totals"]);
+    // A new requested date keeps the quoted price; a new quantity is priced afresh
+    // (the quote covered one unit, not two).
+    let ol = edited["lines"][2]["id"].as_i64().unwrap();
+    let lurl = format!("/api/v1/sales-orders/{oid}/lines/{ol}");
+    let dated = ok(app.patch(&lurl, &manager, json!({"requested_date": "2027-03-01"})).await);
+    assert_eq!(dated["lines"][2]["net"], "80.00");
+    assert!(dated["lines"][2]["pricing"]["locked_from"].is_string(), "{}", dated["lines"][2]);
+    let more = ok(app.patch(&lurl, &manager, json!({"quantity": "2"})).await);
+    assert_eq!(more["lines"][2]["net"], "160.00");
+    assert!(more["lines"][2]["pricing"].get("locked_from").is_none(), "{}", more["lines"][2]);
+    assert_eq!(more["lines"][0]["pricing"]["locked_from"], dated["lines"][0]["pricing"]["locked_from"]);
 
     // Expiry: evaluated on read and persisted by the daily job.
     let old = ok(app

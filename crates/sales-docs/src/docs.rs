@@ -102,7 +102,13 @@ pub fn reprice(
         .into_iter()
         .zip(own.iter())
         .map(|(input, id)| {
-            let locked = id.and_then(|id| by_id.get(&id)).filter(|r| r.locked_from().is_some()).map(|r| (*r).clone());
+            // A copied price stands only while the line is what was copied: a changed
+            // quantity, unit or configuration is priced afresh.
+            let locked = id
+                .and_then(|id| by_id.get(&id))
+                .filter(|r| r.locked_from().is_some())
+                .filter(|r| r.input().is_ok_and(|was| was.prices_alike(&input)))
+                .map(|r| (*r).clone());
             PricingLine { input, locked }
         })
         .collect();

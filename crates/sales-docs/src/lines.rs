@@ -102,6 +102,18 @@ pub struct LineInput {
 }
 
 impl LineInput {
+    /// Whether the two would be priced alike: same item, quantity, unit, options,
+    /// components and hand-set price. A price copied from another document only stands
+    /// while this holds (a new requested date or description keeps it).
+    pub fn prices_alike(&self, other: &LineInput) -> bool {
+        self.item_id == other.item_id
+            && self.quantity == other.quantity
+            && self.unit == other.unit
+            && self.options == other.options
+            && self.components == other.components
+            && self.manual_price == other.manual_price
+            && self.manual_discount_percent == other.manual_discount_percent
+    }
     pub fn overridden(&self) -> bool {
         self.manual_price.is_some() || self.manual_discount_percent.is_some()
     }
