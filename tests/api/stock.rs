@@ -487,6 +487,10 @@ async fn deliveries_and_returns(app: TestApp) {
     assert_eq!(app.get(&format!("/api/v1/deliveries/{d1id}"), &agent).await.status, 200);
     app.get(&format!("/api/v1/deliveries/{d1id}"), &other).await.problem(404, "not_found");
     app.get(&format!("/api/v1/deliveries/{d1id}/document"), &other).await.problem(404, "not_found");
+    let hist = ok(app.get(&format!("/api/v1/deliveries/{d1id}/history"), &agent).await);
+    let actions: Vec<&str> = hist["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, vec!["create", "picked", "shipped", "ship_details"]);
+    app.get(&format!("/api/v1/deliveries/{d1id}/history"), &other).await.problem(404, "not_found");
     // The rest ships too: the order is complete.
     let d2 = ok(app.post(&format!("/api/v1/sales-orders/{o}/deliveries"), &wh_user, json!({})).await);
     ok(app.post(&format!("/api/v1/deliveries/{}/ship", d2["id"]), &wh_user, json!({})).await);
@@ -521,11 +525,43 @@ async fn deliveries_and_returns(app: TestApp) {
         .post(&format!("/api/v1/returns/{}/receive", rma["id"]), &wh_user, json!({"warehouse_id": quarantine}))
         .await);
     assert_eq!(got["status"], "received");
+    let hist = ok(app.get(&format!("/api/v1/returns/{}/history", rma["id"]), &agent).await);
+    assert_eq!(hist["data"][0]["action"], "create");
+    assert_eq!(hist["data"].as_array().unwrap().len(), 2, "{hist}");
+    app.get(&format!("/api/v1/returns/{}/history", rma["id"]), &other).await.problem(404, "not_found");
     app.post(&format!("/api/v1/returns/{}/receive", rma["id"]), &wh_user, json!({"warehouse_id": quarantine}))
         .await
         .problem(409, "invalid_transition");
     assert_eq!(balance(&app, s.item, quarantine).await.0, "3");
     assert_eq!(ok(app.get(&format!("/api/v1/sales-orders/{o}/stock"), t).await)[0]["returned"], "3");
+    // Quarantined goods are neither available, reserved nor promised until moved out.
+    let av = ok(app.get(&format!("/api/v1/items/{}/availability", s.item), t).await);
+    assert_eq!((av["on_hand"].as_str(), av["available"].as_str()), (Some("4"), Some("4")));
+    let held = app
+        .post(
+            "/api/v1/reservations",
+            t,
+            json!({"item_id": s.item, "warehouse_id": quarantine, "quantity": "1", "customer_id": s.customer}),
+        )
+        .await;
+    held.problem(422, "validation_failed");
+    assert_eq!(held.body["errors"][0]["code"], "quarantine");
+    let promised = |wh: i64| json!({"lines": [{"item_id": s.item, "quantity": "1"}, {"item_id": s.item, "quantity": "1", "warehouse_id": wh}]});
+    let p = app.post("/api/v1/promising", t, promised(quarantine)).await;
+    p.problem(422, "validation_failed");
+    assert_eq!(p.error_fields(), vec!["lines[1].warehouse_id"]);
+    let p = app.post("/api/v1/promising", t, promised(999_999)).await;
+    p.problem(404, "not_found");
+    assert_eq!(p.error_fields(), vec!["lines[1].warehouse_id"]);
+    ok(app
+        .post(
+            "/api/v1/stock/transfers",
+            &wh_user,
+            json!({"item_id": s.item, "from_warehouse_id": quarantine, "to_warehouse_id": s.main, "quantity": "1"}),
+        )
+        .await);
+    let av = ok(app.get(&format!("/api/v1/items/{}/availability", s.item), t).await);
+    assert_eq!(av["available"], "5", "inspected and moved out: sellable again");
 }
 
 async fn confirm_and_ship_statement_budget(app: TestApp) {
@@ -716,7 +752,11 @@ async fn order_promising(app: TestApp) {
         )
         .await;
     assert_eq!(four.status, 200, "{}", four.body);
-    assert_eq!(four.statements(), one.statements() + 3, "one more warehouse: three more statements, nothing per line");
+    assert_eq!(
+        four.statements(),
+        one.statements() + 4,
+        "one check of the named warehouses, three more statements for the second warehouse, nothing per line"
+    );
     // Production: lead time 2 days, then 5 a day; the holiday (day 3) makes no units.
     let made = id(app
         .post("/api/v1/items", t, json!({"sku": "P1", "name": "Made", "base_unit": "PCS", "kind": "stock"}))

@@ -220,3 +220,30 @@ macro_rules! action {
         }
     };
 }
+
+/// `GET .../{id}/history` for a resource outside `crud_resource!`: the audit trail of
+/// one object the caller may see (`call` checks visibility), oldest first. Like
+/// `action!`, the calling module imports `actix_web::get` (utoipa reads the attribute).
+#[macro_export]
+macro_rules! history_endpoint {
+    (
+        $(#[$doc:meta])*
+        fn $name:ident, tag: $tag:tt, id: $op:tt, path: $path:tt,
+        call: |$c:ident, $caller:ident, $id:ident, $page:ident| $call:expr $(,)?
+    ) => {
+        $(#[$doc])*
+        #[utoipa::path(tag = $tag, operation_id = $op,
+            params(("id" = i64, Path, description = "Id"), $crate::common::PageQuery),
+            responses((status = 200, description = "History, oldest first", body = ordo_core::Page<$crate::common::HistoryEntry>)))]
+        #[get($path)]
+        pub async fn $name(
+            auth: $crate::extract::Auth,
+            id: actix_web::web::Path<i64>,
+            q: $crate::extract::StrictQuery<$crate::common::PageQuery>,
+        ) -> Result<actix_web::HttpResponse, $crate::problem::Problem> {
+            let ($id, $page) = (id.into_inner(), q.0.page()?);
+            let h = auth.read(move |$c, $caller| $call).await?;
+            Ok(actix_web::HttpResponse::Ok().json($crate::common::history_page(h)))
+        }
+    };
+}

@@ -10,7 +10,7 @@ use ordo_fulfillment::reservations::{
 };
 use ordo_fulfillment::stock::*;
 
-use crate::common::{history_page, HistoryEntry, PageQuery};
+use crate::common::PageQuery;
 use crate::crud::{ListQuery, Resource};
 use crate::extract::{json_response, Auth, ReplyMeta, StrictQuery, ValidJson};
 use crate::problem::Problem;
@@ -137,18 +137,10 @@ pub async fn get_reservation(auth: Auth, id: web::Path<i64>) -> Result<HttpRespo
     Ok(json_response(StatusCode::OK, &v, Some(v.version)))
 }
 
-/// History of a reservation.
-#[utoipa::path(tag = "stock", operation_id = "getReservationHistory", params(("id" = i64, Path, description = "Id"), PageQuery),
-    responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>)))]
-#[get("/reservations/{id}/history")]
-pub async fn reservation_history(
-    auth: Auth,
-    id: web::Path<i64>,
-    q: StrictQuery<PageQuery>,
-) -> Result<HttpResponse, Problem> {
-    let (id, page) = (id.into_inner(), q.0.page()?);
-    let h = auth.read(move |c, caller| reservations::history(c, caller, id, &page)).await?;
-    Ok(HttpResponse::Ok().json(history_page(h)))
+crate::history_endpoint! {
+    /// History of a reservation.
+    fn reservation_history, tag: "stock", id: "getReservationHistory", path: "/reservations/{id}/history",
+    call: |c, caller, id, page| reservations::history(c, caller, id, &page)
 }
 
 crate::action! {
@@ -264,6 +256,12 @@ pub async fn delivery_document(auth: Auth, id: web::Path<i64>) -> Result<HttpRes
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
 }
 
+crate::history_endpoint! {
+    /// History of a delivery: creation, each state change, the shipping details.
+    fn delivery_history, tag: "deliveries", id: "getDeliveryHistory", path: "/deliveries/{id}/history",
+    call: |c, caller, id, page| deliveries::history(c, caller, id, &page)
+}
+
 crate::action! {
     /// `draft → picked`.
     fn pick_delivery, tag: "deliveries", id: "pickDelivery", path: "/deliveries/{id}/pick", model: Delivery,
@@ -294,6 +292,12 @@ pub async fn create_return(auth: Auth, body: ValidJson<ReturnCreate>) -> Result<
         |v| ReplyMeta { location: Some(format!("/api/v1/returns/{}", v.id())), version: Some(v.version()) },
     )
     .await
+}
+
+crate::history_endpoint! {
+    /// History of a return authorisation: creation and receipt.
+    fn return_history, tag: "deliveries", id: "getReturnHistory", path: "/returns/{id}/history",
+    call: |c, caller, id, page| deliveries::return_history(c, caller, id, &page)
 }
 
 /// List returns.
@@ -327,6 +331,7 @@ pub fn delivery_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig
     cfg.service(create_delivery)
         .service(list_deliveries)
         .service(get_delivery)
+        .service(delivery_history)
         .service(delivery_document)
         .service(pick_delivery)
         .service(ship_delivery)
@@ -334,6 +339,7 @@ pub fn delivery_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig
         .service(create_return)
         .service(list_returns)
         .service(get_return)
+        .service(return_history)
         .service(receive_return);
 }
 
@@ -383,6 +389,7 @@ pub struct AvailabilityQuery {
 
 /// On hand, reserved, available now, and a dated projection (open expected receipts
 /// in, uncovered firm demand out by requested date) with available-to-promise per date.
+/// Without `warehouse_id` it sums every warehouse except quarantine ones.
 #[utoipa::path(tag = "stock", operation_id = "getItemAvailability",
     params(("id" = i64, Path, description = "Item id"), AvailabilityQuery),
     responses((status = 200, description = "Availability", body = Availability)))]

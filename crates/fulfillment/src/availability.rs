@@ -199,7 +199,7 @@ pub struct ProjectedDay {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Availability {
     pub item_id: i64,
-    /// Null: all warehouses.
+    /// Null: all warehouses except quarantine ones.
     pub warehouse_id: Option<i64>,
     pub on_hand: Quantity,
     pub reserved: Quantity,
@@ -305,8 +305,10 @@ pub fn availability(
         .filter(stock_balances::item_id.eq(item))
         .select((stock_balances::on_hand, stock_balances::reserved))
         .into_boxed();
-    if let Some(w) = wh {
-        bq = bq.filter(stock_balances::warehouse_id.eq(w));
+    match wh {
+        Some(w) => bq = bq.filter(stock_balances::warehouse_id.eq(w)),
+        // Over all warehouses: quarantined goods are not available.
+        None => bq = bq.filter(stock_balances::warehouse_id.ne_all(crate::stock::quarantine_ids(conn)?)),
     }
     let (on_hand, reserved) = bq.load::<(i64, i64)>(conn)?.into_iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     let mut days = movements(conn, &[item], wh, to, None)?.remove(&item).unwrap_or_default();

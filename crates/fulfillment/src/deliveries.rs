@@ -555,6 +555,23 @@ fn tolerance_of(ordered: i64, pct: ordo_core::Rate) -> i64 {
     v.floor().try_into().unwrap_or(0)
 }
 
+pub fn history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<audit::Entry>> {
+    read(caller)?;
+    find(conn, caller, id)?;
+    audit::history(conn, DELIVERY, id, page)
+}
+
+pub fn return_history(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    page: &PageRequest,
+) -> Result<Page<audit::Entry>> {
+    read(caller)?;
+    find_return(conn, caller, id)?;
+    audit::history(conn, RETURN, id, page)
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

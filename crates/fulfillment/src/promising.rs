@@ -370,6 +370,33 @@ fn parameters_for(params: &[ReplenishmentRow], item: i64, wh: i64) -> Option<&Re
         .or_else(|| params.iter().find(|p| p.item_id == item && p.warehouse_id.is_none()))
 }
 
+/// Warehouses named on lines must exist, be active and not be quarantine (one query,
+/// only when a line names one).
+fn check_warehouses(conn: &mut DbConnection, lines: &[(i64, PromiseLine)]) -> Result<()> {
+    use ordo_db::schema::warehouses;
+    let named: Vec<i64> = lines.iter().filter_map(|(_, l)| l.warehouse_id).collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let found: Vec<(i64, bool, bool)> = warehouses::table
+        .filter(warehouses::id.eq_any(&named))
+        .select((warehouses::id, warehouses::active, warehouses::quarantine))
+        .load(conn)?;
+    for (n, (_, l)) in lines.iter().enumerate() {
+        let Some(w) = l.warehouse_id else { continue };
+        let field = format!("lines[{n}].warehouse_id");
+        match found.iter().find(|f| f.0 == w) {
+            None => return Err(DomainError::reference_not_found("warehouse", &field, w)),
+            Some((_, false, _)) => return Err(DomainError::field(&field, "inactive", "the warehouse is deactivated")),
+            Some((_, _, true)) => {
+                return Err(DomainError::field(&field, "quarantine", "quarantined goods are not promised"))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Promises a basket. Lines of the same item and warehouse draw on the same stock,
 /// receipts and capacity one after another.
 pub fn promise(
@@ -391,6 +418,7 @@ pub fn promise(
     if let Some((n, l)) = lines.iter().enumerate().find(|(_, (_, l))| !known.contains(&l.item_id)) {
         return Err(DomainError::reference_not_found("item", &format!("lines[{n}].item_id"), l.1.item_id));
     }
+    check_warehouses(conn, lines)?;
     let params: Vec<ReplenishmentRow> = replenishment_parameters::table
         .filter(replenishment_parameters::item_id.eq_any(&item_ids))
         .select(ReplenishmentRow::as_select())

@@ -549,7 +549,7 @@ pub fn find(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Reserva
 pub fn create(conn: &mut DbConnection, caller: &Caller, r: ReservationCreate) -> Result<Reservation> {
     caller.require(Permission::ReservationsWrite)?;
     stock::stock_item(conn, "item_id", r.item_id)?;
-    stock::referenced_warehouse(conn, "warehouse_id", r.warehouse_id)?;
+    stock::sellable_warehouse(conn, "warehouse_id", r.warehouse_id)?;
     let q = r.quantity.to_scaled();
     let mut customer = match r.customer_id {
         Some(c) => Some(ordo_crm::scope::referenced_customer(conn, caller.scope(), "customer_id", c)?.id),
@@ -666,7 +666,7 @@ pub fn move_to(
     if m.warehouse_id == current.warehouse_id {
         return Err(DomainError::field("warehouse_id", "same_warehouse", "the reservation is already there"));
     }
-    stock::referenced_warehouse(conn, "warehouse_id", m.warehouse_id)?;
+    stock::sellable_warehouse(conn, "warehouse_id", m.warehouse_id)?;
     if !stock::reserve_exact(conn, current.item_id, m.warehouse_id, current.quantity)? {
         return Err(stock::insufficient(current.item_id, m.warehouse_id, "warehouse_id"));
     }

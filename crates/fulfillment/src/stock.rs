@@ -159,6 +159,25 @@ pub fn referenced_warehouse(conn: &mut DbConnection, field: &str, id: i64) -> Re
     Ok(w)
 }
 
+/// A warehouse stock may be reserved or promised from: quarantined goods are not sold
+/// until they are transferred out (422 `quarantine`).
+pub fn sellable_warehouse(conn: &mut DbConnection, field: &str, id: i64) -> Result<WarehouseRow> {
+    let w = referenced_warehouse(conn, field, id)?;
+    if w.quarantine {
+        return Err(DomainError::field(
+            field,
+            "quarantine",
+            format!("warehouse {} is a quarantine warehouse: transfer the goods out before selling them", w.code),
+        ));
+    }
+    Ok(w)
+}
+
+/// Ids of the quarantine warehouses (left out of availability over all warehouses).
+pub fn quarantine_ids(conn: &mut DbConnection) -> Result<Vec<i64>> {
+    Ok(warehouses::table.filter(warehouses::quarantine.eq(true)).select(warehouses::id).load(conn)?)
+}
+
 /// The default warehouse confirmed orders reserve from.
 pub fn default_warehouse(conn: &mut DbConnection) -> Result<WarehouseRow> {
     warehouses::table
