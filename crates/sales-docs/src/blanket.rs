@@ -360,7 +360,8 @@ fn create_resolved(
     let ts = now();
     let mut row = BlanketRow {
         id: 0,
-        number: series::next_number(conn, ENTITY)?,
+        // Numbered after pricing (below), so the locked series row is held only for the inserts.
+        number: String::new(),
         customer_id: 0,
         kind: String::new(),
         currency: String::new(),
@@ -382,6 +383,7 @@ fn create_resolved(
     row.apply(&h);
     let ph = row.pricing_header()?;
     let priced = lines::price(conn, caller, &ph, &pricing_lines, base, false)?;
+    row.number = series::next_number(conn, ENTITY)?;
     let saved: BlanketRow = diesel::insert_into(blanket_orders::table)
         .values(&row)
         .returning(blanket_orders::all_columns)

@@ -529,13 +529,16 @@ pub(crate) fn create_resolved(
     quotation_id: Option<i64>,
     blanket_order_id: Option<i64>,
 ) -> Result<SalesOrder> {
-    let mut row = blank_row(series::next_number(conn, ENTITY)?);
+    let mut row = blank_row(String::new());
     header_row(&h, &mut row);
     row.quotation_id = quotation_id;
     row.blanket_order_id = blanket_order_id;
     let ph = row.pricing_header()?;
     let priced = lines::price(conn, caller, &ph, &pricing_lines, base, true)?;
     row.set_pricing(&priced.header);
+    // Numbered after pricing: the series row stays locked until commit, so taking it
+    // last keeps concurrent creates from queueing behind each other's pricing.
+    row.number = series::next_number(conn, ENTITY)?;
     let saved: OrderRow =
         diesel::insert_into(sales_orders::table).values(&row).returning(sales_orders::all_columns).get_result(conn)?;
     let line_rows = lines::insert_all(conn, DocKind::SalesOrder, saved.id, &priced.lines)?;

@@ -479,12 +479,16 @@ fn create_resolved(
 ) -> Result<Quotation> {
     let mut row = match revision_of {
         Some(prev) => blank_row(prev.number.clone(), prev.revision + 1, Some(prev.id)),
-        None => blank_row(series::next_number(conn, ENTITY)?, 1, None),
+        None => blank_row(String::new(), 1, None),
     };
     header_row(&h, &mut row);
     let ph = row.pricing_header()?;
     let priced = lines::price(conn, caller, &ph, &pricing_lines, base, false)?;
     row.set_pricing(&priced.header);
+    if revision_of.is_none() {
+        // Numbered after pricing, so the locked series row is held only for the inserts.
+        row.number = series::next_number(conn, ENTITY)?;
+    }
     let saved = insert(conn, &row)?;
     let line_rows = lines::insert_all(conn, DocKind::Quotation, saved.id, &priced.lines)?;
     let v = saved.to_model(Some(&line_rows))?;
