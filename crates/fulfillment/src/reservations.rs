@@ -455,7 +455,7 @@ pub fn reduce_line(
         .optional()?;
     if let Some(s) = held {
         let carried = crate::deliveries::on_open_deliveries(conn, &[line_id])?.get(&line_id).copied().unwrap_or(0);
-        let new_base = reduced.line.base_quantity;
+        let new_base = reduced.base_quantity;
         if new_base < s.delivered + carried {
             return Err(DomainError::Rule {
                 code: "below_delivered",

@@ -390,7 +390,7 @@ pub struct Priced {
     pub header: HeaderPricing,
 }
 
-fn money(d: Decimal) -> Result<Money> {
+pub(crate) fn money(d: Decimal) -> Result<Money> {
     Money::new(round_to(d, Money::SCALE))
         .map_err(|e| DomainError::rule("amount_out_of_range", format!("a computed amount is out of range: {e}")))
 }

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use ordo_core::body::{patched, MergePatch};
 use ordo_core::time_util::now;
 use ordo_core::util::{check_version, to_json, Removal};
-use ordo_core::{Caller, Currency, DomainError, FieldError, Page, PageRequest, Permission, Result, Role};
+use ordo_core::{Caller, Currency, DomainError, FieldError, Money, Page, PageRequest, Permission, Result, Role};
 use ordo_crm::model::{Address, CustomerStatus};
 use ordo_db::audit::{self, Entry};
 use ordo_db::schema::{coupon_redemptions, coupons, customers, document_lines, order_checklist_points, sales_orders};
@@ -856,17 +856,10 @@ pub struct LineReduction {
     pub reason: String,
 }
 
-/// What a reduction changed, for fulfillment to release stock against.
-pub struct Reduced {
-    pub order: OrderRow,
-    pub line: LineRow,
-    /// The line's base quantity before the reduction.
-    pub old_base_quantity: i64,
-}
-
 /// Lowers a line's quantity after approval without re-running the price engine: the
 /// agreed unit price stands, the line's discount, net and tax shrink in proportion and
 /// the document totals move by exactly the line's difference (shipping as agreed).
+/// Answers the saved line, for fulfillment to release stock against.
 pub fn reduce_line(
     conn: &mut DbConnection,
     caller: &Caller,
@@ -874,7 +867,7 @@ pub fn reduce_line(
     line_id: i64,
     if_match: Option<i64>,
     r: LineReduction,
-) -> Result<Reduced> {
+) -> Result<LineRow> {
     let current = for_write(conn, caller, id, if_match)?;
     let s = current.status()?;
     if !matches!(s, OrderStatus::Approved | OrderStatus::InExecution) {
@@ -904,12 +897,8 @@ pub fn reduce_line(
     }
     let dp = u32::from(current.currency()?.minor_units());
     let share = Decimal::from(new_q) / Decimal::from(old_q);
-    let scale = |v: i64, d: u32| -> Result<i64> {
-        let x = round_to(Decimal::from(v) * share / Decimal::from(10i64.pow(ordo_core::Money::SCALE)), d);
-        Ok(ordo_core::Money::new(x)
-            .map_err(|e| DomainError::rule("amount_out_of_range", format!("a computed amount is out of range: {e}")))?
-            .to_scaled())
-    };
+    let scale =
+        |v: i64| Ok::<_, DomainError>(lines::money(round_to(Money::from_scaled(v).value() * share, dp))?.to_scaled());
     let mut next = line.clone();
     next.quantity = new_q;
     // Base units per line unit is fixed for the line, so the base quantity scales exactly.
@@ -917,11 +906,10 @@ pub fn reduce_line(
         .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
         .try_into()
         .map_err(|_| DomainError::Internal("base quantity out of range".into()))?;
-    next.discount = scale(line.discount, dp)?;
-    next.net = scale(line.net, dp)?;
+    next.discount = scale(line.discount)?;
+    next.net = scale(line.net)?;
     let pct = ordo_core::Rate::from_scaled(line.tax_percent).value();
-    let tax = round_to(ordo_core::Money::from_scaled(next.net).value() * pct / Decimal::from(100), dp);
-    next.tax = ordo_core::Money::new(tax).map(|m| m.to_scaled()).unwrap_or(line.tax);
+    next.tax = lines::money(round_to(Money::from_scaled(next.net).value() * pct / Decimal::from(100), dp))?.to_scaled();
     next.gross = next.net + next.tax;
     next.version += 1;
     let saved_line = save_line(conn, &next, line.version)?;
@@ -929,7 +917,7 @@ pub fn reduce_line(
     let mut pricing = HeaderPricing::parse(&current.pricing, &current.number)?;
     let (dn, dt, dd) = (next.net - line.net, next.tax - line.tax, next.discount - line.discount);
     let t = &mut pricing.totals;
-    let add = |m: ordo_core::Money, d: i64| ordo_core::Money::from_scaled(m.to_scaled() + d);
+    let add = |m: Money, d: i64| Money::from_scaled(m.to_scaled() + d);
     t.net = add(t.net, dn);
     t.tax = add(t.tax, dt);
     t.discount = add(t.discount, dd);
@@ -941,11 +929,8 @@ pub fn reduce_line(
         b.tax = add(b.tax, dt);
     }
     let bdp = u32::from(t.base_currency.minor_units());
-    let to_base = |m: ordo_core::Money| ordo_core::Money::new(round_to(m.value() * t.base_rate.value(), bdp));
-    (t.base_net, t.base_gross) = (
-        to_base(t.net).map_err(|e| DomainError::Internal(e.to_string()))?,
-        to_base(t.gross).map_err(|e| DomainError::Internal(e.to_string()))?,
-    );
+    let to_base = |m: Money| lines::money(round_to(m.value() * t.base_rate.value(), bdp));
+    (t.base_net, t.base_gross) = (to_base(t.net)?, to_base(t.gross)?);
     let text = format!(
         "Line {} reduced from {} to {} {}: {}",
         line.position,
@@ -975,7 +960,7 @@ pub fn reduce_line(
             "totals": {"net": saved.net, "gross": saved.gross},
         }),
     )?;
-    Ok(Reduced { order: saved, line: saved_line, old_base_quantity: line.base_quantity })
+    Ok(saved_line)
 }
 
 // ---- lifecycle --------------------------------------------------------------------
