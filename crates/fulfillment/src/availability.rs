@@ -216,8 +216,8 @@ fn today() -> Date {
     ordo_core::time_util::now().date()
 }
 
-/// Dated movements per item: receipts (+) and uncovered firm demand (−), three
-/// indexed queries for any number of items.
+/// Dated movements per item asked for (each with at least today): receipts (+) and
+/// uncovered firm demand (−), three indexed queries for any number of items.
 fn movements(
     conn: &mut DbConnection,
     items: &[i64],
@@ -275,8 +275,9 @@ fn movements(
             out.entry(i).or_default().entry(d).or_default().1 += q;
         }
     }
-    for days in out.values_mut() {
-        days.entry(d0).or_default();
+    // Every item asked for has a projection, starting today.
+    for i in items {
+        out.entry(*i).or_default().entry(d0).or_default();
     }
     Ok(out)
 }
@@ -311,8 +312,7 @@ pub fn availability(
         None => bq = bq.filter(stock_balances::warehouse_id.ne_all(crate::stock::quarantine_ids(conn)?)),
     }
     let (on_hand, reserved) = bq.load::<(i64, i64)>(conn)?.into_iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    let mut days = movements(conn, &[item], wh, to, None)?.remove(&item).unwrap_or_default();
-    days.entry(today()).or_default();
+    let days = movements(conn, &[item], wh, to, None)?.remove(&item).unwrap_or_default();
     let projection = project(on_hand - reserved, &days);
     Ok(Availability {
         item_id: item,
@@ -363,8 +363,7 @@ pub fn projections_for(
         let its: Vec<i64> = its.into_iter().collect();
         let mut moves = movements(conn, &its, Some(w), to, exclude_order)?;
         for i in its {
-            let mut days = moves.remove(&i).unwrap_or_default();
-            days.entry(today()).or_default();
+            let days = moves.remove(&i).unwrap_or_default();
             out.insert((i, w), (free.get(&(i, w)).copied().unwrap_or(0), days));
         }
     }

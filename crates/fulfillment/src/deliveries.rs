@@ -527,15 +527,7 @@ pub fn ship(
     row.shipped_at = Some(now());
     row.version += 1;
     let saved: DeliveryRow = ordo_db::save_versioned!(conn, deliveries, &row, row.version - 1)?;
-    // Everything delivered: the order is complete.
-    let open: i64 = order_line_stock::table
-        .filter(order_line_stock::sales_order_id.eq(saved.sales_order_id))
-        .filter(order_line_stock::delivered.lt(order_line_stock::ordered))
-        .count()
-        .get_result(conn)?;
-    if open == 0 {
-        ordo_sales_docs::orders::mark_delivered(conn, caller, saved.sales_order_id)?;
-    }
+    crate::reservations::complete_if_delivered(conn, caller, saved.sales_order_id)?;
     let v = saved.to_model(&lines_of(conn, &[id])?)?;
     audit::record(
         conn,

@@ -475,16 +475,22 @@ pub fn reduce_line(
             .set((order_line_stock::ordered.eq(new_base), order_line_stock::version.eq(order_line_stock::version + 1)))
             .execute(conn)?;
         release_excess(conn, &[line_id])?;
-        let progress: Vec<(i64, i64)> = order_line_stock::table
-            .filter(order_line_stock::sales_order_id.eq(id))
-            .select((order_line_stock::ordered, order_line_stock::delivered))
-            .load(conn)?;
-        // What is left is all delivered (and something was): the order is done.
-        if progress.iter().all(|(o, d)| d >= o) && progress.iter().any(|(_, d)| *d > 0) {
-            orders::mark_delivered(conn, caller, id)?;
-        }
+        complete_if_delivered(conn, caller, id)?;
     }
     orders::get(conn, caller, id)
+}
+
+/// Completes the order once every stock line is delivered in full (and something was
+/// delivered at all): after shipping, and after a line is reduced to what it received.
+pub(crate) fn complete_if_delivered(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<()> {
+    let progress: Vec<(i64, i64)> = order_line_stock::table
+        .filter(order_line_stock::sales_order_id.eq(id))
+        .select((order_line_stock::ordered, order_line_stock::delivered))
+        .load(conn)?;
+    if progress.iter().all(|(o, d)| d >= o) && progress.iter().any(|(_, d)| *d > 0) {
+        orders::mark_delivered(conn, caller, id)?;
+    }
+    Ok(())
 }
 
 /// The stock lines of an order the caller may see.
