@@ -1,20 +1,11 @@
 //! Activities with the calendar feed, reports and the demand register over HTTP.
 
 use crate::on_both_backends;
-use crate::support::{Resp, TestApp};
+use crate::support::{id, ok, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 on_both_backends!(activities_and_calendar, pipeline_and_contact_reports, demand_report_and_register);
-
-fn ok(r: Resp) -> Value {
-    assert!(r.status.is_success(), "{} {}", r.status, r.body);
-    r.body
-}
-
-fn id(r: Resp) -> i64 {
-    ok(r)["id"].as_i64().unwrap()
-}
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap()

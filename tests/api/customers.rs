@@ -13,7 +13,7 @@ on_both_backends!(
     agents_see_only_their_customers,
     delete_hard_or_archive,
     idempotent_create,
-    idempotency_key_in_flight,
+    idempotency_keys_die_with_their_request,
     contacts_subresource,
     statement_budgets,
 );
@@ -304,11 +304,15 @@ async fn agents_see_only_their_customers(app: TestApp) {
     app.get(&format!("/api/v1/customers/{id}/history"), &t2).await.problem(404, "not_found");
     app.get(&format!("/api/v1/customers/{id}/contacts"), &t2).await.problem(404, "not_found");
     app.post(&format!("/api/v1/customers/{id}/contacts"), &t2, json!({"name": "Spy"})).await.problem(404, "not_found");
-    // Nor may it be referenced from a body.
-    let r = app.post("/api/v1/customers", &t2, json!({"name": "Child", "currency": "EUR", "parent_id": id})).await;
-    r.problem(404, "not_found");
-    assert_eq!(r.error_fields(), vec!["parent_id"]);
-    app.patch(&format!("/api/v1/customers/{other}"), &t2, json!({"parent_id": id})).await.problem(404, "not_found");
+    // A parent (group) customer is a credit decision: agents may not set one at all,
+    // so another agent's customer and their own get the same 403 naming the field.
+    for parent in [id, other] {
+        let r =
+            app.post("/api/v1/customers", &t2, json!({"name": "Child", "currency": "EUR", "parent_id": parent})).await;
+        r.problem(403, "forbidden");
+        assert_eq!(r.error_fields(), vec!["parent_id"]);
+    }
+    app.patch(&format!("/api/v1/customers/{other}"), &t2, json!({"parent_id": id})).await.problem(403, "forbidden");
     // Nor can an agent hand a customer to someone else.
     app.post("/api/v1/customers", &t2, json!({"name": "Gift", "currency": "EUR", "owner_id": a1}))
         .await
@@ -486,65 +490,62 @@ async fn statement_budgets(app: TestApp) {
     assert_eq!(small.statements(), page.statements(), "statements do not grow with page size");
 }
 
-async fn idempotency_key_in_flight(app: TestApp) {
+async fn idempotency_keys_die_with_their_request(app: TestApp) {
     use base64::Engine;
     use diesel::prelude::*;
     use ordo_db::schema::idempotency_keys as ik;
     use sha2::Digest;
 
-    let body = json!({"name": "Slow", "currency": "EUR"});
-    // The claim a concurrent first request would hold: same principal, key and request hash.
+    let app = &app;
+    let t = &app.admin_token;
+    let post = |body: Value, key: &'static str| async move {
+        app.call(Method::POST, "/api/v1/customers", t, Some(body), &[("Idempotency-Key", key)]).await
+    };
+    // Concurrent duplicates: one runs, the others wait for it and replay its answer.
+    let body = json!({"name": "Once", "currency": "EUR"});
+    let results = futures_util::future::join_all((0..10).map(|_| post(body.clone(), "k-race"))).await;
+    let ids: std::collections::HashSet<i64> = results
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 201, "{}", r.body);
+            r.body["id"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "every duplicate got the first answer");
+    assert_eq!(results.iter().filter(|r| r.header("idempotent-replayed").is_none()).count(), 1);
+    assert_eq!(app.count("customers"), 1);
+
+    // A failed request leaves no claim: the retry (here with a corrected body) runs at once.
+    let keys = app.count("idempotency_keys");
+    post(json!({"name": "", "currency": "EUR"}), "k-fix").await.problem(422, "validation_failed");
+    let fixed = post(json!({"name": "Fixed", "currency": "EUR"}), "k-fix").await;
+    assert_eq!(fixed.status, 201, "{}", fixed.body);
+    assert_eq!(app.count("idempotency_keys"), keys + 1);
+
+    // A claim without a response (what a process killed mid-request left before claims
+    // moved into the transaction) is no lock: the retry takes it over at once.
+    let body = json!({"name": "Crashed", "currency": "EUR"});
     let mut h = sha2::Sha256::new();
     h.update(format!("POST /api/v1/customers\n{}", serde_json::to_string(&body).unwrap()));
     let hash = base64::engine::general_purpose::STANDARD_NO_PAD.encode(h.finalize());
-    let now = ordo_core::time_util::now();
     app.db
         .write(&ordo_db::Stats::default(), |c| {
             diesel::insert_into(ik::table)
                 .values((
                     ik::principal.eq("user:1"),
-                    ik::idem_key.eq("k-flight"),
+                    ik::idem_key.eq("k-crash"),
                     ik::request_hash.eq(&hash),
-                    ik::created_at.eq(now),
+                    ik::created_at.eq(ordo_core::time_util::now()),
                 ))
                 .execute(c)?;
             Ok(())
         })
         .unwrap();
-    let r = app
-        .call(
-            Method::POST,
-            "/api/v1/customers",
-            &app.admin_token,
-            Some(body.clone()),
-            &[("Idempotency-Key", "k-flight")],
-        )
-        .await;
-    r.problem(409, "idempotency_key_in_flight");
-    assert_eq!(app.count("customers"), 0);
-
-    // A claim left behind by a crashed request is taken over after its lease.
-    app.db
-        .write(&ordo_db::Stats::default(), |c| {
-            diesel::update(ik::table.filter(ik::idem_key.eq("k-flight")))
-                .set(ik::created_at.eq(now - time::Duration::minutes(10)))
-                .execute(c)?;
-            Ok(())
-        })
-        .unwrap();
-    let r = app
-        .call(
-            Method::POST,
-            "/api/v1/customers",
-            &app.admin_token,
-            Some(body.clone()),
-            &[("Idempotency-Key", "k-flight")],
-        )
-        .await;
+    let before = app.count("customers");
+    let r = post(body.clone(), "k-crash").await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let replay = app
-        .call(Method::POST, "/api/v1/customers", &app.admin_token, Some(body), &[("Idempotency-Key", "k-flight")])
-        .await;
+    let replay = post(body, "k-crash").await;
     assert_eq!(replay.body["id"], r.body["id"]);
-    assert_eq!(app.count("customers"), 1);
+    assert_eq!(replay.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(app.count("customers"), before + 1);
 }

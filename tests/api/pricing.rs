@@ -210,8 +210,8 @@ async fn quote_prices_a_basket_exactly(app: TestApp) {
         json!({
             "net": "226.48", "shipping": "0.00", "discount": "11.52", "tax": "37.39", "gross": "263.87",
             "taxes": [
-                {"tax_rate_id": 1, "percent": "23", "net": "128.48", "tax": "29.55"},
-                {"tax_rate_id": 2, "percent": "8", "net": "98.00", "tax": "7.84"}
+                {"tax_rate_id": 1, "percent": "23", "net": "128.48", "tax": "29.55", "base_net": "128.48", "base_tax": "29.55"},
+                {"tax_rate_id": 2, "percent": "8", "net": "98.00", "tax": "7.84", "base_net": "98.00", "base_tax": "7.84"}
             ]
         })
     );

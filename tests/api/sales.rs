@@ -564,7 +564,7 @@ async fn order_approval_and_confirmation(app: TestApp) {
     let last = j.body.as_array().unwrap().last().unwrap();
     assert_eq!(last["entries"][0]["kind"], "comment");
 
-    ok(app.post(&format!("{url}/complete"), &agent, json!({})).await);
+    ok(app.post(&format!("{url}/close"), &agent, json!({"reason": "customer takes what was delivered"})).await);
     let arch = ok(app.post(&format!("{url}/archive"), &agent, json!({})).await);
     assert_eq!(arch["status"], "archived");
     app.post(&format!("{url}/comments"), &agent, json!({"text": "x"})).await;

@@ -133,6 +133,110 @@ fn pg_database() -> Option<String> {
     Some(name)
 }
 
+/// A fresh, empty PostgreSQL database (no template: the server migrates it), for
+/// tests that start `ordo` processes. None when PostgreSQL is disabled or, outside
+/// CI, unreachable.
+pub fn pg_empty_database() -> Option<String> {
+    if !enabled(Kind::Postgres) {
+        return None;
+    }
+    let mut admin = match PgConnection::establish(&pg_url("postgres")) {
+        Ok(c) => c,
+        Err(e) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("PostgreSQL is unreachable and CI=true: {e}");
+            }
+            return None;
+        }
+    };
+    let name = format!("ordo_p_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create database");
+    Some(name)
+}
+
+pub fn pg_drop_database(name: &str) {
+    if let Ok(mut admin) = PgConnection::establish(&pg_url("postgres")) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+    }
+}
+
+pub fn pg_database_url(name: &str) -> String {
+    pg_url(name)
+}
+
+/// A fresh SQLite file path for a process test.
+pub fn sqlite_file() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join("ordo-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("p_{}_{}.db", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst)))
+}
+
+pub fn enabled_backend(kind: Kind) -> bool {
+    enabled(kind)
+}
+
+/// The real `ordo` binary serving one database on a free port.
+pub struct Server {
+    pub base: String,
+    pub child: std::process::Child,
+    pub log: std::path::PathBuf,
+}
+
+impl Server {
+    pub fn spawn(database_url: &str) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = std::env::temp_dir().join("ordo-tests").join(format!(
+            "server_{}_{}.log",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env("ORDO_DATABASE_URL", database_url)
+            .env("ORDO_JWT_SECRET", SECRET)
+            .env("ORDO_ADMIN_USER", "root")
+            .env("ORDO_ADMIN_PASSWORD", "root-password")
+            .env("ORDO_WORKERS", "2")
+            .env("ORDO_LOG", "warn")
+            .env("ORDO_ATTACHMENTS_DIR", std::env::temp_dir().join("ordo-tests").join("process-files"))
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start ordo");
+        Server { base: format!("http://127.0.0.1:{port}"), child, log }
+    }
+
+    /// Waits until `/healthz` answers; panics with the server log if the process exits
+    /// or does not come up.
+    pub async fn wait_up(&mut self) {
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("ordo exited with {status}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+            }
+            if client.get(format!("{}/healthz", self.base)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("ordo did not come up: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+    }
+
+    /// SIGKILL: no shutdown, no flush, whatever was in flight is cut off.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
 pub struct TestApp {
     /// Where this app stores attachment files.
     pub files_dir: std::path::PathBuf,
@@ -153,6 +257,17 @@ pub struct Resp {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
+}
+
+/// The body of a 2xx answer (panics with the answer otherwise).
+pub fn ok(r: Resp) -> Value {
+    assert!(r.status.is_success(), "{} {}", r.status, r.body);
+    r.body
+}
+
+/// The `id` of a 2xx answer.
+pub fn id(r: Resp) -> i64 {
+    ok(r)["id"].as_i64().unwrap()
 }
 
 impl Resp {

@@ -102,6 +102,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                 valid_from: None,
                 valid_to: None,
                 base_price_list_id: None,
+                base_supplier_id: None,
                 markup_percent: None,
                 active: None,
                 is_default: true,
@@ -118,6 +119,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                 valid_from: None,
                 valid_to: None,
                 base_price_list_id: Some(retail),
+                base_supplier_id: None,
                 markup_percent: Some(rate("-12")),
                 active: None,
                 is_default: false,
@@ -209,6 +211,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     sales_partner_id: (n % 6 == 0).then_some(team.partner),
                     campaign_id: (n % 5 == 0).then_some(team.campaign),
                     contact_frequency_days: (n % 4 == 0).then_some(14),
+                    default_warehouse_id: None,
                 },
             )?;
             customer_ids.push(cust.id);
@@ -366,6 +369,16 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
         crate::demo_sales::sales(c, &admin, &manager, &ids, &customer_ids, &item_ids, &team)?;
         Ok(true)
     })
+    .or_else(already_there)
+}
+
+/// A process starting at the same time created the first user before us: its
+/// transaction won, ours rolled back whole, and there is nothing left to do.
+fn already_there(e: DomainError) -> Result<bool, DomainError> {
+    match e {
+        DomainError::Conflict { code: "duplicate_username", .. } => Ok(false),
+        e => Err(e),
+    }
 }
 
 fn capitalize(s: &str) -> String {
@@ -380,6 +393,8 @@ pub fn ensure_admin(db: &Db, username: &str, password: &str) -> Result<bool, Dom
         return Ok(false);
     }
     let hash = hash_password(password)?;
-    db.write(&stats, |c| accounts::bootstrap_user(c, username, "Administrator", &[Role::Admin], &hash))?;
-    Ok(true)
+    // Another process starting at the same time may create it first: that is success.
+    db.write(&stats, |c| accounts::bootstrap_user(c, username, "Administrator", &[Role::Admin], &hash))
+        .map(|_| true)
+        .or_else(already_there)
 }

@@ -129,6 +129,7 @@ fn line(item: i64, n: i64) -> LineInput {
         manual_discount_percent: None,
         override_reason: None,
         blanket_line_id: None,
+        warehouse_id: None,
     }
 }
 
@@ -175,6 +176,7 @@ fn order(customer: i64, lines: Vec<LineInput>) -> SalesOrderCreate {
         notes: None,
         coupon_code: None,
         shipping_country: None,
+        warehouse_id: None,
         lines,
     }
 }
@@ -482,7 +484,7 @@ pub fn sales(
         self, DeliveryCreate, ReturnCondition, ReturnCreate, ReturnLineInput, ReturnReceive, ShipRequest,
     };
     use ordo_fulfillment::promising::{replenishment_service, ReplenishmentCreate, ReplenishmentMethod};
-    let delivery = deliveries::create(c, admin, executing.id, DeliveryCreate { lines: vec![] })?;
+    let delivery = deliveries::create(c, admin, executing.id, DeliveryCreate { warehouse_id: None, lines: vec![] })?;
     deliveries::pick(c, admin, delivery.id, None)?;
     let shipped = deliveries::ship(
         c,

@@ -212,31 +212,22 @@ impl Auth {
             .map(|h| h.0.clone())
             .unwrap_or_else(|| hash_request(&self.req, b""));
         let principal = caller.principal.actor_key();
+        // The claim is the transaction's first statement: it commits with the response
+        // or not at all, so a crash or a failed request never locks the key.
         let resp = self
             .block(move || {
-                let claim = db.with_writer(&stats, |c| idempotency::claim(c, &principal, &key, &hash))?;
-                match claim {
+                db.write(&stats, |c| match idempotency::claim(c, &principal, &key, &hash)? {
                     Claim::Replay(s) => Ok(Err(s)),
                     Claim::Mismatch => Err(ordo_core::DomainError::rule(
                         "idempotency_key_reused",
                         "this Idempotency-Key was already used with a different request",
                     )),
-                    Claim::InFlight => Err(ordo_core::DomainError::conflict(
-                        "idempotency_key_in_flight",
-                        "a request with this Idempotency-Key is still being processed; retry later",
-                    )),
                     Claim::New(id) => {
-                        let result = db.write(&stats, |c| {
-                            let r = build(c, &caller)?;
-                            idempotency::complete(c, id, &r)?;
-                            Ok(r)
-                        });
-                        if result.is_err() {
-                            db.with_writer(&stats, |c| idempotency::release(c, id))?;
-                        }
-                        result.map(Ok)
+                        let r = build(c, &caller)?;
+                        idempotency::complete(c, id, &r)?;
+                        Ok(Ok(r))
                     }
-                }
+                })
             })
             .await?;
         Ok(match resp {

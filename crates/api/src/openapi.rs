@@ -228,12 +228,12 @@ impl Modify for Conventions {
                 if !public && method == HttpMethod::Post {
                     extra.push(header_param(
                         "Idempotency-Key",
-                        "Makes the POST safe to retry: a replay with the same key and body returns the first response.",
+                        "Makes the POST safe to retry: a replay with the same key and body returns the first response (with `Idempotent-Replayed: true`); a concurrent duplicate waits for the first and gets its response. A request that failed or never finished (a dropped connection, a server crash) stored nothing: its retry runs at once.",
                     ));
                     add_response(
                         op,
                         "409",
-                        "Conflict: a duplicate, a state that forbids this, or the Idempotency-Key is in flight",
+                        "Conflict: a duplicate, a state that forbids this, or a concurrent request changed the same records (`concurrent_update`: nothing was written, send it again)",
                     );
                     add_response(op, "422", "Validation failed, a business rule refused it, or the Idempotency-Key was used with another body");
                 }

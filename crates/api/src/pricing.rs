@@ -31,8 +31,53 @@ resource_impl!(
     CustomerPrice,
     PricingRule,
     Coupon,
-    ShippingRule
+    ShippingRule,
+    Supplier,
+    SupplierPrice
 );
+
+use ordo_pricing::suppliers::{Supplier, SupplierCreate, SupplierPrice, SupplierPriceCreate};
+
+crate::list_query!(SupplierQuery => ordo_pricing::suppliers::supplier_service::Filter {
+    active: Option<bool>,
+});
+
+crate::list_query!(SupplierPriceQuery => ordo_pricing::suppliers::supplier_price_service::Filter {
+    supplier_id: Option<i64>,
+    item_id: Option<i64>,
+});
+
+crate::crud_resource! {
+    module: suppliers,
+    tag: "pricing",
+    collection: "/suppliers",
+    member: "/suppliers/{id}",
+    history: "/suppliers/{id}/history",
+    location: "/api/v1/suppliers/{}",
+    model: Supplier,
+    create: SupplierCreate,
+    patch: MergePatch,
+    query: SupplierQuery,
+    service: ordo_pricing::suppliers::supplier_service,
+    ids: ["createSupplier", "listSuppliers", "getSupplier", "updateSupplier", "deleteSupplier", "getSupplierHistory"],
+    summaries: ["Create a supplier", "List suppliers", "Get a supplier", "Update a supplier (merge-patch)", "Delete a supplier without prices or cost-plus lists", "History of a supplier"],
+}
+
+crate::crud_resource! {
+    module: supplier_prices,
+    tag: "pricing",
+    collection: "/supplier-prices",
+    member: "/supplier-prices/{id}",
+    history: "/supplier-prices/{id}/history",
+    location: "/api/v1/supplier-prices/{}",
+    model: SupplierPrice,
+    create: SupplierPriceCreate,
+    patch: MergePatch,
+    query: SupplierPriceQuery,
+    service: ordo_pricing::suppliers::supplier_price_service,
+    ids: ["createSupplierPrice", "listSupplierPrices", "getSupplierPrice", "updateSupplierPrice", "deleteSupplierPrice", "getSupplierPriceHistory"],
+    summaries: ["Create a supplier's purchase price (the base of cost-plus price lists)", "List supplier prices", "Get a supplier price", "Update a supplier price (merge-patch)", "Delete a supplier price", "History of a supplier price"],
+}
 
 use ordo_core::body::MergePatch;
 use ordo_pricing::rules::{Coupon, CouponCreate, PricingRule, PricingRuleCreate, ShippingRule, ShippingRuleCreate};
@@ -496,6 +541,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     pricing_rules::routes(cfg);
     coupons::routes(cfg);
     shipping_rules::routes(cfg);
+    suppliers::routes(cfg);
+    supplier_prices::routes(cfg);
     cfg.service(list_currencies)
         .service(adjust_price_list)
         .service(list_item_prices)

@@ -105,7 +105,9 @@ impl From<DomainError> for Problem {
             DomainError::PreconditionFailed { detail } => {
                 Problem::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", detail)
             }
-            DomainError::Forbidden { detail } => Problem::new(StatusCode::FORBIDDEN, "forbidden", detail),
+            DomainError::Forbidden { detail, errors } => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", detail).with_errors(errors)
+            }
             DomainError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 Problem::internal()

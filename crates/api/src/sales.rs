@@ -487,23 +487,30 @@ crate::action! {
 }
 crate::action! {
     /// `approved → in_execution`: needs a contract number, payment terms and every
-    /// required checklist point ticked (422 naming what is missing). Reserves the stock
-    /// lines from the default warehouse in the same transaction; what is missing is
-    /// back-ordered (see `/sales-orders/{id}/stock`).
+    /// required checklist point ticked (422 naming what is missing). Reserves each stock
+    /// line in its warehouse (the line's, else the order's, else the customer's default,
+    /// else the company's default) in the same transaction; what is missing is
+    /// back-ordered there (see `/sales-orders/{id}/stock`).
     fn confirm_order, tag: "sales-orders", id: "confirmSalesOrder", path: "/sales-orders/{id}/confirm", model: SalesOrder,
     call: |c, caller, id, if_match| ordo_fulfillment::reservations::confirm(c, caller, id, if_match)
 }
 crate::action! {
     /// Cancel an open order with a reason; releases its coupon, its reservations and
-    /// what it called off a blanket order.
+    /// what it called off a blanket order, and cancels its draft deliveries. A picked
+    /// delivery is a 409 `delivery_picked`: its goods are at the dock, so ship it or
+    /// cancel it first.
     fn cancel_order, tag: "sales-orders", id: "cancelSalesOrder", path: "/sales-orders/{id}/cancel", model: SalesOrder,
     body: Reason,
     call: |c, caller, id, if_match, input| ordo_fulfillment::reservations::cancel(c, caller, id, if_match, input.reason)
 }
 crate::action! {
-    /// `in_execution → completed`; releases what it still holds.
-    fn complete_order, tag: "sales-orders", id: "completeSalesOrder", path: "/sales-orders/{id}/complete", model: SalesOrder,
-    call: |c, caller, id, if_match| ordo_fulfillment::reservations::complete(c, caller, id, if_match)
+    /// Close an order in execution short, with a reason: what was delivered stays, what
+    /// it still holds or waits for is released (and serves other back-orders), its
+    /// draft deliveries are cancelled, and the order is `completed` with the reason.
+    /// A picked delivery is a 409 `delivery_picked`: ship or cancel it first.
+    fn close_order, tag: "sales-orders", id: "closeSalesOrder", path: "/sales-orders/{id}/close", model: SalesOrder,
+    body: Reason,
+    call: |c, caller, id, if_match, input| ordo_fulfillment::reservations::close(c, caller, id, if_match, input.reason)
 }
 crate::action! {
     /// Archive a cancelled or completed order: read-only, out of default lists.
@@ -776,7 +783,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(reject_order)
         .service(confirm_order)
         .service(cancel_order)
-        .service(complete_order)
+        .service(close_order)
         .service(archive_order)
         .service(update_production)
         .service(reduce_line)

@@ -30,8 +30,9 @@ pub enum DomainError {
     Conflict { code: &'static str, detail: String },
     /// `If-Match` did not match the current version (412).
     PreconditionFailed { detail: String },
-    /// The caller's role lacks the permission (403).
-    Forbidden { detail: String },
+    /// The caller's role lacks the permission (403); `errors` names the request fields
+    /// that need it when only some fields of a body do.
+    Forbidden { detail: String, errors: Vec<FieldError> },
     /// A bug or an unavailable dependency; the detail goes to the log, never to the client.
     Internal(String),
 }
@@ -60,7 +61,7 @@ impl DomainError {
         DomainError::Rule { code, detail: detail.into(), errors: vec![] }
     }
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        DomainError::Forbidden { detail: detail.into() }
+        DomainError::Forbidden { detail: detail.into(), errors: vec![] }
     }
     pub fn stale_version(current: i64) -> Self {
         DomainError::PreconditionFailed {
@@ -81,13 +82,24 @@ impl fmt::Display for DomainError {
             DomainError::PreconditionFailed { detail } => {
                 write!(f, "precondition failed: {detail}")
             }
-            DomainError::Forbidden { detail } => write!(f, "forbidden: {detail}"),
+            DomainError::Forbidden { detail, .. } => write!(f, "forbidden: {detail}"),
             DomainError::Internal(d) => write!(f, "internal error: {d}"),
         }
     }
 }
 
 impl std::error::Error for DomainError {}
+
+/// 422 `amount_out_of_range`: a computed amount does not fit (an absurd quantity or
+/// price), naming the request field it comes from.
+pub fn amount_out_of_range(field: &str, detail: impl Into<String>) -> DomainError {
+    let detail = detail.into();
+    DomainError::Rule {
+        code: "amount_out_of_range",
+        errors: vec![FieldError::new(field, "amount_out_of_range", detail.clone())],
+        detail,
+    }
+}
 
 /// Collects field errors so a request reports every failing field at once.
 #[derive(Debug, Default)]
@@ -124,6 +136,11 @@ impl From<diesel::result::Error> for DomainError {
                 "duplicate",
                 format!("a record with the same unique value exists ({})", info.message()),
             ),
+            // Two transactions waited on each other (PostgreSQL broke the tie by
+            // aborting this one): nothing was written, and the same request succeeds
+            // when sent again.
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => concurrent_update(),
+            Error::DatabaseError(_, info) if info.message().contains("deadlock detected") => concurrent_update(),
             // A safety net: use cases check references first and answer precisely.
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 DomainError::conflict("in_use", "other records still refer to this one")
@@ -131,6 +148,13 @@ impl From<diesel::result::Error> for DomainError {
             other => DomainError::Internal(format!("database: {other}")),
         }
     }
+}
+
+fn concurrent_update() -> DomainError {
+    DomainError::conflict(
+        "concurrent_update",
+        "a concurrent request changed the same records; nothing was written: send the request again",
+    )
 }
 
 /// Maps a unique-constraint violation to a 409 with this code (other errors as usual),

@@ -96,6 +96,9 @@ pub enum Permission {
     StockWrite,
     /// Make, move and release reservations (an agent: for their customers).
     ReservationsWrite,
+    /// Set what credit control and receivables work with: a customer's credit limit,
+    /// payment terms, tax treatment and parent (group) customer.
+    CreditManage,
 }
 
 /// The one table of who may do what. Row-level scope (an agent's own customers)
@@ -127,6 +130,7 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | ReportsRead
                 | StockRead
                 | ReservationsWrite
+                | CreditManage
         ),
         Role::SalesAgent => matches!(
             p,
@@ -143,13 +147,14 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | StockRead
                 | ReservationsWrite
         ),
+        // The warehouse works from stock, deliveries and the money-free order views
+        // (`/sales-orders/{id}/stock`, the completeness report): no documents, no prices.
         Role::Warehouse => matches!(
             p,
             CustomersRead
                 | ItemsRead
                 | ItemsWrite
                 | SalesSetupRead
-                | SalesDocsRead
                 | ProductionUpdate
                 | StockRead
                 | StockWrite
@@ -165,6 +170,7 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | SalesDocsRead
                 | ReportsRead
                 | StockRead
+                | CreditManage
         ),
         Role::ServiceAgent => {
             matches!(
@@ -286,5 +292,23 @@ impl Caller {
         } else {
             Err(crate::DomainError::forbidden(format!("your role does not allow {p:?}")))
         }
+    }
+    /// For bodies where some fields need more than the operation itself (a customer's
+    /// price list needs the pricing permission): 403 naming every field given here
+    /// whose permission the caller lacks.
+    pub fn require_fields(&self, fields: &[(&str, Permission)]) -> Result<(), crate::DomainError> {
+        let missing: Vec<crate::FieldError> = fields
+            .iter()
+            .filter(|(_, p)| !self.has(*p))
+            .map(|(f, p)| crate::FieldError::new(*f, "forbidden", format!("changing it needs the {p:?} permission")))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = missing.iter().map(|e| e.field.as_str()).collect();
+        Err(crate::DomainError::Forbidden {
+            detail: format!("your role may not set {}", names.join(", ")),
+            errors: missing,
+        })
     }
 }

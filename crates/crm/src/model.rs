@@ -142,6 +142,8 @@ pub struct Customer {
     pub campaign_id: Option<i64>,
     /// Contact the customer at least every this many days (`/reports/contact-overdue`).
     pub contact_frequency_days: Option<i32>,
+    /// The warehouse this customer's orders are served from unless they name one.
+    pub default_warehouse_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
@@ -195,6 +197,8 @@ pub struct CustomerCreate {
     #[validate(range(min = 1, max = 3650))]
     #[schema(minimum = 1, maximum = 3650)]
     pub contact_frequency_days: Option<i32>,
+    /// The warehouse this customer's orders are served from unless they name one.
+    pub default_warehouse_id: Option<i64>,
 }
 
 /// JSON merge-patch: absent fields stay, `null` clears an optional field.
@@ -279,6 +283,9 @@ pub struct CustomerPatch {
     #[validate(range(min = 1, max = 3650))]
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 3650)]
     pub contact_frequency_days: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[schema(value_type = Option<i64>)]
+    pub default_warehouse_id: Option<Option<i64>>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -499,6 +499,7 @@ pub mod lead_service {
                         sales_partner_id: None,
                         campaign_id: current.campaign_id,
                         contact_frequency_days: None,
+                        default_warehouse_id: None,
                     },
                 )?
             }

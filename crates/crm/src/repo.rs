@@ -43,6 +43,7 @@ pub struct CustomerRow {
     pub sales_partner_id: Option<i64>,
     pub campaign_id: Option<i64>,
     pub contact_frequency_days: Option<i32>,
+    pub default_warehouse_id: Option<i64>,
 }
 
 /// The insertable part of a customer (the database assigns the id).
@@ -77,6 +78,7 @@ pub struct NewCustomer {
     pub sales_partner_id: Option<i64>,
     pub campaign_id: Option<i64>,
     pub contact_frequency_days: Option<i32>,
+    pub default_warehouse_id: Option<i64>,
 }
 
 fn corrupt(what: &str, id: i64) -> DomainError {
@@ -119,6 +121,7 @@ impl CustomerRow {
             sales_partner_id: self.sales_partner_id,
             campaign_id: self.campaign_id,
             contact_frequency_days: self.contact_frequency_days,
+            default_warehouse_id: self.default_warehouse_id,
         })
     }
 }

@@ -15,6 +15,8 @@ use crate::scope;
 
 pub const CUSTOMER: &str = "customer";
 pub const CONTACT: &str = "contact";
+/// Days until invoices fall due when a customer is created without payment terms.
+pub const DEFAULT_PAYMENT_TERMS: i32 = 30;
 
 /// Who may own the customer: agents keep their own; assigning to someone else
 /// needs `CustomersAssign`; the owner must be an active user.
@@ -81,8 +83,36 @@ pub fn check_team(conn: &mut DbConnection, r: &TeamRefs) -> Result<()> {
     Ok(())
 }
 
+/// Fields of a customer that feed the price engine or the credit decision: setting or
+/// changing them needs more than `CustomersWrite`, exactly like a hand-set line price
+/// needs `PriceOverride`.
+fn guarded(changed: &[(&'static str, bool)]) -> Vec<(&'static str, Permission)> {
+    changed
+        .iter()
+        .filter(|(_, c)| *c)
+        .map(|(f, _)| {
+            let p = match *f {
+                "price_list_id" | "discount_percent" => Permission::PricingWrite,
+                _ => Permission::CreditManage,
+            };
+            (*f, p)
+        })
+        .collect()
+}
+
 pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: CustomerCreate) -> Result<Customer> {
     caller.require(Permission::CustomersWrite)?;
+    caller.require_fields(&guarded(&[
+        ("price_list_id", input.price_list_id.is_some()),
+        ("discount_percent", input.discount_percent.is_some()),
+        ("tax_treatment", input.tax_treatment.is_some_and(|t| t != TaxTreatment::Standard)),
+        ("credit_limit", input.credit_limit.is_some()),
+        ("payment_terms_days", input.payment_terms_days.is_some_and(|d| d != DEFAULT_PAYMENT_TERMS)),
+        ("parent_id", input.parent_id.is_some()),
+    ]))?;
+    if let Some(w) = input.default_warehouse_id {
+        ordo_db::refs::sellable_warehouses(conn, &[("default_warehouse_id".into(), w)])?;
+    }
     let owner_id = resolve_owner(conn, caller, input.owner_id)?;
     if let Some(parent) = input.parent_id {
         check_parent(conn, caller, None, parent)?;
@@ -114,7 +144,7 @@ pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: Customer
             billing_address: input.billing_address.as_ref().map(json_text),
             shipping_address: input.shipping_address.as_ref().map(json_text),
             currency: input.currency.code().to_string(),
-            payment_terms_days: input.payment_terms_days.unwrap_or(30),
+            payment_terms_days: input.payment_terms_days.unwrap_or(DEFAULT_PAYMENT_TERMS),
             credit_limit: input.credit_limit.map(|m| m.to_scaled()),
             parent_id: input.parent_id,
             owner_id,
@@ -133,6 +163,7 @@ pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: Customer
             sales_partner_id: input.sales_partner_id,
             campaign_id: input.campaign_id,
             contact_frequency_days: input.contact_frequency_days,
+            default_warehouse_id: input.default_warehouse_id,
         },
     )?;
     let customer = row.to_model()?;
@@ -175,8 +206,25 @@ pub fn update_customer(
     caller.require(Permission::CustomersWrite)?;
     check_version(if_match, current.version)?;
     writable(&current)?;
+    caller.require_fields(&guarded(&[
+        ("price_list_id", patch.price_list_id.is_some_and(|v| v != current.price_list_id)),
+        (
+            "discount_percent",
+            patch.discount_percent.is_some_and(|v| v.map(|r| r.to_scaled()) != current.discount_percent),
+        ),
+        ("tax_treatment", patch.tax_treatment.is_some_and(|v| v.as_str() != current.tax_treatment)),
+        ("credit_limit", patch.credit_limit.is_some_and(|v| v.map(|m| m.to_scaled()) != current.credit_limit)),
+        ("payment_terms_days", patch.payment_terms_days.is_some_and(|v| v != current.payment_terms_days)),
+        ("parent_id", patch.parent_id.is_some_and(|v| v != current.parent_id)),
+    ]))?;
     let before = current.to_model()?;
     let mut row = current.clone();
+    if let Some(v) = patch.default_warehouse_id {
+        if let Some(w) = v.filter(|w| Some(*w) != current.default_warehouse_id) {
+            ordo_db::refs::sellable_warehouses(conn, &[("default_warehouse_id".into(), w)])?;
+        }
+        row.default_warehouse_id = v;
+    }
     if let Some(owner) = patch.owner_id {
         if owner != row.owner_id {
             row.owner_id = match owner {

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+/// The advisory lock key that serialises migrations across processes.
+const MIGRATION_LOCK: i64 = 0x006f_7264_6f6d_6967;
 
 /// One connection type, two databases: queries are written once against it.
 #[derive(diesel::MultiConnection)]
@@ -107,6 +109,8 @@ type Pool = r2d2::Pool<Manager>;
 #[derive(Clone)]
 pub struct Db {
     backend: Backend,
+    /// The SQLite file or the PostgreSQL URL.
+    target: String,
     writer: Pool,
     reader: Pool,
 }
@@ -127,14 +131,16 @@ impl Db {
                 // WAL is a property of the file: set it once, before the pools open.
                 let mut c = SqliteConnection::establish(&config.target)
                     .map_err(|e| format!("cannot open SQLite file {}: {e}", config.target))?;
-                c.batch_execute("PRAGMA journal_mode = WAL;").map_err(|e| format!("cannot enable WAL: {e}"))?;
+                // Another process opening the same file may hold the lock for a moment.
+                c.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")
+                    .map_err(|e| format!("cannot enable WAL: {e}"))?;
                 let writer = build(1)?;
                 let reader = build(config.pool_size.max(1))?;
-                Ok(Db { backend: Backend::Sqlite, writer, reader })
+                Ok(Db { backend: Backend::Sqlite, target: config.target.clone(), writer, reader })
             }
             Backend::Postgres => {
                 let pool = build(config.pool_size.max(1))?;
-                Ok(Db { backend: Backend::Postgres, writer: pool.clone(), reader: pool })
+                Ok(Db { backend: Backend::Postgres, target: config.target.clone(), writer: pool.clone(), reader: pool })
             }
         }
     }
@@ -143,14 +149,33 @@ impl Db {
         self.backend
     }
 
+    /// Applies pending migrations. Several processes may start at once against one
+    /// database: they migrate one after the other (a PostgreSQL advisory lock; on
+    /// SQLite an exclusive lock on a file beside the database), and the later ones
+    /// find nothing left to do.
     pub fn migrate(&self) -> std::result::Result<Vec<String>, String> {
         let mut conn = self.writer.get().map_err(|e| format!("database unavailable: {e}"))?;
+        let names = |v: Vec<diesel::migration::MigrationVersion<'_>>| v.iter().map(|m| m.to_string()).collect();
         let applied = match &mut *conn {
             DbConnection::Pg(c) => {
-                c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect())
+                c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                    .map_err(|e| format!("cannot take the migration lock: {e}"))?;
+                let r = c.run_pending_migrations(PG_MIGRATIONS).map(names);
+                let _ = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+                r
             }
             DbConnection::Sqlite(c) => {
-                c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect())
+                let path = format!("{}.migrate-lock", self.target);
+                let lock = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| format!("cannot open {path}: {e}"))?;
+                lock.lock().map_err(|e| format!("cannot lock {path}: {e}"))?;
+                let r = c.run_pending_migrations(SQLITE_MIGRATIONS).map(names);
+                drop(lock);
+                r
             }
         };
         applied.map_err(|e| format!("migration failed: {e}"))
@@ -213,14 +238,5 @@ fn redact(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
         _ => url.to_string(),
-    }
-}
-
-impl Db {
-    /// Work on the writer outside a transaction (each statement commits alone),
-    /// for bookkeeping that must be visible before the use case runs.
-    pub fn with_writer<T>(&self, stats: &Stats, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
-        let mut conn = Self::checkout(&self.writer, stats)?;
-        f(&mut conn)
     }
 }

@@ -8,6 +8,8 @@ pub mod audit;
 pub mod conn;
 pub mod crud;
 pub mod idempotency;
+pub mod lock;
+pub mod refs;
 pub mod schema;
 pub mod series;
 pub mod sql;

@@ -99,6 +99,7 @@ diesel::table! {
         sales_partner_id -> Nullable<BigInt>,
         campaign_id -> Nullable<BigInt>,
         contact_frequency_days -> Nullable<Integer>,
+        default_warehouse_id -> Nullable<BigInt>,
     }
 }
 
@@ -196,6 +197,36 @@ diesel::table! {
         markup_percent -> Nullable<BigInt>,
         active -> Bool,
         is_default -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        base_supplier_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    suppliers (id) {
+        id -> BigInt,
+        code -> Text,
+        name -> Text,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    supplier_prices (id) {
+        id -> BigInt,
+        supplier_id -> BigInt,
+        item_id -> BigInt,
+        unit -> Text,
+        currency -> Text,
+        price -> BigInt,
+        min_quantity -> BigInt,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
@@ -641,6 +672,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        warehouse_id -> Nullable<BigInt>,
     }
 }
 
@@ -702,6 +734,7 @@ diesel::table! {
         version -> BigInt,
         promised_date -> Nullable<Date>,
         promise_source -> Nullable<Text>,
+        warehouse_id -> Nullable<BigInt>,
     }
 }
 
@@ -954,6 +987,8 @@ diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    suppliers,
+    supplier_prices,
     users,
     api_clients,
     number_series,

@@ -436,7 +436,7 @@ pub struct OrderCompleteness {
 /// Open orders (in execution) that can ship now in full, in part or not at all, with
 /// what is missing and the expected date that would complete them. Paged by order id.
 pub fn completeness(conn: &mut DbConnection, caller: &Caller, page: &PageRequest) -> Result<Page<OrderCompleteness>> {
-    caller.require(Permission::SalesDocsRead)?;
+    caller.require(Permission::StockRead)?;
     let mut q = sales_orders::table
         .filter(sales_orders::status.eq("in_execution"))
         .select((sales_orders::id, sales_orders::number, sales_orders::customer_id))

@@ -18,11 +18,15 @@ use std::collections::HashMap;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use validator::Validate;
 
+use crate::holdings::{self, Holdings};
 use crate::reservations::LineStockRow;
 use crate::stock::{self, MovementKind};
+use ordo_sales_docs::orders::OrderRow;
 
 pub const DELIVERY: &str = "delivery";
 pub const RETURN: &str = "return";
+/// Deliveries that have not left yet: what they carry stays reserved for them.
+pub const OPEN: [&str; 2] = ["draft", "picked"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -162,7 +166,12 @@ pub struct DeliveryLineInput {
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryCreate {
-    /// Default: every stock line with reserved stock not yet on a delivery.
+    /// The warehouse the delivery ships from. Default: the one warehouse where the
+    /// chosen lines hold stock not on a delivery yet (422 `warehouse_required` when
+    /// that is several: one delivery per warehouse).
+    pub warehouse_id: Option<i64>,
+    /// Default: every stock line with stock reserved in that warehouse and not yet on
+    /// a delivery.
     #[serde(default)]
     #[validate(nested)]
     pub lines: Vec<DeliveryLineInput>,
@@ -206,22 +215,24 @@ fn lines_of(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<DeliveryLineRow>
         .load(conn)?)
 }
 
-/// Quantity per order line already on open (draft or picked) deliveries.
-pub(crate) fn on_open_deliveries(conn: &mut DbConnection, lines: &[i64]) -> Result<HashMap<i64, i64>> {
-    let rows: Vec<(i64, i64)> = delivery_lines::table
-        .inner_join(deliveries::table.on(deliveries::id.eq(delivery_lines::delivery_id)))
-        .filter(delivery_lines::order_line_id.eq_any(lines))
-        .filter(deliveries::status.eq_any(["draft", "picked"]))
-        .select((delivery_lines::order_line_id, delivery_lines::quantity))
-        .load(conn)?;
-    let mut out = HashMap::new();
-    for (l, q) in rows {
-        *out.entry(l).or_default() += q;
-    }
-    Ok(out)
+/// The order a delivery-side change belongs to, locked (all changes of one order's
+/// stock queue behind each other), and then the delivery as it is now.
+fn locked(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<(DeliveryRow, OrderRow)> {
+    ordo_db::lock::parent(conn, "sales_orders", "deliveries", "sales_order_id", id)?;
+    let d = find(conn, caller, id)?;
+    let order = ordo_sales_docs::orders::find(conn, caller, d.sales_order_id)?;
+    Ok((d, order))
+}
+
+fn order_not_open(order: &OrderRow) -> DomainError {
+    DomainError::conflict(
+        "order_not_in_execution",
+        format!("sales order {} is {}: only orders in execution are delivered", order.number, order.status),
+    )
 }
 
 pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: DeliveryCreate) -> Result<Delivery> {
+    ordo_sales_docs::orders::lock(conn, order_id)?;
     let order = ordo_sales_docs::orders::find(conn, caller, order_id)?;
     write(caller)?;
     if order.status != "in_execution" {
@@ -230,14 +241,34 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: De
             format!("sales order {} is {}: only confirmed orders are delivered", order.number, order.status),
         ));
     }
-    let stock: Vec<LineStockRow> = order_line_stock::table
+    if let Some(w) = input.warehouse_id {
+        stock::referenced_warehouse(conn, "warehouse_id", w)?;
+    }
+    let all: Vec<(i64, i64)> = order_line_stock::table
         .filter(order_line_stock::sales_order_id.eq(order_id))
         .order(order_line_stock::id.asc())
-        .select(LineStockRow::as_select())
+        .select((order_line_stock::line_id, order_line_stock::item_id))
         .load(conn)?;
-    let line_ids: Vec<i64> = stock.iter().map(|s| s.line_id).collect();
-    let on_way = on_open_deliveries(conn, &line_ids)?;
-    let free = |s: &LineStockRow| s.reserved - on_way.get(&s.line_id).copied().unwrap_or(0);
+    for (n, l) in input.lines.iter().enumerate() {
+        if !all.iter().any(|(id, _)| *id == l.line_id) {
+            return Err(DomainError::reference_not_found("order line", &format!("lines[{n}].line_id"), l.line_id));
+        }
+    }
+    let chosen: Vec<i64> = if input.lines.is_empty() {
+        all.iter().map(|a| a.0).collect()
+    } else {
+        input.lines.iter().map(|l| l.line_id).collect()
+    };
+    let extra: Vec<(i64, i64)> = match input.warehouse_id {
+        Some(w) => all.iter().filter(|a| chosen.contains(&a.0)).map(|a| (a.1, w)).collect(),
+        None => vec![],
+    };
+    let (stock, held, _) = holdings::lock_lines(conn, &chosen, &extra)?;
+    let wh = match input.warehouse_id {
+        Some(w) => w,
+        None => delivery_warehouse(&stock, &held, &input)?,
+    };
+    let free = |s: &LineStockRow| held.free(s.line_id, wh);
     let mut wanted: Vec<(LineStockRow, i64)> = vec![];
     let mut errs = vec![];
     // Over-delivery beyond the ordered quantity: only within the item's tolerance, only
@@ -260,10 +291,15 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: De
             let q = l.quantity.map(|q| q.to_scaled()).unwrap_or(free(s));
             let pct = ordo_core::Rate::from_scaled(tolerance.get(&s.item_id).copied().unwrap_or(0));
             let allowed = s.ordered + tolerance_of(s.ordered, pct);
-            let carried = on_way.get(&s.line_id).copied().unwrap_or(0);
+            // Everything of this line already on open deliveries (from any warehouse),
+            // plus what this request asked for on earlier lines.
+            let carried = held.carried_total(s.line_id)
+                + wanted.iter().filter(|(w, _)| w.line_id == s.line_id).map(|(_, q)| q).sum::<i64>();
+            let free_here =
+                free(s) - wanted.iter().filter(|(w, _)| w.line_id == s.line_id).map(|(_, q)| q).sum::<i64>();
             let field = format!("lines[{n}].quantity");
             if q <= 0 {
-                errs.push(FieldError::new(field, "not_reserved", "nothing is reserved and not yet on a delivery"));
+                errs.push(FieldError::new(field, "not_reserved", "nothing is reserved here and not yet on a delivery"));
             } else if s.delivered + carried + q > allowed {
                 let msg = if allowed > s.ordered {
                     format!("more than was ordered plus the item's {pct}% tolerance")
@@ -271,15 +307,18 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: De
                     "more than was ordered".to_string()
                 };
                 errs.push(FieldError::new(field, "exceeds_ordered", msg));
-            } else if q > free(s) && (s.backordered > 0 || s.delivered + carried + q <= s.ordered) {
+            } else if q > free_here && (s.backordered > 0 || s.delivered + carried + q <= s.ordered) {
                 errs.push(FieldError::new(
                     field,
                     "not_reserved",
-                    format!("only {} is reserved and not yet on a delivery", Quantity::from_scaled(free(s).max(0))),
+                    format!(
+                        "only {} is reserved in this warehouse and not yet on a delivery",
+                        Quantity::from_scaled(free_here.max(0))
+                    ),
                 ));
             } else {
-                if q > free(s) {
-                    extra.push((s.clone(), q - free(s)));
+                if q > free_here {
+                    extra.push((s.clone(), q - free_here.max(0)));
                 }
                 wanted.push((s.clone(), q));
             }
@@ -298,9 +337,13 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: De
             "no line has reserved stock that is not on a delivery yet",
         ));
     }
+    if !extra.is_empty() {
+        let pairs: Vec<(i64, i64)> = extra.iter().map(|(s, _)| (s.item_id, wh)).collect();
+        stock::lock_balances(conn, &pairs, false)?;
+    }
     for (s, q) in &extra {
-        if !stock::reserve_exact(conn, s.item_id, s.warehouse_id, *q)? {
-            return Err(stock::insufficient(s.item_id, s.warehouse_id, "lines"));
+        if !stock::reserve_exact(conn, s.item_id, wh, *q)? {
+            return Err(stock::insufficient(s.item_id, wh, "lines"));
         }
         diesel::update(order_line_stock::table.find(s.id))
             .set((
@@ -312,9 +355,7 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: De
     if !extra.is_empty() {
         let holds: Vec<_> = extra
             .iter()
-            .map(|(s, q)| {
-                crate::reservations::line_hold(s.item_id, s.warehouse_id, *q, s.line_id, order_id, order.customer_id)
-            })
+            .map(|(s, q)| crate::reservations::line_hold(s.item_id, wh, *q, s.line_id, order_id, order.customer_id))
             .collect();
         ordo_db::insert_batch!(conn, ordo_db::schema::reservations::table, &holds);
     }
@@ -324,7 +365,7 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: De
         number: series::next_number(conn, DELIVERY)?,
         sales_order_id: order_id,
         customer_id: order.customer_id,
-        warehouse_id: wanted[0].0.warehouse_id,
+        warehouse_id: wh,
         status: DeliveryStatus::Draft.as_str().into(),
         carrier: None,
         tracking_number: None,
@@ -360,6 +401,62 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: De
     let v = saved.to_model(&lines)?;
     audit::record(conn, caller, DELIVERY, v.id, "create", &to_json(&v))?;
     Ok(v)
+}
+
+/// Where a delivery without `warehouse_id` ships from: the one warehouse where the
+/// chosen lines hold stock that is not on a delivery yet; with nothing held, the one
+/// warehouse the chosen lines are sourced from (an over-delivery reserves there).
+fn delivery_warehouse(stock: &[LineStockRow], held: &Holdings, input: &DeliveryCreate) -> Result<i64> {
+    let mut holding: Vec<i64> = stock
+        .iter()
+        .flat_map(|s| held.warehouses(s.line_id).into_iter().filter(|w| held.free(s.line_id, *w) > 0))
+        .collect();
+    holding.sort_unstable();
+    holding.dedup();
+    if holding.is_empty() && !input.lines.is_empty() {
+        holding = stock.iter().map(|s| s.warehouse_id).collect();
+        holding.sort_unstable();
+        holding.dedup();
+    }
+    match holding.as_slice() {
+        [] => Err(DomainError::rule("nothing_to_deliver", "no line has reserved stock that is not on a delivery yet")),
+        [w] => Ok(*w),
+        several => Err(DomainError::Rule {
+            code: "warehouse_required",
+            detail: format!(
+                "the stock to deliver is held in warehouses {}: a delivery ships from one, so name it in `warehouse_id`",
+                several.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+            ),
+            errors: vec![FieldError::new("warehouse_id", "required", "the stock is held in several warehouses")],
+        }),
+    }
+}
+
+/// Cancels open draft deliveries of an order that is cancelled or closed; what they
+/// carried is released with the rest of the order's stock. `drafts` are (id, version).
+pub(crate) fn cancel_drafts(conn: &mut DbConnection, caller: &Caller, drafts: &[(i64, i64)]) -> Result<()> {
+    if drafts.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = drafts.iter().map(|d| d.0).collect();
+    diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)).filter(deliveries::status.eq("draft")))
+        .set((
+            deliveries::status.eq(DeliveryStatus::Cancelled.as_str()),
+            deliveries::version.eq(deliveries::version + 1),
+            deliveries::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    for id in ids {
+        audit::record(
+            conn,
+            caller,
+            DELIVERY,
+            id,
+            "cancelled",
+            &serde_json::json!({"status": {"from": "draft", "to": "cancelled"}, "reason": "the order was cancelled or closed"}),
+        )?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Default)]
@@ -400,15 +497,17 @@ pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Delivery
     row.to_model(&lines)
 }
 
-fn transition(
+/// A delivery that may go from one of `from` to `to`: the order locked, the delivery
+/// re-read, the caller's version matched.
+fn for_transition(
     conn: &mut DbConnection,
     caller: &Caller,
     id: i64,
     if_match: Option<i64>,
     from: &[DeliveryStatus],
     to: DeliveryStatus,
-) -> Result<DeliveryRow> {
-    let current = find(conn, caller, id)?;
+) -> Result<(DeliveryRow, OrderRow)> {
+    let (current, order) = locked(conn, caller, id)?;
     write(caller)?;
     check_version(if_match, current.version)?;
     let s = DeliveryStatus::parse(&current.status).unwrap_or(DeliveryStatus::Draft);
@@ -418,29 +517,48 @@ fn transition(
             format!("delivery {} is {} and cannot become {}", current.number, s.as_str(), to.as_str()),
         ));
     }
-    let mut row = current.clone();
+    Ok((current, order))
+}
+
+/// Saves the delivery in state `to` (with whatever else `row` changed) and records it.
+fn save_transition(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    current: &DeliveryRow,
+    mut row: DeliveryRow,
+    to: DeliveryStatus,
+) -> Result<DeliveryRow> {
     row.status = to.as_str().into();
-    row.version += 1;
+    row.version = current.version + 1;
     row.updated_at = now();
     let saved: DeliveryRow = ordo_db::save_versioned!(conn, deliveries, &row, current.version)?;
-    audit::record(
-        conn,
-        caller,
-        DELIVERY,
-        id,
-        to.as_str(),
-        &serde_json::json!({"status": {"from": s.as_str(), "to": to.as_str()}}),
-    )?;
+    let mut changes = serde_json::json!({"status": {"from": current.status, "to": to.as_str()}});
+    for (k, before, after) in [
+        ("carrier", &current.carrier, &saved.carrier),
+        ("tracking_number", &current.tracking_number, &saved.tracking_number),
+    ] {
+        if before != after {
+            changes[k] = serde_json::json!({"from": before, "to": after});
+        }
+    }
+    audit::record(conn, caller, DELIVERY, current.id, to.as_str(), &changes)?;
     Ok(saved)
 }
 
 pub fn pick(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Delivery> {
-    let row = transition(conn, caller, id, if_match, &[DeliveryStatus::Draft], DeliveryStatus::Picked)?;
+    let (current, order) =
+        for_transition(conn, caller, id, if_match, &[DeliveryStatus::Draft], DeliveryStatus::Picked)?;
+    if order.status != "in_execution" {
+        return Err(order_not_open(&order));
+    }
+    let row = save_transition(conn, caller, &current, current.clone(), DeliveryStatus::Picked)?;
     row.to_model(&lines_of(conn, &[id])?)
 }
 
+/// Cancels a delivery that has not shipped: what it carried stays reserved for the
+/// order (an extra reserved for an over-delivery is released).
 pub fn cancel(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Delivery> {
-    let row = transition(
+    let (current, _) = for_transition(
         conn,
         caller,
         id,
@@ -448,16 +566,17 @@ pub fn cancel(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Optio
         &[DeliveryStatus::Draft, DeliveryStatus::Picked],
         DeliveryStatus::Cancelled,
     )?;
+    let row = save_transition(conn, caller, &current, current.clone(), DeliveryStatus::Cancelled)?;
     let lines = lines_of(conn, &[id])?;
-    // A cancelled over-delivery gives back the extra it reserved.
     let ids: Vec<i64> = lines.iter().map(|l| l.order_line_id).collect();
     crate::reservations::release_excess(conn, &ids)?;
     row.to_model(&lines)
 }
 
-/// Ships: per line the stock leaves (on hand and reserved both go down, in one
-/// conditional UPDATE), a ledger entry at the item's standard cost, the reservation is
-/// consumed and the order line counts it delivered.
+/// Ships from the delivery's warehouse: per line the stock leaves (on hand and reserved
+/// both go down, in one conditional UPDATE), a ledger entry at the item's standard
+/// cost, the line's reservation there is consumed and the line counts it delivered.
+/// Only an order in execution ships (409 `order_not_in_execution`).
 pub fn ship(
     conn: &mut DbConnection,
     caller: &Caller,
@@ -465,7 +584,7 @@ pub fn ship(
     if_match: Option<i64>,
     r: ShipRequest,
 ) -> Result<Delivery> {
-    let mut row = transition(
+    let (current, order) = for_transition(
         conn,
         caller,
         id,
@@ -473,13 +592,22 @@ pub fn ship(
         &[DeliveryStatus::Draft, DeliveryStatus::Picked],
         DeliveryStatus::Shipped,
     )?;
+    if order.status != "in_execution" {
+        return Err(order_not_open(&order));
+    }
+    let wh = current.warehouse_id;
     let lines = lines_of(conn, &[id])?;
+    // Only this warehouse's stock changes: its balances are the locks to hold (what
+    // the lines hold here cannot change without them; take_from checks it).
+    let pairs: Vec<(i64, i64)> = lines.iter().map(|l| (l.item_id, wh)).collect();
+    stock::lock_balances(conn, &pairs, false)?;
     let mut shipped = vec![];
+    let mut taken = vec![];
     for l in &lines {
         let n = diesel::update(
             stock_balances::table
                 .filter(stock_balances::item_id.eq(l.item_id))
-                .filter(stock_balances::warehouse_id.eq(row.warehouse_id))
+                .filter(stock_balances::warehouse_id.eq(wh))
                 .filter(stock_balances::reserved.ge(l.quantity))
                 .filter(stock_balances::on_hand.ge(l.quantity)),
         )
@@ -489,20 +617,18 @@ pub fn ship(
         ))
         .execute(conn)?;
         if n == 0 {
-            return Err(DomainError::Rule {
-                code: "insufficient_stock",
-                detail: format!("item {} is no longer reserved in full for this delivery", l.item_id),
-                errors: vec![],
-            });
+            return Err(DomainError::Internal(format!(
+                "item {} in warehouse {wh}: reserved but not on hand",
+                l.item_id
+            )));
         }
-        let cost = l.unit_cost;
         shipped.push(stock::LedgerRow {
             id: 0,
             item_id: l.item_id,
-            warehouse_id: row.warehouse_id,
+            warehouse_id: wh,
             kind: MovementKind::Delivery.as_str().into(),
             quantity: -l.quantity,
-            unit_cost: cost,
+            unit_cost: l.unit_cost,
             doc_kind: Some(DELIVERY.into()),
             doc_id: Some(id),
             reason: None,
@@ -516,28 +642,19 @@ pub fn ship(
                 order_line_stock::version.eq(order_line_stock::version + 1),
             ))
             .execute(conn)?;
+        taken.push((l.order_line_id, wh, l.quantity));
     }
-    let taken: Vec<(i64, i64)> = lines.iter().map(|l| (l.order_line_id, l.quantity)).collect();
     crate::reservations::take_from(conn, &taken, crate::reservations::ReservationStatus::Consumed)?;
     ordo_db::insert_batch!(conn, ordo_db::schema::stock_ledger::table, &shipped);
+    let mut row = current.clone();
     row.carrier = r.carrier;
     row.tracking_number = r.tracking_number;
     row.packages = r.packages;
     row.weight = r.weight.map(|w| w.to_scaled());
     row.shipped_at = Some(now());
-    row.version += 1;
-    let saved: DeliveryRow = ordo_db::save_versioned!(conn, deliveries, &row, row.version - 1)?;
+    let saved = save_transition(conn, caller, &current, row, DeliveryStatus::Shipped)?;
     crate::reservations::complete_if_delivered(conn, caller, saved.sales_order_id)?;
-    let v = saved.to_model(&lines_of(conn, &[id])?)?;
-    audit::record(
-        conn,
-        caller,
-        DELIVERY,
-        id,
-        "ship_details",
-        &serde_json::json!({"carrier": v.carrier, "tracking_number": v.tracking_number}),
-    )?;
-    Ok(v)
+    saved.to_model(&lines)
 }
 
 /// The quantity `pct` percent of `ordered` allows on top, rounded down to the
@@ -775,8 +892,12 @@ pub fn find_return(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<
 }
 
 pub fn create_return(conn: &mut DbConnection, caller: &Caller, r: ReturnCreate) -> Result<Return> {
-    let d = find(conn, caller, r.delivery_id)
-        .map_err(|_| DomainError::reference_not_found("delivery", "delivery_id", r.delivery_id))?;
+    // The order is locked first: concurrent returns of the same delivery queue, and
+    // each sees what the ones before it authorised.
+    let (d, _) = locked(conn, caller, r.delivery_id).map_err(|e| match e {
+        DomainError::NotFound { .. } => DomainError::reference_not_found("delivery", "delivery_id", r.delivery_id),
+        e => e,
+    })?;
     caller.require(Permission::ReservationsWrite)?;
     if d.status != DeliveryStatus::Shipped.as_str() {
         return Err(DomainError::conflict(
@@ -867,6 +988,7 @@ pub fn receive_return(
     if_match: Option<i64>,
     r: ReturnReceive,
 ) -> Result<Return> {
+    ordo_db::lock::parent(conn, "sales_orders", "returns", "sales_order_id", id)?;
     let current = find_return(conn, caller, id)?;
     write(caller)?;
     check_version(if_match, current.version)?;
@@ -878,6 +1000,8 @@ pub fn receive_return(
     }
     stock::referenced_warehouse(conn, "warehouse_id", r.warehouse_id)?;
     let lines = return_lines_of(conn, id)?;
+    let pairs: Vec<(i64, i64)> = lines.iter().map(|l| (l.item_id, r.warehouse_id)).collect();
+    stock::lock_balances(conn, &pairs, true)?;
     let dl: HashMap<i64, (i64, Option<i64>)> = delivery_lines::table
         .filter(delivery_lines::delivery_id.eq(current.delivery_id))
         .select((delivery_lines::id, delivery_lines::order_line_id, delivery_lines::unit_cost))

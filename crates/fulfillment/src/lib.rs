@@ -4,6 +4,7 @@
 
 pub mod availability;
 pub mod deliveries;
+pub mod holdings;
 pub mod promising;
 pub mod reservations;
 pub mod stock;

@@ -1,15 +1,17 @@
-//! Reservations: confirming an order reserves its stock lines in the same transaction
-//! (what cannot be reserved is back-ordered and reserved automatically when stock
-//! arrives, oldest requested date first); reservations can also be made, moved and
-//! released by hand. Every reservation goes through the conditional UPDATE in
-//! [`crate::stock`], so reserved never exceeds on hand.
+//! Reservations: confirming an order reserves each stock line in its sourcing
+//! warehouse in the same transaction (what cannot be reserved is back-ordered and
+//! reserved automatically when stock arrives there, oldest requested date first);
+//! reservations can also be made, moved and released by hand. Every reservation goes
+//! through the conditional UPDATE in [`crate::stock`], so reserved never exceeds on
+//! hand; every change of an order line's stock runs with the order's row and the
+//! balances it touches locked (see [`crate::holdings`]).
 
 use diesel::prelude::*;
 use ordo_core::time_util::now;
 use ordo_core::util::{check_version, to_json};
 use ordo_core::{Caller, DomainError, FieldError, Page, PageRequest, Permission, Quantity, Result, Scope};
 use ordo_db::audit;
-use ordo_db::schema::{customers, items, order_line_stock, reservations, sales_orders};
+use ordo_db::schema::{customers, deliveries, items, order_line_stock, reservations, sales_orders};
 use ordo_db::DbConnection;
 use ordo_sales_docs::lines::{self, DocKind};
 use ordo_sales_docs::orders::{self, SalesOrder};
@@ -18,6 +20,7 @@ use std::collections::HashMap;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 use validator::Validate;
 
+use crate::holdings::{self, Holdings};
 use crate::stock;
 
 pub const ENTITY: &str = "reservation";
@@ -162,12 +165,15 @@ pub struct LineStockRow {
     pub version: i64,
 }
 
-/// Where one order line stands: ordered = reserved + back-ordered + delivered (in the
-/// item's base unit).
+/// Where one order line stands (base units): reserved + back-ordered + delivered =
+/// ordered (more only while an open delivery carries more than was ordered, within the
+/// item's over-delivery tolerance).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LineStock {
     pub line_id: i64,
     pub item_id: i64,
+    /// The sourcing warehouse: confirmation reserved here, and back-orders wait here
+    /// for stock to arrive.
     pub warehouse_id: i64,
     #[serde(with = "ordo_core::serde_util::date")]
     #[schema(value_type = String, format = Date)]
@@ -177,13 +183,26 @@ pub struct LineStock {
     pub backordered: Quantity,
     pub delivered: Quantity,
     pub returned: Quantity,
+    /// The part of `reserved` that open (draft or picked) deliveries carry.
+    pub on_delivery: Quantity,
+    /// Where the reserved stock is held: one entry per warehouse.
+    pub warehouses: Vec<LineStockWarehouse>,
     #[serde(serialize_with = "ordo_core::serde_util::date::option::serialize")]
     #[schema(value_type = Option<String>, format = Date)]
     pub promised_date: Option<Date>,
 }
 
+/// What an order line holds in one warehouse.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LineStockWarehouse {
+    pub warehouse_id: i64,
+    pub reserved: Quantity,
+    /// Of that, on open deliveries from this warehouse.
+    pub on_delivery: Quantity,
+}
+
 impl LineStockRow {
-    fn to_model(&self) -> LineStock {
+    fn to_model(&self, h: &Holdings) -> LineStock {
         LineStock {
             line_id: self.line_id,
             item_id: self.item_id,
@@ -194,13 +213,48 @@ impl LineStockRow {
             backordered: Quantity::from_scaled(self.backordered),
             delivered: Quantity::from_scaled(self.delivered),
             returned: Quantity::from_scaled(self.returned),
+            on_delivery: Quantity::from_scaled(h.carried_total(self.line_id)),
+            warehouses: h
+                .warehouses(self.line_id)
+                .into_iter()
+                .map(|w| LineStockWarehouse {
+                    warehouse_id: w,
+                    reserved: Quantity::from_scaled(h.held(self.line_id, w)),
+                    on_delivery: Quantity::from_scaled(h.carried(self.line_id, w)),
+                })
+                .collect(),
             promised_date: self.promised_date,
         }
     }
 }
 
-/// Approved → in execution, and its stock lines reserved from the default warehouse,
-/// in one transaction. What is missing is back-ordered.
+/// The warehouse each stock line of an order is sourced from: the line's own, else the
+/// order's, else the customer's default, else the company's default warehouse.
+fn sourcing(conn: &mut DbConnection, order: &SalesOrder, stock_lines: &[&lines::LineRow]) -> Result<HashMap<i64, i64>> {
+    let customer_default: Option<i64> =
+        if stock_lines.iter().any(|l| l.warehouse_id.is_none()) && order.warehouse_id.is_none() {
+            customers::table.find(order.customer_id).select(customers::default_warehouse_id).first(conn)?
+        } else {
+            None
+        };
+    let fallback = order.warehouse_id.or(customer_default);
+    let company = if stock_lines.iter().any(|l| l.warehouse_id.or(fallback).is_none()) {
+        Some(stock::default_warehouse(conn)?.id)
+    } else {
+        None
+    };
+    let out: HashMap<i64, i64> =
+        stock_lines.iter().map(|l| (l.id, l.warehouse_id.or(fallback).or(company).unwrap_or_default())).collect();
+    // A warehouse named when the order was written may have been deactivated since.
+    let mut named: Vec<(String, i64)> = out.values().map(|w| ("warehouse_id".to_string(), *w)).collect();
+    named.sort();
+    named.dedup();
+    ordo_db::refs::sellable_warehouses(conn, &named)?;
+    Ok(out)
+}
+
+/// Approved → in execution, each stock line reserved in its sourcing warehouse, in one
+/// transaction. What is missing is back-ordered there.
 pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<SalesOrder> {
     let order = orders::confirm(conn, caller, id, if_match)?;
     let doc_lines = lines::load(conn, DocKind::SalesOrder, id)?;
@@ -214,17 +268,25 @@ pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opti
     if stock_lines.is_empty() {
         return Ok(order);
     }
-    let wh = stock::default_warehouse(conn)?;
+    let wh = sourcing(conn, &order, &stock_lines)?;
+    let pairs: Vec<(i64, i64)> = stock_lines.iter().map(|l| (l.item_id, wh[&l.id])).collect();
+    let balances = stock::lock_balances(conn, &pairs, false)?;
+    let mut free: HashMap<(i64, i64), i64> = balances.iter().map(|(k, (h, r))| (*k, h - r)).collect();
+    let mut taken: HashMap<(i64, i64), i64> = HashMap::new();
     let mut line_rows = vec![];
     let mut holds = vec![];
     for l in stock_lines {
-        let got = stock::reserve_up_to(conn, l.item_id, wh.id, l.base_quantity)?;
+        let key = (l.item_id, wh[&l.id]);
+        let left = free.entry(key).or_default();
+        let got = (*left).clamp(0, l.base_quantity);
+        *left -= got;
+        *taken.entry(key).or_default() += got;
         line_rows.push(LineStockRow {
             id: 0,
             line_id: l.id,
             sales_order_id: id,
             item_id: l.item_id,
-            warehouse_id: wh.id,
+            warehouse_id: key.1,
             requested_date: l.requested_date.or(order.requested_date).unwrap_or(order.date),
             ordered: l.base_quantity,
             reserved: got,
@@ -236,9 +298,10 @@ pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opti
             version: 1,
         });
         if got > 0 {
-            holds.push(new_row(l.item_id, wh.id, got, Some((l.id, id)), Some(order.customer_id), None));
+            holds.push(line_hold(l.item_id, key.1, got, l.id, id, order.customer_id));
         }
     }
+    reserve_locked(conn, &taken)?;
     ordo_db::insert_batch!(conn, order_line_stock::table, &line_rows);
     if !holds.is_empty() {
         ordo_db::insert_batch!(conn, reservations::table, &holds);
@@ -246,39 +309,86 @@ pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opti
     Ok(order)
 }
 
-/// Gives back everything the order holds (cancel, or closing it).
-fn release_order(conn: &mut DbConnection, id: i64) -> Result<()> {
-    let held: Vec<(i64, i64, i64, i64)> = reservations::table
-        .filter(reservations::sales_order_id.eq(id))
-        .filter(reservations::status.eq(ReservationStatus::Active.as_str()))
-        .select((reservations::id, reservations::item_id, reservations::warehouse_id, reservations::quantity))
-        .load(conn)?;
-    let mut per_balance: HashMap<(i64, i64), i64> = HashMap::new();
-    for (_, item, wh, q) in &held {
-        *per_balance.entry((*item, *wh)).or_default() += q;
+/// Reserves what was computed from balances this transaction has locked: the
+/// conditional UPDATE cannot miss then, and a miss is a bug, not a shortage.
+fn reserve_locked(conn: &mut DbConnection, taken: &HashMap<(i64, i64), i64>) -> Result<()> {
+    let mut keys: Vec<_> = taken.iter().filter(|(_, q)| **q > 0).collect();
+    keys.sort();
+    for ((item, wh), q) in keys {
+        if !stock::reserve_exact(conn, *item, *wh, *q)? {
+            return Err(DomainError::Internal(format!("item {item} in warehouse {wh}: a locked balance changed")));
+        }
     }
-    for ((item, wh), q) in per_balance {
-        stock::unreserve(conn, item, wh, q)?;
-        // Freed stock serves other back-orders.
-        fill_backorders(conn, item, wh)?;
-    }
-    if !held.is_empty() {
-        let ids: Vec<i64> = held.iter().map(|h| h.0).collect();
-        diesel::update(reservations::table.filter(reservations::id.eq_any(&ids)))
-            .set((
-                reservations::status.eq(ReservationStatus::Released.as_str()),
-                reservations::version.eq(reservations::version + 1),
-                reservations::updated_at.eq(now()),
-            ))
-            .execute(conn)?;
-    }
-    diesel::update(order_line_stock::table.filter(order_line_stock::sales_order_id.eq(id)))
-        .set((order_line_stock::reserved.eq(0i64), order_line_stock::backordered.eq(0i64)))
-        .execute(conn)?;
     Ok(())
 }
 
-/// Cancels the order and releases its stock.
+/// Gives back everything an order holds (cancelling or closing it): its draft
+/// deliveries are cancelled, its reservations released, its back-orders dropped; the
+/// freed stock serves other back-orders at once. A picked delivery is refused (409
+/// `delivery_picked`): its goods are at the dock, so someone ships it or cancels it
+/// (putting the goods back) first. Call with the order's row locked.
+fn release_order(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<()> {
+    let open: Vec<(i64, String, String, i64)> = deliveries::table
+        .filter(deliveries::sales_order_id.eq(id))
+        .filter(deliveries::status.eq_any(crate::deliveries::OPEN))
+        .select((deliveries::id, deliveries::number, deliveries::status, deliveries::version))
+        .load(conn)?;
+    if let Some((_, number, _, _)) = open.iter().find(|d| d.2 == "picked") {
+        return Err(DomainError::conflict(
+            "delivery_picked",
+            format!(
+                "delivery {number} is picked: its goods are ready to leave. Ship it, or cancel it to put them back, first"
+            ),
+        ));
+    }
+    crate::deliveries::cancel_drafts(conn, caller, &open.iter().map(|d| (d.0, d.3)).collect::<Vec<_>>())?;
+    let line_ids: Vec<i64> = order_line_stock::table
+        .filter(order_line_stock::sales_order_id.eq(id))
+        .select(order_line_stock::line_id)
+        .load(conn)?;
+    if line_ids.is_empty() {
+        return Ok(());
+    }
+    let (rows, held, _) = holdings::lock_lines(conn, &line_ids, &[])?;
+    let mut freed: HashMap<(i64, i64), i64> = HashMap::new();
+    for r in &rows {
+        for w in held.warehouses(r.line_id) {
+            *freed.entry((r.item_id, w)).or_default() += held.held(r.line_id, w);
+        }
+    }
+    diesel::update(
+        reservations::table
+            .filter(reservations::sales_order_id.eq(id))
+            .filter(reservations::status.eq(ReservationStatus::Active.as_str())),
+    )
+    .set((
+        reservations::status.eq(ReservationStatus::Released.as_str()),
+        reservations::version.eq(reservations::version + 1),
+        reservations::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    diesel::update(order_line_stock::table.filter(order_line_stock::sales_order_id.eq(id)))
+        .set((
+            order_line_stock::reserved.eq(0i64),
+            order_line_stock::backordered.eq(0i64),
+            order_line_stock::version.eq(order_line_stock::version + 1),
+        ))
+        .execute(conn)?;
+    give_back(conn, &freed)
+}
+
+/// Unreserves freed stock per balance and lets it serve back-orders waiting there.
+fn give_back(conn: &mut DbConnection, freed: &HashMap<(i64, i64), i64>) -> Result<()> {
+    let mut keys: Vec<_> = freed.iter().filter(|(_, q)| **q > 0).collect();
+    keys.sort();
+    for ((item, wh), q) in keys {
+        stock::unreserve(conn, *item, *wh, *q)?;
+        fill_backorders(conn, *item, *wh)?;
+    }
+    Ok(())
+}
+
+/// Cancels the order: its draft deliveries are cancelled and its stock released.
 pub fn cancel(
     conn: &mut DbConnection,
     caller: &Caller,
@@ -287,20 +397,38 @@ pub fn cancel(
     reason: String,
 ) -> Result<SalesOrder> {
     let order = orders::cancel(conn, caller, id, if_match, reason)?;
-    release_order(conn, id)?;
+    release_order(conn, caller, id)?;
     Ok(order)
 }
 
-/// Closes an order in execution and releases what it still holds.
-pub fn complete(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<SalesOrder> {
-    let order = orders::complete(conn, caller, id, if_match)?;
-    release_order(conn, id)?;
+/// Closes an order in execution short: what was delivered stays delivered, what it still
+/// holds or waits for is released, its draft deliveries are cancelled.
+pub fn close(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    reason: String,
+) -> Result<SalesOrder> {
+    let order = orders::close(conn, caller, id, if_match, reason)?;
+    release_order(conn, caller, id)?;
     Ok(order)
 }
 
-/// Reserves arrived stock for back-ordered lines of this item and warehouse, oldest
-/// requested date first (then oldest line), until the stock or the back-orders run out.
+/// Reserves free stock of this item and warehouse for back-ordered lines sourced there,
+/// oldest requested date first (then oldest line), until the stock or the back-orders
+/// run out. The caller holds the balance's lock.
 pub fn fill_backorders(conn: &mut DbConnection, item: i64, wh: i64) -> Result<Vec<Allocation>> {
+    let free: i64 = ordo_db::schema::stock_balances::table
+        .filter(ordo_db::schema::stock_balances::item_id.eq(item))
+        .filter(ordo_db::schema::stock_balances::warehouse_id.eq(wh))
+        .select(ordo_db::schema::stock_balances::on_hand - ordo_db::schema::stock_balances::reserved)
+        .first::<i64>(conn)
+        .optional()?
+        .unwrap_or(0);
+    if free <= 0 {
+        return Ok(vec![]);
+    }
     let waiting: Vec<(i64, i64, i64, i64)> = order_line_stock::table
         .filter(order_line_stock::item_id.eq(item))
         .filter(order_line_stock::warehouse_id.eq(wh))
@@ -313,57 +441,67 @@ pub fn fill_backorders(conn: &mut DbConnection, item: i64, wh: i64) -> Result<Ve
             order_line_stock::backordered,
         ))
         .load(conn)?;
-    let mut out = vec![];
-    let mut holds = vec![];
+    if waiting.is_empty() {
+        return Ok(vec![]);
+    }
     let customers_of: HashMap<i64, i64> = {
         let ids: Vec<i64> = waiting.iter().map(|w| w.2).collect();
-        if ids.is_empty() {
-            HashMap::new()
-        } else {
-            sales_orders::table
-                .filter(sales_orders::id.eq_any(&ids))
-                .select((sales_orders::id, sales_orders::customer_id))
-                .load::<(i64, i64)>(conn)?
-                .into_iter()
-                .collect()
-        }
+        sales_orders::table
+            .filter(sales_orders::id.eq_any(&ids))
+            .select((sales_orders::id, sales_orders::customer_id))
+            .load::<(i64, i64)>(conn)?
+            .into_iter()
+            .collect()
     };
+    let mut left = free;
+    let mut out = vec![];
+    let mut holds = vec![];
     for (sid, line, order, missing) in waiting {
-        let got = stock::reserve_up_to(conn, item, wh, missing)?;
-        if got == 0 {
+        let got = left.min(missing);
+        if got <= 0 {
             break;
         }
-        diesel::update(order_line_stock::table.find(sid))
+        // Conditional: a line whose order was closed meanwhile waits for nothing.
+        let n = diesel::update(order_line_stock::table.find(sid).filter(order_line_stock::backordered.ge(got)))
             .set((
                 order_line_stock::reserved.eq(order_line_stock::reserved + got),
                 order_line_stock::backordered.eq(order_line_stock::backordered - got),
                 order_line_stock::version.eq(order_line_stock::version + 1),
             ))
             .execute(conn)?;
+        if n == 0 {
+            continue;
+        }
+        left -= got;
         holds.push(new_row(item, wh, got, Some((line, order)), customers_of.get(&order).copied(), None));
         out.push(Allocation { sales_order_id: order, line_id: line, quantity: Quantity::from_scaled(got) });
     }
+    reserve_locked(conn, &HashMap::from([((item, wh), free - left)]))?;
     if !holds.is_empty() {
         ordo_db::insert_batch!(conn, reservations::table, &holds);
     }
     Ok(out)
 }
 
-/// Takes quantities off order lines' active reservations, oldest first, marking the
-/// used-up ones `to` (consumed by shipping, released when no longer needed): one query
-/// to read them, one to mark the used-up ones, and an update only for one partly used.
-pub(crate) fn take_from(conn: &mut DbConnection, taken: &[(i64, i64)], to: ReservationStatus) -> Result<()> {
+/// Takes quantities off order lines' active reservations in one warehouse, oldest
+/// first, marking the used-up ones `to` (consumed by shipping, released when no longer
+/// needed): one query to read them, one to mark the used-up ones, and an update only
+/// for one partly used. `taken` is (line, warehouse, quantity).
+pub(crate) fn take_from(conn: &mut DbConnection, taken: &[(i64, i64, i64)], to: ReservationStatus) -> Result<()> {
     let lines: Vec<i64> = taken.iter().map(|t| t.0).collect();
-    let held: Vec<(i64, i64, Option<i64>)> = reservations::table
+    let held: Vec<(i64, i64, Option<i64>, i64)> = reservations::table
         .filter(reservations::order_line_id.eq_any(&lines))
         .filter(reservations::status.eq(ReservationStatus::Active.as_str()))
         .order(reservations::id.asc())
-        .select((reservations::id, reservations::quantity, reservations::order_line_id))
+        .select((reservations::id, reservations::quantity, reservations::order_line_id, reservations::warehouse_id))
         .load(conn)?;
-    let mut left: HashMap<i64, i64> = taken.iter().copied().collect();
+    let mut left: HashMap<(i64, i64), i64> = HashMap::new();
+    for (l, w, q) in taken {
+        *left.entry((*l, *w)).or_default() += q;
+    }
     let mut used_up = vec![];
-    for (rid, have, line) in held {
-        let Some(q) = line.and_then(|l| left.get_mut(&l)) else { continue };
+    for (rid, have, line, wh) in held {
+        let Some(q) = line.and_then(|l| left.get_mut(&(l, wh))) else { continue };
         if *q <= 0 {
             continue;
         }
@@ -381,6 +519,9 @@ pub(crate) fn take_from(conn: &mut DbConnection, taken: &[(i64, i64)], to: Reser
                 .execute(conn)?;
         }
     }
+    if let Some(((l, w), q)) = left.iter().find(|(_, q)| **q > 0) {
+        return Err(DomainError::Internal(format!("line {l} holds {q} less in warehouse {w} than it gives up")));
+    }
     if !used_up.is_empty() {
         diesel::update(reservations::table.filter(reservations::id.eq_any(&used_up)))
             .set((
@@ -395,24 +536,38 @@ pub(crate) fn take_from(conn: &mut DbConnection, taken: &[(i64, i64)], to: Reser
 
 /// Gives back what order lines hold beyond what they still need (after a line was
 /// reduced, or a delivery over the ordered quantity was cancelled): the back-order
-/// shrinks first, then the reservation, never below what open deliveries carry. Freed
-/// stock serves other back-orders at once.
+/// shrinks first, then reservations not on open deliveries. Freed stock serves other
+/// back-orders at once. Call with the order's row locked.
 pub(crate) fn release_excess(conn: &mut DbConnection, line_ids: &[i64]) -> Result<()> {
-    let rows: Vec<LineStockRow> = order_line_stock::table
-        .filter(order_line_stock::line_id.eq_any(line_ids))
-        .select(LineStockRow::as_select())
-        .load(conn)?;
-    let on_way = crate::deliveries::on_open_deliveries(conn, line_ids)?;
-    let mut freed = vec![];
+    let (rows, held, _) = holdings::lock_lines(conn, line_ids, &[])?;
+    release_excess_of(conn, &rows, &held)
+}
+
+fn release_excess_of(conn: &mut DbConnection, rows: &[LineStockRow], held: &Holdings) -> Result<()> {
+    let mut freed: HashMap<(i64, i64), i64> = HashMap::new();
+    let mut taken = vec![];
     for s in rows {
-        let carried = on_way.get(&s.line_id).copied().unwrap_or(0);
-        let need = s.ordered.max(s.delivered + carried);
+        let need = s.ordered.max(s.delivered + held.carried_total(s.line_id));
         let excess = s.reserved + s.backordered + s.delivered - need;
         if excess <= 0 {
             continue;
         }
         let cut_back = excess.min(s.backordered);
-        let cut_held = (excess - cut_back).min(s.reserved - carried).max(0);
+        let mut rest = excess - cut_back;
+        let mut cut_held = 0;
+        // Away from other warehouses first: the sourcing warehouse is where the line
+        // is meant to be served from.
+        let mut whs = held.warehouses(s.line_id);
+        whs.sort_by_key(|w| (*w == s.warehouse_id, *w));
+        for w in whs {
+            let take = rest.min(held.free(s.line_id, w)).max(0);
+            if take > 0 {
+                rest -= take;
+                cut_held += take;
+                taken.push((s.line_id, w, take));
+                *freed.entry((s.item_id, w)).or_default() += take;
+            }
+        }
         diesel::update(order_line_stock::table.find(s.id))
             .set((
                 order_line_stock::backordered.eq(order_line_stock::backordered - cut_back),
@@ -420,20 +575,12 @@ pub(crate) fn release_excess(conn: &mut DbConnection, line_ids: &[i64]) -> Resul
                 order_line_stock::version.eq(order_line_stock::version + 1),
             ))
             .execute(conn)?;
-        if cut_held > 0 {
-            freed.push((s.line_id, s.item_id, s.warehouse_id, cut_held));
-        }
     }
-    if freed.is_empty() {
+    if taken.is_empty() {
         return Ok(());
     }
-    let taken: Vec<(i64, i64)> = freed.iter().map(|f| (f.0, f.3)).collect();
     take_from(conn, &taken, ReservationStatus::Released)?;
-    for (_, item, wh, q) in freed {
-        stock::unreserve(conn, item, wh, q)?;
-        fill_backorders(conn, item, wh)?;
-    }
-    Ok(())
+    give_back(conn, &freed)
 }
 
 /// The customer takes less of a line: the document line shrinks at its agreed price
@@ -448,13 +595,9 @@ pub fn reduce_line(
     r: orders::LineReduction,
 ) -> Result<SalesOrder> {
     let reduced = orders::reduce_line(conn, caller, id, line_id, if_match, r)?;
-    let held: Option<LineStockRow> = order_line_stock::table
-        .filter(order_line_stock::line_id.eq(line_id))
-        .select(LineStockRow::as_select())
-        .first(conn)
-        .optional()?;
-    if let Some(s) = held {
-        let carried = crate::deliveries::on_open_deliveries(conn, &[line_id])?.get(&line_id).copied().unwrap_or(0);
+    let (rows, held, _) = holdings::lock_lines(conn, &[line_id], &[])?;
+    if let Some(s) = rows.first() {
+        let carried = held.carried_total(line_id);
         let new_base = reduced.base_quantity;
         if new_base < s.delivered + carried {
             return Err(DomainError::Rule {
@@ -474,7 +617,9 @@ pub fn reduce_line(
         diesel::update(order_line_stock::table.find(s.id))
             .set((order_line_stock::ordered.eq(new_base), order_line_stock::version.eq(order_line_stock::version + 1)))
             .execute(conn)?;
-        release_excess(conn, &[line_id])?;
+        let mut now_row = s.clone();
+        now_row.ordered = new_base;
+        release_excess_of(conn, &[now_row], &held)?;
         complete_if_delivered(conn, caller, id)?;
     }
     orders::get(conn, caller, id)
@@ -493,16 +638,18 @@ pub(crate) fn complete_if_delivered(conn: &mut DbConnection, caller: &Caller, id
     Ok(())
 }
 
-/// The stock lines of an order the caller may see.
+/// The stock lines of an order the caller may see, with where their stock is held.
 pub fn order_stock(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Vec<LineStock>> {
-    caller.require(Permission::SalesDocsRead)?;
+    caller.require(Permission::StockRead)?;
     orders::find(conn, caller, id)?;
     let rows: Vec<LineStockRow> = order_line_stock::table
         .filter(order_line_stock::sales_order_id.eq(id))
         .order(order_line_stock::id.asc())
         .select(LineStockRow::as_select())
         .load(conn)?;
-    Ok(rows.iter().map(LineStockRow::to_model).collect())
+    let ids: Vec<i64> = rows.iter().map(|r| r.line_id).collect();
+    let held = Holdings::load(conn, &ids)?;
+    Ok(rows.iter().map(|r| r.to_model(&held)).collect())
 }
 
 // ---- by hand ------------------------------------------------------------------------------
@@ -552,6 +699,22 @@ pub fn find(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Reserva
         .ok_or_else(|| DomainError::not_found("reservation", id))
 }
 
+/// The order line a manual reservation is for, as the caller may see it: another
+/// agent's line is answered exactly like a missing one.
+fn referenced_line(conn: &mut DbConnection, caller: &Caller, lid: i64) -> Result<(LineStockRow, i64)> {
+    let missing = || DomainError::reference_not_found("order line", "order_line_id", lid);
+    let order: Option<i64> = order_line_stock::table
+        .filter(order_line_stock::line_id.eq(lid))
+        .select(order_line_stock::sales_order_id)
+        .first(conn)
+        .optional()?;
+    let order = order.ok_or_else(missing)?;
+    orders::lock(conn, order)?;
+    let o = orders::find(conn, caller, order).map_err(|_| missing())?;
+    let rows = holdings::line_rows(conn, &[lid])?;
+    Ok((rows.into_iter().next().ok_or_else(missing)?, o.customer_id))
+}
+
 pub fn create(conn: &mut DbConnection, caller: &Caller, r: ReservationCreate) -> Result<Reservation> {
     caller.require(Permission::ReservationsWrite)?;
     stock::stock_item(conn, "item_id", r.item_id)?;
@@ -563,14 +726,10 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, r: ReservationCreate) ->
     };
     let mut line = None;
     if let Some(lid) = r.order_line_id {
-        let ls: LineStockRow = order_line_stock::table
-            .filter(order_line_stock::line_id.eq(lid))
-            .select(LineStockRow::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or_else(|| DomainError::reference_not_found("order line", "order_line_id", lid))?;
-        let order = orders::find(conn, caller, ls.sales_order_id)
-            .map_err(|_| DomainError::reference_not_found("order line", "order_line_id", lid))?;
+        let (ls, order_customer) = referenced_line(conn, caller, lid)?;
+        // Locks the line's sourcing balance too, so a receipt's back-order fill waits.
+        let (rows, _, _) = holdings::lock_lines(conn, &[lid], &[(r.item_id, r.warehouse_id)])?;
+        let ls = rows.into_iter().next().unwrap_or(ls);
         let mut errs = vec![];
         if ls.item_id != r.item_id {
             errs.push(FieldError::new("item_id", "other_item", "the order line is for another item"));
@@ -581,8 +740,10 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, r: ReservationCreate) ->
         if !errs.is_empty() {
             return Err(DomainError::Validation(errs));
         }
-        customer = Some(order.customer_id);
-        line = Some((ls, order.id));
+        customer = Some(order_customer);
+        line = Some(ls);
+    } else {
+        stock::lock_balances(conn, &[(r.item_id, r.warehouse_id)], false)?;
     }
     if customer.is_none() && matches!(caller.scope(), Scope::OwnCustomers(_)) {
         return Err(DomainError::field("customer_id", "required", "name your customer or an order line"));
@@ -590,7 +751,7 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, r: ReservationCreate) ->
     if !stock::reserve_exact(conn, r.item_id, r.warehouse_id, q)? {
         return Err(stock::insufficient(r.item_id, r.warehouse_id, "quantity"));
     }
-    if let Some((ls, _)) = &line {
+    if let Some(ls) = &line {
         diesel::update(order_line_stock::table.find(ls.id))
             .set((
                 order_line_stock::reserved.eq(order_line_stock::reserved + q),
@@ -599,7 +760,14 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, r: ReservationCreate) ->
             ))
             .execute(conn)?;
     }
-    let row = new_row(r.item_id, r.warehouse_id, q, line.as_ref().map(|(ls, o)| (ls.line_id, *o)), customer, r.note);
+    let row = new_row(
+        r.item_id,
+        r.warehouse_id,
+        q,
+        line.as_ref().map(|ls| (ls.line_id, ls.sales_order_id)),
+        customer,
+        r.note,
+    );
     let saved: ReservationRow =
         diesel::insert_into(reservations::table).values(&row).returning(reservations::all_columns).get_result(conn)?;
     let v = saved.to_model()?;
@@ -645,22 +813,52 @@ pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Reservat
     find(conn, caller, id)?.to_model()
 }
 
+/// A reservation about to be moved or released, read after its order (if any) is
+/// locked together with the balances the change touches: `extra` is the warehouse it
+/// moves to. For an order line, also what the line holds there.
 fn active_for_write(
     conn: &mut DbConnection,
     caller: &Caller,
     id: i64,
     if_match: Option<i64>,
-) -> Result<ReservationRow> {
+    extra: Option<i64>,
+) -> Result<(ReservationRow, Option<Holdings>)> {
     let r = find(conn, caller, id)?;
     caller.require(Permission::ReservationsWrite)?;
+    let mut pairs = vec![(r.item_id, r.warehouse_id)];
+    pairs.extend(extra.map(|w| (r.item_id, w)));
+    let (r, held) = match (r.sales_order_id, r.order_line_id) {
+        (Some(order), Some(line)) => {
+            orders::lock(conn, order)?;
+            let (_, held, _) = holdings::lock_lines(conn, &[line], &pairs)?;
+            (find(conn, caller, id)?, Some(held))
+        }
+        _ => {
+            stock::lock_balances(conn, &pairs, false)?;
+            (find(conn, caller, id)?, None)
+        }
+    };
     check_version(if_match, r.version)?;
     if r.status != ReservationStatus::Active.as_str() {
         return Err(DomainError::conflict("not_active", format!("reservation {id} is {}", r.status)));
     }
-    Ok(r)
+    // What open deliveries carry out of this warehouse must stay reserved there.
+    if let (Some(h), Some(line)) = (&held, r.order_line_id) {
+        if h.free(line, r.warehouse_id) < r.quantity {
+            return Err(DomainError::conflict(
+                "on_open_delivery",
+                format!(
+                    "reservation {id} holds stock that delivery {} carries: ship or cancel it first",
+                    h.carrier_numbers(line, r.warehouse_id)
+                ),
+            ));
+        }
+    }
+    Ok((r, held))
 }
 
-/// Moves the whole reservation to another warehouse (reserved there first, released here).
+/// Moves the whole reservation to another warehouse (reserved there first, released
+/// here); an order line's stock is then held there, and deliveries from there ship it.
 pub fn move_to(
     conn: &mut DbConnection,
     caller: &Caller,
@@ -668,7 +866,7 @@ pub fn move_to(
     if_match: Option<i64>,
     m: ReservationMove,
 ) -> Result<Reservation> {
-    let current = active_for_write(conn, caller, id, if_match)?;
+    let (current, _) = active_for_write(conn, caller, id, if_match, Some(m.warehouse_id))?;
     if m.warehouse_id == current.warehouse_id {
         return Err(DomainError::field("warehouse_id", "same_warehouse", "the reservation is already there"));
     }
@@ -694,9 +892,11 @@ pub fn move_to(
     saved.to_model()
 }
 
-/// Releases the reservation; an order line's quantity goes back to back-ordered.
+/// Releases the reservation; an order line's quantity goes back to back-ordered (in
+/// its sourcing warehouse). The freed stock is not re-reserved for back-orders at
+/// once: releasing by hand is usually meant to free it for something else.
 pub fn release(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Reservation> {
-    let current = active_for_write(conn, caller, id, if_match)?;
+    let (current, _) = active_for_write(conn, caller, id, if_match, None)?;
     stock::unreserve(conn, current.item_id, current.warehouse_id, current.quantity)?;
     if let Some(line) = current.order_line_id {
         diesel::update(order_line_stock::table.filter(order_line_stock::line_id.eq(line)))

@@ -214,6 +214,71 @@ pub fn ensure_balance(conn: &mut DbConnection, item: i64, wh: i64) -> Result<()>
     Ok(())
 }
 
+/// On hand and reserved per (item, warehouse), as locked by [`lock_balances`].
+pub type Balances = std::collections::HashMap<(i64, i64), (i64, i64)>;
+
+/// Locks the balances of these (item, warehouse) pairs for the rest of the transaction
+/// (PostgreSQL; in a fixed order, so two use cases never wait on each other in a
+/// circle) and reads them. Every use case that changes stock takes these locks before
+/// it reads the order lines and reservations it decides on: a concurrent change of the
+/// same stock waits, then sees this one's result. `create` first adds missing rows.
+pub fn lock_balances(conn: &mut DbConnection, pairs: &[(i64, i64)], create: bool) -> Result<Balances> {
+    let mut pairs = pairs.to_vec();
+    pairs.sort_unstable();
+    pairs.dedup();
+    if pairs.is_empty() {
+        return Ok(Balances::new());
+    }
+    if create {
+        let rows: Vec<_> = pairs
+            .iter()
+            .map(|(i, w)| {
+                (
+                    stock_balances::item_id.eq(*i),
+                    stock_balances::warehouse_id.eq(*w),
+                    stock_balances::on_hand.eq(0i64),
+                    stock_balances::reserved.eq(0i64),
+                )
+            })
+            .collect();
+        match conn {
+            DbConnection::Pg(c) => {
+                diesel::insert_into(stock_balances::table)
+                    .values(&rows)
+                    .on_conflict((stock_balances::item_id, stock_balances::warehouse_id))
+                    .do_nothing()
+                    .execute(c)?;
+            }
+            DbConnection::Sqlite(c) => {
+                diesel::insert_or_ignore_into(stock_balances::table).values(&rows).execute(c)?;
+            }
+        }
+    }
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        item_id: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        warehouse_id: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        on_hand: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        reserved: i64,
+    }
+    // Integers only: the pairs are ids, never request text.
+    let cond = pairs.iter().map(|(i, w)| format!("(item_id = {i} AND warehouse_id = {w})")).collect::<Vec<_>>();
+    let sql = format!(
+        "SELECT item_id, warehouse_id, on_hand, reserved FROM stock_balances WHERE {} ORDER BY item_id, warehouse_id{}",
+        cond.join(" OR "),
+        ordo_db::lock::for_update(conn)
+    );
+    let rows: Vec<Row> = match conn {
+        DbConnection::Pg(c) => diesel::sql_query(sql).load(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(sql).load(c)?,
+    };
+    Ok(rows.into_iter().map(|r| ((r.item_id, r.warehouse_id), (r.on_hand, r.reserved))).collect())
+}
+
 /// 422 `insufficient_stock`, naming the request field.
 pub fn insufficient(item: i64, wh: i64, field: &str) -> DomainError {
     DomainError::Rule {
@@ -260,28 +325,6 @@ pub fn reserve_exact(conn: &mut DbConnection, item: i64, wh: i64, q: i64) -> Res
     .set(stock_balances::reserved.eq(stock_balances::reserved + q))
     .execute(conn)?;
     Ok(n == 1)
-}
-
-/// Reserves as much of `want` as is free (0..=want), by conditional updates: a
-/// competing transaction that took stock first makes the UPDATE miss, and it retries
-/// with what is left.
-pub fn reserve_up_to(conn: &mut DbConnection, item: i64, wh: i64, want: i64) -> Result<i64> {
-    for _ in 0..8 {
-        let free: Option<i64> = stock_balances::table
-            .filter(stock_balances::item_id.eq(item))
-            .filter(stock_balances::warehouse_id.eq(wh))
-            .select(stock_balances::on_hand - stock_balances::reserved)
-            .first(conn)
-            .optional()?;
-        let q = free.unwrap_or(0).min(want);
-        if q <= 0 {
-            return Ok(0);
-        }
-        if reserve_exact(conn, item, wh, q)? {
-            return Ok(q);
-        }
-    }
-    Ok(0)
 }
 
 pub fn unreserve(conn: &mut DbConnection, item: i64, wh: i64, q: i64) -> Result<()> {
@@ -387,6 +430,8 @@ pub struct LedgerEntry {
     pub quantity: Quantity,
     /// Per base unit, in the base currency.
     pub unit_cost: Option<Money>,
+    /// The document the movement belongs to (`delivery`, `return`, ...); null for a
+    /// sales agent when it is another agent's customer's document.
     pub doc_kind: Option<String>,
     pub doc_id: Option<i64>,
     pub reason: Option<String>,
@@ -509,7 +554,55 @@ pub fn ledger(
         q = q.filter(stock_ledger::kind.eq(k.as_str()));
     }
     let rows = Page::from_rows(q.load(conn)?, page, |r: &LedgerRow| r.id);
-    Ok(Page { data: rows.data.iter().map(LedgerRow::to_model).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
+    let mut data: Vec<LedgerEntry> = rows.data.iter().map(LedgerRow::to_model).collect::<Result<_>>()?;
+    redact_foreign_documents(conn, caller, &mut data)?;
+    Ok(Page { data, next_cursor: rows.next_cursor })
+}
+
+/// A sales agent sees every movement (stock is not secret) but not which of another
+/// agent's deliveries or returns it belongs to: those entries lose their document
+/// and reason.
+fn redact_foreign_documents(conn: &mut DbConnection, caller: &Caller, data: &mut [LedgerEntry]) -> Result<()> {
+    use ordo_db::schema::{customers, deliveries, returns};
+    let ordo_core::Scope::OwnCustomers(me) = caller.scope() else { return Ok(()) };
+    let ids_of = |kind: &str| -> Vec<i64> {
+        data.iter().filter(|e| e.doc_kind.as_deref() == Some(kind)).filter_map(|e| e.doc_id).collect()
+    };
+    let (d_ids, r_ids) = (ids_of(crate::deliveries::DELIVERY), ids_of(crate::deliveries::RETURN));
+    let mine = customers::table.filter(customers::owner_id.eq(me)).select(customers::id);
+    let own_deliveries: Vec<i64> = if d_ids.is_empty() {
+        vec![]
+    } else {
+        deliveries::table
+            .filter(deliveries::id.eq_any(&d_ids))
+            .filter(deliveries::customer_id.eq_any(mine))
+            .select(deliveries::id)
+            .load(conn)?
+    };
+    let own_returns: Vec<i64> = if r_ids.is_empty() {
+        vec![]
+    } else {
+        returns::table
+            .filter(returns::id.eq_any(&r_ids))
+            .filter(
+                returns::customer_id.eq_any(customers::table.filter(customers::owner_id.eq(me)).select(customers::id)),
+            )
+            .select(returns::id)
+            .load(conn)?
+    };
+    for e in data.iter_mut() {
+        let visible = match (e.doc_kind.as_deref(), e.doc_id) {
+            (Some(crate::deliveries::DELIVERY), Some(d)) => own_deliveries.contains(&d),
+            (Some(crate::deliveries::RETURN), Some(r)) => own_returns.contains(&r),
+            _ => true,
+        };
+        if !visible {
+            e.doc_kind = None;
+            e.doc_id = None;
+            e.reason = None;
+        }
+    }
+    Ok(())
 }
 
 // ---- postings ------------------------------------------------------------------------------
@@ -585,6 +678,7 @@ pub fn receive(conn: &mut DbConnection, caller: &Caller, r: ReceiptRequest) -> R
     write(caller)?;
     let neg = stock_item(conn, "item_id", r.item_id)?;
     referenced_warehouse(conn, "warehouse_id", r.warehouse_id)?;
+    lock_balances(conn, &[(r.item_id, r.warehouse_id)], true)?;
     let entry = post(
         conn,
         caller,
@@ -616,6 +710,7 @@ pub fn adjust(conn: &mut DbConnection, caller: &Caller, r: AdjustmentRequest) ->
     }
     let neg = stock_item(conn, "item_id", r.item_id)?;
     referenced_warehouse(conn, "warehouse_id", r.warehouse_id)?;
+    lock_balances(conn, &[(r.item_id, r.warehouse_id)], true)?;
     let entry = post(
         conn,
         caller,
@@ -651,6 +746,7 @@ pub fn transfer(conn: &mut DbConnection, caller: &Caller, r: TransferRequest) ->
     let neg = stock_item(conn, "item_id", r.item_id)?;
     referenced_warehouse(conn, "from_warehouse_id", r.from_warehouse_id)?;
     referenced_warehouse(conn, "to_warehouse_id", r.to_warehouse_id)?;
+    lock_balances(conn, &[(r.item_id, r.from_warehouse_id), (r.item_id, r.to_warehouse_id)], true)?;
     let q = r.quantity.to_scaled();
     let out = post(
         conn,

@@ -42,7 +42,7 @@ pub fn round_to(d: Decimal, dp: u32) -> Decimal {
 
 fn money(d: Decimal) -> Result<Money> {
     Money::new(round_to(d, Money::SCALE))
-        .map_err(|e| DomainError::rule("amount_out_of_range", format!("a computed amount is out of range: {e}")))
+        .map_err(|e| ordo_core::error::amount_out_of_range("lines", format!("a computed amount is out of range: {e}")))
 }
 
 fn valid_on(from: Option<Date>, to: Option<Date>, d: Date) -> bool {
@@ -93,6 +93,8 @@ pub struct ListFacts {
     pub currency: Currency,
     pub prices_include_tax: bool,
     pub markup_percent: Option<Rate>,
+    /// A cost-plus list: what it lacks is this supplier's purchase price plus markup.
+    pub base_supplier_id: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +142,9 @@ pub struct Facts {
     pub list_prices: Vec<PriceFacts>,
     /// Special prices of the customer chain (`owner_id` = customer id).
     pub customer_prices: Vec<PriceFacts>,
+    /// Purchase prices of the suppliers cost-plus lists in the chain derive from
+    /// (`owner_id` = supplier id, each with its currency).
+    pub supplier_prices: Vec<PriceFacts>,
     pub discounts: Vec<DiscountFacts>,
     pub taxes: HashMap<i64, TaxFacts>,
     /// Exchange rates valid on the date, as (from, to) → rate, newest per pair.
@@ -218,11 +223,25 @@ fn rule_matches(
         (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
         _ => false,
     };
-    let line_amount = unit_price * qty.value();
+    // A rule in a currency only sees documents in it; a rule without one states its
+    // amount conditions in the base currency, so the document's amounts convert.
+    let to_rule = match r.currency {
+        Some(_) => Some(Decimal::ONE),
+        None => facts.rate(facts.currency, facts.base_currency).ok().map(|x| round_to(x, Rate::SCALE)),
+    };
+    let amounts_known = to_rule.is_some()
+        || (r.min_line_amount.is_none()
+            && r.max_line_amount.is_none()
+            && r.min_order_amount.is_none()
+            && r.max_order_amount.is_none());
+    let to_rule = to_rule.unwrap_or(Decimal::ONE);
+    let line_amount = unit_price * qty.value() * to_rule;
+    let order_amount = order_amount * to_rule;
     let within = |v: Decimal, min: Option<Decimal>, max: Option<Decimal>| {
         min.is_none_or(|m| m <= v) && max.is_none_or(|m| v <= m)
     };
     r.active
+        && amounts_known
         && valid_on(r.valid_from, r.valid_to, facts.date)
         && (!r.coupon_only || facts.coupon.as_ref().is_some_and(|c| c.pricing_rule_id == *id))
         && r.item_id.is_none_or(|i| i == item.id)
@@ -241,21 +260,50 @@ fn adjustment(kind: &str, source_id: Option<i64>, percent: Rate, off: Decimal, r
     Ok(Adjustment { kind: kind.into(), source_id, percent, amount: money(off)?, reason })
 }
 
+/// Where the list chain found a price: on a list (`depth` 0 is the effective list), or
+/// a supplier's purchase price under a cost-plus list; `markup` is the product of the
+/// markups passed on the way.
+struct ChainHit<'a> {
+    depth: usize,
+    list: &'a ListFacts,
+    price: &'a PriceFacts,
+    markup: Decimal,
+    supplier: Option<i64>,
+    currency: Currency,
+}
+
+/// Walks the list chain for a price of `item` per `unit` at `qty`: each list's own
+/// price, else (derived list) its base list's times its markup, else (cost-plus list)
+/// its supplier's purchase price times its markup. A list without a markup passes its
+/// base's price on as it is.
+fn chain_price<'a>(facts: &'a Facts, item: i64, unit: &str, qty: Quantity) -> Option<ChainHit<'a>> {
+    let mut markup = Decimal::ONE;
+    for (depth, lf) in facts.lists.iter().enumerate() {
+        if let Some(price) = best(&facts.list_prices, &[lf.id], item, unit, qty, facts.date, None) {
+            return Some(ChainHit { depth, list: lf, price, markup, supplier: None, currency: lf.currency });
+        }
+        if let Some(m) = lf.markup_percent {
+            markup *= Decimal::ONE + m.value() / Decimal::from(100);
+        }
+        if let Some(sid) = lf.base_supplier_id {
+            let price = best(&facts.supplier_prices, &[sid], item, unit, qty, facts.date, None)?;
+            let currency = price.currency.unwrap_or(lf.currency);
+            return Some(ChainHit { depth: depth + 1, list: lf, price, markup, supplier: Some(sid), currency });
+        }
+    }
+    None
+}
+
 /// A list price per `unit` of `item` for `qty` (tiers), through the list chain, in the
 /// document currency; None when no list has one.
 fn list_unit_price(facts: &Facts, item: i64, unit: &str, qty: Quantity) -> Result<Option<Decimal>> {
-    let mut markup = Decimal::ONE;
-    for lf in &facts.lists {
-        if let Some(p) = best(&facts.list_prices, &[lf.id], item, unit, qty, facts.date, None) {
-            let fx = facts.rate(lf.currency, facts.currency)?;
-            return Ok(Some(round_to(p.price.value() * markup * fx, Money::SCALE)));
+    match chain_price(facts, item, unit, qty) {
+        Some(h) => {
+            let fx = facts.rate(h.currency, facts.currency)?;
+            Ok(Some(round_to(h.price.price.value() * h.markup * fx, Money::SCALE)))
         }
-        match lf.markup_percent {
-            Some(m) => markup *= Decimal::ONE + m.value() / Decimal::from(100),
-            None => break,
-        }
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 /// A component in a configured line: item, quantity per unit, price override, required,
@@ -514,21 +562,8 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
             });
             continue;
         }
-        let mut found = None;
-        'tries: for (u, q, f) in &tries {
-            let mut markup = Decimal::ONE;
-            for (depth, lf) in facts.lists.iter().enumerate() {
-                if let Some(p) = best(&facts.list_prices, &[lf.id], item.id, u, *q, facts.date, None) {
-                    found = Some((depth, lf, p, markup, *f));
-                    break 'tries;
-                }
-                match lf.markup_percent {
-                    Some(m) => markup *= Decimal::ONE + m.value() / hundred,
-                    None => break,
-                }
-            }
-        }
-        let Some((depth, lf, p, markup, per_unit)) = found else {
+        let found = tries.iter().find_map(|(u, q, f)| chain_price(facts, item.id, u, *q).map(|h| (h, *f)));
+        let Some((hit, per_unit)) = found else {
             errors.push(FieldError::new(
                 field.clone(),
                 "price_missing",
@@ -536,17 +571,35 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
             ));
             continue;
         };
-        let fx = facts.rate(lf.currency, facts.currency)?;
+        let ChainHit { depth, list: lf, price: p, markup, supplier, currency: price_currency } = hit;
+        let fx = facts.rate(price_currency, facts.currency)?;
         let unit_price = round_to(p.price.value() * markup * fx * per_unit + extras + deltas, Money::SCALE);
         let top = list.expect("found implies a list");
-        let source = if depth == 0 {
+        let pct = round_to((markup - Decimal::ONE) * hundred, Rate::SCALE);
+        let source = if let Some(supplier_id) = supplier {
+            steps.push(format!(
+                "purchase price {} {} of supplier #{supplier_id} (supplier price #{}, tier from {}) plus {}% markup of '{}'",
+                p.price,
+                price_currency,
+                p.id,
+                p.min_quantity,
+                pct.normalize(),
+                top.name
+            ));
+            PriceSource::SupplierPrice {
+                price_list_id: top.id,
+                supplier_id,
+                supplier_price_id: p.id,
+                markup_percent: Rate::new(pct).unwrap_or_default(),
+                min_quantity: p.min_quantity,
+            }
+        } else if depth == 0 {
             steps.push(format!(
                 "list price {} {} from '{}' (tier from {})",
                 p.price, lf.currency, lf.name, p.min_quantity
             ));
             PriceSource::PriceList { price_list_id: lf.id, item_price_id: p.id, min_quantity: p.min_quantity }
         } else {
-            let pct = round_to((markup - Decimal::ONE) * hundred, Rate::SCALE);
             steps.push(format!(
                 "{} {} from base list '{}' plus {}% markup of '{}'",
                 p.price,
@@ -563,8 +616,8 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
                 min_quantity: p.min_quantity,
             }
         };
-        if lf.currency != facts.currency {
-            steps.push(format!("converted {} → {} at {}", lf.currency, facts.currency, fx.normalize()));
+        if price_currency != facts.currency {
+            steps.push(format!("converted {} → {} at {}", price_currency, facts.currency, fx.normalize()));
         }
         bases.push(Base {
             item: item.clone(),
@@ -818,7 +871,14 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
                 t.net = money(t.net.value() + net.value())?;
                 t.tax = money(t.tax.value() + tax.value())?;
             }
-            None => taxes.push(TaxTotal { tax_rate_id: rate_id, percent, net, tax }),
+            None => taxes.push(TaxTotal {
+                tax_rate_id: rate_id,
+                percent,
+                net,
+                tax,
+                base_net: Money::ZERO,
+                base_tax: Money::ZERO,
+            }),
         }
         Ok(())
     };
@@ -832,7 +892,8 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
             let weight: Decimal = lines
                 .iter()
                 .filter_map(|l| {
-                    facts.items.get(&l.item_id).and_then(|i| i.weight).map(|w| w.value() * l.quantity.value())
+                    // Weight is per base unit: 10 BOX of 12 PCS weigh 120 PCS.
+                    facts.items.get(&l.item_id).and_then(|i| i.weight).map(|w| w.value() * l.base_quantity.value())
                 })
                 .sum();
             let count: Decimal = lines.iter().map(|l| l.quantity.value()).sum();
@@ -904,14 +965,25 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
     let ship_tax = shipping.as_ref().map(|s| s.tax.value()).unwrap_or_default();
     let (net, tax) = (lines_net + ship_net, lines_tax + ship_tax);
     let gross = net + tax;
-    let to_base = facts.rate(facts.currency, facts.base_currency)?;
+    // The rate as stored and shown (8 decimals): what anyone re-checking the figures,
+    // and billing posting them, multiplies by.
+    let to_base = round_to(facts.rate(facts.currency, facts.base_currency)?, Rate::SCALE);
     let bdp = u32::from(facts.base_currency.minor_units());
+    // Round two per rate (net, tax), derive the rest by adding: base gross is always
+    // base net + base tax, and the per-rate figures add up to the totals.
+    let (mut base_net, mut base_tax) = (Decimal::ZERO, Decimal::ZERO);
+    for t in taxes.iter_mut() {
+        t.base_net = money(round_to(t.net.value() * to_base, bdp))?;
+        t.base_tax = money(round_to(t.tax.value() * to_base, bdp))?;
+        base_net += t.base_net.value();
+        base_tax += t.base_tax.value();
+    }
     let base = BaseCurrencyTotals {
         currency: facts.base_currency,
-        rate: Rate::new(round_to(to_base, Rate::SCALE)).unwrap_or_default(),
-        net: money(round_to(net * to_base, bdp))?,
-        tax: money(round_to(tax * to_base, bdp))?,
-        gross: money(round_to(gross * to_base, bdp))?,
+        rate: Rate::new(to_base).unwrap_or_default(),
+        net: money(base_net)?,
+        tax: money(base_tax)?,
+        gross: money(base_net + base_tax)?,
     };
     if facts.currency != facts.base_currency {
         explanation.push(format!(
@@ -1023,6 +1095,7 @@ mod tests {
                 currency: cur("EUR"),
                 prices_include_tax: false,
                 markup_percent: None,
+                base_supplier_id: None,
             }],
             list_prices: vec![
                 price_row(1, 1, 1, "10.00", "0"),
@@ -1030,6 +1103,7 @@ mod tests {
                 price_row(3, 1, 1, "8.00", "100"),
             ],
             customer_prices: vec![],
+            supplier_prices: vec![],
             discounts: vec![],
             taxes,
             fx: HashMap::new(),
@@ -1058,7 +1132,9 @@ mod tests {
                 components: vec![],
             }],
             coupon_code: None,
+            campaign_id: None,
             campaign_code: None,
+            territory_id: None,
             territory: None,
             shipping_country: None,
         }
@@ -1147,6 +1223,7 @@ mod tests {
                 currency: cur("EUR"),
                 prices_include_tax: false,
                 markup_percent: Some(r("30")),
+                base_supplier_id: None,
             },
             ListFacts {
                 id: 1,
@@ -1154,11 +1231,58 @@ mod tests {
                 currency: cur("EUR"),
                 prices_include_tax: false,
                 markup_percent: None,
+                base_supplier_id: None,
             },
         ];
         let quote = price(&f, &req("1")).unwrap();
         assert_eq!(quote.lines[0].base_unit_price, m("13"));
         assert!(matches!(quote.lines[0].source, PriceSource::DerivedPriceList { base_price_list_id: 1, .. }));
+        // Without a markup the derived list passes its base's price on as it is.
+        f.lists[0].markup_percent = None;
+        let quote = price(&f, &req("1")).unwrap();
+        assert_eq!(quote.lines[0].base_unit_price, m("10"));
+    }
+
+    #[test]
+    fn cost_plus_list_marks_up_the_supplier_price_in_the_document_currency() {
+        let mut f = facts();
+        f.list_prices = vec![];
+        f.lists[0].markup_percent = Some(r("25"));
+        f.lists[0].base_supplier_id = Some(7);
+        let mut usd = price_row(40, 7, 1, "8.00", "0");
+        usd.currency = Some(cur("USD"));
+        let mut bulk = price_row(41, 7, 1, "6.00", "100");
+        bulk.currency = Some(cur("USD"));
+        f.supplier_prices = vec![usd, bulk];
+        f.fx.insert(("USD".into(), "EUR".into()), r("0.9"));
+        let quote = price(&f, &req("1")).unwrap();
+        // 8.00 USD × 1.25 × 0.9 = 9.00 EUR
+        assert_eq!(quote.lines[0].base_unit_price, m("9"));
+        assert!(matches!(
+            quote.lines[0].source,
+            PriceSource::SupplierPrice { supplier_id: 7, supplier_price_id: 40, .. }
+        ));
+        let text = quote.explanation.join("\n");
+        assert!(text.contains("purchase price 8.00 USD of supplier #7 (supplier price #40"), "{text}");
+        assert!(text.contains("converted USD → EUR at 0.9"), "{text}");
+        assert_eq!(price(&f, &req("100")).unwrap().lines[0].base_unit_price, m("6.75"), "the supplier's tier");
+        // Without a rate to convert it, the line cannot be priced.
+        f.fx.clear();
+        assert!(price(&f, &req("1")).is_err());
+    }
+
+    #[test]
+    fn base_currency_totals_add_up() {
+        let mut f = facts();
+        f.currency = cur("JPY");
+        f.list_prices = vec![price_row(1, 1, 1, "99999.99", "0")];
+        // 1 JPY = 0.0061 EUR, written as the EUR → JPY rate.
+        f.fx.insert(("EUR".into(), "JPY".into()), r("163.93442623"));
+        let q = price(&f, &req("1")).unwrap();
+        let b = &q.base_currency;
+        assert_eq!(b.gross.value(), b.net.value() + b.tax.value(), "{b:?}");
+        let per_rate: Decimal = q.totals.taxes.iter().map(|t| t.base_net.value() + t.base_tax.value()).sum();
+        assert_eq!(per_rate, b.gross.value());
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct ExchangeRate {
     pub id: i64,
     pub from_currency: Currency,
     pub to_currency: Currency,
+    /// Units of `to_currency` per unit of `from_currency`, 8 decimals. Converting the
+    /// other way uses the inverse rounded to 8 decimals (half away from zero).
     pub rate: Rate,
     #[serde(with = "ordo_core::serde_util::date")]
     #[schema(value_type = String, format = Date)]
@@ -121,7 +123,7 @@ pub struct TaxRatePatch {
 }
 
 /// A price list: prices in one currency, net or tax-inclusive, optionally derived
-/// from another list plus a markup.
+/// from another list or from a supplier's purchase prices, plus a markup.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PriceList {
     pub id: i64,
@@ -137,6 +139,10 @@ pub struct PriceList {
     pub valid_to: Option<Date>,
     /// Prices missing here come from this list, times (1 + markup_percent/100).
     pub base_price_list_id: Option<i64>,
+    /// Or from this supplier's purchase prices (cost-plus), converted into the
+    /// document currency at the date's exchange rate, times (1 + markup_percent/100).
+    pub base_supplier_id: Option<i64>,
+    /// Percent on the base price (up to 8 decimals); none means the base price as is.
     pub markup_percent: Option<Rate>,
     pub active: bool,
     /// The list for customers without one of their own (at most one).
@@ -163,7 +169,11 @@ pub struct PriceListCreate {
     #[serde(default, with = "ordo_core::serde_util::date::option")]
     #[schema(value_type = Option<String>, format = Date)]
     pub valid_to: Option<Date>,
+    /// Prices missing here come from this list (not together with `base_supplier_id`).
     pub base_price_list_id: Option<i64>,
+    /// Prices missing here are this supplier's purchase prices plus the markup.
+    pub base_supplier_id: Option<i64>,
+    /// Percent on the base price; none means 0.
     #[validate(custom(function = "markup"))]
     pub markup_percent: Option<Rate>,
     pub active: Option<bool>,
@@ -187,6 +197,9 @@ pub struct PriceListPatch {
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[schema(value_type = Option<i64>)]
     pub base_price_list_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[schema(value_type = Option<i64>)]
+    pub base_supplier_id: Option<Option<i64>>,
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[validate(custom(function = "markup"))]
     #[schema(value_type = Option<Rate>)]
@@ -397,10 +410,18 @@ pub struct QuoteRequest {
     /// Unlocks the coupon's pricing rule (case-insensitive).
     #[validate(length(min = 1, max = 40))]
     pub coupon_code: Option<String>,
-    /// Campaign the document belongs to (matches rules with `campaign_code`).
+    /// Campaign the document belongs to, as quotations and orders name it (matches
+    /// rules with that campaign's `campaign_code`).
+    #[serde(default)]
+    pub campaign_id: Option<i64>,
+    /// The same by code (give one of the two; both must agree).
     #[validate(length(min = 1, max = 50))]
     pub campaign_code: Option<String>,
-    /// Sales territory (matches rules with `territory`).
+    /// Sales territory, as quotations and orders name it (matches rules with that
+    /// territory's name in `territory`).
+    #[serde(default)]
+    pub territory_id: Option<i64>,
+    /// The same by name (give one of the two; both must agree).
     #[validate(length(min = 1, max = 50))]
     pub territory: Option<String>,
     /// ISO 3166-1 alpha-2: charge shipping by the first matching shipping rule.
@@ -443,6 +464,15 @@ pub enum PriceSource {
         markup_percent: Rate,
         min_quantity: Quantity,
     },
+    /// A cost-plus list: the supplier's purchase price with the markup, converted into
+    /// the document currency at the date's rate.
+    SupplierPrice {
+        price_list_id: i64,
+        supplier_id: i64,
+        supplier_price_id: i64,
+        markup_percent: Rate,
+        min_quantity: Quantity,
+    },
     /// A free item added by a pricing rule.
     FreeItem { pricing_rule_id: i64 },
     /// A bundle priced as the sum of its components (see `components`).
@@ -476,7 +506,7 @@ pub struct Adjustment {
     /// The discount record, when there is one.
     pub source_id: Option<i64>,
     pub percent: Rate,
-    /// Amount taken off the line (positive), in the document currency.
+    /// Amount taken off the line (positive), in the document currency, at 4 decimals.
     pub amount: Money,
     pub reason: String,
 }
@@ -489,7 +519,10 @@ pub struct QuotedLine {
     pub unit: String,
     /// The quantity in the item's base unit.
     pub base_quantity: Quantity,
-    /// Unit price before discounts, in the document currency, as found (net or gross per the list).
+    /// Unit price before discounts, in the document currency, as found (net or gross per
+    /// the list). Intermediate precision: unit prices (after markup and currency
+    /// conversion) and each discount step are kept at 4 decimals; only the line's net,
+    /// tax and gross round to the currency's minor unit (half away from zero).
     pub base_unit_price: Money,
     pub source: PriceSource,
     /// A bundle's components, summarised per unit (empty for plain items).
@@ -504,12 +537,17 @@ pub struct QuotedLine {
     pub discount: Money,
 }
 
+/// What one tax rate applies to, and its tax, in the document and the base currency.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TaxTotal {
     pub tax_rate_id: Option<i64>,
     pub percent: Rate,
     pub net: Money,
     pub tax: Money,
+    /// `net` converted to the base currency and rounded to its minor unit.
+    pub base_net: Money,
+    /// `tax` converted the same way (not derived from `base_net`).
+    pub base_tax: Money,
 }
 
 /// The shipping charge from the first matching shipping rule.
@@ -539,10 +577,14 @@ pub struct QuoteTotals {
     pub taxes: Vec<TaxTotal>,
 }
 
+/// The totals in the company's base currency. Per tax rate, net and tax are each
+/// converted and rounded to the base currency's minor unit (half away from zero); the
+/// totals are their sums and gross is net + tax, so the three always add up.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BaseCurrencyTotals {
     pub currency: Currency,
-    /// Units of base currency per unit of document currency.
+    /// Units of base currency per unit of document currency (8 decimals; where only
+    /// the reverse rate is stored, its inverse rounded to 8 decimals).
     pub rate: Rate,
     pub net: Money,
     pub tax: Money,

@@ -108,6 +108,7 @@ pub struct PriceListRow {
     pub version: i64,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
+    pub base_supplier_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -125,6 +126,7 @@ pub struct NewPriceList {
     pub version: i64,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
+    pub base_supplier_id: Option<i64>,
 }
 
 impl PriceListRow {
@@ -137,6 +139,7 @@ impl PriceListRow {
             valid_from: self.valid_from,
             valid_to: self.valid_to,
             base_price_list_id: self.base_price_list_id,
+            base_supplier_id: self.base_supplier_id,
             markup_percent: self.markup_percent.map(Rate::from_scaled),
             active: self.active,
             is_default: self.is_default,

@@ -78,7 +78,9 @@ pub struct PricingRuleCreate {
     #[serde(default, with = "ordo_core::serde_util::date::option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = Date)]
     pub valid_to: Option<Date>,
-    /// Currency of `amount` and the amount conditions; such rules apply only to documents in it.
+    /// Currency of `amount` and the amount conditions; such rules apply only to documents
+    /// in it. Without one, the amount conditions are in the company's base currency and
+    /// a document's amounts are converted at the date's rate to compare.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub currency: Option<Currency>,
     /// Target: one item, one item group, or (neither) every item.
@@ -332,12 +334,9 @@ pub mod pricing_rule_service {
                 need(r.free_quantity.is_some(), "free_quantity", "required", "required for free_item");
             }
         }
-        let uses_amounts = r.amount.is_some()
-            || r.min_line_amount.is_some()
-            || r.max_line_amount.is_some()
-            || r.min_order_amount.is_some()
-            || r.max_order_amount.is_some();
-        need(!uses_amounts || r.currency.is_some(), "currency", "required", "amounts need a currency");
+        // Amount conditions without a currency are in the base currency (documents'
+        // amounts are converted to compare); an amount to take off or charge needs one.
+        need(r.amount.is_none() || r.currency.is_some(), "currency", "required", "an amount needs a currency");
         if !errs.is_empty() {
             return Err(DomainError::Validation(errs));
         }

@@ -301,6 +301,39 @@ pub mod price_lists {
         Ok(())
     }
 
+    /// A list derives from another list or from a supplier, not both; a markup needs a
+    /// base; the supplier must exist (checked when it is set or changed).
+    fn check_bases(
+        conn: &mut DbConnection,
+        list: Option<i64>,
+        supplier: Option<i64>,
+        markup: bool,
+        check_supplier: bool,
+    ) -> Result<()> {
+        use ordo_db::schema::suppliers;
+        if list.is_some() && supplier.is_some() {
+            return Err(DomainError::field(
+                "base_supplier_id",
+                "two_bases",
+                "a list derives from another list or from a supplier, not both",
+            ));
+        }
+        if markup && list.is_none() && supplier.is_none() {
+            return Err(DomainError::field(
+                "markup_percent",
+                "requires_base",
+                "a markup needs base_price_list_id or base_supplier_id",
+            ));
+        }
+        if let (Some(s), true) = (supplier, check_supplier) {
+            let n: i64 = suppliers::table.find(s).count().get_result(conn)?;
+            if n == 0 {
+                return Err(DomainError::reference_not_found("supplier", "base_supplier_id", s));
+            }
+        }
+        Ok(())
+    }
+
     /// One default list at most: setting the flag takes it from the others (audited).
     fn clear_default(conn: &mut DbConnection, caller: &Caller, except: i64) -> Result<()> {
         let others: Vec<i64> =
@@ -324,9 +357,7 @@ pub mod price_lists {
         if let Some(b) = input.base_price_list_id {
             check_base(conn, None, b)?;
         }
-        if input.markup_percent.is_some() && input.base_price_list_id.is_none() {
-            return Err(DomainError::field("markup_percent", "requires_base", "a markup needs base_price_list_id"));
-        }
+        check_bases(conn, input.base_price_list_id, input.base_supplier_id, input.markup_percent.is_some(), true)?;
         let ts = now();
         let row: PriceListRow = diesel::insert_into(t::table)
             .values(NewPriceList {
@@ -336,6 +367,7 @@ pub mod price_lists {
                 valid_from: input.valid_from,
                 valid_to: input.valid_to,
                 base_price_list_id: input.base_price_list_id,
+                base_supplier_id: input.base_supplier_id,
                 markup_percent: input.markup_percent.map(|m| m.to_scaled()),
                 active: input.active.unwrap_or(true),
                 is_default: input.is_default,
@@ -405,12 +437,20 @@ pub mod price_lists {
             }
             row.base_price_list_id = v;
         }
+        if let Some(v) = p.base_supplier_id {
+            row.base_supplier_id = v;
+        }
         if let Some(v) = p.markup_percent {
             row.markup_percent = v.map(|m| m.to_scaled());
         }
-        if row.markup_percent.is_some() && row.base_price_list_id.is_none() {
-            return Err(DomainError::field("markup_percent", "requires_base", "a markup needs base_price_list_id"));
-        }
+        let supplier_changed = row.base_supplier_id != current.base_supplier_id;
+        check_bases(
+            conn,
+            row.base_price_list_id,
+            row.base_supplier_id,
+            row.markup_percent.is_some(),
+            supplier_changed,
+        )?;
         if let Some(v) = p.active {
             row.active = v;
         }
@@ -484,8 +524,9 @@ pub mod price_lists {
             }
             (None, None) => raw,
         };
-        ordo_core::Money::new(round_to(new.max(Decimal::ZERO), ordo_core::Money::SCALE))
-            .map_err(|e| DomainError::rule("amount_out_of_range", format!("an adjusted price is out of range: {e}")))
+        ordo_core::Money::new(round_to(new.max(Decimal::ZERO), ordo_core::Money::SCALE)).map_err(|e| {
+            ordo_core::error::amount_out_of_range("percent", format!("an adjusted price is out of range: {e}"))
+        })
     }
 
     /// Bulk raise/lower: one transaction, one history entry on the list.
@@ -1148,6 +1189,45 @@ pub mod quote {
         })
     }
 
+    /// Quotes name the campaign and territory by id (as documents do) or by code and
+    /// name (as rules do): ids are looked up (404 naming the field), and both given
+    /// must agree (422). None when there is nothing to resolve.
+    fn resolve_team_names(conn: &mut DbConnection, req: &QuoteRequest) -> Result<Option<QuoteRequest>> {
+        use ordo_db::schema::{campaigns, territories};
+        if req.campaign_id.is_none() && req.territory_id.is_none() {
+            return Ok(None);
+        }
+        let mut out = req.clone();
+        let disagree = |field: &str, given: &str, found: &str| {
+            DomainError::field(field, "mismatch", format!("the id names {found:?}, not {given:?}"))
+        };
+        if let Some(id) = req.campaign_id {
+            let code: String = campaigns::table
+                .find(id)
+                .select(campaigns::code)
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| DomainError::reference_not_found("campaign", "campaign_id", id))?;
+            if let Some(given) = req.campaign_code.as_ref().filter(|g| !g.eq_ignore_ascii_case(&code)) {
+                return Err(disagree("campaign_code", given, &code));
+            }
+            out.campaign_code = Some(code);
+        }
+        if let Some(id) = req.territory_id {
+            let name: String = territories::table
+                .find(id)
+                .select(territories::name)
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| DomainError::reference_not_found("territory", "territory_id", id))?;
+            if let Some(given) = req.territory.as_ref().filter(|g| !g.eq_ignore_ascii_case(&name)) {
+                return Err(disagree("territory", given, &name));
+            }
+            out.territory = Some(name);
+        }
+        Ok(Some(out))
+    }
+
     fn list_usable(l: &PriceListRow, date: time::Date) -> bool {
         l.active && l.valid_from.is_none_or(|f| f <= date) && l.valid_to.is_none_or(|t| date <= t)
     }
@@ -1160,6 +1240,8 @@ pub mod quote {
     ) -> Result<Quote> {
         let first = ordo_crm::scope::referenced_customer(conn, caller.scope(), "customer_id", req.customer_id)?;
         read(caller)?;
+        let named = resolve_team_names(conn, req)?;
+        let req = named.as_ref().unwrap_or(req);
         let date = req.date.unwrap_or_else(|| ordo_core::time_util::now().date());
         // The customer, then its parents: the parent-customer price policy.
         let mut chain = vec![first];
@@ -1328,6 +1410,18 @@ pub mod quote {
                 .select(ItemPriceRow::as_select())
                 .load(conn)?
         };
+        // Purchase prices of the suppliers cost-plus lists derive from.
+        let supplier_ids: Vec<i64> = lists.iter().filter_map(|l| l.base_supplier_id).collect();
+        let supplier_rows: Vec<crate::suppliers::SupplierPriceRow> = if supplier_ids.is_empty() {
+            vec![]
+        } else {
+            use ordo_db::schema::supplier_prices;
+            supplier_prices::table
+                .filter(supplier_prices::supplier_id.eq_any(&supplier_ids))
+                .filter(supplier_prices::item_id.eq_any(&price_ids))
+                .select(crate::suppliers::SupplierPriceRow::as_select())
+                .load(conn)?
+        };
         let chain_ids: Vec<i64> = chain.iter().map(|c| c.id).collect();
         let special: Vec<CustomerPriceRow> = customer_prices::table
             .filter(customer_prices::customer_id.eq_any(&chain_ids))
@@ -1355,7 +1449,8 @@ pub mod quote {
         } else {
             tax_rates::table.filter(tax_rates::id.eq_any(&tax_ids)).select(TaxRateRow::as_select()).load(conn)?
         };
-        let mut currencies: BTreeSet<String> = lists.iter().map(|l| l.currency.clone()).collect();
+        let mut currencies: BTreeSet<String> =
+            lists.iter().map(|l| l.currency.clone()).chain(supplier_rows.iter().map(|p| p.currency.clone())).collect();
         currencies.insert(currency.code().to_string());
         currencies.insert(base_currency.code().to_string());
         let fx = crate::fx::load(conn, &currencies, date)?;
@@ -1383,6 +1478,7 @@ pub mod quote {
                         currency: parse_currency(&l.currency)?,
                         prices_include_tax: l.prices_include_tax,
                         markup_percent: l.markup_percent.map(Rate::from_scaled),
+                        base_supplier_id: l.base_supplier_id,
                     })
                 })
                 .collect::<Result<_>>()?,
@@ -1406,6 +1502,22 @@ pub mod quote {
                     Ok(PriceFacts {
                         id: p.id,
                         owner_id: p.customer_id,
+                        item_id: p.item_id,
+                        unit: p.unit.clone(),
+                        currency: Some(parse_currency(&p.currency)?),
+                        price: Money::from_scaled(p.price),
+                        min_quantity: Quantity::from_scaled(p.min_quantity),
+                        valid_from: p.valid_from,
+                        valid_to: p.valid_to,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            supplier_prices: supplier_rows
+                .iter()
+                .map(|p| {
+                    Ok(PriceFacts {
+                        id: p.id,
+                        owner_id: p.supplier_id,
                         item_id: p.item_id,
                         unit: p.unit.clone(),
                         currency: Some(parse_currency(&p.currency)?),

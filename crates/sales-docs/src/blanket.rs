@@ -335,6 +335,7 @@ pub fn create(
     base: Currency,
 ) -> Result<BlanketOrder> {
     write(caller)?;
+    lines::no_call_offs(input.lines.iter().enumerate())?;
     let overrides: Vec<_> = input.lines.iter().enumerate().map(|(n, l)| (n, l, None)).collect();
     lines::check_overrides(caller, &overrides)?;
     let lines_in = input.lines.clone();
@@ -441,6 +442,7 @@ pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<BlanketO
 }
 
 fn for_write(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<BlanketRow> {
+    ordo_db::lock::rows(conn, "blanket_orders", &[id])?;
     let row = find(conn, caller, id)?;
     write(caller)?;
     check_version(if_match, row.version)?;
@@ -515,6 +517,7 @@ pub fn change_line(
     let current = editable(conn, caller, id, if_match)?;
     let stored = lines::load(conn, DocKind::BlanketOrder, id)?;
     let edited = edit_lines(caller, &stored, change)?;
+    lines::no_call_offs(edited.touched.iter().map(|(l, _)| (0, l)))?;
     let row = current.clone();
     save_repriced(conn, caller, &current, row, edited, stored, base)
 }
@@ -1018,6 +1021,7 @@ pub fn call_off(
         notes: None,
         coupon_code: None,
         shipping_country: None,
+        warehouse_id: None,
         lines: vec![],
     };
     if customer.status == ordo_crm::model::CustomerStatus::Blocked {
@@ -1128,7 +1132,7 @@ pub fn call_off_from_order(
     input: &crate::orders::SalesOrderCreate,
     base: Currency,
 ) -> Result<crate::orders::SalesOrder> {
-    let mut blanket: Option<i64> = None;
+    let mut blanket: Option<(i64, i64)> = None;
     let mut lines_out = vec![];
     for (n, l) in input.lines.iter().enumerate() {
         let field = format!("lines[{n}].blanket_line_id");
@@ -1144,15 +1148,16 @@ pub fn call_off_from_order(
         if doc_kind != DocKind::BlanketOrder.as_str() {
             return Err(DomainError::reference_not_found("blanket line", &field, bl));
         }
-        if blanket.is_some_and(|b| b != doc_id) {
+        if blanket.is_some_and(|b| b.0 != doc_id) {
             return Err(DomainError::field(&field, "mixed_blankets", "all lines must call off the same blanket order"));
         }
-        blanket = Some(doc_id);
+        blanket = blanket.or(Some((doc_id, bl)));
         lines_out.push(CallOffLine { line_id: bl, quantity: l.quantity, requested_date: l.requested_date });
     }
-    let id = blanket.ok_or_else(|| DomainError::field("lines", "required", "no lines"))?;
+    let (id, first) = blanket.ok_or_else(|| DomainError::field("lines", "required", "no lines"))?;
+    // Another agent's blanket order is answered exactly like a missing line.
     let b = find(conn, caller, id)
-        .map_err(|_| DomainError::reference_not_found("blanket line", "lines[0].blanket_line_id", id))?;
+        .map_err(|_| DomainError::reference_not_found("blanket line", "lines[0].blanket_line_id", first))?;
     if b.customer_id != input.customer_id {
         return Err(DomainError::field(
             "customer_id",

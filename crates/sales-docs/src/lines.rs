@@ -99,6 +99,10 @@ pub struct LineInput {
     /// Sales orders: the blanket order line this line calls off (takes its agreed price).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blanket_line_id: Option<i64>,
+    /// The warehouse this line is served from; default the order's, else the customer's
+    /// default warehouse, else the company's default warehouse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse_id: Option<i64>,
 }
 
 impl LineInput {
@@ -221,6 +225,7 @@ pub struct LineRow {
     pub version: i64,
     pub promised_date: Option<Date>,
     pub promise_source: Option<String>,
+    pub warehouse_id: Option<i64>,
 }
 
 fn corrupt(id: i64, what: &str) -> DomainError {
@@ -241,6 +246,7 @@ impl LineRow {
             manual_discount_percent: self.manual_discount_percent.map(Rate::from_scaled),
             override_reason: self.override_reason.clone(),
             blanket_line_id: self.blanket_line_id,
+            warehouse_id: self.warehouse_id,
         })
     }
 
@@ -288,10 +294,15 @@ pub struct DocTotals {
     pub tax: Money,
     pub gross: Money,
     pub taxes: Vec<DocTax>,
-    /// The totals in the company's base currency.
+    /// The totals in the company's base currency: per tax rate, net and tax are each
+    /// converted at `base_rate` and rounded to the base currency's minor unit; the
+    /// totals are their sums, and base gross = base net + base tax.
     pub base_currency: Currency,
+    /// Base currency units per document currency unit, 8 decimals.
     pub base_rate: Rate,
     pub base_net: Money,
+    #[serde(default)]
+    pub base_tax: Money,
     pub base_gross: Money,
 }
 
@@ -301,6 +312,10 @@ pub struct DocTax {
     pub percent: Rate,
     pub net: Money,
     pub tax: Money,
+    #[serde(default)]
+    pub base_net: Money,
+    #[serde(default)]
+    pub base_tax: Money,
 }
 
 /// What the header stores about its pricing (the `pricing` column).
@@ -323,7 +338,13 @@ impl HeaderPricing {
         )
     }
     pub fn parse(s: &str, doc: &str) -> Result<HeaderPricing> {
-        serde_json::from_str(s).map_err(|_| DomainError::Internal(format!("{doc}: stored pricing is unreadable")))
+        let mut p: HeaderPricing = serde_json::from_str(s)
+            .map_err(|_| DomainError::Internal(format!("{doc}: stored pricing is unreadable")))?;
+        // Stored before base_tax existed: what gross and net leave for it.
+        if p.totals.base_tax == Money::ZERO && p.totals.base_gross != p.totals.base_net {
+            p.totals.base_tax = Money::new(p.totals.base_gross.value() - p.totals.base_net.value()).unwrap_or_default();
+        }
+        Ok(p)
     }
     /// An empty document (no lines yet).
     pub fn empty(base_currency: Currency) -> HeaderPricing {
@@ -338,6 +359,7 @@ impl HeaderPricing {
                 base_currency,
                 base_rate: Rate::from_scaled(100_000_000),
                 base_net: Money::ZERO,
+                base_tax: Money::ZERO,
                 base_gross: Money::ZERO,
             },
             shipping_rule_id: None,
@@ -392,7 +414,7 @@ pub struct Priced {
 
 pub(crate) fn money(d: Decimal) -> Result<Money> {
     Money::new(round_to(d, Money::SCALE))
-        .map_err(|e| DomainError::rule("amount_out_of_range", format!("a computed amount is out of range: {e}")))
+        .map_err(|e| ordo_core::error::amount_out_of_range("lines", format!("a computed amount is out of range: {e}")))
 }
 
 /// The caller may set prices by hand only with `price_override` and a reason. Only
@@ -425,6 +447,27 @@ pub fn check_overrides(caller: &Caller, lines: &[(usize, &LineInput, Option<&Lin
     }
 }
 
+/// Quotations and blanket orders do not call off blanket orders: only a sales order's
+/// line may name `blanket_line_id` (422 naming the line otherwise, whatever the id).
+pub fn no_call_offs<'a>(lines: impl IntoIterator<Item = (usize, &'a LineInput)>) -> Result<()> {
+    let errs: Vec<FieldError> = lines
+        .into_iter()
+        .filter(|(_, l)| l.blanket_line_id.is_some())
+        .map(|(n, _)| {
+            FieldError::new(
+                format!("lines[{n}].blanket_line_id"),
+                "orders_only",
+                "only sales order lines call off a blanket order",
+            )
+        })
+        .collect();
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Validation(errs))
+    }
+}
+
 /// Prices a document's lines through the engine (a constant number of statements),
 /// applies manual overrides and keeps locked lines as they are.
 pub fn price(
@@ -438,6 +481,12 @@ pub fn price(
     if lines.is_empty() {
         return Ok(Priced { lines: vec![], header: HeaderPricing::empty(base_currency) });
     }
+    let named: Vec<(String, i64)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(n, l)| l.input.warehouse_id.map(|w| (format!("lines[{n}].warehouse_id"), w)))
+        .collect();
+    ordo_db::refs::sellable_warehouses(conn, &named)?;
     let campaign_code: Option<String> = match h.campaign_id {
         Some(c) => campaigns::table.find(c).select(campaigns::code).first(conn).optional()?,
         None => None,
@@ -462,7 +511,9 @@ pub fn price(
             })
             .collect(),
         coupon_code: h.coupon_code.clone(),
+        campaign_id: None,
         campaign_code,
+        territory_id: None,
         territory,
         shipping_country: h.shipping_country.clone(),
     };
@@ -527,6 +578,7 @@ fn assemble(
                     manual_discount_percent: None,
                     override_reason: None,
                     blanket_line_id: None,
+                    warehouse_id: None,
                 },
             },
             unit: q.unit.clone(),
@@ -629,16 +681,25 @@ fn totals(
         e.0 += s.net.value();
         e.1 += s.tax.value();
     }
+    let BaseCurrencyTotals { rate, .. } = quote.base_currency.clone();
+    let bdp = u32::from(base_currency.minor_units());
+    // Round two per rate, derive the rest by adding (as the engine does).
     let taxes = by_rate
         .into_iter()
         .map(|((id, pct), (n, t))| {
-            Ok(DocTax { tax_rate_id: id, percent: Rate::from_scaled(pct), net: money(n)?, tax: money(t)? })
+            Ok(DocTax {
+                tax_rate_id: id,
+                percent: Rate::from_scaled(pct),
+                net: money(n)?,
+                tax: money(t)?,
+                base_net: money(round_to(n * rate.value(), bdp))?,
+                base_tax: money(round_to(t * rate.value(), bdp))?,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
-    let BaseCurrencyTotals { rate, .. } = quote.base_currency.clone();
-    let bdp = u32::from(base_currency.minor_units());
-    let base_net = round_to(net * rate.value(), bdp);
-    let base_gross = round_to((net + tax) * rate.value(), bdp);
+    let base_net: Decimal = taxes.iter().map(|t| t.base_net.value()).sum();
+    let base_tax: Decimal = taxes.iter().map(|t| t.base_tax.value()).sum();
+    let base_gross = base_net + base_tax;
     Ok(HeaderPricing {
         totals: DocTotals {
             net: money(round_to(net, dp))?,
@@ -650,6 +711,7 @@ fn totals(
             base_currency,
             base_rate: rate,
             base_net: money(base_net)?,
+            base_tax: money(base_tax)?,
             base_gross: money(base_gross)?,
         },
         shipping_rule_id: quote.shipping.as_ref().map(|s| s.shipping_rule_id),
@@ -702,6 +764,7 @@ impl PricedLine {
             version: keep.map(|k| k.version).unwrap_or(1),
             promised_date: keep.and_then(|k| k.promised_date),
             promise_source: keep.and_then(|k| k.promise_source.clone()),
+            warehouse_id: self.input.warehouse_id,
         }
     }
 }

@@ -145,6 +145,10 @@ pub struct SalesOrderCreate {
     #[validate(custom(function = "ordo_core::validate::country_code"))]
     #[schema(pattern = "^[A-Z]{2}$")]
     pub shipping_country: Option<String>,
+    /// The warehouse the order is served from (lines may name their own); default the
+    /// customer's default warehouse, else the company's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[validate(length(max = 1000), nested)]
     #[schema(max_items = 1000)]
@@ -226,6 +230,8 @@ pub struct SalesOrder {
     pub notes: Option<String>,
     pub coupon_code: Option<String>,
     pub shipping_country: Option<String>,
+    /// The warehouse the order is served from, unless a line names its own.
+    pub warehouse_id: Option<i64>,
     pub approval: Approval,
     pub totals: DocTotals,
     pub explanation: Vec<String>,
@@ -276,6 +282,7 @@ pub struct OrderRow {
     pub version: i64,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
+    pub warehouse_id: Option<i64>,
 }
 
 impl OrderRow {
@@ -316,6 +323,7 @@ impl OrderRow {
             notes: t.notes,
             coupon_code: self.coupon_code.clone(),
             shipping_country: t.shipping_country,
+            warehouse_id: self.warehouse_id,
             lines: vec![],
         })
     }
@@ -360,6 +368,7 @@ impl OrderRow {
             notes: t.notes,
             coupon_code: self.coupon_code.clone(),
             shipping_country: t.shipping_country,
+            warehouse_id: self.warehouse_id,
             approval: self.approval()?,
             totals: pricing.totals,
             explanation: pricing.explanation,
@@ -418,6 +427,9 @@ fn resolve(
         h.shipping_country = h.ship_to.as_ref().map(|a| a.country.clone());
     }
     h.date = Some(h.date.unwrap_or_else(today));
+    if let Some(w) = h.warehouse_id.filter(|w| current.is_none_or(|c| c.warehouse_id != Some(*w))) {
+        ordo_db::refs::sellable_warehouses(conn, &[("warehouse_id".into(), w)])?;
+    }
     let changed =
         |f: fn(&OrderRow) -> Option<i64>, v: Option<i64>| v.filter(|x| current.is_none_or(|c| f(c) != Some(*x)));
     ordo_crm::service::check_team(
@@ -449,6 +461,7 @@ fn header_row(h: &SalesOrderCreate, row: &mut OrderRow) {
     row.campaign_id = h.campaign_id;
     row.territory_id = h.territory_id;
     row.coupon_code = h.coupon_code.clone();
+    row.warehouse_id = h.warehouse_id;
     row.terms = ordo_core::util::json_text(&Terms {
         delivery_terms: h.delivery_terms.clone(),
         notes: h.notes.clone(),
@@ -491,6 +504,7 @@ fn blank_row(number: String) -> OrderRow {
         version: 1,
         created_at: ts,
         updated_at: ts,
+        warehouse_id: None,
     }
 }
 
@@ -628,7 +642,15 @@ fn not_archived(row: &OrderRow) -> Result<()> {
 }
 
 /// The order, visible and writable by the caller, at the version they read.
+/// Locks the order's row for the rest of the transaction (PostgreSQL), so what this
+/// use case reads next is what it changes: a concurrent change of the same order waits
+/// and then sees this one's result (a decided stage is a 409, not a lost update).
+pub fn lock(conn: &mut DbConnection, id: i64) -> Result<()> {
+    ordo_db::lock::rows(conn, "sales_orders", &[id])
+}
+
 fn for_write(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<OrderRow> {
+    lock(conn, id)?;
     let row = find(conn, caller, id)?;
     write(caller)?;
     check_version(if_match, row.version)?;
@@ -1093,11 +1115,16 @@ fn applies(conn: &mut DbConnection, order: &OrderRow, cond: &Option<StageConditi
             let earlier: i64 = sales_orders::table
                 .filter(sales_orders::customer_id.eq(order.customer_id))
                 .filter(sales_orders::id.ne(order.id))
-                // Archived completed orders count; archived cancelled ones carry a reason.
+                // Archived completed orders count (delivered: no reason; closed short:
+                // the reason after CLOSED_SHORT); archived cancelled ones carry a reason.
                 .filter(
-                    sales_orders::status
-                        .eq_any(["approved", "in_execution", "completed"])
-                        .or(sales_orders::status.eq("archived").and(sales_orders::status_reason.is_null())),
+                    sales_orders::status.eq_any(["approved", "in_execution", "completed"]).or(sales_orders::status
+                        .eq("archived")
+                        .and(
+                            sales_orders::status_reason
+                                .is_null()
+                                .or(sales_orders::status_reason.like(format!("{CLOSED_SHORT}%"))),
+                        )),
                 )
                 .count()
                 .get_result(conn)?;
@@ -1211,6 +1238,7 @@ fn open_stage(current: &OrderRow, approval: &Approval, caller: &Caller, named: O
 /// An order an approver may decide on: visible and current. The stage's role is the
 /// permission (an accountant approving a credit stage need not edit orders).
 fn for_decision(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<OrderRow> {
+    lock(conn, id)?;
     let row = find(conn, caller, id)?;
     check_version(if_match, row.version)?;
     not_archived(&row)?;
@@ -1360,20 +1388,32 @@ pub fn cancel(
     commit_state(conn, caller, &current, row, &approval, stage, format!("Cancelled: {reason}"))
 }
 
-/// In execution → completed (until fulfillment completes orders by delivering them).
-pub fn complete(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<SalesOrder> {
+/// How a completed order's `status_reason` starts when it was closed short.
+pub const CLOSED_SHORT: &str = "closed short: ";
+
+/// In execution → completed without delivering the rest: the customer takes what was
+/// delivered and no more. Fulfillment releases what the order still holds and cancels
+/// its open deliveries in the same transaction.
+pub fn close(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    reason: String,
+) -> Result<SalesOrder> {
     let current = for_write(conn, caller, id, if_match)?;
     if current.status()? != OrderStatus::InExecution {
         return Err(DomainError::conflict(
             "invalid_transition",
-            format!("sales order {} is {}: only orders in execution complete", current.number, current.status),
+            format!("sales order {} is {}: only orders in execution are closed", current.number, current.status),
         ));
     }
     let mut approval = current.approval()?;
     approval.closed_at = Some(now().assume_utc());
     let mut row = current.clone();
     row.status = OrderStatus::Completed.as_str().into();
-    commit_state(conn, caller, &current, row, &approval, "in_execution".into(), "Completed.".into())
+    row.status_reason = Some(format!("{CLOSED_SHORT}{reason}"));
+    commit_state(conn, caller, &current, row, &approval, "in_execution".into(), format!("Closed short: {reason}"))
 }
 
 /// Completion by fulfillment when every stock line is delivered: the shipper's role
@@ -1635,6 +1675,7 @@ pub fn from_quotation(
         notes: qh.notes,
         coupon_code: q.coupon_code.clone(),
         shipping_country: qh.shipping_country.clone(),
+        warehouse_id: None,
         lines: vec![],
     };
     let mut h = resolve(conn, caller, h, None)?;

@@ -455,6 +455,7 @@ fn blank_row(number: String, revision: i32, previous_id: Option<i64>) -> Quotati
 pub fn create(conn: &mut DbConnection, caller: &Caller, input: QuotationCreate, base: Currency) -> Result<Quotation> {
     write(caller)?;
     let lines_in = input.lines.clone();
+    lines::no_call_offs(lines_in.iter().enumerate())?;
     let overrides: Vec<_> = lines_in.iter().enumerate().map(|(n, l)| (n, l, None)).collect();
     lines::check_overrides(caller, &overrides)?;
     let h = resolve(conn, caller, input, None)?;
@@ -548,6 +549,7 @@ pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Quotatio
 
 /// A draft the caller may change, at the version they read.
 fn editable(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<QuotationRow> {
+    ordo_db::lock::rows(conn, "quotations", &[id])?;
     let row = find(conn, caller, id)?;
     write(caller)?;
     check_version(if_match, row.version)?;
@@ -679,6 +681,7 @@ pub fn change_line(
     let current = editable(conn, caller, id, if_match)?;
     let stored = lines::load(conn, DocKind::Quotation, id)?;
     let edited = edit_lines(caller, &stored, change)?;
+    lines::no_call_offs(edited.touched.iter().map(|(l, _)| (0, l)))?;
     let row = current.clone();
     save_repriced(conn, caller, &current, row, edited, stored, base)
 }
@@ -693,6 +696,7 @@ fn transition(
     to: QuotationStatus,
     reason: Option<String>,
 ) -> Result<Quotation> {
+    ordo_db::lock::rows(conn, "quotations", &[id])?;
     let current = find(conn, caller, id)?;
     write(caller)?;
     check_version(if_match, current.version)?;
@@ -768,6 +772,7 @@ pub fn cancel(
 
 /// Archives a closed quotation: read-only, out of default lists, still in reports.
 pub fn archive(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Quotation> {
+    ordo_db::lock::rows(conn, "quotations", &[id])?;
     let current = find(conn, caller, id)?;
     write(caller)?;
     check_version(if_match, current.version)?;
@@ -805,6 +810,7 @@ pub fn revise(
     if_match: Option<i64>,
     base: Currency,
 ) -> Result<Quotation> {
+    ordo_db::lock::rows(conn, "quotations", &[id])?;
     let current = find(conn, caller, id)?;
     write(caller)?;
     check_version(if_match, current.version)?;
@@ -937,6 +943,7 @@ pub fn for_conversion(
     id: i64,
     if_match: Option<i64>,
 ) -> Result<(QuotationRow, Vec<LineRow>)> {
+    ordo_db::lock::rows(conn, "quotations", &[id])?;
     let current = find(conn, caller, id)?;
     write(caller)?;
     check_version(if_match, current.version)?;
@@ -1020,6 +1027,7 @@ pub fn from_opportunity(
                 manual_discount_percent: None,
                 override_reason: None,
                 blanket_line_id: None,
+                warehouse_id: None,
             },
             locked: None,
         })
