@@ -68,8 +68,12 @@ if [ -z "$errored" ]; then
     echo "contract: schemathesis failed without a report entry" >&2
     exit 1
 fi
-echo "contract: no check failed; rerunning the operations where the tool itself errored:" >&2
+echo "contract: no check failed; rerunning where the tool itself errored:" >&2
 echo "$errored" >&2
+# Operations are labelled "METHOD /path"; an error outside one (the stateful phase)
+# reruns everything.
 args=()
-while IFS= read -r op; do args+=(--include-name "$op"); done <<<"$errored"
+while IFS= read -r op; do
+    if [[ "$op" =~ ^[A-Z]+\ / ]]; then args+=(--include-name "$op"); else args=(); break; fi
+done <<<"$errored"
 fuzz "${args[@]}"

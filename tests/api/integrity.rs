@@ -20,6 +20,7 @@ on_both_backends!(
     sourcing_warehouses_of_orders_and_lines,
     closing_an_order_short,
     concurrent_approvals_answer_409,
+    concurrent_coupon_uses_and_call_offs_stop_at_the_limit,
     random_operations_keep_the_invariants,
 );
 
@@ -314,6 +315,59 @@ async fn concurrent_approvals_answer_409(app: TestApp) {
     }
 }
 
+async fn concurrent_coupon_uses_and_call_offs_stop_at_the_limit(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app).await;
+    // A coupon good for 3 orders, 12 submitted at once.
+    let rule = id(app
+        .post(
+            "/api/v1/pricing-rules",
+            t,
+            json!({"name": "10% with code", "action": "discount_percent", "percent": "10", "coupon_only": true}),
+        )
+        .await);
+    let coupon =
+        id(app.post("/api/v1/coupons", t, json!({"code": "THREE", "pricing_rule_id": rule, "max_uses": 3})).await);
+    let mut orders = vec![];
+    for _ in 0..12 {
+        orders.push(id(app
+            .post(
+                "/api/v1/sales-orders",
+                t,
+                json!({"customer_id": w.customers[0], "coupon_code": "three", "lines": [{"item_id": w.items[0], "quantity": "1"}]}),
+            )
+            .await));
+    }
+    let urls: Vec<String> = orders.iter().map(|o| format!("/api/v1/sales-orders/{o}/submit")).collect();
+    let results = futures_util::future::join_all(urls.iter().map(|u| app.post(u, t, json!({})))).await;
+    assert_eq!(results.iter().filter(|r| r.status == 200).count(), 3);
+    for r in results.iter().filter(|r| r.status != 200) {
+        r.problem(422, "coupon_invalid");
+    }
+    assert_eq!(ok(app.get(&format!("/api/v1/coupons/{coupon}"), t).await)["uses"], 3);
+    // A blanket line of 10, called off 2 at a time by 12 requests at once.
+    let today = time::OffsetDateTime::now_utc().date();
+    let b = ok(app
+        .post(
+            "/api/v1/blanket-orders",
+            t,
+            json!({"customer_id": w.customers[1], "kind": "quantity", "valid_from": today.to_string(),
+                "valid_to": (today + time::Duration::days(30)).to_string(), "lines": [{"item_id": w.items[0], "quantity": "10"}]}),
+        )
+        .await);
+    let bid = b["id"].as_i64().unwrap();
+    ok(app.post(&format!("/api/v1/blanket-orders/{bid}/activate"), t, json!({})).await);
+    let body = json!({"lines": [{"line_id": b["lines"][0]["id"], "quantity": "2"}]});
+    let url = format!("/api/v1/blanket-orders/{bid}/call-off");
+    let results = futures_util::future::join_all((0..12).map(|_| app.post(&url, t, body.clone()))).await;
+    assert_eq!(results.iter().filter(|r| r.status == 201).count(), 5, "10 / 2");
+    for r in results.iter().filter(|r| r.status != 201) {
+        r.problem(422, "blanket_exceeded");
+    }
+    let after = ok(app.get(&format!("/api/v1/blanket-orders/{bid}"), t).await);
+    assert_eq!(after["lines"][0]["called_off_quantity"], "10");
+}
+
 // ---- reservations carried by deliveries -----------------------------------------------------
 
 async fn stock_on_an_open_delivery_stays_reserved(app: TestApp) {
@@ -479,6 +533,20 @@ async fn sourcing_warehouses_of_orders_and_lines(app: TestApp) {
     let (o2, _) =
         confirmed(&app, json!({"customer_id": w.customers[1], "lines": [{"item_id": b, "quantity": "1"}]})).await;
     assert_eq!(line_stock(&app, o2).await[0]["warehouse_id"].as_i64(), Some(w.second));
+    // Promising an order's lines looks where they will be served from, and accepting the
+    // promise fixes that warehouse on lines that named none.
+    let draft = ok(app
+        .post(
+            "/api/v1/sales-orders",
+            t,
+            json!({"customer_id": w.customers[1], "lines": [{"item_id": b, "quantity": "1"}]}),
+        )
+        .await);
+    assert_eq!(draft["lines"][0]["warehouse_id"], Value::Null);
+    let p = ok(app.post(&format!("/api/v1/sales-orders/{}/promise?accept=true", draft["id"]), t, json!({})).await);
+    assert_eq!(p["lines"][0]["warehouse_id"].as_i64(), Some(w.second));
+    let after = ok(app.get(&format!("/api/v1/sales-orders/{}", draft["id"]), t).await);
+    assert_eq!(after["lines"][0]["warehouse_id"].as_i64(), Some(w.second));
     // Quarantine and unknown warehouses are refused where they are named.
     let bad = app
         .post(

@@ -8,6 +8,7 @@ mod conventions;
 mod crm_reports;
 mod customers;
 mod demo;
+mod generated_scope;
 mod integrity;
 mod items;
 mod openapi;

@@ -144,19 +144,22 @@ crate::history_endpoint! {
 }
 
 crate::action! {
-    /// Move the whole reservation to another warehouse (422 `insufficient_stock` when it is not free there).
+    /// Move the whole reservation to another warehouse (422 `insufficient_stock` when it
+    /// is not free there; 409 `on_open_delivery` when an open delivery carries it).
     fn move_reservation, tag: "stock", id: "moveReservation", path: "/reservations/{id}/move", model: Reservation,
     body: ReservationMove,
     call: |c, caller, id, if_match, input| reservations::move_to(c, caller, id, if_match, input)
 }
 crate::action! {
-    /// Release a reservation; an order line's quantity becomes back-ordered again.
+    /// Release a reservation; an order line's quantity becomes back-ordered again (409
+    /// `on_open_delivery` when an open delivery carries it: ship or cancel that first).
     fn release_reservation, tag: "stock", id: "releaseReservation", path: "/reservations/{id}/release", model: Reservation,
     call: |c, caller, id, if_match| reservations::release(c, caller, id, if_match)
 }
 
 /// Per stock line of a confirmed order: ordered, reserved, back-ordered, delivered,
-/// returned (base units) and the promised date.
+/// returned (base units), what open deliveries carry, where the reserved stock is held
+/// (per warehouse) and the promised date. No prices: the warehouse reads it too.
 #[utoipa::path(tag = "stock", operation_id = "getSalesOrderStock", params(("id" = i64, Path, description = "Order id")),
     responses((status = 200, description = "The stock lines", body = Vec<LineStock>)))]
 #[get("/sales-orders/{id}/stock")]
@@ -207,8 +210,11 @@ pub struct ReturnQuery {
     pub cursor: Option<String>,
 }
 
-/// Create a delivery of a confirmed order from its reserved stock: all lines, or the
-/// chosen lines and quantities. An order not in execution is 409.
+/// Create a delivery of a confirmed order from the stock its lines hold in one
+/// warehouse: all lines, or the chosen lines and quantities. An order not in execution
+/// is 409; stock held in several warehouses without `warehouse_id` is 422
+/// `warehouse_required`; more than is held there and not on another delivery is 422
+/// `not_deliverable` (concurrent requests for the same stock: exactly one succeeds).
 #[utoipa::path(tag = "deliveries", operation_id = "createDelivery", params(("id" = i64, Path, description = "Order id")),
     request_body = DeliveryCreate,
     responses((status = 201, description = "The draft delivery", body = Delivery, headers(("ETag" = String), ("Location" = String)))))]
@@ -269,7 +275,8 @@ crate::action! {
 }
 crate::action! {
     /// Ship: posts the ledger, consumes the reservation, counts the delivered quantity;
-    /// the order completes when everything is delivered. Shipping twice is 409.
+    /// the order completes when everything is delivered. Shipping twice is 409, and so
+    /// is shipping for an order that is no longer in execution.
     fn ship_delivery, tag: "deliveries", id: "shipDelivery", path: "/deliveries/{id}/ship", model: Delivery,
     body: ShipRequest,
     call: |c, caller, id, if_match, input| deliveries::ship(c, caller, id, if_match, input)
@@ -482,8 +489,10 @@ pub struct AcceptQuery {
     pub accept: bool,
 }
 
-/// Promise an order's stock lines (what is back-ordered for a confirmed order);
-/// `?accept=true` writes the dates onto its lines.
+/// Promise an order's stock lines (what is back-ordered for a confirmed order), each
+/// from its warehouse (the line's, else the order's, else the customer's default, else
+/// the company's); `?accept=true` writes the dates onto its lines, and fixes the
+/// promised warehouse on lines not confirmed yet that name none.
 #[utoipa::path(tag = "sales-orders", operation_id = "promiseSalesOrder",
     params(("id" = i64, Path, description = "Order id"), AcceptQuery),
     responses((status = 200, description = "The promise; `line` is the order line id", body = Promise)))]

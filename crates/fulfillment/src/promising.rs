@@ -566,15 +566,23 @@ pub fn promise_document(
     accept: bool,
 ) -> Result<Promise> {
     use ordo_sales_docs::lines::{self, DocKind};
-    match kind {
+    // The warehouse a line without its own is served from: the order's, else the
+    // customer's default (else the company's default, which `promise` fills in).
+    let (doc_wh, customer) = match kind {
         DocKind::SalesOrder => {
-            ordo_sales_docs::orders::find(conn, caller, id)?;
+            let o = ordo_sales_docs::orders::find(conn, caller, id)?;
+            (o.warehouse_id, o.customer_id)
         }
-        _ => {
-            ordo_sales_docs::quotations::find(conn, caller, id)?;
-        }
-    }
+        _ => (None, ordo_sales_docs::quotations::find(conn, caller, id)?.customer_id),
+    };
     caller.require(Permission::SalesDocsRead)?;
+    let doc_wh = match doc_wh {
+        Some(w) => Some(w),
+        None => ordo_db::schema::customers::table
+            .find(customer)
+            .select(ordo_db::schema::customers::default_warehouse_id)
+            .first::<Option<i64>>(conn)?,
+    };
     let doc_lines = lines::load(conn, kind, id)?;
     let ids: Vec<i64> = doc_lines.iter().map(|l| l.item_id).collect();
     let stock_items: Vec<i64> =
@@ -593,7 +601,7 @@ pub fn promise_document(
         .map(|l| {
             let (q, wh) = match (kind, held.get(&l.id)) {
                 (DocKind::SalesOrder, Some((b, w))) => (*b, Some(*w)),
-                _ => (l.base_quantity, None),
+                _ => (l.base_quantity, l.warehouse_id.or(doc_wh)),
             };
             (
                 l.id,
@@ -620,12 +628,19 @@ pub fn promise_document(
         }
         caller.require(Permission::SalesDocsWrite)?;
         for l in &p.lines {
+            // A line not confirmed yet is served from where the promise found it.
+            let fixes_warehouse = !held.contains_key(&l.line);
             diesel::update(document_lines::table.find(l.line))
                 .set((
                     document_lines::promised_date.eq(l.promised_date),
                     document_lines::promise_source.eq(l.source.as_str()),
                 ))
                 .execute(conn)?;
+            if fixes_warehouse {
+                diesel::update(document_lines::table.find(l.line).filter(document_lines::warehouse_id.is_null()))
+                    .set(document_lines::warehouse_id.eq(l.warehouse_id))
+                    .execute(conn)?;
+            }
             diesel::update(order_line_stock::table.filter(order_line_stock::line_id.eq(l.line)))
                 .set(order_line_stock::promised_date.eq(l.promised_date))
                 .execute(conn)?;
