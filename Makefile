@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: run test lint openapi contract bench build clean-db
+.PHONY: run test lint openapi contract sdk bench build clean-db
 
 ## Build and start the server on ./ordo.db with demo data and the docs UI.
 run:
@@ -27,6 +27,10 @@ openapi:
 ## Fuzz the running API against its own OpenAPI document (schemathesis).
 contract:
 	scripts/contract.sh
+
+## Clients from four SDK generators: generate, type-check, run the walkthrough through one.
+sdk:
+	scripts/sdk.sh
 
 ## Throughput and latency on SQLite and PostgreSQL; writes target/bench/result.json.
 bench:

@@ -168,7 +168,11 @@ pub async fn list_attachments(auth: Auth, id: web::Path<i64>) -> Result<HttpResp
     tag = "items",
     operation_id = "downloadItemAttachment",
     params(("id" = i64, Path, description = "Item id"), ("attachment_id" = i64, Path, description = "Attachment id")),
-    responses((status = 200, description = "The file, with the content type sniffed at upload", content_type = "*/*", body = Vec<u8>))
+    responses((status = 200, description = "The file's bytes, with the content type sniffed at upload", content(
+        (Vec<u8> = "application/octet-stream"), (Vec<u8> = "application/pdf"), (Vec<u8> = "image/png"),
+        (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/gif"), (Vec<u8> = "image/webp"), (Vec<u8> = "application/zip"),
+        (Vec<u8> = "text/plain")
+    )))
 )]
 #[get("/items/{id}/attachments/{attachment_id}")]
 pub async fn download_attachment(

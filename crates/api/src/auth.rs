@@ -159,7 +159,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Token request: form-encoded (RFC 6749) or JSON with the same fields.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
-    /// `password` or `client_credentials`.
+    /// Another value is a 400 `unsupported_grant_type`.
+    #[schema(value_type = GrantType)]
     pub grant_type: String,
     pub username: Option<String>,
     pub password: Option<String>,
@@ -167,6 +168,14 @@ pub struct TokenRequest {
     pub client_secret: Option<String>,
     /// Accepted and ignored: permissions come from roles.
     pub scope: Option<String>,
+}
+
+/// The OAuth2 grant a token request uses.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    Password,
+    ClientCredentials,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -194,17 +203,17 @@ fn invalid_request(field: &str) -> Problem {
 
 /// Get an access token.
 ///
-/// Password grant: `grant_type=password&username=...&password=...`.
-/// Client-credentials grant: `grant_type=client_credentials` with `client_id` and
-/// `client_secret` in the body or as HTTP Basic credentials.
+/// The body is form-encoded as RFC 6749 defines it. Password grant:
+/// `grant_type=password&username=...&password=...`. Client-credentials grant:
+/// `grant_type=client_credentials` with `client_id` and `client_secret` in the body or
+/// as HTTP Basic credentials. The same fields may also be sent as a JSON object with
+/// `Content-Type: application/json` (not listed as a second body so that every SDK
+/// generator produces one token function).
 #[utoipa::path(
     tag = "auth",
     operation_id = "createToken",
     security(()),
-    request_body(content(
-        (TokenRequest = "application/x-www-form-urlencoded"),
-        (TokenRequest = "application/json")
-    )),
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "A bearer token", body = TokenResponse),
         (status = 400, description = "Malformed request or unsupported grant type", body = Problem, content_type = "application/problem+json"),
@@ -308,6 +317,10 @@ pub struct Me {
     pub user: Option<User>,
 }
 
+/// Who is calling: the principal behind the token, its roles and (for users) the user.
+///
+/// Front ends call it after login to decide what to show; an agent's `roles` say they
+/// see only their own customers.
 #[utoipa::path(tag = "auth", operation_id = "getMe", responses((status = 200, description = "The caller", body = Me)))]
 #[get("/me")]
 pub async fn me(auth: Auth) -> Result<HttpResponse, Problem> {

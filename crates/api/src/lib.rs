@@ -85,7 +85,7 @@ impl AppState {
                 (segs, methods)
             })
             .collect();
-        let spec_json = spec.to_pretty_json().unwrap_or_else(|_| "{}".into()).into();
+        let spec_json = openapi::spec_json().into();
         AppState { db, jwt, config, routes: Arc::new(routes), spec_json }
     }
 

@@ -260,7 +260,8 @@ impl Modify for Conventions {
     }
 }
 
-/// The complete document, exactly as served.
+/// The document as utoipa builds it (the route table comes from here); what is served
+/// and committed is [`spec_json`].
 pub fn spec() -> utoipa::openapi::OpenApi {
     let (_, spec) = actix_web::App::new()
         .into_utoipa_app()
@@ -274,6 +275,249 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     spec
 }
 
+/// The document as served and committed: [`spec`] plus the finishing touches that are
+/// easier on JSON than on utoipa's types (see [`finish`]).
 pub fn spec_json() -> String {
-    spec().to_pretty_json().unwrap_or_else(|_| "{}".into())
+    let mut v = serde_json::to_value(spec()).unwrap_or_default();
+    finish(&mut v);
+    serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into())
+}
+
+/// What SDK generators need beyond what utoipa emits:
+/// - pages reference their item schema instead of copying it (a copy becomes a second
+///   class, `PageCustomerDataItem` next to `Customer`);
+/// - tagged unions (`kind`) get a `discriminator` with a mapping, their variants named
+///   schemas (`PriceSourceCustomerPrice`, ...);
+/// - file downloads are `format: binary` strings, not arrays of integers;
+/// - a `servers` entry, and a description on every operation;
+/// - no schema that nothing references.
+pub fn finish(v: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    let mut schemas = v["components"]["schemas"].take();
+    let Some(map) = schemas.as_object_mut() else { return };
+    // Pages.
+    let pages: Vec<String> = map.keys().filter(|k| k.starts_with("Page_")).cloned().collect();
+    for page in pages {
+        let item_name = page.trim_start_matches("Page_").to_string();
+        let items = map[&page]["properties"]["data"]["items"].take();
+        if items.get("$ref").is_none() && !map.contains_key(&item_name) {
+            map.insert(item_name.clone(), items);
+        }
+        map[&page]["properties"]["data"]["items"] = json!({"$ref": format!("#/components/schemas/{item_name}")});
+    }
+    // Tagged unions.
+    let unions: Vec<String> = map
+        .iter()
+        .filter(|(_, s)| {
+            s["oneOf"].as_array().is_some_and(|alts| {
+                !alts.is_empty()
+                    && alts.iter().all(|a| a["properties"]["kind"]["enum"].as_array().is_some_and(|e| e.len() == 1))
+            })
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    for name in unions {
+        let alts = map[&name]["oneOf"].as_array().cloned().unwrap_or_default();
+        let mut refs = vec![];
+        let mut mapping = serde_json::Map::new();
+        for alt in alts {
+            let kind = alt["properties"]["kind"]["enum"][0].as_str().unwrap_or_default().to_string();
+            let pascal: String = kind
+                .split('_')
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+                })
+                .collect();
+            let variant = format!("{name}{pascal}");
+            let target = format!("#/components/schemas/{variant}");
+            map.insert(variant, alt);
+            refs.push(json!({"$ref": target}));
+            mapping.insert(kind, Value::String(target));
+        }
+        map[&name]["oneOf"] = Value::Array(refs);
+        map[&name]["discriminator"] = json!({"propertyName": "kind", "mapping": mapping});
+    }
+    v["components"]["schemas"] = schemas;
+    typed_patches(v);
+    open_free_form_objects(v);
+    // Binary downloads and operation descriptions.
+    if let Some(paths) = v["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for (method, op) in item.iter_mut() {
+                if let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) {
+                    for r in responses.values_mut() {
+                        if let Some(content) = r.get_mut("content").and_then(|c| c.as_object_mut()) {
+                            for c in content.values_mut() {
+                                let s = &c["schema"];
+                                if s["type"] == "array" && s["items"]["type"] == "integer" {
+                                    c["schema"] = json!({"type": "string", "format": "binary"});
+                                }
+                            }
+                        }
+                    }
+                }
+                if op.get("description").is_none() {
+                    let summary = op["summary"].as_str().unwrap_or_default().to_string();
+                    let paged = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("/Page_"));
+                    op["description"] = Value::String(describe(method, path, paged, &summary));
+                }
+            }
+        }
+    }
+    v["servers"] = json!([{"url": "http://127.0.0.1:8080", "description": "`make run` on this machine; use your own"}]);
+    drop_unused_schemas(v);
+}
+
+/// A merge-patch body is typed as what it may contain: the create shape of the same
+/// resource (the POST on the parent path) with every field optional, `null` allowed
+/// where the create shape does not require the field (null clears it), and unknown
+/// fields refused — exactly what the server accepts. Documents' headers leave out
+/// `lines` (they change through their own endpoints).
+fn typed_patches(v: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    let mut jobs: Vec<(String, String)> = vec![];
+    if let Some(paths) = v["paths"].as_object() {
+        for (path, item) in paths {
+            let body = &item["patch"]["requestBody"]["content"]["application/merge-patch+json"]["schema"]["$ref"];
+            if body.as_str() != Some("#/components/schemas/MergePatch") {
+                continue;
+            }
+            let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
+            let create = paths[parent]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str();
+            if let Some(name) = create.and_then(|c| c.strip_prefix("#/components/schemas/")) {
+                jobs.push((path.clone(), name.to_string()));
+            }
+        }
+    }
+    for (path, create) in jobs {
+        let base = create.strip_suffix("Create").unwrap_or(if create == "LineInput" { "Line" } else { &create });
+        let patch_name = format!("{base}Patch");
+        if v["components"]["schemas"].get(&patch_name).is_none() {
+            let c = v["components"]["schemas"][&create].clone();
+            let required: Vec<&str> =
+                c["required"].as_array().map(|r| r.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+            let mut props = serde_json::Map::new();
+            for (name, p) in c["properties"].as_object().cloned().unwrap_or_default() {
+                if name == "lines" {
+                    continue;
+                }
+                let nullable = !required.contains(&name.as_str());
+                props.insert(name, if nullable { nullable_schema(p) } else { p });
+            }
+            let description = format!(
+                "Merge-patch of {}: give only what changes; `null` clears a field that may be empty.",
+                if create == "LineInput" { "a document line".to_string() } else { format!("`{create}`") }
+            );
+            v["components"]["schemas"][&patch_name] = json!({
+                "type": "object",
+                "description": description,
+                "properties": Value::Object(props),
+                "additionalProperties": false,
+            });
+        }
+        v["paths"][&path]["patch"]["requestBody"]["content"]["application/merge-patch+json"]["schema"] =
+            json!({"$ref": format!("#/components/schemas/{patch_name}")});
+    }
+}
+
+/// `p`, also accepting `null`.
+fn nullable_schema(p: serde_json::Value) -> serde_json::Value {
+    use serde_json::{json, Value};
+    match p.get("type") {
+        Some(Value::String(t)) if t != "null" => {
+            let mut p = p.clone();
+            p["type"] = json!([t, "null"]);
+            p
+        }
+        Some(Value::Array(ts)) if ts.iter().any(|t| t == "null") => p,
+        Some(Value::Array(ts)) => {
+            let mut ts = ts.clone();
+            ts.push(json!("null"));
+            let mut p = p.clone();
+            p["type"] = Value::Array(ts);
+            p
+        }
+        _ if p.get("oneOf").is_some_and(|o| o.as_array().is_some_and(|a| a.iter().any(|x| x["type"] == "null"))) => p,
+        _ => json!({"oneOf": [p, {"type": "null"}]}),
+    }
+}
+
+/// Free-form objects (attributes, explanations) say so: `additionalProperties: true`,
+/// or generators type them as empty records.
+fn open_free_form_objects(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            let is_object = match o.get("type") {
+                Some(serde_json::Value::String(t)) => t == "object",
+                Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+                _ => false,
+            };
+            if is_object && !o.contains_key("properties") && !o.contains_key("additionalProperties") {
+                o.insert("additionalProperties".into(), serde_json::Value::Bool(true));
+            }
+            o.values_mut().for_each(open_free_form_objects);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(open_free_form_objects),
+        _ => {}
+    }
+}
+
+/// The conventions an operation follows, for operations whose doc comment is one line.
+fn describe(method: &str, path: &str, paged: bool, summary: &str) -> String {
+    let rule = match method {
+        "get" if path.ends_with("/history") => {
+            "Oldest first, cursor-paginated: pass `next_cursor` back as `cursor`. Each entry says who changed what and when."
+        }
+        "get" if paged => {
+            "Cursor-paginated: pass `next_cursor` back as `cursor` until it is null. Filters are query parameters; unknown ones are a 400."
+        }
+        "get" if path.ends_with('}') => "The answer carries `ETag` (the version) for `If-Match` on later writes.",
+        "get" => "Unknown query parameters are a 400.",
+        "post" => "Accepts `Idempotency-Key`; writes nothing when it answers with an error.",
+        "patch" => "JSON merge-patch: absent fields stay, `null` clears an optional field. Honours `If-Match` (412 when the resource changed).",
+        "delete" => "Honours `If-Match` (412 when the resource changed).",
+        _ => "",
+    };
+    let summary = summary.trim_end_matches('.');
+    if summary.is_empty() {
+        rule.to_string()
+    } else {
+        format!("{summary}. {rule}")
+    }
+}
+
+/// Removes schemas nothing references (transitively from paths), so generators
+/// create no orphan classes.
+fn drop_unused_schemas(v: &mut serde_json::Value) {
+    fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                if let Some(r) = o.get("$ref").and_then(|r| r.as_str()) {
+                    if let Some(name) = r.strip_prefix("#/components/schemas/") {
+                        out.push(name.to_string());
+                    }
+                }
+                o.values().for_each(|c| refs(c, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|c| refs(c, out)),
+            _ => {}
+        }
+    }
+    let mut used = std::collections::BTreeSet::new();
+    let mut todo = vec![];
+    refs(&v["paths"], &mut todo);
+    // Problem is the answer of every error; keep it even if a document had none.
+    todo.push("Problem".to_string());
+    while let Some(name) = todo.pop() {
+        if used.insert(name.clone()) {
+            refs(&v["components"]["schemas"][&name], &mut todo);
+        }
+    }
+    if let Some(map) = v["components"]["schemas"].as_object_mut() {
+        map.retain(|k, _| used.contains(k));
+    }
 }

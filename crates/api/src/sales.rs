@@ -194,7 +194,8 @@ macro_rules! document_resource {
         collection: $collection:tt, member: $member:tt, history: $history:tt,
         lines: $lines:tt, line: $line:tt, location: $location:tt,
         model: $model:ty, create: $create:ty, query: $query:ty, service: $($service:ident)::+,
-        ids: [$c:tt, $l:tt, $g:tt, $u:tt, $d:tt, $h:tt, $al:tt, $ul:tt, $dl:tt] $(,)?
+        ids: [$c:tt, $l:tt, $g:tt, $u:tt, $d:tt, $h:tt, $al:tt, $ul:tt, $dl:tt],
+        summaries: [$cs:tt, $ls:tt, $gs:tt, $us:tt, $ds:tt, $hs:tt, $als:tt, $uls:tt, $dls:tt] $(,)?
     ) => {
         pub mod $module {
             use super::*;
@@ -203,8 +204,7 @@ macro_rules! document_resource {
             use actix_web::delete;
             use $($service)::+ as service;
 
-            #[doc = concat!("Create a ", $name, " priced by the price engine.")]
-            #[utoipa::path(tag = $tag, operation_id = $c, request_body = $create,
+            #[utoipa::path(tag = $tag, operation_id = $c, summary = $cs, request_body = $create,
                 responses((status = 201, description = "Created", body = $model, headers(("ETag" = String), ("Location" = String)))))]
             #[post($collection)]
             pub async fn create_one(auth: Auth, body: ValidJson<$create>) -> Result<HttpResponse, Problem> {
@@ -217,8 +217,7 @@ macro_rules! document_resource {
                 .await
             }
 
-            #[doc = concat!("List ", $name, "s (without lines; an agent sees their customers' only).")]
-            #[utoipa::path(tag = $tag, operation_id = $l, params($query),
+            #[utoipa::path(tag = $tag, operation_id = $l, summary = $ls, params($query),
                 responses((status = 200, description = "A page", body = Page<$model>)))]
             #[get($collection)]
             pub async fn list_all(auth: Auth, q: StrictQuery<$query>) -> Result<HttpResponse, Problem> {
@@ -226,8 +225,7 @@ macro_rules! document_resource {
                 Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::list(c, caller, &filter, &page)).await?))
             }
 
-            #[doc = concat!("Get a ", $name, " with its lines (`?include=availability` adds each stock line's stock and promise facts).")]
-            #[utoipa::path(tag = $tag, operation_id = $g, params(("id" = i64, Path, description = "Id"), IncludeQuery),
+            #[utoipa::path(tag = $tag, operation_id = $g, summary = $gs, params(("id" = i64, Path, description = "Id"), IncludeQuery),
                 responses((status = 200, description = "Found", body = $model, headers(("ETag" = String)))))]
             #[get($member)]
             pub async fn get_one(auth: Auth, id: web::Path<i64>, q: StrictQuery<IncludeQuery>) -> Result<HttpResponse, Problem> {
@@ -244,8 +242,7 @@ macro_rules! document_resource {
                 Ok(json_response(StatusCode::OK, &v, Some(v.version())))
             }
 
-            #[doc = concat!("Change a draft ", $name, "'s header (merge-patch of its create shape without `lines`); the lines are re-priced.")]
-            #[utoipa::path(tag = $tag, operation_id = $u, params(("id" = i64, Path, description = "Id")),
+            #[utoipa::path(tag = $tag, operation_id = $u, summary = $us, params(("id" = i64, Path, description = "Id")),
                 request_body(content = MergePatch, content_type = "application/merge-patch+json"),
                 responses((status = 200, description = "Updated", body = $model, headers(("ETag" = String)))))]
             #[patch($member)]
@@ -255,8 +252,7 @@ macro_rules! document_resource {
                 Ok(json_response(StatusCode::OK, &v, Some(v.version())))
             }
 
-            #[doc = concat!("Delete a draft ", $name, ".")]
-            #[utoipa::path(tag = $tag, operation_id = $d, params(("id" = i64, Path, description = "Id")),
+            #[utoipa::path(tag = $tag, operation_id = $d, summary = $ds, params(("id" = i64, Path, description = "Id")),
                 responses((status = 204, description = "Deleted")))]
             #[delete($member)]
             pub async fn delete_one(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
@@ -265,8 +261,7 @@ macro_rules! document_resource {
                 Ok(removal_response(r, |v| v.version()))
             }
 
-            #[doc = concat!("Field-level history of a ", $name, ".")]
-            #[utoipa::path(tag = $tag, operation_id = $h, params(("id" = i64, Path, description = "Id"), PageQuery),
+            #[utoipa::path(tag = $tag, operation_id = $h, summary = $hs, params(("id" = i64, Path, description = "Id"), PageQuery),
                 responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>)))]
             #[get($history)]
             pub async fn history(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
@@ -281,16 +276,14 @@ macro_rules! document_resource {
                 Ok(json_response(StatusCode::OK, &v, Some(v.version())))
             }
 
-            #[doc = concat!("Add a line to a draft ", $name, "; the document is re-priced and answered whole.")]
-            #[utoipa::path(tag = $tag, operation_id = $al, params(("id" = i64, Path, description = "Id")), request_body = LineInput,
+            #[utoipa::path(tag = $tag, operation_id = $al, summary = $als, params(("id" = i64, Path, description = "Id")), request_body = LineInput,
                 responses((status = 200, description = "The document with the new line", body = $model, headers(("ETag" = String)))))]
             #[post($lines)]
             pub async fn add_line(auth: Auth, id: web::Path<i64>, if_match: IfMatch, body: ValidJson<LineInput>) -> Result<HttpResponse, Problem> {
                 change(auth, id.into_inner(), if_match, LineChange::Add(body.0)).await
             }
 
-            #[doc = concat!("Change one line of a draft ", $name, " (merge-patch); only lines whose price changes are written.")]
-            #[utoipa::path(tag = $tag, operation_id = $ul,
+            #[utoipa::path(tag = $tag, operation_id = $ul, summary = $uls,
                 params(("id" = i64, Path, description = "Id"), ("line_id" = i64, Path, description = "Line id")),
                 request_body(content = MergePatch, content_type = "application/merge-patch+json"),
                 responses((status = 200, description = "The re-priced document", body = $model, headers(("ETag" = String)))))]
@@ -300,8 +293,7 @@ macro_rules! document_resource {
                 change(auth, id, if_match, LineChange::Patch(line, body.0)).await
             }
 
-            #[doc = concat!("Remove a line from a draft ", $name, ".")]
-            #[utoipa::path(tag = $tag, operation_id = $dl,
+            #[utoipa::path(tag = $tag, operation_id = $dl, summary = $dls,
                 params(("id" = i64, Path, description = "Id"), ("line_id" = i64, Path, description = "Line id")),
                 responses((status = 200, description = "The re-priced document", body = $model, headers(("ETag" = String)))))]
             #[delete($line)]
@@ -332,6 +324,11 @@ document_resource! {
     model: Quotation, create: QuotationCreate, query: QuotationQuery, service: ordo_sales_docs::quotations,
     ids: ["createQuotation", "listQuotations", "getQuotation", "updateQuotation", "deleteQuotation", "getQuotationHistory",
           "addQuotationLine", "updateQuotationLine", "deleteQuotationLine"],
+    summaries: ["Create a quotation priced by the price engine", "List quotations (without lines; an agent sees their customers' only)",
+        "Get a quotation with its lines (`?include=availability` adds stock and promise facts per line)",
+        "Change a draft quotation's header (merge-patch; the lines are re-priced)", "Delete a draft quotation",
+        "Field-level history of a quotation", "Add a line to a draft quotation (the document is re-priced)",
+        "Change one line of a draft quotation (merge-patch)", "Remove a line from a draft quotation"],
 }
 
 document_resource! {
@@ -341,6 +338,11 @@ document_resource! {
     model: SalesOrder, create: SalesOrderCreate, query: SalesOrderQuery, service: ordo_sales_docs::orders,
     ids: ["createSalesOrder", "listSalesOrders", "getSalesOrder", "updateSalesOrder", "deleteSalesOrder", "getSalesOrderHistory",
           "addSalesOrderLine", "updateSalesOrderLine", "deleteSalesOrderLine"],
+    summaries: ["Create a sales order priced by the price engine", "List sales orders (without lines; an agent sees their customers' only)",
+        "Get a sales order with its lines (`?include=availability` adds stock and promise facts per line)",
+        "Change a draft sales order's header (merge-patch; the lines are re-priced)", "Delete a draft sales order",
+        "Field-level history of a sales order", "Add a line to a draft sales order (the document is re-priced)",
+        "Change one line of a draft sales order (merge-patch)", "Remove a line from a draft sales order"],
 }
 
 document_resource! {
@@ -350,6 +352,11 @@ document_resource! {
     model: BlanketOrder, create: BlanketOrderCreate, query: BlanketOrderQuery, service: ordo_sales_docs::blanket,
     ids: ["createBlanketOrder", "listBlanketOrders", "getBlanketOrder", "updateBlanketOrder", "deleteBlanketOrder", "getBlanketOrderHistory",
           "addBlanketOrderLine", "updateBlanketOrderLine", "deleteBlanketOrderLine"],
+    summaries: ["Create a blanket order priced by the price engine", "List blanket orders (without lines; an agent sees their customers' only)",
+        "Get a blanket order with its lines (`?include=availability` adds stock and promise facts per line)",
+        "Change a draft blanket order's header (merge-patch; the lines are re-priced)", "Delete a draft blanket order",
+        "Field-level history of a blanket order", "Add a line to a draft blanket order (the document is re-priced)",
+        "Change one line of a draft blanket order (merge-patch)", "Remove a line from a draft blanket order"],
 }
 
 // ---- quotation lifecycle --------------------------------------------------------------

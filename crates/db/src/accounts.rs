@@ -299,6 +299,7 @@ pub fn bootstrap_user(
 // ---- API clients: machine credentials for the client-credentials grant ----------
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = ApiClientCredentials)]
 pub struct ApiClient {
     pub id: i64,
     /// The public identifier sent as `client_id`.

@@ -827,6 +827,7 @@ pub struct ReturnLine {
 
 /// A return authorisation; once `received`, it is what a credit note will credit.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ReturnAuthorization)]
 pub struct Return {
     pub id: i64,
     /// e.g. `RMA-2026-000001`.

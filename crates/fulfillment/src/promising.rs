@@ -352,7 +352,9 @@ pub struct PromisedLine {
     pub explanation: String,
 }
 
+/// When a basket or a document's lines can be delivered, line by line.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryPromise)]
 pub struct Promise {
     pub lines: Vec<PromisedLine>,
     /// The date by which everything can be delivered (null if some line cannot be promised).
