@@ -413,8 +413,9 @@ async fn another_agents_ids_look_missing(app: TestApp) {
                 for (i, seg) in segments.iter().enumerate() {
                     if let Some(param) = seg.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
                         let collection = segments[i - 1];
-                        // Line edits need a draft document, or every answer is 409.
-                        let about_lines = segments.get(i + 1) == Some(&"lines");
+                        // Header and line edits need a draft document, or every answer is 409.
+                        let about_lines = segments.get(i + 1) == Some(&"lines")
+                            || (segments.len() == i + 1 && matches!(method.as_str(), "patch" | "delete"));
                         let kind = match (collection, param) {
                             ("lines", _) => match segments[0] {
                                 "quotations" => Some("quotation_line"),
@@ -436,7 +437,12 @@ async fn another_agents_ids_look_missing(app: TestApp) {
                 }
                 scoped_param.then(|| format!("/api/v1/{}", out.join("/")))
             };
-            let schema = op["requestBody"]["content"]["application/json"]["schema"].clone();
+            // JSON or merge-patch JSON (multipart uploads carry no ids).
+            let schema = ["application/json", "application/merge-patch+json"]
+                .iter()
+                .map(|ct| op["requestBody"]["content"][ct]["schema"].clone())
+                .find(|s| !s.is_null())
+                .unwrap_or(Value::Null);
             let synth = Synth { schemas, mine: &b, shared: &s, path };
             let base_body = if schema.is_null() { None } else { Some(synth.value("body", &schema, 0)) };
             let send = |url: String, body: Option<Value>| {

@@ -335,7 +335,7 @@ pub fn create(
     base: Currency,
 ) -> Result<BlanketOrder> {
     write(caller)?;
-    lines::no_call_offs(input.lines.iter().enumerate())?;
+    lines::no_call_offs(input.lines.iter().enumerate().map(|(n, l)| (format!("lines[{n}]."), l)))?;
     let overrides: Vec<_> = input.lines.iter().enumerate().map(|(n, l)| (n, l, None)).collect();
     lines::check_overrides(caller, &overrides)?;
     let lines_in = input.lines.clone();
@@ -517,7 +517,7 @@ pub fn change_line(
     let current = editable(conn, caller, id, if_match)?;
     let stored = lines::load(conn, DocKind::BlanketOrder, id)?;
     let edited = edit_lines(caller, &stored, change)?;
-    lines::no_call_offs(edited.touched.iter().map(|(l, _)| (0, l)))?;
+    lines::no_call_offs(edited.touched.iter().map(|(l, _)| (String::new(), l)))?;
     let row = current.clone();
     save_repriced(conn, caller, &current, row, edited, stored, base)
 }

@@ -449,13 +449,15 @@ pub fn check_overrides(caller: &Caller, lines: &[(usize, &LineInput, Option<&Lin
 
 /// Quotations and blanket orders do not call off blanket orders: only a sales order's
 /// line may name `blanket_line_id` (422 naming the line otherwise, whatever the id).
-pub fn no_call_offs<'a>(lines: impl IntoIterator<Item = (usize, &'a LineInput)>) -> Result<()> {
+/// `lines` are (field prefix, line): `lines[0].` in a document body, empty for a body
+/// that is one line.
+pub fn no_call_offs<'a>(lines: impl IntoIterator<Item = (String, &'a LineInput)>) -> Result<()> {
     let errs: Vec<FieldError> = lines
         .into_iter()
         .filter(|(_, l)| l.blanket_line_id.is_some())
-        .map(|(n, _)| {
+        .map(|(prefix, _)| {
             FieldError::new(
-                format!("lines[{n}].blanket_line_id"),
+                format!("{prefix}blanket_line_id"),
                 "orders_only",
                 "only sales order lines call off a blanket order",
             )

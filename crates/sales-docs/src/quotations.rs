@@ -455,7 +455,7 @@ fn blank_row(number: String, revision: i32, previous_id: Option<i64>) -> Quotati
 pub fn create(conn: &mut DbConnection, caller: &Caller, input: QuotationCreate, base: Currency) -> Result<Quotation> {
     write(caller)?;
     let lines_in = input.lines.clone();
-    lines::no_call_offs(lines_in.iter().enumerate())?;
+    lines::no_call_offs(lines_in.iter().enumerate().map(|(n, l)| (format!("lines[{n}]."), l)))?;
     let overrides: Vec<_> = lines_in.iter().enumerate().map(|(n, l)| (n, l, None)).collect();
     lines::check_overrides(caller, &overrides)?;
     let h = resolve(conn, caller, input, None)?;
@@ -681,7 +681,7 @@ pub fn change_line(
     let current = editable(conn, caller, id, if_match)?;
     let stored = lines::load(conn, DocKind::Quotation, id)?;
     let edited = edit_lines(caller, &stored, change)?;
-    lines::no_call_offs(edited.touched.iter().map(|(l, _)| (0, l)))?;
+    lines::no_call_offs(edited.touched.iter().map(|(l, _)| (String::new(), l)))?;
     let row = current.clone();
     save_repriced(conn, caller, &current, row, edited, stored, base)
 }
