@@ -5,7 +5,7 @@ use crate::support::TestApp;
 use reqwest::Method;
 use serde_json::json;
 
-on_both_backends!(errors_are_problems, request_ids_and_probes);
+on_both_backends!(errors_are_problems, request_ids_and_probes, conditional_requests_and_caching);
 
 async fn errors_are_problems(app: TestApp) {
     let t = &app.admin_token;
@@ -39,4 +39,44 @@ async fn request_ids_and_probes(app: TestApp) {
     let docs = app.client.get(format!("{}/docs", app.base)).send().await.unwrap();
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));
+}
+
+async fn conditional_requests_and_caching(app: TestApp) {
+    let t = &app.admin_token;
+    let c = app.post("/api/v1/customers", t, json!({"name": "Acme", "currency": "EUR"})).await;
+    let url = format!("/api/v1/customers/{}", c.body["id"]);
+    let first = app.get(&url, t).await;
+    let tag = first.header("etag").unwrap();
+    assert!(tag.starts_with("\"1-"), "version and digest: {tag}");
+    assert_eq!(first.header("cache-control").as_deref(), Some("private, no-cache"));
+    assert_eq!(first.header("vary").as_deref(), Some("Authorization"));
+    // Unchanged: 304 without a body; HEAD: the same headers, no body.
+    let again = app.call(Method::GET, &url, t, None, &[("If-None-Match", &tag)]).await;
+    assert_eq!(again.status, 304);
+    assert_eq!(again.body, serde_json::Value::Null);
+    assert_eq!(again.header("etag").as_deref(), Some(tag.as_str()));
+    let head = app.call(Method::HEAD, &url, t, None, &[]).await;
+    assert_eq!((head.status.as_u16(), head.header("etag")), (200, Some(tag.clone())));
+    assert_eq!(head.body, serde_json::Value::Null);
+    // The tag works for If-Match; a change makes a new tag and the old one a 200.
+    let p = app.call(Method::PATCH, &url, t, Some(json!({"name": "Acme 2"})), &[("If-Match", &tag)]).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    app.call(Method::PATCH, &url, t, Some(json!({"name": "Acme 3"})), &[("If-Match", &tag)])
+        .await
+        .problem(412, "precondition_failed");
+    let changed = app.call(Method::GET, &url, t, None, &[("If-None-Match", &tag)]).await;
+    assert_eq!(changed.status, 200);
+    assert_ne!(changed.header("etag"), Some(tag));
+    // Lists too; a new row changes the tag.
+    let list = app.get("/api/v1/customers", t).await;
+    let ltag = list.header("etag").unwrap();
+    assert_eq!(app.call(Method::GET, "/api/v1/customers", t, None, &[("If-None-Match", &ltag)]).await.status, 304);
+    assert_eq!(app.call(Method::HEAD, "/api/v1/customers", t, None, &[]).await.status, 200);
+    app.post("/api/v1/customers", t, json!({"name": "Beta", "currency": "EUR"})).await;
+    assert_eq!(app.call(Method::GET, "/api/v1/customers", t, None, &[("If-None-Match", &ltag)]).await.status, 200);
+    // Another caller's view is another representation: no tag is shared across callers
+    // that see different data.
+    let (_, agent) = app.user("anna", &["sales_agent"]).await;
+    let mine = app.call(Method::GET, "/api/v1/customers", &agent, None, &[("If-None-Match", &ltag)]).await;
+    assert_eq!(mine.status, 200);
 }

@@ -23,7 +23,7 @@ async fn item_crud_and_rules(app: TestApp) {
     assert_eq!(r.body["standard_cost"], "12.3456");
     assert_eq!(r.body["weight"], "1.25");
     assert_eq!(r.body["active"], true);
-    assert_eq!(r.header("etag").as_deref(), Some("\"1\""));
+    assert_eq!(r.etag_version(), Some(1));
 
     let before = (app.count("items"), app.count("audit_log"));
     app.post("/api/v1/items", t, json!({"sku": "HW-001", "name": "Dup", "base_unit": "PCS", "kind": "stock"}))

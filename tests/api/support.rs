@@ -274,6 +274,10 @@ impl Resp {
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
     }
+    /// The version part of the `ETag` (`"3-9f86d081"` → 3).
+    pub fn etag_version(&self) -> Option<i64> {
+        self.header("etag")?.trim_matches('"').split('-').next()?.parse().ok()
+    }
     pub fn statements(&self) -> u64 {
         self.header("x-ordo-db-statements").and_then(|v| v.parse().ok()).expect("debug header present")
     }

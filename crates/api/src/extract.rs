@@ -252,14 +252,15 @@ impl FromRequest for IfMatch {
                 if s == "*" {
                     Ok(IfMatch(None))
                 } else {
-                    s.trim_start_matches("W/").trim_matches('"').parse::<i64>().map(|n| IfMatch(Some(n))).map_err(
-                        |_| {
-                            Problem::bad_request(
-                                "invalid_if_match",
-                                "If-Match must be an ETag returned by this API, like \"3\"",
-                            )
-                        },
-                    )
+                    // `"3"` or `"3-9f86d081"` (version and representation digest): the
+                    // version decides.
+                    let tag = s.trim_start_matches("W/").trim_matches('"');
+                    tag.split('-').next().unwrap_or("").parse::<i64>().map(|n| IfMatch(Some(n))).map_err(|_| {
+                        Problem::bad_request(
+                            "invalid_if_match",
+                            "If-Match must be an ETag returned by this API, like \"3\"",
+                        )
+                    })
                 }
             }
         };

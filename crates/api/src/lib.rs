@@ -136,6 +136,77 @@ async fn request_context(
     Ok(res)
 }
 
+/// Conditional requests and caching, for every JSON answer of the API:
+/// - `ETag` names the exact representation: `"<version>-<digest>"` for a versioned
+///   resource (the version is what `If-Match` checks; the digest changes whenever the
+///   body does, e.g. with `?include=` or a quotation that has expired), `"<digest>"`
+///   for lists and other reads;
+/// - a GET whose `If-None-Match` names the current tag is a 304 without a body;
+/// - `HEAD` is answered for every GET route, with the headers a GET would have;
+/// - authenticated answers are `Cache-Control: private, no-cache` and vary by
+///   `Authorization`: a shared cache never serves one caller's data to another.
+async fn http_caching(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use actix_web::http::{header, Method, StatusCode};
+    let head = req.method() == Method::HEAD;
+    if head {
+        req.head_mut().method = Method::GET;
+    }
+    let get = req.method() == Method::GET;
+    let if_none_match = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let api = req.path().starts_with("/api/v1/");
+    let res = next.call(req).await?.map_into_boxed_body();
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    let tagged = res.headers().contains_key(header::ETAG);
+    if !api || !json || !(res.status() == StatusCode::OK || res.status() == StatusCode::CREATED) || (!get && !tagged) {
+        return Ok(if head { res.map_body(|_, _| actix_web::body::BoxBody::new(())) } else { res });
+    }
+    let (request, response) = res.into_parts();
+    let (mut response, body) = response.into_parts();
+    let bytes =
+        actix_web::body::to_bytes(body).await.map_err(|_| actix_web::error::ErrorInternalServerError("body"))?;
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(&bytes)[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let version = response
+        .headers()
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_matches('"').split('-').next().unwrap_or("").to_string());
+    let etag = match version {
+        Some(v) => format!("\"{v}-{digest}\""),
+        None => format!("\"{digest}\""),
+    };
+    let h = response.headers_mut();
+    h.insert(header::ETAG, HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\"")));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    h.insert(header::VARY, HeaderValue::from_static("Authorization"));
+    let not_modified = get
+        && if_none_match.as_deref().is_some_and(|inm| {
+            inm.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == etag || t == "*")
+        });
+    let response = if not_modified {
+        let mut r = HttpResponse::NotModified();
+        for (k, v) in response.headers() {
+            if matches!(*k, header::ETAG | header::CACHE_CONTROL | header::VARY) || k.as_str() == "x-ordo-db-statements"
+            {
+                r.insert_header((k.clone(), v.clone()));
+            }
+        }
+        r.finish()
+    } else if head {
+        response.set_body(actix_web::body::BoxBody::new(()))
+    } else {
+        response.set_body(actix_web::body::BoxBody::new(bytes))
+    };
+    Ok(ServiceResponse::new(request, response))
+}
+
 /// Unknown route → 404, known route with another method → 405, both problem+json.
 async fn fallback(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     match state.allowed_methods(req.path()) {
@@ -239,6 +310,7 @@ pub fn app(
     >,
 > {
     let (app, _spec) = actix_web::App::new()
+        .wrap(from_fn(http_caching))
         .wrap(from_fn(request_context))
         .configure(|cfg| configure(cfg, state))
         .into_utoipa_app()

@@ -18,7 +18,7 @@ use crate::{auth, customers, items, pricing, users};
 #[openapi(
     info(
         title = "Ordo",
-        description = "Headless sales & order management: customers, items, pricing, quotations, orders, fulfillment and billing over REST/JSON.\n\nMoney and quantities are decimal strings; errors are `application/problem+json`; lists are cursor-paginated; writes honour `If-Match` and `Idempotency-Key`.",
+        description = "Headless sales & order management: customers, items, pricing, quotations, orders, fulfillment and billing over REST/JSON.\n\nMoney and quantities are decimal strings; errors are `application/problem+json`; lists are cursor-paginated; writes honour `If-Match` and `Idempotency-Key`.\n\nEvery JSON answer carries an `ETag` naming its exact representation (`\"<version>-<digest>\"` for versioned resources, whose version part is what `If-Match` checks); a GET with a current `If-None-Match` is a 304; every GET route also answers `HEAD`; authenticated answers are `Cache-Control: private, no-cache` and `Vary: Authorization`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
         version = "1.0.0"
     ),
@@ -250,6 +250,18 @@ impl Modify for Conventions {
                         "The ETag you last read; the write is refused with 412 if the resource changed since.",
                     ));
                     add_response(op, "412", "The resource changed since you read it (If-Match)");
+                }
+                if !public && method == HttpMethod::Get {
+                    extra.push(header_param(
+                        "If-None-Match",
+                        "The ETag of the representation you have: 304 without a body when it is still current.",
+                    ));
+                    op.responses.responses.entry("304".to_string()).or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description("Not modified: the ETag you sent is still current")
+                            .build()
+                            .into()
+                    });
                 }
                 if !extra.is_empty() {
                     op.parameters.get_or_insert_with(Vec::new).extend(extra);
