@@ -52,6 +52,12 @@ struct ServeArgs {
     /// Access token lifetime in seconds.
     #[arg(long, env = "ORDO_ACCESS_TOKEN_TTL", default_value_t = 3600)]
     access_token_ttl: i64,
+    /// Refresh token lifetime in seconds (each use rotates it).
+    #[arg(long, env = "ORDO_REFRESH_TOKEN_TTL", default_value_t = 30 * 24 * 3600)]
+    refresh_token_ttl: i64,
+    /// Browser origins allowed to call the API, comma-separated (e.g. https://app.example.com).
+    #[arg(long, env = "ORDO_CORS_ORIGINS", default_value = "")]
+    cors_origins: String,
     /// Create this admin user when the user table is empty.
     #[arg(long, env = "ORDO_ADMIN_USER")]
     admin_user: Option<String>,
@@ -132,6 +138,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             jwt_issuer: args.jwt_issuer,
             jwt_audience: args.jwt_audience,
             access_token_ttl: args.access_token_ttl,
+            refresh_token_ttl: args.refresh_token_ttl,
+            cors_origins: args
+                .cors_origins
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
             debug_headers: truthy(&args.debug_headers),
             base_currency,
             attachments_dir: args.attachments_dir,

@@ -11,6 +11,7 @@ on_both_backends!(
     client_credentials_and_revocation,
     roles_are_enforced,
     users_admin_lifecycle,
+    refresh_tokens_rotate_and_logout_revokes,
 );
 
 async fn password_grant_form_and_json(app: TestApp) {
@@ -129,7 +130,9 @@ async fn client_credentials_and_revocation(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(form.status(), 200);
-    let token = form.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let answer = form.json::<serde_json::Value>().await.unwrap();
+    assert!(answer.get("refresh_token").is_none(), "clients keep their secret: no refresh token");
+    let token = answer["access_token"].as_str().unwrap().to_string();
     let me = app.get("/api/v1/me", &token).await;
     assert_eq!(me.body["kind"], "api_client");
     assert_eq!(me.body["user"], serde_json::Value::Null);
@@ -291,4 +294,59 @@ async fn users_admin_lifecycle(app: TestApp) {
     let list = app.get("/api/v1/users?limit=1", &app.admin_token).await;
     assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
     assert!(list.body["next_cursor"].is_string());
+}
+
+async fn refresh_tokens_rotate_and_logout_revokes(app: TestApp) {
+    let form = |fields: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let r = app.client.post(format!("{}/api/v1/auth/token", app.base)).form(&fields).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let login = || {
+        form(vec![("grant_type", "password".into()), ("username", "root".into()), ("password", "root-password".into())])
+    };
+    let refresh = |t: String| form(vec![("grant_type", "refresh_token".into()), ("refresh_token", t)]);
+    let (status, first) = login().await;
+    assert_eq!(status, 200);
+    assert_eq!(first["refresh_expires_in"], 3600);
+    let r1 = first["refresh_token"].as_str().unwrap().to_string();
+    // A refresh gives a working access token and a new refresh token.
+    let (status, second) = refresh(r1.clone()).await;
+    assert_eq!(status, 200, "{second}");
+    let r2 = second["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(r1, r2);
+    assert_eq!(app.get("/api/v1/me", second["access_token"].as_str().unwrap()).await.status, 200);
+    // Using the retired one again: 401, and the login's newer token dies with it.
+    let (status, reused) = refresh(r1).await;
+    assert_eq!((status, reused["code"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(refresh(r2).await.0, 401, "the whole family is revoked");
+    // Logout ends one login (by its refresh token) or all of them.
+    let (_, a) = login().await;
+    let (_, b) = login().await;
+    let access = a["access_token"].as_str().unwrap().to_string();
+    let out = app
+        .call(Method::POST, "/api/v1/auth/logout", &access, Some(json!({"refresh_token": a["refresh_token"]})), &[])
+        .await;
+    assert_eq!(out.status, 204, "{}", out.body);
+    assert_eq!(refresh(a["refresh_token"].as_str().unwrap().to_string()).await.0, 401);
+    let (status, b2) = refresh(b["refresh_token"].as_str().unwrap().to_string()).await;
+    assert_eq!(status, 200, "another login goes on");
+    assert_eq!(app.call(Method::POST, "/api/v1/auth/logout", &access, Some(json!({})), &[]).await.status, 204);
+    assert_eq!(refresh(b2["refresh_token"].as_str().unwrap().to_string()).await.0, 401, "all logins ended");
+    // Concurrent refreshes of one token: one wins, and the replay ends the login.
+    let (_, c) = login().await;
+    let token = c["refresh_token"].as_str().unwrap().to_string();
+    let results = futures_util::future::join_all((0..10).map(|_| refresh(token.clone()))).await;
+    assert_eq!(results.iter().filter(|r| r.0 == 200).count(), 1);
+    // A deactivated user's refresh tokens are revoked.
+    let (uid, _) = app.user("temp", &["viewer"]).await;
+    let (_, t) =
+        form(vec![("grant_type", "password".into()), ("username", "temp".into()), ("password", "password-123".into())])
+            .await;
+    let p = app.patch(&format!("/api/v1/users/{uid}"), &app.admin_token, json!({"active": false})).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(refresh(t["refresh_token"].as_str().unwrap().to_string()).await.0, 401);
 }

@@ -5,7 +5,12 @@ use crate::support::TestApp;
 use reqwest::Method;
 use serde_json::json;
 
-on_both_backends!(errors_are_problems, request_ids_and_probes, conditional_requests_and_caching);
+on_both_backends!(
+    errors_are_problems,
+    request_ids_and_probes,
+    conditional_requests_and_caching,
+    cors_for_configured_origins
+);
 
 async fn errors_are_problems(app: TestApp) {
     let t = &app.admin_token;
@@ -79,4 +84,42 @@ async fn conditional_requests_and_caching(app: TestApp) {
     let (_, agent) = app.user("anna", &["sales_agent"]).await;
     let mine = app.call(Method::GET, "/api/v1/customers", &agent, None, &[("If-None-Match", &ltag)]).await;
     assert_eq!(mine.status, 200);
+}
+
+async fn cors_for_configured_origins(app: TestApp) {
+    let t = &app.admin_token;
+    let preflight = |origin: &'static str| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::OPTIONS,
+                "/api/v1/customers",
+                "",
+                None,
+                &[
+                    ("Origin", origin),
+                    ("Access-Control-Request-Method", "POST"),
+                    ("Access-Control-Request-Headers", "authorization, content-type"),
+                ],
+            )
+            .await
+        }
+    };
+    // The configured origin (the test app allows http://allowed.test).
+    let ok = preflight("http://allowed.test").await;
+    assert_eq!(ok.status, 204);
+    assert_eq!(ok.header("access-control-allow-origin").as_deref(), Some("http://allowed.test"));
+    assert!(ok.header("access-control-allow-headers").unwrap().contains("Idempotency-Key"));
+    assert!(ok.header("access-control-allow-methods").unwrap().contains("PATCH"));
+    assert!(ok.header("access-control-allow-credentials").is_none(), "no cookies: bearer tokens");
+    let get = app.call(Method::GET, "/api/v1/customers", t, None, &[("Origin", "http://allowed.test")]).await;
+    assert_eq!(get.status, 200);
+    assert_eq!(get.header("access-control-allow-origin").as_deref(), Some("http://allowed.test"));
+    assert!(get.header("access-control-expose-headers").unwrap().contains("ETag"));
+    // Anyone else gets nothing.
+    let other = preflight("http://evil.test").await;
+    other.problem(403, "cors_origin_not_allowed");
+    assert!(other.header("access-control-allow-origin").is_none());
+    let get = app.call(Method::GET, "/api/v1/customers", t, None, &[("Origin", "http://evil.test")]).await;
+    assert!(get.header("access-control-allow-origin").is_none());
 }

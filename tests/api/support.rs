@@ -300,15 +300,20 @@ impl Resp {
 impl TestApp {
     /// None when the backend is disabled or (outside CI) unreachable.
     pub async fn start(kind: Kind) -> Option<TestApp> {
-        Self::start_with(kind, false).await
+        Self::start_with(kind, false, vec!["http://allowed.test".into()]).await
+    }
+
+    /// Like `start`, with these browser origins allowed (CORS).
+    pub async fn start_with_origins(kind: Kind, origins: Vec<String>) -> Option<TestApp> {
+        Self::start_with(kind, false, origins).await
     }
 
     /// Like `start`, but the database gets the `--demo` data set instead of a bare admin.
     pub async fn start_demo(kind: Kind) -> Option<TestApp> {
-        Self::start_with(kind, true).await
+        Self::start_with(kind, true, vec![]).await
     }
 
-    async fn start_with(kind: Kind, demo: bool) -> Option<TestApp> {
+    async fn start_with(kind: Kind, demo: bool, cors_origins: Vec<String>) -> Option<TestApp> {
         if !enabled(kind) {
             return None;
         }
@@ -348,6 +353,8 @@ impl TestApp {
                 jwt_issuer: ISSUER.into(),
                 jwt_audience: AUDIENCE.into(),
                 access_token_ttl: 600,
+                refresh_token_ttl: 3600,
+                cors_origins,
                 debug_headers: true,
                 base_currency: ordo_core::Currency::from_code("EUR").unwrap(),
                 attachments_dir: files_dir.clone(),

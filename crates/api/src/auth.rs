@@ -166,6 +166,8 @@ pub struct TokenRequest {
     pub password: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// For `grant_type=refresh_token`: the refresh token from the last answer.
+    pub refresh_token: Option<String>,
     /// Accepted and ignored: permissions come from roles.
     pub scope: Option<String>,
 }
@@ -176,6 +178,7 @@ pub struct TokenRequest {
 pub enum GrantType {
     Password,
     ClientCredentials,
+    RefreshToken,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -185,6 +188,14 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Seconds until the token expires.
     pub expires_in: i64,
+    /// Users only (password and refresh grants): exchange it for a new access token
+    /// with `grant_type=refresh_token`. Each use returns a new one and retires this
+    /// one; using a retired one again revokes the whole login (it was stolen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Seconds until the refresh token expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_in: Option<i64>,
 }
 
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
@@ -204,7 +215,9 @@ fn invalid_request(field: &str) -> Problem {
 /// Get an access token.
 ///
 /// The body is form-encoded as RFC 6749 defines it. Password grant:
-/// `grant_type=password&username=...&password=...`. Client-credentials grant:
+/// `grant_type=password&username=...&password=...` (answers a refresh token too).
+/// Refresh grant: `grant_type=refresh_token&refresh_token=...` (rotates it).
+/// Client-credentials grant:
 /// `grant_type=client_credentials` with `client_id` and `client_secret` in the body or
 /// as HTTP Basic credentials. The same fields may also be sent as a JSON object with
 /// `Content-Type: application/json` (not listed as a second body so that every SDK
@@ -258,52 +271,109 @@ pub async fn issue_token(
     }
     let stats = meta(&req).stats;
     let db = state.db.clone();
-    let principal = match input.grant_type.as_str() {
-        "password" => {
-            let username = input.username.ok_or_else(|| invalid_request("username"))?;
-            let password = input.password.ok_or_else(|| invalid_request("password"))?;
-            web::block(move || -> Result<Option<Principal>, DomainError> {
-                let row = db.read(&stats, |c| accounts::find_user_by_name(c, &username))?;
-                let ok = verify_password(&password, row.as_ref().map(|r| r.password_hash.as_str()));
-                Ok(row.filter(|r| ok && r.active).map(|r| Principal {
-                    kind: PrincipalKind::User,
-                    id: r.id,
-                    name: r.username.clone(),
-                    roles: accounts::parse_roles(&r.roles),
-                }))
-            })
-            .await??
-            .ok_or_else(|| Problem::unauthorized("wrong username or password, or the user is deactivated"))?
-        }
-        "client_credentials" => {
-            let client_id = input.client_id.ok_or_else(|| invalid_request("client_id"))?;
-            let secret = input.client_secret.ok_or_else(|| invalid_request("client_secret"))?;
-            let row = web::block(move || db.read(&stats, |c| accounts::find_client(c, &client_id))).await??;
-            let presented = hash_secret(&secret);
-            let stored = row.as_ref().map(|r| r.secret_hash.clone()).unwrap_or_default();
-            match row {
-                Some(r) if constant_time_eq(presented.as_bytes(), stored.as_bytes()) && r.active => Principal {
-                    kind: PrincipalKind::ApiClient,
-                    id: r.id,
-                    name: r.name.clone(),
-                    roles: accounts::parse_roles(&r.roles),
-                },
-                _ => return Err(Problem::unauthorized("wrong client id or secret, or the client is revoked")),
+    let refresh_ttl = state.config.refresh_token_ttl;
+    // Users get a refresh token with their access token; API clients do not (they
+    // keep their secret and ask again).
+    let mut refresh: Option<String> = None;
+    let principal =
+        match input.grant_type.as_str() {
+            "password" => {
+                let username = input.username.ok_or_else(|| invalid_request("username"))?;
+                let password = input.password.ok_or_else(|| invalid_request("password"))?;
+                let (p, r) = web::block(move || -> Result<Option<(Principal, String)>, DomainError> {
+                    let row = db.read(&stats, |c| accounts::find_user_by_name(c, &username))?;
+                    let ok = verify_password(&password, row.as_ref().map(|r| r.password_hash.as_str()));
+                    match row.filter(|r| ok && r.active) {
+                        None => Ok(None),
+                        Some(r) => {
+                            let token = db.write(&stats, |c| accounts::issue_refresh(c, r.id, None, refresh_ttl))?;
+                            Ok(Some((user_principal(&r), token)))
+                        }
+                    }
+                })
+                .await??
+                .ok_or_else(|| Problem::unauthorized("wrong username or password, or the user is deactivated"))?;
+                refresh = Some(r);
+                p
             }
-        }
-        other => {
-            return Err(Problem::bad_request(
-                "unsupported_grant_type",
-                format!("grant_type {other:?} is not supported; use password or client_credentials"),
-            ))
-        }
-    };
+            "refresh_token" => {
+                let token = input.refresh_token.ok_or_else(|| invalid_request("refresh_token"))?;
+                let outcome =
+                    web::block(move || db.write(&stats, |c| accounts::use_refresh(c, &token, refresh_ttl))).await??;
+                match outcome {
+                    accounts::Refresh::Rotated { user, token } => {
+                        refresh = Some(token);
+                        user_principal(&user)
+                    }
+                    accounts::Refresh::Invalid => return Err(Problem::unauthorized(
+                        "the refresh token is unknown, expired or revoked, or the user is deactivated: log in again",
+                    )),
+                    accounts::Refresh::Reused => return Err(Problem::unauthorized(
+                        "the refresh token was already used: every token of this login is revoked now, log in again",
+                    )),
+                }
+            }
+            "client_credentials" => {
+                let client_id = input.client_id.ok_or_else(|| invalid_request("client_id"))?;
+                let secret = input.client_secret.ok_or_else(|| invalid_request("client_secret"))?;
+                let row = web::block(move || db.read(&stats, |c| accounts::find_client(c, &client_id))).await??;
+                let presented = hash_secret(&secret);
+                let stored = row.as_ref().map(|r| r.secret_hash.clone()).unwrap_or_default();
+                match row {
+                    Some(r) if constant_time_eq(presented.as_bytes(), stored.as_bytes()) && r.active => Principal {
+                        kind: PrincipalKind::ApiClient,
+                        id: r.id,
+                        name: r.name.clone(),
+                        roles: accounts::parse_roles(&r.roles),
+                    },
+                    _ => return Err(Problem::unauthorized("wrong client id or secret, or the client is revoked")),
+                }
+            }
+            other => {
+                return Err(Problem::bad_request(
+                    "unsupported_grant_type",
+                    format!("grant_type {other:?} is not supported; use password, client_credentials or refresh_token"),
+                ))
+            }
+        };
     let access_token = state.jwt.issue(&principal)?;
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenResponse {
         access_token,
         token_type: "Bearer".into(),
         expires_in: state.jwt.ttl_seconds(),
+        refresh_expires_in: refresh.as_ref().map(|_| refresh_ttl),
+        refresh_token: refresh,
     }))
+}
+
+fn user_principal(r: &accounts::UserRow) -> Principal {
+    Principal { kind: PrincipalKind::User, id: r.id, name: r.username.clone(), roles: accounts::parse_roles(&r.roles) }
+}
+
+/// `POST /auth/logout`
+#[derive(Debug, Default, Deserialize, validator::Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Logout {
+    /// End only the login this refresh token belongs to; without it, every login of
+    /// the caller ends.
+    #[validate(length(min = 1, max = 200))]
+    pub refresh_token: Option<String>,
+}
+
+/// End a login: its refresh tokens are revoked, so nothing can be refreshed any more.
+///
+/// Access tokens already issued stay valid until they expire (`expires_in`); a front
+/// end forgets its access token at logout.
+#[utoipa::path(tag = "auth", operation_id = "logout", request_body = Logout,
+    responses((status = 204, description = "Logged out")))]
+#[post("/auth/logout")]
+pub async fn logout(auth: Auth, body: crate::extract::ValidJson<Logout>) -> Result<HttpResponse, Problem> {
+    let Some(user) = auth.caller.principal.user_id() else {
+        return Ok(HttpResponse::NoContent().finish());
+    };
+    let token = body.0.refresh_token;
+    auth.write(move |c, _| accounts::revoke_refresh(c, user, token.as_deref())).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Who am I: the caller's identity and roles.

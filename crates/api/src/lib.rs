@@ -42,6 +42,10 @@ pub struct ApiConfig {
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub access_token_ttl: i64,
+    /// Lifetime of a refresh token (rotated on every use).
+    pub refresh_token_ttl: i64,
+    /// Browser origins allowed to call the API (CORS); empty: none.
+    pub cors_origins: Vec<String>,
     pub debug_headers: bool,
     /// Company base currency: totals are also shown in it.
     pub base_currency: ordo_core::Currency,
@@ -207,6 +211,59 @@ async fn http_caching(
     Ok(ServiceResponse::new(request, response))
 }
 
+/// CORS for the browser origins in `ORDO_CORS_ORIGINS` (exact matches): a preflight
+/// from one of them is answered here (204 with the methods and headers the API uses);
+/// answers to them name the origin and expose the headers clients read. Other origins
+/// get nothing: a preflight is a 403, and answers carry no CORS headers, so the
+/// browser keeps them from the page. Credentials (cookies) are never allowed: the API
+/// uses bearer tokens.
+async fn cors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use actix_web::http::{header, Method};
+    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let allowed = origin.as_ref().is_some_and(|o| {
+        req.app_data::<web::Data<AppState>>().is_some_and(|s| s.config.cors_origins.iter().any(|a| a == o))
+    });
+    let preflight =
+        req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    if preflight {
+        let response = if allowed {
+            HttpResponse::NoContent()
+                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone().unwrap_or_default()))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, POST, PUT, PATCH, DELETE"))
+                .insert_header((
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id",
+                ))
+                .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+                .insert_header((header::VARY, "Origin"))
+                .finish()
+        } else {
+            HttpResponse::from_error(Problem::new(
+                actix_web::http::StatusCode::FORBIDDEN,
+                "cors_origin_not_allowed",
+                "this origin may not call the API from a browser (see ORDO_CORS_ORIGINS)",
+            ))
+        };
+        return Ok(req.into_response(response));
+    }
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    if allowed {
+        let h = res.headers_mut();
+        if let Some(o) = origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        }
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("ETag, Location, X-Request-Id, Idempotent-Replayed, Retry-After, Allow"),
+        );
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    Ok(res)
+}
+
 /// Unknown route → 404, known route with another method → 405, both problem+json.
 async fn fallback(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     match state.allowed_methods(req.path()) {
@@ -311,6 +368,7 @@ pub fn app(
 > {
     let (app, _spec) = actix_web::App::new()
         .wrap(from_fn(http_caching))
+        .wrap(from_fn(cors))
         .wrap(from_fn(request_context))
         .configure(|cfg| configure(cfg, state))
         .into_utoipa_app()

@@ -48,6 +48,7 @@ pub struct ApiDoc;
 /// All `/api/v1` routes, in one place.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(auth::issue_token)
+        .service(auth::logout)
         .service(auth::me)
         .service(users::create_user)
         .service(users::list_users)

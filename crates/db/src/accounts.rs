@@ -255,6 +255,10 @@ pub fn update_user(
     if patch.password.is_some() {
         changes["password"] = serde_json::json!("changed");
     }
+    // A new password or a deactivation ends every browser session of the user.
+    if patch.password.is_some() || (current.active && !saved.active) {
+        revoke_refresh(conn, id, None)?;
+    }
     audit::record(conn, caller, USER, id, "update", &changes)?;
     Ok(saved.to_model())
 }
@@ -460,4 +464,108 @@ pub fn revoke_client(conn: &mut DbConnection, caller: &Caller, id: i64, if_match
     .ok_or_else(|| DomainError::stale_version(current.version))?;
     audit::record(conn, caller, API_CLIENT, id, "revoke", &serde_json::json!({"active": {"from": true, "to": false}}))?;
     Ok(row.to_model())
+}
+
+// ---- refresh tokens: a browser session without a stored password ------------------
+
+use crate::schema::refresh_tokens as rt;
+
+/// What a refresh token resolves to.
+#[derive(Debug)]
+pub enum Refresh {
+    /// The user, and the rotated token (plain text, to hand out once).
+    Rotated { user: UserRow, token: String },
+    /// Unknown, expired, revoked, or the user is deactivated.
+    Invalid,
+    /// Already used once: someone replayed it, so its whole family is revoked now.
+    Reused,
+}
+
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sha2::Sha256::digest(token.as_bytes()))
+}
+
+fn new_token() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// Issues a refresh token for the user, in `family` (a login's chain) or a new one.
+pub fn issue_refresh(conn: &mut DbConnection, user_id: i64, family: Option<&str>, ttl_seconds: i64) -> Result<String> {
+    let token = new_token();
+    let ts = now();
+    let family = family.map(str::to_string).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    diesel::insert_into(rt::table)
+        .values((
+            rt::user_id.eq(user_id),
+            rt::family.eq(&family),
+            rt::token_hash.eq(token_hash(&token)),
+            rt::expires_at.eq(ts + time::Duration::seconds(ttl_seconds)),
+            rt::created_at.eq(ts),
+        ))
+        .execute(conn)?;
+    Ok(token)
+}
+
+/// Uses a refresh token: valid and unused → marked used and replaced by a new one in
+/// the same family (a conditional UPDATE, so two concurrent uses cannot both win).
+pub fn use_refresh(conn: &mut DbConnection, token: &str, ttl_seconds: i64) -> Result<Refresh> {
+    let ts = now();
+    /// id, user, family, expires, used, revoked
+    type Row = (i64, i64, String, PrimitiveDateTime, Option<PrimitiveDateTime>, Option<PrimitiveDateTime>);
+    let row: Option<Row> = rt::table
+        .filter(rt::token_hash.eq(token_hash(token)))
+        .select((rt::id, rt::user_id, rt::family, rt::expires_at, rt::used_at, rt::revoked_at))
+        .first(conn)
+        .optional()?;
+    let Some((id, user_id, family, expires_at, used_at, revoked_at)) = row else { return Ok(Refresh::Invalid) };
+    if revoked_at.is_some() || expires_at <= ts {
+        return Ok(Refresh::Invalid);
+    }
+    let taken = if used_at.is_none() {
+        diesel::update(rt::table.find(id).filter(rt::used_at.is_null())).set(rt::used_at.eq(ts)).execute(conn)?
+    } else {
+        0
+    };
+    if taken == 0 {
+        revoke_family(conn, &family)?;
+        return Ok(Refresh::Reused);
+    }
+    let user = find_user(conn, user_id)?;
+    if !user.active {
+        return Ok(Refresh::Invalid);
+    }
+    let token = issue_refresh(conn, user_id, Some(&family), ttl_seconds)?;
+    Ok(Refresh::Rotated { user, token })
+}
+
+fn revoke_family(conn: &mut DbConnection, family: &str) -> Result<()> {
+    diesel::update(rt::table.filter(rt::family.eq(family)).filter(rt::revoked_at.is_null()))
+        .set(rt::revoked_at.eq(now()))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Logout: the family of `token` (when it is the user's), else every refresh token
+/// of the user.
+pub fn revoke_refresh(conn: &mut DbConnection, user_id: i64, token: Option<&str>) -> Result<()> {
+    match token {
+        Some(t) => {
+            let family: Option<String> = rt::table
+                .filter(rt::token_hash.eq(token_hash(t)))
+                .filter(rt::user_id.eq(user_id))
+                .select(rt::family)
+                .first(conn)
+                .optional()?;
+            if let Some(f) = family {
+                revoke_family(conn, &f)?;
+            }
+        }
+        None => {
+            diesel::update(rt::table.filter(rt::user_id.eq(user_id)).filter(rt::revoked_at.is_null()))
+                .set(rt::revoked_at.eq(now()))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
 }

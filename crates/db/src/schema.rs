@@ -205,6 +205,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    refresh_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        family -> Text,
+        token_hash -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     suppliers (id) {
         id -> BigInt,
         code -> Text,
@@ -987,6 +1000,7 @@ diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    refresh_tokens,
     suppliers,
     supplier_prices,
     users,
