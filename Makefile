@@ -7,13 +7,16 @@ PORT ?= 8080
 
 ## Build and start the server on ./ordo.db with demo data and the docs UI.
 run:
+	scripts/build-deps.sh
 	$(CARGO) run --release --bin ordo -- serve --demo --bind 127.0.0.1:$(PORT)
 
 ## Every test (unit + HTTP integration) on SQLite and PostgreSQL.
 test:
+	scripts/build-deps.sh
 	scripts/test.sh
 
 build:
+	scripts/build-deps.sh
 	$(CARGO) build --release --bin ordo
 
 lint:
