@@ -19,6 +19,7 @@ on_both_backends!(
     stock_held_in_several_warehouses,
     sourcing_warehouses_of_orders_and_lines,
     closing_an_order_short,
+    readiness_reports_stock,
     concurrent_approvals_answer_409,
     concurrent_coupon_uses_and_call_offs_stop_at_the_limit,
     random_operations_keep_the_invariants,
@@ -616,6 +617,39 @@ async fn closing_an_order_short(app: TestApp) {
     receive(&app, item, w.main, "10").await;
     assert_eq!(dec(&line_stock(&app, o).await[0]["reserved"]), q("0"));
     check_invariants(&app, &[o, waiting], "closed").await;
+}
+
+async fn readiness_reports_stock(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app).await;
+    let item = w.items[0];
+    receive(&app, item, w.main, "3").await;
+    let o = id(app
+        .post(
+            "/api/v1/sales-orders",
+            t,
+            json!({"customer_id": w.customers[0], "contract_number": "K", "payment_terms_days": 30,
+                "lines": [{"item_id": item, "quantity": "5"}]}),
+        )
+        .await);
+    ok(app.post(&format!("/api/v1/sales-orders/{o}/submit"), t, json!({})).await);
+    let r = ok(app.get(&format!("/api/v1/sales-orders/{o}/readiness"), t).await);
+    assert_eq!((r["next_step"].as_str(), r["ready"].as_bool()), (Some("confirm"), Some(true)), "{r}");
+    assert_eq!(r["notes"][0]["code"], "would_backorder", "{r}");
+    ok(app.post(&format!("/api/v1/sales-orders/{o}/confirm"), t, json!({})).await);
+    let r = ok(app.get(&format!("/api/v1/sales-orders/{o}/readiness"), t).await);
+    assert_eq!((r["next_step"].as_str(), r["ready"].as_bool()), (Some("deliver"), Some(true)));
+    assert_eq!(r["notes"][0]["code"], "backordered");
+    let d = id(app.post(&format!("/api/v1/sales-orders/{o}/deliveries"), t, json!({})).await);
+    let r = ok(app.get(&format!("/api/v1/sales-orders/{o}/readiness"), t).await);
+    assert_eq!((r["ready"].as_bool(), r["blockers"][0]["code"].as_str()), (Some(false), Some("nothing_to_deliver")));
+    ok(app.post(&format!("/api/v1/sales-orders/{o}/close"), t, json!({"reason": "enough"})).await);
+    assert_eq!(ok(app.get(&format!("/api/v1/deliveries/{d}"), t).await)["status"], "cancelled");
+    let r = ok(app.get(&format!("/api/v1/sales-orders/{o}/readiness"), t).await);
+    assert_eq!((r["next_step"].clone(), r["blockers"][0]["code"].as_str()), (Value::Null, Some("closed")));
+    // Another agent sees nothing of it.
+    let (_, agent) = app.user("anna", &["sales_agent"]).await;
+    app.get(&format!("/api/v1/sales-orders/{o}/readiness"), &agent).await.problem(404, "not_found");
 }
 
 // ---- the model-based test ----------------------------------------------------------------------

@@ -157,6 +157,22 @@ crate::action! {
     call: |c, caller, id, if_match| reservations::release(c, caller, id, if_match)
 }
 
+/// Everything that blocks the order's next step, at once.
+///
+/// A draft needs lines to be submitted; a pending order waits for its open approval
+/// stages; an approved order needs a contract number, payment terms and every required
+/// checklist point for confirmation (confirm's 422 lists the same); an order in
+/// execution needs stock to deliver. `notes` adds what is worth knowing: what
+/// confirmation will need later, and stock that would be or is back-ordered.
+#[utoipa::path(tag = "sales-orders", operation_id = "getSalesOrderReadiness", params(("id" = i64, Path, description = "Order id")),
+    responses((status = 200, description = "What blocks the next step", body = ordo_fulfillment::readiness::Readiness)))]
+#[get("/sales-orders/{id}/readiness")]
+pub async fn order_readiness(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    Ok(HttpResponse::Ok()
+        .json(auth.read(move |c, caller| ordo_fulfillment::readiness::readiness(c, caller, id)).await?))
+}
+
 /// Per stock line of a confirmed order: ordered, reserved, back-ordered, delivered,
 /// returned (base units), what open deliveries carry, where the reserved stock is held
 /// (per warehouse) and the promised date. No prices: the warehouse reads it too.
@@ -181,7 +197,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(reservation_history)
         .service(move_reservation)
         .service(release_reservation)
-        .service(order_stock);
+        .service(order_stock)
+        .service(order_readiness);
     delivery_routes(cfg);
     availability_routes(cfg);
     promising_routes(cfg);

@@ -111,6 +111,15 @@ impl Holdings {
     }
 }
 
+/// The stock lines of one order.
+pub fn line_rows_of_order(conn: &mut DbConnection, order: i64) -> Result<Vec<LineStockRow>> {
+    Ok(order_line_stock::table
+        .filter(order_line_stock::sales_order_id.eq(order))
+        .order(order_line_stock::id.asc())
+        .select(LineStockRow::as_select())
+        .load(conn)?)
+}
+
 pub fn line_rows(conn: &mut DbConnection, line_ids: &[i64]) -> Result<Vec<LineStockRow>> {
     Ok(order_line_stock::table
         .filter(order_line_stock::line_id.eq_any(line_ids))

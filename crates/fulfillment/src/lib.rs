@@ -6,5 +6,6 @@ pub mod availability;
 pub mod deliveries;
 pub mod holdings;
 pub mod promising;
+pub mod readiness;
 pub mod reservations;
 pub mod stock;

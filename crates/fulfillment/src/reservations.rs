@@ -230,7 +230,11 @@ impl LineStockRow {
 
 /// The warehouse each stock line of an order is sourced from: the line's own, else the
 /// order's, else the customer's default, else the company's default warehouse.
-fn sourcing(conn: &mut DbConnection, order: &SalesOrder, stock_lines: &[&lines::LineRow]) -> Result<HashMap<i64, i64>> {
+pub(crate) fn sourcing(
+    conn: &mut DbConnection,
+    order: &SalesOrder,
+    stock_lines: &[&lines::LineRow],
+) -> Result<HashMap<i64, i64>> {
     let customer_default: Option<i64> =
         if stock_lines.iter().any(|l| l.warehouse_id.is_none()) && order.warehouse_id.is_none() {
             customers::table.find(order.customer_id).select(customers::default_warehouse_id).first(conn)?

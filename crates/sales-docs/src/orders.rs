@@ -1317,6 +1317,23 @@ fn open_required_points(conn: &mut DbConnection, id: i64) -> Result<Vec<(i64, St
         .load(conn)?)
 }
 
+/// Everything that keeps an approved order from confirmation, all at once: a missing
+/// contract number or payment terms, and every required checklist point not ticked
+/// (`checklist[<point id>]`).
+pub fn confirmation_blockers(conn: &mut DbConnection, order: &OrderRow) -> Result<Vec<FieldError>> {
+    let mut errs = vec![];
+    if order.contract_number.is_none() {
+        errs.push(FieldError::new("contract_number", "required", "a contract number is needed to confirm"));
+    }
+    if order.payment_terms_days.is_none() {
+        errs.push(FieldError::new("payment_terms_days", "required", "payment terms are needed to confirm"));
+    }
+    for (pid, text) in open_required_points(conn, order.id)? {
+        errs.push(FieldError::new(format!("checklist[{pid}]"), "not_ticked", text));
+    }
+    Ok(errs)
+}
+
 /// Approved → in execution: contract number, payment terms and every required
 /// checklist point are needed (422 naming what is missing). Fulfillment reserves stock
 /// in the same transaction when it takes over this step.
@@ -1328,29 +1345,12 @@ pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opti
             format!("sales order {} is {}: only approved orders are confirmed", current.number, current.status),
         ));
     }
-    let mut errs = vec![];
-    if current.contract_number.is_none() {
-        errs.push(FieldError::new("contract_number", "required", "a contract number is needed to confirm"));
-    }
-    if current.payment_terms_days.is_none() {
-        errs.push(FieldError::new("payment_terms_days", "required", "payment terms are needed to confirm"));
-    }
+    let errs = confirmation_blockers(conn, &current)?;
     if !errs.is_empty() {
         return Err(DomainError::Rule {
             code: "confirmation_incomplete",
-            detail: "the order header is missing what confirmation needs".into(),
+            detail: format!("{} thing(s) block confirmation; see `errors`", errs.len()),
             errors: errs,
-        });
-    }
-    let open = open_required_points(conn, id)?;
-    if !open.is_empty() {
-        return Err(DomainError::Rule {
-            code: "checklist_incomplete",
-            detail: format!("{} required checklist point(s) are not ticked", open.len()),
-            errors: open
-                .into_iter()
-                .map(|(pid, text)| FieldError::new(format!("checklist[{pid}]"), "not_ticked", text))
-                .collect(),
         });
     }
     let mut approval = current.approval()?;
