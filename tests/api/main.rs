@@ -12,6 +12,7 @@ mod demo;
 mod generated_scope;
 mod integrity;
 mod items;
+mod lists;
 mod openapi;
 mod prices;
 mod pricing;

@@ -16,6 +16,8 @@ use crate::problem::Problem;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// `id` oldest first (the default), `-id` newest first.
+    pub sort: Option<crate::crud::IdSort>,
     /// Page size, 1-200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
@@ -27,9 +29,13 @@ pub fn page(limit: Option<i64>, cursor: Option<&str>) -> Result<PageRequest, Pro
     PageRequest::parse(limit, cursor).map_err(Problem::from)
 }
 
+pub fn sorted_page(limit: Option<i64>, cursor: Option<&str>, sort: ordo_core::Sort) -> Result<PageRequest, Problem> {
+    PageRequest::parse_sorted(limit, cursor, sort).map_err(Problem::from)
+}
+
 impl PageQuery {
     pub fn page(&self) -> Result<PageRequest, Problem> {
-        page(self.limit, self.cursor.as_deref())
+        sorted_page(self.limit, self.cursor.as_deref(), self.sort.unwrap_or(crate::crud::IdSort::Id).sort())
     }
 }
 

@@ -154,16 +154,56 @@ impl ListQuery for crate::common::PageQuery {
     }
 }
 
+/// The sorts a list offers, as a typed enum for the contract: each key ascending
+/// (`number`) and descending (`-number`).
+#[macro_export]
+macro_rules! sort_enum {
+    ($(#[$doc:meta])* $name:ident { $( $asc:ident = $key:literal / $desc:ident = $dkey:literal ),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+        pub enum $name {
+            $(
+                #[serde(rename = $key)]
+                $asc,
+                #[serde(rename = $dkey)]
+                $desc,
+            )+
+        }
+        impl $name {
+            pub fn sort(self) -> ordo_core::Sort {
+                match self {
+                    $(
+                        Self::$asc => ordo_core::Sort { key: $key, descending: false },
+                        Self::$desc => ordo_core::Sort { key: $key, descending: true },
+                    )+
+                }
+            }
+        }
+    };
+}
+
+sort_enum!(
+    /// Creation order: `id` oldest first, `-id` newest first.
+    IdSort { Id = "id" / IdDesc = "-id" }
+);
+
 /// A list query whose filters map one to one onto the service's `Filter` fields,
-/// plus `limit` and `cursor`.
+/// plus `sort`, `limit` and `cursor`. Without `sort: Type = default`, the list sorts by
+/// `id` (oldest first unless `-id`).
 #[macro_export]
 macro_rules! list_query {
     ($name:ident => $filter:ty { $( $(#[$fm:meta])* $field:ident : $ty:ty ),* $(,)? }) => {
+        $crate::list_query!($name => $filter { $( $(#[$fm])* $field : $ty ),* } sort: $crate::crud::IdSort = $crate::crud::IdSort::Id);
+    };
+    ($name:ident => $filter:ty { $( $(#[$fm:meta])* $field:ident : $ty:ty ),* $(,)? } sort: $sort:ty = $default:expr) => {
         #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
         #[serde(deny_unknown_fields)]
         #[into_params(parameter_in = Query)]
         pub struct $name {
             $( $(#[$fm])* pub $field: $ty, )*
+            /// The order of the list; `-` before a key for descending. Ties go by id.
+            /// Keep it while paging: a cursor belongs to its sort.
+            pub sort: Option<$sort>,
             #[param(minimum = 1, maximum = 200)]
             pub limit: Option<i64>,
             pub cursor: Option<String>,
@@ -172,12 +212,142 @@ macro_rules! list_query {
         impl $crate::crud::ListQuery for $name {
             type Filter = $filter;
             fn split(self) -> Result<(Self::Filter, ordo_core::PageRequest), $crate::problem::Problem> {
-                let p = $crate::common::page(self.limit, self.cursor.as_deref())?;
+                let sort = self.sort.unwrap_or($default).sort();
+                let p = $crate::common::sorted_page(self.limit, self.cursor.as_deref(), sort)?;
                 Ok((Self::Filter { $( $field: self.$field ),* }, p))
             }
         }
     };
+    // A document list: also `q`, `updated_since`, `date_from`, `date_to`.
+    ($name:ident => $filter:ty { $( $(#[$fm:meta])* $field:ident : $ty:ty ),* $(,)? } sort: $sort:ty = $default:expr, documents: $date_doc:literal) => {
+        #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        pub struct $name {
+            $( $(#[$fm])* pub $field: $ty, )*
+            /// Search: number prefix, part of the customer's name or of the customer's
+            /// PO number (case-insensitive).
+            pub q: Option<String>,
+            /// Only documents changed at or after this instant (RFC 3339): for syncing.
+            #[serde(default, with = "time::serde::rfc3339::option")]
+            #[param(value_type = Option<String>, format = DateTime)]
+            pub updated_since: Option<time::OffsetDateTime>,
+            #[doc = concat!("From this ", $date_doc, " on (inclusive, `YYYY-MM-DD`).")]
+            #[serde(default, with = "ordo_core::serde_util::date::option")]
+            #[param(value_type = Option<String>, format = Date)]
+            pub date_from: Option<time::Date>,
+            #[doc = concat!("Up to this ", $date_doc, " (inclusive, `YYYY-MM-DD`).")]
+            #[serde(default, with = "ordo_core::serde_util::date::option")]
+            #[param(value_type = Option<String>, format = Date)]
+            pub date_to: Option<time::Date>,
+            /// The order of the list; `-` before a key for descending (default `-id`,
+            /// newest first). Ties go by id. Keep it while paging: a cursor belongs to
+            /// its sort.
+            pub sort: Option<$sort>,
+            #[param(minimum = 1, maximum = 200)]
+            pub limit: Option<i64>,
+            pub cursor: Option<String>,
+        }
+
+        impl $crate::crud::ListQuery for $name {
+            type Filter = $filter;
+            fn split(self) -> Result<(Self::Filter, ordo_core::PageRequest), $crate::problem::Problem> {
+                let sort = self.sort.unwrap_or($default).sort();
+                let p = $crate::common::sorted_page(self.limit, self.cursor.as_deref(), sort)?;
+                let search = ordo_sales_docs::docs::DocSearch {
+                    q: self.q,
+                    updated_since: self.updated_since,
+                    date_from: self.date_from,
+                    date_to: self.date_to,
+                };
+                Ok((Self::Filter { $( $field: self.$field, )* search }, p))
+            }
+        }
+    };
 }
+
+sort_enum!(
+    /// `number`, `date` (document date), `total` (gross, document currency),
+    /// `customer_name`, `created_at`, `updated_at`, `id`; `-` for descending.
+    DocumentSort {
+        Number = "number" / NumberDesc = "-number",
+        Date = "date" / DateDesc = "-date",
+        Total = "total" / TotalDesc = "-total",
+        CustomerName = "customer_name" / CustomerNameDesc = "-customer_name",
+        CreatedAt = "created_at" / CreatedAtDesc = "-created_at",
+        UpdatedAt = "updated_at" / UpdatedAtDesc = "-updated_at",
+        Id = "id" / IdDesc = "-id",
+    }
+);
+
+sort_enum!(
+    /// `number`, `name`, `created_at`, `updated_at`, `id`; `-` for descending.
+    CustomerSort {
+        Number = "number" / NumberDesc = "-number",
+        Name = "name" / NameDesc = "-name",
+        CreatedAt = "created_at" / CreatedAtDesc = "-created_at",
+        UpdatedAt = "updated_at" / UpdatedAtDesc = "-updated_at",
+        Id = "id" / IdDesc = "-id",
+    }
+);
+
+sort_enum!(
+    /// `sku`, `name`, `created_at`, `updated_at`, `id`; `-` for descending.
+    ItemSort {
+        Sku = "sku" / SkuDesc = "-sku",
+        Name = "name" / NameDesc = "-name",
+        CreatedAt = "created_at" / CreatedAtDesc = "-created_at",
+        UpdatedAt = "updated_at" / UpdatedAtDesc = "-updated_at",
+        Id = "id" / IdDesc = "-id",
+    }
+);
+
+sort_enum!(
+    /// `number`, `created_at`, `updated_at`, `id`; `-` for descending.
+    LeadSort {
+        Number = "number" / NumberDesc = "-number",
+        CreatedAt = "created_at" / CreatedAtDesc = "-created_at",
+        UpdatedAt = "updated_at" / UpdatedAtDesc = "-updated_at",
+        Id = "id" / IdDesc = "-id",
+    }
+);
+
+sort_enum!(
+    /// `title`, `amount` (in the opportunity's currency), `stage_changed_at`,
+    /// `created_at`, `updated_at`, `id`; `-` for descending.
+    OpportunitySort {
+        Title = "title" / TitleDesc = "-title",
+        Amount = "amount" / AmountDesc = "-amount",
+        StageChangedAt = "stage_changed_at" / StageChangedAtDesc = "-stage_changed_at",
+        CreatedAt = "created_at" / CreatedAtDesc = "-created_at",
+        UpdatedAt = "updated_at" / UpdatedAtDesc = "-updated_at",
+        Id = "id" / IdDesc = "-id",
+    }
+);
+
+sort_enum!(
+    /// `number`, `customer_name`, `created_at`, `updated_at`, `id`; `-` for descending.
+    DeliverySort {
+        Number = "number" / NumberDesc = "-number",
+        CustomerName = "customer_name" / CustomerNameDesc = "-customer_name",
+        CreatedAt = "created_at" / CreatedAtDesc = "-created_at",
+        UpdatedAt = "updated_at" / UpdatedAtDesc = "-updated_at",
+        Id = "id" / IdDesc = "-id",
+    }
+);
+
+sort_enum!(
+    /// `number`, `date` (valid from), `customer_name`, `created_at`, `updated_at`,
+    /// `id`; `-` for descending.
+    BlanketSort {
+        Number = "number" / NumberDesc = "-number",
+        Date = "date" / DateDesc = "-date",
+        CustomerName = "customer_name" / CustomerNameDesc = "-customer_name",
+        CreatedAt = "created_at" / CreatedAtDesc = "-created_at",
+        UpdatedAt = "updated_at" / UpdatedAtDesc = "-updated_at",
+        Id = "id" / IdDesc = "-id",
+    }
+);
 
 /// A state-changing action `POST {path}` on one resource (`/{collection}/{id}/{verb}`):
 /// one transaction, `If-Match` honoured, the resource's new state answered with its

@@ -7,7 +7,7 @@ use ordo_crm::model::*;
 use ordo_crm::service;
 use serde::Deserialize;
 
-use crate::common::{history_page, page, removal_response, timestamp_param, HistoryEntry, PageQuery};
+use crate::common::{history_page, removal_response, timestamp_param, HistoryEntry, PageQuery};
 use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
 use crate::problem::Problem;
 
@@ -27,6 +27,9 @@ pub struct CustomerQuery {
     pub territory_id: Option<i64>,
     pub customer_group_id: Option<i64>,
     pub sales_person_id: Option<i64>,
+    /// The order of the list (default `id`, oldest first); `-` before a key for
+    /// descending. Ties go by id. Keep it while paging: a cursor belongs to its sort.
+    pub sort: Option<crate::crud::CustomerSort>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -63,7 +66,11 @@ pub async fn create_customer(auth: Auth, body: ValidJson<CustomerCreate>) -> Res
 #[get("/customers")]
 pub async fn list_customers(auth: Auth, q: StrictQuery<CustomerQuery>) -> Result<HttpResponse, Problem> {
     let q = q.0;
-    let page = page(q.limit, q.cursor.as_deref())?;
+    let page = crate::common::sorted_page(
+        q.limit,
+        q.cursor.as_deref(),
+        q.sort.unwrap_or(crate::crud::CustomerSort::Id).sort(),
+    )?;
     let filter = CustomerFilter {
         q: q.q,
         owner_id: q.owner_id,

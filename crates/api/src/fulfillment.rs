@@ -215,17 +215,11 @@ crate::team_resource!(Delivery, Return);
 crate::list_query!(DeliveryQuery => deliveries::Filter {
     sales_order_id: Option<i64>,
     status: Option<DeliveryStatus>,
-});
+} sort: crate::crud::DeliverySort = crate::crud::DeliverySort::IdDesc, documents: "creation date");
 
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ReturnQuery {
-    pub delivery_id: Option<i64>,
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
+crate::list_query!(ReturnQuery => deliveries::ReturnFilter {
+    delivery_id: Option<i64>,
+} sort: crate::crud::DeliverySort = crate::crud::DeliverySort::IdDesc, documents: "creation date");
 
 /// Create a delivery of a confirmed order from the stock its lines hold in one
 /// warehouse: all lines, or the chosen lines and quantities. An order not in execution
@@ -329,9 +323,8 @@ crate::history_endpoint! {
     responses((status = 200, description = "A page", body = Page<Return>)))]
 #[get("/returns")]
 pub async fn list_returns(auth: Auth, q: StrictQuery<ReturnQuery>) -> Result<HttpResponse, Problem> {
-    let page = crate::common::page(q.0.limit, q.0.cursor.as_deref())?;
-    let d = q.0.delivery_id;
-    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| deliveries::list_returns(c, caller, d, &page)).await?))
+    let (f, page) = crate::crud::ListQuery::split(q.0)?;
+    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| deliveries::list_returns(c, caller, &f, &page)).await?))
 }
 
 /// Get a return.

@@ -25,6 +25,9 @@ pub struct ItemQuery {
     /// Only items changed at or after this RFC 3339 timestamp.
     pub updated_since: Option<String>,
     pub include_archived: Option<bool>,
+    /// The order of the list (default `id`, oldest first); `-` before a key for
+    /// descending. Ties go by id. Keep it while paging: a cursor belongs to its sort.
+    pub sort: Option<crate::crud::ItemSort>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -61,7 +64,8 @@ pub async fn create_item(auth: Auth, body: ValidJson<ItemCreate>) -> Result<Http
 #[get("/items")]
 pub async fn list_items(auth: Auth, q: StrictQuery<ItemQuery>) -> Result<HttpResponse, Problem> {
     let q = q.0;
-    let page = page(q.limit, q.cursor.as_deref())?;
+    let page =
+        crate::common::sorted_page(q.limit, q.cursor.as_deref(), q.sort.unwrap_or(crate::crud::ItemSort::Id).sort())?;
     let filter = ItemFilter {
         q: q.q,
         item_group_id: q.item_group_id,

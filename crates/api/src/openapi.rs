@@ -22,7 +22,17 @@ use crate::{auth, customers, items, pricing, users};
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
         version = "1.0.0"
     ),
-    components(schemas(Problem)),
+    components(schemas(
+        Problem,
+        crate::crud::IdSort,
+        crate::crud::DocumentSort,
+        crate::crud::BlanketSort,
+        crate::crud::DeliverySort,
+        crate::crud::CustomerSort,
+        crate::crud::ItemSort,
+        crate::crud::LeadSort,
+        crate::crud::OpportunitySort
+    )),
     modifiers(&Conventions),
     tags(
         (name = "auth", description = "Tokens and the current caller"),

@@ -24,7 +24,7 @@ crate::list_query!(LeadQuery => lead_service::Filter {
     status: Option<LeadStatus>,
     owner_id: Option<i64>,
     campaign_id: Option<i64>,
-});
+} sort: crate::crud::LeadSort = crate::crud::LeadSort::Id);
 crate::list_query!(StageQuery => pipeline_stage_service::Filter {
     active: Option<bool>,
 });
@@ -34,7 +34,7 @@ crate::list_query!(OpportunityQuery => opportunity_service::Filter {
     customer_id: Option<i64>,
     lead_id: Option<i64>,
     stage_id: Option<i64>,
-});
+} sort: crate::crud::OpportunitySort = crate::crud::OpportunitySort::Id);
 
 crate::crud_resource! {
     module: leads,

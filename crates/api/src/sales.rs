@@ -102,7 +102,7 @@ crate::list_query!(QuotationQuery => quotations::Filter {
     /// Include archived quotations (default false).
     #[serde(default)]
     include_archived: bool,
-});
+} sort: crate::crud::DocumentSort = crate::crud::DocumentSort::IdDesc, documents: "quotation date");
 
 crate::list_query!(BlanketOrderQuery => blanket::Filter {
     customer_id: Option<i64>,
@@ -110,7 +110,7 @@ crate::list_query!(BlanketOrderQuery => blanket::Filter {
     /// Include archived blanket orders (default false).
     #[serde(default)]
     include_archived: bool,
-});
+} sort: crate::crud::BlanketSort = crate::crud::BlanketSort::IdDesc, documents: "validity start");
 
 crate::list_query!(SalesOrderQuery => orders::Filter {
     customer_id: Option<i64>,
@@ -121,7 +121,7 @@ crate::list_query!(SalesOrderQuery => orders::Filter {
     /// Include archived orders (default false).
     #[serde(default)]
     include_archived: bool,
-});
+} sort: crate::crud::DocumentSort = crate::crud::DocumentSort::IdDesc, documents: "order date");
 
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -115,10 +115,7 @@ pub fn update_item(conn: &mut DbConnection, row: &ItemRow, expected_version: i64
 }
 
 pub fn list_items(conn: &mut DbConnection, f: &ItemFilter, page: &PageRequest) -> Result<Page<ItemRow>> {
-    let mut q = items::table.select(ItemRow::as_select()).order(items::id.asc()).limit(page.fetch()).into_boxed();
-    if let Some(after) = page.after_id {
-        q = q.filter(items::id.gt(after));
-    }
+    let mut q = items::table.select(ItemRow::as_select()).into_boxed();
     if !f.include_archived {
         q = q.filter(items::archived_at.is_null());
     }
@@ -141,7 +138,12 @@ pub fn list_items(conn: &mut DbConnection, f: &ItemFilter, page: &PageRequest) -
     if let Some(since) = f.updated_since {
         q = q.filter(items::updated_at.ge(ordo_core::time_util::from_offset(since)));
     }
-    Ok(Page::from_rows(q.load(conn)?, page, |r| r.id))
+    Ok(ordo_db::keyset_page!(conn, q, page, items::id => |r: &ItemRow| r.id,
+        "sku" => items::sku: String = |r: &ItemRow| r.sku.clone(),
+        "name" => items::name: String = |r: &ItemRow| r.name.clone(),
+        "created_at" => items::created_at: time::PrimitiveDateTime = |r: &ItemRow| r.created_at,
+        "updated_at" => items::updated_at: time::PrimitiveDateTime = |r: &ItemRow| r.updated_at,
+    ))
 }
 
 /// Whether anything refers to the item (prices, special prices, pricing rules; later
@@ -240,18 +242,11 @@ pub fn update_group(conn: &mut DbConnection, row: &ItemGroupRow, expected_versio
 }
 
 pub fn list_groups(conn: &mut DbConnection, parent_id: Option<i64>, page: &PageRequest) -> Result<Page<ItemGroupRow>> {
-    let mut q = item_groups::table
-        .select(ItemGroupRow::as_select())
-        .order(item_groups::id.asc())
-        .limit(page.fetch())
-        .into_boxed();
-    if let Some(after) = page.after_id {
-        q = q.filter(item_groups::id.gt(after));
-    }
+    let mut q = item_groups::table.select(ItemGroupRow::as_select()).into_boxed();
     if let Some(p) = parent_id {
         q = q.filter(item_groups::parent_id.eq(p));
     }
-    Ok(Page::from_rows(q.load(conn)?, page, |r| r.id))
+    Ok(Page::from_rows(ordo_db::keyset!(q, page, item_groups::id).load(conn)?, page, |r| r.id))
 }
 
 /// The parent chain of `start`, nearest first.

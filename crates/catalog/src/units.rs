@@ -177,11 +177,8 @@ pub mod unit_service {
 
     pub fn list(conn: &mut DbConnection, caller: &Caller, _f: &(), page: &PageRequest) -> Result<Page<Unit>> {
         caller.require(Permission::ItemsRead)?;
-        let mut q = units::table.select(UnitRow::as_select()).order(units::id.asc()).limit(page.fetch()).into_boxed();
-        if let Some(after) = page.after_id {
-            q = q.filter(units::id.gt(after));
-        }
-        Ok(Page::from_rows(q.load(conn)?, page, |r| r.id).map(|r| r.to_model()))
+        let q = units::table.select(UnitRow::as_select()).into_boxed();
+        Ok(Page::from_rows(ordo_db::keyset!(q, page, units::id).load(conn)?, page, |r| r.id).map(|r| r.to_model()))
     }
 
     pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Unit> {

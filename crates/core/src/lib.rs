@@ -15,5 +15,5 @@ pub mod validate;
 pub use currency::Currency;
 pub use decimal::{Money, Quantity, Rate};
 pub use error::{DomainError, FieldError, Result};
-pub use page::{Cursor, Page, PageRequest};
+pub use page::{Cursor, Page, PageRequest, Sort};
 pub use principal::{Caller, Permission, Principal, PrincipalKind, Role, Scope};

@@ -338,11 +338,7 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, mut input: ActivityCreat
 
 pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<Activity>> {
     read(caller)?;
-    let mut q =
-        visible(caller.scope()).select(ActivityRow::as_select()).order(activities::id.asc()).limit(page.fetch());
-    if let Some(after) = page.after_id {
-        q = q.filter(activities::id.gt(after));
-    }
+    let mut q = visible(caller.scope()).select(ActivityRow::as_select());
     match f.assignee {
         Some(Assignee::Me) => q = q.filter(activities::assignee_id.eq(caller.principal.user_id().unwrap_or(-1))),
         Some(Assignee::User(u)) => q = q.filter(activities::assignee_id.eq(u)),
@@ -376,7 +372,7 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
     if let Some(x) = f.sales_order_id {
         q = q.filter(activities::sales_order_id.eq(x));
     }
-    let rows = Page::from_rows(q.load(conn)?, page, |r: &ActivityRow| r.id);
+    let rows = Page::from_rows(ordo_db::keyset!(q, page, activities::id).load(conn)?, page, |r: &ActivityRow| r.id);
     Ok(Page {
         data: rows.data.iter().map(ActivityRow::to_model).collect::<Result<_>>()?,
         next_cursor: rows.next_cursor,

@@ -331,11 +331,7 @@ pub mod lead_service {
 
     pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<Lead>> {
         read(caller)?;
-        let mut q =
-            visible_leads(caller.scope()).select(LeadRow::as_select()).order(leads::id.asc()).limit(page.fetch());
-        if let Some(after) = page.after_id {
-            q = q.filter(leads::id.gt(after));
-        }
+        let mut q = visible_leads(caller.scope()).select(LeadRow::as_select());
         if let Some(s) = f.status {
             q = q.filter(leads::status.eq(s.as_str()));
         }
@@ -345,7 +341,11 @@ pub mod lead_service {
         if let Some(c) = f.campaign_id {
             q = q.filter(leads::campaign_id.eq(c));
         }
-        let rows = Page::from_rows(q.load(conn)?, page, |r: &LeadRow| r.id);
+        let rows = ordo_db::keyset_page!(conn, q, page, leads::id => |r: &LeadRow| r.id,
+            "number" => leads::number: String = |r: &LeadRow| r.number.clone(),
+            "created_at" => leads::created_at: PrimitiveDateTime = |r: &LeadRow| r.created_at,
+            "updated_at" => leads::updated_at: PrimitiveDateTime = |r: &LeadRow| r.updated_at,
+        );
         Ok(Page {
             data: rows.data.iter().map(LeadRow::to_model).collect::<Result<_>>()?,
             next_cursor: rows.next_cursor,
@@ -1086,13 +1086,7 @@ pub mod opportunity_service {
 
     pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<Opportunity>> {
         read(caller)?;
-        let mut q = visible_opportunities(caller.scope())
-            .select(OpportunityRow::as_select())
-            .order(opportunities::id.asc())
-            .limit(page.fetch());
-        if let Some(after) = page.after_id {
-            q = q.filter(opportunities::id.gt(after));
-        }
+        let mut q = visible_opportunities(caller.scope()).select(OpportunityRow::as_select());
         if let Some(s) = f.status {
             q = q.filter(opportunities::status.eq(s.as_str()));
         }
@@ -1108,7 +1102,13 @@ pub mod opportunity_service {
         if let Some(s) = f.stage_id {
             q = q.filter(opportunities::stage_id.eq(s));
         }
-        let rows = Page::from_rows(q.load(conn)?, page, |r: &OpportunityRow| r.id);
+        let rows = ordo_db::keyset_page!(conn, q, page, opportunities::id => |r: &OpportunityRow| r.id,
+            "title" => opportunities::title: String = |r: &OpportunityRow| r.title.clone(),
+            "amount" => opportunities::amount: i64 = |r: &OpportunityRow| r.amount,
+            "stage_changed_at" => opportunities::stage_changed_at: PrimitiveDateTime = |r: &OpportunityRow| r.stage_changed_at,
+            "created_at" => opportunities::created_at: PrimitiveDateTime = |r: &OpportunityRow| r.created_at,
+            "updated_at" => opportunities::updated_at: PrimitiveDateTime = |r: &OpportunityRow| r.updated_at,
+        );
         Ok(Page { data: models(conn, &rows.data)?, next_cursor: rows.next_cursor })
     }
 
@@ -1230,10 +1230,8 @@ pub mod opportunity_service {
     ) -> Result<Page<StageChange>> {
         read(caller)?;
         find(conn, caller.scope(), id)?;
-        let mut q = opportunity_stage_changes::table
+        let q = opportunity_stage_changes::table
             .filter(opportunity_stage_changes::opportunity_id.eq(id))
-            .order(opportunity_stage_changes::id.asc())
-            .limit(page.fetch())
             .select((
                 opportunity_stage_changes::id,
                 opportunity_stage_changes::from_stage_id,
@@ -1242,10 +1240,8 @@ pub mod opportunity_service {
                 opportunity_stage_changes::changed_by,
             ))
             .into_boxed();
-        if let Some(after) = page.after_id {
-            q = q.filter(opportunity_stage_changes::id.gt(after));
-        }
-        let rows: Vec<(i64, Option<i64>, i64, PrimitiveDateTime, String)> = q.load(conn)?;
+        let rows: Vec<(i64, Option<i64>, i64, PrimitiveDateTime, String)> =
+            ordo_db::keyset!(q, page, opportunity_stage_changes::id).load(conn)?;
         let rows = Page::from_rows(rows, page, |r| r.0);
         Ok(rows.map(|(id, from, to, at, by)| StageChange {
             id,

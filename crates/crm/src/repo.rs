@@ -146,11 +146,7 @@ pub fn list_customers(
     f: &CustomerFilter,
     page: &PageRequest,
 ) -> Result<Page<CustomerRow>> {
-    let mut q =
-        visible_customers(scope).select(CustomerRow::as_select()).order(customers::id.asc()).limit(page.fetch());
-    if let Some(after) = page.after_id {
-        q = q.filter(customers::id.gt(after));
-    }
+    let mut q = visible_customers(scope).select(CustomerRow::as_select());
     if !f.include_archived {
         q = q.filter(customers::archived_at.is_null());
     }
@@ -185,8 +181,12 @@ pub fn list_customers(
     if let Some(since) = f.updated_since {
         q = q.filter(customers::updated_at.ge(ordo_core::time_util::from_offset(since)));
     }
-    let rows = q.load(conn)?;
-    Ok(Page::from_rows(rows, page, |r| r.id))
+    Ok(ordo_db::keyset_page!(conn, q, page, customers::id => |r: &CustomerRow| r.id,
+        "number" => customers::number: String = |r: &CustomerRow| r.number.clone(),
+        "name" => customers::name: String = |r: &CustomerRow| r.name.clone(),
+        "created_at" => customers::created_at: time::PrimitiveDateTime = |r: &CustomerRow| r.created_at,
+        "updated_at" => customers::updated_at: time::PrimitiveDateTime = |r: &CustomerRow| r.updated_at,
+    ))
 }
 
 /// The parent chain of `start`, nearest first.
@@ -279,16 +279,8 @@ pub fn find_contact(conn: &mut DbConnection, customer_id: i64, id: i64) -> Resul
 }
 
 pub fn list_contacts(conn: &mut DbConnection, customer_id: i64, page: &PageRequest) -> Result<Page<ContactRow>> {
-    let mut q = contacts::table
-        .filter(contacts::customer_id.eq(customer_id))
-        .select(ContactRow::as_select())
-        .order(contacts::id.asc())
-        .limit(page.fetch())
-        .into_boxed();
-    if let Some(after) = page.after_id {
-        q = q.filter(contacts::id.gt(after));
-    }
-    Ok(Page::from_rows(q.load(conn)?, page, |r| r.id))
+    let q = contacts::table.filter(contacts::customer_id.eq(customer_id)).select(ContactRow::as_select()).into_boxed();
+    Ok(Page::from_rows(ordo_db::keyset!(q, page, contacts::id).load(conn)?, page, |r| r.id))
 }
 
 pub fn insert_contact(conn: &mut DbConnection, row: &NewContact) -> Result<ContactRow> {

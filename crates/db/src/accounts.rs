@@ -203,11 +203,8 @@ pub fn get_user(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Use
 
 pub fn list_users(conn: &mut DbConnection, caller: &Caller, page: &PageRequest) -> Result<Page<User>> {
     caller.require(Permission::UsersManage)?;
-    let mut q = users::table.select(UserRow::as_select()).order(users::id.asc()).limit(page.fetch()).into_boxed();
-    if let Some(after) = page.after_id {
-        q = q.filter(users::id.gt(after));
-    }
-    Ok(Page::from_rows(q.load(conn)?, page, |r| r.id).map(|r| r.to_model()))
+    let q = users::table.select(UserRow::as_select()).into_boxed();
+    Ok(Page::from_rows(crate::keyset!(q, page, users::id).load(conn)?, page, |r| r.id).map(|r| r.to_model()))
 }
 
 pub fn update_user(
@@ -430,15 +427,8 @@ pub fn get_client(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<A
 
 pub fn list_clients(conn: &mut DbConnection, caller: &Caller, page: &PageRequest) -> Result<Page<ApiClient>> {
     caller.require(Permission::ApiClientsManage)?;
-    let mut q = api_clients::table
-        .select(ApiClientRow::as_select())
-        .order(api_clients::id.asc())
-        .limit(page.fetch())
-        .into_boxed();
-    if let Some(after) = page.after_id {
-        q = q.filter(api_clients::id.gt(after));
-    }
-    Ok(Page::from_rows(q.load(conn)?, page, |r| r.id).map(|r| r.to_model()))
+    let q = api_clients::table.select(ApiClientRow::as_select()).into_boxed();
+    Ok(Page::from_rows(crate::keyset!(q, page, api_clients::id).load(conn)?, page, |r| r.id).map(|r| r.to_model()))
 }
 
 pub fn revoke_client(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<ApiClient> {

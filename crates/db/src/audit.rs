@@ -77,17 +77,12 @@ pub fn diff(before: &Value, after: &Value) -> Value {
 }
 
 pub fn history(conn: &mut DbConnection, entity: &str, entity_id: i64, page: &PageRequest) -> Result<Page<Entry>> {
-    let mut q = audit_log::table
+    let q = audit_log::table
         .filter(audit_log::entity.eq(entity))
         .filter(audit_log::entity_id.eq(entity_id))
-        .order(audit_log::id.asc())
-        .limit(page.fetch())
         .select(Entry::as_select())
         .into_boxed();
-    if let Some(after) = page.after_id {
-        q = q.filter(audit_log::id.gt(after));
-    }
-    let rows = q.load(conn)?;
+    let rows = crate::keyset!(q, page, audit_log::id).load(conn)?;
     Ok(Page::from_rows(rows, page, |e| e.id))
 }
 

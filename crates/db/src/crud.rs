@@ -69,12 +69,8 @@ macro_rules! crud_service {
             use diesel::prelude::*;
             use $crate::crud::Record;
             read(caller)?;
-            let mut q =
-                $table::table.select(<$row>::as_select()).order($table::id.asc()).limit(page.fetch()).into_boxed();
-            if let Some(after) = page.after_id {
-                q = q.filter($table::id.gt(after));
-            }
-            let rows: Vec<$row> = filter(q, f).load(conn)?;
+            let q = $table::table.select(<$row>::as_select()).into_boxed();
+            let rows: Vec<$row> = $crate::keyset!(filter(q, f), page, $table::id).load(conn)?;
             let rows = ordo_core::Page::from_rows(rows, page, |r| r.id);
             Ok(ordo_core::Page {
                 data: rows.data.iter().map(|r| r.to_model()).collect::<ordo_core::Result<_>>()?,
@@ -219,5 +215,70 @@ macro_rules! save_versioned {
             .get_result($conn)
             .optional()?
             .ok_or_else(|| ordo_core::DomainError::stale_version(expected))
+    }};
+}
+
+#[doc(hidden)]
+pub use serde_json as __serde_json;
+
+/// Orders a boxed list query by the page's sort and starts it after the cursor
+/// (keyset pagination on `(key, id)`, never OFFSET), then limits it to `fetch()` rows.
+/// `$id` is the table's id column; each `"key" => column: Type` is a sort the list
+/// offers (the column must be NOT NULL). Unknown keys fall back to `id`.
+#[macro_export]
+macro_rules! keyset {
+    ($q:expr, $page:expr, $id:path $(, $key:literal => $col:path : $ty:ty)* $(,)?) => {{
+        #[allow(unused_imports)]
+        use diesel::prelude::*;
+        let mut q = $q;
+        let page: &ordo_core::PageRequest = $page;
+        let desc = page.sort.descending;
+        #[allow(unused_mut)]
+        let mut keyed = false;
+        $(
+            if page.sort.key == $key {
+                keyed = true;
+                q = if desc { q.order(($col.desc(), $id.desc())) } else { q.order(($col.asc(), $id.asc())) };
+                if let (Some(after), Some(v)) = (page.after_id, page.after_key.clone()) {
+                    let v: $ty = $crate::crud::__serde_json::from_value(v).map_err(|_| {
+                        ordo_core::DomainError::field("cursor", "invalid", "not a cursor returned by this API")
+                    })?;
+                    q = if desc {
+                        q.filter($col.lt(v.clone()).or($col.eq(v).and($id.lt(after))))
+                    } else {
+                        q.filter($col.gt(v.clone()).or($col.eq(v).and($id.gt(after))))
+                    };
+                }
+            }
+        )*
+        if !keyed {
+            q = if desc { q.order($id.desc()) } else { q.order($id.asc()) };
+            if let Some(after) = page.after_id {
+                q = if desc { q.filter($id.lt(after)) } else { q.filter($id.gt(after)) };
+            }
+        }
+        q.limit(page.fetch())
+    }};
+}
+
+/// Loads one page of a boxed list query in the page's sort: `keyset!` plus the cursor
+/// of the last row. Each sort key names its column, its type and how to read it from a
+/// loaded row, so the cursor always carries the value the query compares against.
+/// `$rid` reads a row's id.
+#[macro_export]
+macro_rules! keyset_page {
+    ($conn:expr, $q:expr, $page:expr, $id:path => $rid:expr $(, $key:literal => $col:path : $ty:ty = $get:expr)* $(,)?) => {{
+        let page: &ordo_core::PageRequest = $page;
+        let rows = $crate::keyset!($q, page, $id $(, $key => $col: $ty)*).load($conn)?;
+        ordo_core::Page::from_sorted_rows(rows, page, |r| {
+            let id: i64 = ($rid)(r);
+            $(
+                if page.sort.key == $key {
+                    let k: $ty = ($get)(r);
+                    return (id, $crate::crud::__serde_json::to_value(k).unwrap_or_default());
+                }
+            )*
+            (id, $crate::crud::__serde_json::Value::Null)
+        })
     }};
 }

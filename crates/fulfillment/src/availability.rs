@@ -440,14 +440,10 @@ pub fn completeness(conn: &mut DbConnection, caller: &Caller, page: &PageRequest
     let mut q = sales_orders::table
         .filter(sales_orders::status.eq("in_execution"))
         .select((sales_orders::id, sales_orders::number, sales_orders::customer_id))
-        .order(sales_orders::id.asc())
-        .limit(page.fetch())
         .into_boxed();
     q = ordo_sales_docs::scoped!(q, caller, sales_orders::customer_id);
-    if let Some(after) = page.after_id {
-        q = q.filter(sales_orders::id.gt(after));
-    }
-    let orders = Page::from_rows(q.load::<(i64, String, i64)>(conn)?, page, |o| o.0);
+    let orders =
+        Page::from_rows(ordo_db::keyset!(q, page, sales_orders::id).load::<(i64, String, i64)>(conn)?, page, |o| o.0);
     let ids: Vec<i64> = orders.data.iter().map(|o| o.0).collect();
     let lines: Vec<crate::reservations::LineStockRow> = order_line_stock::table
         .filter(order_line_stock::sales_order_id.eq_any(&ids))

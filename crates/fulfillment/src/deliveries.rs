@@ -21,6 +21,8 @@ use validator::Validate;
 use crate::holdings::{self, Holdings};
 use crate::reservations::LineStockRow;
 use crate::stock::{self, MovementKind};
+use ordo_db::schema::customers;
+use ordo_sales_docs::docs::DOC_CUSTOMER;
 use ordo_sales_docs::orders::OrderRow;
 
 pub const DELIVERY: &str = "delivery";
@@ -463,23 +465,26 @@ pub(crate) fn cancel_drafts(conn: &mut DbConnection, caller: &Caller, drafts: &[
 pub struct Filter {
     pub sales_order_id: Option<i64>,
     pub status: Option<DeliveryStatus>,
+    pub search: ordo_sales_docs::docs::DocSearch,
 }
 
 pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<Delivery>> {
     read(caller)?;
-    let mut q =
-        deliveries::table.select(DeliveryRow::as_select()).order(deliveries::id.asc()).limit(page.fetch()).into_boxed();
+    let mut q = deliveries::table
+        .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(deliveries::customer_id)))
+        .select((DeliveryRow::as_select(), DOC_CUSTOMER.field(customers::name)))
+        .into_boxed();
     q = ordo_sales_docs::scoped!(q, caller, deliveries::customer_id);
-    if let Some(after) = page.after_id {
-        q = q.filter(deliveries::id.gt(after));
-    }
+    q = ordo_sales_docs::doc_search!(q, &f.search, number: deliveries::number, customer: deliveries::customer_id,
+        created: deliveries::created_at, updated: deliveries::updated_at);
     if let Some(o) = f.sales_order_id {
         q = q.filter(deliveries::sales_order_id.eq(o));
     }
     if let Some(s) = f.status {
         q = q.filter(deliveries::status.eq(s.as_str()));
     }
-    let rows = Page::from_rows(q.load(conn)?, page, |r: &DeliveryRow| r.id);
+    let rows = ordo_sales_docs::doc_page!(conn, q, page, deliveries, DeliveryRow);
+    let rows = Page { data: rows.data.into_iter().map(|r| r.0).collect::<Vec<_>>(), next_cursor: rows.next_cursor };
     let ids: Vec<i64> = rows.data.iter().map(|r| r.id).collect();
     let all = lines_of(conn, &ids)?;
     let data = rows
@@ -1052,22 +1057,31 @@ pub fn get_return(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<R
     Ok(row.to_model(&return_lines_of(conn, id)?))
 }
 
+#[derive(Debug, Clone, Default)]
+pub struct ReturnFilter {
+    pub delivery_id: Option<i64>,
+    pub search: ordo_sales_docs::docs::DocSearch,
+}
+
 pub fn list_returns(
     conn: &mut DbConnection,
     caller: &Caller,
-    delivery_id: Option<i64>,
+    f: &ReturnFilter,
     page: &PageRequest,
 ) -> Result<Page<Return>> {
     read(caller)?;
-    let mut q = returns::table.select(ReturnRow::as_select()).order(returns::id.asc()).limit(page.fetch()).into_boxed();
+    let mut q = returns::table
+        .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(returns::customer_id)))
+        .select((ReturnRow::as_select(), DOC_CUSTOMER.field(customers::name)))
+        .into_boxed();
     q = ordo_sales_docs::scoped!(q, caller, returns::customer_id);
-    if let Some(after) = page.after_id {
-        q = q.filter(returns::id.gt(after));
-    }
-    if let Some(d) = delivery_id {
+    q = ordo_sales_docs::doc_search!(q, &f.search, number: returns::number, customer: returns::customer_id,
+        created: returns::created_at, updated: returns::updated_at);
+    if let Some(d) = f.delivery_id {
         q = q.filter(returns::delivery_id.eq(d));
     }
-    let rows = Page::from_rows(q.load(conn)?, page, |r: &ReturnRow| r.id);
+    let rows = ordo_sales_docs::doc_page!(conn, q, page, returns, ReturnRow);
+    let rows = Page { data: rows.data.into_iter().map(|r| r.0).collect::<Vec<_>>(), next_cursor: rows.next_cursor };
     let ids: Vec<i64> = rows.data.iter().map(|r| r.id).collect();
     let all: Vec<ReturnLineRow> = return_lines::table
         .filter(return_lines::return_id.eq_any(&ids))

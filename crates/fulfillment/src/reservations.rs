@@ -789,10 +789,7 @@ pub struct Filter {
 
 pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<Reservation>> {
     caller.require(Permission::StockRead)?;
-    let mut q = visible(caller).select(ReservationRow::as_select()).order(reservations::id.asc()).limit(page.fetch());
-    if let Some(after) = page.after_id {
-        q = q.filter(reservations::id.gt(after));
-    }
+    let mut q = visible(caller).select(ReservationRow::as_select());
     if let Some(i) = f.item_id {
         q = q.filter(reservations::item_id.eq(i));
     }
@@ -805,7 +802,8 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
     if let Some(s) = f.status {
         q = q.filter(reservations::status.eq(s.as_str()));
     }
-    let rows = Page::from_rows(q.load(conn)?, page, |r: &ReservationRow| r.id);
+    let rows =
+        Page::from_rows(ordo_db::keyset!(q, page, reservations::id).load(conn)?, page, |r: &ReservationRow| r.id);
     Ok(Page {
         data: rows.data.iter().map(ReservationRow::to_model).collect::<Result<_>>()?,
         next_cursor: rows.next_cursor,

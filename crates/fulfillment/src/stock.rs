@@ -368,19 +368,14 @@ pub fn balances(
             stock_balances::on_hand,
             stock_balances::reserved,
         ))
-        .order(stock_balances::id.asc())
-        .limit(page.fetch())
         .into_boxed();
-    if let Some(after) = page.after_id {
-        q = q.filter(stock_balances::id.gt(after));
-    }
     if let Some(i) = f.item_id {
         q = q.filter(stock_balances::item_id.eq(i));
     }
     if let Some(w) = f.warehouse_id {
         q = q.filter(stock_balances::warehouse_id.eq(w));
     }
-    let rows: Vec<(i64, i64, i64, i64, i64)> = q.load(conn)?;
+    let rows: Vec<(i64, i64, i64, i64, i64)> = ordo_db::keyset!(q, page, stock_balances::id).load(conn)?;
     Ok(Page::from_rows(rows, page, |r| r.0).map(|(_, item_id, warehouse_id, on_hand, reserved)| Balance {
         item_id,
         warehouse_id,
@@ -536,14 +531,7 @@ pub fn ledger(
     page: &PageRequest,
 ) -> Result<Page<LedgerEntry>> {
     read(caller)?;
-    let mut q = stock_ledger::table
-        .select(LedgerRow::as_select())
-        .order(stock_ledger::id.asc())
-        .limit(page.fetch())
-        .into_boxed();
-    if let Some(after) = page.after_id {
-        q = q.filter(stock_ledger::id.gt(after));
-    }
+    let mut q = stock_ledger::table.select(LedgerRow::as_select()).into_boxed();
     if let Some(i) = f.item_id {
         q = q.filter(stock_ledger::item_id.eq(i));
     }
@@ -553,7 +541,7 @@ pub fn ledger(
     if let Some(k) = f.kind {
         q = q.filter(stock_ledger::kind.eq(k.as_str()));
     }
-    let rows = Page::from_rows(q.load(conn)?, page, |r: &LedgerRow| r.id);
+    let rows = Page::from_rows(ordo_db::keyset!(q, page, stock_ledger::id).load(conn)?, page, |r: &LedgerRow| r.id);
     let mut data: Vec<LedgerEntry> = rows.data.iter().map(LedgerRow::to_model).collect::<Result<_>>()?;
     redact_foreign_documents(conn, caller, &mut data)?;
     Ok(Page { data, next_cursor: rows.next_cursor })

@@ -385,14 +385,7 @@ pub mod pricing_rule_service {
 
     pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<PricingRule>> {
         read(caller)?;
-        let mut q = pricing_rules::table
-            .select(PricingRuleRow::as_select())
-            .order(pricing_rules::id.asc())
-            .limit(page.fetch())
-            .into_boxed();
-        if let Some(after) = page.after_id {
-            q = q.filter(pricing_rules::id.gt(after));
-        }
+        let mut q = pricing_rules::table.select(PricingRuleRow::as_select()).into_boxed();
         if let Some(a) = f.active {
             q = q.filter(pricing_rules::active.eq(a));
         }
@@ -402,7 +395,7 @@ pub mod pricing_rule_service {
         if let Some(g) = f.item_group_id {
             q = q.filter(pricing_rules::item_group_id.eq(g));
         }
-        let rows = Page::from_rows(q.load(conn)?, page, |r| r.id);
+        let rows = Page::from_rows(ordo_db::keyset!(q, page, pricing_rules::id).load(conn)?, page, |r| r.id);
         Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
     }
 
@@ -618,18 +611,14 @@ pub mod coupon_service {
 
     pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<Coupon>> {
         read(caller)?;
-        let mut q =
-            coupons::table.select(CouponRow::as_select()).order(coupons::id.asc()).limit(page.fetch()).into_boxed();
-        if let Some(after) = page.after_id {
-            q = q.filter(coupons::id.gt(after));
-        }
+        let mut q = coupons::table.select(CouponRow::as_select()).into_boxed();
         if let Some(r) = f.pricing_rule_id {
             q = q.filter(coupons::pricing_rule_id.eq(r));
         }
         if let Some(c) = &f.code {
             q = q.filter(coupons::code.eq(c.to_ascii_uppercase()));
         }
-        Ok(Page::from_rows(q.load(conn)?, page, |r| r.id).map(|r| r.to_model()))
+        Ok(Page::from_rows(ordo_db::keyset!(q, page, coupons::id).load(conn)?, page, |r| r.id).map(|r| r.to_model()))
     }
 
     pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Coupon> {
@@ -889,15 +878,8 @@ pub mod shipping_rule_service {
 
     pub fn list(conn: &mut DbConnection, caller: &Caller, _f: &(), page: &PageRequest) -> Result<Page<ShippingRule>> {
         read(caller)?;
-        let mut q = shipping_rules::table
-            .select(ShippingRuleRow::as_select())
-            .order(shipping_rules::id.asc())
-            .limit(page.fetch())
-            .into_boxed();
-        if let Some(after) = page.after_id {
-            q = q.filter(shipping_rules::id.gt(after));
-        }
-        let rows = Page::from_rows(q.load(conn)?, page, |r| r.id);
+        let q = shipping_rules::table.select(ShippingRuleRow::as_select()).into_boxed();
+        let rows = Page::from_rows(ordo_db::keyset!(q, page, shipping_rules::id).load(conn)?, page, |r| r.id);
         Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
     }
 

@@ -74,17 +74,14 @@ pub mod exchange_rates {
         page: &PageRequest,
     ) -> Result<Page<ExchangeRate>> {
         read(caller)?;
-        let mut q = t::table.select(ExchangeRateRow::as_select()).order(t::id.asc()).limit(page.fetch()).into_boxed();
-        if let Some(after) = page.after_id {
-            q = q.filter(t::id.gt(after));
-        }
+        let mut q = t::table.select(ExchangeRateRow::as_select()).into_boxed();
         if let Some(c) = f.from_currency {
             q = q.filter(t::from_currency.eq(c.code()));
         }
         if let Some(c) = f.to_currency {
             q = q.filter(t::to_currency.eq(c.code()));
         }
-        let rows = Page::from_rows(q.load(conn)?, page, |r| r.id);
+        let rows = Page::from_rows(ordo_db::keyset!(q, page, t::id).load(conn)?, page, |r| r.id);
         Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
     }
 
@@ -188,14 +185,11 @@ pub mod tax_rates {
 
     pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<TaxRate>> {
         read(caller)?;
-        let mut q = t::table.select(TaxRateRow::as_select()).order(t::id.asc()).limit(page.fetch()).into_boxed();
-        if let Some(after) = page.after_id {
-            q = q.filter(t::id.gt(after));
-        }
+        let mut q = t::table.select(TaxRateRow::as_select()).into_boxed();
         if let Some(a) = f.active {
             q = q.filter(t::active.eq(a));
         }
-        Ok(Page::from_rows(q.load(conn)?, page, |r| r.id).map(|r| r.to_model()))
+        Ok(Page::from_rows(ordo_db::keyset!(q, page, t::id).load(conn)?, page, |r| r.id).map(|r| r.to_model()))
     }
 
     pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<TaxRate> {
@@ -388,17 +382,14 @@ pub mod price_lists {
 
     pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<PriceList>> {
         read(caller)?;
-        let mut q = t::table.select(PriceListRow::as_select()).order(t::id.asc()).limit(page.fetch()).into_boxed();
-        if let Some(after) = page.after_id {
-            q = q.filter(t::id.gt(after));
-        }
+        let mut q = t::table.select(PriceListRow::as_select()).into_boxed();
         if let Some(a) = f.active {
             q = q.filter(t::active.eq(a));
         }
         if let Some(c) = f.currency {
             q = q.filter(t::currency.eq(c.code()));
         }
-        let rows = Page::from_rows(q.load(conn)?, page, |r| r.id);
+        let rows = Page::from_rows(ordo_db::keyset!(q, page, t::id).load(conn)?, page, |r| r.id);
         Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
     }
 
@@ -685,19 +676,11 @@ pub mod item_prices {
     ) -> Result<Page<ItemPrice>> {
         read(caller)?;
         find_price_list(conn, list_id)?;
-        let mut q = t::table
-            .filter(t::price_list_id.eq(list_id))
-            .select(ItemPriceRow::as_select())
-            .order(t::id.asc())
-            .limit(page.fetch())
-            .into_boxed();
-        if let Some(after) = page.after_id {
-            q = q.filter(t::id.gt(after));
-        }
+        let mut q = t::table.filter(t::price_list_id.eq(list_id)).select(ItemPriceRow::as_select()).into_boxed();
         if let Some(i) = item_id {
             q = q.filter(t::item_id.eq(i));
         }
-        Ok(Page::from_rows(q.load(conn)?, page, |r| r.id).map(|r| r.to_model()))
+        Ok(Page::from_rows(ordo_db::keyset!(q, page, t::id).load(conn)?, page, |r| r.id).map(|r| r.to_model()))
     }
 
     pub fn get(conn: &mut DbConnection, caller: &Caller, list_id: i64, id: i64) -> Result<ItemPrice> {
@@ -860,16 +843,8 @@ pub mod customer_prices {
     ) -> Result<Page<CustomerPrice>> {
         ordo_crm::scope::customer(conn, caller.scope(), customer_id)?;
         read(caller)?;
-        let mut q = t::table
-            .filter(t::customer_id.eq(customer_id))
-            .select(CustomerPriceRow::as_select())
-            .order(t::id.asc())
-            .limit(page.fetch())
-            .into_boxed();
-        if let Some(after) = page.after_id {
-            q = q.filter(t::id.gt(after));
-        }
-        let rows = Page::from_rows(q.load(conn)?, page, |r| r.id);
+        let q = t::table.filter(t::customer_id.eq(customer_id)).select(CustomerPriceRow::as_select()).into_boxed();
+        let rows = Page::from_rows(ordo_db::keyset!(q, page, t::id).load(conn)?, page, |r| r.id);
         Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
     }
 
@@ -1006,13 +981,10 @@ pub mod group_discounts {
         page: &PageRequest,
     ) -> Result<Page<GroupDiscount>> {
         read(caller)?;
-        let mut q = t::table.select(GroupDiscountRow::as_select()).order(t::id.asc()).limit(page.fetch()).into_boxed();
+        let mut q = t::table.select(GroupDiscountRow::as_select()).into_boxed();
         if let Scope::OwnCustomers(me) = caller.scope() {
             let mine = customers::table.filter(customers::owner_id.eq(me)).select(customers::id);
             q = q.filter(t::customer_id.is_null().or(t::customer_id.eq_any(mine.nullable())));
-        }
-        if let Some(after) = page.after_id {
-            q = q.filter(t::id.gt(after));
         }
         if let Some(c) = f.customer_id {
             q = q.filter(t::customer_id.eq(c));
@@ -1020,7 +992,7 @@ pub mod group_discounts {
         if let Some(g) = f.item_group_id {
             q = q.filter(t::item_group_id.eq(g));
         }
-        Ok(Page::from_rows(q.load(conn)?, page, |r| r.id).map(|r| r.to_model()))
+        Ok(Page::from_rows(ordo_db::keyset!(q, page, t::id).load(conn)?, page, |r| r.id).map(|r| r.to_model()))
     }
 
     pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<GroupDiscount> {

@@ -4,13 +4,14 @@
 //! concurrent call-offs cannot take more than is left. Blanket orders reserve nothing;
 //! their schedule is planned demand.
 
+use crate::docs::DOC_CUSTOMER;
 use diesel::prelude::*;
 use ordo_core::body::{patched, MergePatch};
 use ordo_core::time_util::now;
 use ordo_core::util::{check_version, to_json, Removal};
 use ordo_core::{Caller, Currency, DomainError, FieldError, Money, Page, PageRequest, Permission, Quantity, Result};
 use ordo_db::audit::{self, Entry};
-use ordo_db::schema::{blanket_orders, blanket_schedule_lines, document_lines, sales_orders};
+use ordo_db::schema::{blanket_orders, blanket_schedule_lines, customers, document_lines, sales_orders};
 use ordo_db::{series, DbConnection};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -282,6 +283,7 @@ pub struct Filter {
     pub customer_id: Option<i64>,
     pub status: Option<BlanketStatus>,
     pub include_archived: bool,
+    pub search: crate::docs::DocSearch,
 }
 
 pub fn find(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<BlanketRow> {
@@ -398,14 +400,12 @@ fn create_resolved(
 pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<BlanketOrder>> {
     read(caller)?;
     let mut q = blanket_orders::table
-        .select(BlanketRow::as_select())
-        .order(blanket_orders::id.asc())
-        .limit(page.fetch())
+        .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(blanket_orders::customer_id)))
+        .select((BlanketRow::as_select(), DOC_CUSTOMER.field(customers::name)))
         .into_boxed();
     q = crate::scoped!(q, caller, blanket_orders::customer_id);
-    if let Some(after) = page.after_id {
-        q = q.filter(blanket_orders::id.gt(after));
-    }
+    q = crate::doc_search!(q, &f.search, number: blanket_orders::number, customer: blanket_orders::customer_id,
+        date: blanket_orders::valid_from, updated: blanket_orders::updated_at);
     if !f.include_archived {
         q = q.filter(blanket_orders::archived_at.is_null());
     }
@@ -415,7 +415,8 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
     if let Some(s) = f.status {
         q = q.filter(blanket_orders::status.eq(s.as_str()));
     }
-    let rows = Page::from_rows(q.load(conn)?, page, |r: &BlanketRow| r.id);
+    let rows = crate::doc_page!(conn, q, page, blanket_orders, BlanketRow, date: valid_from);
+    let rows = Page { data: rows.data.into_iter().map(|r| r.0).collect::<Vec<_>>(), next_cursor: rows.next_cursor };
     // Agreed values for the page in one query.
     let ids: Vec<i64> = rows.data.iter().map(|r| r.id).collect();
     let all_lines: Vec<LineRow> = document_lines::table

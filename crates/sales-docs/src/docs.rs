@@ -39,6 +39,89 @@ macro_rules! scoped {
     }};
 }
 
+// The customer a document list is joined with (for `customer_name` sorting): an
+// alias, so scope and search subqueries on `customers` stay independent of it.
+diesel::alias!(
+    pub const DOC_CUSTOMER: Alias<DocCustomer> = ordo_db::schema::customers as doc_customer
+);
+
+/// The list filters every document list shares: `q` (number prefix, customer name,
+/// customer PO), `updated_since` and a document-date range.
+#[derive(Debug, Clone, Default)]
+pub struct DocSearch {
+    pub q: Option<String>,
+    pub updated_since: Option<OffsetDateTime>,
+    pub date_from: Option<time::Date>,
+    pub date_to: Option<time::Date>,
+}
+
+/// Applies a [`DocSearch`] to a boxed document query. `date` is the document date
+/// column; `po` the customer-PO column when the document has one. The customer-name
+/// match is a subquery on the customer table (case-insensitive substring); the number
+/// matches as a case-insensitive prefix.
+#[macro_export]
+macro_rules! doc_search {
+    ($q:expr, $s:expr, number: $number:path, customer: $customer:path, $dkind:ident: $date:path, updated: $updated:path $(, po: $po:path)?) => {{
+        use diesel::prelude::*;
+        use ordo_db::schema::customers;
+        use ordo_db::sql::lower;
+        let mut q = $q;
+        let s: &$crate::docs::DocSearch = $s;
+        if let Some(text) = s.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let contains = ordo_db::sql::like_pattern(text);
+            let prefix = contains[1..].to_string();
+            let by_name = customers::table.filter(lower(customers::name).like(contains.clone()).escape('\\')).select(customers::id);
+            let hit = lower($number).like(prefix).escape('\\').or($customer.eq_any(by_name));
+            $( let hit = hit.or(lower($po.assume_not_null()).like(contains.clone()).escape('\\').and($po.is_not_null())); )?
+            q = q.filter(hit);
+        }
+        if let Some(t) = s.updated_since {
+            q = q.filter($updated.ge(ordo_core::time_util::from_offset(t)));
+        }
+        $crate::doc_search!(@range q, s, $dkind: $date)
+    }};
+    // A document date column.
+    (@range $q:ident, $s:ident, date: $date:path) => {{
+        if let Some(d) = $s.date_from {
+            $q = $q.filter($date.ge(d));
+        }
+        if let Some(d) = $s.date_to {
+            $q = $q.filter($date.le(d));
+        }
+        $q
+    }};
+    // Documents without a date of their own: the day they were created (UTC).
+    (@range $q:ident, $s:ident, created: $ts:path) => {{
+        if let Some(d) = $s.date_from {
+            $q = $q.filter($ts.ge(d.midnight()));
+        }
+        if let Some(d) = $s.date_to.and_then(|d| d.next_day()) {
+            $q = $q.filter($ts.lt(d.midnight()));
+        }
+        $q
+    }};
+}
+
+/// Loads a page of a document list joined with its customer's name, in any of the
+/// sorts documents offer: `number`, `date` (where the document has one), `total`
+/// (gross, document currency; where it has one), `customer_name`, `created_at`,
+/// `updated_at`, and `id`.
+#[macro_export]
+macro_rules! doc_page {
+    ($conn:expr, $q:expr, $page:expr, $t:ident, $row:ty $(, date: $date:ident)? $(, total: $total:ident)?) => {{
+        type R = ($row, String);
+        let customer_name = $crate::docs::DOC_CUSTOMER.field(ordo_db::schema::customers::name);
+        ordo_db::keyset_page!($conn, $q, $page, $t::id => |r: &R| r.0.id,
+            "number" => $t::number: String = |r: &R| r.0.number.clone(),
+            $( "date" => $t::$date: time::Date = |r: &R| r.0.$date, )?
+            $( "total" => $t::$total: i64 = |r: &R| r.0.$total, )?
+            "customer_name" => customer_name: String = |r: &R| r.1.clone(),
+            "created_at" => $t::created_at: time::PrimitiveDateTime = |r: &R| r.0.created_at,
+            "updated_at" => $t::updated_at: time::PrimitiveDateTime = |r: &R| r.0.updated_at,
+        )
+    }};
+}
+
 /// The customer of a new or re-pointed document: visible (else 404 on `customer_id`)
 /// and not blocked (422 `customer_blocked`).
 pub fn document_customer(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Customer> {

@@ -4,6 +4,7 @@
 //! contract number, payment terms and the ticked checklist. A coupon is redeemed
 //! atomically on submit and released on cancel.
 
+use crate::docs::DOC_CUSTOMER;
 use diesel::prelude::*;
 use ordo_core::body::{patched, MergePatch};
 use ordo_core::time_util::now;
@@ -392,6 +393,7 @@ pub struct Filter {
     pub blanket_order_id: Option<i64>,
     pub number: Option<String>,
     pub include_archived: bool,
+    pub search: crate::docs::DocSearch,
 }
 
 pub fn find(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<OrderRow> {
@@ -597,14 +599,12 @@ pub(crate) fn create_resolved(
 pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<SalesOrder>> {
     read(caller)?;
     let mut q = sales_orders::table
-        .select(OrderRow::as_select())
-        .order(sales_orders::id.asc())
-        .limit(page.fetch())
+        .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(sales_orders::customer_id)))
+        .select((OrderRow::as_select(), DOC_CUSTOMER.field(customers::name)))
         .into_boxed();
     q = crate::scoped!(q, caller, sales_orders::customer_id);
-    if let Some(after) = page.after_id {
-        q = q.filter(sales_orders::id.gt(after));
-    }
+    q = crate::doc_search!(q, &f.search, number: sales_orders::number, customer: sales_orders::customer_id,
+        date: sales_orders::doc_date, updated: sales_orders::updated_at, po: sales_orders::customer_po);
     if !f.include_archived {
         q = q.filter(sales_orders::archived_at.is_null());
     }
@@ -623,8 +623,11 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
     if let Some(n) = &f.number {
         q = q.filter(sales_orders::number.eq(n.clone()));
     }
-    let rows = Page::from_rows(q.load(conn)?, page, |r: &OrderRow| r.id);
-    Ok(Page { data: rows.data.iter().map(|r| r.to_model(None)).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
+    let rows = crate::doc_page!(conn, q, page, sales_orders, OrderRow, date: doc_date, total: gross);
+    Ok(Page {
+        data: rows.data.iter().map(|r| r.0.to_model(None)).collect::<Result<_>>()?,
+        next_cursor: rows.next_cursor,
+    })
 }
 
 pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<SalesOrder> {

@@ -3,13 +3,14 @@
 //! on read (a sent quotation past `valid_until` reads as `expired`) and persisted by
 //! the daily job ([`expire_due`]).
 
+use crate::docs::DOC_CUSTOMER;
 use diesel::prelude::*;
 use ordo_core::body::{patched, MergePatch};
 use ordo_core::time_util::now;
 use ordo_core::util::{check_version, to_json, Removal};
 use ordo_core::{Caller, Currency, DomainError, Page, PageRequest, Result};
 use ordo_db::audit::{self, Entry};
-use ordo_db::schema::{opportunities, quotations};
+use ordo_db::schema::{customers, opportunities, quotations};
 use ordo_db::{series, DbConnection};
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime};
@@ -320,6 +321,7 @@ pub struct Filter {
     pub opportunity_id: Option<i64>,
     pub number: Option<String>,
     pub include_archived: bool,
+    pub search: crate::docs::DocSearch,
 }
 
 /// A quotation the caller may see, or 404.
@@ -500,14 +502,12 @@ fn create_resolved(
 pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<Quotation>> {
     read(caller)?;
     let mut q = quotations::table
-        .select(QuotationRow::as_select())
-        .order(quotations::id.asc())
-        .limit(page.fetch())
+        .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(quotations::customer_id)))
+        .select((QuotationRow::as_select(), DOC_CUSTOMER.field(customers::name)))
         .into_boxed();
     q = crate::scoped!(q, caller, quotations::customer_id);
-    if let Some(after) = page.after_id {
-        q = q.filter(quotations::id.gt(after));
-    }
+    q = crate::doc_search!(q, &f.search, number: quotations::number, customer: quotations::customer_id,
+        date: quotations::doc_date, updated: quotations::updated_at);
     if !f.include_archived {
         q = q.filter(quotations::archived_at.is_null());
     }
@@ -536,8 +536,11 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
         Some(s) => q = q.filter(quotations::status.eq(s.as_str())),
         None => {}
     }
-    let rows = Page::from_rows(q.load(conn)?, page, |r: &QuotationRow| r.id);
-    Ok(Page { data: rows.data.iter().map(|r| r.to_model(None)).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
+    let rows = crate::doc_page!(conn, q, page, quotations, QuotationRow, date: doc_date, total: gross);
+    Ok(Page {
+        data: rows.data.iter().map(|r| r.0.to_model(None)).collect::<Result<_>>()?,
+        next_cursor: rows.next_cursor,
+    })
 }
 
 pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Quotation> {

@@ -779,6 +779,10 @@ pub fn register(
         }
     }
     data.retain(|d| !d.buckets.is_empty());
-    let next_cursor = if more { ids.last().map(|l| ordo_core::Cursor { after_id: *l }.encode()) } else { None };
+    let next_cursor = if more {
+        ids.last().map(|l| ordo_core::Cursor { sort: page.sort.label(), after_id: *l, after_key: None }.encode())
+    } else {
+        None
+    };
     Ok(Page { data, next_cursor })
 }

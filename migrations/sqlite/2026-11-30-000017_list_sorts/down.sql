@@ -1,0 +1,15 @@
+DROP INDEX opportunities_updated;
+DROP INDEX leads_updated;
+DROP INDEX items_name;
+DROP INDEX customers_name;
+DROP INDEX returns_updated;
+DROP INDEX deliveries_created;
+DROP INDEX deliveries_updated;
+DROP INDEX blanket_orders_updated;
+DROP INDEX blanket_orders_valid_from;
+DROP INDEX quotations_updated;
+DROP INDEX quotations_gross;
+DROP INDEX quotations_doc_date;
+DROP INDEX sales_orders_updated;
+DROP INDEX sales_orders_gross;
+DROP INDEX sales_orders_doc_date;

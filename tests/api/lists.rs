@@ -1,0 +1,296 @@
+//! Sorting, filtering and searching lists: every sort pages without skipping or
+//! repeating a row, descending is the exact reverse of ascending, a cursor belongs to its
+//! sort, and the document filters (`q`, `updated_since`, dates) answer what they say
+//! within the caller's scope.
+
+use crate::support::{Kind, TestApp};
+use serde_json::Value;
+
+/// Every id of a list in one sort, following cursors `limit` rows at a time.
+async fn walk(app: &TestApp, token: &str, path: &str, sort: &str, limit: usize) -> Vec<i64> {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut url = format!("{path}{sep}sort={sort}&limit={limit}");
+    let mut ids = Vec::new();
+    for _ in 0..500 {
+        let r = app.get(&url, token).await;
+        assert_eq!(r.status, 200, "{url}: {}", r.body);
+        let data = r.body["data"].as_array().unwrap();
+        assert!(data.len() <= limit);
+        ids.extend(data.iter().map(|d| d["id"].as_i64().unwrap()));
+        match r.body["next_cursor"].as_str() {
+            Some(c) => url = format!("{path}{sep}sort={sort}&limit={limit}&cursor={c}"),
+            None => return ids,
+        }
+    }
+    panic!("{path} sort={sort}: no end");
+}
+
+async fn rows(app: &TestApp, token: &str, path: &str) -> Vec<Value> {
+    let r = app.get(path, token).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    assert!(r.body["next_cursor"].is_null(), "{path}: fits one page");
+    r.body["data"].as_array().unwrap().clone()
+}
+
+/// For each list and each sort it offers: small pages give the same sequence as one
+/// big page, that sequence holds every row once, and `-key` is its exact reverse (ties
+/// go by id both ways). Where the key is a number, a date or a zero-padded document
+/// number, the order itself is checked too (names depend on the database's collation).
+async fn every_sort_pages_exactly(app: TestApp) {
+    let manager = app.login("manager", "manager-demo").await;
+    type Key = fn(&Value) -> Option<SortKey>;
+    let num: Key = |d| text(&d["number"]);
+    let date: Key = |d| text(&d["date"]);
+    let total: Key = |d| d["totals"]["gross"].as_str().map(|g| SortKey::Amount(g.parse().unwrap()));
+    let sku: Key = |d| text(&d["sku"]);
+    let created: Key = |d| {
+        let t = d["created_at"].as_str()?;
+        Some(SortKey::Time(time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap()))
+    };
+    type Sorts<'a> = &'a [(&'a str, Option<Key>)];
+    let lists: &[(&str, Sorts)] = &[
+        (
+            "/api/v1/sales-orders",
+            &[
+                ("number", Some(num)),
+                ("date", Some(date)),
+                ("total", Some(total)),
+                ("customer_name", None),
+                ("created_at", Some(created)),
+                ("updated_at", None),
+                ("id", None),
+            ],
+        ),
+        (
+            "/api/v1/quotations",
+            &[("number", Some(num)), ("date", Some(date)), ("total", Some(total)), ("customer_name", None)],
+        ),
+        ("/api/v1/blanket-orders", &[("number", Some(num)), ("date", None), ("customer_name", None)]),
+        ("/api/v1/deliveries", &[("number", Some(num)), ("customer_name", None), ("created_at", Some(created))]),
+        ("/api/v1/returns", &[("number", Some(num)), ("updated_at", None)]),
+        ("/api/v1/customers", &[("number", Some(num)), ("name", None), ("updated_at", None)]),
+        ("/api/v1/items", &[("sku", Some(sku)), ("name", None), ("created_at", Some(created))]),
+        ("/api/v1/leads", &[("number", Some(num)), ("created_at", None)]),
+        ("/api/v1/opportunities", &[("title", None), ("amount", None), ("stage_changed_at", None)]),
+        ("/api/v1/warehouses", &[("id", None)]),
+        ("/api/v1/stock/ledger", &[("id", None)]),
+    ];
+    for (path, sorts) in lists {
+        let all = rows(&app, &manager, &format!("{path}?limit=200")).await;
+        let mut every: Vec<i64> = all.iter().map(|d| d["id"].as_i64().unwrap()).collect();
+        every.sort();
+        assert!(!every.is_empty(), "{path}: the demo has rows");
+        for (key, value) in sorts.iter() {
+            let one = walk(&app, &manager, path, key, 200).await;
+            let mut seen = one.clone();
+            seen.sort();
+            assert_eq!(seen, every, "{path} sort={key}: every row once");
+            for limit in [1, 3] {
+                assert_eq!(walk(&app, &manager, path, key, limit).await, one, "{path} sort={key} limit={limit}");
+            }
+            let mut desc = walk(&app, &manager, path, &format!("-{key}"), 2).await;
+            desc.reverse();
+            assert_eq!(desc, one, "{path}: -{key} is the reverse of {key}");
+            if let Some(value) = value {
+                let by_id: std::collections::HashMap<i64, &Value> =
+                    all.iter().map(|d| (d["id"].as_i64().unwrap(), d)).collect();
+                let keys: Vec<(Option<SortKey>, i64)> = one.iter().map(|id| (value(by_id[id]), *id)).collect();
+                let mut sorted = keys.clone();
+                sorted.sort();
+                assert_eq!(keys, sorted, "{path} sort={key}: in order");
+            }
+        }
+    }
+
+    // Documents default to newest first; other lists to oldest first.
+    for path in ["/api/v1/sales-orders", "/api/v1/quotations", "/api/v1/deliveries", "/api/v1/returns"] {
+        let ids: Vec<i64> = rows(&app, &manager, &format!("{path}?limit=200"))
+            .await
+            .iter()
+            .map(|d| d["id"].as_i64().unwrap())
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] > w[1]), "{path}: newest first by default: {ids:?}");
+    }
+    let ids: Vec<i64> =
+        rows(&app, &manager, "/api/v1/customers?limit=200").await.iter().map(|d| d["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+
+    // A cursor belongs to its sort; an unknown sort key is refused with the allowed ones.
+    let page = app.get("/api/v1/sales-orders?sort=number&limit=1", &manager).await;
+    let cursor = page.body["next_cursor"].as_str().unwrap().to_string();
+    let r = app.get(&format!("/api/v1/sales-orders?sort=-date&limit=1&cursor={cursor}"), &manager).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.error_fields(), vec!["cursor"]);
+    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("sort=number"), "{}", r.body);
+    let r = app.get(&format!("/api/v1/sales-orders?limit=1&cursor={cursor}"), &manager).await;
+    assert_eq!(r.status, 422, "the default sort is another sort: {}", r.body);
+    let r = app.get("/api/v1/sales-orders?sort=colour", &manager).await;
+    r.problem(400, "invalid_query");
+    assert_eq!(r.error_fields(), vec!["sort"]);
+    let r = app.get("/api/v1/customers?sort=total", &manager).await;
+    r.problem(400, "invalid_query");
+    // A tampered cursor (right sort, a key of the wrong type) is a 422, not a 500.
+    let forged = base64_url(r#"v2:{"s":"number","i":3,"k":17}"#);
+    let r = app.get(&format!("/api/v1/sales-orders?sort=number&cursor={forged}"), &manager).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.error_fields(), vec!["cursor"]);
+}
+
+fn text(v: &Value) -> Option<SortKey> {
+    v.as_str().map(|s| SortKey::Text(s.to_string()))
+}
+
+/// What a client-side check compares: text (ASCII: numbers, SKUs, ISO dates) or an
+/// exact amount.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum SortKey {
+    Text(String),
+    Amount(rust_decimal::Decimal),
+    Time(time::OffsetDateTime),
+}
+
+fn base64_url(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+/// `q`, `updated_since`, `date_from`/`date_to` on document lists, inside the caller's
+/// scope: an agent searching for another agent's customer by name finds nothing.
+async fn document_filters(app: TestApp) {
+    let manager = app.login("manager", "manager-demo").await;
+    let alice = app.login("alice", "alice-demo").await;
+    let orders = rows(&app, &manager, "/api/v1/sales-orders?limit=200").await;
+    let customers = rows(&app, &manager, "/api/v1/customers?limit=200").await;
+    let name_of =
+        |id: i64| -> String { customers.iter().find(|c| c["id"] == id).unwrap()["name"].as_str().unwrap().to_string() };
+    let ids = |v: &[Value]| -> Vec<i64> { v.iter().map(|d| d["id"].as_i64().unwrap()).collect() };
+    let expect = |pred: &dyn Fn(&Value) -> bool| -> Vec<i64> {
+        ids(&orders.iter().filter(|d| pred(d)).cloned().collect::<Vec<_>>())
+    };
+
+    // Number prefix, any case.
+    let first = &orders[0];
+    let number = first["number"].as_str().unwrap();
+    let got = rows(&app, &manager, &format!("/api/v1/sales-orders?limit=200&q={}", number.to_lowercase())).await;
+    assert_eq!(ids(&got), vec![first["id"].as_i64().unwrap()], "{number}");
+    let prefix = &number[..number.len() - 1];
+    let got = rows(&app, &manager, &format!("/api/v1/sales-orders?limit=200&q={prefix}")).await;
+    assert_eq!(ids(&got), expect(&|d| d["number"].as_str().unwrap().starts_with(prefix)));
+    // Part of the customer's name, any case.
+    let cid = first["customer_id"].as_i64().unwrap();
+    let name = name_of(cid);
+    let word = name.split_whitespace().next().unwrap().to_uppercase();
+    let got = rows(&app, &manager, &format!("/api/v1/sales-orders?limit=200&q={}", urlencode(&word))).await;
+    let want = expect(&|d| name_of(d["customer_id"].as_i64().unwrap()).to_uppercase().contains(&word));
+    assert_eq!(ids(&got), want);
+    assert!(!want.is_empty());
+    // The customer's PO number: set one and find the order by a piece of it.
+    let r = app
+        .patch(
+            &format!("/api/v1/sales-orders/{}", first["id"]),
+            &manager,
+            serde_json::json!({"customer_po": "PO-zebra-4711"}),
+        )
+        .await;
+    if r.status == 200 {
+        let got = rows(&app, &manager, "/api/v1/sales-orders?limit=200&q=ZEBRA-47").await;
+        assert_eq!(ids(&got), vec![first["id"].as_i64().unwrap()]);
+        // Only what changed since: that order.
+        let since = r.body["updated_at"].as_str().unwrap();
+        let got =
+            rows(&app, &manager, &format!("/api/v1/sales-orders?limit=200&updated_since={}", urlencode(since))).await;
+        assert_eq!(ids(&got), vec![first["id"].as_i64().unwrap()]);
+    } else {
+        assert_eq!(r.status, 409, "a confirmed demo order is read-only: {}", r.body);
+    }
+    // Wildcards match literally.
+    assert!(rows(&app, &manager, "/api/v1/sales-orders?limit=200&q=%25").await.is_empty());
+    assert!(rows(&app, &manager, "/api/v1/sales-orders?limit=200&q=_").await.is_empty());
+
+    // Date range, inclusive both ends.
+    let mut dates: Vec<&str> = orders.iter().map(|d| d["date"].as_str().unwrap()).collect();
+    dates.sort();
+    let (lo, hi) = (dates[dates.len() / 4], dates[dates.len() * 3 / 4]);
+    let got = rows(&app, &manager, &format!("/api/v1/sales-orders?limit=200&date_from={lo}&date_to={hi}")).await;
+    assert_eq!(
+        ids(&got),
+        expect(&|d| {
+            let x = d["date"].as_str().unwrap();
+            x >= lo && x <= hi
+        })
+    );
+    let r = app.get("/api/v1/sales-orders?date_from=31.12.2026", &manager).await;
+    r.problem(400, "invalid_query");
+    assert_eq!(r.error_fields(), vec!["date_from"]);
+    let r = app.get("/api/v1/sales-orders?updated_since=yesterday", &manager).await;
+    r.problem(400, "invalid_query");
+
+    // Scope: an agent searching for a customer she does not own finds nothing; the
+    // manager finds the same customer's documents.
+    let bob = app.login("bob", "bob-demo").await;
+    let mut found = None;
+    for agent in [&alice, &bob] {
+        let mine = rows(&app, agent, "/api/v1/customers?limit=200").await;
+        let foreign = customers
+            .iter()
+            .find(|c| !mine.iter().any(|m| m["id"] == c["id"]) && orders.iter().any(|o| o["customer_id"] == c["id"]));
+        if let Some(f) = foreign {
+            found = Some((agent.clone(), mine, f.clone()));
+            break;
+        }
+    }
+    let (agent, mine, foreign) = found.expect("a customer of another agent with orders");
+    let fname = foreign["name"].as_str().unwrap();
+    let got = rows(&app, &agent, &format!("/api/v1/sales-orders?limit=200&q={}", urlencode(fname))).await;
+    assert!(got.iter().all(|d| mine.iter().any(|m| m["id"] == d["customer_id"])), "{got:?}");
+    let got = rows(&app, &manager, &format!("/api/v1/sales-orders?limit=200&q={}", urlencode(fname))).await;
+    assert!(got.iter().any(|d| d["customer_id"] == foreign["id"]));
+
+    // The same filters on quotations, blanket orders, deliveries and returns.
+    for path in ["/api/v1/quotations", "/api/v1/blanket-orders", "/api/v1/deliveries", "/api/v1/returns"] {
+        let all = rows(&app, &manager, &format!("{path}?limit=200")).await;
+        let n = all[0]["number"].as_str().unwrap();
+        let got = rows(&app, &manager, &format!("{path}?limit=200&q={n}")).await;
+        assert!(got.iter().any(|d| d["id"] == all[0]["id"]), "{path} q={n}");
+        assert!(got.iter().all(|d| d["number"].as_str().unwrap().starts_with(n)));
+        let got = rows(&app, &manager, &format!("{path}?limit=200&date_from=2999-01-01")).await;
+        assert!(got.is_empty(), "{path}: nothing from the future");
+        let got =
+            rows(&app, &manager, &format!("{path}?limit=200&date_to=2999-01-01&updated_since=2000-01-01T00:00:00Z"))
+                .await;
+        assert_eq!(got.len(), all.len(), "{path}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+macro_rules! on_demo {
+    ($($name:ident),*) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                if let Some(app) = super::TestApp::start_demo(super::Kind::Sqlite).await {
+                    super::$name(app).await;
+                }
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                if let Some(app) = super::TestApp::start_demo(super::Kind::Postgres).await {
+                    super::$name(app).await;
+                }
+            }
+        }
+    )*};
+}
+
+on_demo!(every_sort_pages_exactly, document_filters);
