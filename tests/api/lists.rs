@@ -246,6 +246,36 @@ async fn document_filters(app: TestApp) {
     let got = rows(&app, &manager, &format!("/api/v1/sales-orders?limit=200&q={}", urlencode(fname))).await;
     assert!(got.iter().any(|d| d["customer_id"] == foreign["id"]));
 
+    // include_total: the count of every matching row, in scope, on any page; only when asked.
+    let r = app.get("/api/v1/sales-orders?limit=2&include_total=true", &manager).await;
+    assert_eq!(r.body["total"], orders.len() as i64, "{}", r.body);
+    let cursor = r.body["next_cursor"].as_str().unwrap();
+    let r = app.get(&format!("/api/v1/sales-orders?limit=2&include_total=true&cursor={cursor}"), &manager).await;
+    assert_eq!(r.body["total"], orders.len() as i64, "the total is of the list, not of what is left");
+    assert!(app.get("/api/v1/sales-orders?limit=2", &manager).await.body.get("total").is_none());
+    let r = app
+        .get(&format!("/api/v1/sales-orders?limit=1&include_total=true&date_from={lo}&date_to={hi}"), &manager)
+        .await;
+    assert_eq!(
+        r.body["total"],
+        expect(&|d| {
+            let x = d["date"].as_str().unwrap();
+            x >= lo && x <= hi
+        })
+        .len() as i64
+    );
+    let r = app.get("/api/v1/customers?limit=1&include_total=true", &agent).await;
+    assert_eq!(r.body["total"], mine.len() as i64, "an agent counts their own customers");
+    let r = app.get("/api/v1/items?limit=1&include_total=true&sort=-name", &manager).await;
+    assert_eq!(r.body["total"], 50);
+    for path in ["/api/v1/quotations", "/api/v1/blanket-orders", "/api/v1/deliveries", "/api/v1/returns"] {
+        let all = rows(&app, &agent, &format!("{path}?limit=200")).await;
+        let r = app.get(&format!("{path}?limit=1&include_total=true"), &agent).await;
+        assert_eq!(r.body["total"], all.len() as i64, "{path}");
+    }
+    let r = app.get("/api/v1/sales-orders?include_total=maybe", &manager).await;
+    r.problem(400, "invalid_query");
+
     // The same filters on quotations, blanket orders, deliveries and returns.
     for path in ["/api/v1/quotations", "/api/v1/blanket-orders", "/api/v1/deliveries", "/api/v1/returns"] {
         let all = rows(&app, &manager, &format!("{path}?limit=200")).await;

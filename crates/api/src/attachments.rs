@@ -160,7 +160,7 @@ pub async fn upload_attachment(
 pub async fn list_attachments(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
     let data = auth.read(move |c, caller| attachments::list(c, caller, id)).await?;
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None }))
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None, total: None }))
 }
 
 /// Download an attachment with its sniffed content type.

@@ -244,6 +244,9 @@ macro_rules! list_query {
             /// newest first). Ties go by id. Keep it while paging: a cursor belongs to
             /// its sort.
             pub sort: Option<$sort>,
+            /// Also answer `total`, the count of every matching row (costs a count
+            /// query: ask on the first page only).
+            pub include_total: Option<bool>,
             #[param(minimum = 1, maximum = 200)]
             pub limit: Option<i64>,
             pub cursor: Option<String>,
@@ -253,7 +256,8 @@ macro_rules! list_query {
             type Filter = $filter;
             fn split(self) -> Result<(Self::Filter, ordo_core::PageRequest), $crate::problem::Problem> {
                 let sort = self.sort.unwrap_or($default).sort();
-                let p = $crate::common::sorted_page(self.limit, self.cursor.as_deref(), sort)?;
+                let mut p = $crate::common::sorted_page(self.limit, self.cursor.as_deref(), sort)?;
+                p.include_total = self.include_total.unwrap_or(false);
                 let search = ordo_sales_docs::docs::DocSearch {
                     q: self.q,
                     updated_since: self.updated_since,

@@ -30,6 +30,9 @@ pub struct CustomerQuery {
     /// The order of the list (default `id`, oldest first); `-` before a key for
     /// descending. Ties go by id. Keep it while paging: a cursor belongs to its sort.
     pub sort: Option<crate::crud::CustomerSort>,
+    /// Also answer `total`, the count of every matching row (costs a count query:
+    /// ask on the first page only).
+    pub include_total: Option<bool>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -66,11 +69,12 @@ pub async fn create_customer(auth: Auth, body: ValidJson<CustomerCreate>) -> Res
 #[get("/customers")]
 pub async fn list_customers(auth: Auth, q: StrictQuery<CustomerQuery>) -> Result<HttpResponse, Problem> {
     let q = q.0;
-    let page = crate::common::sorted_page(
+    let mut page = crate::common::sorted_page(
         q.limit,
         q.cursor.as_deref(),
         q.sort.unwrap_or(crate::crud::CustomerSort::Id).sort(),
     )?;
+    page.include_total = q.include_total.unwrap_or(false);
     let filter = CustomerFilter {
         q: q.q,
         owner_id: q.owner_id,

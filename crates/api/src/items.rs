@@ -28,6 +28,9 @@ pub struct ItemQuery {
     /// The order of the list (default `id`, oldest first); `-` before a key for
     /// descending. Ties go by id. Keep it while paging: a cursor belongs to its sort.
     pub sort: Option<crate::crud::ItemSort>,
+    /// Also answer `total`, the count of every matching row (costs a count query:
+    /// ask on the first page only).
+    pub include_total: Option<bool>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -64,8 +67,9 @@ pub async fn create_item(auth: Auth, body: ValidJson<ItemCreate>) -> Result<Http
 #[get("/items")]
 pub async fn list_items(auth: Auth, q: StrictQuery<ItemQuery>) -> Result<HttpResponse, Problem> {
     let q = q.0;
-    let page =
+    let mut page =
         crate::common::sorted_page(q.limit, q.cursor.as_deref(), q.sort.unwrap_or(crate::crud::ItemSort::Id).sort())?;
+    page.include_total = q.include_total.unwrap_or(false);
     let filter = ItemFilter {
         q: q.q,
         item_group_id: q.item_group_id,
@@ -303,7 +307,7 @@ crate::crud_resource! {
 pub async fn list_item_units(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
     let data = auth.read(move |c, caller| ordo_catalog::units::item_unit_service::list(c, caller, id)).await?;
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None }))
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None, total: None }))
 }
 
 /// Allow selling an item in another unit: `factor` base units per unit (BOX = 12 PCS).
@@ -483,7 +487,7 @@ pub async fn item_option_group_history(
 pub async fn list_item_components(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
     let data = auth.read(move |c, caller| component_service::list(c, caller, id)).await?;
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None }))
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None, total: None }))
 }
 
 /// Add a component to an item (making it a bundle). A component that contains the item is refused.
@@ -540,7 +544,7 @@ pub async fn delete_item_component(auth: Auth, path: web::Path<(i64, i64)>) -> R
 pub async fn list_item_options(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
     let data = auth.read(move |c, caller| option_service::list(c, caller, id)).await?;
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None }))
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None, total: None }))
 }
 
 /// Add an option group; each choice may add a price delta or a component.

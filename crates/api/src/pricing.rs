@@ -237,7 +237,7 @@ pub async fn list_currencies(auth: Auth) -> Result<HttpResponse, Problem> {
     let base = auth.db_state().config.base_currency;
     let data: Vec<CurrencyInfo> =
         Currency::all().map(|c| CurrencyInfo { code: c, minor_units: c.minor_units(), base: c == base }).collect();
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None }))
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None, total: None }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -71,7 +71,7 @@ crate::crud_resource! {
 #[get("/number-series")]
 pub async fn list_number_series(auth: Auth) -> Result<HttpResponse, Problem> {
     let data = auth.read(number_series_service::list).await?;
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None }))
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None, total: None }))
 }
 
 /// Change a series' pattern (e.g. `SO-{YYYY}-{######}`) or move its counter forward.

@@ -115,35 +115,42 @@ pub fn update_item(conn: &mut DbConnection, row: &ItemRow, expected_version: i64
 }
 
 pub fn list_items(conn: &mut DbConnection, f: &ItemFilter, page: &PageRequest) -> Result<Page<ItemRow>> {
-    let mut q = items::table.select(ItemRow::as_select()).into_boxed();
-    if !f.include_archived {
-        q = q.filter(items::archived_at.is_null());
-    }
-    if let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let pat = like_pattern(text);
-        q = q.filter(lower(items::name).like(pat.clone()).escape('\\').or(lower(items::sku).like(pat).escape('\\')));
-    }
-    if let Some(g) = f.item_group_id {
-        q = q.filter(items::item_group_id.eq(g));
-    }
-    if let Some(k) = f.kind {
-        q = q.filter(items::kind.eq(k.as_str()));
-    }
-    if let Some(a) = f.active {
-        q = q.filter(items::active.eq(a));
-    }
-    if let Some(b) = f.barcode.as_deref() {
-        q = q.filter(items::barcode.eq(b.to_string()));
-    }
-    if let Some(since) = f.updated_since {
-        q = q.filter(items::updated_at.ge(ordo_core::time_util::from_offset(since)));
-    }
-    Ok(ordo_db::keyset_page!(conn, q, page, items::id => |r: &ItemRow| r.id,
+    let build = || {
+        let mut q = items::table.select(ItemRow::as_select()).into_boxed();
+        if !f.include_archived {
+            q = q.filter(items::archived_at.is_null());
+        }
+        if let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let pat = like_pattern(text);
+            q = q
+                .filter(lower(items::name).like(pat.clone()).escape('\\').or(lower(items::sku).like(pat).escape('\\')));
+        }
+        if let Some(g) = f.item_group_id {
+            q = q.filter(items::item_group_id.eq(g));
+        }
+        if let Some(k) = f.kind {
+            q = q.filter(items::kind.eq(k.as_str()));
+        }
+        if let Some(a) = f.active {
+            q = q.filter(items::active.eq(a));
+        }
+        if let Some(b) = f.barcode.as_deref() {
+            q = q.filter(items::barcode.eq(b.to_string()));
+        }
+        if let Some(since) = f.updated_since {
+            q = q.filter(items::updated_at.ge(ordo_core::time_util::from_offset(since)));
+        }
+        q
+    };
+    let total = ordo_db::total!(conn, page, build());
+    let mut rows = ordo_db::keyset_page!(conn, build(), page, items::id => |r: &ItemRow| r.id,
         "sku" => items::sku: String = |r: &ItemRow| r.sku.clone(),
         "name" => items::name: String = |r: &ItemRow| r.name.clone(),
         "created_at" => items::created_at: time::PrimitiveDateTime = |r: &ItemRow| r.created_at,
         "updated_at" => items::updated_at: time::PrimitiveDateTime = |r: &ItemRow| r.updated_at,
-    ))
+    );
+    rows.total = total;
+    Ok(rows)
 }
 
 /// Whether anything refers to the item (prices, special prices, pricing rules; later

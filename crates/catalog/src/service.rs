@@ -75,7 +75,7 @@ pub fn list_items(conn: &mut DbConnection, caller: &Caller, f: &ItemFilter, page
     caller.require(Permission::ItemsRead)?;
     let rows = repo::list_items(conn, f, page)?;
     let data = rows.data.iter().map(|r| r.to_model()).collect::<Result<Vec<_>>>()?;
-    Ok(Page { data, next_cursor: rows.next_cursor })
+    Ok(Page { data, next_cursor: rows.next_cursor, total: rows.total })
 }
 
 pub fn update_item(

@@ -65,6 +65,8 @@ pub struct PageRequest {
     /// The sort key of the last row of the previous page (sorts other than `id`).
     pub after_key: Option<serde_json::Value>,
     pub sort: Sort,
+    /// Whether the answer carries the total count (`include_total=true`).
+    pub include_total: bool,
 }
 
 impl PageRequest {
@@ -97,7 +99,7 @@ impl PageRequest {
             Some(Err(e)) => return Err(e),
         }
         if errors.is_empty() {
-            Ok(PageRequest { limit, after_id, after_key, sort })
+            Ok(PageRequest { limit, after_id, after_key, sort, include_total: false })
         } else {
             Err(DomainError::Validation(errors))
         }
@@ -113,6 +115,11 @@ impl PageRequest {
 pub struct Page<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,
+    /// How many rows match the filters across all pages: only with
+    /// `include_total=true`, where the list offers it. It costs a count over every
+    /// matching row, so ask for it on the first page, not on every page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
 }
 
 impl<T> Page<T> {
@@ -139,10 +146,10 @@ impl<T> Page<T> {
         } else {
             None
         };
-        Page { data: rows, next_cursor }
+        Page { data: rows, next_cursor, total: None }
     }
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { data: self.data.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+        Page { data: self.data.into_iter().map(f).collect(), next_cursor: self.next_cursor, total: self.total }
     }
 }
 
@@ -174,7 +181,7 @@ mod tests {
 
     #[test]
     fn page_from_rows() {
-        let req = PageRequest { limit: 2, after_id: None, after_key: None, sort: Sort::ID };
+        let req = PageRequest { limit: 2, after_id: None, after_key: None, sort: Sort::ID, include_total: false };
         let p = Page::from_rows(vec![1i64, 2, 3], &req, |x| *x);
         assert_eq!(p.data, vec![1, 2]);
         assert_eq!(Cursor::decode(p.next_cursor.as_deref().unwrap()).unwrap().after_id, 2);

@@ -376,6 +376,7 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
     Ok(Page {
         data: rows.data.iter().map(ActivityRow::to_model).collect::<Result<_>>()?,
         next_cursor: rows.next_cursor,
+        total: rows.total,
     })
 }
 

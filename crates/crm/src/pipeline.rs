@@ -349,6 +349,7 @@ pub mod lead_service {
         Ok(Page {
             data: rows.data.iter().map(LeadRow::to_model).collect::<Result<_>>()?,
             next_cursor: rows.next_cursor,
+            total: rows.total,
         })
     }
 
@@ -1109,7 +1110,7 @@ pub mod opportunity_service {
             "created_at" => opportunities::created_at: PrimitiveDateTime = |r: &OpportunityRow| r.created_at,
             "updated_at" => opportunities::updated_at: PrimitiveDateTime = |r: &OpportunityRow| r.updated_at,
         );
-        Ok(Page { data: models(conn, &rows.data)?, next_cursor: rows.next_cursor })
+        Ok(Page { data: models(conn, &rows.data)?, next_cursor: rows.next_cursor, total: rows.total })
     }
 
     pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Opportunity> {

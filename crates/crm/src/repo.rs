@@ -146,47 +146,53 @@ pub fn list_customers(
     f: &CustomerFilter,
     page: &PageRequest,
 ) -> Result<Page<CustomerRow>> {
-    let mut q = visible_customers(scope).select(CustomerRow::as_select());
-    if !f.include_archived {
-        q = q.filter(customers::archived_at.is_null());
-    }
-    if let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let pat = like_pattern(text);
-        q = q.filter(
-            lower(customers::name)
-                .like(pat.clone())
-                .escape('\\')
-                .or(lower(customers::number).like(pat.clone()).escape('\\'))
-                .or(lower(customers::tax_id.assume_not_null()).like(pat).escape('\\')),
-        );
-    }
-    if let Some(owner) = f.owner_id {
-        q = q.filter(customers::owner_id.eq(owner));
-    }
-    if let Some(status) = f.status {
-        q = q.filter(customers::status.eq(status.as_str()));
-    }
-    if let Some(parent) = f.parent_id {
-        q = q.filter(customers::parent_id.eq(parent));
-    }
-    if let Some(t) = f.territory_id {
-        q = q.filter(customers::territory_id.eq(t));
-    }
-    if let Some(g) = f.customer_group_id {
-        q = q.filter(customers::customer_group_id.eq(g));
-    }
-    if let Some(p) = f.sales_person_id {
-        q = q.filter(customers::sales_person_id.eq(p));
-    }
-    if let Some(since) = f.updated_since {
-        q = q.filter(customers::updated_at.ge(ordo_core::time_util::from_offset(since)));
-    }
-    Ok(ordo_db::keyset_page!(conn, q, page, customers::id => |r: &CustomerRow| r.id,
+    let build = || {
+        let mut q = visible_customers(scope).select(CustomerRow::as_select());
+        if !f.include_archived {
+            q = q.filter(customers::archived_at.is_null());
+        }
+        if let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let pat = like_pattern(text);
+            q = q.filter(
+                lower(customers::name)
+                    .like(pat.clone())
+                    .escape('\\')
+                    .or(lower(customers::number).like(pat.clone()).escape('\\'))
+                    .or(lower(customers::tax_id.assume_not_null()).like(pat).escape('\\')),
+            );
+        }
+        if let Some(owner) = f.owner_id {
+            q = q.filter(customers::owner_id.eq(owner));
+        }
+        if let Some(status) = f.status {
+            q = q.filter(customers::status.eq(status.as_str()));
+        }
+        if let Some(parent) = f.parent_id {
+            q = q.filter(customers::parent_id.eq(parent));
+        }
+        if let Some(t) = f.territory_id {
+            q = q.filter(customers::territory_id.eq(t));
+        }
+        if let Some(g) = f.customer_group_id {
+            q = q.filter(customers::customer_group_id.eq(g));
+        }
+        if let Some(p) = f.sales_person_id {
+            q = q.filter(customers::sales_person_id.eq(p));
+        }
+        if let Some(since) = f.updated_since {
+            q = q.filter(customers::updated_at.ge(ordo_core::time_util::from_offset(since)));
+        }
+        q
+    };
+    let total = ordo_db::total!(conn, page, build());
+    let mut rows = ordo_db::keyset_page!(conn, build(), page, customers::id => |r: &CustomerRow| r.id,
         "number" => customers::number: String = |r: &CustomerRow| r.number.clone(),
         "name" => customers::name: String = |r: &CustomerRow| r.name.clone(),
         "created_at" => customers::created_at: time::PrimitiveDateTime = |r: &CustomerRow| r.created_at,
         "updated_at" => customers::updated_at: time::PrimitiveDateTime = |r: &CustomerRow| r.updated_at,
-    ))
+    );
+    rows.total = total;
+    Ok(rows)
 }
 
 /// The parent chain of `start`, nearest first.

@@ -185,7 +185,7 @@ pub fn list_customers(
     caller.require(Permission::CustomersRead)?;
     let rows = repo::list_customers(conn, caller.scope(), filter, page)?;
     let data = rows.data.iter().map(CustomerRow::to_model).collect::<Result<Vec<_>>>()?;
-    Ok(Page { data, next_cursor: rows.next_cursor })
+    Ok(Page { data, next_cursor: rows.next_cursor, total: rows.total })
 }
 
 fn writable(row: &CustomerRow) -> Result<()> {

@@ -75,6 +75,7 @@ macro_rules! crud_service {
             Ok(ordo_core::Page {
                 data: rows.data.iter().map(|r| r.to_model()).collect::<ordo_core::Result<_>>()?,
                 next_cursor: rows.next_cursor,
+                total: rows.total,
             })
         }
 
@@ -280,5 +281,20 @@ macro_rules! keyset_page {
             )*
             (id, $crate::crud::__serde_json::Value::Null)
         })
+    }};
+}
+
+/// The total count of a filtered list query when the page asks for it
+/// (`include_total=true`), else `None`. `$q` is the query before sorting and limits.
+#[macro_export]
+macro_rules! total {
+    ($conn:expr, $page:expr, $q:expr) => {{
+        let page: &ordo_core::PageRequest = $page;
+        if page.include_total {
+            use diesel::prelude::*;
+            Some($q.count().get_result::<i64>($conn)?)
+        } else {
+            None
+        }
     }};
 }

@@ -535,7 +535,7 @@ pub fn completeness(conn: &mut DbConnection, caller: &Caller, page: &PageRequest
             }
         })
         .collect();
-    Ok(Page { data, next_cursor: orders.next_cursor })
+    Ok(Page { data, next_cursor: orders.next_cursor, total: orders.total })
 }
 
 #[cfg(test)]

@@ -470,21 +470,26 @@ pub struct Filter {
 
 pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<Delivery>> {
     read(caller)?;
-    let mut q = deliveries::table
-        .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(deliveries::customer_id)))
-        .select((DeliveryRow::as_select(), DOC_CUSTOMER.field(customers::name)))
-        .into_boxed();
-    q = ordo_sales_docs::scoped!(q, caller, deliveries::customer_id);
-    q = ordo_sales_docs::doc_search!(q, &f.search, number: deliveries::number, customer: deliveries::customer_id,
-        created: deliveries::created_at, updated: deliveries::updated_at);
-    if let Some(o) = f.sales_order_id {
-        q = q.filter(deliveries::sales_order_id.eq(o));
-    }
-    if let Some(s) = f.status {
-        q = q.filter(deliveries::status.eq(s.as_str()));
-    }
-    let rows = ordo_sales_docs::doc_page!(conn, q, page, deliveries, DeliveryRow);
-    let rows = Page { data: rows.data.into_iter().map(|r| r.0).collect::<Vec<_>>(), next_cursor: rows.next_cursor };
+    let build = || {
+        let mut q = deliveries::table
+            .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(deliveries::customer_id)))
+            .select((DeliveryRow::as_select(), DOC_CUSTOMER.field(customers::name)))
+            .into_boxed();
+        q = ordo_sales_docs::scoped!(q, caller, deliveries::customer_id);
+        q = ordo_sales_docs::doc_search!(q, &f.search, number: deliveries::number, customer: deliveries::customer_id,
+            created: deliveries::created_at, updated: deliveries::updated_at);
+        if let Some(o) = f.sales_order_id {
+            q = q.filter(deliveries::sales_order_id.eq(o));
+        }
+        if let Some(s) = f.status {
+            q = q.filter(deliveries::status.eq(s.as_str()));
+        }
+        q
+    };
+    let total = ordo_db::total!(conn, page, build());
+    let mut rows = ordo_sales_docs::doc_page!(conn, build(), page, deliveries, DeliveryRow);
+    rows.total = total;
+    let rows = rows.map(|r| r.0);
     let ids: Vec<i64> = rows.data.iter().map(|r| r.id).collect();
     let all = lines_of(conn, &ids)?;
     let data = rows
@@ -492,7 +497,7 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
         .iter()
         .map(|r| r.to_model(&all.iter().filter(|l| l.delivery_id == r.id).cloned().collect::<Vec<_>>()))
         .collect::<Result<_>>()?;
-    Ok(Page { data, next_cursor: rows.next_cursor })
+    Ok(Page { data, next_cursor: rows.next_cursor, total: rows.total })
 }
 
 pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Delivery> {
@@ -1070,18 +1075,23 @@ pub fn list_returns(
     page: &PageRequest,
 ) -> Result<Page<Return>> {
     read(caller)?;
-    let mut q = returns::table
-        .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(returns::customer_id)))
-        .select((ReturnRow::as_select(), DOC_CUSTOMER.field(customers::name)))
-        .into_boxed();
-    q = ordo_sales_docs::scoped!(q, caller, returns::customer_id);
-    q = ordo_sales_docs::doc_search!(q, &f.search, number: returns::number, customer: returns::customer_id,
-        created: returns::created_at, updated: returns::updated_at);
-    if let Some(d) = f.delivery_id {
-        q = q.filter(returns::delivery_id.eq(d));
-    }
-    let rows = ordo_sales_docs::doc_page!(conn, q, page, returns, ReturnRow);
-    let rows = Page { data: rows.data.into_iter().map(|r| r.0).collect::<Vec<_>>(), next_cursor: rows.next_cursor };
+    let build = || {
+        let mut q = returns::table
+            .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(returns::customer_id)))
+            .select((ReturnRow::as_select(), DOC_CUSTOMER.field(customers::name)))
+            .into_boxed();
+        q = ordo_sales_docs::scoped!(q, caller, returns::customer_id);
+        q = ordo_sales_docs::doc_search!(q, &f.search, number: returns::number, customer: returns::customer_id,
+            created: returns::created_at, updated: returns::updated_at);
+        if let Some(d) = f.delivery_id {
+            q = q.filter(returns::delivery_id.eq(d));
+        }
+        q
+    };
+    let total = ordo_db::total!(conn, page, build());
+    let mut rows = ordo_sales_docs::doc_page!(conn, build(), page, returns, ReturnRow);
+    rows.total = total;
+    let rows = rows.map(|r| r.0);
     let ids: Vec<i64> = rows.data.iter().map(|r| r.id).collect();
     let all: Vec<ReturnLineRow> = return_lines::table
         .filter(return_lines::return_id.eq_any(&ids))
@@ -1092,5 +1102,5 @@ pub fn list_returns(
         .iter()
         .map(|r| r.to_model(&all.iter().filter(|l| l.return_id == r.id).cloned().collect::<Vec<_>>()))
         .collect();
-    Ok(Page { data, next_cursor: rows.next_cursor })
+    Ok(Page { data, next_cursor: rows.next_cursor, total: rows.total })
 }

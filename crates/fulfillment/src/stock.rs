@@ -544,7 +544,7 @@ pub fn ledger(
     let rows = Page::from_rows(ordo_db::keyset!(q, page, stock_ledger::id).load(conn)?, page, |r: &LedgerRow| r.id);
     let mut data: Vec<LedgerEntry> = rows.data.iter().map(LedgerRow::to_model).collect::<Result<_>>()?;
     redact_foreign_documents(conn, caller, &mut data)?;
-    Ok(Page { data, next_cursor: rows.next_cursor })
+    Ok(Page { data, next_cursor: rows.next_cursor, total: rows.total })
 }
 
 /// A sales agent sees every movement (stock is not secret) but not which of another

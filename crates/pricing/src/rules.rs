@@ -396,7 +396,11 @@ pub mod pricing_rule_service {
             q = q.filter(pricing_rules::item_group_id.eq(g));
         }
         let rows = Page::from_rows(ordo_db::keyset!(q, page, pricing_rules::id).load(conn)?, page, |r| r.id);
-        Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
+        Ok(Page {
+            data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?,
+            next_cursor: rows.next_cursor,
+            total: rows.total,
+        })
     }
 
     pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<PricingRule> {
@@ -880,7 +884,11 @@ pub mod shipping_rule_service {
         read(caller)?;
         let q = shipping_rules::table.select(ShippingRuleRow::as_select()).into_boxed();
         let rows = Page::from_rows(ordo_db::keyset!(q, page, shipping_rules::id).load(conn)?, page, |r| r.id);
-        Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
+        Ok(Page {
+            data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?,
+            next_cursor: rows.next_cursor,
+            total: rows.total,
+        })
     }
 
     pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<ShippingRule> {

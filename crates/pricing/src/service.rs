@@ -82,7 +82,11 @@ pub mod exchange_rates {
             q = q.filter(t::to_currency.eq(c.code()));
         }
         let rows = Page::from_rows(ordo_db::keyset!(q, page, t::id).load(conn)?, page, |r| r.id);
-        Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
+        Ok(Page {
+            data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?,
+            next_cursor: rows.next_cursor,
+            total: rows.total,
+        })
     }
 
     pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<ExchangeRate> {
@@ -390,7 +394,11 @@ pub mod price_lists {
             q = q.filter(t::currency.eq(c.code()));
         }
         let rows = Page::from_rows(ordo_db::keyset!(q, page, t::id).load(conn)?, page, |r| r.id);
-        Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
+        Ok(Page {
+            data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?,
+            next_cursor: rows.next_cursor,
+            total: rows.total,
+        })
     }
 
     pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<PriceList> {
@@ -845,7 +853,11 @@ pub mod customer_prices {
         read(caller)?;
         let q = t::table.filter(t::customer_id.eq(customer_id)).select(CustomerPriceRow::as_select()).into_boxed();
         let rows = Page::from_rows(ordo_db::keyset!(q, page, t::id).load(conn)?, page, |r| r.id);
-        Ok(Page { data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?, next_cursor: rows.next_cursor })
+        Ok(Page {
+            data: rows.data.iter().map(|r| r.to_model()).collect::<Result<_>>()?,
+            next_cursor: rows.next_cursor,
+            total: rows.total,
+        })
     }
 
     pub fn get(conn: &mut DbConnection, caller: &Caller, customer_id: i64, id: i64) -> Result<CustomerPrice> {

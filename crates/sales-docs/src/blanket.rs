@@ -399,24 +399,29 @@ fn create_resolved(
 
 pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<BlanketOrder>> {
     read(caller)?;
-    let mut q = blanket_orders::table
-        .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(blanket_orders::customer_id)))
-        .select((BlanketRow::as_select(), DOC_CUSTOMER.field(customers::name)))
-        .into_boxed();
-    q = crate::scoped!(q, caller, blanket_orders::customer_id);
-    q = crate::doc_search!(q, &f.search, number: blanket_orders::number, customer: blanket_orders::customer_id,
-        date: blanket_orders::valid_from, updated: blanket_orders::updated_at);
-    if !f.include_archived {
-        q = q.filter(blanket_orders::archived_at.is_null());
-    }
-    if let Some(c) = f.customer_id {
-        q = q.filter(blanket_orders::customer_id.eq(c));
-    }
-    if let Some(s) = f.status {
-        q = q.filter(blanket_orders::status.eq(s.as_str()));
-    }
-    let rows = crate::doc_page!(conn, q, page, blanket_orders, BlanketRow, date: valid_from);
-    let rows = Page { data: rows.data.into_iter().map(|r| r.0).collect::<Vec<_>>(), next_cursor: rows.next_cursor };
+    let build = || {
+        let mut q = blanket_orders::table
+            .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(blanket_orders::customer_id)))
+            .select((BlanketRow::as_select(), DOC_CUSTOMER.field(customers::name)))
+            .into_boxed();
+        q = crate::scoped!(q, caller, blanket_orders::customer_id);
+        q = crate::doc_search!(q, &f.search, number: blanket_orders::number, customer: blanket_orders::customer_id,
+            date: blanket_orders::valid_from, updated: blanket_orders::updated_at);
+        if !f.include_archived {
+            q = q.filter(blanket_orders::archived_at.is_null());
+        }
+        if let Some(c) = f.customer_id {
+            q = q.filter(blanket_orders::customer_id.eq(c));
+        }
+        if let Some(s) = f.status {
+            q = q.filter(blanket_orders::status.eq(s.as_str()));
+        }
+        q
+    };
+    let total = ordo_db::total!(conn, page, build());
+    let mut rows = crate::doc_page!(conn, build(), page, blanket_orders, BlanketRow, date: valid_from);
+    rows.total = total;
+    let rows = rows.map(|r| r.0);
     // Agreed values for the page in one query.
     let ids: Vec<i64> = rows.data.iter().map(|r| r.id).collect();
     let all_lines: Vec<LineRow> = document_lines::table
@@ -432,7 +437,7 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
             r.to_model(&mine, false)
         })
         .collect::<Result<_>>()?;
-    Ok(Page { data, next_cursor: rows.next_cursor })
+    Ok(Page { data, next_cursor: rows.next_cursor, total: rows.total })
 }
 
 pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<BlanketOrder> {

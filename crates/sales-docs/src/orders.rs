@@ -598,35 +598,41 @@ pub(crate) fn create_resolved(
 
 pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<SalesOrder>> {
     read(caller)?;
-    let mut q = sales_orders::table
-        .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(sales_orders::customer_id)))
-        .select((OrderRow::as_select(), DOC_CUSTOMER.field(customers::name)))
-        .into_boxed();
-    q = crate::scoped!(q, caller, sales_orders::customer_id);
-    q = crate::doc_search!(q, &f.search, number: sales_orders::number, customer: sales_orders::customer_id,
-        date: sales_orders::doc_date, updated: sales_orders::updated_at, po: sales_orders::customer_po);
-    if !f.include_archived {
-        q = q.filter(sales_orders::archived_at.is_null());
-    }
-    if let Some(c) = f.customer_id {
-        q = q.filter(sales_orders::customer_id.eq(c));
-    }
-    if let Some(s) = f.status {
-        q = q.filter(sales_orders::status.eq(s.as_str()));
-    }
-    if let Some(qid) = f.quotation_id {
-        q = q.filter(sales_orders::quotation_id.eq(qid));
-    }
-    if let Some(b) = f.blanket_order_id {
-        q = q.filter(sales_orders::blanket_order_id.eq(b));
-    }
-    if let Some(n) = &f.number {
-        q = q.filter(sales_orders::number.eq(n.clone()));
-    }
-    let rows = crate::doc_page!(conn, q, page, sales_orders, OrderRow, date: doc_date, total: gross);
+    let build = || {
+        let mut q = sales_orders::table
+            .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(sales_orders::customer_id)))
+            .select((OrderRow::as_select(), DOC_CUSTOMER.field(customers::name)))
+            .into_boxed();
+        q = crate::scoped!(q, caller, sales_orders::customer_id);
+        q = crate::doc_search!(q, &f.search, number: sales_orders::number, customer: sales_orders::customer_id,
+            date: sales_orders::doc_date, updated: sales_orders::updated_at, po: sales_orders::customer_po);
+        if !f.include_archived {
+            q = q.filter(sales_orders::archived_at.is_null());
+        }
+        if let Some(c) = f.customer_id {
+            q = q.filter(sales_orders::customer_id.eq(c));
+        }
+        if let Some(s) = f.status {
+            q = q.filter(sales_orders::status.eq(s.as_str()));
+        }
+        if let Some(qid) = f.quotation_id {
+            q = q.filter(sales_orders::quotation_id.eq(qid));
+        }
+        if let Some(b) = f.blanket_order_id {
+            q = q.filter(sales_orders::blanket_order_id.eq(b));
+        }
+        if let Some(n) = &f.number {
+            q = q.filter(sales_orders::number.eq(n.clone()));
+        }
+        q
+    };
+    let total = ordo_db::total!(conn, page, build());
+    let mut rows = crate::doc_page!(conn, build(), page, sales_orders, OrderRow, date: doc_date, total: gross);
+    rows.total = total;
     Ok(Page {
         data: rows.data.iter().map(|r| r.0.to_model(None)).collect::<Result<_>>()?,
         next_cursor: rows.next_cursor,
+        total: rows.total,
     })
 }
 

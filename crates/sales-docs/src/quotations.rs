@@ -501,45 +501,53 @@ fn create_resolved(
 
 pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<Quotation>> {
     read(caller)?;
-    let mut q = quotations::table
-        .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(quotations::customer_id)))
-        .select((QuotationRow::as_select(), DOC_CUSTOMER.field(customers::name)))
-        .into_boxed();
-    q = crate::scoped!(q, caller, quotations::customer_id);
-    q = crate::doc_search!(q, &f.search, number: quotations::number, customer: quotations::customer_id,
-        date: quotations::doc_date, updated: quotations::updated_at);
-    if !f.include_archived {
-        q = q.filter(quotations::archived_at.is_null());
-    }
-    if let Some(c) = f.customer_id {
-        q = q.filter(quotations::customer_id.eq(c));
-    }
-    if let Some(o) = f.opportunity_id {
-        q = q.filter(quotations::opportunity_id.eq(o));
-    }
-    if let Some(n) = &f.number {
-        q = q.filter(quotations::number.eq(n.clone()));
-    }
-    let d = today();
-    match f.status {
-        // Expiry is a function of the date: match what a read would answer.
-        Some(QuotationStatus::Expired) => {
-            q = q.filter(
-                quotations::status.eq("expired").or(quotations::status.eq("sent").and(quotations::valid_until.lt(d))),
-            )
+    let build = || {
+        let mut q = quotations::table
+            .inner_join(DOC_CUSTOMER.on(DOC_CUSTOMER.field(customers::id).eq(quotations::customer_id)))
+            .select((QuotationRow::as_select(), DOC_CUSTOMER.field(customers::name)))
+            .into_boxed();
+        q = crate::scoped!(q, caller, quotations::customer_id);
+        q = crate::doc_search!(q, &f.search, number: quotations::number, customer: quotations::customer_id,
+            date: quotations::doc_date, updated: quotations::updated_at);
+        if !f.include_archived {
+            q = q.filter(quotations::archived_at.is_null());
         }
-        Some(QuotationStatus::Sent) => {
-            q = q
-                .filter(quotations::status.eq("sent"))
-                .filter(quotations::valid_until.is_null().or(quotations::valid_until.ge(d)))
+        if let Some(c) = f.customer_id {
+            q = q.filter(quotations::customer_id.eq(c));
         }
-        Some(s) => q = q.filter(quotations::status.eq(s.as_str())),
-        None => {}
-    }
-    let rows = crate::doc_page!(conn, q, page, quotations, QuotationRow, date: doc_date, total: gross);
+        if let Some(o) = f.opportunity_id {
+            q = q.filter(quotations::opportunity_id.eq(o));
+        }
+        if let Some(n) = &f.number {
+            q = q.filter(quotations::number.eq(n.clone()));
+        }
+        let d = today();
+        match f.status {
+            // Expiry is a function of the date: match what a read would answer.
+            Some(QuotationStatus::Expired) => {
+                q = q.filter(
+                    quotations::status
+                        .eq("expired")
+                        .or(quotations::status.eq("sent").and(quotations::valid_until.lt(d))),
+                )
+            }
+            Some(QuotationStatus::Sent) => {
+                q = q
+                    .filter(quotations::status.eq("sent"))
+                    .filter(quotations::valid_until.is_null().or(quotations::valid_until.ge(d)))
+            }
+            Some(s) => q = q.filter(quotations::status.eq(s.as_str())),
+            None => {}
+        }
+        q
+    };
+    let total = ordo_db::total!(conn, page, build());
+    let mut rows = crate::doc_page!(conn, build(), page, quotations, QuotationRow, date: doc_date, total: gross);
+    rows.total = total;
     Ok(Page {
         data: rows.data.iter().map(|r| r.0.to_model(None)).collect::<Result<_>>()?,
         next_cursor: rows.next_cursor,
+        total: rows.total,
     })
 }
 

@@ -784,5 +784,5 @@ pub fn register(
     } else {
         None
     };
-    Ok(Page { data, next_cursor })
+    Ok(Page { data, next_cursor, total: None })
 }
