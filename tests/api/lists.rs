@@ -292,6 +292,105 @@ async fn document_filters(app: TestApp) {
     }
 }
 
+/// `?expand=` embeds the customer, contact, owner, sales person and line items, equal to
+/// what their own endpoints say, in a constant number of statements per page, and
+/// only within what the caller may see.
+async fn expansion(app: TestApp) {
+    let admin = app.login("admin", "admin-demo").await;
+    let manager = app.login("manager", "manager-demo").await;
+    let users = rows(&app, &admin, "/api/v1/users?limit=200").await;
+    let display = |id: &Value| users.iter().find(|u| &u["id"] == id).map(|u| u["display_name"].clone());
+    let customers = rows(&app, &manager, "/api/v1/customers?limit=200").await;
+    let customer = |id: &Value| customers.iter().find(|c| &c["id"] == id).unwrap().clone();
+
+    let orders =
+        rows(&app, &manager, "/api/v1/sales-orders?limit=200&expand=customer,owner,contact,sales_person").await;
+    assert!(orders.len() >= 5);
+    let mut owners = 0;
+    for o in &orders {
+        let c = customer(&o["customer_id"]);
+        let e = &o["expanded"];
+        assert_eq!(e["customer"]["id"], o["customer_id"]);
+        assert_eq!(e["customer"]["name"], c["name"]);
+        assert_eq!(e["customer"]["number"], c["number"]);
+        match display(&c["owner_id"]) {
+            Some(name) => {
+                owners += 1;
+                assert_eq!(e["owner"]["display_name"], name, "{o}");
+                assert_eq!(e["owner"]["id"], c["owner_id"]);
+            }
+            None => assert!(e.get("owner").is_none()),
+        }
+        assert_eq!(e.get("contact").is_some(), !o["contact_id"].is_null(), "{o}");
+        if !o["contact_id"].is_null() {
+            assert_eq!(e["contact"]["id"], o["contact_id"]);
+        }
+        assert_eq!(e.get("sales_person").is_some(), !o["sales_person_id"].is_null());
+    }
+    assert!(owners > 0, "the demo's customers have owners");
+    // Without expand: no embedded objects at all.
+    assert!(rows(&app, &manager, "/api/v1/sales-orders?limit=200").await.iter().all(|o| o.get("expanded").is_none()));
+    // No query per row: a page of 2 and a page of all cost the same statements.
+    let small = app.get("/api/v1/sales-orders?limit=2&expand=customer,owner,contact,sales_person", &manager).await;
+    let big = app.get("/api/v1/sales-orders?limit=200&expand=customer,owner,contact,sales_person", &manager).await;
+    assert_eq!(small.statements(), big.statements(), "expansion is per page, not per row");
+
+    // Lines' items on a single document, equal to the items' own records.
+    let o = &orders[orders.len() - 1];
+    let one = app.get(&format!("/api/v1/sales-orders/{}?expand=lines.item,customer", o["id"]), &manager).await;
+    assert_eq!(one.status, 200, "{}", one.body);
+    let lines = one.body["lines"].as_array().unwrap();
+    assert!(!lines.is_empty());
+    for l in lines {
+        let item = app.get(&format!("/api/v1/items/{}", l["item_id"]), &manager).await.body;
+        assert_eq!(l["item"]["sku"], item["sku"], "{l}");
+        assert_eq!(l["item"]["name"], item["name"]);
+        assert_eq!(l["item"]["base_unit"], item["base_unit"]);
+    }
+    assert_eq!(one.body["expanded"]["customer"]["id"], o["customer_id"]);
+    for path in ["/api/v1/quotations", "/api/v1/blanket-orders", "/api/v1/deliveries", "/api/v1/returns"] {
+        let docs = rows(&app, &manager, &format!("{path}?limit=200&expand=customer,lines.item")).await;
+        for d in &docs {
+            assert_eq!(d["expanded"]["customer"]["id"], d["customer_id"], "{path}");
+        }
+        let id = &docs[0]["id"];
+        let one = app.get(&format!("{path}/{id}?expand=lines.item"), &manager).await;
+        assert_eq!(one.status, 200, "{path}: {}", one.body);
+        for l in one.body["lines"].as_array().unwrap() {
+            assert!(l["item"]["sku"].is_string(), "{path}: {l}");
+        }
+    }
+
+    // An agent resolves the owner's display name on their own records and sees nothing
+    // of anyone else's: another agent's order stays a 404 with or without expand.
+    let alice = app.login("alice", "alice-demo").await;
+    let me = app.get("/api/v1/me", &alice).await.body;
+    let mine = rows(&app, &alice, "/api/v1/customers?limit=200&expand=owner").await;
+    assert!(!mine.is_empty());
+    for c in &mine {
+        assert_eq!(c["expanded"]["owner"]["display_name"], me["user"]["display_name"], "{c}");
+        assert_eq!(c["expanded"]["owner"]["id"], me["id"]);
+    }
+    let her_orders = rows(&app, &alice, "/api/v1/sales-orders?limit=200&expand=customer,owner").await;
+    assert!(her_orders.iter().all(|o| mine.iter().any(|c| c["id"] == o["customer_id"])));
+    // (The demo's orders are all alice's customers': bob is the other agent.)
+    let bob = app.login("bob", "bob-demo").await;
+    let bobs = rows(&app, &bob, "/api/v1/customers?limit=200").await;
+    let foreign = orders.iter().find(|o| !bobs.iter().any(|c| c["id"] == o["customer_id"])).unwrap();
+    app.get(&format!("/api/v1/sales-orders/{}?expand=customer", foreign["id"]), &bob).await.problem(404, "not_found");
+    let c = app.get(&format!("/api/v1/customers/{}?expand=owner", foreign["customer_id"]), &bob).await;
+    c.problem(404, "not_found");
+    let listed = rows(&app, &bob, "/api/v1/sales-orders?limit=200&expand=customer,owner").await;
+    assert!(listed.iter().all(|o| bobs.iter().any(|c| c["id"] == o["customer_id"])));
+
+    // Unknown expansions are a 400 naming the parameter.
+    let r = app.get("/api/v1/sales-orders?expand=customer,price", &manager).await;
+    r.problem(400, "invalid_query");
+    assert_eq!(r.error_fields(), vec!["expand"]);
+    app.get("/api/v1/customers?expand=lines.item", &manager).await.problem(400, "invalid_query");
+    app.get(&format!("/api/v1/deliveries/{}?expand=everything", 1), &manager).await.problem(400, "invalid_query");
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| {
@@ -323,4 +422,4 @@ macro_rules! on_demo {
     )*};
 }
 
-on_demo!(every_sort_pages_exactly, document_filters);
+on_demo!(every_sort_pages_exactly, document_filters, expansion);

@@ -29,6 +29,19 @@ pub fn page(limit: Option<i64>, cursor: Option<&str>) -> Result<PageRequest, Pro
     PageRequest::parse(limit, cursor).map_err(Problem::from)
 }
 
+/// `?expand=` on a single document.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExpandQuery {
+    /// Embed what the document refers to, comma-separated: `customer`, `contact`,
+    /// `owner` (the customer's owner: display name), `sales_person`, `lines.item` (where
+    /// lines are in the answer). One query per kind for the whole page.
+    #[serde(default, deserialize_with = "ordo_core::expand::comma_list")]
+    #[param(value_type = Option<Vec<ordo_sales_docs::expand::Expand>>, style = Form, explode = false)]
+    pub expand: Vec<ordo_sales_docs::expand::Expand>,
+}
+
 pub fn sorted_page(limit: Option<i64>, cursor: Option<&str>, sort: ordo_core::Sort) -> Result<PageRequest, Problem> {
     PageRequest::parse_sorted(limit, cursor, sort).map_err(Problem::from)
 }

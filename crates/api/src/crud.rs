@@ -247,6 +247,12 @@ macro_rules! list_query {
             /// Also answer `total`, the count of every matching row (costs a count
             /// query: ask on the first page only).
             pub include_total: Option<bool>,
+            /// Embed what the document refers to, comma-separated: `customer`, `contact`,
+            /// `owner` (the customer's owner: display name), `sales_person`, `lines.item` (where
+            /// lines are in the answer). One query per kind for the whole page.
+            #[serde(default, deserialize_with = "ordo_core::expand::comma_list")]
+            #[param(value_type = Option<Vec<ordo_sales_docs::expand::Expand>>, style = Form, explode = false)]
+            pub expand: Vec<ordo_sales_docs::expand::Expand>,
             #[param(minimum = 1, maximum = 200)]
             pub limit: Option<i64>,
             pub cursor: Option<String>,
@@ -263,6 +269,7 @@ macro_rules! list_query {
                     updated_since: self.updated_since,
                     date_from: self.date_from,
                     date_to: self.date_to,
+                    expand: self.expand,
                 };
                 Ok((Self::Filter { $( $field: self.$field, )* search }, p))
             }

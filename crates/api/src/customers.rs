@@ -30,12 +30,26 @@ pub struct CustomerQuery {
     /// The order of the list (default `id`, oldest first); `-` before a key for
     /// descending. Ties go by id. Keep it while paging: a cursor belongs to its sort.
     pub sort: Option<crate::crud::CustomerSort>,
+    /// `owner`: embed the owner's display name (`expanded.owner`).
+    #[serde(default, deserialize_with = "ordo_core::expand::comma_list")]
+    #[param(value_type = Option<Vec<ordo_core::expand::CustomerExpand>>, style = Form, explode = false)]
+    pub expand: Vec<ordo_core::expand::CustomerExpand>,
     /// Also answer `total`, the count of every matching row (costs a count query:
     /// ask on the first page only).
     pub include_total: Option<bool>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerExpandQuery {
+    /// `owner`: embed the owner's display name (`expanded.owner`).
+    #[serde(default, deserialize_with = "ordo_core::expand::comma_list")]
+    #[param(value_type = Option<Vec<ordo_core::expand::CustomerExpand>>, style = Form, explode = false)]
+    pub expand: Vec<ordo_core::expand::CustomerExpand>,
 }
 
 /// Create a customer.
@@ -86,7 +100,14 @@ pub async fn list_customers(auth: Auth, q: StrictQuery<CustomerQuery>) -> Result
         customer_group_id: q.customer_group_id,
         sales_person_id: q.sales_person_id,
     };
-    let result = auth.read(move |c, caller| service::list_customers(c, caller, &filter, &page)).await?;
+    let expand: Vec<ordo_core::expand::Expand> = q.expand.into_iter().map(Into::into).collect();
+    let result = auth
+        .read(move |c, caller| {
+            let mut p = service::list_customers(c, caller, &filter, &page)?;
+            ordo_sales_docs::expand::apply(c, &mut p.data, &expand)?;
+            Ok(p)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(result))
 }
 
@@ -94,13 +115,24 @@ pub async fn list_customers(auth: Auth, q: StrictQuery<CustomerQuery>) -> Result
 #[utoipa::path(
     tag = "customers",
     operation_id = "getCustomer",
-    params(("id" = i64, Path, description = "Customer id")),
+    params(("id" = i64, Path, description = "Customer id"), CustomerExpandQuery),
     responses((status = 200, description = "The customer", body = Customer, headers(("ETag" = String))))
 )]
 #[get("/customers/{id}")]
-pub async fn get_customer(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+pub async fn get_customer(
+    auth: Auth,
+    id: web::Path<i64>,
+    q: StrictQuery<CustomerExpandQuery>,
+) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let c = auth.read(move |conn, caller| service::get_customer(conn, caller, id)).await?;
+    let expand: Vec<ordo_core::expand::Expand> = q.0.expand.into_iter().map(Into::into).collect();
+    let c = auth
+        .read(move |conn, caller| {
+            let mut c = service::get_customer(conn, caller, id)?;
+            ordo_sales_docs::expand::apply(conn, std::slice::from_mut(&mut c), &expand)?;
+            Ok(c)
+        })
+        .await?;
     Ok(json_response(StatusCode::OK, &c, Some(c.version)))
 }
 

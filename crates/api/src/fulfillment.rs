@@ -10,7 +10,7 @@ use ordo_fulfillment::reservations::{
 };
 use ordo_fulfillment::stock::*;
 
-use crate::common::PageQuery;
+use crate::common::{ExpandQuery, PageQuery};
 use crate::crud::{ListQuery, Resource};
 use crate::extract::{json_response, Auth, ReplyMeta, StrictQuery, ValidJson};
 use crate::problem::Problem;
@@ -254,12 +254,22 @@ pub async fn list_deliveries(auth: Auth, q: StrictQuery<DeliveryQuery>) -> Resul
 }
 
 /// Get a delivery.
-#[utoipa::path(tag = "deliveries", operation_id = "getDelivery", params(("id" = i64, Path, description = "Id")),
+#[utoipa::path(tag = "deliveries", operation_id = "getDelivery", params(("id" = i64, Path, description = "Id"), ExpandQuery),
     responses((status = 200, description = "Found", body = Delivery, headers(("ETag" = String)))))]
 #[get("/deliveries/{id}")]
-pub async fn get_delivery(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
-    let id = id.into_inner();
-    let v = auth.read(move |c, caller| deliveries::get(c, caller, id)).await?;
+pub async fn get_delivery(
+    auth: Auth,
+    id: web::Path<i64>,
+    q: StrictQuery<ExpandQuery>,
+) -> Result<HttpResponse, Problem> {
+    let (id, expand) = (id.into_inner(), q.0.expand);
+    let v = auth
+        .read(move |c, caller| {
+            let mut v = deliveries::get(c, caller, id)?;
+            ordo_sales_docs::expand::apply(c, std::slice::from_mut(&mut v), &expand)?;
+            Ok(v)
+        })
+        .await?;
     Ok(json_response(StatusCode::OK, &v, Some(v.version)))
 }
 
@@ -328,12 +338,18 @@ pub async fn list_returns(auth: Auth, q: StrictQuery<ReturnQuery>) -> Result<Htt
 }
 
 /// Get a return.
-#[utoipa::path(tag = "deliveries", operation_id = "getReturn", params(("id" = i64, Path, description = "Id")),
+#[utoipa::path(tag = "deliveries", operation_id = "getReturn", params(("id" = i64, Path, description = "Id"), ExpandQuery),
     responses((status = 200, description = "Found", body = Return, headers(("ETag" = String)))))]
 #[get("/returns/{id}")]
-pub async fn get_return(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
-    let id = id.into_inner();
-    let v = auth.read(move |c, caller| deliveries::get_return(c, caller, id)).await?;
+pub async fn get_return(auth: Auth, id: web::Path<i64>, q: StrictQuery<ExpandQuery>) -> Result<HttpResponse, Problem> {
+    let (id, expand) = (id.into_inner(), q.0.expand);
+    let v = auth
+        .read(move |c, caller| {
+            let mut v = deliveries::get_return(c, caller, id)?;
+            ordo_sales_docs::expand::apply(c, std::slice::from_mut(&mut v), &expand)?;
+            Ok(v)
+        })
+        .await?;
     Ok(json_response(StatusCode::OK, &v, Some(v.version)))
 }
 

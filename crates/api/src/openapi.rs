@@ -31,7 +31,9 @@ use crate::{auth, customers, items, pricing, users};
         crate::crud::CustomerSort,
         crate::crud::ItemSort,
         crate::crud::LeadSort,
-        crate::crud::OpportunitySort
+        crate::crud::OpportunitySort,
+        ordo_core::expand::Expand,
+        ordo_core::expand::CustomerExpand
     )),
     modifiers(&Conventions),
     tags(

@@ -137,6 +137,12 @@ pub struct IncludeQuery {
     /// `availability`: stock and promise facts per stock line.
     #[param(inline)]
     pub include: Option<Include>,
+    /// Embed what the document refers to, comma-separated: `customer`, `contact`,
+    /// `owner` (the customer's owner: display name), `sales_person`, `lines.item` (where
+    /// lines are in the answer). One query per kind for the whole page.
+    #[serde(default, deserialize_with = "ordo_core::expand::comma_list")]
+    #[param(value_type = Option<Vec<ordo_sales_docs::expand::Expand>>, style = Form, explode = false)]
+    pub expand: Vec<ordo_sales_docs::expand::Expand>,
 }
 
 /// Documents whose lines can carry availability (`?include=availability`).
@@ -229,13 +235,14 @@ macro_rules! document_resource {
                 responses((status = 200, description = "Found", body = $model, headers(("ETag" = String)))))]
             #[get($member)]
             pub async fn get_one(auth: Auth, id: web::Path<i64>, q: StrictQuery<IncludeQuery>) -> Result<HttpResponse, Problem> {
-                let (id, want) = (id.into_inner(), q.0.include.is_some());
+                let (id, want, expand) = (id.into_inner(), q.0.include.is_some(), q.0.expand);
                 let v = auth
                     .read(move |c, caller| {
                         let mut v = service::get(c, caller, id)?;
                         if want {
                             add_availability(c, caller, id, &mut v)?;
                         }
+                        ordo_sales_docs::expand::apply(c, std::slice::from_mut(&mut v), &expand)?;
                         Ok(v)
                     })
                     .await?;

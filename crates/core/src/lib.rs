@@ -5,6 +5,7 @@ pub mod body;
 pub mod currency;
 pub mod decimal;
 pub mod error;
+pub mod expand;
 pub mod page;
 pub mod principal;
 pub mod serde_util;

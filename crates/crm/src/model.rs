@@ -144,6 +144,9 @@ pub struct Customer {
     pub contact_frequency_days: Option<i32>,
     /// The warehouse this customer's orders are served from unless they name one.
     pub default_warehouse_id: Option<i64>,
+    /// With `?expand=owner`: the owner's display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<ordo_core::expand::Expanded>,
 }
 
 #[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]

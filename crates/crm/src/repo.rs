@@ -122,6 +122,7 @@ impl CustomerRow {
             campaign_id: self.campaign_id,
             contact_frequency_days: self.contact_frequency_days,
             default_warehouse_id: self.default_warehouse_id,
+            expanded: None,
         })
     }
 }

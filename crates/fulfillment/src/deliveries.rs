@@ -23,6 +23,7 @@ use crate::reservations::LineStockRow;
 use crate::stock::{self, MovementKind};
 use ordo_db::schema::customers;
 use ordo_sales_docs::docs::DOC_CUSTOMER;
+use ordo_sales_docs::expand::{Expanded, ItemRef};
 use ordo_sales_docs::orders::OrderRow;
 
 pub const DELIVERY: &str = "delivery";
@@ -94,6 +95,9 @@ pub struct DeliveryLine {
     pub quantity: Quantity,
     /// Cost per unit from the ledger when shipped (the item's standard cost).
     pub unit_cost: Option<ordo_core::Money>,
+    /// Only with `?expand=lines.item`: the item's SKU, name and base unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemRef>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -114,6 +118,9 @@ pub struct Delivery {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub shipped_at: Option<OffsetDateTime>,
     pub lines: Vec<DeliveryLine>,
+    /// With `?expand=`: the customer and its owner, embedded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<Expanded>,
     pub version: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -144,8 +151,10 @@ impl DeliveryRow {
                     item_id: l.item_id,
                     quantity: Quantity::from_scaled(l.quantity),
                     unit_cost: l.unit_cost.map(ordo_core::Money::from_scaled),
+                    item: None,
                 })
                 .collect(),
+            expanded: None,
             version: self.version,
             created_at: self.created_at.assume_utc(),
             updated_at: self.updated_at.assume_utc(),
@@ -497,6 +506,8 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
         .iter()
         .map(|r| r.to_model(&all.iter().filter(|l| l.delivery_id == r.id).cloned().collect::<Vec<_>>()))
         .collect::<Result<_>>()?;
+    let mut data: Vec<Delivery> = data;
+    ordo_sales_docs::expand::apply(conn, &mut data, &f.search.expand)?;
     Ok(Page { data, next_cursor: rows.next_cursor, total: rows.total })
 }
 
@@ -833,6 +844,9 @@ pub struct ReturnLine {
     pub delivery_line_id: i64,
     pub item_id: i64,
     pub quantity: Quantity,
+    /// Only with `?expand=lines.item`: the item's SKU, name and base unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemRef>,
 }
 
 /// A return authorisation; once `received`, it is what a credit note will credit.
@@ -854,6 +868,9 @@ pub struct Return {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub received_at: Option<OffsetDateTime>,
     pub lines: Vec<ReturnLine>,
+    /// With `?expand=`: the customer and its owner, embedded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<Expanded>,
     pub version: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -878,8 +895,10 @@ impl ReturnRow {
                     delivery_line_id: l.delivery_line_id,
                     item_id: l.item_id,
                     quantity: Quantity::from_scaled(l.quantity),
+                    item: None,
                 })
                 .collect(),
+            expanded: None,
             version: self.version,
             created_at: self.created_at.assume_utc(),
         }
@@ -1102,5 +1121,10 @@ pub fn list_returns(
         .iter()
         .map(|r| r.to_model(&all.iter().filter(|l| l.return_id == r.id).cloned().collect::<Vec<_>>()))
         .collect();
+    let mut data: Vec<Return> = data;
+    ordo_sales_docs::expand::apply(conn, &mut data, &f.search.expand)?;
     Ok(Page { data, next_cursor: rows.next_cursor, total: rows.total })
 }
+
+ordo_sales_docs::expandable!(Delivery, lines: |d| d.lines.iter_mut().map(|l| (l.item_id, &mut l.item)).collect());
+ordo_sales_docs::expandable!(Return, lines: |d| d.lines.iter_mut().map(|l| (l.item_id, &mut l.item)).collect());

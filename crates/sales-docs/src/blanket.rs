@@ -154,6 +154,9 @@ pub struct BlanketOrder {
     pub agreed_value: Money,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lines: Option<Vec<BlanketLine>>,
+    /// With `?expand=`: the customer, contact, owner and sales person, embedded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<crate::expand::Expanded>,
     #[serde(serialize_with = "ordo_core::serde_util::rfc3339_opt::serialize")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub archived_at: Option<OffsetDateTime>,
@@ -270,6 +273,7 @@ impl BlanketRow {
                         .collect::<Result<Vec<_>>>()
                 })
                 .transpose()?,
+            expanded: None,
             archived_at: self.archived_at.map(|t| t.assume_utc()),
             version: self.version,
             created_at: self.created_at.assume_utc(),
@@ -437,6 +441,8 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
             r.to_model(&mine, false)
         })
         .collect::<Result<_>>()?;
+    let mut data: Vec<BlanketOrder> = data;
+    crate::expand::apply(conn, &mut data, &f.search.expand)?;
     Ok(Page { data, next_cursor: rows.next_cursor, total: rows.total })
 }
 

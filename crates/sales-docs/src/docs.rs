@@ -53,6 +53,8 @@ pub struct DocSearch {
     pub updated_since: Option<OffsetDateTime>,
     pub date_from: Option<time::Date>,
     pub date_to: Option<time::Date>,
+    /// What to embed in each document of the page.
+    pub expand: Vec<crate::expand::Expand>,
 }
 
 /// Applies a [`DocSearch`] to a boxed document query. `date` is the document date

@@ -4,6 +4,7 @@
 
 pub mod blanket;
 pub mod docs;
+pub mod expand;
 pub mod lines;
 pub mod orders;
 pub mod quotations;

@@ -164,6 +164,9 @@ pub struct Line {
     /// Only with `?include=availability`: stock and promise facts from fulfillment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability: Option<LineAvailability>,
+    /// Only with `?expand=lines.item`: the item's SKU, name and base unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<crate::expand::ItemRef>,
 }
 
 /// The stock side of a line, filled in by fulfillment on request: the seam between
@@ -273,6 +276,7 @@ impl LineRow {
             promised_date: self.promised_date,
             promise_source: self.promise_source.clone(),
             availability: None,
+            item: None,
         })
     }
 

@@ -154,6 +154,9 @@ pub struct Quotation {
     pub explanation: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lines: Option<Vec<Line>>,
+    /// With `?expand=`: the customer, contact, owner and sales person, embedded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<crate::expand::Expanded>,
     #[serde(serialize_with = "ordo_core::serde_util::rfc3339_opt::serialize")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub archived_at: Option<OffsetDateTime>,
@@ -303,6 +306,7 @@ impl QuotationRow {
             totals: pricing.totals,
             explanation: pricing.explanation,
             lines: lines.map(|ls| ls.iter().map(LineRow::to_model).collect::<Result<Vec<_>>>()).transpose()?,
+            expanded: None,
             archived_at: self.archived_at.map(|t| t.assume_utc()),
             version: self.version,
             created_at: self.created_at.assume_utc(),
@@ -544,11 +548,9 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
     let total = ordo_db::total!(conn, page, build());
     let mut rows = crate::doc_page!(conn, build(), page, quotations, QuotationRow, date: doc_date, total: gross);
     rows.total = total;
-    Ok(Page {
-        data: rows.data.iter().map(|r| r.0.to_model(None)).collect::<Result<_>>()?,
-        next_cursor: rows.next_cursor,
-        total: rows.total,
-    })
+    let mut data: Vec<_> = rows.data.iter().map(|r| r.0.to_model(None)).collect::<Result<_>>()?;
+    crate::expand::apply(conn, &mut data, &f.search.expand)?;
+    Ok(Page { data, next_cursor: rows.next_cursor, total: rows.total })
 }
 
 pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Quotation> {
