@@ -131,9 +131,18 @@ impl Db {
                 // WAL is a property of the file: set it once, before the pools open.
                 let mut c = SqliteConnection::establish(&config.target)
                     .map_err(|e| format!("cannot open SQLite file {}: {e}", config.target))?;
-                // Another process opening the same file may hold the lock for a moment.
-                c.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")
-                    .map_err(|e| format!("cannot enable WAL: {e}"))?;
+                // Another process opening the same file may hold the lock for a moment,
+                // and SQLite answers a journal-mode change with SQLITE_BUSY without calling
+                // the busy handler when two processes switch at once: retry for a while.
+                c.batch_execute("PRAGMA busy_timeout = 5000;").map_err(|e| format!("cannot open SQLite file: {e}"))?;
+                let mut tries = 0;
+                while let Err(e) = c.batch_execute("PRAGMA journal_mode = WAL;") {
+                    tries += 1;
+                    if tries > 100 || !e.to_string().contains("locked") && !e.to_string().contains("busy") {
+                        return Err(format!("cannot enable WAL: {e}"));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
                 let writer = build(1)?;
                 let reader = build(config.pool_size.max(1))?;
                 Ok(Db { backend: Backend::Sqlite, target: config.target.clone(), writer, reader })
