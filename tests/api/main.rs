@@ -19,4 +19,5 @@ mod pricing;
 mod process;
 mod sales;
 mod scope;
+mod search;
 mod stock;

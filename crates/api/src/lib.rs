@@ -18,6 +18,7 @@ pub mod pricing;
 pub mod problem;
 pub mod reports;
 pub mod sales;
+pub mod search;
 pub mod team;
 pub mod users;
 

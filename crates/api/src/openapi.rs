@@ -49,6 +49,7 @@ use crate::{auth, customers, items, pricing, users};
         (name = "sales-orders", description = "Sales orders: approval routes, checklists, confirmation, journal and lifecycle"),
         (name = "blanket-orders", description = "Blanket orders: agreed quantities or value over a period, delivery schedules and call-offs"),
         (name = "activities", description = "Calls, meetings, emails, tasks and notes; the iCalendar feed"),
+        (name = "search", description = "One search box over customers, contacts, items, leads, opportunities and documents"),
         (name = "reports", description = "Pipeline, contact discipline and demand reports; the demand register for planning"),
         (name = "stock", description = "Warehouses, stock postings, balances, the ledger and reservations"),
         (name = "deliveries", description = "Deliveries of confirmed orders, delivery notes and returns"),
@@ -102,6 +103,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     crate::sales::routes(cfg);
     crate::activities::routes(cfg);
     crate::reports::routes(cfg);
+    crate::search::routes(cfg);
     crate::fulfillment::routes(cfg);
 }
 

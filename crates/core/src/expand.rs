@@ -33,7 +33,7 @@ pub fn comma_list<'de, D: Deserializer<'de>, T: for<'a> Deserialize<'a>>(d: D) -
         .filter(|s| !s.is_empty())
         .map(|s| {
             T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s))
-                .map_err(|e| serde::de::Error::custom(format!("unknown expansion `{s}`: {e}")))
+                .map_err(|e| serde::de::Error::custom(format!("unknown value `{s}`: {e}")))
         })
         .collect()
 }

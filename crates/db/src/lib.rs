@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod lock;
 pub mod refs;
 pub mod schema;
+pub mod search;
 pub mod series;
 pub mod sql;
 

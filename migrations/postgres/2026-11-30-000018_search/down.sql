@@ -1,0 +1,14 @@
+DROP TRIGGER returns_search ON returns;
+DROP TRIGGER deliveries_search ON deliveries;
+DROP TRIGGER blanket_orders_search ON blanket_orders;
+DROP TRIGGER sales_orders_search ON sales_orders;
+DROP TRIGGER quotations_search ON quotations;
+DROP TRIGGER opportunities_search ON opportunities;
+DROP TRIGGER leads_search ON leads;
+DROP TRIGGER items_search ON items;
+DROP TRIGGER contacts_search ON contacts;
+DROP TRIGGER customers_search ON customers;
+DROP FUNCTION search_index_row();
+DROP FUNCTION search_customer_name(BIGINT);
+DROP FUNCTION search_put(TEXT, BIGINT, BIGINT, BIGINT, BIGINT, TEXT, TEXT, TEXT);
+DROP TABLE search_entries;
