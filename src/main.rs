@@ -152,6 +152,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         },
     ));
     ordo_api::jobs::spawn(state.clone());
+    ordo_api::imports::spawn(state.clone());
     let mut server = HttpServer::new(move || ordo_api::app(state.clone()));
     if let Some(w) = args.workers {
         server = server.workers(w);

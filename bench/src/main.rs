@@ -268,6 +268,7 @@ async fn run(a: Args) -> Value {
     assert_eq!(approved["status"], "approved", "{approved}");
     let fulfillment =
         fulfillment(&client, &base, &auth, (first_item, customer, list_id), a.count / 4, a.concurrency).await;
+    let import = import_prices(&client, &base, &auth, a.seed).await;
     json!({
         "seed": {"customers": a.seed, "items": a.seed, "seconds": seed_seconds, "item_prices": prices,
                  "create_customer": seeded_customers, "create_item": seeded_items},
@@ -284,7 +285,52 @@ async fn run(a: Args) -> Value {
         },
         "order_1000_lines": {"create": create_big, "edit_one_line": edit_big, "submit": submit_big, "approve": approve_big},
         "fulfillment": fulfillment,
+        "import": import,
     })
+}
+
+/// `POST /imports` of 10 price tiers for every seeded item (100,000 prices with the
+/// default seed) into a new list, as one all-or-nothing CSV file: the time from upload
+/// to `completed`, and the time of a dry run of the same file.
+async fn import_prices(client: &reqwest::Client, base: &str, auth: &str, seed: usize) -> Value {
+    let name = format!("Import bench {}", std::process::id());
+    let list = send(client.post(format!("{base}/api/v1/price-lists")).header("authorization", auth).json(&json!({
+        "name": name, "currency": "EUR", "prices_include_tax": false
+    })))
+    .await;
+    assert!(list["id"].is_i64(), "{list}");
+    let mut csv = String::from("price_list,sku,price,min_quantity\n");
+    for i in 0..seed {
+        for tier in 0..10 {
+            csv.push_str(&format!("{name},BENCH-{i:06},{}.{:02},{tier}\n", 10 + i % 90, (i + tier) % 100));
+        }
+    }
+    let rows = seed * 10;
+    eprintln!("importing {rows} item prices ({} MB)", csv.len() / 1_000_000);
+    let upload = |dry: bool| {
+        client
+            .post(format!("{base}/api/v1/imports?kind=item_prices{}", if dry { "&dry_run=true" } else { "" }))
+            .header("authorization", auth)
+            .header("content-type", "text/csv")
+            .body(csv.clone())
+    };
+    let started = Instant::now();
+    let dry = send(upload(true)).await;
+    let dry_seconds = started.elapsed().as_secs_f64();
+    assert_eq!(dry["rows_valid"].as_u64(), Some(rows as u64), "{dry}");
+    let started = Instant::now();
+    let job = send(upload(false)).await;
+    let url = format!("{base}/api/v1/imports/{}", job["id"]);
+    let done = loop {
+        let v = get_json(client, &url, auth).await;
+        if !matches!(v["status"].as_str(), Some("queued" | "running")) {
+            break v;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(done["status"], "completed", "{done}");
+    json!({"item_prices": rows, "seconds": seconds, "rows_per_second": rows as f64 / seconds, "dry_run_seconds": dry_seconds})
 }
 
 /// GETs and answers the JSON body.

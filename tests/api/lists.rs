@@ -403,6 +403,118 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// RFC 4180 as the export writes it: quoted cells may hold commas, quotes and newlines.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut cell, mut quoted) = (vec![], vec![], String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if cell.is_empty() => quoted = true,
+            (',', false) => row.push(std::mem::take(&mut cell)),
+            ('\r', false) if chars.peek() == Some(&'\n') => {}
+            ('\n', false) => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => cell.push(c),
+        }
+    }
+    assert!(cell.is_empty() && row.is_empty(), "every line ends with CRLF");
+    rows
+}
+
+async fn csv(app: &TestApp, token: &str, path: &str) -> Vec<Vec<String>> {
+    let r = app.call(reqwest::Method::GET, path, token, None, &[("accept", "text/csv")]).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    assert_eq!(r.header("content-type").as_deref(), Some("text/csv; charset=utf-8"));
+    assert!(r.header("content-disposition").unwrap().starts_with("attachment; filename="));
+    parse_csv(r.body.as_str().expect("a CSV body"))
+}
+
+/// `Accept: text/csv` exports every row of a list, across pages, in the request's sort
+/// and filters and the caller's scope, with the item schema's columns; values are the
+/// JSON values exactly (money stays a decimal string); formulas are defused.
+async fn csv_export(app: TestApp) {
+    let manager = app.login("manager", "manager-demo").await;
+    let bob = app.login("bob", "bob-demo").await;
+    // More than one 200-row read: 230 customers beside the demo's.
+    for n in 0..230 {
+        let name = if n == 0 { "=HYPERLINK(\"x\"), \"Quoted\" Ltd".to_string() } else { format!("Bulk {n:03}") };
+        let r = app
+            .post(
+                "/api/v1/customers",
+                &manager,
+                serde_json::json!({"name": name, "currency": "EUR",
+            "credit_limit": "1234.50", "legal_name": "Line 1\nLine 2"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let json_ids = walk(&app, &manager, "/api/v1/customers", "-name", 200).await;
+    let table = csv(&app, &manager, "/api/v1/customers?sort=-name&limit=5").await;
+    let spec: Value = serde_json::from_str(&std::fs::read_to_string("openapi/openapi.json").unwrap()).unwrap();
+    let columns: Vec<&String> =
+        spec["components"]["schemas"]["Customer"]["properties"].as_object().unwrap().keys().collect();
+    assert_eq!(table[0].iter().collect::<Vec<_>>(), columns, "the header is the schema's properties in order");
+    let col = |name: &str| table[0].iter().position(|c| c == name).unwrap();
+    let ids: Vec<i64> = table[1..].iter().map(|r| r[col("id")].parse().unwrap()).collect();
+    assert_eq!(ids, json_ids, "every row once, in the requested sort, ignoring limit");
+    let odd = table.iter().find(|r| r[col("name")].contains("HYPERLINK")).unwrap();
+    assert_eq!(odd[col("name")], "'=HYPERLINK(\"x\"), \"Quoted\" Ltd");
+    assert_eq!(odd[col("credit_limit")], "1234.50");
+    assert_eq!(odd[col("legal_name")], "Line 1\nLine 2");
+    assert_eq!(odd[col("tags")], "[]", "arrays are JSON text");
+
+    // Filters and scope apply as for JSON.
+    let eur = csv(&app, &manager, "/api/v1/customers?q=Bulk").await;
+    assert_eq!(eur.len() - 1, 229);
+    let bobs = csv(&app, &bob, "/api/v1/customers").await;
+    let bob_json = walk(&app, &bob, "/api/v1/customers", "id", 200).await;
+    assert_eq!(bobs.len() - 1, bob_json.len());
+
+    // Other lists: documents with their sort, a one-page list, a history, a search.
+    let orders = csv(&app, &manager, "/api/v1/sales-orders?sort=-total").await;
+    let order_ids = walk(&app, &manager, "/api/v1/sales-orders", "-total", 200).await;
+    let oc = orders[0].iter().position(|c| c == "id").unwrap();
+    assert_eq!(orders[1..].iter().map(|r| r[oc].parse::<i64>().unwrap()).collect::<Vec<_>>(), order_ids);
+    assert!(csv(&app, &manager, "/api/v1/currencies").await.len() > 100);
+    let hits = csv(&app, &manager, "/api/v1/search?q=bulk&kinds=customer").await;
+    assert_eq!(hits.len() - 1, 229);
+
+    // Negotiation: JSON stays the default and wins when preferred; errors stay problems.
+    let r = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/customers?limit=1",
+            &manager,
+            None,
+            &[("accept", "text/csv;q=0.5, application/json")],
+        )
+        .await;
+    assert!(r.body["data"].is_array());
+    let r = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/customers?limit=1",
+            &manager,
+            None,
+            &[("accept", "application/json;q=0.2, text/csv")],
+        )
+        .await;
+    assert!(r.body.is_string());
+    let r = app
+        .call(reqwest::Method::GET, "/api/v1/customers?sort=shoe_size", &manager, None, &[("accept", "text/csv")])
+        .await;
+    r.problem(400, "invalid_query");
+    let r = app.call(reqwest::Method::GET, "/api/v1/users", &bob, None, &[("accept", "text/csv")]).await;
+    r.problem(403, "forbidden");
+}
+
 macro_rules! on_demo {
     ($($name:ident),*) => {$(
         mod $name {
@@ -422,4 +534,4 @@ macro_rules! on_demo {
     )*};
 }
 
-on_demo!(every_sort_pages_exactly, document_filters, expansion);
+on_demo!(every_sort_pages_exactly, document_filters, expansion, csv_export);

@@ -10,6 +10,7 @@ mod crm_reports;
 mod customers;
 mod demo;
 mod generated_scope;
+mod imports;
 mod integrity;
 mod items;
 mod lists;

@@ -453,6 +453,27 @@ impl TestApp {
         Resp { status, headers, body }
     }
 
+    /// A raw body with its content type and extra headers (file uploads).
+    pub async fn upload(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut rb = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body.to_string());
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        Self::finish(rb).await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Resp {
         self.call(Method::GET, path, token, None, &[]).await
     }
@@ -488,6 +509,7 @@ impl TestApp {
             "audit_log" => audit_log::table.count().get_result(c),
             "users" => users::table.count().get_result(c),
             "idempotency_keys" => idempotency_keys::table.count().get_result(c),
+            "imports" => imports::table.count().get_result(c),
             other => panic!("unknown table {other}"),
         })
         .unwrap()

@@ -159,8 +159,7 @@ pub async fn upload_attachment(
 #[get("/items/{id}/attachments")]
 pub async fn list_attachments(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let data = auth.read(move |c, caller| attachments::list(c, caller, id)).await?;
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None, total: None }))
+    auth.list_one(move |c, caller| attachments::list(c, caller, id)).await
 }
 
 /// Download an attachment with its sniffed content type.
@@ -231,8 +230,7 @@ pub async fn attachment_history(
     q: StrictQuery<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let ((id, aid), p) = (path.into_inner(), q.0.page()?);
-    let h = auth.read(move |c, caller| attachments::history(c, caller, id, aid, &p)).await?;
-    Ok(HttpResponse::Ok().json(history_page(h)))
+    auth.list(p, move |c, caller, p| attachments::history(c, caller, id, aid, p).map(history_page)).await
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

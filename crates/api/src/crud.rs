@@ -73,7 +73,7 @@ macro_rules! crud_resource {
             #[get($collection)]
             pub async fn list_all(auth: Auth, q: StrictQuery<$query>) -> Result<HttpResponse, Problem> {
                 let (filter, page) = q.0.split()?;
-                Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::list(c, caller, &filter, &page)).await?))
+                auth.list(page, move |c, caller, page| service::list(c, caller, &filter, page)).await
             }
 
             #[utoipa::path(
@@ -129,8 +129,7 @@ macro_rules! crud_resource {
             #[get($history)]
             pub async fn history(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
                 let (id, page) = (id.into_inner(), q.0.page()?);
-                let h = auth.read(move |c, caller| service::history(c, caller, id, &page)).await?;
-                Ok(HttpResponse::Ok().json(history_page(h)))
+                auth.list(page, move |c, caller, page| service::history(c, caller, id, page).map(history_page)).await
             }
 
             /// Registers the six handlers.
@@ -423,8 +422,7 @@ macro_rules! history_endpoint {
             q: $crate::extract::StrictQuery<$crate::common::PageQuery>,
         ) -> Result<actix_web::HttpResponse, $crate::problem::Problem> {
             let ($id, $page) = (id.into_inner(), q.0.page()?);
-            let h = auth.read(move |$c, $caller| $call).await?;
-            Ok(actix_web::HttpResponse::Ok().json($crate::common::history_page(h)))
+            auth.list($page, move |$c, $caller, $page| $call.map($crate::common::history_page)).await
         }
     };
 }

@@ -101,14 +101,12 @@ pub async fn list_customers(auth: Auth, q: StrictQuery<CustomerQuery>) -> Result
         sales_person_id: q.sales_person_id,
     };
     let expand: Vec<ordo_core::expand::Expand> = q.expand.into_iter().map(Into::into).collect();
-    let result = auth
-        .read(move |c, caller| {
-            let mut p = service::list_customers(c, caller, &filter, &page)?;
-            ordo_sales_docs::expand::apply(c, &mut p.data, &expand)?;
-            Ok(p)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(result))
+    auth.list(page, move |c, caller, page| {
+        let mut p = service::list_customers(c, caller, &filter, page)?;
+        ordo_sales_docs::expand::apply(c, &mut p.data, &expand)?;
+        Ok(p)
+    })
+    .await
 }
 
 /// Get a customer.
@@ -188,8 +186,7 @@ pub async fn customer_history(
     q: StrictQuery<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let (id, page) = (id.into_inner(), q.0.page()?);
-    let h = auth.read(move |conn, caller| service::customer_history(conn, caller, id, &page)).await?;
-    Ok(HttpResponse::Ok().json(history_page(h)))
+    auth.list(page, move |conn, caller, page| service::customer_history(conn, caller, id, page).map(history_page)).await
 }
 
 /// List a customer's contacts.
@@ -202,8 +199,7 @@ pub async fn customer_history(
 #[get("/customers/{id}/contacts")]
 pub async fn list_contacts(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
     let (id, page) = (id.into_inner(), q.0.page()?);
-    let r = auth.read(move |conn, caller| service::list_contacts(conn, caller, id, &page)).await?;
-    Ok(HttpResponse::Ok().json(r))
+    auth.list(page, move |conn, caller, page| service::list_contacts(conn, caller, id, page)).await
 }
 
 /// Add a contact to a customer. `is_primary: true` takes the flag from any other contact.

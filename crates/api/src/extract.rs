@@ -140,6 +140,19 @@ impl Auth {
         &self.state
     }
 
+    pub fn state_data(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Work on the writer that is always rolled back (a dry run).
+    pub async fn dry_run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConnection, &Caller) -> DResult<T> + Send + 'static,
+    ) -> Result<T, Problem> {
+        let (db, stats, caller) = (self.state.db.clone(), self.meta.stats.clone(), self.caller.clone());
+        self.block(move || db.dry_run(&stats, |c| f(c, &caller))).await
+    }
+
     async fn block<T: Send + 'static>(&self, f: impl FnOnce() -> DResult<T> + Send + 'static) -> Result<T, Problem> {
         let span = tracing::Span::current();
         web::block(move || {
@@ -157,6 +170,78 @@ impl Auth {
     ) -> Result<T, Problem> {
         let (db, stats, caller) = (self.state.db.clone(), self.meta.stats.clone(), self.caller.clone());
         self.block(move || db.read(&stats, |c| f(c, &caller))).await
+    }
+
+    /// A paged list: the page as JSON, or with `Accept: text/csv` every page from the
+    /// cursor on (200 rows per read), streamed as one CSV file. `f` reads one page.
+    pub async fn list<T, F>(&self, page: ordo_core::PageRequest, f: F) -> Result<HttpResponse, Problem>
+    where
+        T: Serialize + Send + 'static,
+        F: Fn(&mut DbConnection, &Caller, &ordo_core::PageRequest) -> DResult<ordo_core::Page<T>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        if !crate::csv::wanted(&self.req) {
+            let p = self.read(move |c, caller| f(c, caller, &page)).await?;
+            return Ok(HttpResponse::Ok().json(p));
+        }
+        let f = std::sync::Arc::new(f);
+        let mut page = page;
+        page.limit = ordo_core::page::MAX_LIMIT;
+        page.include_total = false;
+        // The first page before the answer starts: its errors are still a problem+json.
+        let first = {
+            let (f, page) = (f.clone(), page.clone());
+            self.read(move |c, caller| f(c, caller, &page)).await?
+        };
+        let pattern = self.req.match_pattern().unwrap_or_default();
+        let cols = self.state.csv_columns(&pattern).unwrap_or_default();
+        let encode = move |p: &ordo_core::Page<T>, out: &mut String| {
+            let rows: Vec<serde_json::Value> =
+                p.data.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
+            crate::csv::rows(&cols, &rows, out);
+        };
+        let mut head = crate::csv::header_line(&self.state.csv_columns(&pattern).unwrap_or_default());
+        encode(&first, &mut head);
+        let (db, stats, caller) = (self.state.db.clone(), self.meta.stats.clone(), self.caller.clone());
+        let rest = futures_util::stream::unfold(first.next_cursor, move |cursor| {
+            let (f, db, stats, caller, encode, mut page) =
+                (f.clone(), db.clone(), stats.clone(), caller.clone(), encode.clone(), page.clone());
+            async move {
+                let c = ordo_core::Cursor::decode(&cursor?).ok()?;
+                (page.after_id, page.after_key) = (Some(c.after_id), c.after_key);
+                let next = web::block(move || db.read(&stats, |conn| f(conn, &caller, &page))).await;
+                match next {
+                    Ok(Ok(p)) => {
+                        let mut out = String::new();
+                        encode(&p, &mut out);
+                        Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), p.next_cursor))
+                    }
+                    // The status line is gone: a cut-off body is all that can say it.
+                    _ => Some((Err(actix_web::error::ErrorInternalServerError("export interrupted")), None)),
+                }
+            }
+        });
+        let first = futures_util::stream::once(std::future::ready(Ok::<_, actix_web::Error>(web::Bytes::from(head))));
+        let name = pattern.rsplit('/').find(|s| !s.starts_with('{')).unwrap_or("export").to_string();
+        Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")))
+            .insert_header((header::CACHE_CONTROL, "private, no-store"))
+            .insert_header((header::VARY, "Authorization, Accept"))
+            .streaming(futures_util::StreamExt::chain(first, rest)))
+    }
+
+    /// A list that is always one page (`next_cursor` null), as JSON or CSV.
+    pub async fn list_one<T, F>(&self, f: F) -> Result<HttpResponse, Problem>
+    where
+        T: Serialize + Send + 'static,
+        F: Fn(&mut DbConnection, &Caller) -> DResult<Vec<T>> + Send + Sync + 'static,
+    {
+        let page = ordo_core::PageRequest::parse(None, None)?;
+        self.list(page, move |c, caller, _| Ok(ordo_core::Page { data: f(c, caller)?, next_cursor: None, total: None }))
+            .await
     }
 
     /// One transaction on the writer (PATCH, DELETE).

@@ -89,8 +89,7 @@ posting!(
 #[get("/stock/balances")]
 pub async fn balances(auth: Auth, q: StrictQuery<BalanceQuery>) -> Result<HttpResponse, Problem> {
     let (f, page) = q.0.split()?;
-    Ok(HttpResponse::Ok()
-        .json(auth.read(move |c, caller| ordo_fulfillment::stock::balances(c, caller, &f, &page)).await?))
+    auth.list(page, move |c, caller, page| ordo_fulfillment::stock::balances(c, caller, &f, page)).await
 }
 
 /// The stock ledger: every movement, oldest first.
@@ -99,8 +98,7 @@ pub async fn balances(auth: Auth, q: StrictQuery<BalanceQuery>) -> Result<HttpRe
 #[get("/stock/ledger")]
 pub async fn ledger(auth: Auth, q: StrictQuery<LedgerQuery>) -> Result<HttpResponse, Problem> {
     let (f, page) = q.0.split()?;
-    Ok(HttpResponse::Ok()
-        .json(auth.read(move |c, caller| ordo_fulfillment::stock::ledger(c, caller, &f, &page)).await?))
+    auth.list(page, move |c, caller, page| ordo_fulfillment::stock::ledger(c, caller, &f, page)).await
 }
 
 /// Hold stock for a back-ordered order line or a customer: 422 `insufficient_stock`
@@ -124,7 +122,7 @@ pub async fn create_reservation(auth: Auth, body: ValidJson<ReservationCreate>) 
 #[get("/reservations")]
 pub async fn list_reservations(auth: Auth, q: StrictQuery<ReservationQuery>) -> Result<HttpResponse, Problem> {
     let (f, page) = q.0.split()?;
-    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| reservations::list(c, caller, &f, &page)).await?))
+    auth.list(page, move |c, caller, page| reservations::list(c, caller, &f, page)).await
 }
 
 /// Get a reservation.
@@ -140,7 +138,7 @@ pub async fn get_reservation(auth: Auth, id: web::Path<i64>) -> Result<HttpRespo
 crate::history_endpoint! {
     /// History of a reservation.
     fn reservation_history, tag: "stock", id: "getReservationHistory", path: "/reservations/{id}/history",
-    call: |c, caller, id, page| reservations::history(c, caller, id, &page)
+    call: |c, caller, id, page| reservations::history(c, caller, id, page)
 }
 
 crate::action! {
@@ -250,7 +248,7 @@ pub async fn create_delivery(
 #[get("/deliveries")]
 pub async fn list_deliveries(auth: Auth, q: StrictQuery<DeliveryQuery>) -> Result<HttpResponse, Problem> {
     let (f, page) = q.0.split()?;
-    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| deliveries::list(c, caller, &f, &page)).await?))
+    auth.list(page, move |c, caller, page| deliveries::list(c, caller, &f, page)).await
 }
 
 /// Get a delivery.
@@ -286,7 +284,7 @@ pub async fn delivery_document(auth: Auth, id: web::Path<i64>) -> Result<HttpRes
 crate::history_endpoint! {
     /// History of a delivery: creation, each state change, the shipping details.
     fn delivery_history, tag: "deliveries", id: "getDeliveryHistory", path: "/deliveries/{id}/history",
-    call: |c, caller, id, page| deliveries::history(c, caller, id, &page)
+    call: |c, caller, id, page| deliveries::history(c, caller, id, page)
 }
 
 crate::action! {
@@ -325,7 +323,7 @@ pub async fn create_return(auth: Auth, body: ValidJson<ReturnCreate>) -> Result<
 crate::history_endpoint! {
     /// History of a return authorisation: creation and receipt.
     fn return_history, tag: "deliveries", id: "getReturnHistory", path: "/returns/{id}/history",
-    call: |c, caller, id, page| deliveries::return_history(c, caller, id, &page)
+    call: |c, caller, id, page| deliveries::return_history(c, caller, id, page)
 }
 
 /// List returns.
@@ -334,7 +332,7 @@ crate::history_endpoint! {
 #[get("/returns")]
 pub async fn list_returns(auth: Auth, q: StrictQuery<ReturnQuery>) -> Result<HttpResponse, Problem> {
     let (f, page) = crate::crud::ListQuery::split(q.0)?;
-    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| deliveries::list_returns(c, caller, &f, &page)).await?))
+    auth.list(page, move |c, caller, page| deliveries::list_returns(c, caller, &f, page)).await
 }
 
 /// Get a return.
@@ -443,7 +441,7 @@ pub async fn item_availability(
 #[get("/reports/order-completeness")]
 pub async fn order_completeness(auth: Auth, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
     let page = q.0.page()?;
-    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| availability::completeness(c, caller, &page)).await?))
+    auth.list(page, availability::completeness).await
 }
 
 pub fn availability_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

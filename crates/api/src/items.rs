@@ -79,7 +79,7 @@ pub async fn list_items(auth: Auth, q: StrictQuery<ItemQuery>) -> Result<HttpRes
         updated_since: timestamp_param("updated_since", q.updated_since.as_deref())?,
         include_archived: q.include_archived.unwrap_or(false),
     };
-    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::list_items(c, caller, &filter, &page)).await?))
+    auth.list(page, move |c, caller, page| service::list_items(c, caller, &filter, page)).await
 }
 
 /// Get an item.
@@ -146,8 +146,7 @@ pub async fn delete_item(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> R
 #[get("/items/{id}/history")]
 pub async fn item_history(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
     let (id, page) = (id.into_inner(), q.0.page()?);
-    let h = auth.read(move |c, caller| service::item_history(c, caller, id, &page)).await?;
-    Ok(HttpResponse::Ok().json(history_page(h)))
+    auth.list(page, move |c, caller, page| service::item_history(c, caller, id, page).map(history_page)).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -194,7 +193,7 @@ pub async fn list_item_groups(auth: Auth, q: StrictQuery<GroupQuery>) -> Result<
     let q = q.0;
     let page = page(q.limit, q.cursor.as_deref())?;
     let parent = q.parent_id;
-    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::list_groups(c, caller, parent, &page)).await?))
+    auth.list(page, move |c, caller, page| service::list_groups(c, caller, parent, page)).await
 }
 
 /// Get an item group.
@@ -265,8 +264,7 @@ pub async fn item_group_history(
     q: StrictQuery<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let (id, page) = (id.into_inner(), q.0.page()?);
-    let h = auth.read(move |c, caller| service::group_history(c, caller, id, &page)).await?;
-    Ok(HttpResponse::Ok().json(history_page(h)))
+    auth.list(page, move |c, caller, page| service::group_history(c, caller, id, page).map(history_page)).await
 }
 
 impl crate::crud::Resource for ordo_catalog::units::Unit {
@@ -306,8 +304,7 @@ crate::crud_resource! {
 #[get("/items/{id}/units")]
 pub async fn list_item_units(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let data = auth.read(move |c, caller| ordo_catalog::units::item_unit_service::list(c, caller, id)).await?;
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None, total: None }))
+    auth.list_one(move |c, caller| ordo_catalog::units::item_unit_service::list(c, caller, id)).await
 }
 
 /// Allow selling an item in another unit: `factor` base units per unit (BOX = 12 PCS).
@@ -396,8 +393,10 @@ pub async fn item_unit_history(
     q: StrictQuery<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let ((id, uid), p) = (path.into_inner(), q.0.page()?);
-    let h = auth.read(move |c, caller| ordo_catalog::units::item_unit_service::history(c, caller, id, uid, &p)).await?;
-    Ok(HttpResponse::Ok().json(history_page(h)))
+    auth.list(p, move |c, caller, p| {
+        ordo_catalog::units::item_unit_service::history(c, caller, id, uid, p).map(history_page)
+    })
+    .await
 }
 
 /// Change a component's quantity, required flag or price override (merge-patch).
@@ -434,8 +433,7 @@ pub async fn item_component_history(
     q: StrictQuery<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let ((id, cid), p) = (path.into_inner(), q.0.page()?);
-    let h = auth.read(move |c, caller| component_service::history(c, caller, id, cid, &p)).await?;
-    Ok(HttpResponse::Ok().json(history_page(h)))
+    auth.list(p, move |c, caller, p| component_service::history(c, caller, id, cid, p).map(history_page)).await
 }
 
 /// Change an option group (merge-patch of its create shape; `choices` is replaced whole).
@@ -472,8 +470,7 @@ pub async fn item_option_group_history(
     q: StrictQuery<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let ((id, oid), p) = (path.into_inner(), q.0.page()?);
-    let h = auth.read(move |c, caller| option_service::history(c, caller, id, oid, &p)).await?;
-    Ok(HttpResponse::Ok().json(history_page(h)))
+    auth.list(p, move |c, caller, p| option_service::history(c, caller, id, oid, p).map(history_page)).await
 }
 
 /// The item's product structure: its components, required and optional.
@@ -486,8 +483,7 @@ pub async fn item_option_group_history(
 #[get("/items/{id}/components")]
 pub async fn list_item_components(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let data = auth.read(move |c, caller| component_service::list(c, caller, id)).await?;
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None, total: None }))
+    auth.list_one(move |c, caller| component_service::list(c, caller, id)).await
 }
 
 /// Add a component to an item (making it a bundle). A component that contains the item is refused.
@@ -543,8 +539,7 @@ pub async fn delete_item_component(auth: Auth, path: web::Path<(i64, i64)>) -> R
 #[get("/items/{id}/options")]
 pub async fn list_item_options(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let data = auth.read(move |c, caller| option_service::list(c, caller, id)).await?;
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None, total: None }))
+    auth.list_one(move |c, caller| option_service::list(c, caller, id)).await
 }
 
 /// Add an option group; each choice may add a price delta or a component.

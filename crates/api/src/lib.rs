@@ -5,11 +5,13 @@ pub mod attachments;
 pub mod auth;
 pub mod common;
 pub mod crud;
+pub mod csv;
 pub mod customers;
 pub mod demo;
 pub mod demo_sales;
 pub mod extract;
 pub mod fulfillment;
+pub mod imports;
 pub mod items;
 pub mod jobs;
 pub mod openapi;
@@ -63,6 +65,12 @@ pub struct AppState {
     routes: Arc<Vec<(Vec<String>, Vec<&'static str>)>>,
     /// The served OpenAPI document, built once per process (not once per worker).
     spec_json: Arc<str>,
+    /// CSV columns of every paged list, by path template (from the document).
+    csv_columns: Arc<std::collections::HashMap<String, Vec<String>>>,
+    /// The document's schemas (they type the cells of imported CSV files).
+    schemas: Arc<serde_json::Value>,
+    /// This app's import worker.
+    pub imports: Arc<imports::Runtime>,
 }
 
 impl AppState {
@@ -90,8 +98,32 @@ impl AppState {
                 (segs, methods)
             })
             .collect();
-        let spec_json = openapi::spec_json().into();
-        AppState { db, jwt, config, routes: Arc::new(routes), spec_json }
+        let spec_json: Arc<str> = openapi::spec_json().into();
+        let doc: serde_json::Value = serde_json::from_str(&spec_json).unwrap_or_default();
+        let csv_columns = Arc::new(csv::columns_by_path(&doc));
+        let mut schemas = doc["components"]["schemas"].clone();
+        schemas["PriceAdjustmentRow"] =
+            serde_json::to_value(<imports::PriceAdjustmentRow as utoipa::PartialSchema>::schema()).unwrap_or_default();
+        AppState {
+            db,
+            jwt,
+            config,
+            routes: Arc::new(routes),
+            spec_json,
+            csv_columns,
+            schemas: Arc::new(schemas),
+            imports: Default::default(),
+        }
+    }
+
+    /// The OpenAPI document's component schemas.
+    pub fn spec_schemas(&self) -> &serde_json::Value {
+        &self.schemas
+    }
+
+    /// The CSV columns of the list at `path` (a route pattern).
+    pub fn csv_columns(&self, path: &str) -> Option<Vec<String>> {
+        self.csv_columns.get(path).cloned()
     }
 
     fn allowed_methods(&self, path: &str) -> Option<String> {

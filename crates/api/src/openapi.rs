@@ -18,7 +18,7 @@ use crate::{auth, customers, items, pricing, users};
 #[openapi(
     info(
         title = "Ordo",
-        description = "Headless sales & order management: customers, items, pricing, quotations, orders, fulfillment and billing over REST/JSON.\n\nMoney and quantities are decimal strings; errors are `application/problem+json`; lists are cursor-paginated; writes honour `If-Match` and `Idempotency-Key`.\n\nEvery JSON answer carries an `ETag` naming its exact representation (`\"<version>-<digest>\"` for versioned resources, whose version part is what `If-Match` checks); a GET with a current `If-None-Match` is a 304; every GET route also answers `HEAD`; authenticated answers are `Cache-Control: private, no-cache` and `Vary: Authorization`.",
+        description = "Headless sales & order management: customers, items, pricing, quotations, orders, fulfillment and billing over REST/JSON.\n\nMoney and quantities are decimal strings; errors are `application/problem+json`; lists are cursor-paginated; writes honour `If-Match` and `Idempotency-Key`.\n\nEvery JSON answer carries an `ETag` naming its exact representation (`\"<version>-<digest>\"` for versioned resources, whose version part is what `If-Match` checks); a GET with a current `If-None-Match` is a 304; every GET route also answers `HEAD`; authenticated answers are `Cache-Control: private, no-cache` and `Vary: Authorization`.\n\nEvery list also answers `Accept: text/csv`: all its rows from the given cursor on (every page, streamed), with the filters and sort of the request; the columns are the properties of the list's item schema in order, nested objects as JSON text, text that a spreadsheet would run as a formula prefixed with `'`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
         version = "1.0.0"
     ),
@@ -49,6 +49,7 @@ use crate::{auth, customers, items, pricing, users};
         (name = "sales-orders", description = "Sales orders: approval routes, checklists, confirmation, journal and lifecycle"),
         (name = "blanket-orders", description = "Blanket orders: agreed quantities or value over a period, delivery schedules and call-offs"),
         (name = "activities", description = "Calls, meetings, emails, tasks and notes; the iCalendar feed"),
+        (name = "imports", description = "Bulk import of customers, contacts, items, prices, price-list adjustments and opening stock from CSV or JSON Lines"),
         (name = "search", description = "One search box over customers, contacts, items, leads, opportunities and documents"),
         (name = "reports", description = "Pipeline, contact discipline and demand reports; the demand register for planning"),
         (name = "stock", description = "Warehouses, stock postings, balances, the ledger and reservations"),
@@ -104,6 +105,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     crate::activities::routes(cfg);
     crate::reports::routes(cfg);
     crate::search::routes(cfg);
+    crate::imports::routes(cfg);
     crate::fulfillment::routes(cfg);
 }
 
@@ -385,11 +387,15 @@ pub fn finish(v: &mut serde_json::Value) {
                         }
                     }
                 }
+                let paged = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("/Page_"));
+                if paged && method == "get" {
+                    op["responses"]["200"]["content"]["text/csv"] = json!({"schema": {"type": "string",
+                        "description": "With `Accept: text/csv`: every row from the cursor on (all pages), one line each; columns are the item schema's properties"}});
+                }
                 if op.get("description").is_none() {
                     let summary = op["summary"].as_str().unwrap_or_default().to_string();
-                    let paged = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
-                        .as_str()
-                        .is_some_and(|r| r.contains("/Page_"));
                     op["description"] = Value::String(describe(method, path, paged, &summary));
                 }
             }

@@ -131,8 +131,7 @@ crate::action! {
 #[get("/opportunities/{id}/stage-changes")]
 pub async fn stage_changes(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
     let (id, page) = (id.into_inner(), q.0.page()?);
-    Ok(HttpResponse::Ok()
-        .json(auth.read(move |c, caller| opportunity_service::stage_changes(c, caller, id, &page)).await?))
+    auth.list(page, move |c, caller, page| opportunity_service::stage_changes(c, caller, id, page)).await
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -237,7 +237,7 @@ pub async fn list_currencies(auth: Auth) -> Result<HttpResponse, Problem> {
     let base = auth.db_state().config.base_currency;
     let data: Vec<CurrencyInfo> =
         Currency::all().map(|c| CurrencyInfo { code: c, minor_units: c.minor_units(), base: c == base }).collect();
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None, total: None }))
+    auth.list_one(move |_, _| Ok(data.clone())).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -291,7 +291,7 @@ pub async fn list_item_prices(
     let (id, q) = (id.into_inner(), q.0);
     let p = page(q.limit, q.cursor.as_deref())?;
     let item = q.item_id;
-    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::item_prices::list(c, caller, id, item, &p)).await?))
+    auth.list(p, move |c, caller, p| service::item_prices::list(c, caller, id, item, p)).await
 }
 
 /// Add a price (or a quantity tier) for an item to a price list.
@@ -389,8 +389,7 @@ pub async fn item_price_history(
     q: StrictQuery<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let ((id, price_id), p) = (path.into_inner(), q.0.page()?);
-    let h = auth.read(move |c, caller| service::item_prices::history(c, caller, id, price_id, &p)).await?;
-    Ok(HttpResponse::Ok().json(history_page(h)))
+    auth.list(p, move |c, caller, p| service::item_prices::history(c, caller, id, price_id, p).map(history_page)).await
 }
 
 /// Get one special price of a customer.
@@ -442,8 +441,8 @@ pub async fn customer_price_history(
     q: StrictQuery<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let ((id, price_id), p) = (path.into_inner(), q.0.page()?);
-    let h = auth.read(move |c, caller| service::customer_prices::history(c, caller, id, price_id, &p)).await?;
-    Ok(HttpResponse::Ok().json(history_page(h)))
+    auth.list(p, move |c, caller, p| service::customer_prices::history(c, caller, id, price_id, p).map(history_page))
+        .await
 }
 
 /// List a customer's special prices.
@@ -460,7 +459,7 @@ pub async fn list_customer_prices(
     q: StrictQuery<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let (id, p) = (id.into_inner(), q.0.page()?);
-    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::customer_prices::list(c, caller, id, &p)).await?))
+    auth.list(p, move |c, caller, p| service::customer_prices::list(c, caller, id, p)).await
 }
 
 /// Agree a special price with a customer (beats list prices; not discounted).

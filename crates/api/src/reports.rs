@@ -123,7 +123,7 @@ pub async fn demand(auth: Auth, q: StrictQuery<DemandParams>) -> Result<HttpResp
 pub async fn planning_demand(auth: Auth, q: StrictQuery<DemandParams>) -> Result<HttpResponse, Problem> {
     let page = crate::common::page(q.0.limit, q.0.cursor.as_deref())?;
     let dq = q.0.query();
-    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| reports::register(c, caller, &dq, &page)).await?))
+    auth.list(page, move |c, caller, page| reports::register(c, caller, &dq, page)).await
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -70,8 +70,7 @@ crate::crud_resource! {
 )]
 #[get("/number-series")]
 pub async fn list_number_series(auth: Auth) -> Result<HttpResponse, Problem> {
-    let data = auth.read(number_series_service::list).await?;
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None, total: None }))
+    auth.list_one(number_series_service::list).await
 }
 
 /// Change a series' pattern (e.g. `SO-{YYYY}-{######}`) or move its counter forward.
@@ -228,7 +227,7 @@ macro_rules! document_resource {
             #[get($collection)]
             pub async fn list_all(auth: Auth, q: StrictQuery<$query>) -> Result<HttpResponse, Problem> {
                 let (filter, page) = q.0.split()?;
-                Ok(HttpResponse::Ok().json(auth.read(move |c, caller| service::list(c, caller, &filter, &page)).await?))
+                auth.list(page, move |c, caller, page| service::list(c, caller, &filter, page)).await
             }
 
             #[utoipa::path(tag = $tag, operation_id = $g, summary = $gs, params(("id" = i64, Path, description = "Id"), IncludeQuery),
@@ -273,8 +272,7 @@ macro_rules! document_resource {
             #[get($history)]
             pub async fn history(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
                 let (id, page) = (id.into_inner(), q.0.page()?);
-                let h = auth.read(move |c, caller| service::history(c, caller, id, &page)).await?;
-                Ok(HttpResponse::Ok().json(history_page(h)))
+                auth.list(page, move |c, caller, page| service::history(c, caller, id, page).map(history_page)).await
             }
 
             async fn change(auth: Auth, id: i64, if_match: IfMatch, change: LineChange) -> Result<HttpResponse, Problem> {

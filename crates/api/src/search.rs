@@ -50,7 +50,10 @@ pub struct SearchParams {
 pub async fn search_all(auth: Auth, q: StrictQuery<SearchParams>) -> Result<HttpResponse, Problem> {
     let p = q.0;
     let req = SearchRequest::parse(&p.q, &p.kinds, p.limit, p.cursor.as_deref())?;
-    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| search::search(c, caller, &req)).await?))
+    // As CSV: every hit from the cursor on, to the depth limit (a search cursor
+    // carries its offset as the id).
+    let page = ordo_core::PageRequest::parse(None, None)?;
+    auth.list(page, move |c, caller, page| search::search(c, caller, &req.from(page.after_id))).await
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

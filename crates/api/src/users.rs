@@ -45,7 +45,7 @@ pub async fn create_user(auth: Auth, body: ValidJson<UserCreate>) -> Result<Http
 #[get("/users")]
 pub async fn list_users(auth: Auth, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
     let page = q.0.page()?;
-    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| accounts::list_users(c, caller, &page)).await?))
+    auth.list(page, accounts::list_users).await
 }
 
 /// Get a user (admin, or the user themself).
@@ -98,8 +98,7 @@ pub async fn update_user(
 #[get("/users/{id}/history")]
 pub async fn user_history(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
     let (id, page) = (id.into_inner(), q.0.page()?);
-    let h = auth.read(move |c, caller| accounts::user_history(c, caller, id, &page)).await?;
-    Ok(HttpResponse::Ok().json(history_page(h)))
+    auth.list(page, move |c, caller, page| accounts::user_history(c, caller, id, page).map(history_page)).await
 }
 
 /// A new API client with its secret. The secret is shown only in this response.
@@ -155,7 +154,7 @@ pub async fn create_api_client(auth: Auth, body: ValidJson<ApiClientCreate>) -> 
 #[get("/api-clients")]
 pub async fn list_api_clients(auth: Auth, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
     let page = q.0.page()?;
-    Ok(HttpResponse::Ok().json(auth.read(move |c, caller| accounts::list_clients(c, caller, &page)).await?))
+    auth.list(page, accounts::list_clients).await
 }
 
 /// Get an API client (admin).

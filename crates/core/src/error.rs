@@ -54,6 +54,22 @@ impl DomainError {
     pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
         DomainError::Validation(vec![FieldError::new(field, code, message)])
     }
+    /// The error as field errors (a bulk import reports them per row): the fields it
+    /// names, or one entry without a field carrying its code and detail.
+    pub fn field_errors(&self) -> Vec<FieldError> {
+        let whole = |code: &str, detail: &str| vec![FieldError::new("", code, detail)];
+        match self {
+            DomainError::Validation(e) => e.clone(),
+            DomainError::NotFound { errors, detail, .. } if errors.is_empty() => whole("not_found", detail),
+            DomainError::NotFound { errors, .. } => errors.clone(),
+            DomainError::Rule { code, detail, errors } if errors.is_empty() => whole(code, detail),
+            DomainError::Rule { errors, .. } => errors.clone(),
+            DomainError::Conflict { code, detail } => whole(code, detail),
+            DomainError::PreconditionFailed { detail } => whole("precondition_failed", detail),
+            DomainError::Forbidden { detail, .. } => whole("forbidden", detail),
+            DomainError::Internal(_) => whole("internal", "an internal error; see the server log"),
+        }
+    }
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         DomainError::Conflict { code, detail: detail.into() }
     }

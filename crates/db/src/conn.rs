@@ -202,6 +202,20 @@ impl Db {
         f(&mut conn)
     }
 
+    /// Runs `f` on the writer in a transaction that is always rolled back: a dry run
+    /// meets every rule a real run would (references, uniqueness) and writes nothing.
+    pub fn dry_run<T>(&self, stats: &Stats, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        let mut conn = Self::checkout(&self.writer, stats)?;
+        let conn: &mut DbConnection = &mut conn;
+        conn.batch_execute(match conn {
+            DbConnection::Sqlite(_) => "BEGIN IMMEDIATE",
+            DbConnection::Pg(_) => "BEGIN",
+        })?;
+        let out = catch_unwind(AssertUnwindSafe(|| f(conn)));
+        let _ = conn.batch_execute("ROLLBACK");
+        out.unwrap_or_else(|p| resume_unwind(p))
+    }
+
     /// Runs one use case as one transaction on the writer: all or nothing.
     pub fn write<T>(&self, stats: &Stats, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
         let mut conn = Self::checkout(&self.writer, stats)?;

@@ -205,6 +205,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    imports (id) {
+        id -> BigInt,
+        kind -> Text,
+        format -> Text,
+        status -> Text,
+        batch_size -> Nullable<BigInt>,
+        rows_total -> BigInt,
+        rows_done -> BigInt,
+        rows_imported -> BigInt,
+        rows_failed -> BigInt,
+        errors -> Text,
+        payload -> Text,
+        principal -> Text,
+        actor -> Text,
+        lease_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     refresh_tokens (id) {
         id -> BigInt,
         user_id -> BigInt,
@@ -1000,6 +1022,7 @@ diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    imports,
     refresh_tokens,
     suppliers,
     supplier_prices,

@@ -170,6 +170,12 @@ impl SearchRequest {
         }
     }
 
+    /// The same search from another offset (a CSV export walking the pages).
+    pub fn from(&self, offset: Option<i64>) -> SearchRequest {
+        let offset = offset.map_or(self.offset, |o| o.clamp(0, MAX_DEPTH));
+        SearchRequest { offset, ..self.clone() }
+    }
+
     /// What a cursor is bound to: the normalised words and kinds.
     fn label(&self) -> String {
         let kinds: Vec<&str> = self.kinds.iter().map(|k| k.as_str()).collect();

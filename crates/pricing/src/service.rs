@@ -599,7 +599,10 @@ pub mod item_prices {
     use crate::model::*;
     use crate::repo::*;
     use diesel::prelude::*;
+    use ordo_core::{FieldError, Money, Rate};
     use ordo_db::schema::{item_prices as t, items};
+    use rust_decimal::Decimal;
+    use time::Date;
 
     pub const ENTITY: &str = "item_price";
 
@@ -673,6 +676,157 @@ pub mod item_prices {
         let v = row.to_model();
         audit::record(conn, caller, ENTITY, v.id, "create", &to_json(&v))?;
         Ok(v)
+    }
+
+    /// Many prices into one list at once (bulk import): the same rules as [`create`]
+    /// (item exists, valid period, no overlapping price of the item, unit and tier,
+    /// also within the rows given), checked for every row with a few queries per
+    /// thousand rows, then inserted a thousand rows per statement. Answers the refused
+    /// rows (`row`, error) and inserts nothing when there are any. One audit record
+    /// on the price list says how many prices the import added.
+    pub fn import(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        list_id: i64,
+        rows: Vec<(i64, ItemPriceCreate)>,
+    ) -> Result<Vec<(i64, FieldError)>> {
+        write(caller)?;
+        find_price_list(conn, list_id)?;
+        let mut ids: Vec<i64> = rows.iter().map(|(_, r)| r.item_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut units = std::collections::HashMap::new();
+        // Validity periods per (item, unit, tier): the existing ones and the accepted rows'.
+        type Periods = Vec<(Option<Date>, Option<Date>)>;
+        let mut taken: std::collections::HashMap<(i64, String, i64), Periods> = std::collections::HashMap::new();
+        for chunk in ids.chunks(1000) {
+            for (id, unit) in items::table
+                .filter(items::id.eq_any(chunk))
+                .select((items::id, items::base_unit))
+                .load::<(i64, String)>(conn)?
+            {
+                units.insert(id, unit);
+            }
+            for p in t::table
+                .filter(t::price_list_id.eq(list_id))
+                .filter(t::item_id.eq_any(chunk))
+                .select(ItemPriceRow::as_select())
+                .load(conn)?
+            {
+                taken.entry((p.item_id, p.unit, p.min_quantity)).or_default().push((p.valid_from, p.valid_to));
+            }
+        }
+        let (ts, mut errors, mut new) = (now(), vec![], Vec::with_capacity(rows.len()));
+        for (n, r) in rows {
+            if let Err(e) = validity(r.valid_from, r.valid_to) {
+                errors.extend(e.field_errors().into_iter().map(|f| (n, f)));
+                continue;
+            }
+            let Some(base) = units.get(&r.item_id) else {
+                errors.push((n, FieldError::new("item_id", "not_found", format!("item {} not found", r.item_id))));
+                continue;
+            };
+            let row = NewItemPrice {
+                price_list_id: list_id,
+                item_id: r.item_id,
+                unit: r.unit.unwrap_or_else(|| base.clone()),
+                price: r.price.to_scaled(),
+                min_quantity: r.min_quantity.unwrap_or_default().to_scaled(),
+                valid_from: r.valid_from,
+                valid_to: r.valid_to,
+                version: 1,
+                created_at: ts,
+                updated_at: ts,
+            };
+            let periods = taken.entry((row.item_id, row.unit.clone(), row.min_quantity)).or_default();
+            if periods.iter().any(|p| overlaps(*p, (row.valid_from, row.valid_to))) {
+                errors.push((
+                    n,
+                    FieldError::new(
+                        "item_id",
+                        "overlapping_price",
+                        "a price of this item, unit and tier is valid in an overlapping period",
+                    ),
+                ));
+                continue;
+            }
+            periods.push((row.valid_from, row.valid_to));
+            new.push(row);
+        }
+        if !errors.is_empty() {
+            return Ok(errors);
+        }
+        for chunk in new.chunks(1000) {
+            // Every column bound (NULL, never DEFAULT): diesel runs a multi-row VALUES
+            // on SQLite as one statement only then, and per backend.
+            let values: Vec<_> = chunk
+                .iter()
+                .map(|r| {
+                    (
+                        t::price_list_id.eq(r.price_list_id),
+                        t::item_id.eq(r.item_id),
+                        t::unit.eq(&r.unit),
+                        t::price.eq(r.price),
+                        t::min_quantity.eq(r.min_quantity),
+                        t::valid_from.eq(r.valid_from),
+                        t::valid_to.eq(r.valid_to),
+                        t::version.eq(r.version),
+                        t::created_at.eq(r.created_at),
+                        t::updated_at.eq(r.updated_at),
+                    )
+                })
+                .collect();
+            match conn {
+                DbConnection::Pg(c) => diesel::insert_into(t::table).values(values).execute(c)?,
+                DbConnection::Sqlite(c) => diesel::insert_into(t::table).values(values).execute(c)?,
+            };
+        }
+        audit::record(conn, caller, "price_list", list_id, "import_prices", &serde_json::json!({"added": new.len()}))?;
+        Ok(vec![])
+    }
+
+    /// Raises (or lowers) every price of a list, of one item or of one item group, by
+    /// `percent`, rounded to the list currency's minor units: a price-list adjustment.
+    /// Answers how many prices changed; each change is in the price's history.
+    pub fn adjust(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        list_id: i64,
+        item_id: Option<i64>,
+        item_group_id: Option<i64>,
+        percent: Rate,
+    ) -> Result<usize> {
+        write(caller)?;
+        let list = find_price_list(conn, list_id)?;
+        let minor = ordo_core::Currency::from_code(&list.currency).map_or(2, |c| c.minor_units() as u32);
+        let mut q = t::table.filter(t::price_list_id.eq(list_id)).select(ItemPriceRow::as_select()).into_boxed();
+        if let Some(i) = item_id {
+            q = q.filter(t::item_id.eq(i));
+        }
+        if let Some(g) = item_group_id {
+            q = q.filter(t::item_id.eq_any(items::table.filter(items::item_group_id.eq(g)).select(items::id)));
+        }
+        let factor = Decimal::ONE + percent.value() / Decimal::ONE_HUNDRED;
+        let rows: Vec<ItemPriceRow> = q.load(conn)?;
+        for r in &rows {
+            let price = (Money::from_scaled(r.price).value() * factor)
+                .round_dp_with_strategy(minor, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+            let price = Money::new(price.max(Decimal::ZERO))
+                .map_err(|e| DomainError::field("percent", "range", e.to_string()))?
+                .to_scaled();
+            diesel::update(t::table.filter(t::id.eq(r.id)))
+                .set((t::price.eq(price), t::version.eq(r.version + 1), t::updated_at.eq(now())))
+                .execute(conn)?;
+            audit::record(
+                conn,
+                caller,
+                ENTITY,
+                r.id,
+                "adjust",
+                &serde_json::json!({"price": Money::from_scaled(price), "percent": percent}),
+            )?;
+        }
+        Ok(rows.len())
     }
 
     pub fn list(
