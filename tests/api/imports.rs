@@ -224,6 +224,27 @@ async fn scope_permissions_and_refusals(app: TestApp) {
     // The file itself.
     let r = send(&app, &t, "kind=items", "application/json", "{}", &[]).await;
     assert_eq!(r.status, 415, "{}", r.body);
+    // What generated clients send for a file: the content decides the format.
+    let e = errors(&ok(send(
+        &app,
+        &t,
+        "kind=items&dry_run=true",
+        "application/octet-stream",
+        "{\"sku\": \"O1\", \"name\": \"Octet\", \"base_unit\": \"PCS\", \"kind\": \"rocket\"}\n",
+        &[],
+    )
+    .await));
+    assert_eq!(e.iter().map(|x| (x.0, x.1.as_str())).collect::<Vec<_>>(), [(1, "kind")]);
+    let r = ok(send(
+        &app,
+        &t,
+        "kind=items&dry_run=true",
+        "application/octet-stream",
+        "sku,name,base_unit,kind\nO2,Octet,PCS,stock\n",
+        &[],
+    )
+    .await);
+    assert_eq!((r["format"].as_str(), r["rows_valid"].as_i64()), (Some("csv"), Some(1)));
     let r = send(&app, &t, "kind=items", "text/csv", "", &[]).await;
     r.problem(422, "validation_failed");
     assert_eq!(r.error_fields(), ["body"]);

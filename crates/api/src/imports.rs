@@ -268,11 +268,15 @@ struct File {
     rows: Vec<ParsedRow>,
 }
 
-fn media_format(req: &HttpRequest) -> Option<ImportFormat> {
+/// The format the `Content-Type` names: `Some(None)` for `application/octet-stream`
+/// (what generated clients send for a file), where the content decides: JSON Lines
+/// when it starts with `{`, else CSV.
+fn media_format(req: &HttpRequest) -> Option<Option<ImportFormat>> {
     let ct = req.headers().get(actix_web::http::header::CONTENT_TYPE)?.to_str().ok()?.to_ascii_lowercase();
     match ct.split(';').next()?.trim() {
-        "text/csv" => Some(ImportFormat::Csv),
-        "application/x-ndjson" | "application/jsonl" | "application/jsonlines" => Some(ImportFormat::JsonLines),
+        "text/csv" => Some(Some(ImportFormat::Csv)),
+        "application/x-ndjson" | "application/jsonl" | "application/jsonlines" => Some(Some(ImportFormat::JsonLines)),
+        "application/octet-stream" => Some(None),
         _ => None,
     }
 }
@@ -991,7 +995,8 @@ pub struct ImportParams {
 ///
 /// The body is the file: `Content-Type: text/csv` (a header line naming the columns,
 /// UTF-8, RFC 4180 quoting) or `application/x-ndjson` (one JSON object per line), at
-/// most 64 MiB and 1,000,000 rows. The columns per `kind`:
+/// most 64 MiB and 1,000,000 rows. `application/octet-stream` (what generated clients
+/// send for a file) is taken too: a file starting with `{` is JSON Lines, else CSV. The columns per `kind`:
 ///
 /// - `customers`: those of `CustomerCreate` (addresses as `billing_address.city`, ...),
 ///   `price_list` (name) may stand for `price_list_id`;
@@ -1018,7 +1023,7 @@ pub struct ImportParams {
     tag = "imports",
     operation_id = "createImport",
     params(ImportParams),
-    request_body(content = String, description = "The file", content_type = "text/csv"),
+    request_body(content = Vec<u8>, description = "The file: CSV or JSON Lines (see above)", content_type = "application/octet-stream"),
     responses(
         (status = 200, description = "Dry run: what a real run would refuse", body = ImportCheck),
         (status = 202, description = "Queued", body = ImportJob, headers(("Location" = String))),
@@ -1044,7 +1049,7 @@ pub async fn create_import(
         Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "send the file as `Content-Type: text/csv` or `application/x-ndjson`",
+            "send the file as `Content-Type: text/csv`, `application/x-ndjson` or `application/octet-stream`",
         )
     })?;
     let mut bytes = web::BytesMut::new();
@@ -1057,6 +1062,11 @@ pub async fn create_import(
     }
     let text = String::from_utf8(bytes.to_vec())
         .map_err(|_| Problem::from(body_error("not_utf8", "the file must be UTF-8")))?;
+    let format = format.unwrap_or(if text.trim_start_matches('\u{feff}').trim_start().starts_with('{') {
+        ImportFormat::JsonLines
+    } else {
+        ImportFormat::Csv
+    });
     let state = auth.db_state();
     let file = File::parse(format, p.kind, &text, state.spec_schemas())?;
     let total = file.rows.len() as i64;

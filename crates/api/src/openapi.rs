@@ -375,6 +375,14 @@ pub fn finish(v: &mut serde_json::Value) {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else { continue };
             for (method, op) in item.iter_mut() {
+                if let Some(content) = op.pointer_mut("/requestBody/content").and_then(|c| c.as_object_mut()) {
+                    for c in content.values_mut() {
+                        let s = &c["schema"];
+                        if s["type"] == "array" && s["items"]["type"] == "integer" {
+                            c["schema"] = json!({"type": "string", "format": "binary"});
+                        }
+                    }
+                }
                 if let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) {
                     for r in responses.values_mut() {
                         if let Some(content) = r.get_mut("content").and_then(|c| c.as_object_mut()) {
