@@ -150,7 +150,9 @@ async fn batches_keys_and_idempotency(app: TestApp) {
     got.sort();
     assert_eq!(got, [("0.10".into(), "0".into()), ("10.05".into(), "0".into()), ("99999.99".into(), "10".into())]);
     let clash = "price_list,sku,price\nImport list,IMP-1,11.00\nImport list,NOPE,1\nNo such list,IMP-2,1\nImport list,IMP-3,1\n";
-    let e = errors(&ok(send(&app, &t, "kind=item_prices&dry_run=true", "text/csv", clash, &[]).await));
+    let clash_check = ok(send(&app, &t, "kind=item_prices&dry_run=true", "text/csv", clash, &[]).await);
+    assert_eq!(clash_check["errors"][1]["message"], "no item with SKU NOPE found", "the value as given");
+    let e = errors(&clash_check);
     assert_eq!(
         e,
         [

@@ -125,6 +125,18 @@ enum Lookup {
     Warehouse,
 }
 
+impl Lookup {
+    fn label(self) -> &'static str {
+        match self {
+            Lookup::Customer => "customer numbered",
+            Lookup::Item => "item with SKU",
+            Lookup::ItemGroup => "item group named",
+            Lookup::PriceList => "price list named",
+            Lookup::Warehouse => "warehouse with code",
+        }
+    }
+}
+
 /// The file format, from `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -491,11 +503,7 @@ fn resolve_keys(
                 obj.insert(target.to_string(), Value::from(*id));
                 None
             } else {
-                Some(FieldError::new(
-                    *column,
-                    "not_found",
-                    format!("no {lookup:?} {} found", key_text(&v)).to_lowercase(),
-                ))
+                Some(FieldError::new(*column, "not_found", format!("no {} {} found", lookup.label(), key_text(&v))))
             };
             if let Some(e) = error {
                 *row = Err(vec![e]);
