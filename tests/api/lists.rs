@@ -3,7 +3,7 @@
 //! sort, and the document filters (`q`, `updated_since`, dates) answer what they say
 //! within the caller's scope.
 
-use crate::support::{Kind, TestApp};
+use crate::support::TestApp;
 use serde_json::Value;
 
 /// Every id of a list in one sort, following cursors `limit` rows at a time.
@@ -515,23 +515,4 @@ async fn csv_export(app: TestApp) {
     r.problem(403, "forbidden");
 }
 
-macro_rules! on_demo {
-    ($($name:ident),*) => {$(
-        mod $name {
-            #[actix_web::test]
-            async fn sqlite() {
-                if let Some(app) = super::TestApp::start_demo(super::Kind::Sqlite).await {
-                    super::$name(app).await;
-                }
-            }
-            #[actix_web::test]
-            async fn postgres() {
-                if let Some(app) = super::TestApp::start_demo(super::Kind::Postgres).await {
-                    super::$name(app).await;
-                }
-            }
-        }
-    )*};
-}
-
-on_demo!(every_sort_pages_exactly, document_filters, expansion, csv_export);
+crate::on_demo!(every_sort_pages_exactly, document_filters, expansion, csv_export);

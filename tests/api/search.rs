@@ -2,7 +2,7 @@
 //! first, follows renames and deletes, pages without repeats, and never shows a
 //! second user what their scope or roles hide.
 
-use crate::support::{id, ok, Kind, TestApp};
+use crate::support::{id, ok, TestApp};
 use serde_json::{json, Value};
 
 async fn hits(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
@@ -165,23 +165,4 @@ async fn pages_and_refuses(app: TestApp) {
     assert_eq!(app.get("/api/v1/search?q=a", "").await.status, 401);
 }
 
-macro_rules! on_demo {
-    ($($name:ident),*) => {$(
-        mod $name {
-            #[actix_web::test]
-            async fn sqlite() {
-                if let Some(app) = super::TestApp::start_demo(super::Kind::Sqlite).await {
-                    super::$name(app).await;
-                }
-            }
-            #[actix_web::test]
-            async fn postgres() {
-                if let Some(app) = super::TestApp::start_demo(super::Kind::Postgres).await {
-                    super::$name(app).await;
-                }
-            }
-        }
-    )*};
-}
-
-on_demo!(finds_ranks_and_scopes, pages_and_refuses);
+crate::on_demo!(finds_ranks_and_scopes, pages_and_refuses);

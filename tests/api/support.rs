@@ -538,6 +538,27 @@ impl Drop for TestApp {
     }
 }
 
+/// Declares each named `async fn(TestApp)` as two tests on the demo data, one per backend.
+#[macro_export]
+macro_rules! on_demo {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                if let Some(app) = $crate::support::TestApp::start_demo($crate::support::Kind::Sqlite).await {
+                    super::$name(app).await;
+                }
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                if let Some(app) = $crate::support::TestApp::start_demo($crate::support::Kind::Postgres).await {
+                    super::$name(app).await;
+                }
+            }
+        }
+    )*};
+}
+
 /// Declares each named `async fn(TestApp)` as two tests, one per backend.
 #[macro_export]
 macro_rules! on_both_backends {

@@ -196,13 +196,14 @@ impl Auth {
             self.read(move |c, caller| f(c, caller, &page)).await?
         };
         let pattern = self.req.match_pattern().unwrap_or_default();
-        let cols = self.state.csv_columns(&pattern).unwrap_or_default();
+        // Shared, not copied, by the per-page encoder the stream clones.
+        let cols = std::sync::Arc::new(self.state.csv_columns(&pattern).unwrap_or_default());
+        let mut head = crate::csv::header_line(&cols);
         let encode = move |p: &ordo_core::Page<T>, out: &mut String| {
             let rows: Vec<serde_json::Value> =
                 p.data.iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect();
             crate::csv::rows(&cols, &rows, out);
         };
-        let mut head = crate::csv::header_line(&self.state.csv_columns(&pattern).unwrap_or_default());
         encode(&first, &mut head);
         let (db, stats, caller) = (self.state.db.clone(), self.meta.stats.clone(), self.caller.clone());
         let rest = futures_util::stream::unfold(first.next_cursor, move |cursor| {
