@@ -19,7 +19,7 @@ const MISSING: i64 = 987_654_321;
 
 /// Path segments (collections) whose rows belong to customers and so to an agent's
 /// scope; everything else (items, price lists, warehouses, ...) is shared.
-const SCOPED: [&str; 10] = [
+const SCOPED: [&str; 12] = [
     "customers",
     "quotations",
     "sales-orders",
@@ -30,6 +30,8 @@ const SCOPED: [&str; 10] = [
     "opportunities",
     "leads",
     "activities",
+    "invoices",
+    "payments",
 ];
 
 /// One agent's objects, by kind.
@@ -174,6 +176,23 @@ async fn objects(app: &TestApp, s: &Shared, name: &str) -> (String, Objects) {
             )
             .await),
     );
+    // Billing is the accountant's (here the admin's): a posted invoice of the shipped
+    // delivery, a payment, a draft credit note.
+    let inv = ok(app.post(&format!("/api/v1/deliveries/{did}/invoice"), t, json!({})).await);
+    let iid = inv["id"].as_i64().unwrap();
+    ok(app.post(&format!("/api/v1/invoices/{iid}/post"), t, json!({})).await);
+    o.insert("invoice", iid);
+    o.insert("invoice_line", inv["lines"][0]["id"].as_i64().unwrap());
+    o.insert(
+        "payment",
+        id(app
+            .post(
+                "/api/v1/payments",
+                t,
+                json!({"customer_id": customer, "amount": "1.00", "currency": "EUR", "method": "cash"}),
+            )
+            .await),
+    );
     (token, o)
 }
 
@@ -191,6 +210,8 @@ fn path_kind(collection: &str, param: &str) -> Option<&'static str> {
         ("opportunities", "id") => "opportunity",
         ("leads", "id") => "lead",
         ("activities", "id") => "activity",
+        ("invoices", "id") => "invoice",
+        ("payments", "id") => "payment",
         _ => return None,
     })
 }
@@ -209,6 +230,8 @@ fn field_kind(path: &str, field: &str) -> Option<&'static str> {
         "order_line_id" => "order_line",
         "delivery_id" => "delivery",
         "delivery_line_id" => "delivery_line",
+        "invoice_id" | "credited_invoice_id" => "invoice",
+        "invoice_line_id" => "invoice_line",
         "line_id" if path.starts_with("/api/v1/sales-orders") => "order_line",
         "line_id" if path.starts_with("/api/v1/blanket-orders") => "blanket_line",
         _ => return None,

@@ -4,6 +4,7 @@
 mod support;
 
 mod auth;
+mod billing;
 mod browser;
 mod conventions;
 mod crm_reports;

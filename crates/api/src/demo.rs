@@ -212,6 +212,8 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     campaign_id: (n % 5 == 0).then_some(team.campaign),
                     contact_frequency_days: (n % 4 == 0).then_some(14),
                     default_warehouse_id: None,
+                    invoicing_policy: None,
+                    obligo_limit: None,
                 },
             )?;
             customer_ids.push(cust.id);

@@ -3,6 +3,7 @@
 pub mod activities;
 pub mod attachments;
 pub mod auth;
+pub mod billing;
 pub mod common;
 pub mod crud;
 pub mod csv;

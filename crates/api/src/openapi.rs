@@ -27,6 +27,7 @@ use crate::{auth, customers, items, pricing, users};
         crate::crud::IdSort,
         crate::crud::DocumentSort,
         crate::crud::BlanketSort,
+        crate::billing::PaymentSort,
         crate::crud::DeliverySort,
         crate::crud::CustomerSort,
         crate::crud::ItemSort,
@@ -54,6 +55,9 @@ use crate::{auth, customers, items, pricing, users};
         (name = "reports", description = "Pipeline, contact discipline and demand reports; the demand register for planning"),
         (name = "stock", description = "Warehouses, stock postings, balances, the ledger and reservations"),
         (name = "deliveries", description = "Deliveries of confirmed orders, delivery notes and returns"),
+        (name = "invoices", description = "Invoices and credit notes: from orders, deliveries, returns, collective or direct; posting with gap-free legal numbers"),
+        (name = "payments", description = "Received payments (cheques included), allocations to invoices, refunds"),
+        (name = "receivables", description = "Customer statements and the aging report"),
         (name = "health", description = "Liveness and readiness probes"),
     )
 )]
@@ -107,6 +111,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     crate::search::routes(cfg);
     crate::imports::routes(cfg);
     crate::fulfillment::routes(cfg);
+    crate::billing::routes(cfg);
 }
 
 struct Conventions;

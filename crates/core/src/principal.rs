@@ -99,6 +99,14 @@ pub enum Permission {
     /// Set what credit control and receivables work with: a customer's credit limit,
     /// payment terms, tax treatment and parent (group) customer.
     CreditManage,
+    /// See invoices, credit notes, payments, statements and receivables (an agent:
+    /// their customers').
+    BillingRead,
+    /// Make and post invoices and credit notes, record and allocate payments, run
+    /// collection and commissions.
+    BillingWrite,
+    /// Let an order through a credit or obligo block, with a reason.
+    CreditOverride,
 }
 
 /// The one table of who may do what. Row-level scope (an agent's own customers)
@@ -131,6 +139,8 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | StockRead
                 | ReservationsWrite
                 | CreditManage
+                | BillingRead
+                | CreditOverride
         ),
         Role::SalesAgent => matches!(
             p,
@@ -146,6 +156,7 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | ReportsRead
                 | StockRead
                 | ReservationsWrite
+                | BillingRead
         ),
         // The warehouse works from stock, deliveries and the money-free order views
         // (`/sales-orders/{id}/stock`, the completeness report): no documents, no prices.
@@ -171,6 +182,8 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | ReportsRead
                 | StockRead
                 | CreditManage
+                | BillingRead
+                | BillingWrite
         ),
         Role::ServiceAgent => {
             matches!(
@@ -188,6 +201,7 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | SalesDocsRead
                 | ReportsRead
                 | StockRead
+                | BillingRead
         ),
     }
 }

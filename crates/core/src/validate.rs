@@ -23,6 +23,13 @@ pub fn non_negative_qty(q: &Quantity) -> Result<(), ValidationError> {
     Ok(())
 }
 
+pub fn positive_money(m: &Money) -> Result<(), ValidationError> {
+    if m.value() <= rust_decimal::Decimal::ZERO {
+        return Err(error("range", "must be greater than 0"));
+    }
+    Ok(())
+}
+
 pub fn positive_qty(q: &Quantity) -> Result<(), ValidationError> {
     if q.value() <= rust_decimal::Decimal::ZERO {
         return Err(error("range", "must be greater than 0"));

@@ -28,6 +28,31 @@ impl CustomerStatus {
     }
 }
 
+/// What a customer is invoiced from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoicingPolicy {
+    /// From the sales order, before or after delivery (`POST /sales-orders/{id}/invoice`).
+    OnOrder,
+    /// From what was shipped: per delivery, or from the order up to what was delivered.
+    OnDelivery,
+    /// Only collective invoices over a period (`POST /invoices/collective`).
+    Periodic,
+}
+
+impl InvoicingPolicy {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InvoicingPolicy::OnOrder => "on_order",
+            InvoicingPolicy::OnDelivery => "on_delivery",
+            InvoicingPolicy::Periodic => "periodic",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::OnOrder, Self::OnDelivery, Self::Periodic].into_iter().find(|p| p.as_str() == s)
+    }
+}
+
 /// How sales tax applies to a customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -144,6 +169,9 @@ pub struct Customer {
     pub contact_frequency_days: Option<i32>,
     /// The warehouse this customer's orders are served from unless they name one.
     pub default_warehouse_id: Option<i64>,
+    pub invoicing_policy: InvoicingPolicy,
+    /// Limit on the credit exposure plus cheques not yet cleared (base currency).
+    pub obligo_limit: Option<Money>,
     /// With `?expand=owner`: the owner's display name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expanded: Option<ordo_core::expand::Expanded>,
@@ -202,6 +230,11 @@ pub struct CustomerCreate {
     pub contact_frequency_days: Option<i32>,
     /// The warehouse this customer's orders are served from unless they name one.
     pub default_warehouse_id: Option<i64>,
+    /// Default `on_delivery`: never bill what has not shipped.
+    pub invoicing_policy: Option<InvoicingPolicy>,
+    /// Limit on the credit exposure plus cheques not yet cleared (base currency).
+    #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
+    pub obligo_limit: Option<Money>,
 }
 
 /// JSON merge-patch: absent fields stay, `null` clears an optional field.
@@ -289,6 +322,11 @@ pub struct CustomerPatch {
     #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
     #[schema(value_type = Option<i64>)]
     pub default_warehouse_id: Option<Option<i64>>,
+    pub invoicing_policy: Option<InvoicingPolicy>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
+    #[schema(value_type = Option<Money>)]
+    pub obligo_limit: Option<Option<Money>>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -501,6 +501,8 @@ pub mod lead_service {
                         campaign_id: current.campaign_id,
                         contact_frequency_days: None,
                         default_warehouse_id: None,
+                        invoicing_policy: None,
+                        obligo_limit: None,
                     },
                 )?
             }

@@ -7,7 +7,7 @@ use ordo_db::sql::{like_pattern, lower};
 use ordo_db::DbConnection;
 use time::PrimitiveDateTime;
 
-use crate::model::{Contact, Customer, CustomerFilter, CustomerStatus, TaxTreatment};
+use crate::model::{Contact, Customer, CustomerFilter, CustomerStatus, InvoicingPolicy, TaxTreatment};
 use crate::scope::visible_customers;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -44,6 +44,8 @@ pub struct CustomerRow {
     pub campaign_id: Option<i64>,
     pub contact_frequency_days: Option<i32>,
     pub default_warehouse_id: Option<i64>,
+    pub invoicing_policy: String,
+    pub obligo_limit: Option<i64>,
 }
 
 /// The insertable part of a customer (the database assigns the id).
@@ -79,6 +81,8 @@ pub struct NewCustomer {
     pub campaign_id: Option<i64>,
     pub contact_frequency_days: Option<i32>,
     pub default_warehouse_id: Option<i64>,
+    pub invoicing_policy: String,
+    pub obligo_limit: Option<i64>,
 }
 
 fn corrupt(what: &str, id: i64) -> DomainError {
@@ -122,6 +126,9 @@ impl CustomerRow {
             campaign_id: self.campaign_id,
             contact_frequency_days: self.contact_frequency_days,
             default_warehouse_id: self.default_warehouse_id,
+            invoicing_policy: InvoicingPolicy::parse(&self.invoicing_policy)
+                .ok_or_else(|| corrupt("invoicing_policy", self.id))?,
+            obligo_limit: self.obligo_limit.map(Money::from_scaled),
             expanded: None,
         })
     }

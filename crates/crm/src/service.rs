@@ -107,6 +107,8 @@ pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: Customer
         ("discount_percent", input.discount_percent.is_some()),
         ("tax_treatment", input.tax_treatment.is_some_and(|t| t != TaxTreatment::Standard)),
         ("credit_limit", input.credit_limit.is_some()),
+        ("obligo_limit", input.obligo_limit.is_some()),
+        ("invoicing_policy", input.invoicing_policy.is_some()),
         ("payment_terms_days", input.payment_terms_days.is_some_and(|d| d != DEFAULT_PAYMENT_TERMS)),
         ("parent_id", input.parent_id.is_some()),
     ]))?;
@@ -164,6 +166,8 @@ pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: Customer
             campaign_id: input.campaign_id,
             contact_frequency_days: input.contact_frequency_days,
             default_warehouse_id: input.default_warehouse_id,
+            invoicing_policy: input.invoicing_policy.unwrap_or(InvoicingPolicy::OnDelivery).as_str().to_string(),
+            obligo_limit: input.obligo_limit.map(|m| m.to_scaled()),
         },
     )?;
     let customer = row.to_model()?;
@@ -214,6 +218,8 @@ pub fn update_customer(
         ),
         ("tax_treatment", patch.tax_treatment.is_some_and(|v| v.as_str() != current.tax_treatment)),
         ("credit_limit", patch.credit_limit.is_some_and(|v| v.map(|m| m.to_scaled()) != current.credit_limit)),
+        ("obligo_limit", patch.obligo_limit.is_some_and(|v| v.map(|m| m.to_scaled()) != current.obligo_limit)),
+        ("invoicing_policy", patch.invoicing_policy.is_some_and(|v| v.as_str() != current.invoicing_policy)),
         ("payment_terms_days", patch.payment_terms_days.is_some_and(|v| v != current.payment_terms_days)),
         ("parent_id", patch.parent_id.is_some_and(|v| v != current.parent_id)),
     ]))?;
@@ -270,6 +276,12 @@ pub fn update_customer(
     }
     if let Some(v) = patch.currency {
         row.currency = v.code().to_string();
+    }
+    if let Some(v) = patch.invoicing_policy {
+        row.invoicing_policy = v.as_str().to_string();
+    }
+    if let Some(v) = patch.obligo_limit {
+        row.obligo_limit = v.map(|m| m.to_scaled());
     }
     if let Some(v) = patch.payment_terms_days {
         row.payment_terms_days = v;

@@ -100,6 +100,8 @@ diesel::table! {
         campaign_id -> Nullable<BigInt>,
         contact_frequency_days -> Nullable<Integer>,
         default_warehouse_id -> Nullable<BigInt>,
+        invoicing_policy -> Text,
+        obligo_limit -> Nullable<BigInt>,
     }
 }
 
@@ -708,6 +710,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         warehouse_id -> Nullable<BigInt>,
+        shipping_invoiced -> Bool,
     }
 }
 
@@ -770,6 +773,11 @@ diesel::table! {
         promised_date -> Nullable<Date>,
         promise_source -> Nullable<Text>,
         warehouse_id -> Nullable<BigInt>,
+        billed_quantity -> BigInt,
+        billed_net -> BigInt,
+        billed_tax -> BigInt,
+        source_line_id -> Nullable<BigInt>,
+        delivery_line_id -> Nullable<BigInt>,
     }
 }
 
@@ -940,6 +948,7 @@ diesel::table! {
         item_id -> BigInt,
         quantity -> BigInt,
         unit_cost -> Nullable<BigInt>,
+        invoiced_quantity -> BigInt,
     }
 }
 
@@ -1018,6 +1027,104 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    invoices (id) {
+        id -> BigInt,
+        kind -> Text,
+        number -> Text,
+        draft_number -> Text,
+        fiscal_year -> Nullable<Integer>,
+        sequence_no -> Nullable<BigInt>,
+        customer_id -> BigInt,
+        contact_id -> Nullable<BigInt>,
+        currency -> Text,
+        doc_date -> Date,
+        due_date -> Nullable<Date>,
+        payment_terms_days -> Integer,
+        price_list_id -> Nullable<BigInt>,
+        sales_person_id -> Nullable<BigInt>,
+        sales_partner_id -> Nullable<BigInt>,
+        territory_id -> Nullable<BigInt>,
+        campaign_id -> Nullable<BigInt>,
+        sales_order_id -> Nullable<BigInt>,
+        delivery_id -> Nullable<BigInt>,
+        credited_invoice_id -> Nullable<BigInt>,
+        return_id -> Nullable<BigInt>,
+        customer_po -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        status -> Text,
+        net -> BigInt,
+        tax -> BigInt,
+        gross -> BigInt,
+        base_rate -> BigInt,
+        base_net -> BigInt,
+        base_tax -> BigInt,
+        base_gross -> BigInt,
+        settled -> BigInt,
+        credited -> BigInt,
+        pricing -> Text,
+        posted_at -> Nullable<Timestamp>,
+        posted_by -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    legal_counters (series, fiscal_year) {
+        series -> Text,
+        fiscal_year -> Integer,
+        next_value -> BigInt,
+        last_date -> Date,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> BigInt,
+        number -> Text,
+        customer_id -> BigInt,
+        pay_date -> Date,
+        amount -> BigInt,
+        currency -> Text,
+        method -> Text,
+        reference -> Nullable<Text>,
+        cheque_due_date -> Nullable<Date>,
+        status -> Text,
+        allocated -> BigInt,
+        refunded -> BigInt,
+        base_rate -> BigInt,
+        base_amount -> BigInt,
+        bounce_fee -> Nullable<BigInt>,
+        notes -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    allocations (id) {
+        id -> BigInt,
+        kind -> Text,
+        payment_id -> Nullable<BigInt>,
+        credit_note_id -> Nullable<BigInt>,
+        invoice_id -> Nullable<BigInt>,
+        customer_id -> BigInt,
+        amount -> BigInt,
+        source_amount -> BigInt,
+        rate -> BigInt,
+        fx_difference -> BigInt,
+        alloc_date -> Date,
+        reversed_at -> Nullable<Timestamp>,
+        reversed_reason -> Nullable<Text>,
+        actor -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -1083,4 +1190,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     replenishment_parameters,
     holidays,
     calendar_settings,
+    invoices,
+    legal_counters,
+    payments,
+    allocations,
 );

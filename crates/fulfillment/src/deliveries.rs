@@ -84,6 +84,9 @@ pub struct DeliveryLineRow {
     pub item_id: i64,
     pub quantity: i64,
     pub unit_cost: Option<i64>,
+    /// How much of the line is on an invoice (billing's conditional update only).
+    #[diesel(skip_insertion)]
+    pub invoiced_quantity: i64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -252,6 +255,7 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: De
             format!("sales order {} is {}: only confirmed orders are delivered", order.number, order.status),
         ));
     }
+    ordo_sales_docs::orders::credit_gate(conn, &order, &order.approval()?, "delivering")?;
     if let Some(w) = input.warehouse_id {
         stock::referenced_warehouse(conn, "warehouse_id", w)?;
     }
@@ -406,6 +410,7 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: De
             item_id: s.item_id,
             quantity: *q,
             unit_cost: costs.get(&s.item_id).copied(),
+            invoiced_quantity: 0,
         })
         .collect();
     let lines = ordo_db::insert_batch!(conn, delivery_lines::table, &lines, returning delivery_lines::all_columns => DeliveryLineRow);

@@ -107,7 +107,7 @@ pub fn apply<D: Expandable>(conn: &mut DbConnection, docs: &mut [D], want: &[Exp
     Ok(())
 }
 
-fn line_slots(lines: Option<&mut Vec<crate::lines::Line>>) -> Vec<(i64, &mut Option<ItemRef>)> {
+pub fn line_slots(lines: Option<&mut Vec<crate::lines::Line>>) -> Vec<(i64, &mut Option<ItemRef>)> {
     lines.into_iter().flatten().map(|l| (l.input.item_id, &mut l.item)).collect()
 }
 

@@ -22,6 +22,8 @@ pub enum DocKind {
     Quotation,
     SalesOrder,
     BlanketOrder,
+    Invoice,
+    CreditNote,
 }
 
 impl DocKind {
@@ -30,6 +32,8 @@ impl DocKind {
             DocKind::Quotation => "quotation",
             DocKind::SalesOrder => "sales_order",
             DocKind::BlanketOrder => "blanket_order",
+            DocKind::Invoice => "invoice",
+            DocKind::CreditNote => "credit_note",
         }
     }
 }
@@ -161,12 +165,33 @@ pub struct Line {
     pub promised_date: Option<Date>,
     /// How that date can be met: `stock`, `expected_receipt` or `capable_to_promise`.
     pub promise_source: Option<String>,
+    /// Sales orders: how much of the line is invoiced (draft and posted invoices).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoiced: Option<Billed>,
+    /// Invoices: how much of the line posted or draft credit notes credit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credited: Option<Billed>,
+    /// Invoices: the order line this line bills; credit notes: the invoice line it corrects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_line_id: Option<i64>,
+    /// Invoices: the delivery line this line bills.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_line_id: Option<i64>,
     /// Only with `?include=availability`: stock and promise facts from fulfillment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability: Option<LineAvailability>,
     /// Only with `?expand=lines.item`: the item's SKU, name and base unit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item: Option<crate::expand::ItemRef>,
+}
+
+/// What has been billed of a line (invoiced of an order line, credited of an invoice
+/// line): quantity in the item's base unit, amounts in the document currency.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Billed {
+    pub quantity: Quantity,
+    pub net: Money,
+    pub tax: Money,
 }
 
 /// The stock side of a line, filled in by fulfillment on request: the seam between
@@ -229,6 +254,16 @@ pub struct LineRow {
     pub promised_date: Option<Date>,
     pub promise_source: Option<String>,
     pub warehouse_id: Option<i64>,
+    /// Counters that billing changes with conditional updates only: never written
+    /// from a whole row.
+    #[diesel(skip_insertion, skip_update)]
+    pub billed_quantity: i64,
+    #[diesel(skip_insertion, skip_update)]
+    pub billed_net: i64,
+    #[diesel(skip_insertion, skip_update)]
+    pub billed_tax: i64,
+    pub source_line_id: Option<i64>,
+    pub delivery_line_id: Option<i64>,
 }
 
 fn corrupt(id: i64, what: &str) -> DomainError {
@@ -275,9 +310,21 @@ impl LineRow {
             version: self.version,
             promised_date: self.promised_date,
             promise_source: self.promise_source.clone(),
+            invoiced: (self.doc_kind == DocKind::SalesOrder.as_str()).then(|| self.billed()),
+            credited: (self.doc_kind == DocKind::Invoice.as_str()).then(|| self.billed()),
+            source_line_id: self.source_line_id,
+            delivery_line_id: self.delivery_line_id,
             availability: None,
             item: None,
         })
+    }
+
+    fn billed(&self) -> Billed {
+        Billed {
+            quantity: Quantity::from_scaled(self.billed_quantity),
+            net: Money::from_scaled(self.billed_net),
+            tax: Money::from_scaled(self.billed_tax),
+        }
     }
 
     /// Whether the price was copied from another document and stays as it is.
@@ -329,6 +376,9 @@ pub struct HeaderPricing {
     pub shipping_rule_id: Option<i64>,
     pub coupon_rule_id: Option<i64>,
     pub explanation: Vec<String>,
+    /// Invoices: the orders whose shipping this invoice bills.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shipping_orders: Vec<i64>,
 }
 
 impl HeaderPricing {
@@ -369,6 +419,7 @@ impl HeaderPricing {
             shipping_rule_id: None,
             coupon_rule_id: None,
             explanation: vec!["The document has no lines.".into()],
+            shipping_orders: vec![],
         }
     }
 }
@@ -723,6 +774,7 @@ fn totals(
         shipping_rule_id: quote.shipping.as_ref().map(|s| s.shipping_rule_id),
         coupon_rule_id: quote.coupon.as_ref().map(|c| c.pricing_rule_id),
         explanation,
+        shipping_orders: vec![],
     })
 }
 
@@ -771,6 +823,11 @@ impl PricedLine {
             promised_date: keep.and_then(|k| k.promised_date),
             promise_source: keep.and_then(|k| k.promise_source.clone()),
             warehouse_id: self.input.warehouse_id,
+            billed_quantity: keep.map(|k| k.billed_quantity).unwrap_or(0),
+            billed_net: keep.map(|k| k.billed_net).unwrap_or(0),
+            billed_tax: keep.map(|k| k.billed_tax).unwrap_or(0),
+            source_line_id: keep.and_then(|k| k.source_line_id),
+            delivery_line_id: keep.and_then(|k| k.delivery_line_id),
         }
     }
 }

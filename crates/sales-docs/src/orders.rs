@@ -193,6 +193,20 @@ pub struct Approval {
     /// The coupon redemption this order holds (released on cancel).
     #[serde(default)]
     pub coupon_redeemed: bool,
+    /// Set when a sales manager let the order through a credit or obligo block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_override: Option<CreditOverride>,
+}
+
+/// Who let an order through credit control, when and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreditOverride {
+    pub by: String,
+    pub by_name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    pub reason: String,
 }
 
 /// A sales order with its priced lines (lists leave `lines` out).
@@ -287,6 +301,9 @@ pub struct OrderRow {
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
     pub warehouse_id: Option<i64>,
+    /// Set (conditionally, by billing) when the order's shipping is on an invoice.
+    #[diesel(skip_insertion, skip_update)]
+    pub shipping_invoiced: bool,
 }
 
 impl OrderRow {
@@ -511,6 +528,7 @@ fn blank_row(number: String) -> OrderRow {
         created_at: ts,
         updated_at: ts,
         warehouse_id: None,
+        shipping_invoiced: false,
     }
 }
 
@@ -1155,6 +1173,16 @@ pub fn submit(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Optio
         return Err(DomainError::rule("no_lines", "an order without lines cannot be submitted"));
     }
     let mut approval = current.approval()?;
+    if approval.credit_override.is_none() {
+        let p = HeaderPricing::parse(&current.pricing, &current.number)?;
+        crate::credit::check(
+            conn,
+            current.customer_id,
+            p.totals.base_gross,
+            p.totals.base_currency,
+            &format!("order {}", current.number),
+        )?;
+    }
     if let Some(code) = &current.coupon_code {
         redeem_coupon(conn, &current, code)?;
         approval.coupon_redeemed = true;
@@ -1364,11 +1392,89 @@ pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opti
             errors: errs,
         });
     }
+    let status: String = customers::table.find(current.customer_id).select(customers::status).first(conn)?;
+    if status == CustomerStatus::Blocked.as_str() {
+        return Err(DomainError::Rule {
+            code: "customer_blocked",
+            detail: format!("the customer of order {} is blocked: no orders are confirmed", current.number),
+            errors: vec![FieldError::new("customer_id", "blocked", "the customer is blocked")],
+        });
+    }
     let mut approval = current.approval()?;
+    credit_gate(conn, &current, &approval, "confirming")?;
     approval.confirmed_at = Some(now().assume_utc());
     let mut row = current.clone();
     row.status = OrderStatus::InExecution.as_str().into();
     commit_state(conn, caller, &current, row, &approval, "approved".into(), "Confirmed: in execution.".into())
+}
+
+/// Credit control for a step of an order already counted in the exposure (confirm,
+/// delivery): refused over a limit unless a sales manager let the order through.
+pub fn credit_gate(conn: &mut DbConnection, order: &OrderRow, approval: &Approval, step: &str) -> Result<()> {
+    if approval.credit_override.is_some() {
+        return Ok(());
+    }
+    let p = HeaderPricing::parse(&order.pricing, &order.number)?;
+    crate::credit::check(
+        conn,
+        order.customer_id,
+        Money::ZERO,
+        p.totals.base_currency,
+        &format!("{step} order {}", order.number),
+    )
+}
+
+/// `POST /sales-orders/{id}/credit-override`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditOverrideRequest {
+    #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
+    pub reason: String,
+}
+
+/// A sales manager lets an open order through credit and obligo control (submit,
+/// confirm and its deliveries), with a reason for the journal and the audit trail.
+pub fn credit_override(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    input: CreditOverrideRequest,
+) -> Result<SalesOrder> {
+    let current = for_write(conn, caller, id, if_match)?;
+    caller.require(Permission::CreditOverride)?;
+    if matches!(current.status()?, OrderStatus::Cancelled | OrderStatus::Completed | OrderStatus::Archived) {
+        return Err(DomainError::conflict(
+            "invalid_transition",
+            format!("sales order {} is {}: nothing to let through", current.number, current.status),
+        ));
+    }
+    let mut approval = current.approval()?;
+    let o = CreditOverride {
+        by: caller.principal.actor_key(),
+        by_name: caller.principal.name.clone(),
+        at: now().assume_utc(),
+        reason: input.reason.clone(),
+    };
+    approval.credit_override = Some(o.clone());
+    let mut row = current.clone();
+    row.approval = ordo_core::util::json_text(&approval);
+    row.version = current.version + 1;
+    row.updated_at = now();
+    let saved = save(conn, &row, current.version)?;
+    docs::journal(
+        conn,
+        caller,
+        DocKind::SalesOrder,
+        id,
+        &current.status,
+        "event",
+        format!("Credit control overridden by {}: {}", caller.principal.name, input.reason),
+    )?;
+    audit::record(conn, caller, ENTITY, id, "credit_override", &to_json(&o))?;
+    let ls = lines::load(conn, DocKind::SalesOrder, id)?;
+    saved.to_model(Some(&ls))
 }
 
 pub fn cancel(

@@ -1,0 +1,503 @@
+//! Billing endpoints: invoices and credit notes (from orders, deliveries, returns,
+//! collective and direct), posting, payments and allocations, statements and aging.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use ordo_billing::allocations::Allocation;
+use ordo_billing::credit_notes::{self, ApplyRequest, CreditNoteRequest, RefundRequest};
+use ordo_billing::invoices::{
+    self, CollectiveRequest, Invoice, InvoiceCreate, InvoiceKind, InvoicePatch, InvoiceStatus, OrderInvoiceRequest,
+    PostRequest,
+};
+use ordo_billing::payments::{
+    self, AllocationRequest, BounceRequest, Payment, PaymentCreate, PaymentMethod, PaymentStatus,
+};
+use ordo_billing::receivables::{self, AgingBy, AgingReport, Statement};
+use ordo_core::{Currency, Page};
+use ordo_sales_docs::credit::CreditPosition;
+use serde::Deserialize;
+
+use crate::common::{removal_response, ExpandQuery};
+use crate::crud::{ListQuery, Resource};
+use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
+use crate::problem::Problem;
+
+crate::team_resource!(Invoice, Payment);
+
+crate::list_query!(InvoiceQuery => invoices::Filter {
+    /// `invoice` or `credit_note` (default both).
+    kind: Option<InvoiceKind>,
+    customer_id: Option<i64>,
+    /// `posted` means posted and nothing settled yet.
+    status: Option<InvoiceStatus>,
+    /// Posted, not fully settled, due before today.
+    overdue: Option<bool>,
+    sales_order_id: Option<i64>,
+    /// Exact number (legal or draft reference).
+    number: Option<String>,
+} sort: crate::crud::DocumentSort = crate::crud::DocumentSort::IdDesc, documents: "invoice date");
+
+crate::sort_enum!(
+    /// `number`, `date`, `amount`, `customer_name`, `created_at`, `id`; `-` for descending.
+    PaymentSort {
+        Number = "number" / NumberDesc = "-number",
+        Date = "date" / DateDesc = "-date",
+        Amount = "amount" / AmountDesc = "-amount",
+        CustomerName = "customer_name" / CustomerNameDesc = "-customer_name",
+        CreatedAt = "created_at" / CreatedAtDesc = "-created_at",
+        Id = "id" / IdDesc = "-id",
+    }
+);
+
+crate::list_query!(PaymentQuery => payments::Filter {
+    customer_id: Option<i64>,
+    status: Option<PaymentStatus>,
+    method: Option<PaymentMethod>,
+    /// Only payments with (`true`) or without (`false`) money on account.
+    unallocated: Option<bool>,
+    /// Payment date from (inclusive).
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[param(value_type = Option<String>, format = Date)]
+    date_from: Option<time::Date>,
+    /// Payment date up to (inclusive).
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[param(value_type = Option<String>, format = Date)]
+    date_to: Option<time::Date>,
+} sort: PaymentSort = PaymentSort::IdDesc);
+
+// ---- invoices ---------------------------------------------------------------------------
+
+fn created(v: &Invoice) -> ReplyMeta {
+    ReplyMeta { location: Some(format!("/api/v1/invoices/{}", v.id)), version: Some(v.version) }
+}
+
+/// Create a draft invoice without an order: lines priced by the price engine like any
+/// document (the customer's price list, discounts and rules).
+#[utoipa::path(tag = "invoices", operation_id = "createInvoice", request_body = InvoiceCreate,
+    responses((status = 201, description = "The draft", body = Invoice, headers(("ETag" = String), ("Location" = String)))))]
+#[post("/invoices")]
+pub async fn create_invoice(auth: Auth, body: ValidJson<InvoiceCreate>) -> Result<HttpResponse, Problem> {
+    let (input, base) = (body.0, auth.db_state().config.base_currency);
+    auth.post(StatusCode::CREATED, move |c, caller| invoices::create(c, caller, input, base), created).await
+}
+
+/// Invoice a confirmed sales order: every line's invoiceable rest, or the chosen lines
+/// and quantities. What is invoiceable follows the customer's invoicing policy:
+/// `on_order` the whole line, `on_delivery` what was delivered (lines without stock with
+/// the order), `periodic` nothing (422 `invoicing_policy`: use a collective invoice).
+/// A line is never invoiced twice (409 `concurrent_invoicing` when another invoice
+/// took it meanwhile); the order's shipping goes on its first invoice.
+#[utoipa::path(tag = "invoices", operation_id = "invoiceSalesOrder", params(("id" = i64, Path, description = "Sales order id")),
+    request_body = OrderInvoiceRequest,
+    responses((status = 201, description = "The draft invoice", body = Invoice, headers(("ETag" = String), ("Location" = String)))))]
+#[post("/sales-orders/{id}/invoice")]
+pub async fn invoice_order(
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<OrderInvoiceRequest>,
+) -> Result<HttpResponse, Problem> {
+    let (id, input, base) = (id.into_inner(), body.0, auth.db_state().config.base_currency);
+    auth.post(StatusCode::CREATED, move |c, caller| invoices::from_order(c, caller, id, input, base), created).await
+}
+
+/// Invoice what a shipped delivery carried and is not invoiced yet (customers invoiced
+/// `on_delivery`).
+#[utoipa::path(tag = "invoices", operation_id = "invoiceDelivery", params(("id" = i64, Path, description = "Delivery id")),
+    responses((status = 201, description = "The draft invoice", body = Invoice, headers(("ETag" = String), ("Location" = String)))))]
+#[post("/deliveries/{id}/invoice")]
+pub async fn invoice_delivery(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let (id, base) = (id.into_inner(), auth.db_state().config.base_currency);
+    auth.post(StatusCode::CREATED, move |c, caller| invoices::from_delivery(c, caller, id, base), created).await
+}
+
+/// One invoice over every shipped, not yet invoiced delivery line of a customer up to
+/// a date (any invoicing policy), in one currency.
+#[utoipa::path(tag = "invoices", operation_id = "createCollectiveInvoice", request_body = CollectiveRequest,
+    responses((status = 201, description = "The draft invoice", body = Invoice, headers(("ETag" = String), ("Location" = String)))))]
+#[post("/invoices/collective")]
+pub async fn collective_invoice(auth: Auth, body: ValidJson<CollectiveRequest>) -> Result<HttpResponse, Problem> {
+    let (input, base) = (body.0, auth.db_state().config.base_currency);
+    auth.post(StatusCode::CREATED, move |c, caller| invoices::collective(c, caller, input, base), created).await
+}
+
+/// Invoices and credit notes (without lines); an agent sees their customers' only.
+#[utoipa::path(tag = "invoices", operation_id = "listInvoices", params(InvoiceQuery),
+    responses((status = 200, description = "A page", body = Page<Invoice>)))]
+#[get("/invoices")]
+pub async fn list_invoices(auth: Auth, q: StrictQuery<InvoiceQuery>) -> Result<HttpResponse, Problem> {
+    let (filter, page) = q.0.split()?;
+    auth.list(page, move |c, caller, page| invoices::list(c, caller, &filter, page)).await
+}
+
+/// An invoice or credit note with its lines (each line links the order line, delivery
+/// line or invoice line it bills or credits).
+#[utoipa::path(tag = "invoices", operation_id = "getInvoice", params(("id" = i64, Path, description = "Id"), ExpandQuery),
+    responses((status = 200, description = "Found", body = Invoice, headers(("ETag" = String)))))]
+#[get("/invoices/{id}")]
+pub async fn get_invoice(auth: Auth, id: web::Path<i64>, q: StrictQuery<ExpandQuery>) -> Result<HttpResponse, Problem> {
+    let (id, expand) = (id.into_inner(), q.0.expand);
+    let v = auth
+        .read(move |c, caller| {
+            let mut v = invoices::get(c, caller, id)?;
+            ordo_sales_docs::expand::apply(c, std::slice::from_mut(&mut v), &expand)?;
+            Ok(v)
+        })
+        .await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// Change a draft's header (merge-patch); a posted document is a 409 `already_posted`.
+#[utoipa::path(tag = "invoices", operation_id = "updateInvoice", params(("id" = i64, Path, description = "Id")),
+    request_body(content = InvoicePatch, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "Updated", body = Invoice, headers(("ETag" = String)))))]
+#[patch("/invoices/{id}")]
+pub async fn update_invoice(
+    auth: Auth,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+    body: ValidJson<InvoicePatch>,
+) -> Result<HttpResponse, Problem> {
+    let (id, p) = (id.into_inner(), body.0);
+    let v = auth.write(move |c, caller| invoices::update(c, caller, id, if_match.0, p)).await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// Delete a draft: what it claimed of orders, deliveries and invoices becomes
+/// invoiceable (creditable) again. Drafts carry no legal number: numbering is untouched.
+#[utoipa::path(tag = "invoices", operation_id = "deleteInvoice", params(("id" = i64, Path, description = "Id")),
+    responses((status = 204, description = "Deleted")))]
+#[delete("/invoices/{id}")]
+pub async fn delete_invoice(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let r = auth.write(move |c, caller| invoices::delete(c, caller, id, if_match.0)).await?;
+    Ok(removal_response(r, |v| v.version))
+}
+
+crate::history_endpoint! {
+    /// Field-level history of an invoice or credit note (created, posted, credited,
+    /// applied, refunded).
+    fn invoice_history, tag: "invoices", id: "getInvoiceHistory", path: "/invoices/{id}/history",
+    call: |c, caller, id, page| invoices::history(c, caller, id, page)
+}
+
+crate::action! {
+    /// Post a draft: the invoice date (default today; never in the future nor before
+    /// the latest posted date of the series that year), the due date from the payment
+    /// terms, the exchange rate to the base currency and the base amounts are fixed, and
+    /// the gap-free legal number (per series and year) is taken as the last step. A
+    /// posted document never changes again (409 `already_posted`); it is corrected by a
+    /// credit note. A credit note settles the invoice it corrects as far as that is open.
+    fn post_invoice, tag: "invoices", id: "postInvoice", path: "/invoices/{id}/post", model: Invoice,
+    body: PostRequest, base: base,
+    call: |c, caller, id, if_match, input| invoices::post(c, caller, id, if_match, input, base)
+}
+
+/// Credit a posted invoice: by quantity, by net amount per line, or in full
+/// (`full: true`, shipping included). Never more than invoiced minus already credited,
+/// per line and in total (422 `exceeds_invoiced` naming the line). The credit note is a
+/// draft until posted in its own gap-free series.
+#[utoipa::path(tag = "invoices", operation_id = "createCreditNote", params(("id" = i64, Path, description = "Invoice id")),
+    request_body = CreditNoteRequest,
+    responses((status = 201, description = "The draft credit note", body = Invoice, headers(("ETag" = String), ("Location" = String)))))]
+#[post("/invoices/{id}/credit-notes")]
+pub async fn create_credit_note(
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<CreditNoteRequest>,
+) -> Result<HttpResponse, Problem> {
+    let (id, input, base) = (id.into_inner(), body.0, auth.db_state().config.base_currency);
+    auth.post(StatusCode::CREATED, move |c, caller| credit_notes::create(c, caller, id, input, base), created).await
+}
+
+/// Credit what a received return brought back, on the posted invoice that billed it
+/// (one credit note per return: 409 `already_credited` after).
+#[utoipa::path(tag = "invoices", operation_id = "creditReturn", params(("id" = i64, Path, description = "Return id")),
+    responses((status = 201, description = "The draft credit note", body = Invoice, headers(("ETag" = String), ("Location" = String)))))]
+#[post("/returns/{id}/credit-note")]
+pub async fn credit_return(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let (id, base) = (id.into_inner(), auth.db_state().config.base_currency);
+    auth.post(StatusCode::CREATED, move |c, caller| credit_notes::from_return(c, caller, id, base), created).await
+}
+
+crate::action! {
+    /// Apply a posted credit note's rest to another open invoice of the same customer
+    /// and currency.
+    fn apply_credit_note, tag: "invoices", id: "applyCreditNote", path: "/invoices/{id}/apply", model: Invoice,
+    body: ApplyRequest, base: base,
+    call: |c, caller, id, if_match, input| credit_notes::apply_to(c, caller, id, if_match, input, base)
+}
+
+crate::action! {
+    /// Pay a posted credit note's rest back to the customer.
+    fn refund_credit_note, tag: "invoices", id: "refundCreditNote", path: "/invoices/{id}/refund", model: Invoice,
+    body: RefundRequest,
+    call: |c, caller, id, if_match, input| credit_notes::refund(c, caller, id, if_match, input)
+}
+
+/// What settled an invoice (payments, credit notes) or what a credit note was applied
+/// to and refunded, reversed allocations included.
+#[utoipa::path(tag = "invoices", operation_id = "listInvoiceAllocations", params(("id" = i64, Path, description = "Id")),
+    responses((status = 200, description = "Every allocation (one page)", body = Page<Allocation>)))]
+#[get("/invoices/{id}/allocations")]
+pub async fn invoice_allocations(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    auth.list_one(move |c, caller| payments::of_invoice(c, caller, id)).await
+}
+
+// ---- payments -------------------------------------------------------------------------------
+
+/// Record a received payment (a cheque starts `received`, anything else `cleared`),
+/// optionally allocated to the customer's open invoices oldest due first.
+#[utoipa::path(tag = "payments", operation_id = "createPayment", request_body = PaymentCreate,
+    responses((status = 201, description = "Recorded", body = Payment, headers(("ETag" = String), ("Location" = String)))))]
+#[post("/payments")]
+pub async fn create_payment(auth: Auth, body: ValidJson<PaymentCreate>) -> Result<HttpResponse, Problem> {
+    let (input, base) = (body.0, auth.db_state().config.base_currency);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| payments::create(c, caller, input, base),
+        |v| ReplyMeta { location: Some(format!("/api/v1/payments/{}", v.id())), version: Some(v.version()) },
+    )
+    .await
+}
+
+/// Payments (without allocations); an agent sees their customers' only.
+#[utoipa::path(tag = "payments", operation_id = "listPayments", params(PaymentQuery),
+    responses((status = 200, description = "A page", body = Page<Payment>)))]
+#[get("/payments")]
+pub async fn list_payments(auth: Auth, q: StrictQuery<PaymentQuery>) -> Result<HttpResponse, Problem> {
+    let (filter, page) = q.0.split()?;
+    auth.list(page, move |c, caller, page| payments::list(c, caller, &filter, page)).await
+}
+
+/// A payment with its allocations and refunds.
+#[utoipa::path(tag = "payments", operation_id = "getPayment", params(("id" = i64, Path, description = "Id")),
+    responses((status = 200, description = "Found", body = Payment, headers(("ETag" = String)))))]
+#[get("/payments/{id}")]
+pub async fn get_payment(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let v = auth.read(move |c, caller| payments::get(c, caller, id)).await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+crate::history_endpoint! {
+    /// History of a payment: recorded, allocated, unallocated, cleared, bounced, refunded.
+    fn payment_history, tag: "payments", id: "getPaymentHistory", path: "/payments/{id}/history",
+    call: |c, caller, id, page| payments::history(c, caller, id, page)
+}
+
+crate::action! {
+    /// Allocate the payment to posted invoices of its customer: explicit amounts (in each
+    /// invoice's currency; another currency converts at the payment date's rate and
+    /// records the exchange difference), or oldest due first. More than an invoice has
+    /// open is 422 `exceeds_open_amount`, more than the payment has left 422
+    /// `exceeds_payment`; nothing is written then.
+    fn allocate_payment, tag: "payments", id: "allocatePayment", path: "/payments/{id}/allocations", model: Payment,
+    body: AllocationRequest, base: base,
+    call: |c, caller, id, if_match, input| payments::allocate(c, caller, id, if_match, input, base)
+}
+
+/// Undo one allocation: the invoice is open again by that amount, the payment has it
+/// on account again.
+#[utoipa::path(tag = "payments", operation_id = "reverseAllocation",
+    params(("id" = i64, Path, description = "Payment id"), ("allocation_id" = i64, Path, description = "Allocation id")),
+    responses((status = 200, description = "The payment", body = Payment, headers(("ETag" = String)))))]
+#[post("/payments/{id}/allocations/{allocation_id}/reverse")]
+pub async fn reverse_allocation(
+    auth: Auth,
+    path: web::Path<(i64, i64)>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, Problem> {
+    let (id, allocation_id) = path.into_inner();
+    auth.post(
+        StatusCode::OK,
+        move |c, caller| payments::unallocate(c, caller, id, allocation_id, if_match.0),
+        |v| ReplyMeta { location: None, version: Some(v.version()) },
+    )
+    .await
+}
+
+crate::action! {
+    /// `received → cleared`: the bank cashed the cheque.
+    fn clear_payment, tag: "payments", id: "clearPayment", path: "/payments/{id}/clear", model: Payment,
+    call: |c, caller, id, if_match| payments::clear(c, caller, id, if_match)
+}
+
+crate::action! {
+    /// `received → bounced`: the cheque was returned unpaid; every invoice it paid is
+    /// open again (its allocations are reversed) and the bank's fee is recorded.
+    fn bounce_payment, tag: "payments", id: "bouncePayment", path: "/payments/{id}/bounce", model: Payment,
+    body: BounceRequest,
+    call: |c, caller, id, if_match, input| payments::bounce(c, caller, id, if_match, input)
+}
+
+crate::action! {
+    /// Pay money the customer has on account back.
+    fn refund_payment, tag: "payments", id: "refundPayment", path: "/payments/{id}/refund", model: Payment,
+    body: RefundRequest,
+    call: |c, caller, id, if_match, input| payments::refund(c, caller, id, if_match, input)
+}
+
+// ---- receivables ------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatementParams {
+    /// First day (inclusive).
+    #[serde(with = "ordo_core::serde_util::date")]
+    #[param(value_type = String, format = Date)]
+    pub from: time::Date,
+    /// Last day (inclusive).
+    #[serde(with = "ordo_core::serde_util::date")]
+    #[param(value_type = String, format = Date)]
+    pub to: time::Date,
+    /// Default: the customer's currency.
+    #[param(value_type = Option<String>)]
+    pub currency: Option<Currency>,
+}
+
+/// A customer's statement for a period: opening balance, posted invoices and credit
+/// notes, payments (and bounced cheques), refunds, and the closing balance, in one
+/// currency and in the base currency (each document at its own rate).
+#[utoipa::path(tag = "receivables", operation_id = "getCustomerStatement",
+    params(("id" = i64, Path, description = "Customer id"), StatementParams),
+    responses((status = 200, description = "The statement", body = Statement)))]
+#[get("/customers/{id}/statement")]
+pub async fn customer_statement(
+    auth: Auth,
+    id: web::Path<i64>,
+    q: StrictQuery<StatementParams>,
+) -> Result<HttpResponse, Problem> {
+    let (id, q, base) = (id.into_inner(), q.0, auth.db_state().config.base_currency);
+    let v = auth
+        .read(move |c, caller| {
+            receivables::statement(
+                c,
+                caller,
+                id,
+                receivables::StatementQuery { from: q.from, to: q.to, currency: q.currency },
+                base,
+            )
+        })
+        .await?;
+    Ok(json_response(StatusCode::OK, &v, None))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AgingParams {
+    /// Default today.
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[param(value_type = Option<String>, format = Date)]
+    pub as_of: Option<time::Date>,
+    /// Group by `customer` (default), `sales_agent` or `territory`.
+    pub by: Option<AgingBy>,
+    /// Upper bounds of the overdue buckets but the last, comma-separated days
+    /// (default `30,60,90`: 1–30, 31–60, 61–90, 90+).
+    pub buckets: Option<String>,
+}
+
+/// Open posted invoices by days overdue as of a date, in the base currency at each
+/// invoice's posting rate; an agent sees only their customers. Payments and credit
+/// notes dated after `as_of` do not count.
+#[utoipa::path(tag = "receivables", operation_id = "getAgingReport", params(AgingParams),
+    responses((status = 200, description = "The report", body = AgingReport)))]
+#[get("/reports/aging")]
+pub async fn aging_report(auth: Auth, q: StrictQuery<AgingParams>) -> Result<HttpResponse, Problem> {
+    let (q, base) = (q.0, auth.db_state().config.base_currency);
+    let bounds = match q.buckets.as_deref() {
+        None => vec![30, 60, 90],
+        Some(s) => s.split(',').map(|p| p.trim().parse::<i64>()).collect::<Result<Vec<_>, _>>().map_err(|_| {
+            Problem::from(ordo_core::DomainError::field(
+                "buckets",
+                "invalid",
+                "comma-separated whole days, e.g. 30,60,90",
+            ))
+        })?,
+    };
+    let query = receivables::AgingQuery {
+        as_of: q.as_of.unwrap_or(ordo_core::time_util::now().date()),
+        by: q.by.unwrap_or_default(),
+        bounds,
+    };
+    let v = auth.read(move |c, caller| receivables::aging(c, caller, query, base)).await?;
+    Ok(json_response(StatusCode::OK, &v, None))
+}
+
+// ---- credit control ----------------------------------------------------------------------------
+
+/// A customer's credit and obligo position in the base currency: open orders,
+/// delivered-not-invoiced, open receivables, credit exposure, uncleared cheques,
+/// obligo, both limits and the utilisation in percent. Limits are the customer's own
+/// or its nearest parent's (the figures then cover the whole group).
+#[utoipa::path(tag = "receivables", operation_id = "getCustomerCredit", params(("id" = i64, Path, description = "Customer id")),
+    responses((status = 200, description = "The position", body = CreditPosition)))]
+#[get("/customers/{id}/credit")]
+pub async fn customer_credit(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let (id, base) = (id.into_inner(), auth.db_state().config.base_currency);
+    let v = auth.read(move |c, caller| ordo_sales_docs::credit::get(c, caller, id, base)).await?;
+    Ok(json_response(StatusCode::OK, &v, None))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CreditReportParams {
+    /// Customers whose credit or obligo utilisation is at least this percent (default 80).
+    #[param(value_type = Option<String>)]
+    pub min_utilisation: Option<ordo_core::Rate>,
+}
+
+/// Customers (credit accounts) over or near their limits, highest utilisation first;
+/// an agent sees their own customers only.
+#[utoipa::path(tag = "receivables", operation_id = "getCreditReport", params(CreditReportParams),
+    responses((status = 200, description = "Accounts at or over the threshold", body = Page<CreditPosition>)))]
+#[get("/reports/credit")]
+pub async fn credit_report(auth: Auth, q: StrictQuery<CreditReportParams>) -> Result<HttpResponse, Problem> {
+    let min = q.0.min_utilisation.map(|r| r.value()).unwrap_or(rust_decimal::Decimal::from(80));
+    let base = auth.db_state().config.base_currency;
+    auth.list_one(move |c, caller| ordo_sales_docs::credit::report(c, caller, min, base)).await
+}
+
+crate::action! {
+    /// Let an open order through credit and obligo control (its submit, confirm and
+    /// deliveries) with a reason, recorded in the order journal and the audit trail
+    /// (`sales_manager`).
+    fn override_credit, tag: "sales-orders", id: "overrideSalesOrderCredit", path: "/sales-orders/{id}/credit-override",
+    model: ordo_sales_docs::orders::SalesOrder, body: ordo_sales_docs::orders::CreditOverrideRequest,
+    call: |c, caller, id, if_match, input| ordo_sales_docs::orders::credit_override(c, caller, id, if_match, input)
+}
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_invoice)
+        .service(collective_invoice)
+        .service(list_invoices)
+        .service(get_invoice)
+        .service(update_invoice)
+        .service(delete_invoice)
+        .service(invoice_history)
+        .service(post_invoice)
+        .service(create_credit_note)
+        .service(apply_credit_note)
+        .service(refund_credit_note)
+        .service(invoice_allocations)
+        .service(invoice_order)
+        .service(invoice_delivery)
+        .service(credit_return)
+        .service(create_payment)
+        .service(list_payments)
+        .service(get_payment)
+        .service(payment_history)
+        .service(allocate_payment)
+        .service(reverse_allocation)
+        .service(clear_payment)
+        .service(bounce_payment)
+        .service(refund_payment)
+        .service(customer_statement)
+        .service(customer_credit)
+        .service(credit_report)
+        .service(override_credit)
+        .service(aging_report);
+}

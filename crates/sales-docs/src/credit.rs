@@ -1,0 +1,371 @@
+//! Credit and obligo control (Priority-style). A customer's limits (credit limit,
+//! obligo limit, in the base currency) are its own or, without one, the nearest parent
+//! customer's; the limit then covers that parent and every customer below it.
+//!
+//! - credit exposure = open orders (approved or in execution, not delivered) +
+//!   delivered but not invoiced + open receivables (posted invoices − credit notes −
+//!   money on account). A received cheque counts as paid here: it is allocated (or on
+//!   account) from the day it arrives.
+//! - obligo = credit exposure + cheques received but not cleared: a customer paying by
+//!   cheques due in 90 days still carries that risk.
+//!
+//! Orders check it on submit and confirm, deliveries on creation; a sales manager
+//! lets one order through with a reason. The exposure lives here, below fulfillment
+//! and billing, because those steps run here and in fulfillment; it reads billing's
+//! tables (read-only) through the shared schema.
+
+use diesel::prelude::*;
+use ordo_core::{Caller, Currency, DomainError, FieldError, Money, Permission, Rate, Result, Scope};
+use ordo_db::schema::{customers, document_lines, invoices, order_line_stock, payments, sales_orders};
+use ordo_db::DbConnection;
+use ordo_pricing::engine::round_to;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+
+use crate::lines::HeaderPricing;
+
+/// A credit account's position, in the base currency.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct CreditPosition {
+    /// The customer asked about.
+    pub customer_id: i64,
+    /// The customer whose limits apply (itself or the nearest parent with a limit);
+    /// the figures cover it and every customer below it.
+    pub account_id: i64,
+    pub account_number: String,
+    pub account_name: String,
+    pub base_currency: Option<Currency>,
+    pub credit_limit: Option<Money>,
+    pub obligo_limit: Option<Money>,
+    /// Approved or in-execution orders, what is neither delivered nor invoiced (gross).
+    pub open_orders: Money,
+    /// Delivered, not yet invoiced (gross).
+    pub delivered_not_invoiced: Money,
+    /// Posted invoices' open amounts − posted credit notes' open amounts − payments on
+    /// account.
+    pub open_receivables: Money,
+    pub credit_exposure: Money,
+    /// Cheques received and not cleared yet (their whole amount).
+    pub uncleared_cheques: Money,
+    /// Credit exposure + uncleared cheques.
+    pub obligo: Money,
+    /// Exposure / credit limit, percent (2 decimals); none without a limit.
+    pub credit_utilisation: Option<Rate>,
+    pub obligo_utilisation: Option<Rate>,
+    pub customers: Vec<i64>,
+}
+
+struct Account {
+    id: i64,
+    number: String,
+    name: String,
+    credit_limit: Option<i64>,
+    obligo_limit: Option<i64>,
+}
+
+/// The customer whose limits apply to `customer_id`: itself or the nearest ancestor
+/// with a credit or obligo limit; None when nobody up the chain has one.
+fn account_of(conn: &mut DbConnection, customer_id: i64) -> Result<(i64, Option<Account>)> {
+    let mut id = Some(customer_id);
+    let mut seen = BTreeSet::new();
+    while let Some(c) = id {
+        if !seen.insert(c) {
+            break;
+        }
+        type Row = (i64, String, String, Option<i64>, Option<i64>, Option<i64>);
+        let row: Option<Row> = customers::table
+            .find(c)
+            .select((
+                customers::id,
+                customers::number,
+                customers::name,
+                customers::credit_limit,
+                customers::obligo_limit,
+                customers::parent_id,
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((cid, number, name, cl, ol, parent)) = row else { break };
+        if cl.is_some() || ol.is_some() {
+            return Ok((customer_id, Some(Account { id: cid, number, name, credit_limit: cl, obligo_limit: ol })));
+        }
+        id = parent;
+    }
+    Ok((customer_id, None))
+}
+
+/// The account and every customer below it.
+fn members(conn: &mut DbConnection, account: i64) -> Result<Vec<i64>> {
+    let mut all = vec![account];
+    let mut frontier = vec![account];
+    for _ in 0..20 {
+        if frontier.is_empty() {
+            break;
+        }
+        let children: Vec<i64> =
+            customers::table.filter(customers::parent_id.eq_any(&frontier)).select(customers::id).load(conn)?;
+        frontier = children.into_iter().filter(|c| !all.contains(c)).collect();
+        all.extend(frontier.iter().copied());
+    }
+    Ok(all)
+}
+
+fn to_base(amount: i64, rate: i64, bdp: u32) -> Decimal {
+    round_to(Money::from_scaled(amount).value() * Rate::from_scaled(rate).value(), bdp)
+}
+
+/// The figures for a set of customers, in `base`.
+fn figures(conn: &mut DbConnection, ids: &[i64], base: Currency) -> Result<CreditPosition> {
+    let bdp = u32::from(base.minor_units());
+    // Order lines not fully invoiced of orders that count.
+    type L = (i64, i64, String, String, i64, i64, i64, i64, i64);
+    let ls: Vec<L> = document_lines::table
+        .inner_join(sales_orders::table.on(sales_orders::id.eq(document_lines::doc_id)))
+        .filter(document_lines::doc_kind.eq("sales_order"))
+        .filter(sales_orders::customer_id.eq_any(ids))
+        .filter(sales_orders::status.eq_any(["approved", "in_execution", "completed"]))
+        .filter(document_lines::billed_quantity.lt(document_lines::base_quantity))
+        .select((
+            document_lines::id,
+            sales_orders::id,
+            sales_orders::status,
+            sales_orders::pricing,
+            document_lines::gross,
+            document_lines::base_quantity,
+            document_lines::billed_quantity,
+            document_lines::billed_net,
+            document_lines::billed_tax,
+        ))
+        .load(conn)?;
+    let line_ids: Vec<i64> = ls.iter().map(|l| l.0).collect();
+    let delivered: HashMap<i64, i64> = if line_ids.is_empty() {
+        HashMap::new()
+    } else {
+        order_line_stock::table
+            .filter(order_line_stock::line_id.eq_any(&line_ids))
+            .select((order_line_stock::line_id, order_line_stock::delivered))
+            .load(conn)?
+            .into_iter()
+            .collect()
+    };
+    let mut rates: HashMap<i64, Decimal> = HashMap::new();
+    let (mut open_orders, mut dni) = (Decimal::ZERO, Decimal::ZERO);
+    for (line, order, status, pricing, gross, base_q, billed_q, billed_net, billed_tax) in ls {
+        let rate = match rates.get(&order) {
+            Some(r) => *r,
+            None => {
+                let r =
+                    HeaderPricing::parse(&pricing, "order").map(|p| p.totals.base_rate.value()).unwrap_or(Decimal::ONE);
+                rates.insert(order, r);
+                r
+            }
+        };
+        let uninvoiced = Money::from_scaled(gross - billed_net - billed_tax).value().max(Decimal::ZERO);
+        let done = match delivered.get(&line) {
+            Some(d) => *d,
+            None if status == "completed" => base_q,
+            None => 0,
+        };
+        let dni_q = (done - billed_q).max(0);
+        let left_q = (base_q - billed_q).max(1);
+        let dni_part = (uninvoiced * Decimal::from(dni_q) / Decimal::from(left_q)).min(uninvoiced);
+        dni += round_to(dni_part * rate, bdp);
+        open_orders += round_to((uninvoiced - dni_part) * rate, bdp);
+    }
+    // Shipping not yet invoiced: an order's gross beyond its lines'.
+    let order_ids: Vec<i64> = rates.keys().copied().collect();
+    if !order_ids.is_empty() {
+        let heads: Vec<(i64, i64)> = sales_orders::table
+            .filter(sales_orders::id.eq_any(&order_ids))
+            .filter(sales_orders::shipping_invoiced.eq(false))
+            .select((sales_orders::id, sales_orders::gross))
+            .load(conn)?;
+        if !heads.is_empty() {
+            let with_ship: Vec<i64> = heads.iter().map(|h| h.0).collect();
+            let all: Vec<(i64, i64)> = document_lines::table
+                .filter(document_lines::doc_kind.eq("sales_order"))
+                .filter(document_lines::doc_id.eq_any(&with_ship))
+                .select((document_lines::doc_id, document_lines::gross))
+                .load(conn)?;
+            for (order, gross) in heads {
+                let lines: i64 = all.iter().filter(|l| l.0 == order).map(|l| l.1).sum();
+                let ship = gross - lines;
+                if ship > 0 {
+                    open_orders += round_to(Money::from_scaled(ship).value() * rates[&order], bdp);
+                }
+            }
+        }
+    }
+    // Open posted invoices and credit notes at their posting rates.
+    let docs: Vec<(String, i64, i64, i64)> = invoices::table
+        .filter(invoices::customer_id.eq_any(ids))
+        .filter(invoices::status.eq("posted"))
+        .filter(invoices::settled.lt(invoices::gross))
+        .select((invoices::kind, invoices::gross, invoices::settled, invoices::base_rate))
+        .load(conn)?;
+    let mut receivables = Decimal::ZERO;
+    for (kind, gross, settled, rate) in docs {
+        let open = to_base(gross - settled, rate, bdp);
+        if kind == "credit_note" {
+            receivables -= open;
+        } else {
+            receivables += open;
+        }
+    }
+    let pays: Vec<(String, String, i64, i64, i64, i64)> = payments::table
+        .filter(payments::customer_id.eq_any(ids))
+        .filter(payments::status.ne("bounced"))
+        .filter(payments::status.eq("received").or((payments::allocated + payments::refunded).lt(payments::amount)))
+        .select((
+            payments::status,
+            payments::method,
+            payments::amount,
+            payments::allocated,
+            payments::refunded,
+            payments::base_rate,
+        ))
+        .load(conn)?;
+    let mut cheques = Decimal::ZERO;
+    for (status, _, amount, allocated, refunded, rate) in pays {
+        receivables -= to_base(amount - allocated - refunded, rate, bdp);
+        if status == "received" {
+            cheques += to_base(amount, rate, bdp);
+        }
+    }
+    let m = |d: Decimal| Money::new(d).map_err(|e| DomainError::Internal(format!("credit figure: {e}")));
+    let exposure = open_orders + dni + receivables;
+    Ok(CreditPosition {
+        base_currency: Some(base),
+        open_orders: m(open_orders)?,
+        delivered_not_invoiced: m(dni)?,
+        open_receivables: m(receivables)?,
+        credit_exposure: m(exposure)?,
+        uncleared_cheques: m(cheques)?,
+        obligo: m(exposure + cheques)?,
+        customers: ids.to_vec(),
+        ..Default::default()
+    })
+}
+
+fn percent(v: Money, limit: Option<i64>) -> Option<Rate> {
+    let l = Money::from_scaled(limit?).value();
+    if l.is_zero() {
+        return None;
+    }
+    Rate::new(round_to(v.value() * Decimal::from(100) / l, 2)).ok()
+}
+
+/// A customer's credit position (its account's, when a parent's limit applies).
+pub fn position(conn: &mut DbConnection, customer_id: i64, base: Currency) -> Result<CreditPosition> {
+    let (asked, account) = account_of(conn, customer_id)?;
+    let (account_id, number, name, cl, ol) = match &account {
+        Some(a) => (a.id, a.number.clone(), a.name.clone(), a.credit_limit, a.obligo_limit),
+        None => {
+            let (number, name): (String, String) =
+                customers::table.find(customer_id).select((customers::number, customers::name)).first(conn)?;
+            (customer_id, number, name, None, None)
+        }
+    };
+    let ids = if account.is_some() { members(conn, account_id)? } else { vec![customer_id] };
+    let mut p = figures(conn, &ids, base)?;
+    p.customer_id = asked;
+    p.account_id = account_id;
+    p.account_number = number;
+    p.account_name = name;
+    p.credit_limit = cl.map(Money::from_scaled);
+    p.obligo_limit = ol.map(Money::from_scaled);
+    p.credit_utilisation = percent(p.credit_exposure, cl);
+    p.obligo_utilisation = percent(p.obligo, ol);
+    Ok(p)
+}
+
+/// `GET /customers/{id}/credit`
+pub fn get(conn: &mut DbConnection, caller: &Caller, customer_id: i64, base: Currency) -> Result<CreditPosition> {
+    caller.require(Permission::BillingRead)?;
+    ordo_crm::scope::customer(conn, caller.scope(), customer_id)?;
+    position(conn, customer_id, base)
+}
+
+/// `GET /reports/credit`: every customer with a limit whose credit or obligo
+/// utilisation is at least `min_percent`, highest first (an agent: their own).
+pub fn report(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    min_percent: Decimal,
+    base: Currency,
+) -> Result<Vec<CreditPosition>> {
+    caller.require(Permission::BillingRead)?;
+    let mut q = customers::table
+        .filter(customers::credit_limit.is_not_null().or(customers::obligo_limit.is_not_null()))
+        .select(customers::id)
+        .into_boxed();
+    if let Scope::OwnCustomers(me) = caller.scope() {
+        q = q.filter(customers::owner_id.eq(me));
+    }
+    let accounts: Vec<i64> = q.order(customers::id.asc()).limit(1000).load(conn)?;
+    let mut out = vec![];
+    for a in accounts {
+        let p = position(conn, a, base)?;
+        let worst = p.credit_utilisation.map(|r| r.value()).max(p.obligo_utilisation.map(|r| r.value()));
+        if worst.is_some_and(|w| w >= min_percent) {
+            out.push(p);
+        }
+    }
+    out.sort_by(|a, b| {
+        let k =
+            |p: &CreditPosition| p.credit_utilisation.map(|r| r.value()).max(p.obligo_utilisation.map(|r| r.value()));
+        k(b).cmp(&k(a))
+    });
+    Ok(out)
+}
+
+/// Refuses a step that would take the customer's account over a limit: 422
+/// `credit_limit_exceeded` or `obligo_limit_exceeded` with the figures. `adding` is
+/// what the step adds that the figures do not hold yet (a draft order being submitted).
+pub fn check(conn: &mut DbConnection, customer_id: i64, adding: Money, base: Currency, what: &str) -> Result<()> {
+    let (_, account) = account_of(conn, customer_id)?;
+    if account.is_none() {
+        return Ok(());
+    }
+    let p = position(conn, customer_id, base)?;
+    let add = adding.value();
+    let figures = |x: Money| format!("{} {}", Money::new(x.value() + add).unwrap_or(x), base.code());
+    let detail = |kind: &str, total: Money, limit: Money| {
+        format!(
+            "{what} would take {} {} ({}) to {} over its {kind} limit of {} {} (open orders {}, delivered not invoiced {}, receivables {}, uncleared cheques {}, this {})",
+            p.account_number,
+            p.account_name,
+            if p.account_id == customer_id { "itself".to_string() } else { "its group".to_string() },
+            figures(total),
+            limit,
+            base.code(),
+            p.open_orders,
+            p.delivered_not_invoiced,
+            p.open_receivables,
+            p.uncleared_cheques,
+            adding,
+        )
+    };
+    if let Some(l) = p.credit_limit {
+        if p.credit_exposure.value() + add > l.value() {
+            let d = detail("credit", p.credit_exposure, l);
+            return Err(DomainError::Rule {
+                code: "credit_limit_exceeded",
+                errors: vec![FieldError::new("customer_id", "credit_limit_exceeded", d.clone())],
+                detail: d,
+            });
+        }
+    }
+    if let Some(l) = p.obligo_limit {
+        if p.obligo.value() + add > l.value() {
+            let d = detail("obligo", p.obligo, l);
+            return Err(DomainError::Rule {
+                code: "obligo_limit_exceeded",
+                errors: vec![FieldError::new("customer_id", "obligo_limit_exceeded", d.clone())],
+                detail: d,
+            });
+        }
+    }
+    Ok(())
+}

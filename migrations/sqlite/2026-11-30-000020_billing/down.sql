@@ -1,0 +1,15 @@
+DELETE FROM number_series WHERE code IN ('invoice_draft', 'payment', 'invoice', 'credit_note');
+DROP TABLE allocations;
+DROP TABLE payments;
+DROP TABLE legal_counters;
+DROP TABLE invoices;
+ALTER TABLE sales_orders DROP COLUMN shipping_invoiced;
+ALTER TABLE delivery_lines DROP COLUMN invoiced_quantity;
+DROP INDEX document_lines_source;
+ALTER TABLE document_lines DROP COLUMN delivery_line_id;
+ALTER TABLE document_lines DROP COLUMN source_line_id;
+ALTER TABLE document_lines DROP COLUMN billed_tax;
+ALTER TABLE document_lines DROP COLUMN billed_net;
+ALTER TABLE document_lines DROP COLUMN billed_quantity;
+ALTER TABLE customers DROP COLUMN obligo_limit;
+ALTER TABLE customers DROP COLUMN invoicing_policy;
