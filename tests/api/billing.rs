@@ -19,6 +19,9 @@ on_both_backends!(
     foreign_currency_payment_records_the_exchange_difference,
     an_agent_sees_only_their_customers_billing,
     credit_and_obligo_control,
+    standard_sales_codes_fill_any_document,
+    recurring_invoices_once_per_period,
+    posting_and_allocating_statement_budgets,
     concurrent_invoicing_bills_each_line_once,
     concurrent_allocations_of_the_last_open_amount,
     concurrent_postings_take_consecutive_numbers,
@@ -779,6 +782,156 @@ async fn credit_and_obligo_control(app: TestApp) {
     // A blocked customer's orders are not confirmed.
     ok(app.patch(&format!("/api/v1/customers/{}", w.customer), t, json!({"status": "blocked"})).await);
     app.post(&format!("/api/v1/sales-orders/{o3}/confirm"), t, json!({})).await.problem(422, "customer_blocked");
+}
+
+async fn standard_sales_codes_fill_any_document(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app, "on_order").await;
+    let kit = ok(app
+        .post(
+            "/api/v1/standard-sales-codes",
+            t,
+            json!({"code": "KIT", "name": "Starter kit", "lines": [
+                {"item_id": w.item, "quantity": "3"},
+                {"item_id": w.service, "quantity": "1", "price": "40.00", "description": "Fitting, fixed price"}]}),
+        )
+        .await);
+    assert_eq!(kit["lines"].as_array().unwrap().len(), 2);
+    app.post(
+        "/api/v1/standard-sales-codes",
+        t,
+        json!({"code": "KIT", "name": "again", "lines": [{"item_id": w.item, "quantity": "1"}]}),
+    )
+    .await
+    .problem(409, "duplicate_code");
+    // A code with prices needs the pricing permission.
+    let (_, agent) = app.user("anna", &["sales_agent"]).await;
+    app.post(
+        "/api/v1/standard-sales-codes",
+        &agent,
+        json!({"code": "X", "name": "x", "lines": [{"item_id": w.item, "quantity": "1"}]}),
+    )
+    .await
+    .problem(403, "forbidden");
+    let customer = w.customer;
+    let body = json!({"customer_id": customer, "lines": [{"item_id": w.item, "quantity": "1"}]});
+    let docs = [
+        ("quotations", ok(app.post("/api/v1/quotations", t, body.clone()).await)),
+        ("sales-orders", ok(app.post("/api/v1/sales-orders", t, body.clone()).await)),
+        ("invoices", ok(app.post("/api/v1/invoices", t, body.clone()).await)),
+    ];
+    for (kind, doc) in docs {
+        let id = doc["id"].as_i64().unwrap();
+        let url = format!("/api/v1/{kind}/{id}/lines/from-standard-code");
+        let after = ok(app.post(&url, t, json!({"code": "KIT"})).await);
+        let lines = after["lines"].as_array().unwrap();
+        assert_eq!(lines.len(), 3, "{kind}");
+        // 1 + 3 widgets at 10 + fitting at the code's 40 = 80 net.
+        assert_eq!(d(&after["totals"]["net"]), q("80"), "{kind}: {}", after["totals"]);
+        assert_eq!(d(&lines[2]["unit_price"]), q("40"), "{kind}");
+        let missing = app.post(&url, t, json!({"code": "NOPE"})).await;
+        assert_eq!((missing.status.as_u16(), missing.error_fields()), (404, vec!["code".to_string()]), "{kind}");
+    }
+    let today = time::OffsetDateTime::now_utc().date();
+    let b = ok(app
+        .post(
+            "/api/v1/blanket-orders",
+            t,
+            json!({"customer_id": customer, "kind": "quantity", "valid_from": today.to_string(),
+                "valid_to": (today + time::Duration::days(30)).to_string(), "lines": [{"item_id": w.item, "quantity": "10"}]}),
+        )
+        .await);
+    let after = ok(app
+        .post(&format!("/api/v1/blanket-orders/{}/lines/from-standard-code", b["id"]), t, json!({"code": "KIT"}))
+        .await);
+    assert_eq!(after["lines"].as_array().unwrap().len(), 3);
+}
+
+async fn recurring_invoices_once_per_period(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app, "on_order").await;
+    let today = time::OffsetDateTime::now_utc().date();
+    // Monthly on the 1st, from the 1st of the month three months back: four periods due.
+    let start = time::Date::from_calendar_date(today.year(), today.month(), 1).unwrap();
+    let mut from = start;
+    for _ in 0..3 {
+        from = time::Date::from_calendar_date(from.year(), from.month().previous(), 1)
+            .unwrap()
+            .replace_year(if from.month() == time::Month::January { from.year() - 1 } else { from.year() })
+            .unwrap();
+    }
+    let tpl = ok(app
+        .post(
+            "/api/v1/recurring-invoices",
+            t,
+            json!({"name": "Maintenance", "customer_id": w.customer, "period": "monthly", "day_of_period": 1,
+                "start_date": from.to_string(), "auto_post": true, "lines": [{"item_id": w.service, "quantity": "1"}]}),
+        )
+        .await);
+    let tid = tpl["id"].as_i64().unwrap();
+    let bad = app
+        .post(
+            "/api/v1/recurring-invoices",
+            t,
+            json!({"name": "x", "customer_id": w.customer, "period": "weekly", "day_of_period": 31, "start_date": "2026-01-01", "lines": []}),
+        )
+        .await;
+    bad.problem(422, "validation_failed");
+    let jobs = ok(app.get("/api/v1/jobs", t).await);
+    let names: Vec<&str> = jobs["data"].as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["quotation_expiry", "recurring_invoices"]);
+    // Many runs at once: one runs, the others find it held; then again and again.
+    let rs =
+        futures_util::future::join_all((0..6).map(|_| app.post("/api/v1/jobs/recurring_invoices/run", t, json!({}))))
+            .await;
+    assert!(rs.iter().any(|r| r.status == 200), "{:?}", statuses(&rs));
+    for r in rs.iter().filter(|r| r.status != 200) {
+        r.problem(409, "job_running");
+    }
+    for _ in 0..2 {
+        ok(app.post("/api/v1/jobs/recurring_invoices/run", t, json!({})).await);
+    }
+    let runs = ok(app.get(&format!("/api/v1/recurring-invoices/{tid}/runs"), t).await);
+    let runs = runs["data"].as_array().unwrap();
+    assert_eq!(runs.len(), 4, "one run per period: {runs:?}");
+    let list = ok(app.get(&format!("/api/v1/invoices?customer_id={}&status=posted", w.customer), t).await);
+    let invoices = list["data"].as_array().unwrap();
+    assert_eq!(invoices.len(), 4, "one invoice per period");
+    let mut dates: Vec<&str> = invoices.iter().map(|i| i["date"].as_str().unwrap()).collect();
+    dates.sort();
+    assert_eq!(dates[0], from.to_string());
+    let log = ok(app.get("/api/v1/jobs/recurring_invoices/runs?sort=-id", t).await);
+    assert_eq!(log["data"][0]["status"], "ok");
+    app.get("/api/v1/jobs/nope/runs", t).await.problem(404, "not_found");
+    let (_, acc) = app.user("carl", &["accountant"]).await;
+    app.get("/api/v1/jobs", &acc).await.problem(403, "forbidden");
+}
+
+async fn posting_and_allocating_statement_budgets(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app, "on_order").await;
+    let mut ids = vec![];
+    for n in [1usize, 5, 20] {
+        let lines: Vec<Value> = (0..n).map(|_| json!({"item_id": w.service, "quantity": "1"})).collect();
+        let i = ok(app.post("/api/v1/invoices", t, json!({"customer_id": w.customer, "lines": lines})).await);
+        let r = app.post(&format!("/api/v1/invoices/{}/post", i["id"]), t, json!({})).await;
+        assert_eq!(r.status, 200);
+        ids.push((n, r.statements()));
+    }
+    let five = ids[1].1;
+    assert!(five <= 25, "posting a 5-line invoice took {five} statements");
+    assert_eq!(ids[0].1, ids[2].1, "posting is flat in the number of lines: {ids:?}");
+    let p = ok(app
+        .post(
+            "/api/v1/payments",
+            t,
+            json!({"customer_id": w.customer, "amount": "2000.00", "currency": "EUR", "method": "bank_transfer"}),
+        )
+        .await);
+    let r = app.post(&format!("/api/v1/payments/{}/allocations", p["id"]), t, json!({"oldest_first": true})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["allocations"].as_array().unwrap().len(), 3);
+    assert!(r.statements() <= 15, "allocating to 3 invoices took {} statements", r.statements());
 }
 
 // ---- races ------------------------------------------------------------------------------------

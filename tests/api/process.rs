@@ -147,6 +147,111 @@ async fn killed_mid_write_retries_run_at_once(kind: Kind) {
     (db.drop)();
 }
 
+/// Recurring invoices with two processes on one database: runs of the job asked of
+/// both at once (the lease lets one run at a time), and the generation itself run
+/// concurrently past the lease (two connections at once, as after a lease expired
+/// mid-run): one invoice per template and period, whatever happens.
+async fn recurring_invoices_once_across_processes(kind: Kind) {
+    let Some(db) = fresh(kind) else { return };
+    let mut a = Server::spawn(&db.url);
+    let mut b = Server::spawn(&db.url);
+    a.wait_up().await;
+    b.wait_up().await;
+    let t = token(&a.base).await;
+    let client = reqwest::Client::new();
+    let post = |base: String, path: &'static str, body: Value| {
+        let (client, t) = (client.clone(), t.clone());
+        async move {
+            let r = client.post(format!("{base}{path}")).bearer_auth(t).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let list = post(a.base.clone(), "/api/v1/price-lists", json!({"name": "L", "currency": "EUR", "is_default": true}))
+        .await
+        .1;
+    let item = post(
+        a.base.clone(),
+        "/api/v1/items",
+        json!({"sku": "S", "name": "Support", "base_unit": "H", "kind": "service"}),
+    )
+    .await
+    .1;
+    let (list, item) = (list["id"].as_i64().unwrap(), item["id"].as_i64().unwrap());
+    let r = client
+        .post(format!("{}/api/v1/price-lists/{list}/prices", a.base))
+        .bearer_auth(&t)
+        .json(&json!({"item_id": item, "price": "99.00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let customer = post(a.base.clone(), "/api/v1/customers", json!({"name": "Tenant", "currency": "EUR"})).await.1
+        ["id"]
+        .as_i64()
+        .unwrap();
+    let today = time::OffsetDateTime::now_utc().date();
+    let start = (today - time::Duration::days(70)).replace_day(1).unwrap();
+    let template = |name: &str| {
+        json!({"name": name, "customer_id": customer, "period": "monthly", "day_of_period": 1,
+            "start_date": start.to_string(), "auto_post": true, "lines": [{"item_id": item, "quantity": "1"}]})
+    };
+    let periods = {
+        let mut n = 0;
+        let mut d = start;
+        while d <= today {
+            n += 1;
+            d = if d.month() == time::Month::December {
+                d.replace_year(d.year() + 1).unwrap().replace_month(time::Month::January).unwrap()
+            } else {
+                d.replace_month(d.month().next()).unwrap()
+            };
+        }
+        n
+    };
+    assert_eq!(post(a.base.clone(), "/api/v1/recurring-invoices", template("first")).await.0, 201);
+    let runs = futures_util::future::join_all((0..10).map(|i| {
+        let base = if i % 2 == 0 { a.base.clone() } else { b.base.clone() };
+        post(base, "/api/v1/jobs/recurring_invoices/run", json!({}))
+    }))
+    .await;
+    for (status, body) in &runs {
+        assert!(*status == 200 || (*status == 409 && body["code"] == "job_running"), "{status} {body}");
+    }
+    // Past the lease: the generation itself, twice at once on two connections.
+    assert_eq!(post(a.base.clone(), "/api/v1/recurring-invoices", template("second")).await.0, 201);
+    let url = db.url.clone();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let db = ordo_db::Db::open(&ordo_db::DbConfig::parse(&url, 2).unwrap()).unwrap();
+                ordo_billing::recurring::generate_due(&db, ordo_core::Currency::from_code("EUR").unwrap(), today)
+                    .unwrap()
+            })
+        })
+        .collect();
+    let made: usize = threads.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(made, periods, "the two generators made each period once between them");
+    let page: Value = client
+        .get(format!("{}/api/v1/invoices?customer_id={customer}&limit=200", b.base))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let invoices = page["data"].as_array().unwrap();
+    assert_eq!(invoices.len(), 2 * periods, "one invoice per template and period: {page}");
+    let mut numbers: Vec<&str> = invoices.iter().map(|i| i["number"].as_str().unwrap()).collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 2 * periods, "distinct legal numbers");
+    drop((a, b));
+    (db.drop)();
+}
+
 macro_rules! per_backend {
     ($($name:ident),*) => {
         $(
@@ -164,4 +269,8 @@ macro_rules! per_backend {
     };
 }
 
-per_backend!(two_processes_start_together, killed_mid_write_retries_run_at_once);
+per_backend!(
+    two_processes_start_together,
+    killed_mid_write_retries_run_at_once,
+    recurring_invoices_once_across_processes
+);

@@ -17,7 +17,7 @@ use ordo_core::{Currency, Page};
 use ordo_sales_docs::credit::CreditPosition;
 use serde::Deserialize;
 
-use crate::common::{removal_response, ExpandQuery};
+use crate::common::{removal_response, ExpandQuery, PageQuery};
 use crate::crud::{ListQuery, Resource};
 use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
 use crate::problem::Problem;
@@ -470,7 +470,57 @@ crate::action! {
     call: |c, caller, id, if_match, input| ordo_sales_docs::orders::credit_override(c, caller, id, if_match, input)
 }
 
+// ---- recurring invoices ----------------------------------------------------------------------
+
+crate::team_resource!(ordo_billing::recurring::RecurringInvoice);
+
+crate::list_query!(RecurringQuery => ordo_billing::recurring::service::Filter {
+    customer_id: Option<i64>,
+    active: Option<bool>,
+});
+
+crate::crud_resource! {
+    module: recurring_docs,
+    tag: "invoices",
+    collection: "/recurring-invoices",
+    member: "/recurring-invoices/{id}",
+    history: "/recurring-invoices/{id}/history",
+    location: "/api/v1/recurring-invoices/{}",
+    model: ordo_billing::recurring::RecurringInvoice,
+    create: ordo_billing::recurring::RecurringInvoiceCreate,
+    patch: ordo_core::body::MergePatch,
+    query: RecurringQuery,
+    service: ordo_billing::recurring::service,
+    ids: ["createRecurringInvoice", "listRecurringInvoices", "getRecurringInvoice", "updateRecurringInvoice", "deleteRecurringInvoice", "getRecurringInvoiceHistory"],
+    summaries: ["Create a recurring invoice template (the `recurring_invoices` job makes each due period's invoice)", "List recurring invoice templates", "Get a recurring invoice template", "Update a recurring invoice template (merge-patch; periods already made stay)", "Delete a recurring invoice template (its invoices stay)", "History of a recurring invoice template"],
+}
+
+/// What a template generated, per period (`sort=-id`: newest first): the invoice, or
+/// why it failed.
+#[utoipa::path(tag = "invoices", operation_id = "listRecurringInvoiceRuns",
+    params(("id" = i64, Path, description = "Template id"), PageQuery),
+    responses((status = 200, description = "A page", body = Page<ordo_billing::recurring::RecurringRun>)))]
+#[get("/recurring-invoices/{id}/runs")]
+pub async fn recurring_runs(
+    auth: Auth,
+    id: web::Path<i64>,
+    q: StrictQuery<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let page = q.0.page()?;
+    auth.list(page, move |c, caller, page| ordo_billing::recurring::runs(c, caller, id, page)).await
+}
+
+crate::action! {
+    /// Add a standard sales code's lines to a draft invoice (priced by the engine, or
+    /// at the code's prices); the lines already on it stay.
+    fn invoice_standard_lines, tag: "invoices", id: "addInvoiceStandardLines", path: "/invoices/{id}/lines/from-standard-code",
+    model: Invoice, body: ordo_sales_docs::standard_codes::FromStandardCode, base: base,
+    call: |c, caller, id, if_match, input| invoices::add_standard_lines(c, caller, id, if_match, &input.code, base)
+}
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    recurring_docs::routes(cfg);
     cfg.service(create_invoice)
         .service(collective_invoice)
         .service(list_invoices)
@@ -499,5 +549,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(customer_credit)
         .service(credit_report)
         .service(override_credit)
+        .service(recurring_runs)
+        .service(invoice_standard_lines)
         .service(aging_report);
 }

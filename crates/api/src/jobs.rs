@@ -1,11 +1,23 @@
 //! Background work every Ordo process runs by itself, so no cron has to be set up:
-//! hourly, the daily jobs (each idempotent, so any number of processes may run them).
+//! every 30 seconds a process takes whatever job is due through the leased `jobs`
+//! table (one process per job run, whatever the number of processes), runs it and
+//! logs the run. The jobs are idempotent on their own: quotation expiry by state,
+//! recurring invoices by a unique key per template and period.
 
-use actix_web::web;
-use ordo_core::{Caller, Principal, PrincipalKind, Role};
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use ordo_core::{Caller, Page, Permission, Principal, PrincipalKind, Role};
+use ordo_db::jobs::{self, Job, JobRow, JobRun};
 use ordo_db::{Db, Stats};
+use time::Duration;
 
+use crate::common::PageQuery;
+use crate::extract::{json_response, Auth, StrictQuery};
+use crate::problem::Problem;
 use crate::AppState;
+
+/// How long a run may hold its job before another process may take it over.
+const LEASE: Duration = Duration::minutes(10);
 
 /// The principal background jobs act as in audit records.
 pub fn system_caller() -> Caller {
@@ -20,25 +32,141 @@ pub fn system_caller() -> Caller {
     }
 }
 
+/// This process, as job runs name it.
+fn worker() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "ordo".into());
+    format!("{host}:{}", std::process::id())
+}
+
 /// Runs the daily jobs once: expires sent quotations past their validity.
 pub fn run_daily(db: &Db) -> ordo_core::Result<usize> {
     let today = ordo_core::time_util::now().date();
     db.write(&Stats::default(), |c| ordo_sales_docs::quotations::expire_due(c, &system_caller(), today))
 }
 
-/// Starts the hourly loop on the current actix runtime.
+/// What one job does; its result as a short text for the run log.
+fn execute(state: &AppState, name: &str) -> Result<String, String> {
+    let today = ordo_core::time_util::now().date();
+    match name {
+        "quotation_expiry" => run_daily(&state.db).map(|n| format!("{n} quotation(s) expired")),
+        "recurring_invoices" => ordo_billing::recurring::generate_due(&state.db, state.config.base_currency, today)
+            .map(|n| format!("{n} invoice(s) made")),
+        other => return Err(format!("unknown job {other:?}")),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// Takes one due job (or the named one), runs it and records the run. None when
+/// nothing was due or another process holds it.
+pub fn run_one(state: &AppState, force: Option<&str>) -> ordo_core::Result<Option<JobRow>> {
+    let me = worker();
+    let stats = Stats::default();
+    let Some(job) = state.db.write(&stats, |c| jobs::claim(c, &me, LEASE, force))? else {
+        return Ok(None);
+    };
+    let outcome = execute(state, &job.name);
+    if let Err(e) = &outcome {
+        tracing::error!(job = %job.name, error = %e, "job failed");
+    }
+    state.db.write(&stats, |c| jobs::finish(c, &job, &me, outcome))?;
+    Ok(Some(job))
+}
+
+/// Starts the job loop on the current actix runtime: every 30 s, every due job.
 pub fn spawn(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(3600));
+        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(30));
         loop {
             tick.tick().await;
-            let st = state.clone();
-            match web::block(move || run_daily(&st.db)).await {
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => tracing::info!(expired = n, "daily job: quotations expired"),
-                Ok(Err(e)) => tracing::error!(error = %e, "daily job failed"),
-                Err(e) => tracing::error!(error = %e, "daily job could not run"),
+            for _ in 0..10 {
+                let st = state.clone();
+                match web::block(move || run_one(&st, None)).await {
+                    Ok(Ok(Some(_))) => continue,
+                    Ok(Ok(None)) => break,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "job loop failed");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "job loop could not run");
+                        break;
+                    }
+                }
             }
         }
     });
+}
+
+/// The background jobs: schedule, lease, and how the last run went (admin).
+#[utoipa::path(tag = "jobs", operation_id = "listJobs",
+    responses((status = 200, description = "Every job (one page)", body = Page<Job>)))]
+#[get("/jobs")]
+pub async fn list_jobs(auth: Auth) -> Result<HttpResponse, Problem> {
+    auth.list_one(|c, caller| {
+        caller.require(Permission::UsersManage)?;
+        jobs::list(c)
+    })
+    .await
+}
+
+/// A job's runs (`sort=-id`: newest first), failures with their error (admin).
+#[utoipa::path(tag = "jobs", operation_id = "listJobRuns",
+    params(("name" = String, Path, description = "Job name, e.g. `recurring_invoices`"), PageQuery),
+    responses((status = 200, description = "A page", body = Page<JobRun>)))]
+#[get("/jobs/{name}/runs")]
+pub async fn job_runs(auth: Auth, name: web::Path<String>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
+    let (name, page) = (name.into_inner(), q.0.page()?);
+    auth.list(page, move |c, caller, page| {
+        caller.require(Permission::UsersManage)?;
+        if !jobs::exists(c, &name)? {
+            return Err(ordo_core::DomainError::not_found("job", &name));
+        }
+        jobs::runs(c, &name, page)
+    })
+    .await
+}
+
+/// Run a job now, due or not (admin). 409 `job_running` while another run holds it.
+#[utoipa::path(tag = "jobs", operation_id = "runJob",
+    params(("name" = String, Path, description = "Job name, e.g. `recurring_invoices`")),
+    responses((status = 200, description = "The job after the run", body = Job)))]
+#[post("/jobs/{name}/run")]
+pub async fn run_job(auth: Auth, name: web::Path<String>) -> Result<HttpResponse, Problem> {
+    let name = name.into_inner();
+    let state = auth.state_data();
+    let n = name.clone();
+    auth.read(move |c, caller| {
+        caller.require(Permission::UsersManage)?;
+        if !jobs::exists(c, &n)? {
+            return Err(ordo_core::DomainError::not_found("job", &n));
+        }
+        Ok(())
+    })
+    .await?;
+    let st = state.clone();
+    let n = name.clone();
+    let ran = web::block(move || run_one(&st, Some(&n)))
+        .await
+        .map_err(|e| Problem::from(ordo_core::DomainError::Internal(e.to_string())))?
+        .map_err(Problem::from)?;
+    if ran.is_none() {
+        return Err(ordo_core::DomainError::conflict(
+            "job_running",
+            format!("job {name} is running in another process"),
+        )
+        .into());
+    }
+    let job = auth
+        .read(move |c, _| {
+            jobs::list(c)?
+                .into_iter()
+                .find(|j| j.name == name)
+                .ok_or_else(|| ordo_core::DomainError::not_found("job", &name))
+        })
+        .await?;
+    Ok(json_response(StatusCode::OK, &job, None))
+}
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_jobs).service(job_runs).service(run_job);
 }

@@ -57,7 +57,8 @@ use crate::{auth, customers, items, pricing, users};
         (name = "deliveries", description = "Deliveries of confirmed orders, delivery notes and returns"),
         (name = "invoices", description = "Invoices and credit notes: from orders, deliveries, returns, collective or direct; posting with gap-free legal numbers"),
         (name = "payments", description = "Received payments (cheques included), allocations to invoices, refunds"),
-        (name = "receivables", description = "Customer statements and the aging report"),
+        (name = "receivables", description = "Customer statements, the aging report and credit control"),
+        (name = "jobs", description = "Background jobs every Ordo process runs through one leased table (admin)"),
         (name = "health", description = "Liveness and readiness probes"),
     )
 )]
@@ -112,6 +113,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     crate::imports::routes(cfg);
     crate::fulfillment::routes(cfg);
     crate::billing::routes(cfg);
+    crate::jobs::routes(cfg);
 }
 
 struct Conventions;

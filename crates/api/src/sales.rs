@@ -364,6 +364,67 @@ document_resource! {
         "Change one line of a draft blanket order (merge-patch)", "Remove a line from a draft blanket order"],
 }
 
+// ---- standard sales codes ---------------------------------------------------------------
+
+crate::team_resource!(ordo_sales_docs::standard_codes::StandardCode);
+
+crate::crud_resource! {
+    module: standard_codes,
+    tag: "sales-setup",
+    collection: "/standard-sales-codes",
+    member: "/standard-sales-codes/{id}",
+    history: "/standard-sales-codes/{id}/history",
+    location: "/api/v1/standard-sales-codes/{}",
+    model: ordo_sales_docs::standard_codes::StandardCode,
+    create: ordo_sales_docs::standard_codes::StandardCodeCreate,
+    patch: MergePatch,
+    query: PageQuery,
+    service: ordo_sales_docs::standard_codes::service,
+    ids: ["createStandardSalesCode", "listStandardSalesCodes", "getStandardSalesCode", "updateStandardSalesCode", "deleteStandardSalesCode", "getStandardSalesCodeHistory"],
+    summaries: ["Create a standard sales code: a named set of lines (prices on it need `pricing` write)", "List standard sales codes", "Get a standard sales code", "Update a standard sales code (merge-patch)", "Delete a standard sales code", "History of a standard sales code"],
+}
+
+/// The standard-code line endpoint of a priced document: the code's lines are added
+/// (re-pricing the document like any line edit).
+macro_rules! from_standard_code {
+    ($name:ident, $tag:tt, $op:tt, $path:tt, $model:ty, $($service:ident)::+) => {
+        crate::action! {
+            /// Add a standard sales code's lines to a draft (priced by the engine, or at the
+            /// code's prices); 404 naming `code` when there is no such code.
+            fn $name, tag: $tag, id: $op, path: $path, model: $model,
+            body: ordo_sales_docs::standard_codes::FromStandardCode, base: base,
+            call: |c, caller, id, if_match, input| {
+                let ls = ordo_sales_docs::standard_codes::lines_of(c, &input.code)?;
+                $($service)::+::change_line(c, caller, id, if_match, LineChange::AddStandard(ls), base)
+            }
+        }
+    };
+}
+from_standard_code!(
+    quotation_standard_lines,
+    "quotations",
+    "addQuotationStandardLines",
+    "/quotations/{id}/lines/from-standard-code",
+    Quotation,
+    quotations
+);
+from_standard_code!(
+    order_standard_lines,
+    "sales-orders",
+    "addSalesOrderStandardLines",
+    "/sales-orders/{id}/lines/from-standard-code",
+    SalesOrder,
+    orders
+);
+from_standard_code!(
+    blanket_standard_lines,
+    "blanket-orders",
+    "addBlanketOrderStandardLines",
+    "/blanket-orders/{id}/lines/from-standard-code",
+    BlanketOrder,
+    blanket
+);
+
 // ---- quotation lifecycle --------------------------------------------------------------
 
 crate::action! {
@@ -767,6 +828,8 @@ pub async fn call_off(
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     blanket_docs::routes(cfg);
+    standard_codes::routes(cfg);
+    cfg.service(quotation_standard_lines).service(order_standard_lines).service(blanket_standard_lines);
     cfg.service(activate_blanket)
         .service(close_blanket)
         .service(cancel_blanket)

@@ -589,6 +589,17 @@ pub struct InvoiceCreate {
 }
 
 pub fn create(conn: &mut DbConnection, caller: &Caller, input: InvoiceCreate, base: Currency) -> Result<Invoice> {
+    create_dated(conn, caller, input, base, now().date())
+}
+
+/// A direct invoice priced as of `date` (recurring invoices: their invoice date).
+pub fn create_dated(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    input: InvoiceCreate,
+    base: Currency,
+    date: Date,
+) -> Result<Invoice> {
     write(caller)?;
     let overrides: Vec<_> = input.lines.iter().enumerate().map(|(n, l)| (n, l, None)).collect();
     lines::check_overrides(caller, &overrides)?;
@@ -599,6 +610,7 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, input: InvoiceCreate, ba
         ordo_db::require_ref!(conn, price_lists, p, "price list", "price_list_id");
     }
     let mut row = blank(conn, InvoiceKind::Invoice, &c)?;
+    row.doc_date = date;
     row.contact_id = input.contact_id;
     if let Some(cur) = input.currency {
         row.currency = cur.code().into();
@@ -1320,4 +1332,59 @@ fn rebase(t: &mut DocTotals, rate: Decimal, base: Currency) -> Result<()> {
     t.base_tax = m(bt)?;
     t.base_gross = m(bn + bt)?;
     Ok(())
+}
+
+/// `POST /invoices/{id}/lines/from-standard-code`: a standard sales code's lines are
+/// added to a draft invoice, priced by the engine (or at the code's prices); the lines
+/// already on it stay as they are.
+pub fn add_standard_lines(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    code: &str,
+    base: Currency,
+) -> Result<Invoice> {
+    let current = for_write(conn, caller, id, if_match)?;
+    draft_only(&current)?;
+    if current.kind()? != InvoiceKind::Invoice {
+        return Err(DomainError::rule("not_an_invoice", "a credit note credits invoice lines: it takes no new ones"));
+    }
+    let inputs = ordo_sales_docs::standard_codes::lines_of(conn, code)?;
+    let header = lines::PricingHeader {
+        customer_id: current.customer_id,
+        currency: current.currency()?,
+        date: current.doc_date,
+        price_list_id: current.price_list_id,
+        coupon_code: None,
+        campaign_id: current.campaign_id,
+        territory_id: current.territory_id,
+        shipping_country: None,
+    };
+    let pricing_lines: Vec<PricingLine> = inputs.into_iter().map(|input| PricingLine { input, locked: None }).collect();
+    let priced = lines::price(conn, caller, &header, &pricing_lines, base, true)?;
+    let existing = load_lines(conn, &current)?;
+    let first = existing.len() as i32 + 1;
+    let kind = current.kind()?.doc_kind();
+    let new_rows: Vec<LineRow> =
+        priced.lines.iter().enumerate().map(|(n, p)| p.row(kind, id, first + n as i32, 0, None)).collect();
+    let stored = ordo_db::insert_batch!(conn, document_lines::table, &new_rows,
+        returning document_lines::all_columns => LineRow);
+    let before = HeaderPricing::parse(&current.pricing, &current.number)?;
+    let shipping = shipping_part(&before, &existing);
+    let all: Vec<LineRow> = existing.into_iter().chain(stored).collect();
+    let currency = current.currency()?;
+    let rate = base_rate(conn, currency, base, now().date())?;
+    let mut explanation = before.explanation.clone();
+    explanation.push(format!("Lines of standard sales code {code} added."));
+    let mut pricing = totals_of(&all, shipping.as_ref(), currency, base, rate, explanation)?;
+    pricing.shipping_orders = before.shipping_orders.clone();
+    let mut row = current.clone();
+    row.set_totals(&pricing.totals);
+    row.pricing = ordo_core::util::json_text(&pricing);
+    row.version += 1;
+    row.updated_at = now();
+    let saved = save(conn, &row, current.version)?;
+    audit::record(conn, caller, INVOICE, id, "update", &serde_json::json!({"lines_from_standard_code": code}))?;
+    saved.to_model(Some(&all))
 }

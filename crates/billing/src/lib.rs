@@ -11,6 +11,7 @@ pub mod invoices;
 pub mod numbering;
 pub mod payments;
 pub mod receivables;
+pub mod recurring;
 
 use ordo_core::{Caller, Permission, Result};
 

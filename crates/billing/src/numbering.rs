@@ -60,3 +60,13 @@ pub fn take(conn: &mut DbConnection, series: &str, date: Date) -> Result<i64> {
         }),
     }
 }
+
+/// The earliest date a document of `series` can be posted with now, wanting `date`:
+/// `date` itself, or the latest posting date of its year when that is later (a
+/// catch-up of a past period is dated when it is made, after what was posted since).
+pub fn earliest(conn: &mut DbConnection, series: &str, date: Date) -> Result<Date> {
+    use ordo_db::schema::legal_counters;
+    let last: Option<Date> =
+        legal_counters::table.find((series, date.year())).select(legal_counters::last_date).first(conn).optional()?;
+    Ok(last.filter(|l| *l > date).unwrap_or(date))
+}

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod conn;
 pub mod crud;
 pub mod idempotency;
+pub mod jobs;
 pub mod lock;
 pub mod refs;
 pub mod schema;

@@ -1125,6 +1125,83 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    jobs (name) {
+        name -> Text,
+        interval_seconds -> Integer,
+        next_run_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        locked_by -> Nullable<Text>,
+        runs -> BigInt,
+        failures -> BigInt,
+        last_started_at -> Nullable<Timestamp>,
+        last_finished_at -> Nullable<Timestamp>,
+        last_status -> Nullable<Text>,
+        last_result -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    job_runs (id) {
+        id -> BigInt,
+        job_name -> Text,
+        worker -> Text,
+        started_at -> Timestamp,
+        finished_at -> Timestamp,
+        status -> Text,
+        result -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    recurring_invoices (id) {
+        id -> BigInt,
+        name -> Text,
+        customer_id -> BigInt,
+        currency -> Text,
+        period -> Text,
+        day_of_period -> Integer,
+        start_date -> Date,
+        end_date -> Nullable<Date>,
+        auto_post -> Bool,
+        auto_send -> Bool,
+        payment_terms_days -> Nullable<Integer>,
+        notes -> Nullable<Text>,
+        lines -> Text,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recurring_invoice_runs (id) {
+        id -> BigInt,
+        template_id -> BigInt,
+        period_start -> Date,
+        invoice_date -> Date,
+        invoice_id -> Nullable<BigInt>,
+        status -> Text,
+        error -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    standard_sales_codes (id) {
+        id -> BigInt,
+        code -> Text,
+        name -> Text,
+        lines -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -1194,4 +1271,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     legal_counters,
     payments,
     allocations,
+    jobs,
+    job_runs,
+    recurring_invoices,
+    recurring_invoice_runs,
+    standard_sales_codes,
 );

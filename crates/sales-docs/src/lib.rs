@@ -11,3 +11,4 @@ pub mod orders;
 pub mod quotations;
 pub mod reports;
 pub mod setup;
+pub mod standard_codes;

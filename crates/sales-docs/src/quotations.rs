@@ -626,6 +626,9 @@ pub fn update(
 /// What a line edit does.
 pub enum LineChange {
     Add(LineInput),
+    /// Lines of a standard sales code: their prices come from the code (maintained
+    /// under the pricing permission), so they need no override of the caller's.
+    AddStandard(Vec<LineInput>),
     Patch(i64, MergePatch),
     Remove(i64),
 }
@@ -659,6 +662,15 @@ fn apply_line_change(stored: &[LineRow], change: LineChange) -> Result<EditedLin
             touched = Some((l.clone(), None));
             inputs.push(l);
             own.push(None);
+        }
+        LineChange::AddStandard(ls) => {
+            if inputs.len() + ls.len() > 1000 {
+                return Err(DomainError::field("lines", "too_many", "a document has at most 1000 lines"));
+            }
+            for l in ls {
+                inputs.push(l);
+                own.push(None);
+            }
         }
         LineChange::Patch(line_id, p) => {
             let n = own.iter().position(|o| *o == Some(line_id)).ok_or_else(|| not_own_line(stored, line_id))?;
