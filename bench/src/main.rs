@@ -18,6 +18,9 @@ struct Args {
     count: usize,
     concurrency: usize,
     out: String,
+    /// The server's database, for seeding history in bulk (the aging report's 100,000
+    /// invoices and payments); without it that part is skipped.
+    database_url: Option<String>,
 }
 
 fn args() -> Args {
@@ -30,6 +33,7 @@ fn args() -> Args {
         count: 2_000,
         concurrency: 8,
         out: "target/bench/result.json".into(),
+        database_url: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -43,6 +47,7 @@ fn args() -> Args {
             "--count" => a.count = v.parse().expect("--count N"),
             "--concurrency" => a.concurrency = v.parse().expect("--concurrency N"),
             "--out" => a.out = v,
+            "--database-url" => a.database_url = Some(v),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -266,9 +271,10 @@ async fn run(a: Args) -> Value {
     )
     .await;
     assert_eq!(approved["status"], "approved", "{approved}");
-    let fulfillment =
-        fulfillment(&client, &base, &auth, (first_item, customer, list_id), a.count / 4, a.concurrency).await;
+    let fulfillment = fulfillment(&client, &base, &auth, (first_item, list_id), a.count / 4, a.concurrency).await;
     let import = import_prices(&client, &base, &auth, a.seed).await;
+    let billing =
+        billing(&client, &base, &auth, first_item, a.count / 4, a.concurrency, a.database_url.as_deref()).await;
     json!({
         "seed": {"customers": a.seed, "items": a.seed, "seconds": seed_seconds, "item_prices": prices,
                  "create_customer": seeded_customers, "create_item": seeded_items},
@@ -286,6 +292,7 @@ async fn run(a: Args) -> Value {
         "order_1000_lines": {"create": create_big, "edit_one_line": edit_big, "submit": submit_big, "approve": approve_big},
         "fulfillment": fulfillment,
         "import": import,
+        "billing": billing,
     })
 }
 
@@ -349,7 +356,7 @@ async fn fulfillment(
     client: &reqwest::Client,
     base: &str,
     auth: &str,
-    (first_item, customer, list_id): (i64, i64, i64),
+    (first_item, list_id): (i64, i64),
     n: usize,
     concurrency: usize,
 ) -> Value {
@@ -357,6 +364,9 @@ async fn fulfillment(
         |path: &str, body: Value| client.post(format!("{base}/api/v1{path}")).header("authorization", auth).json(&body);
     let today = time::OffsetDateTime::now_utc().date();
     let day = |k: i64| (today + time::Duration::days(k)).to_string();
+    // Its own customer, without a credit limit: hundreds of open orders would exceed one.
+    let customer = send(post("/customers", json!({"name": "Bench fulfillment", "currency": "EUR"}))).await;
+    let customer = customer["id"].as_i64().expect("customer");
     let wh = send(post("/warehouses", json!({"code": "BENCH", "name": "Bench warehouse", "is_default": true}))).await;
     let wh = wh["id"].as_i64().expect("warehouse");
     // 500 stocked items, plenty of each.
@@ -483,6 +493,145 @@ async fn fulfillment(
             "run": contest,
         },
     })
+}
+
+/// Billing: `n` 5-line direct invoices created and posted at the bench's concurrency
+/// (posting takes the gap-free number: the series row is the contended one), `n`
+/// payments allocated oldest-first, and the aging report over 100,000 posted invoices
+/// and 100,000 payments seeded in bulk into the server's database.
+async fn billing(
+    client: &reqwest::Client,
+    base: &str,
+    auth: &str,
+    first_item: i64,
+    n: usize,
+    concurrency: usize,
+    database_url: Option<&str>,
+) -> Value {
+    let post =
+        |path: &str, body: Value| client.post(format!("{base}/api/v1{path}")).header("authorization", auth).json(&body);
+    let customer = send(post("/customers", json!({"name": "Bench billing", "currency": "EUR"}))).await;
+    let customer = customer["id"].as_i64().expect("customer");
+    let lines = |i: usize| -> Vec<Value> {
+        (0..5).map(|k| json!({"item_id": first_item + ((i * 131 + k * 7) % 500) as i64, "quantity": "1"})).collect()
+    };
+    eprintln!("[billing] {n} invoices created, posted, paid");
+    let create =
+        measure(client, n, concurrency, |i| post("/invoices", json!({"customer_id": customer, "lines": lines(i)})))
+            .await;
+    let mut drafts: Vec<i64> = vec![];
+    let mut cursor = String::new();
+    loop {
+        let page = get_json(
+            client,
+            &format!("{base}/api/v1/invoices?customer_id={customer}&status=draft&sort=id&limit=200{cursor}"),
+            auth,
+        )
+        .await;
+        drafts.extend(page["data"].as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    let post_invoice =
+        measure(client, drafts.len(), concurrency, |i| post(&format!("/invoices/{}/post", drafts[i]), json!({}))).await;
+    let pay = measure(client, n, concurrency, |_| {
+        post(
+            "/payments",
+            json!({"customer_id": customer, "amount": "10.00", "currency": "EUR", "method": "bank_transfer",
+                "allocate_oldest_first": true}),
+        )
+    })
+    .await;
+    let aging = match database_url {
+        Some(url) => aging(client, base, auth, url).await,
+        None => json!("skipped: no --database-url"),
+    };
+    json!({
+        "create_invoice_5_lines": create,
+        "post_invoice_5_lines": post_invoice,
+        "payment_allocated_oldest_first": pay,
+        "aging_100k": aging,
+    })
+}
+
+/// Seeds 100,000 posted invoices (spread over the seeded customers and 200 days) and
+/// 100,000 payments each settling half of one, then times `GET /reports/aging`.
+async fn aging(client: &reqwest::Client, base: &str, auth: &str, url: &str) -> Value {
+    use diesel::RunQueryDsl;
+    const N: i64 = 100_000;
+    let pricing = r#"{"totals":{"net":"100","shipping":"0","discount":"0","tax":"23","gross":"123","taxes":[],"base_currency":"EUR","base_rate":"1","base_net":"100","base_tax":"23","base_gross":"123"},"shipping_rule_id":null,"coupon_rule_id":null,"explanation":[]}"#;
+    let customers = "(SELECT MIN(id) FROM customers)";
+    // The first thousand seeded customers (made one after the other: their ids are dense).
+    let count = "1000";
+    let (series, day, due) = match url.starts_with("postgres") {
+        true => (
+            format!("SELECT generate_series(1, {N}) AS n"),
+            "CURRENT_DATE - CAST(s.n % 200 AS INTEGER)".to_string(),
+            "CURRENT_DATE - CAST(s.n % 200 AS INTEGER) + 30".to_string(),
+        ),
+        false => (
+            format!("WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {N}) SELECT n FROM g"),
+            "date('now', '-' || (s.n % 200) || ' days')".to_string(),
+            "date('now', '-' || (s.n % 200) || ' days', '+30 days')".to_string(),
+        ),
+    };
+    let now = "CURRENT_TIMESTAMP";
+    let statements = [
+        format!(
+            "INSERT INTO invoices (kind, number, draft_number, customer_id, currency, doc_date, due_date, payment_terms_days, \
+             status, net, tax, gross, base_rate, base_net, base_tax, base_gross, settled, credited, pricing, posted_at, posted_by, \
+             version, created_at, updated_at) \
+             SELECT 'invoice', 'BENCH-INV-' || s.n, 'BENCH-DRAFT-' || s.n, {customers} + (s.n % {count}), 'EUR', {day}, {due}, 30, \
+             'posted', 1000000, 230000, 1230000, 100000000, 1000000, 230000, 1230000, 615000, 0, '{pricing}', {now}, 'bench', \
+             1, {now}, {now} FROM ({series}) s"
+        ),
+        format!(
+            "INSERT INTO payments (number, customer_id, pay_date, amount, currency, method, status, allocated, refunded, \
+             base_rate, base_amount, version, created_at, updated_at) \
+             SELECT 'BENCH-PAY-' || s.n, {customers} + (s.n % {count}), {day}, 615000, 'EUR', 'bank_transfer', 'cleared', \
+             615000, 0, 100000000, 615000, 1, {now}, {now} FROM ({series}) s"
+        ),
+        format!(
+            "INSERT INTO allocations (kind, payment_id, invoice_id, customer_id, amount, source_amount, rate, fx_difference, \
+             alloc_date, actor, created_at) \
+             SELECT 'payment', p.id, i.id, i.customer_id, 615000, 615000, 100000000, 0, p.pay_date, 'bench', {now} \
+             FROM payments p JOIN invoices i ON i.number = 'BENCH-INV-' || substr(p.number, 11) WHERE p.number LIKE 'BENCH-PAY-%'"
+        ),
+    ];
+    let seeding = Instant::now();
+    let db = ordo_db::Db::open(&ordo_db::DbConfig::parse(url, 1).expect("database url")).expect("open database");
+    db.write(&ordo_db::Stats::default(), |c| {
+        for s in &statements {
+            match c {
+                ordo_db::DbConnection::Pg(c) => diesel::sql_query(s).execute(c)?,
+                ordo_db::DbConnection::Sqlite(c) => diesel::sql_query(s).execute(c)?,
+            };
+        }
+        Ok(())
+    })
+    .expect("seed invoices and payments");
+    let seed_seconds = seeding.elapsed().as_secs_f64();
+    if url.starts_with("postgres") {
+        db.write(&ordo_db::Stats::default(), |c| {
+            if let ordo_db::DbConnection::Pg(c) = c {
+                diesel::sql_query("ANALYZE").execute(c)?;
+            }
+            Ok(())
+        })
+        .expect("analyze");
+    }
+    eprintln!("[billing] aging over 100,000 invoices and payments (seeded in {seed_seconds:.1} s)");
+    let past = (time::OffsetDateTime::now_utc().date() - time::Duration::days(60)).to_string();
+    let today =
+        measure(client, 20, 1, |_| client.get(format!("{base}/api/v1/reports/aging")).header("authorization", auth))
+            .await;
+    let as_of = measure(client, 20, 1, |_| {
+        client.get(format!("{base}/api/v1/reports/aging?as_of={past}&by=territory")).header("authorization", auth)
+    })
+    .await;
+    json!({"seeded_seconds": seed_seconds, "invoices": N, "payments": N, "today": today, "as_of_60_days_ago": as_of})
 }
 
 /// One request, timed: its JSON body and {ms, status, statements}.

@@ -22,6 +22,9 @@ on_both_backends!(
     standard_sales_codes_fill_any_document,
     recurring_invoices_once_per_period,
     posting_and_allocating_statement_budgets,
+    random_billing_keeps_the_books,
+    collection_runs_dunning_once_per_level,
+    commissions_on_invoices_and_payments,
     concurrent_invoicing_bills_each_line_once,
     concurrent_allocations_of_the_last_open_amount,
     concurrent_postings_take_consecutive_numbers,
@@ -308,6 +311,15 @@ async fn drafts_post_with_gap_free_numbers(app: TestApp) {
     }
     let pa = post(&app, a["id"].as_i64().unwrap()).await;
     assert_eq!(pa["number"], format!("INV-{}-000002", year()));
+    let series = ok(app.get("/api/v1/number-series", t).await);
+    let inv = series["data"].as_array().unwrap().iter().find(|s| s["code"] == "invoice").unwrap().clone();
+    assert_eq!((inv["gap_free"].as_bool(), inv["next_value"].as_i64()), (Some(true), Some(3)));
+    assert_eq!(inv["preview"], format!("INV-{}-000003", year()));
+    let r = app.patch("/api/v1/number-series/invoice", t, json!({"next_value": 10})).await;
+    r.problem(422, "validation_failed");
+    ok(app.patch("/api/v1/number-series/invoice", t, json!({"pattern": "F/{YYYY}/{#####}"})).await);
+    let third = ok(app.post("/api/v1/invoices", t, direct("1")).await);
+    assert_eq!(post(&app, third["id"].as_i64().unwrap()).await["number"], format!("F/{}/00003", year()));
     // Unknown fields and bad ids get clear answers.
     let r = app.post("/api/v1/invoices", t, json!({"customer_id": w.customer, "lines": [], "color": "red"})).await;
     r.problem(422, "validation_failed");
@@ -475,6 +487,8 @@ async fn payments_cheques_and_allocations(app: TestApp) {
     app.post(&format!("/api/v1/payments/{pid}/allocations/{a2}/reverse"), t, json!({}))
         .await
         .problem(409, "already_reversed");
+    // Money on account from a cheque is not paid back before the bank pays it.
+    app.post(&format!("/api/v1/payments/{pid}/refund"), t, json!({})).await.problem(409, "cheque_not_cleared");
     let b = ok(app.post(&format!("/api/v1/payments/{pid}/bounce"), t, json!({"fee": "5.00"})).await);
     assert_eq!((b["status"].as_str(), d(&b["allocated"]), d(&b["unallocated"])), (Some("bounced"), q("0"), q("0")));
     let i = ok(app.get(&format!("/api/v1/invoices/{i1}"), t).await);
@@ -934,6 +948,167 @@ async fn posting_and_allocating_statement_budgets(app: TestApp) {
     assert!(r.statements() <= 15, "allocating to 3 invoices took {} statements", r.statements());
 }
 
+async fn collection_runs_dunning_once_per_level(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app, "on_order").await;
+    let (anna_id, anna) = app.user("anna", &["sales_agent"]).await;
+    ok(app.patch(&format!("/api/v1/customers/{}", w.customer), t, json!({"owner_id": anna_id})).await);
+    app.post("/api/v1/collection/run", t, json!({})).await.problem(422, "no_dunning_levels");
+    let letter = "Dear {customer}, invoices {invoices} ({total}) are up to {days} days overdue.";
+    ok(app.post("/api/v1/dunning-levels", t, json!({"level": 1, "name": "Reminder", "days_overdue": 7, "fee": "5.00", "letters": {"en": letter, "pl": "Szanowni {customer}"}})).await);
+    ok(app.post("/api/v1/dunning-levels", t, json!({"level": 2, "name": "Second reminder", "days_overdue": 30, "fee": "15.00", "letters": {"en": letter}})).await);
+    app.post(
+        "/api/v1/dunning-levels",
+        t,
+        json!({"level": 2, "name": "again", "days_overdue": 40, "letters": {"en": "x"}}),
+    )
+    .await
+    .problem(409, "duplicate_level");
+    let today = time::OffsetDateTime::now_utc().date();
+    let day = |n: i64| (today - time::Duration::days(n)).to_string();
+    let mut ids = vec![];
+    // Posted in date order (a series' dates follow its numbers): the last one of today
+    // is not overdue and stays out of every run.
+    let other =
+        id(app.post("/api/v1/customers", t, json!({"name": "Slow", "currency": "EUR", "payment_terms_days": 7})).await);
+    for (age, customer) in [(60, w.customer), (25, w.customer), (20, other), (0, w.customer)] {
+        let i = ok(app
+            .post(
+                "/api/v1/invoices",
+                t,
+                json!({"customer_id": customer, "lines": [{"item_id": w.service, "quantity": "1"}]}),
+            )
+            .await);
+        let iid = i["id"].as_i64().unwrap();
+        ok(app.post(&format!("/api/v1/invoices/{iid}/post"), t, json!({"date": day(age)})).await);
+        ids.push(iid);
+    }
+    // Proposed: level 2 for the 46-days-overdue invoice, level 1 for the 11-days one.
+    let p = ok(app.post("/api/v1/collection/run", t, json!({})).await);
+    assert_eq!(p["confirmed"], false);
+    assert_eq!(p["customers"].as_array().unwrap().len(), 2, "{p}");
+    let c = &p["customers"][0];
+    assert_eq!((c["customer_id"].as_i64(), c["level"].as_i64()), (Some(w.customer), Some(2)));
+    let levels: Vec<i64> = c["invoices"].as_array().unwrap().iter().map(|i| i["level"].as_i64().unwrap()).collect();
+    assert_eq!(levels, vec![2, 1]);
+    assert_eq!(d(&c["fees"]), q("20"));
+    let text = c["letter"].as_str().unwrap();
+    assert!(
+        text.starts_with("Dear Acme, invoices INV-") && text.contains("(123.00 EUR)") && text.contains("46 days"),
+        "{text}"
+    );
+    assert!(
+        ok(app.get("/api/v1/collection/notices", t).await)["data"].as_array().unwrap().is_empty(),
+        "a proposal records nothing"
+    );
+    // A promise to pay pauses dunning until its date.
+    let bad = app
+        .post(&format!("/api/v1/customers/{other}/promises-to-pay"), t, json!({"date": day(1), "amount": "10.00"}))
+        .await;
+    bad.problem(422, "validation_failed");
+    let promise = ok(app
+        .post(&format!("/api/v1/customers/{other}/promises-to-pay"), t, json!({"date": (today + time::Duration::days(7)).to_string(), "amount": "61.50", "note": "after their customer pays"}))
+        .await);
+    assert_eq!(promise["status"], "open");
+    let p = ok(app.post("/api/v1/collection/run", t, json!({})).await);
+    assert_eq!(p["paused_by_promise"], json!([other]));
+    assert!(p["customers"].as_array().unwrap().iter().all(|c| c["customer_id"] != other));
+    // Confirmed: recorded once, with a task for the customer's agent.
+    let done = ok(app.post("/api/v1/collection/run", t, json!({"confirm": true})).await);
+    let task = done["customers"][0]["activity_id"].as_i64().expect("a collection task");
+    let a = ok(app.get(&format!("/api/v1/activities/{task}"), &anna).await);
+    assert_eq!((a["kind"].as_str(), a["assignee_id"].as_i64()), (Some("task"), Some(anna_id)));
+    assert_eq!(ok(app.get("/api/v1/collection/notices", t).await)["data"].as_array().unwrap().len(), 2);
+    let again = ok(app.post("/api/v1/collection/run", t, json!({"confirm": true})).await);
+    assert!(again["customers"].as_array().unwrap().is_empty(), "each invoice gets each level once: {again}");
+    // Kept once paid.
+    ok(app.post("/api/v1/payments", t, json!({"customer_id": other, "amount": "61.50", "currency": "EUR", "method": "cash", "allocate_oldest_first": true})).await);
+    assert_eq!(
+        ok(app.get(&format!("/api/v1/customers/{other}/promises-to-pay"), t).await)["data"][0]["status"],
+        "kept"
+    );
+    // Agents read, accountants run.
+    app.post("/api/v1/collection/run", &anna, json!({})).await.problem(403, "forbidden");
+    assert_eq!(ok(app.get("/api/v1/collection/notices", &anna).await)["data"].as_array().unwrap().len(), 2);
+    let _ = ids;
+}
+
+async fn commissions_on_invoices_and_payments(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app, "on_order").await;
+    let person = id(app.post("/api/v1/sales-persons", t, json!({"name": "Sam Seller"})).await);
+    let tools = id(app.post("/api/v1/item-groups", t, json!({"name": "Tools"})).await);
+    ok(app.patch(&format!("/api/v1/items/{}", w.item), t, json!({"item_group_id": tools})).await);
+    ok(app.patch(&format!("/api/v1/customers/{}", w.customer), t, json!({"sales_person_id": person})).await);
+    let plan = |basis: &str| {
+        json!({"name": format!("Sam {basis}"), "sales_person_id": person, "basis": basis,
+        "default_rate": "5", "group_rates": [{"item_group_id": tools, "rate": "10"}]})
+    };
+    let invoiced = id(app.post("/api/v1/commission-plans", t, plan("invoiced")).await);
+    let paid = id(app.post("/api/v1/commission-plans", t, plan("paid")).await);
+    let both =
+        app.post("/api/v1/commission-plans", t, json!({"name": "x", "basis": "paid", "default_rate": "1"})).await;
+    both.problem(422, "validation_failed");
+    // 2 tools at 10 (10%) and 1 hour at 50 (5%): 2.00 + 2.50 = 4.50 on 70.00 net.
+    let i = ok(app
+        .post(
+            "/api/v1/invoices",
+            t,
+            json!({"customer_id": w.customer, "lines": [{"item_id": w.item, "quantity": "2"}, {"item_id": w.service, "quantity": "1"}]}),
+        )
+        .await);
+    assert_eq!(i["sales_person_id"], person);
+    let iid = i["id"].as_i64().unwrap();
+    post(&app, iid).await;
+    // A price correction of 10.00 on the tools takes 1.00 back.
+    let cn = ok(app
+        .post(
+            &format!("/api/v1/invoices/{iid}/credit-notes"),
+            t,
+            json!({"reason": "price", "lines": [{"invoice_line_id": i["lines"][0]["id"], "amount": "10.00"}]}),
+        )
+        .await);
+    post(&app, cn["id"].as_i64().unwrap()).await;
+    // Half of what is open paid: the paid plan earns half the invoice's commission.
+    ok(app
+        .post(
+            "/api/v1/payments",
+            t,
+            json!({"customer_id": w.customer, "amount": "43.05", "currency": "EUR", "method": "bank_transfer", "allocate_oldest_first": true}),
+        )
+        .await);
+    let period = time::OffsetDateTime::now_utc().date().to_string()[..7].to_string();
+    let r = ok(app.get(&format!("/api/v1/commissions?period={period}&sales_person_id={person}"), t).await);
+    let reports = r["data"].as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    let by_plan = |p: i64| reports.iter().find(|x| x["plan_id"] == p).unwrap().clone();
+    let inv = by_plan(invoiced);
+    let kinds: Vec<(&str, Decimal)> =
+        inv["entries"].as_array().unwrap().iter().map(|e| (e["kind"].as_str().unwrap(), d(&e["commission"]))).collect();
+    assert_eq!(kinds, vec![("invoice", q("4.5")), ("credit_note", q("-1"))]);
+    assert_eq!(d(&inv["total"]), q("3.5"));
+    let pd = by_plan(paid);
+    assert_eq!((pd["entries"].as_array().unwrap().len(), d(&pd["total"])), (1, q("2.25")));
+    app.get("/api/v1/commissions?period=2026-13", t).await.problem(422, "validation_failed");
+    // A statement freezes the month; paid, it is final.
+    let st =
+        ok(app.post(&format!("/api/v1/commission-plans/{invoiced}/statements"), t, json!({"period": period})).await);
+    assert_eq!((st["status"].as_str(), d(&st["total"])), (Some("open"), q("3.5")));
+    let again =
+        ok(app.post(&format!("/api/v1/commission-plans/{invoiced}/statements"), t, json!({"period": period})).await);
+    let sid = again["id"].as_i64().unwrap();
+    let payd = ok(app.post(&format!("/api/v1/commission-statements/{sid}/pay"), t, json!({})).await);
+    assert_eq!(payd["status"], "paid");
+    app.post(&format!("/api/v1/commission-statements/{sid}/pay"), t, json!({})).await.problem(409, "statement_paid");
+    app.post(&format!("/api/v1/commission-plans/{invoiced}/statements"), t, json!({"period": period}))
+        .await
+        .problem(409, "statement_paid");
+    let list = ok(app.get(&format!("/api/v1/commission-plans/{invoiced}/statements"), t).await);
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    let (_, agent) = app.user("anna", &["sales_agent"]).await;
+    app.get(&format!("/api/v1/commissions?period={period}"), &agent).await.problem(403, "forbidden");
+}
+
 // ---- races ------------------------------------------------------------------------------------
 
 fn statuses(rs: &[Resp]) -> Vec<(u16, Value)> {
@@ -1037,4 +1212,332 @@ async fn concurrent_postings_take_consecutive_numbers(app: TestApp) {
     numbers.sort();
     let want: Vec<String> = (1..=10).map(|n| format!("INV-{}-{n:06}", year())).collect();
     assert_eq!(numbers, want, "gap-free and unique");
+}
+
+// ---- model-based: random billing operations, the books checked after every step ----------
+
+use crate::integrity::all;
+
+/// The books, read through the API only; panics naming what does not add up.
+async fn check_books(app: &TestApp, customers: &[i64], orders: &[i64], label: &str) {
+    let t = &app.admin_token;
+    let docs = all(app, "/api/v1/invoices").await;
+    let mut full = std::collections::HashMap::new();
+    for d in &docs {
+        let id = d["id"].as_i64().unwrap();
+        let inv = ok(app.get(&format!("/api/v1/invoices/{id}"), t).await);
+        full.insert(id, inv);
+    }
+    for inv in full.values() {
+        let id = inv["id"].as_i64().unwrap();
+        let allocs = ok(app.get(&format!("/api/v1/invoices/{id}/allocations"), t).await);
+        let active = allocs["data"].as_array().unwrap().iter().filter(|a| a["reversed_at"].is_null());
+        let gross = d(&inv["totals"]["gross"]);
+        let settled = d(&inv["settled"]);
+        let sum: Decimal = if inv["kind"] == "invoice" {
+            active.map(|a| d(&a["amount"])).sum()
+        } else {
+            active.map(|a| d(&a["source_amount"])).sum()
+        };
+        assert_eq!(settled, sum, "{label}: {} settled = Σ its active allocations", inv["number"]);
+        assert!(settled <= gross && settled >= Decimal::ZERO, "{label}: {} settles within its gross", inv["number"]);
+        assert_eq!(d(&inv["open_amount"]), gross - settled, "{label}: open = gross − settled");
+        if inv["status"] == "draft" {
+            assert_eq!(settled, Decimal::ZERO, "{label}: a draft is not settled");
+        }
+        // Totals = Σ lines (+ shipping), to the cent.
+        let lines = inv["lines"].as_array().unwrap();
+        let line_net: Decimal = lines.iter().map(|l| d(&l["net"])).sum();
+        assert_eq!(
+            line_net + d(&inv["totals"]["shipping"]),
+            d(&inv["totals"]["net"]),
+            "{label}: {} net = Σ lines",
+            inv["number"]
+        );
+        if inv["kind"] == "invoice" {
+            // What credit notes took of each line is what they hold.
+            for l in lines {
+                let credited: Decimal = full
+                    .values()
+                    .filter(|c| c["kind"] == "credit_note" && c["credited_invoice_id"] == inv["id"])
+                    .flat_map(|c| c["lines"].as_array().unwrap().iter())
+                    .filter(|cl| cl["source_line_id"] == l["id"])
+                    .map(|cl| d(&cl["net"]))
+                    .sum();
+                assert_eq!(d(&l["credited"]["net"]), credited, "{label}: invoice line {} credited", l["id"]);
+                assert!(credited <= d(&l["net"]), "{label}: no line is credited beyond its net");
+            }
+            let cn_gross: Decimal = full
+                .values()
+                .filter(|c| c["kind"] == "credit_note" && c["credited_invoice_id"] == inv["id"])
+                .map(|c| d(&c["totals"]["gross"]))
+                .sum();
+            assert_eq!(d(&inv["credited"]), cn_gross, "{label}: {} credited = Σ its credit notes", inv["number"]);
+            assert!(cn_gross <= gross, "{label}: credit notes never exceed the invoice");
+        }
+    }
+    // Order lines: invoiced = Σ invoice lines billing them, never beyond the line.
+    for o in orders {
+        let order = ok(app.get(&format!("/api/v1/sales-orders/{o}"), t).await);
+        for l in order["lines"].as_array().unwrap() {
+            let billed: Vec<&Value> = full
+                .values()
+                .filter(|i| i["kind"] == "invoice")
+                .flat_map(|i| i["lines"].as_array().unwrap().iter())
+                .filter(|il| il["source_line_id"] == l["id"])
+                .collect();
+            let q: Decimal = billed.iter().map(|il| d(&il["base_quantity"])).sum();
+            let net: Decimal = billed.iter().map(|il| d(&il["net"])).sum();
+            assert_eq!(
+                (d(&l["invoiced"]["quantity"]), d(&l["invoiced"]["net"])),
+                (q, net),
+                "{label}: order line {}",
+                l["id"]
+            );
+            assert!(q <= d(&l["base_quantity"]) && net <= d(&l["net"]), "{label}: never invoiced beyond the line");
+            if q == d(&l["base_quantity"]) {
+                assert_eq!(net, d(&l["net"]), "{label}: a fully invoiced line is invoiced to the cent");
+            }
+        }
+    }
+    // Payments: allocated = Σ active allocations; never beyond the amount.
+    let pays = all(app, "/api/v1/payments").await;
+    for p in &pays {
+        let full_p = ok(app.get(&format!("/api/v1/payments/{}", p["id"]), t).await);
+        let active = full_p["allocations"].as_array().unwrap().iter().filter(|a| a["reversed_at"].is_null());
+        let (alloc, refunds): (Vec<&Value>, Vec<&Value>) = active.partition(|a| a["kind"] == "payment");
+        let allocated: Decimal = alloc.iter().map(|a| d(&a["source_amount"])).sum();
+        let refunded: Decimal = refunds.iter().map(|a| d(&a["amount"])).sum();
+        assert_eq!(d(&full_p["allocated"]), allocated, "{label}: {} allocated", p["number"]);
+        assert_eq!(d(&full_p["refunded"]), refunded, "{label}: {} refunded", p["number"]);
+        assert!(allocated + refunded <= d(&full_p["amount"]), "{label}: a payment is not spent twice");
+        if full_p["status"] == "bounced" {
+            assert_eq!(allocated, Decimal::ZERO, "{label}: a bounced cheque pays nothing");
+        }
+    }
+    // Per customer: the statement's balance is what the documents say.
+    for c in customers {
+        let st = ok(app.get(&format!("/api/v1/customers/{c}/statement?from=2000-01-01&to=2100-01-01"), t).await);
+        let posted = |kind: &str| -> Decimal {
+            full.values()
+                .filter(|i| i["customer_id"] == *c && i["kind"] == kind && i["status"] != "draft")
+                .map(|i| d(&i["totals"]["gross"]))
+                .sum()
+        };
+        let paid: Decimal =
+            pays.iter().filter(|p| p["customer_id"] == *c && p["status"] != "bounced").map(|p| d(&p["amount"])).sum();
+        // Receivables: Σ open invoices − Σ open credit notes − money on account.
+        let open_inv: Decimal = full
+            .values()
+            .filter(|i| i["customer_id"] == *c && i["kind"] == "invoice" && i["status"] != "draft")
+            .map(|i| d(&i["open_amount"]))
+            .sum();
+        let open_cn: Decimal = full
+            .values()
+            .filter(|i| i["customer_id"] == *c && i["kind"] == "credit_note" && i["status"] != "draft")
+            .map(|i| d(&i["open_amount"]))
+            .sum();
+        let on_account: Decimal = pays.iter().filter(|p| p["customer_id"] == *c).map(|p| d(&p["unallocated"])).sum();
+        let refunds: Decimal =
+            pays.iter().filter(|p| p["customer_id"] == *c).map(|p| d(&p["refunded"])).sum::<Decimal>()
+                + cn_refunds(app, &full, *c).await;
+        assert_eq!(
+            open_inv - open_cn - on_account,
+            posted("invoice") - posted("credit_note") - paid + refunds,
+            "{label}: customer {c}: receivables = invoices − credit notes − payments (+ refunds)"
+        );
+        assert_eq!(
+            d(&st["closing_balance"]),
+            open_inv - open_cn - on_account,
+            "{label}: customer {c}: statement balance"
+        );
+    }
+}
+
+/// What a customer's credit notes paid back.
+async fn cn_refunds(app: &TestApp, full: &std::collections::HashMap<i64, Value>, customer: i64) -> Decimal {
+    let mut sum = Decimal::ZERO;
+    for cn in full.values().filter(|i| i["customer_id"] == customer && i["kind"] == "credit_note") {
+        let a = ok(app.get(&format!("/api/v1/invoices/{}/allocations", cn["id"]), &app.admin_token).await);
+        sum += a["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["kind"] == "refund" && x["reversed_at"].is_null())
+            .map(|x| d(&x["amount"]))
+            .sum::<Decimal>();
+    }
+    sum
+}
+
+async fn random_billing_keeps_the_books(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app, "on_order").await;
+    let second = id(app
+        .post("/api/v1/customers", t, json!({"name": "Beta", "currency": "EUR", "invoicing_policy": "on_delivery"}))
+        .await);
+    let customers = [w.customer, second];
+    let (seeds, steps) = crate::integrity::seeds();
+    let steps = (steps / 3).max(20);
+    for seed in seeds {
+        let mut rng = crate::integrity::Rng(seed);
+        let mut orders: Vec<i64> = vec![];
+        let mut tally: std::collections::BTreeMap<usize, (u32, u32)> = Default::default();
+        for step in 0..steps {
+            let label = format!("seed {seed} step {step}");
+            let op = rng.below(12);
+            let customer = rng.pick(&customers).unwrap();
+            let r: Option<Resp> = match op {
+                0 => {
+                    let n = (1 + rng.below(6)).to_string();
+                    let o = confirmed(
+                        &app,
+                        customer,
+                        json!([{"item_id": w.item, "quantity": n}, {"item_id": w.service, "quantity": "1"}]),
+                    )
+                    .await;
+                    orders.push(o["id"].as_i64().unwrap());
+                    None
+                }
+                1 => match rng.pick(&orders) {
+                    Some(o) => {
+                        let order = ok(app.get(&format!("/api/v1/sales-orders/{o}"), t).await);
+                        let line = order["lines"][0]["id"].as_i64().unwrap();
+                        let r = app
+                            .post(
+                                &format!("/api/v1/sales-orders/{o}/deliveries"),
+                                t,
+                                json!({"lines": [{"line_id": line, "quantity": (1 + rng.below(3)).to_string()}]}),
+                            )
+                            .await;
+                        if r.status == 201 {
+                            Some(app.post(&format!("/api/v1/deliveries/{}/ship", r.body["id"]), t, json!({})).await)
+                        } else {
+                            Some(r)
+                        }
+                    }
+                    None => None,
+                },
+                2 => match rng.pick(&orders) {
+                    Some(o) => Some(app.post(&format!("/api/v1/sales-orders/{o}/invoice"), t, json!({})).await),
+                    None => None,
+                },
+                3 => Some(app.post("/api/v1/invoices/collective", t, json!({"customer_id": customer})).await),
+                4 | 5 => {
+                    let drafts = all(&app, "/api/v1/invoices?status=draft").await;
+                    match rng.pick_ref(&drafts) {
+                        Some(dr) if rng.below(4) == 0 => {
+                            Some(app.delete(&format!("/api/v1/invoices/{}", dr["id"]), t).await)
+                        }
+                        Some(dr) => Some(app.post(&format!("/api/v1/invoices/{}/post", dr["id"]), t, json!({})).await),
+                        None => None,
+                    }
+                }
+                6 => {
+                    let posted = all(&app, "/api/v1/invoices?kind=invoice&status=posted").await;
+                    match rng.pick_ref(&posted) {
+                        Some(i) => {
+                            let inv = ok(app.get(&format!("/api/v1/invoices/{}", i["id"]), t).await);
+                            let l = &inv["lines"][rng.below(inv["lines"].as_array().unwrap().len())];
+                            let body = match rng.below(3) {
+                                0 => json!({"reason": "model", "full": true}),
+                                1 => {
+                                    json!({"reason": "model", "lines": [{"invoice_line_id": l["id"], "quantity": "1"}]})
+                                }
+                                _ => {
+                                    json!({"reason": "model", "lines": [{"invoice_line_id": l["id"], "amount": "3.33"}]})
+                                }
+                            };
+                            Some(app.post(&format!("/api/v1/invoices/{}/credit-notes", i["id"]), t, body).await)
+                        }
+                        None => None,
+                    }
+                }
+                7 | 8 => {
+                    let cheque = rng.below(3) == 0;
+                    let amount = format!("{}.{:02}", 5 + rng.below(120), rng.below(100));
+                    let mut body = json!({"customer_id": customer, "amount": amount, "currency": "EUR",
+                        "method": if cheque { "cheque" } else { "bank_transfer" }});
+                    if rng.below(2) == 0 {
+                        body["allocate_oldest_first"] = json!(true);
+                    }
+                    Some(app.post("/api/v1/payments", t, body).await)
+                }
+                9 => {
+                    let pays = all(&app, &format!("/api/v1/payments?customer_id={customer}&unallocated=true")).await;
+                    match rng.pick_ref(&pays) {
+                        Some(p) => Some(
+                            app.post(
+                                &format!("/api/v1/payments/{}/allocations", p["id"]),
+                                t,
+                                json!({"oldest_first": true}),
+                            )
+                            .await,
+                        ),
+                        None => None,
+                    }
+                }
+                10 => {
+                    let pays = all(&app, "/api/v1/payments").await;
+                    match rng.pick_ref(&pays) {
+                        Some(p) => {
+                            let full = ok(app.get(&format!("/api/v1/payments/{}", p["id"]), t).await);
+                            match (
+                                rng.below(3),
+                                full["allocations"]
+                                    .as_array()
+                                    .unwrap()
+                                    .iter()
+                                    .find(|a| a["reversed_at"].is_null() && a["kind"] == "payment"),
+                            ) {
+                                (0, Some(a)) => Some(
+                                    app.post(
+                                        &format!("/api/v1/payments/{}/allocations/{}/reverse", p["id"], a["id"]),
+                                        t,
+                                        json!({}),
+                                    )
+                                    .await,
+                                ),
+                                (1, _) => {
+                                    Some(app.post(&format!("/api/v1/payments/{}/bounce", p["id"]), t, json!({})).await)
+                                }
+                                _ => {
+                                    Some(app.post(&format!("/api/v1/payments/{}/refund", p["id"]), t, json!({})).await)
+                                }
+                            }
+                        }
+                        None => None,
+                    }
+                }
+                _ => {
+                    let cns = all(&app, "/api/v1/invoices?kind=credit_note").await;
+                    match rng.pick_ref(&cns) {
+                        Some(cn) if cn["status"] == "draft" => {
+                            Some(app.post(&format!("/api/v1/invoices/{}/post", cn["id"]), t, json!({})).await)
+                        }
+                        Some(cn) => {
+                            Some(app.post(&format!("/api/v1/invoices/{}/refund", cn["id"]), t, json!({})).await)
+                        }
+                        None => None,
+                    }
+                }
+            };
+            if let Some(r) = r {
+                assert!(
+                    r.status.is_success() || r.status == 409 || r.status == 422,
+                    "{label} op {op}: {} {}",
+                    r.status,
+                    r.body
+                );
+                let e = tally.entry(op).or_default();
+                if r.status.is_success() {
+                    e.0 += 1
+                } else {
+                    e.1 += 1
+                }
+            }
+            check_books(&app, &customers, &orders, &label).await;
+        }
+        eprintln!("billing model seed {seed}: {} orders; per op (ok, refused): {tally:?}", orders.len());
+    }
 }

@@ -107,7 +107,7 @@ fn q(s: &str) -> Decimal {
 }
 
 /// Every page of a list.
-async fn all(app: &TestApp, path: &str) -> Vec<Value> {
+pub(crate) async fn all(app: &TestApp, path: &str) -> Vec<Value> {
     let mut out = vec![];
     let mut cursor: Option<String> = None;
     loop {
@@ -655,30 +655,30 @@ async fn readiness_reports_stock(app: TestApp) {
 // ---- the model-based test ----------------------------------------------------------------------
 
 /// splitmix64: a seeded generator with no dependency.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
-    fn pick<T: Copy>(&mut self, v: &[T]) -> Option<T> {
+    pub(crate) fn pick<T: Copy>(&mut self, v: &[T]) -> Option<T> {
         (!v.is_empty()).then(|| v[self.below(v.len())])
     }
-    fn pick_ref<'a, T>(&mut self, v: &'a [T]) -> Option<&'a T> {
+    pub(crate) fn pick_ref<'a, T>(&mut self, v: &'a [T]) -> Option<&'a T> {
         (!v.is_empty()).then(|| &v[self.below(v.len())])
     }
 }
 
 /// Seeds from `ORDO_MODEL_SEEDS` (comma-separated), else a fixed set; steps from
 /// `ORDO_MODEL_STEPS`.
-fn seeds() -> (Vec<u64>, usize) {
+pub(crate) fn seeds() -> (Vec<u64>, usize) {
     let seeds = std::env::var("ORDO_MODEL_SEEDS")
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())

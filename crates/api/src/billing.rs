@@ -519,8 +519,191 @@ crate::action! {
     call: |c, caller, id, if_match, input| invoices::add_standard_lines(c, caller, id, if_match, &input.code, base)
 }
 
+// ---- collection -----------------------------------------------------------------------------------
+
+crate::team_resource!(ordo_billing::collection::DunningLevel);
+
+crate::crud_resource! {
+    module: dunning_docs,
+    tag: "receivables",
+    collection: "/dunning-levels",
+    member: "/dunning-levels/{id}",
+    history: "/dunning-levels/{id}/history",
+    location: "/api/v1/dunning-levels/{}",
+    model: ordo_billing::collection::DunningLevel,
+    create: ordo_billing::collection::DunningLevelCreate,
+    patch: ordo_core::body::MergePatch,
+    query: PageQuery,
+    service: ordo_billing::collection::level_service,
+    ids: ["createDunningLevel", "listDunningLevels", "getDunningLevel", "updateDunningLevel", "deleteDunningLevel", "getDunningLevelHistory"],
+    summaries: ["Create a dunning level (days overdue, fee, letter per language)", "List dunning levels", "Get a dunning level", "Update a dunning level (merge-patch)", "Delete a dunning level", "History of a dunning level"],
+}
+
+/// Propose (and with `confirm: true` record) the dunning notices overdue invoices have
+/// reached as of a date, one letter per customer, with a collection task for the
+/// customer's agent. Each invoice gets each level once (a unique key): a second run
+/// proposes only what is new. Customers with an open promise to pay are left out.
+#[utoipa::path(tag = "receivables", operation_id = "runCollection", request_body = ordo_billing::collection::CollectionRun,
+    responses((status = 200, description = "The proposal, or what was recorded", body = ordo_billing::collection::CollectionProposal)))]
+#[post("/collection/run")]
+pub async fn run_collection(
+    auth: Auth,
+    body: ValidJson<ordo_billing::collection::CollectionRun>,
+) -> Result<HttpResponse, Problem> {
+    let input = body.0;
+    auth.post(
+        StatusCode::OK,
+        move |c, caller| ordo_billing::collection::run(c, caller, input),
+        |_| ReplyMeta { location: None, version: None },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NoticeQuery {
+    pub customer_id: Option<i64>,
+    /// `id` oldest first (the default), `-id` newest first.
+    pub sort: Option<crate::crud::IdSort>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Recorded dunning notices; an agent sees their customers' only.
+#[utoipa::path(tag = "receivables", operation_id = "listDunningNotices", params(NoticeQuery),
+    responses((status = 200, description = "A page", body = Page<ordo_billing::collection::DunningNotice>)))]
+#[get("/collection/notices")]
+pub async fn dunning_notices(auth: Auth, q: StrictQuery<NoticeQuery>) -> Result<HttpResponse, Problem> {
+    let q = q.0;
+    let page =
+        crate::common::sorted_page(q.limit, q.cursor.as_deref(), q.sort.unwrap_or(crate::crud::IdSort::Id).sort())?;
+    let customer = q.customer_id;
+    auth.list(page, move |c, caller, page| ordo_billing::collection::notices(c, caller, customer, page)).await
+}
+
+/// Record a customer's promise to pay: dunning pauses for them until its date.
+#[utoipa::path(tag = "receivables", operation_id = "createPromiseToPay", params(("id" = i64, Path, description = "Customer id")),
+    request_body = ordo_billing::collection::PromiseToPayCreate,
+    responses((status = 201, description = "Recorded", body = ordo_billing::collection::PromiseToPay)))]
+#[post("/customers/{id}/promises-to-pay")]
+pub async fn create_promise(
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<ordo_billing::collection::PromiseToPayCreate>,
+) -> Result<HttpResponse, Problem> {
+    let (id, input) = (id.into_inner(), body.0);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| ordo_billing::collection::create_promise(c, caller, id, input),
+        |_| ReplyMeta { location: None, version: None },
+    )
+    .await
+}
+
+/// A customer's promises to pay: `open`, `kept` or `broken`.
+#[utoipa::path(tag = "receivables", operation_id = "listPromisesToPay", params(("id" = i64, Path, description = "Customer id")),
+    responses((status = 200, description = "Every promise (one page)", body = Page<ordo_billing::collection::PromiseToPay>)))]
+#[get("/customers/{id}/promises-to-pay")]
+pub async fn list_promises(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    auth.list_one(move |c, caller| ordo_billing::collection::list_promises(c, caller, id)).await
+}
+
+// ---- commissions ----------------------------------------------------------------------------------
+
+crate::team_resource!(ordo_billing::commissions::CommissionPlan, ordo_billing::commissions::CommissionStatement);
+
+crate::list_query!(PlanQuery => ordo_billing::commissions::plan_service::Filter {
+    sales_person_id: Option<i64>,
+    sales_partner_id: Option<i64>,
+});
+
+crate::crud_resource! {
+    module: commission_plan_docs,
+    tag: "commissions",
+    collection: "/commission-plans",
+    member: "/commission-plans/{id}",
+    history: "/commission-plans/{id}/history",
+    location: "/api/v1/commission-plans/{}",
+    model: ordo_billing::commissions::CommissionPlan,
+    create: ordo_billing::commissions::CommissionPlanCreate,
+    patch: ordo_core::body::MergePatch,
+    query: PlanQuery,
+    service: ordo_billing::commissions::plan_service,
+    ids: ["createCommissionPlan", "listCommissionPlans", "getCommissionPlan", "updateCommissionPlan", "deleteCommissionPlan", "getCommissionPlanHistory"],
+    summaries: ["Create a commission plan for a sales person or partner (rates per item group, on invoiced or paid)", "List commission plans", "Get a commission plan", "Update a commission plan (merge-patch; paid statements stay as they are)", "Delete a commission plan without statements", "History of a commission plan"],
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CommissionQuery {
+    /// The month, `YYYY-MM`.
+    pub period: String,
+    pub sales_person_id: Option<i64>,
+    pub sales_partner_id: Option<i64>,
+}
+
+/// What each active plan (or the person's or partner's) earned in a month, per
+/// invoice, credit note (negative) or payment, in the base currency.
+#[utoipa::path(tag = "commissions", operation_id = "listCommissions", params(CommissionQuery),
+    responses((status = 200, description = "One report per plan (one page)", body = Page<ordo_billing::commissions::CommissionReport>)))]
+#[get("/commissions")]
+pub async fn list_commissions(auth: Auth, q: StrictQuery<CommissionQuery>) -> Result<HttpResponse, Problem> {
+    let (q, base) = (q.0, auth.db_state().config.base_currency);
+    auth.list_one(move |c, caller| {
+        ordo_billing::commissions::commissions(c, caller, &q.period, q.sales_person_id, q.sales_partner_id, base)
+    })
+    .await
+}
+
+/// Freeze a plan's month as a statement (made again while it is open; 409
+/// `statement_paid` once paid).
+#[utoipa::path(tag = "commissions", operation_id = "createCommissionStatement", params(("id" = i64, Path, description = "Plan id")),
+    request_body = ordo_billing::commissions::StatementRequest,
+    responses((status = 201, description = "The statement", body = ordo_billing::commissions::CommissionStatement, headers(("ETag" = String)))))]
+#[post("/commission-plans/{id}/statements")]
+pub async fn create_commission_statement(
+    auth: Auth,
+    id: web::Path<i64>,
+    body: ValidJson<ordo_billing::commissions::StatementRequest>,
+) -> Result<HttpResponse, Problem> {
+    let (id, input, base) = (id.into_inner(), body.0, auth.db_state().config.base_currency);
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| ordo_billing::commissions::make_statement(c, caller, id, input, base),
+        |v| ReplyMeta { location: None, version: Some(v.version) },
+    )
+    .await
+}
+
+/// A plan's statements.
+#[utoipa::path(tag = "commissions", operation_id = "listCommissionStatements",
+    params(("id" = i64, Path, description = "Plan id"), PageQuery),
+    responses((status = 200, description = "A page", body = Page<ordo_billing::commissions::CommissionStatement>)))]
+#[get("/commission-plans/{id}/statements")]
+pub async fn list_commission_statements(
+    auth: Auth,
+    id: web::Path<i64>,
+    q: StrictQuery<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let (id, page) = (id.into_inner(), q.0.page()?);
+    auth.list(page, move |c, caller, page| ordo_billing::commissions::statements(c, caller, id, page)).await
+}
+
+crate::action! {
+    /// Mark a statement paid: final from now on.
+    fn pay_commission_statement, tag: "commissions", id: "payCommissionStatement", path: "/commission-statements/{id}/pay",
+    model: ordo_billing::commissions::CommissionStatement,
+    call: |c, caller, id, if_match| ordo_billing::commissions::pay_statement(c, caller, id, if_match)
+}
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     recurring_docs::routes(cfg);
+    commission_plan_docs::routes(cfg);
+    dunning_docs::routes(cfg);
     cfg.service(create_invoice)
         .service(collective_invoice)
         .service(list_invoices)
@@ -551,5 +734,13 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(override_credit)
         .service(recurring_runs)
         .service(invoice_standard_lines)
+        .service(list_commissions)
+        .service(create_commission_statement)
+        .service(list_commission_statements)
+        .service(pay_commission_statement)
+        .service(run_collection)
+        .service(dunning_notices)
+        .service(create_promise)
+        .service(list_promises)
         .service(aging_report);
 }

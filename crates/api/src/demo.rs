@@ -29,6 +29,7 @@ pub const LOGINS: &[(&str, &str, Role)] = &[
     ("alice", "alice-demo", Role::SalesAgent),
     ("bob", "bob-demo", Role::SalesAgent),
     ("wendy", "wendy-demo", Role::Warehouse),
+    ("carla", "carla-demo", Role::Accountant),
 ];
 
 /// Returns false when the database already has users (nothing is loaded then).

@@ -498,6 +498,7 @@ pub fn sales(
             weight: Some(qty(18)),
         },
     )?;
+    let mut return_id = None;
     if let Some(first) = shipped.lines.first() {
         let rma = deliveries::create_return(
             c,
@@ -510,7 +511,9 @@ pub fn sales(
             },
         )?;
         deliveries::receive_return(c, admin, rma.id, None, ReturnReceive { warehouse_id: quarantine })?;
+        return_id = Some(rma.id);
     }
+    billing(c, admin, customers, items, shipped.id, return_id, eur)?;
     for (item, q, days, source, reference) in [
         (items[3], 20, 14, ReceiptSource::SupplierOrder, "PO-2026-0815"),
         (items[0], 30, 7, ReceiptSource::ProductionOrder, "MO-2026-0042"),
@@ -604,6 +607,119 @@ pub fn sales(
             allow_exceeding: false,
         },
         eur,
+    )?;
+    Ok(())
+}
+
+/// Billing in the demo: the shipped delivery invoiced 45 days ago (overdue by now) and
+/// partly paid, its return credited, a direct invoice paid by a post-dated cheque that
+/// is not due yet, a standard sales code and a monthly maintenance invoice.
+fn billing(
+    c: &mut DbConnection,
+    admin: &Caller,
+    customers: &[i64],
+    items: &[i64],
+    delivery_id: i64,
+    return_id: Option<i64>,
+    eur: Currency,
+) -> R<()> {
+    use ordo_billing::invoices::{self, InvoiceCreate, PostRequest};
+    use ordo_billing::payments::{self, PaymentCreate, PaymentMethod};
+    use ordo_billing::{credit_notes, recurring};
+    use ordo_sales_docs::standard_codes::{self, StandardCodeCreate, StandardLine};
+    let today = ordo_core::time_util::now().date();
+    let post = |c: &mut DbConnection, id: i64, days_ago: i64| {
+        invoices::post(c, admin, id, None, PostRequest { date: Some(today - Duration::days(days_ago)) }, eur)
+    };
+    let inv = invoices::from_delivery(c, admin, delivery_id, eur)?;
+    let inv = post(c, inv.id, 45)?;
+    if let Some(r) = return_id {
+        let cn = credit_notes::from_return(c, admin, r, eur)?;
+        post(c, cn.id, 40)?;
+    }
+    let half = Money::from_scaled(inv.totals.gross.to_scaled() / 2 / 100 * 100);
+    payments::create(
+        c,
+        admin,
+        PaymentCreate {
+            customer_id: inv.customer_id,
+            date: Some(today - Duration::days(20)),
+            amount: half,
+            currency: inv.currency,
+            method: PaymentMethod::BankTransfer,
+            reference: Some("SEPA transfer, part payment".into()),
+            cheque_due_date: None,
+            notes: None,
+            allocate_oldest_first: true,
+        },
+        eur,
+    )?;
+    let direct = invoices::create(
+        c,
+        admin,
+        InvoiceCreate {
+            customer_id: customers[2],
+            contact_id: None,
+            currency: None,
+            payment_terms_days: None,
+            price_list_id: None,
+            customer_po: Some("PO-7781".into()),
+            notes: None,
+            lines: vec![line(items[5], 3), line(items[6], 2)],
+        },
+        eur,
+    )?;
+    let direct = post(c, direct.id, 10)?;
+    payments::create(
+        c,
+        admin,
+        PaymentCreate {
+            customer_id: direct.customer_id,
+            date: Some(today - Duration::days(5)),
+            amount: direct.totals.gross,
+            currency: direct.currency,
+            method: PaymentMethod::Cheque,
+            reference: Some("cheque 004711".into()),
+            cheque_due_date: Some(today + Duration::days(60)),
+            notes: None,
+            allocate_oldest_first: true,
+        },
+        eur,
+    )?;
+    standard_codes::service::create(
+        c,
+        admin,
+        StandardCodeCreate {
+            code: "STARTER".into(),
+            name: "Starter set".into(),
+            lines: vec![
+                StandardLine { item_id: items[0], quantity: qty(2), unit: None, price: None, description: None },
+                StandardLine { item_id: items[1], quantity: qty(1), unit: None, price: None, description: None },
+            ],
+        },
+    )?;
+    let next_month = {
+        let first = today.replace_day(1).expect("day 1");
+        first + Duration::days(32)
+    };
+    recurring::service::create(
+        c,
+        admin,
+        recurring::RecurringInvoiceCreate {
+            name: "Monthly maintenance".into(),
+            customer_id: customers[4],
+            currency: None,
+            period: recurring::Period::Monthly,
+            day_of_period: 1,
+            start_date: next_month.replace_day(1).expect("day 1"),
+            end_date: None,
+            auto_post: true,
+            auto_send: false,
+            payment_terms_days: None,
+            notes: Some("Maintenance contract MC-2026-12".into()),
+            lines: vec![line(items[7], 1)],
+            active: true,
+        },
     )?;
     Ok(())
 }

@@ -58,6 +58,7 @@ use crate::{auth, customers, items, pricing, users};
         (name = "invoices", description = "Invoices and credit notes: from orders, deliveries, returns, collective or direct; posting with gap-free legal numbers"),
         (name = "payments", description = "Received payments (cheques included), allocations to invoices, refunds"),
         (name = "receivables", description = "Customer statements, the aging report and credit control"),
+        (name = "commissions", description = "Commission plans of sales persons and partners, what they earned per month, statements"),
         (name = "jobs", description = "Background jobs every Ordo process runs through one leased table (admin)"),
         (name = "health", description = "Liveness and readiness probes"),
     )

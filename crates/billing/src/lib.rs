@@ -6,6 +6,8 @@
 //! delivery lines, a credit note credits what a return brought back.
 
 pub mod allocations;
+pub mod collection;
+pub mod commissions;
 pub mod credit_notes;
 pub mod invoices;
 pub mod numbering;

@@ -198,7 +198,8 @@ pub struct PaymentCreate {
     #[validate(length(max = 4000))]
     #[schema(max_length = 4000)]
     pub notes: Option<String>,
-    /// Allocate to the customer's open invoices in this currency, oldest due first.
+    /// Allocate to the customer's open invoices in this currency, oldest due first
+    /// (what is left, or everything when nothing is open, stays on account).
     #[serde(default)]
     pub allocate_oldest_first: bool,
 }
@@ -276,8 +277,12 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, input: PaymentCreate, ba
         diesel::insert_into(payments::table).values(&row).returning(payments::all_columns).get_result(conn)?;
     audit::record(conn, caller, PAYMENT, saved.id, "create", &to_json(&saved.to_model(None)?))?;
     if input.allocate_oldest_first {
-        let plans = oldest_first(conn, &saved, None)?;
-        allocate_rows(conn, caller, &saved, plans, base)?;
+        // Nothing open: the payment simply stays on account.
+        match oldest_first(conn, &saved, None) {
+            Ok(plans) => allocate_rows(conn, caller, &saved, plans, base)?,
+            Err(DomainError::Rule { code: "nothing_to_allocate", .. }) => {}
+            Err(e) => return Err(e),
+        }
     }
     get(conn, caller, saved.id)
 }
@@ -703,6 +708,12 @@ pub fn refund(
     input: crate::credit_notes::RefundRequest,
 ) -> Result<Payment> {
     let p = for_write(conn, caller, id, if_match)?;
+    if p.status == PaymentStatus::Received.as_str() {
+        return Err(DomainError::conflict(
+            "cheque_not_cleared",
+            format!("payment {} is a cheque not cleared yet: nothing is paid back before the bank pays it", p.number),
+        ));
+    }
     let amount = input.amount.map(|a| a.to_scaled()).unwrap_or(p.open());
     let n = if amount > 0 {
         diesel::update(

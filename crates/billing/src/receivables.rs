@@ -164,7 +164,9 @@ pub fn statement(
         let id = pay.or(*cn).unwrap_or(0);
         entries.push(mk(*date, "refund", id, number.clone(), None, *amount, base_amount));
     }
-    entries.sort_by(|a, b| (a.date, &a.kind, a.document_id).cmp(&(b.date, &b.kind, b.document_id)));
+    // A day's documents before its money: invoices, credit notes, payments, bounces, refunds.
+    let rank = |k: &str| ["invoice", "credit_note", "payment", "bounced_cheque", "refund"].iter().position(|x| *x == k);
+    entries.sort_by_key(|e| (e.date, rank(&e.kind), e.document_id));
     let (mut open, mut base_open) = (0i64, 0i64);
     let mut shown = vec![];
     for e in entries {

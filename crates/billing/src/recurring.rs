@@ -331,7 +331,8 @@ pub fn generate_due(db: &Db, base: Currency, today: Date) -> Result<usize> {
     Ok(made)
 }
 
-fn system_caller() -> Caller {
+/// The principal the background jobs and runs act as in audit records.
+pub fn system_caller() -> Caller {
     Caller {
         principal: ordo_core::Principal {
             kind: ordo_core::PrincipalKind::ApiClient,

@@ -1202,6 +1202,82 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    dunning_levels (id) {
+        id -> BigInt,
+        level -> Integer,
+        name -> Text,
+        days_overdue -> Integer,
+        fee -> Nullable<BigInt>,
+        letters -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    dunning_notices (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        invoice_id -> BigInt,
+        level -> Integer,
+        as_of -> Date,
+        days_overdue -> BigInt,
+        open_amount -> BigInt,
+        fee -> Nullable<BigInt>,
+        letter -> Text,
+        activity_id -> Nullable<BigInt>,
+        actor -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    promises_to_pay (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        promised_date -> Date,
+        amount -> BigInt,
+        note -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    commission_plans (id) {
+        id -> BigInt,
+        name -> Text,
+        sales_person_id -> Nullable<BigInt>,
+        sales_partner_id -> Nullable<BigInt>,
+        basis -> Text,
+        default_rate -> BigInt,
+        group_rates -> Text,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    commission_statements (id) {
+        id -> BigInt,
+        plan_id -> BigInt,
+        period -> Text,
+        total -> BigInt,
+        currency -> Text,
+        entries -> Text,
+        status -> Text,
+        paid_at -> Nullable<Timestamp>,
+        paid_by -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -1276,4 +1352,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     recurring_invoices,
     recurring_invoice_runs,
     standard_sales_codes,
+    dunning_levels,
+    dunning_notices,
+    promises_to_pay,
+    commission_plans,
+    commission_statements,
 );

@@ -332,7 +332,8 @@ pub mod checklist_template_service {
 /// A document number series.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NumberSeries {
-    /// `customer`, `lead`, `quotation`, `sales_order`, `blanket_order`.
+    /// `customer`, `lead`, `quotation`, `sales_order`, `blanket_order`, `delivery`,
+    /// `return`, `invoice_draft`, `payment`, and the gap-free `invoice` and `credit_note`.
     pub code: String,
     /// `{YYYY}` is the year of issue, `{######}` the counter zero-padded to that width.
     pub pattern: String,
@@ -340,6 +341,9 @@ pub struct NumberSeries {
     pub next_value: i64,
     /// What the next number will look like.
     pub preview: String,
+    /// Legal series (`invoice`, `credit_note`): numbered without gaps per year when a
+    /// document is posted; `next_value` is this year's and cannot be moved.
+    pub gap_free: bool,
 }
 
 /// `PATCH /number-series/{code}`
@@ -369,10 +373,25 @@ fn valid_pattern(p: &str) -> Result<(), validator::ValidationError> {
 pub mod number_series_service {
     use super::*;
 
-    fn model(code: String, pattern: String, next_value: i64) -> NumberSeries {
+    /// The series billing numbers without gaps, per year (`legal_counters`).
+    pub const GAP_FREE: [&str; 2] = ["invoice", "credit_note"];
+
+    fn model(conn: &mut DbConnection, code: String, pattern: String, next_value: i64) -> Result<NumberSeries> {
+        use ordo_db::schema::legal_counters;
         let year = ordo_core::time_util::now().year();
+        let gap_free = GAP_FREE.contains(&code.as_str());
+        let next_value = if gap_free {
+            legal_counters::table
+                .find((code.as_str(), year))
+                .select(legal_counters::next_value)
+                .first(conn)
+                .optional()?
+                .unwrap_or(1)
+        } else {
+            next_value
+        };
         let preview = ordo_db::series::format_number(&pattern, next_value, year);
-        NumberSeries { code, pattern, next_value, preview }
+        Ok(NumberSeries { code, pattern, next_value, preview, gap_free })
     }
 
     pub fn list(conn: &mut DbConnection, caller: &Caller) -> Result<Vec<NumberSeries>> {
@@ -381,7 +400,7 @@ pub mod number_series_service {
             .order(number_series::code.asc())
             .select((number_series::code, number_series::pattern, number_series::next_value))
             .load(conn)?;
-        Ok(rows.into_iter().map(|(c, p, n)| model(c, p, n)).collect())
+        rows.into_iter().map(|(c, p, n)| model(conn, c, p, n)).collect()
     }
 
     pub fn update(
@@ -397,6 +416,13 @@ pub mod number_series_service {
             .first(conn)
             .optional()?
             .ok_or_else(|| DomainError::not_found("number series", &code))?;
+        if p.next_value.is_some() && GAP_FREE.contains(&code.as_str()) {
+            return Err(DomainError::field(
+                "next_value",
+                "gap_free",
+                "a gap-free legal series is counted by posting only; its pattern may change",
+            ));
+        }
         if let Some(n) = p.next_value {
             if n < next {
                 return Err(DomainError::field(
@@ -418,6 +444,6 @@ pub mod number_series_service {
             "update",
             &serde_json::json!({"code": code, "pattern": {"from": pattern, "to": pattern2}, "next_value": {"from": next, "to": next2}}),
         )?;
-        Ok(model(code, pattern2, next2))
+        model(conn, code, pattern2, next2)
     }
 }

@@ -1,0 +1,3 @@
+DROP TABLE promises_to_pay;
+DROP TABLE dunning_notices;
+DROP TABLE dunning_levels;
