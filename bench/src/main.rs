@@ -107,7 +107,13 @@ where
 }
 
 async fn run(a: Args) -> Value {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency * 2).build().unwrap();
+    // Idle connections are dropped before the server's keep-alive (5 s) closes them,
+    // so a request after a long pause (bulk seeding) does not meet a closed socket.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency * 2)
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
     let token: String = {
         let r = client
             .post(format!("{}/api/v1/auth/token", a.base))
@@ -213,6 +219,15 @@ async fn run(a: Args) -> Value {
             .unwrap();
     }
     let customer = first_page["data"][0]["id"].as_i64().unwrap_or(1);
+    // The 1,000-line order below is submitted: its customer needs no credit limit.
+    send(
+        client
+            .patch(format!("{base}/api/v1/customers/{customer}"))
+            .header("authorization", &auth)
+            .header("content-type", "application/merge-patch+json")
+            .body(r#"{"credit_limit": null}"#),
+    )
+    .await;
     let basket = |i: usize, n: usize| {
         let lines: Vec<Value> = (0..n)
             .map(|k| json!({"item_id": first_item + ((i * 131 + k * 7919) % a.seed) as i64, "quantity": format!("{}", 1 + k % 5)}))

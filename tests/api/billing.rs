@@ -275,7 +275,6 @@ async fn invoicing_follows_the_policy_and_deliveries(app: TestApp) {
     app.post(&format!("/api/v1/sales-orders/{}/invoice", draft["id"]), t, json!({}))
         .await
         .problem(409, "order_not_confirmed");
-    let _ = w.warehouse;
 }
 
 async fn drafts_post_with_gap_free_numbers(app: TestApp) {
@@ -329,7 +328,6 @@ async fn drafts_post_with_gap_free_numbers(app: TestApp) {
         .await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.error_fields(), vec!["customer_id"]);
-    let _ = w.warehouse;
 }
 
 async fn credit_notes_never_exceed_the_invoice(app: TestApp) {
@@ -966,7 +964,6 @@ async fn collection_runs_dunning_once_per_level(app: TestApp) {
     .problem(409, "duplicate_level");
     let today = time::OffsetDateTime::now_utc().date();
     let day = |n: i64| (today - time::Duration::days(n)).to_string();
-    let mut ids = vec![];
     // Posted in date order (a series' dates follow its numbers): the last one of today
     // is not overdue and stays out of every run.
     let other =
@@ -981,7 +978,6 @@ async fn collection_runs_dunning_once_per_level(app: TestApp) {
             .await);
         let iid = i["id"].as_i64().unwrap();
         ok(app.post(&format!("/api/v1/invoices/{iid}/post"), t, json!({"date": day(age)})).await);
-        ids.push(iid);
     }
     // Proposed: level 2 for the 46-days-overdue invoice, level 1 for the 11-days one.
     let p = ok(app.post("/api/v1/collection/run", t, json!({})).await);
@@ -1030,7 +1026,6 @@ async fn collection_runs_dunning_once_per_level(app: TestApp) {
     // Agents read, accountants run.
     app.post("/api/v1/collection/run", &anna, json!({})).await.problem(403, "forbidden");
     assert_eq!(ok(app.get("/api/v1/collection/notices", &anna).await)["data"].as_array().unwrap().len(), 2);
-    let _ = ids;
 }
 
 async fn commissions_on_invoices_and_payments(app: TestApp) {

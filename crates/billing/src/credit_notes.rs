@@ -262,14 +262,8 @@ fn write_credit_note(
     }
     let currency = inv.currency()?;
     let rate = bill::base_rate(conn, currency, base, now().date())?;
-    let pricing = bill::totals_of(
-        &rows,
-        shipping.as_ref(),
-        currency,
-        base,
-        rate,
-        vec![format!("Credits invoice {}.", inv.number)],
-    )?;
+    let pricing =
+        bill::totals_of(&rows, shipping.as_ref(), base, rate, vec![format!("Credits invoice {}.", inv.number)])?;
     let gross = pricing.totals.gross.to_scaled();
     let n = diesel::update(
         invoices::table.filter(invoices::id.eq(inv.id)).filter((invoices::credited + gross).le(invoices::gross)),

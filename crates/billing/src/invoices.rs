@@ -491,7 +491,6 @@ pub(crate) fn insert(
 pub(crate) fn totals_of(
     rows: &[LineRow],
     shipping: Option<&DocTax>,
-    currency: Currency,
     base: Currency,
     rate: Decimal,
     explanation: Vec<String>,
@@ -532,7 +531,6 @@ pub(crate) fn totals_of(
     let base_net: Decimal = taxes.iter().map(|t| t.base_net.value()).sum();
     let base_tax: Decimal = taxes.iter().map(|t| t.base_tax.value()).sum();
     let discount: i64 = rows.iter().map(|l| l.discount).sum();
-    let _ = currency;
     Ok(HeaderPricing {
         totals: DocTotals {
             net: m(net)?,
@@ -941,7 +939,7 @@ fn bill(
         explanation.push(format!("Lines and prices from sales order {}.", o.number));
     }
     let rate = base_rate(conn, currency, base, row.doc_date)?;
-    let mut pricing = totals_of(&line_rows, shipping.as_ref(), currency, base, rate, explanation)?;
+    let mut pricing = totals_of(&line_rows, shipping.as_ref(), base, rate, explanation)?;
     pricing.shipping_orders = shipping_orders;
     insert(conn, caller, row, &pricing, line_rows)
 }
@@ -1377,7 +1375,7 @@ pub fn add_standard_lines(
     let rate = base_rate(conn, currency, base, now().date())?;
     let mut explanation = before.explanation.clone();
     explanation.push(format!("Lines of standard sales code {code} added."));
-    let mut pricing = totals_of(&all, shipping.as_ref(), currency, base, rate, explanation)?;
+    let mut pricing = totals_of(&all, shipping.as_ref(), base, rate, explanation)?;
     pricing.shipping_orders = before.shipping_orders.clone();
     let mut row = current.clone();
     row.set_totals(&pricing.totals);

@@ -210,14 +210,14 @@ pub mod service {
         q
     }
     fn check(conn: &mut DbConnection, caller: &Caller, c: &RecurringInvoiceCreate, _id: Option<i64>) -> Result<()> {
-        let customer = ordo_sales_docs::docs::document_customer(conn, caller, c.customer_id)?;
+        // Visible to the caller, not blocked, not archived.
+        ordo_sales_docs::docs::document_customer(conn, caller, c.customer_id)?;
         if c.end_date.is_some_and(|e| e < c.start_date) {
             return Err(DomainError::field("end_date", "before_start", "ends before it starts"));
         }
         ordo_sales_docs::lines::no_call_offs(c.lines.iter().enumerate().map(|(n, l)| (format!("lines[{n}]."), l)))?;
         let overrides: Vec<_> = c.lines.iter().enumerate().map(|(n, l)| (n, l, None)).collect();
         ordo_sales_docs::lines::check_overrides(caller, &overrides)?;
-        let _ = customer;
         Ok(())
     }
     ordo_db::crud_service!(entity: "recurring_invoice", name: "recurring invoice", table: recurring_invoices, row: RecurringRow);
