@@ -125,6 +125,12 @@ async fn ship(app: &TestApp, order: i64, line: i64, quantity: &str) -> Value {
     ok(app.post(&format!("/api/v1/deliveries/{id}/ship"), t, json!({})).await)
 }
 
+/// How much of a delivery's first line is on invoices.
+async fn delivery_invoiced(app: &TestApp, delivery: i64) -> Value {
+    ok(app.get(&format!("/api/v1/deliveries/{delivery}"), &app.admin_token).await)["lines"][0]["invoiced_quantity"]
+        .clone()
+}
+
 async fn post(app: &TestApp, invoice: i64) -> Value {
     ok(app.post(&format!("/api/v1/invoices/{invoice}/post"), &app.admin_token, json!({})).await)
 }
@@ -239,7 +245,9 @@ async fn invoicing_follows_the_policy_and_deliveries(app: TestApp) {
     app.post(&format!("/api/v1/deliveries/{d1id}/invoice"), t, json!({})).await.problem(422, "nothing_to_invoice");
     // Deleting the draft gives the lines (and the shipping) back.
     let i1 = inv1["id"].as_i64().unwrap();
+    assert_eq!(delivery_invoiced(&app, d1id).await, "4");
     assert_eq!(app.delete(&format!("/api/v1/invoices/{i1}"), t).await.status, 204);
+    assert_eq!(delivery_invoiced(&app, d1id).await, "0");
     let again = ok(app.post(&format!("/api/v1/deliveries/{d1id}/invoice"), t, json!({})).await);
     assert_eq!(d(&again["totals"]["net"]), q("55"));
     // The second delivery goes on a collective invoice with the rest.
@@ -399,8 +407,10 @@ async fn credit_notes_never_exceed_the_invoice(app: TestApp) {
     app.post(&format!("/api/v1/invoices/{iid}/credit-notes"), t, json!({"reason": "again", "full": true}))
         .await
         .problem(422, "nothing_to_credit");
-    // Deleting a draft credit note frees what it credited.
+    // Deleting a draft credit note frees what it credited, and only that: the delivery
+    // stays invoiced.
     assert_eq!(app.delete(&format!("/api/v1/invoices/{}", full["id"]), t).await.status, 204);
+    assert_eq!(delivery_invoiced(&app, dl["id"].as_i64().unwrap()).await, "6");
     let redo = ok(app
         .post(&format!("/api/v1/invoices/{iid}/credit-notes"), t, json!({"reason": "cancel", "full": true}))
         .await);

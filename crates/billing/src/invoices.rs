@@ -1216,7 +1216,9 @@ fn release(conn: &mut DbConnection, row: &InvoiceRow, ls: &[LineRow]) -> Result<
                 ))
                 .execute(conn)?;
         }
-        if let Some(dl) = l.delivery_line_id {
+        // A credit note's lines name the delivery line for reference only: what it
+        // credits is the invoice line, and the delivery stays invoiced.
+        if let Some(dl) = l.delivery_line_id.filter(|_| row.kind == INVOICE) {
             diesel::update(delivery_lines::table.find(dl))
                 .set(delivery_lines::invoiced_quantity.eq(delivery_lines::invoiced_quantity - l.base_quantity))
                 .execute(conn)?;

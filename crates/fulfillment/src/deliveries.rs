@@ -98,6 +98,8 @@ pub struct DeliveryLine {
     pub quantity: Quantity,
     /// Cost per unit from the ledger when shipped (the item's standard cost).
     pub unit_cost: Option<ordo_core::Money>,
+    /// How much of it is on invoices (drafts included), base unit.
+    pub invoiced_quantity: Quantity,
     /// Only with `?expand=lines.item`: the item's SKU, name and base unit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item: Option<ItemRef>,
@@ -154,6 +156,7 @@ impl DeliveryRow {
                     item_id: l.item_id,
                     quantity: Quantity::from_scaled(l.quantity),
                     unit_cost: l.unit_cost.map(ordo_core::Money::from_scaled),
+                    invoiced_quantity: Quantity::from_scaled(l.invoiced_quantity),
                     item: None,
                 })
                 .collect(),
