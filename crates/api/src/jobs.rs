@@ -6,7 +6,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
-use ordo_core::{Caller, Page, Permission, Principal, PrincipalKind, Role};
+use ordo_core::{Caller, Page, Permission};
 use ordo_db::jobs::{self, Job, JobRow, JobRun};
 use ordo_db::{Db, Stats};
 use time::Duration;
@@ -19,19 +19,6 @@ use crate::AppState;
 /// How long a run may hold its job before another process may take it over.
 const LEASE: Duration = Duration::minutes(10);
 
-/// The principal background jobs act as in audit records.
-pub fn system_caller() -> Caller {
-    Caller {
-        principal: Principal {
-            kind: PrincipalKind::ApiClient,
-            id: 0,
-            name: "ordo (scheduled job)".into(),
-            roles: vec![Role::Admin],
-        },
-        request_id: None,
-    }
-}
-
 /// This process, as job runs name it.
 fn worker() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "ordo".into());
@@ -41,7 +28,7 @@ fn worker() -> String {
 /// Runs the daily jobs once: expires sent quotations past their validity.
 pub fn run_daily(db: &Db) -> ordo_core::Result<usize> {
     let today = ordo_core::time_util::now().date();
-    db.write(&Stats::default(), |c| ordo_sales_docs::quotations::expire_due(c, &system_caller(), today))
+    db.write(&Stats::default(), |c| ordo_sales_docs::quotations::expire_due(c, &Caller::system(), today))
 }
 
 /// What one job does; its result as a short text for the run log.

@@ -494,7 +494,7 @@ fn record(
     // The task is the collection run's, for the customer's agent.
     let task = ordo_crm::activities::create(
         conn,
-        &crate::recurring::system_caller(),
+        &Caller::system(),
         ordo_crm::activities::ActivityCreate {
             kind: ordo_crm::activities::ActivityKind::Task,
             subject: format!("Collect from {}: level {} reminder", n.customer_name, n.level),

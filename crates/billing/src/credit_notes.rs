@@ -158,12 +158,7 @@ fn credit_of(l: &LineRow, c: &CreditLine, dp: u32) -> std::result::Result<Credit
             Ok(rest_of(l))
         }
         (Some(q), None) => {
-            let base = if l.quantity == l.base_quantity || l.quantity == 0 {
-                q.to_scaled()
-            } else {
-                let v = q.value() * Decimal::from(l.base_quantity) / Decimal::from(l.quantity);
-                Quantity::new(round_to(v, Quantity::SCALE)).map(|x| x.to_scaled()).unwrap_or(i64::MAX)
-            };
+            let base = bill::to_base(l, q);
             let rest_q = l.base_quantity - l.billed_quantity;
             if base > rest_q {
                 return Err(format!("line {} has {} left to credit", l.position, Quantity::from_scaled(rest_q)));
@@ -238,12 +233,7 @@ fn write_credit_note(
         }
         let mut r = l.clone();
         r.id = 0;
-        r.quantity = if l.base_quantity == 0 {
-            0
-        } else {
-            let v = Decimal::from(c.base) * Decimal::from(l.quantity) / Decimal::from(l.base_quantity);
-            round_to(v, 0).try_into().unwrap_or(0)
-        };
+        r.quantity = bill::from_base(l, c.base);
         r.base_quantity = c.base;
         r.net = c.net;
         r.tax = c.tax;
@@ -391,7 +381,7 @@ pub fn from_return(conn: &mut DbConnection, caller: &Caller, return_id: i64, bas
         let Some(l) = ls.iter().find(|l| l.id == line_id) else { continue };
         let want = CreditLine {
             invoice_line_id: line_id,
-            quantity: Some(Quantity::from_scaled(from_base(l, q))),
+            quantity: Some(Quantity::from_scaled(bill::from_base(l, q))),
             amount: None,
         };
         out.push(credit_of(l, &want, dp).map_err(|msg| DomainError::rule("exceeds_invoiced", msg))?);
@@ -406,14 +396,6 @@ pub fn from_return(conn: &mut DbConnection, caller: &Caller, return_id: i64, bas
         Some(return_id),
         base,
     )
-}
-
-fn from_base(l: &LineRow, base: i64) -> i64 {
-    if l.quantity == l.base_quantity || l.base_quantity == 0 {
-        return base;
-    }
-    let v = Decimal::from(base) * Decimal::from(l.quantity) / Decimal::from(l.base_quantity);
-    round_to(v, 0).try_into().unwrap_or(i64::MAX)
 }
 
 /// On posting a credit note: it settles the invoice it corrects as far as that is open.

@@ -16,7 +16,7 @@ use ordo_core::{Caller, Currency, DomainError, FieldError, Money, Page, PageRequ
 use ordo_crm::model::InvoicingPolicy;
 use ordo_db::audit::{self, Entry};
 use ordo_db::schema::{
-    customers, deliveries, delivery_lines, document_lines, invoices, order_line_stock, sales_orders,
+    customers, deliveries, delivery_lines, document_lines, invoices, order_line_stock, price_lists, sales_orders,
 };
 use ordo_db::{series, DbConnection};
 use ordo_pricing::engine::round_to;
@@ -635,7 +635,6 @@ pub fn create_dated(
     let rows = priced.lines.iter().map(|p| p.row(DocKind::Invoice, 0, 0, 0, None)).collect();
     insert(conn, caller, row, &priced.header, rows)
 }
-use ordo_db::schema::price_lists;
 
 // ---- from orders and deliveries -------------------------------------------------------
 
@@ -779,14 +778,14 @@ pub fn from_order(
 }
 
 /// `base` units of the line expressed in the line's own unit, and back.
-fn to_base(l: &LineRow, q: Quantity) -> i64 {
+pub(crate) fn to_base(l: &LineRow, q: Quantity) -> i64 {
     if l.quantity == l.base_quantity || l.quantity == 0 {
         return q.to_scaled();
     }
     let v = q.value() * Decimal::from(l.base_quantity) / Decimal::from(l.quantity);
     Quantity::new(round_to(v, Quantity::SCALE)).map(|x| x.to_scaled()).unwrap_or(i64::MAX)
 }
-fn from_base(l: &LineRow, base: i64) -> i64 {
+pub(crate) fn from_base(l: &LineRow, base: i64) -> i64 {
     if l.quantity == l.base_quantity || l.base_quantity == 0 {
         return base;
     }
@@ -1303,7 +1302,7 @@ pub fn post(
     row.sequence_no = Some(seq);
     row.number = series::format_number(&pattern, seq, date.year());
     let saved = save(conn, &row, current.version)?;
-    let v = saved.to_model(None)?;
+    let v = saved.to_model(Some(&ls))?;
     audit::record(
         conn,
         caller,
@@ -1313,7 +1312,7 @@ pub fn post(
         &serde_json::json!({"status": {"from": DRAFT, "to": POSTED}, "number": v.number, "date": v.date.to_string(),
             "due_date": v.due_date.map(|d| d.to_string()), "base_rate": v.totals.base_rate}),
     )?;
-    saved.to_model(Some(&ls))
+    Ok(v)
 }
 
 /// Converts totals to the base currency at `rate`, per tax rate, as drafts do.

@@ -761,6 +761,5 @@ pub fn of_invoice(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<V
     read(caller)?;
     let inv = bill::find(conn, caller, id)?;
     let side = if inv.kind()? == InvoiceKind::CreditNote { Side::CreditNote } else { Side::Invoice };
-    let _ = allocations::table;
     alloc::all_of(conn, id, side)
 }

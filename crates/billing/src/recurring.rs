@@ -293,7 +293,7 @@ fn due_periods(t: &RecurringRow, done: &[Date], today: Date, limit: usize) -> Ve
 /// The job: every active template's due periods, each in its own transaction.
 /// Returns how many invoices were made.
 pub fn generate_due(db: &Db, base: Currency, today: Date) -> Result<usize> {
-    let caller = system_caller();
+    let caller = Caller::system();
     let stats = Stats::default();
     let templates: Vec<(RecurringRow, Vec<Date>)> = db.read(&stats, |c| {
         let ts: Vec<RecurringRow> = recurring_invoices::table
@@ -329,19 +329,6 @@ pub fn generate_due(db: &Db, base: Currency, today: Date) -> Result<usize> {
         }
     }
     Ok(made)
-}
-
-/// The principal the background jobs and runs act as in audit records.
-pub fn system_caller() -> Caller {
-    Caller {
-        principal: ordo_core::Principal {
-            kind: ordo_core::PrincipalKind::ApiClient,
-            id: 0,
-            name: "ordo (scheduled job)".into(),
-            roles: vec![ordo_core::Role::Admin],
-        },
-        request_id: None,
-    }
 }
 
 #[derive(QueryableByName)]

@@ -294,6 +294,19 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The principal background jobs and runs act as (in audit records and activities).
+    pub fn system() -> Caller {
+        Caller {
+            principal: Principal {
+                kind: PrincipalKind::ApiClient,
+                id: 0,
+                name: "ordo (scheduled job)".into(),
+                roles: vec![Role::Admin],
+            },
+            request_id: None,
+        }
+    }
+
     pub fn scope(&self) -> Scope {
         self.principal.scope()
     }
