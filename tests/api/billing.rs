@@ -20,6 +20,7 @@ on_both_backends!(
     an_agent_sees_only_their_customers_billing,
     credit_and_obligo_control,
     standard_sales_codes_fill_any_document,
+    draft_invoice_lines_change_one_at_a_time,
     recurring_invoices_once_per_period,
     posting_and_allocating_statement_budgets,
     random_billing_keeps_the_books,
@@ -867,6 +868,78 @@ async fn standard_sales_codes_fill_any_document(app: TestApp) {
         .post(&format!("/api/v1/blanket-orders/{}/lines/from-standard-code", b["id"]), t, json!({"code": "KIT"}))
         .await);
     assert_eq!(after["lines"].as_array().unwrap().len(), 3);
+}
+
+/// A draft invoice's lines: added and changed lines are priced by the engine, a line
+/// billing an order line is removed (the order line is invoiceable again) but never
+/// changed, credit notes and posted invoices take no line edits, and a refused edit
+/// changes nothing.
+async fn draft_invoice_lines_change_one_at_a_time(app: TestApp) {
+    let t = &app.admin_token;
+    let w = world(&app, "on_order").await;
+    let o = confirmed(
+        &app,
+        w.customer,
+        json!([{"item_id": w.item, "quantity": "6"}, {"item_id": w.service, "quantity": "2"}]),
+    )
+    .await;
+    let oid = o["id"].as_i64().unwrap();
+    let inv = ok(app.post(&format!("/api/v1/sales-orders/{oid}/invoice"), t, json!({})).await);
+    let iid = inv["id"].as_i64().unwrap();
+    let base = format!("/api/v1/invoices/{iid}/lines");
+    // 160 lines + 15 shipping = 175 net. A service hour added: +50.
+    let added = ok(app.post(&base, t, json!({"item_id": w.service, "quantity": "1"})).await);
+    let lines = added["lines"].as_array().unwrap().clone();
+    assert_eq!(lines.len(), 3);
+    assert_eq!((d(&added["totals"]["net"]), d(&added["totals"]["gross"])), (q("225"), q("276.75")));
+    assert_eq!(lines[2]["source_line_id"], Value::Null);
+    let new_line = lines[2]["id"].as_i64().unwrap();
+    // Changed to 3 hours: priced again (150), the billed lines keep the order's amounts.
+    let changed = ok(app.patch(&format!("{base}/{new_line}"), t, json!({"quantity": "3"})).await);
+    assert_eq!(d(&changed["totals"]["net"]), q("325"));
+    assert_eq!(d(&changed["lines"][2]["net"]), q("150"));
+    assert_eq!(changed["version"].as_i64(), added["version"].as_i64().map(|v| v + 1));
+    // A line billing an order line is not changed; the refusal changes nothing.
+    let billed = lines[0]["id"].as_i64().unwrap();
+    app.patch(&format!("{base}/{billed}"), t, json!({"quantity": "1"})).await.problem(409, "billed_line");
+    app.patch(&format!("{base}/{new_line}"), t, json!({"quantity": "-1"})).await.problem(422, "validation_failed");
+    app.patch(&format!("{base}/999999"), t, json!({"quantity": "1"})).await.problem(404, "not_found");
+    let same = ok(app.get(&format!("/api/v1/invoices/{iid}"), t).await);
+    assert_eq!((d(&same["totals"]["net"]), &same["version"]), (q("325"), &changed["version"]));
+    // Removed, the billed line is invoiceable again on the order; the invoice drops its 60.
+    let removed = ok(app.delete(&format!("{base}/{billed}"), t).await);
+    assert_eq!(removed["lines"].as_array().unwrap().len(), 2);
+    assert_eq!(d(&removed["totals"]["net"]), q("265"));
+    let order = ok(app.get(&format!("/api/v1/sales-orders/{oid}"), t).await);
+    assert_eq!(d(&order["lines"][0]["invoiced"]["quantity"]), q("0"));
+    let rest = ok(app.post(&format!("/api/v1/sales-orders/{oid}/invoice"), t, json!({})).await);
+    assert_eq!((rest["lines"].as_array().unwrap().len(), d(&rest["totals"]["net"])), (1, q("60")));
+    // A stale version is refused.
+    let stale = app
+        .call(
+            reqwest::Method::POST,
+            &base,
+            t,
+            Some(json!({"item_id": w.item, "quantity": "1"})),
+            &[("If-Match", "\"1\"")],
+        )
+        .await;
+    stale.problem(412, "precondition_failed");
+    // Posted: no line edits; its credit note takes none either.
+    let posted = post(&app, iid).await;
+    assert_eq!(d(&posted["totals"]["net"]), q("265"));
+    app.post(&base, t, json!({"item_id": w.item, "quantity": "1"})).await.problem(409, "already_posted");
+    let cn = ok(app
+        .post(&format!("/api/v1/invoices/{iid}/credit-notes"), t, json!({"full": true, "reason": "cancelled"}))
+        .await);
+    let cn_line = cn["lines"][0]["id"].as_i64().unwrap();
+    app.delete(&format!("/api/v1/invoices/{}/lines/{cn_line}", cn["id"]), t).await.problem(409, "credit_note_lines");
+    // History names what changed.
+    let h = ok(app.get(&format!("/api/v1/invoices/{iid}/history"), t).await);
+    let actions: Vec<&str> = h["data"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    for a in ["add_line", "update_line", "remove_line", "post"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
 }
 
 async fn recurring_invoices_once_per_period(app: TestApp) {

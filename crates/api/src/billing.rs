@@ -511,12 +511,31 @@ pub async fn recurring_runs(
     auth.list(page, move |c, caller, page| ordo_billing::recurring::runs(c, caller, id, page)).await
 }
 
-crate::action! {
-    /// Add a standard sales code's lines to a draft invoice (priced by the engine, or
-    /// at the code's prices); the lines already on it stay.
-    fn invoice_standard_lines, tag: "invoices", id: "addInvoiceStandardLines", path: "/invoices/{id}/lines/from-standard-code",
-    model: Invoice, body: ordo_sales_docs::standard_codes::FromStandardCode, base: base,
-    call: |c, caller, id, if_match, input| invoices::add_standard_lines(c, caller, id, if_match, &input.code, base)
+crate::from_standard_code!(
+    invoice_standard_lines,
+    "invoices",
+    "addInvoiceStandardLines",
+    "/invoices/{id}/lines/from-standard-code",
+    Invoice,
+    invoices::change_line
+);
+
+/// A draft invoice's lines, one at a time: new and changed lines are priced by the
+/// engine, the others keep their amounts. A line billing an order or delivery line is
+/// removed (the order line becomes invoiceable again) but not changed (409
+/// `billed_line`); credit notes take no line edits (409 `credit_note_lines`).
+pub mod invoice_lines {
+    use super::*;
+    use crate::crud::Resource;
+    use ordo_billing::invoices as service;
+    use ordo_core::body::MergePatch;
+    use ordo_sales_docs::lines::LineInput;
+
+    crate::document_lines!(tag: "invoices", lines: "/invoices/{id}/lines", line: "/invoices/{id}/lines/{line_id}",
+        model: Invoice, change: service::change_line, ids: ["addInvoiceLine", "updateInvoiceLine", "deleteInvoiceLine"],
+        summaries: ["Add a line to a draft invoice (priced by the engine)",
+            "Change one line of a draft invoice (merge-patch; lines billing an order line are removed, not changed)",
+            "Remove a line from a draft invoice (what it billed of an order becomes invoiceable again)"]);
 }
 
 // ---- collection -----------------------------------------------------------------------------------
@@ -734,6 +753,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(override_credit)
         .service(recurring_runs)
         .service(invoice_standard_lines)
+        .service(invoice_lines::add_line)
+        .service(invoice_lines::update_line)
+        .service(invoice_lines::delete_line)
         .service(list_commissions)
         .service(create_commission_statement)
         .service(list_commission_statements)

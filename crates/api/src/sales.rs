@@ -15,7 +15,7 @@ use ordo_sales_docs::orders::{
     self, ApprovalDecision, Comment, ConvertInto, LineReduction, OrderChecklistPoint, OrderStatus, ProductionUpdate,
     Rejection, SalesOrder, SalesOrderCreate, Tick,
 };
-use ordo_sales_docs::quotations::{self, LineChange, Quotation, QuotationCreate, QuotationStatus};
+use ordo_sales_docs::quotations::{self, Quotation, QuotationCreate, QuotationStatus};
 use ordo_sales_docs::setup::*;
 use serde::{Deserialize, Serialize};
 use validator::Validate;
@@ -198,7 +198,7 @@ macro_rules! document_resource {
         module: $module:ident, tag: $tag:tt, name: $name:tt,
         collection: $collection:tt, member: $member:tt, history: $history:tt,
         lines: $lines:tt, line: $line:tt, location: $location:tt,
-        model: $model:ty, create: $create:ty, query: $query:ty, service: $($service:ident)::+,
+        model: $model:ty, row: $row:ty, create: $create:ty, query: $query:ty, service: $($service:ident)::+,
         ids: [$c:tt, $l:tt, $g:tt, $u:tt, $d:tt, $h:tt, $al:tt, $ul:tt, $dl:tt],
         summaries: [$cs:tt, $ls:tt, $gs:tt, $us:tt, $ds:tt, $hs:tt, $als:tt, $uls:tt, $dls:tt] $(,)?
     ) => {
@@ -237,7 +237,7 @@ macro_rules! document_resource {
                 let (id, want, expand) = (id.into_inner(), q.0.include.is_some(), q.0.expand);
                 let v = auth
                     .read(move |c, caller| {
-                        let mut v = service::get(c, caller, id)?;
+                        let mut v = ordo_sales_docs::core::get::<$row>(c, caller, id)?;
                         if want {
                             add_availability(c, caller, id, &mut v)?;
                         }
@@ -254,7 +254,7 @@ macro_rules! document_resource {
             #[patch($member)]
             pub async fn update_one(auth: Auth, id: web::Path<i64>, if_match: IfMatch, body: ValidJson<MergePatch>) -> Result<HttpResponse, Problem> {
                 let (id, p, base) = (id.into_inner(), body.0, auth.db_state().config.base_currency);
-                let v = auth.write(move |c, caller| service::update(c, caller, id, if_match.0, p, base)).await?;
+                let v = auth.write(move |c, caller| ordo_sales_docs::core::update::<$row>(c, caller, id, if_match.0, p, base)).await?;
                 Ok(json_response(StatusCode::OK, &v, Some(v.version())))
             }
 
@@ -272,40 +272,12 @@ macro_rules! document_resource {
             #[get($history)]
             pub async fn history(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
                 let (id, page) = (id.into_inner(), q.0.page()?);
-                auth.list(page, move |c, caller, page| service::history(c, caller, id, page).map(history_page)).await
+                auth.list(page, move |c, caller, page| ordo_sales_docs::core::history::<$row>(c, caller, id, page).map(history_page)).await
             }
 
-            async fn change(auth: Auth, id: i64, if_match: IfMatch, change: LineChange) -> Result<HttpResponse, Problem> {
-                let base = auth.db_state().config.base_currency;
-                let v = auth.write(move |c, caller| service::change_line(c, caller, id, if_match.0, change, base)).await?;
-                Ok(json_response(StatusCode::OK, &v, Some(v.version())))
-            }
-
-            #[utoipa::path(tag = $tag, operation_id = $al, summary = $als, params(("id" = i64, Path, description = "Id")), request_body = LineInput,
-                responses((status = 200, description = "The document with the new line", body = $model, headers(("ETag" = String)))))]
-            #[post($lines)]
-            pub async fn add_line(auth: Auth, id: web::Path<i64>, if_match: IfMatch, body: ValidJson<LineInput>) -> Result<HttpResponse, Problem> {
-                change(auth, id.into_inner(), if_match, LineChange::Add(body.0)).await
-            }
-
-            #[utoipa::path(tag = $tag, operation_id = $ul, summary = $uls,
-                params(("id" = i64, Path, description = "Id"), ("line_id" = i64, Path, description = "Line id")),
-                request_body(content = MergePatch, content_type = "application/merge-patch+json"),
-                responses((status = 200, description = "The re-priced document", body = $model, headers(("ETag" = String)))))]
-            #[patch($line)]
-            pub async fn update_line(auth: Auth, path: web::Path<(i64, i64)>, if_match: IfMatch, body: ValidJson<MergePatch>) -> Result<HttpResponse, Problem> {
-                let (id, line) = path.into_inner();
-                change(auth, id, if_match, LineChange::Patch(line, body.0)).await
-            }
-
-            #[utoipa::path(tag = $tag, operation_id = $dl, summary = $dls,
-                params(("id" = i64, Path, description = "Id"), ("line_id" = i64, Path, description = "Line id")),
-                responses((status = 200, description = "The re-priced document", body = $model, headers(("ETag" = String)))))]
-            #[delete($line)]
-            pub async fn delete_line(auth: Auth, path: web::Path<(i64, i64)>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
-                let (id, line) = path.into_inner();
-                change(auth, id, if_match, LineChange::Remove(line)).await
-            }
+            crate::document_lines!(tag: $tag, lines: $lines, line: $line, model: $model,
+                change: ordo_sales_docs::core::change_line::<$row>,
+                ids: [$al, $ul, $dl], summaries: [$als, $uls, $dls]);
 
             pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
                 cfg.service(create_one)
@@ -326,7 +298,7 @@ document_resource! {
     module: quotation_docs, tag: "quotations", name: "quotation",
     collection: "/quotations", member: "/quotations/{id}", history: "/quotations/{id}/history",
     lines: "/quotations/{id}/lines", line: "/quotations/{id}/lines/{line_id}", location: "/api/v1/quotations/{}",
-    model: Quotation, create: QuotationCreate, query: QuotationQuery, service: ordo_sales_docs::quotations,
+    model: Quotation, row: ordo_sales_docs::quotations::QuotationRow, create: QuotationCreate, query: QuotationQuery, service: ordo_sales_docs::quotations,
     ids: ["createQuotation", "listQuotations", "getQuotation", "updateQuotation", "deleteQuotation", "getQuotationHistory",
           "addQuotationLine", "updateQuotationLine", "deleteQuotationLine"],
     summaries: ["Create a quotation priced by the price engine", "List quotations (without lines; an agent sees their customers' only)",
@@ -340,7 +312,7 @@ document_resource! {
     module: order_docs, tag: "sales-orders", name: "sales order",
     collection: "/sales-orders", member: "/sales-orders/{id}", history: "/sales-orders/{id}/history",
     lines: "/sales-orders/{id}/lines", line: "/sales-orders/{id}/lines/{line_id}", location: "/api/v1/sales-orders/{}",
-    model: SalesOrder, create: SalesOrderCreate, query: SalesOrderQuery, service: ordo_sales_docs::orders,
+    model: SalesOrder, row: ordo_sales_docs::orders::OrderRow, create: SalesOrderCreate, query: SalesOrderQuery, service: ordo_sales_docs::orders,
     ids: ["createSalesOrder", "listSalesOrders", "getSalesOrder", "updateSalesOrder", "deleteSalesOrder", "getSalesOrderHistory",
           "addSalesOrderLine", "updateSalesOrderLine", "deleteSalesOrderLine"],
     summaries: ["Create a sales order priced by the price engine", "List sales orders (without lines; an agent sees their customers' only)",
@@ -354,7 +326,7 @@ document_resource! {
     module: blanket_docs, tag: "blanket-orders", name: "blanket order",
     collection: "/blanket-orders", member: "/blanket-orders/{id}", history: "/blanket-orders/{id}/history",
     lines: "/blanket-orders/{id}/lines", line: "/blanket-orders/{id}/lines/{line_id}", location: "/api/v1/blanket-orders/{}",
-    model: BlanketOrder, create: BlanketOrderCreate, query: BlanketOrderQuery, service: ordo_sales_docs::blanket,
+    model: BlanketOrder, row: ordo_sales_docs::blanket::BlanketRow, create: BlanketOrderCreate, query: BlanketOrderQuery, service: ordo_sales_docs::blanket,
     ids: ["createBlanketOrder", "listBlanketOrders", "getBlanketOrder", "updateBlanketOrder", "deleteBlanketOrder", "getBlanketOrderHistory",
           "addBlanketOrderLine", "updateBlanketOrderLine", "deleteBlanketOrderLine"],
     summaries: ["Create a blanket order priced by the price engine", "List blanket orders (without lines; an agent sees their customers' only)",
@@ -384,18 +356,60 @@ crate::crud_resource! {
     summaries: ["Create a standard sales code: a named set of lines (prices on it need `pricing` write)", "List standard sales codes", "Get a standard sales code", "Update a standard sales code (merge-patch)", "Delete a standard sales code", "History of a standard sales code"],
 }
 
+/// A draft document's line endpoints (`POST {lines}`, `PATCH`/`DELETE {line}`), each
+/// answering with the re-priced document; `change` does the edit.
+#[macro_export]
+macro_rules! document_lines {
+    (tag: $tag:tt, lines: $lines:tt, line: $line:tt, model: $model:ty, change: $change:expr,
+     ids: [$al:tt, $ul:tt, $dl:tt], summaries: [$als:tt, $uls:tt, $dls:tt]) => {
+            async fn change(auth: Auth, id: i64, if_match: IfMatch, change: ordo_sales_docs::core::LineChange) -> Result<HttpResponse, Problem> {
+                let base = auth.db_state().config.base_currency;
+                let v = auth.write(move |c, caller| $change(c, caller, id, if_match.0, change, base)).await?;
+                Ok(json_response(StatusCode::OK, &v, Some(v.version())))
+            }
+
+            #[utoipa::path(tag = $tag, operation_id = $al, summary = $als, params(("id" = i64, Path, description = "Id")), request_body = LineInput,
+                responses((status = 200, description = "The document with the new line", body = $model, headers(("ETag" = String)))))]
+            #[post($lines)]
+            pub async fn add_line(auth: Auth, id: web::Path<i64>, if_match: IfMatch, body: ValidJson<LineInput>) -> Result<HttpResponse, Problem> {
+                change(auth, id.into_inner(), if_match, ordo_sales_docs::core::LineChange::Add(body.0)).await
+            }
+
+            #[utoipa::path(tag = $tag, operation_id = $ul, summary = $uls,
+                params(("id" = i64, Path, description = "Id"), ("line_id" = i64, Path, description = "Line id")),
+                request_body(content = MergePatch, content_type = "application/merge-patch+json"),
+                responses((status = 200, description = "The re-priced document", body = $model, headers(("ETag" = String)))))]
+            #[patch($line)]
+            pub async fn update_line(auth: Auth, path: web::Path<(i64, i64)>, if_match: IfMatch, body: ValidJson<MergePatch>) -> Result<HttpResponse, Problem> {
+                let (id, line) = path.into_inner();
+                change(auth, id, if_match, ordo_sales_docs::core::LineChange::Patch(line, body.0)).await
+            }
+
+            #[utoipa::path(tag = $tag, operation_id = $dl, summary = $dls,
+                params(("id" = i64, Path, description = "Id"), ("line_id" = i64, Path, description = "Line id")),
+                responses((status = 200, description = "The re-priced document", body = $model, headers(("ETag" = String)))))]
+            #[delete($line)]
+            pub async fn delete_line(auth: Auth, path: web::Path<(i64, i64)>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
+                let (id, line) = path.into_inner();
+                change(auth, id, if_match, ordo_sales_docs::core::LineChange::Remove(line)).await
+            }
+
+    };
+}
+
 /// The standard-code line endpoint of a priced document: the code's lines are added
 /// (re-pricing the document like any line edit).
+#[macro_export]
 macro_rules! from_standard_code {
-    ($name:ident, $tag:tt, $op:tt, $path:tt, $model:ty, $($service:ident)::+) => {
-        crate::action! {
+    ($name:ident, $tag:tt, $op:tt, $path:tt, $model:ty, $change:expr) => {
+        $crate::action! {
             /// Add a standard sales code's lines to a draft (priced by the engine, or at the
             /// code's prices); 404 naming `code` when there is no such code.
             fn $name, tag: $tag, id: $op, path: $path, model: $model,
             body: ordo_sales_docs::standard_codes::FromStandardCode, base: base,
             call: |c, caller, id, if_match, input| {
                 let ls = ordo_sales_docs::standard_codes::lines_of(c, &input.code)?;
-                $($service)::+::change_line(c, caller, id, if_match, LineChange::AddStandard(ls), base)
+                $change(c, caller, id, if_match, ordo_sales_docs::core::LineChange::AddStandard(ls), base)
             }
         }
     };
@@ -406,7 +420,7 @@ from_standard_code!(
     "addQuotationStandardLines",
     "/quotations/{id}/lines/from-standard-code",
     Quotation,
-    quotations
+    ordo_sales_docs::core::change_line::<quotations::QuotationRow>
 );
 from_standard_code!(
     order_standard_lines,
@@ -414,7 +428,7 @@ from_standard_code!(
     "addSalesOrderStandardLines",
     "/sales-orders/{id}/lines/from-standard-code",
     SalesOrder,
-    orders
+    ordo_sales_docs::core::change_line::<ordo_sales_docs::orders::OrderRow>
 );
 from_standard_code!(
     blanket_standard_lines,
@@ -422,7 +436,7 @@ from_standard_code!(
     "addBlanketOrderStandardLines",
     "/blanket-orders/{id}/lines/from-standard-code",
     BlanketOrder,
-    blanket
+    ordo_sales_docs::core::change_line::<ordo_sales_docs::blanket::BlanketRow>
 );
 
 // ---- quotation lifecycle --------------------------------------------------------------

@@ -11,7 +11,7 @@
 
 use diesel::prelude::*;
 use ordo_core::time_util::now;
-use ordo_core::util::{check_version, to_json, Removal};
+use ordo_core::util::{to_json, Removal};
 use ordo_core::{Caller, Currency, DomainError, FieldError, Money, Page, PageRequest, Quantity, Rate, Result};
 use ordo_crm::model::InvoicingPolicy;
 use ordo_db::audit::{self, Entry};
@@ -20,6 +20,7 @@ use ordo_db::schema::{
 };
 use ordo_db::{series, DbConnection};
 use ordo_pricing::engine::round_to;
+use ordo_sales_docs::core::{self, Document, LineChange};
 use ordo_sales_docs::docs::{self, DOC_CUSTOMER};
 use ordo_sales_docs::lines::{self, DocKind, DocTax, DocTotals, HeaderPricing, Line, LineInput, LineRow, PricingLine};
 use ordo_sales_docs::orders::OrderRow;
@@ -274,6 +275,19 @@ impl InvoiceRow {
             updated_at: self.updated_at.assume_utc(),
         })
     }
+    /// What the engine prices a direct invoice's lines from.
+    pub fn pricing_header(&self) -> Result<lines::PricingHeader> {
+        Ok(lines::PricingHeader {
+            customer_id: self.customer_id,
+            currency: self.currency()?,
+            date: self.doc_date,
+            price_list_id: self.price_list_id,
+            coupon_code: None,
+            campaign_id: self.campaign_id,
+            territory_id: self.territory_id,
+            shipping_country: None,
+        })
+    }
     fn set_totals(&mut self, t: &DocTotals) {
         self.net = t.net.to_scaled();
         self.tax = t.tax.to_scaled();
@@ -289,22 +303,47 @@ impl InvoiceRow {
 
 /// The invoice or credit note, if the caller may see its customer (404 otherwise).
 pub fn find(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<InvoiceRow> {
-    let q = invoices::table.filter(invoices::id.eq(id)).select(InvoiceRow::as_select()).into_boxed();
-    ordo_sales_docs::scoped!(q, caller, invoices::customer_id)
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| DomainError::not_found("invoice", id))
+    core::find(conn, caller, id)
 }
+
+ordo_sales_docs::document_table!(InvoiceRow, invoices, entity: INVOICE, noun: "invoice", read: BillingRead,
+    write: BillingWrite, model: Invoice, status: InvoiceStatus, {
+    fn label(&self) -> &'static str {
+        self.kind().map(|k| k.label()).unwrap_or("invoice")
+    }
+    fn doc_kind(&self) -> DocKind {
+        self.kind().map(|k| k.doc_kind()).unwrap_or(DocKind::Invoice)
+    }
+    fn status(&self) -> Result<InvoiceStatus> {
+        Ok(InvoiceRow::status(self))
+    }
+    /// Stored are `draft` and `posted`; the rest follows from what is settled.
+    fn set_status(&mut self, to: InvoiceStatus, _reason: Option<String>) {
+        self.status = if to == InvoiceStatus::Draft { DRAFT } else { POSTED }.into();
+    }
+    fn archived(&self) -> bool {
+        false
+    }
+    fn is_draft(&self) -> Result<bool> {
+        Ok(InvoiceRow::is_draft(self))
+    }
+    fn not_draft(&self) -> Result<DomainError> {
+        Ok(DomainError::conflict(
+            "already_posted",
+            format!("{} {} is posted: it is changed only by a credit note", self.kind()?.label(), self.number),
+        ))
+    }
+    fn model(&self, lines: Option<&[LineRow]>) -> Result<Invoice> {
+        self.to_model(lines)
+    }
+});
 
 pub fn load_lines(conn: &mut DbConnection, row: &InvoiceRow) -> Result<Vec<LineRow>> {
     lines::load(conn, row.kind()?.doc_kind(), row.id)
 }
 
 pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Invoice> {
-    read(caller)?;
-    let row = find(conn, caller, id)?;
-    let ls = load_lines(conn, &row)?;
-    row.to_model(Some(&ls))
+    core::get::<InvoiceRow>(conn, caller, id)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -377,34 +416,19 @@ ordo_sales_docs::expandable!(Invoice, lines: |d| ordo_sales_docs::expand::line_s
     contact: contact_id, sales_person: sales_person_id);
 
 pub fn history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
-    read(caller)?;
-    find(conn, caller, id)?;
-    audit::history(conn, INVOICE, id, page)
+    core::history::<InvoiceRow>(conn, caller, id, page)
 }
 
 // ---- writing: shared ------------------------------------------------------------------
 
 /// The invoice, locked (PostgreSQL) and visible, at the version the caller read.
 pub fn for_write(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<InvoiceRow> {
-    ordo_db::lock::rows(conn, "invoices", &[id])?;
-    let row = find(conn, caller, id)?;
-    write(caller)?;
-    check_version(if_match, row.version)?;
-    Ok(row)
+    core::for_write(conn, caller, id, if_match)
 }
 
-pub(crate) fn draft_only(row: &InvoiceRow) -> Result<()> {
-    if !row.is_draft() {
-        return Err(DomainError::conflict(
-            "already_posted",
-            format!("{} {} is posted: it is changed only by a credit note", row.kind()?.label(), row.number),
-        ));
-    }
-    Ok(())
-}
-
-pub(crate) fn save(conn: &mut DbConnection, row: &InvoiceRow, expected: i64) -> Result<InvoiceRow> {
-    ordo_db::save_versioned!(conn, invoices, row, expected)
+/// [`for_write`], and a draft (409 `already_posted` otherwise).
+pub fn editable(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<InvoiceRow> {
+    core::editable(conn, caller, id, if_match)
 }
 
 /// A blank draft of `kind` for the customer, with its defaults.
@@ -465,8 +489,7 @@ pub(crate) fn insert(
 ) -> Result<Invoice> {
     row.set_totals(&pricing.totals);
     row.pricing = ordo_core::util::json_text(pricing);
-    let saved: InvoiceRow =
-        diesel::insert_into(invoices::table).values(&row).returning(invoices::all_columns).get_result(conn)?;
+    let saved = row.insert(conn)?;
     let kind = saved.kind()?;
     let line_rows: Vec<LineRow> = line_rows
         .into_iter()
@@ -619,16 +642,7 @@ pub fn create_dated(
     row.price_list_id = input.price_list_id.or(row.price_list_id);
     row.customer_po = input.customer_po;
     row.notes = input.notes;
-    let header = lines::PricingHeader {
-        customer_id: c.id,
-        currency: row.currency()?,
-        date: row.doc_date,
-        price_list_id: row.price_list_id,
-        coupon_code: None,
-        campaign_id: None,
-        territory_id: row.territory_id,
-        shipping_country: None,
-    };
+    let header = row.pricing_header()?;
     let pricing_lines: Vec<PricingLine> =
         input.lines.into_iter().map(|input| PricingLine { input, locked: None }).collect();
     let priced = lines::price(conn, caller, &header, &pricing_lines, base, true)?;
@@ -1149,8 +1163,7 @@ pub fn update(
     if_match: Option<i64>,
     p: InvoicePatch,
 ) -> Result<Invoice> {
-    let current = for_write(conn, caller, id, if_match)?;
-    draft_only(&current)?;
+    let current = editable(conn, caller, id, if_match)?;
     let before = current.to_model(None)?;
     let mut row = current.clone();
     if let Some(c) = p.contact_id {
@@ -1169,42 +1182,42 @@ pub fn update(
     if let Some(v) = p.reason {
         row.reason = v;
     }
-    row.version += 1;
-    row.updated_at = now();
-    let saved = save(conn, &row, current.version)?;
+    let diff = audit::diff(&to_json(&before), &to_json(&row.to_model(None)?));
+    let saved = core::commit(conn, caller, &current, row, "update", &diff)?;
     let ls = load_lines(conn, &saved)?;
-    let v = saved.to_model(Some(&ls))?;
-    audit::record(conn, caller, INVOICE, id, "update", &audit::diff(&to_json(&before), &to_json(&v.clone_header())))?;
-    Ok(v)
-}
-
-impl Invoice {
-    fn clone_header(&self) -> Invoice {
-        Invoice { lines: None, ..self.clone() }
-    }
+    saved.to_model(Some(&ls))
 }
 
 /// Deleting a draft gives back what it claimed: order and delivery lines become
 /// invoiceable again, an order's shipping too, credited amounts are freed. Drafts carry
 /// no legal number, so numbering is untouched.
 pub fn delete(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Removal<Invoice>> {
-    let row = for_write(conn, caller, id, if_match)?;
-    draft_only(&row)?;
+    let row = editable(conn, caller, id, if_match)?;
     let ls = load_lines(conn, &row)?;
-    let before = row.to_model(Some(&ls))?;
     release(conn, &row, &ls)?;
-    diesel::delete(
-        document_lines::table
-            .filter(document_lines::doc_kind.eq(row.kind()?.doc_kind().as_str()))
-            .filter(document_lines::doc_id.eq(id)),
-    )
-    .execute(conn)?;
-    diesel::delete(invoices::table.find(id)).execute(conn)?;
-    audit::record(conn, caller, INVOICE, id, "delete", &to_json(&before))?;
+    core::remove(conn, caller, &row, &ls)?;
     Ok(Removal::Deleted)
 }
 
 fn release(conn: &mut DbConnection, row: &InvoiceRow, ls: &[LineRow]) -> Result<()> {
+    release_lines(conn, row, ls)?;
+    let p = HeaderPricing::parse(&row.pricing, &row.number)?;
+    if !p.shipping_orders.is_empty() {
+        diesel::update(sales_orders::table.filter(sales_orders::id.eq_any(&p.shipping_orders)))
+            .set(sales_orders::shipping_invoiced.eq(false))
+            .execute(conn)?;
+    }
+    if let Some(inv) = row.credited_invoice_id {
+        diesel::update(invoices::table.find(inv))
+            .set(invoices::credited.eq(invoices::credited - row.gross))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Gives back what these lines of a draft claimed: their order lines become
+/// invoiceable again, their delivery lines un-invoiced.
+fn release_lines(conn: &mut DbConnection, row: &InvoiceRow, ls: &[LineRow]) -> Result<()> {
     for l in ls {
         if let Some(src) = l.source_line_id {
             diesel::update(document_lines::table.find(src))
@@ -1222,17 +1235,6 @@ fn release(conn: &mut DbConnection, row: &InvoiceRow, ls: &[LineRow]) -> Result<
                 .set(delivery_lines::invoiced_quantity.eq(delivery_lines::invoiced_quantity - l.base_quantity))
                 .execute(conn)?;
         }
-    }
-    let p = HeaderPricing::parse(&row.pricing, &row.number)?;
-    if !p.shipping_orders.is_empty() {
-        diesel::update(sales_orders::table.filter(sales_orders::id.eq_any(&p.shipping_orders)))
-            .set(sales_orders::shipping_invoiced.eq(false))
-            .execute(conn)?;
-    }
-    if let Some(inv) = row.credited_invoice_id {
-        diesel::update(invoices::table.find(inv))
-            .set(invoices::credited.eq(invoices::credited - row.gross))
-            .execute(conn)?;
     }
     Ok(())
 }
@@ -1259,8 +1261,7 @@ pub fn post(
     input: PostRequest,
     base: Currency,
 ) -> Result<Invoice> {
-    let current = for_write(conn, caller, id, if_match)?;
-    draft_only(&current)?;
+    let current = editable(conn, caller, id, if_match)?;
     let kind = current.kind()?;
     let today = now().date();
     let date = input.date.unwrap_or(today);
@@ -1289,8 +1290,7 @@ pub fn post(
     row.status = POSTED.into();
     row.posted_at = Some(now());
     row.posted_by = Some(caller.principal.name.clone());
-    row.version += 1;
-    row.updated_at = now();
+    row.bump(current.version);
     if kind == InvoiceKind::CreditNote {
         crate::credit_notes::apply_on_post(conn, caller, &row, date, base)?;
     }
@@ -1301,7 +1301,7 @@ pub fn post(
     row.fiscal_year = Some(date.year());
     row.sequence_no = Some(seq);
     row.number = series::format_number(&pattern, seq, date.year());
-    let saved = save(conn, &row, current.version)?;
+    let saved = row.save(conn, current.version)?;
     let v = saved.to_model(Some(&ls))?;
     audit::record(
         conn,
@@ -1333,57 +1333,114 @@ fn rebase(t: &mut DocTotals, rate: Decimal, base: Currency) -> Result<()> {
     Ok(())
 }
 
-/// `POST /invoices/{id}/lines/from-standard-code`: a standard sales code's lines are
-/// added to a draft invoice, priced by the engine (or at the code's prices); the lines
-/// already on it stay as they are.
-pub fn add_standard_lines(
+/// A draft invoice's lines edited one at a time (`/invoices/{id}/lines`, and a standard
+/// sales code's lines): new and changed lines are priced by the engine; the others keep
+/// their amounts. A line billing an order or delivery line keeps the order's price: it
+/// is removed (the order line becomes invoiceable again) but not changed. Credit notes
+/// take no line edits: their lines are what they credit.
+pub fn change_line(
     conn: &mut DbConnection,
     caller: &Caller,
     id: i64,
     if_match: Option<i64>,
-    code: &str,
+    change: LineChange,
     base: Currency,
 ) -> Result<Invoice> {
-    let current = for_write(conn, caller, id, if_match)?;
-    draft_only(&current)?;
+    let current = editable(conn, caller, id, if_match)?;
     if current.kind()? != InvoiceKind::Invoice {
-        return Err(DomainError::rule("not_an_invoice", "a credit note credits invoice lines: it takes no new ones"));
+        return Err(DomainError::conflict(
+            "credit_note_lines",
+            "a credit note's lines are what it credits: delete the draft and credit the invoice again",
+        ));
     }
-    let inputs = ordo_sales_docs::standard_codes::lines_of(conn, code)?;
-    let header = lines::PricingHeader {
-        customer_id: current.customer_id,
-        currency: current.currency()?,
-        date: current.doc_date,
-        price_list_id: current.price_list_id,
-        coupon_code: None,
-        campaign_id: current.campaign_id,
-        territory_id: current.territory_id,
-        shipping_country: None,
+    let stored = load_lines(conn, &current)?;
+    if let LineChange::Patch(line_id, _) = &change {
+        if stored.iter().any(|l| l.id == *line_id && (l.source_line_id.is_some() || l.delivery_line_id.is_some())) {
+            return Err(DomainError::conflict(
+                "billed_line",
+                format!("line {line_id} bills an order line at the order's price: remove it and invoice the order line again"),
+            ));
+        }
+    }
+    let action = match &change {
+        LineChange::Add(_) | LineChange::AddStandard(_) => "add_line",
+        LineChange::Patch(..) => "update_line",
+        LineChange::Remove(_) => "remove_line",
     };
-    let pricing_lines: Vec<PricingLine> = inputs.into_iter().map(|input| PricingLine { input, locked: None }).collect();
-    let priced = lines::price(conn, caller, &header, &pricing_lines, base, true)?;
-    let existing = load_lines(conn, &current)?;
-    let first = existing.len() as i32 + 1;
-    let kind = current.kind()?.doc_kind();
-    let new_rows: Vec<LineRow> =
-        priced.lines.iter().enumerate().map(|(n, p)| p.row(kind, id, first + n as i32, 0, None)).collect();
-    let stored = ordo_db::insert_batch!(conn, document_lines::table, &new_rows,
-        returning document_lines::all_columns => LineRow);
+    let edited = core::edit_lines(caller, &stored, change)?;
+    lines::no_call_offs(edited.touched.iter().map(|(l, _)| (String::new(), l)))?;
+    let by_id: HashMap<i64, &LineRow> = stored.iter().map(|l| (l.id, l)).collect();
+    let kept: std::collections::HashSet<i64> = edited.own.iter().flatten().copied().collect();
+    let removed: Vec<LineRow> =
+        stored.iter().filter(|l| l.free_of_rule_id.is_none() && !kept.contains(&l.id)).cloned().collect();
+    // What is priced: new lines, and a line whose input changed (at its stored id).
+    let mut to_price: Vec<(Option<&LineRow>, LineInput)> = vec![];
+    for (input, own) in edited.inputs.into_iter().zip(&edited.own) {
+        match own.and_then(|o| by_id.get(&o).copied()) {
+            Some(old) if old.input().is_ok_and(|was| was == input) => {}
+            old => to_price.push((old, input)),
+        }
+    }
+    let pricing_lines: Vec<PricingLine> =
+        to_price.iter().map(|(_, input)| PricingLine { input: input.clone(), locked: None }).collect();
+    let priced = if pricing_lines.is_empty() {
+        vec![]
+    } else {
+        lines::price(conn, caller, &current.pricing_header()?, &pricing_lines, base, true)?.lines
+    };
+    release_lines(conn, &current, &removed)?;
+    let gone: Vec<i64> = removed.iter().map(|l| l.id).collect();
+    if !gone.is_empty() {
+        diesel::delete(document_lines::table.filter(document_lines::id.eq_any(&gone))).execute(conn)?;
+    }
+    let mut next_position = stored.iter().map(|l| l.position).max().unwrap_or(0) + 1;
+    let mut changed: HashMap<i64, LineRow> = HashMap::new();
+    let mut new_rows = vec![];
+    let mut own_priced = priced.iter().filter(|p| p.free_of_rule_id.is_none());
+    for (old, _) in &to_price {
+        let Some(p) = own_priced.next() else { break };
+        match old {
+            Some(old) => {
+                let mut next = p.row(DocKind::Invoice, id, old.position, old.id, Some(old));
+                next.version = old.version + 1;
+                let saved: LineRow = diesel::update(document_lines::table.find(old.id))
+                    .set(&next)
+                    .returning(document_lines::all_columns)
+                    .get_result(conn)?;
+                changed.insert(old.id, saved);
+            }
+            None => {
+                new_rows.push(p.row(DocKind::Invoice, id, next_position, 0, None));
+                next_position += 1;
+            }
+        }
+    }
+    // Lines a pricing rule adds for the new ones (free goods) come with them.
+    for p in priced.iter().filter(|p| p.free_of_rule_id.is_some()) {
+        new_rows.push(p.row(DocKind::Invoice, id, next_position, 0, None));
+        next_position += 1;
+    }
+    let inserted = if new_rows.is_empty() {
+        vec![]
+    } else {
+        ordo_db::insert_batch!(conn, document_lines::table, &new_rows, returning document_lines::all_columns => LineRow)
+    };
     let before = HeaderPricing::parse(&current.pricing, &current.number)?;
-    let shipping = shipping_part(&before, &existing);
-    let all: Vec<LineRow> = existing.into_iter().chain(stored).collect();
-    let currency = current.currency()?;
-    let rate = base_rate(conn, currency, base, now().date())?;
-    let mut explanation = before.explanation.clone();
-    explanation.push(format!("Lines of standard sales code {code} added."));
-    let mut pricing = totals_of(&all, shipping.as_ref(), base, rate, explanation)?;
+    let shipping = shipping_part(&before, &stored);
+    let all: Vec<LineRow> = stored
+        .into_iter()
+        .filter(|l| !gone.contains(&l.id))
+        .map(|l| changed.remove(&l.id).unwrap_or(l))
+        .chain(inserted)
+        .collect();
+    let rate = base_rate(conn, current.currency()?, base, now().date())?;
+    let mut pricing = totals_of(&all, shipping.as_ref(), base, rate, before.explanation.clone())?;
     pricing.shipping_orders = before.shipping_orders.clone();
     let mut row = current.clone();
     row.set_totals(&pricing.totals);
     row.pricing = ordo_core::util::json_text(&pricing);
-    row.version += 1;
-    row.updated_at = now();
-    let saved = save(conn, &row, current.version)?;
-    audit::record(conn, caller, INVOICE, id, "update", &serde_json::json!({"lines_from_standard_code": code}))?;
+    let details = serde_json::json!({"net": {"from": Money::from_scaled(current.net), "to": pricing.totals.net},
+        "removed_lines": gone});
+    let saved = core::commit(conn, caller, &current, row, action, &details)?;
     saved.to_model(Some(&all))
 }

@@ -6,11 +6,10 @@
 
 use crate::docs::DOC_CUSTOMER;
 use diesel::prelude::*;
-use ordo_core::body::{patched, MergePatch};
 use ordo_core::time_util::now;
 use ordo_core::util::{check_version, to_json, Removal};
 use ordo_core::{Caller, Currency, DomainError, FieldError, Money, Page, PageRequest, Permission, Quantity, Result};
-use ordo_db::audit::{self, Entry};
+use ordo_db::audit::{self};
 use ordo_db::schema::{blanket_orders, blanket_schedule_lines, customers, document_lines, sales_orders};
 use ordo_db::{series, DbConnection};
 use rust_decimal::Decimal;
@@ -18,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime};
 use validator::Validate;
 
+use crate::core::{self, Document, Priced};
 use crate::docs::{self, read, write};
 use crate::lines::{self, DocKind, Line, LineInput, LineRow, PricingHeader, PricingLine};
-use crate::quotations::{edit_lines, own_inputs, today, EditedLines, LineChange};
+use crate::quotations::today;
 
 pub const ENTITY: &str = "blanket_order";
 
@@ -197,55 +197,18 @@ fn bad(id: i64, what: &str) -> DomainError {
 }
 
 impl BlanketRow {
-    fn status(&self) -> Result<BlanketStatus> {
+    fn stored_status(&self) -> Result<BlanketStatus> {
         BlanketStatus::parse(&self.status).ok_or_else(|| bad(self.id, "status"))
     }
     fn currency(&self) -> Result<Currency> {
         Currency::from_code(&self.currency).ok_or_else(|| bad(self.id, "currency"))
-    }
-    fn to_create(&self) -> Result<BlanketOrderCreate> {
-        Ok(BlanketOrderCreate {
-            customer_id: self.customer_id,
-            kind: BlanketKind::parse(&self.kind).ok_or_else(|| bad(self.id, "kind"))?,
-            currency: Some(self.currency()?),
-            valid_from: self.valid_from,
-            valid_to: self.valid_to,
-            value_ceiling: self.value_ceiling.map(Money::from_scaled),
-            contract_number: self.contract_number.clone(),
-            sales_person_id: self.sales_person_id,
-            notes: self.notes.clone(),
-            lines: vec![],
-        })
-    }
-    fn apply(&mut self, h: &BlanketOrderCreate) {
-        self.customer_id = h.customer_id;
-        self.kind = h.kind.as_str().into();
-        self.currency = h.currency.map(|c| c.code().to_string()).unwrap_or_default();
-        self.valid_from = h.valid_from;
-        self.valid_to = h.valid_to;
-        self.value_ceiling = h.value_ceiling.map(|m| m.to_scaled());
-        self.contract_number = h.contract_number.clone();
-        self.sales_person_id = h.sales_person_id;
-        self.notes = h.notes.clone();
-    }
-    fn pricing_header(&self) -> Result<PricingHeader> {
-        Ok(PricingHeader {
-            customer_id: self.customer_id,
-            currency: self.currency()?,
-            date: self.valid_from.max(today()),
-            price_list_id: None,
-            coupon_code: None,
-            campaign_id: None,
-            territory_id: None,
-            shipping_country: None,
-        })
     }
     pub fn to_model(&self, lines: &[LineRow], with_lines: bool) -> Result<BlanketOrder> {
         let agreed: i64 = lines.iter().map(|l| l.net).sum();
         Ok(BlanketOrder {
             id: self.id,
             number: self.number.clone(),
-            status: self.status()?,
+            status: self.stored_status()?,
             status_reason: self.status_reason.clone(),
             customer_id: self.customer_id,
             kind: BlanketKind::parse(&self.kind).ok_or_else(|| bad(self.id, "kind"))?,
@@ -291,47 +254,95 @@ pub struct Filter {
 }
 
 pub fn find(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<BlanketRow> {
-    let q = blanket_orders::table.filter(blanket_orders::id.eq(id)).select(BlanketRow::as_select()).into_boxed();
-    crate::scoped!(q, caller, blanket_orders::customer_id)
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| DomainError::not_found("blanket order", id))
+    core::find(conn, caller, id)
 }
 
-fn resolve(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    mut h: BlanketOrderCreate,
-    current: Option<&BlanketRow>,
-) -> Result<BlanketOrderCreate> {
-    if current.is_none_or(|c| c.customer_id != h.customer_id) {
-        let c = docs::document_customer(conn, caller, h.customer_id)?;
-        if current.is_none() {
-            h.currency = h.currency.or(Some(c.currency));
-            h.sales_person_id = h.sales_person_id.or(c.sales_person_id);
+crate::document_table!(sales BlanketRow, blanket_orders, entity: ENTITY, noun: "blanket order", kind: DocKind::BlanketOrder,
+    model: BlanketOrder, status: BlanketStatus, {
+    fn status(&self) -> Result<BlanketStatus> {
+        self.stored_status()
+    }
+    fn model(&self, lines: Option<&[LineRow]>) -> Result<BlanketOrder> {
+        self.to_model(lines.unwrap_or_default(), lines.is_some())
+    }
+    /// The agreed value follows the lines, which the trail keeps apart.
+    fn audit_view(&self, lines: &[LineRow]) -> Result<BlanketOrder> {
+        self.to_model(lines, false)
+    }
+});
+
+impl core::Priced for BlanketRow {
+    type Header = BlanketOrderCreate;
+    fn pricing_header(&self) -> Result<PricingHeader> {
+        Ok(PricingHeader {
+            customer_id: self.customer_id,
+            currency: self.currency()?,
+            date: self.valid_from.max(today()),
+            price_list_id: None,
+            coupon_code: None,
+            campaign_id: None,
+            territory_id: None,
+            shipping_country: None,
+        })
+    }
+    /// Blanket orders carry no totals of their own: their value is their lines'.
+    fn set_pricing(&mut self, _: &lines::HeaderPricing) {}
+    fn header(&self) -> Result<BlanketOrderCreate> {
+        Ok(BlanketOrderCreate {
+            customer_id: self.customer_id,
+            kind: BlanketKind::parse(&self.kind).ok_or_else(|| bad(self.id, "kind"))?,
+            currency: Some(self.currency()?),
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+            value_ceiling: self.value_ceiling.map(Money::from_scaled),
+            contract_number: self.contract_number.clone(),
+            sales_person_id: self.sales_person_id,
+            notes: self.notes.clone(),
+            lines: vec![],
+        })
+    }
+    fn resolve(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        mut h: BlanketOrderCreate,
+        current: Option<&Self>,
+    ) -> Result<BlanketOrderCreate> {
+        if current.is_none_or(|c| c.customer_id != h.customer_id) {
+            let c = docs::document_customer(conn, caller, h.customer_id)?;
+            if current.is_none() {
+                h.currency = h.currency.or(Some(c.currency));
+                h.sales_person_id = h.sales_person_id.or(c.sales_person_id);
+            }
         }
+        let mut errs = vec![];
+        if h.valid_to < h.valid_from {
+            errs.push(FieldError::new("valid_to", "before_start", "must not be before valid_from"));
+        }
+        if h.kind == BlanketKind::Value && h.value_ceiling.is_none() {
+            errs.push(FieldError::new("value_ceiling", "required", "a value blanket order needs a ceiling"));
+        }
+        if !errs.is_empty() {
+            return Err(DomainError::Validation(errs));
+        }
+        if let Some(sp) = h.sales_person_id.filter(|v| current.is_none_or(|c| c.sales_person_id != Some(*v))) {
+            ordo_crm::service::check_team(
+                conn,
+                &ordo_crm::service::TeamRefs { sales_person_id: Some(sp), ..Default::default() },
+            )?;
+        }
+        Ok(h)
     }
-    let mut errs = vec![];
-    if h.valid_to < h.valid_from {
-        errs.push(FieldError::new("valid_to", "before_start", "must not be before valid_from"));
+    fn apply(&mut self, h: &BlanketOrderCreate) {
+        self.customer_id = h.customer_id;
+        self.kind = h.kind.as_str().into();
+        self.currency = h.currency.map(|c| c.code().to_string()).unwrap_or_default();
+        self.valid_from = h.valid_from;
+        self.valid_to = h.valid_to;
+        self.value_ceiling = h.value_ceiling.map(|m| m.to_scaled());
+        self.contract_number = h.contract_number.clone();
+        self.sales_person_id = h.sales_person_id;
+        self.notes = h.notes.clone();
     }
-    if h.kind == BlanketKind::Value && h.value_ceiling.is_none() {
-        errs.push(FieldError::new("value_ceiling", "required", "a value blanket order needs a ceiling"));
-    }
-    if !errs.is_empty() {
-        return Err(DomainError::Validation(errs));
-    }
-    if let Some(sp) = h.sales_person_id.filter(|v| current.is_none_or(|c| c.sales_person_id != Some(*v))) {
-        ordo_crm::service::check_team(
-            conn,
-            &ordo_crm::service::TeamRefs { sales_person_id: Some(sp), ..Default::default() },
-        )?;
-    }
-    Ok(h)
-}
-
-fn save(conn: &mut DbConnection, row: &BlanketRow, expected: i64) -> Result<BlanketRow> {
-    ordo_db::save_versioned!(conn, blanket_orders, row, expected)
 }
 
 pub fn create(
@@ -345,7 +356,7 @@ pub fn create(
     let overrides: Vec<_> = input.lines.iter().enumerate().map(|(n, l)| (n, l, None)).collect();
     lines::check_overrides(caller, &overrides)?;
     let lines_in = input.lines.clone();
-    let h = resolve(conn, caller, input, None)?;
+    let h = BlanketRow::resolve(conn, caller, input, None)?;
     create_resolved(
         conn,
         caller,
@@ -391,10 +402,7 @@ fn create_resolved(
     let ph = row.pricing_header()?;
     let priced = lines::price(conn, caller, &ph, &pricing_lines, base, false)?;
     row.number = series::next_number(conn, ENTITY)?;
-    let saved: BlanketRow = diesel::insert_into(blanket_orders::table)
-        .values(&row)
-        .returning(blanket_orders::all_columns)
-        .get_result(conn)?;
+    let saved = row.insert(conn)?;
     let line_rows = lines::insert_all(conn, DocKind::BlanketOrder, saved.id, &priced.lines)?;
     let v = saved.to_model(&line_rows, true)?;
     audit::record(conn, caller, ENTITY, v.id, "create", &to_json(&v))?;
@@ -446,139 +454,29 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
     Ok(Page { data, next_cursor: rows.next_cursor, total: rows.total })
 }
 
-pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<BlanketOrder> {
-    read(caller)?;
-    let row = find(conn, caller, id)?;
-    let ls = lines::load(conn, DocKind::BlanketOrder, id)?;
-    row.to_model(&ls, true)
-}
-
-fn for_write(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<BlanketRow> {
-    ordo_db::lock::rows(conn, "blanket_orders", &[id])?;
-    let row = find(conn, caller, id)?;
-    write(caller)?;
-    check_version(if_match, row.version)?;
-    if row.archived_at.is_some() {
-        return Err(DomainError::conflict(
-            "archived",
-            format!("blanket order {} is archived and read-only", row.number),
-        ));
-    }
-    Ok(row)
-}
-
-fn editable(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<BlanketRow> {
-    let row = for_write(conn, caller, id, if_match)?;
-    if row.status()? != BlanketStatus::Draft {
-        return Err(DomainError::conflict(
-            "not_draft",
-            format!("blanket order {} is {}: only drafts change", row.number, row.status),
-        ));
-    }
-    Ok(row)
-}
-
-fn save_repriced(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    current: &BlanketRow,
-    mut row: BlanketRow,
-    edited: EditedLines,
-    stored: Vec<LineRow>,
-    base: Currency,
-) -> Result<BlanketOrder> {
-    let before = current.to_model(&stored, false)?;
-    let ph = row.pricing_header()?;
-    let EditedLines { inputs, own, .. } = edited;
-    let (line_rows, _) = docs::reprice(conn, caller, DocKind::BlanketOrder, row.id, &ph, stored, inputs, own, base)?;
-    row.version = current.version + 1;
-    row.updated_at = now();
-    let saved = save(conn, &row, current.version)?;
-    let after = saved.to_model(&line_rows, false)?;
-    audit::record(conn, caller, ENTITY, row.id, "update", &audit::diff(&to_json(&before), &to_json(&after)))?;
-    saved.to_model(&line_rows, true)
-}
-
-pub fn update(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    if_match: Option<i64>,
-    p: MergePatch,
-    base: Currency,
-) -> Result<BlanketOrder> {
-    docs::no_lines_in_patch(&p)?;
-    let current = editable(conn, caller, id, if_match)?;
-    let next = patched(&current.to_create()?, &p)?;
-    let h = resolve(conn, caller, next, Some(&current))?;
-    let mut row = current.clone();
-    row.apply(&h);
-    let stored = lines::load(conn, DocKind::BlanketOrder, id)?;
-    let (inputs, own) = own_inputs(&stored)?;
-    save_repriced(conn, caller, &current, row, EditedLines { inputs, own, touched: None }, stored, base)
-}
-
-pub fn change_line(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    if_match: Option<i64>,
-    change: LineChange,
-    base: Currency,
-) -> Result<BlanketOrder> {
-    let current = editable(conn, caller, id, if_match)?;
-    let stored = lines::load(conn, DocKind::BlanketOrder, id)?;
-    let edited = edit_lines(caller, &stored, change)?;
-    lines::no_call_offs(edited.touched.iter().map(|(l, _)| (String::new(), l)))?;
-    let row = current.clone();
-    save_repriced(conn, caller, &current, row, edited, stored, base)
-}
-
-fn transition(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    if_match: Option<i64>,
-    from: &[BlanketStatus],
-    to: BlanketStatus,
-    reason: Option<String>,
-) -> Result<BlanketOrder> {
-    let current = for_write(conn, caller, id, if_match)?;
-    let s = current.status()?;
-    if !from.contains(&s) {
-        return Err(DomainError::conflict(
-            "invalid_transition",
-            format!("blanket order {} is {} and cannot become {}", current.number, s.as_str(), to.as_str()),
-        ));
-    }
-    let stored = lines::load(conn, DocKind::BlanketOrder, id)?;
-    if to == BlanketStatus::Active && stored.is_empty() {
-        return Err(DomainError::rule("no_lines", "a blanket order without lines cannot be activated"));
-    }
-    let mut row = current.clone();
-    row.status = to.as_str().into();
-    if reason.is_some() {
-        row.status_reason = reason;
-    }
-    row.version += 1;
-    row.updated_at = now();
-    let saved = save(conn, &row, current.version)?;
-    audit::record(
+pub fn activate(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<BlanketOrder> {
+    core::transition::<BlanketRow>(
         conn,
         caller,
-        ENTITY,
         id,
-        to.as_str(),
-        &serde_json::json!({"status": {"from": s.as_str(), "to": to.as_str()}, "reason": saved.status_reason}),
-    )?;
-    saved.to_model(&stored, true)
-}
-
-pub fn activate(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<BlanketOrder> {
-    transition(conn, caller, id, if_match, &[BlanketStatus::Draft], BlanketStatus::Active, None)
+        if_match,
+        &[BlanketStatus::Draft],
+        BlanketStatus::Active,
+        None,
+        true,
+    )
 }
 pub fn close(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<BlanketOrder> {
-    transition(conn, caller, id, if_match, &[BlanketStatus::Active], BlanketStatus::Closed, None)
+    core::transition::<BlanketRow>(
+        conn,
+        caller,
+        id,
+        if_match,
+        &[BlanketStatus::Active],
+        BlanketStatus::Closed,
+        None,
+        false,
+    )
 }
 pub fn cancel(
     conn: &mut DbConnection,
@@ -587,7 +485,7 @@ pub fn cancel(
     if_match: Option<i64>,
     reason: String,
 ) -> Result<BlanketOrder> {
-    transition(
+    core::transition::<BlanketRow>(
         conn,
         caller,
         id,
@@ -595,34 +493,15 @@ pub fn cancel(
         &[BlanketStatus::Draft, BlanketStatus::Active],
         BlanketStatus::Cancelled,
         Some(reason),
+        false,
     )
 }
 
 /// Archives a closed or cancelled blanket order.
 pub fn archive(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<BlanketOrder> {
-    let current = for_write(conn, caller, id, if_match)?;
-    let s = current.status()?;
-    if !matches!(s, BlanketStatus::Closed | BlanketStatus::Cancelled) {
-        return Err(DomainError::conflict(
-            "still_open",
-            format!("blanket order {} is {}: close it first", current.number, s.as_str()),
-        ));
-    }
-    let mut row = current.clone();
-    row.archived_at = Some(now());
-    row.version += 1;
-    row.updated_at = now();
-    let saved = save(conn, &row, current.version)?;
-    audit::record(
-        conn,
-        caller,
-        ENTITY,
-        id,
-        "archive",
-        &serde_json::json!({"archived_at": saved.archived_at.map(|t| t.to_string())}),
-    )?;
-    let stored = lines::load(conn, DocKind::BlanketOrder, id)?;
-    saved.to_model(&stored, true)
+    core::archive::<BlanketRow>(conn, caller, id, if_match, &[BlanketStatus::Closed, BlanketStatus::Cancelled], |row| {
+        row.archived_at = Some(now())
+    })
 }
 
 pub fn delete(
@@ -631,26 +510,12 @@ pub fn delete(
     id: i64,
     if_match: Option<i64>,
 ) -> Result<Removal<BlanketOrder>> {
-    let current = editable(conn, caller, id, if_match)?;
+    let current: BlanketRow = core::editable(conn, caller, id, if_match)?;
     let stored = lines::load(conn, DocKind::BlanketOrder, id)?;
-    let before = current.to_model(&stored, true)?;
     diesel::delete(blanket_schedule_lines::table.filter(blanket_schedule_lines::blanket_order_id.eq(id)))
         .execute(conn)?;
-    diesel::delete(
-        document_lines::table
-            .filter(document_lines::doc_kind.eq(DocKind::BlanketOrder.as_str()))
-            .filter(document_lines::doc_id.eq(id)),
-    )
-    .execute(conn)?;
-    diesel::delete(blanket_orders::table.find(id)).execute(conn)?;
-    audit::record(conn, caller, ENTITY, id, "delete", &to_json(&before))?;
+    core::remove(conn, caller, &current, &stored)?;
     Ok(Removal::Deleted)
-}
-
-pub fn history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
-    read(caller)?;
-    find(conn, caller, id)?;
-    audit::history(conn, ENTITY, id, page)
 }
 
 /// An accepted quotation as a draft blanket order: its lines with the quoted prices
@@ -676,7 +541,7 @@ pub fn from_quotation(
         notes: Some(format!("From {from}.")),
         lines: vec![],
     };
-    let h = resolve(conn, caller, h, None)?;
+    let h = BlanketRow::resolve(conn, caller, h, None)?;
     let b = create_resolved(conn, caller, h, crate::orders::locked_copies(&qlines, &from)?, base, Some(q.id))?;
     crate::quotations::mark_converted(conn, caller, &q, None, Some(b.id))?;
     Ok(b)
@@ -791,7 +656,7 @@ pub fn schedule(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Vec
 }
 
 fn schedulable(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<BlanketRow> {
-    let row = for_write(conn, caller, id, None)?;
+    let row: BlanketRow = core::for_write(conn, caller, id, None)?;
     if !matches!(row.status()?, BlanketStatus::Draft | BlanketStatus::Active) {
         return Err(DomainError::conflict("blanket_closed", format!("blanket order {} is {}", row.number, row.status)));
     }

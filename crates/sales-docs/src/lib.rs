@@ -3,6 +3,7 @@
 //! journal and number series.
 
 pub mod blanket;
+pub mod core;
 pub mod credit;
 pub mod docs;
 pub mod expand;

@@ -11,7 +11,7 @@ use ordo_core::time_util::now;
 use ordo_core::util::{check_version, to_json, Removal};
 use ordo_core::{Caller, Currency, DomainError, FieldError, Money, Page, PageRequest, Permission, Result, Role};
 use ordo_crm::model::{Address, CustomerStatus};
-use ordo_db::audit::{self, Entry};
+use ordo_db::audit::{self};
 use ordo_db::schema::{coupon_redemptions, coupons, customers, document_lines, order_checklist_points, sales_orders};
 use ordo_db::{series, DbConnection};
 use rust_decimal::Decimal;
@@ -19,11 +19,10 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 use validator::Validate;
 
+use crate::core::{self, Document, Priced};
 use crate::docs::{self, read, write, JournalStage};
-use crate::lines::{
-    self, DocKind, DocTotals, HeaderPricing, Line, LineInput, LineRow, PricingHeader, PricingLine, ProductionState,
-};
-use crate::quotations::{edit_lines, own_inputs, today, EditedLines, LineChange, Terms};
+use crate::lines::{self, DocKind, DocTotals, HeaderPricing, Line, LineInput, LineRow, PricingLine, ProductionState};
+use crate::quotations::{today, Terms};
 use crate::setup::{approval_route_service, checklist_template_service, StageCondition};
 use ordo_pricing::engine::round_to;
 
@@ -322,44 +321,6 @@ impl OrderRow {
         Currency::from_code(&self.currency)
             .ok_or_else(|| DomainError::Internal(format!("sales order {}: currency", self.id)))
     }
-    pub fn to_create(&self) -> Result<SalesOrderCreate> {
-        let t = self.terms();
-        Ok(SalesOrderCreate {
-            customer_id: self.customer_id,
-            order_type: self.order_type.clone(),
-            contact_id: self.contact_id,
-            customer_po: self.customer_po.clone(),
-            currency: Some(self.currency()?),
-            date: Some(self.doc_date),
-            requested_date: self.requested_date,
-            ship_to: t.ship_to,
-            payment_terms_days: self.payment_terms_days,
-            delivery_terms: t.delivery_terms,
-            contract_number: self.contract_number.clone(),
-            price_list_id: self.price_list_id,
-            sales_person_id: self.sales_person_id,
-            sales_partner_id: self.sales_partner_id,
-            campaign_id: self.campaign_id,
-            territory_id: self.territory_id,
-            notes: t.notes,
-            coupon_code: self.coupon_code.clone(),
-            shipping_country: t.shipping_country,
-            warehouse_id: self.warehouse_id,
-            lines: vec![],
-        })
-    }
-    pub fn pricing_header(&self) -> Result<PricingHeader> {
-        Ok(PricingHeader {
-            customer_id: self.customer_id,
-            currency: self.currency()?,
-            date: self.doc_date,
-            price_list_id: self.price_list_id,
-            coupon_code: self.coupon_code.clone(),
-            campaign_id: self.campaign_id,
-            territory_id: self.territory_id,
-            shipping_country: self.terms().shipping_country,
-        })
-    }
     pub fn to_model(&self, lines: Option<&[LineRow]>) -> Result<SalesOrder> {
         let pricing = HeaderPricing::parse(&self.pricing, &self.number)?;
         let t = self.terms();
@@ -401,9 +362,6 @@ impl OrderRow {
             updated_at: self.updated_at.assume_utc(),
         })
     }
-    fn set_pricing(&mut self, p: &HeaderPricing) {
-        (self.net, self.gross, self.base_net, self.pricing) = p.columns();
-    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -418,79 +376,164 @@ pub struct Filter {
 }
 
 pub fn find(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<OrderRow> {
-    let q = sales_orders::table.filter(sales_orders::id.eq(id)).select(OrderRow::as_select()).into_boxed();
-    crate::scoped!(q, caller, sales_orders::customer_id)
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| DomainError::not_found("sales order", id))
+    core::find(conn, caller, id)
 }
 
-/// Checks the header's references and fills defaults from the customer.
-fn resolve(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    mut h: SalesOrderCreate,
-    current: Option<&OrderRow>,
-) -> Result<SalesOrderCreate> {
-    let customer_changed = current.is_none_or(|c| c.customer_id != h.customer_id);
-    let customer = if customer_changed { Some(docs::document_customer(conn, caller, h.customer_id)?) } else { None };
-    if customer_changed || current.is_some_and(|c| c.contact_id != h.contact_id) {
-        docs::check_contact(conn, h.customer_id, h.contact_id)?;
+crate::document_table!(sales OrderRow, sales_orders, entity: ENTITY, noun: "sales order", kind: DocKind::SalesOrder,
+    model: SalesOrder, status: OrderStatus, {
+    fn status(&self) -> Result<OrderStatus> {
+        OrderRow::status(self)
     }
-    if let (Some(c), None) = (&customer, current) {
-        h.currency = h.currency.or(Some(c.currency));
-        h.sales_person_id = h.sales_person_id.or(c.sales_person_id);
-        h.sales_partner_id = h.sales_partner_id.or(c.sales_partner_id);
-        h.campaign_id = h.campaign_id.or(c.campaign_id);
-        h.territory_id = h.territory_id.or(c.territory_id);
-        h.payment_terms_days = h.payment_terms_days.or(Some(c.payment_terms_days));
-        h.ship_to = h.ship_to.or(c.shipping_address.clone()).or(c.billing_address.clone());
+    fn model(&self, lines: Option<&[LineRow]>) -> Result<SalesOrder> {
+        self.to_model(lines)
     }
-    if h.shipping_country.is_none() && current.is_none() {
-        h.shipping_country = h.ship_to.as_ref().map(|a| a.country.clone());
-    }
-    h.date = Some(h.date.unwrap_or_else(today));
-    if let Some(w) = h.warehouse_id.filter(|w| current.is_none_or(|c| c.warehouse_id != Some(*w))) {
-        ordo_db::refs::sellable_warehouses(conn, &[("warehouse_id".into(), w)])?;
-    }
-    let changed =
-        |f: fn(&OrderRow) -> Option<i64>, v: Option<i64>| v.filter(|x| current.is_none_or(|c| f(c) != Some(*x)));
-    ordo_crm::service::check_team(
-        conn,
-        &ordo_crm::service::TeamRefs {
-            territory_id: changed(|c| c.territory_id, h.territory_id),
-            customer_group_id: None,
-            sales_person_id: changed(|c| c.sales_person_id, h.sales_person_id),
-            sales_partner_id: changed(|c| c.sales_partner_id, h.sales_partner_id),
-            campaign_id: changed(|c| c.campaign_id, h.campaign_id),
-        },
-    )?;
-    Ok(h)
-}
+});
 
-fn header_row(h: &SalesOrderCreate, row: &mut OrderRow) {
-    row.customer_id = h.customer_id;
-    row.order_type = h.order_type.clone();
-    row.contact_id = h.contact_id;
-    row.customer_po = h.customer_po.clone();
-    row.currency = h.currency.map(|c| c.code().to_string()).unwrap_or_default();
-    row.doc_date = h.date.unwrap_or_else(today);
-    row.requested_date = h.requested_date;
-    row.payment_terms_days = h.payment_terms_days;
-    row.contract_number = h.contract_number.clone();
-    row.price_list_id = h.price_list_id;
-    row.sales_person_id = h.sales_person_id;
-    row.sales_partner_id = h.sales_partner_id;
-    row.campaign_id = h.campaign_id;
-    row.territory_id = h.territory_id;
-    row.coupon_code = h.coupon_code.clone();
-    row.warehouse_id = h.warehouse_id;
-    row.terms = ordo_core::util::json_text(&Terms {
-        delivery_terms: h.delivery_terms.clone(),
-        notes: h.notes.clone(),
-        shipping_country: h.shipping_country.clone(),
-        ship_to: h.ship_to.clone(),
-    });
+impl core::Priced for OrderRow {
+    type Header = SalesOrderCreate;
+    crate::priced_by_header!();
+    fn header(&self) -> Result<SalesOrderCreate> {
+        let t = self.terms();
+        Ok(SalesOrderCreate {
+            customer_id: self.customer_id,
+            order_type: self.order_type.clone(),
+            contact_id: self.contact_id,
+            customer_po: self.customer_po.clone(),
+            currency: Some(self.currency()?),
+            date: Some(self.doc_date),
+            requested_date: self.requested_date,
+            ship_to: t.ship_to,
+            payment_terms_days: self.payment_terms_days,
+            delivery_terms: t.delivery_terms,
+            contract_number: self.contract_number.clone(),
+            price_list_id: self.price_list_id,
+            sales_person_id: self.sales_person_id,
+            sales_partner_id: self.sales_partner_id,
+            campaign_id: self.campaign_id,
+            territory_id: self.territory_id,
+            notes: t.notes,
+            coupon_code: self.coupon_code.clone(),
+            shipping_country: t.shipping_country,
+            warehouse_id: self.warehouse_id,
+            lines: vec![],
+        })
+    }
+    fn resolve(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        mut h: SalesOrderCreate,
+        current: Option<&Self>,
+    ) -> Result<SalesOrderCreate> {
+        let customer_changed = current.is_none_or(|c| c.customer_id != h.customer_id);
+        let customer =
+            if customer_changed { Some(docs::document_customer(conn, caller, h.customer_id)?) } else { None };
+        if customer_changed || current.is_some_and(|c| c.contact_id != h.contact_id) {
+            docs::check_contact(conn, h.customer_id, h.contact_id)?;
+        }
+        if let (Some(c), None) = (&customer, current) {
+            h.currency = h.currency.or(Some(c.currency));
+            h.sales_person_id = h.sales_person_id.or(c.sales_person_id);
+            h.sales_partner_id = h.sales_partner_id.or(c.sales_partner_id);
+            h.campaign_id = h.campaign_id.or(c.campaign_id);
+            h.territory_id = h.territory_id.or(c.territory_id);
+            h.payment_terms_days = h.payment_terms_days.or(Some(c.payment_terms_days));
+            h.ship_to = h.ship_to.or(c.shipping_address.clone()).or(c.billing_address.clone());
+        }
+        if h.shipping_country.is_none() && current.is_none() {
+            h.shipping_country = h.ship_to.as_ref().map(|a| a.country.clone());
+        }
+        h.date = Some(h.date.unwrap_or_else(today));
+        if let Some(w) = h.warehouse_id.filter(|w| current.is_none_or(|c| c.warehouse_id != Some(*w))) {
+            ordo_db::refs::sellable_warehouses(conn, &[("warehouse_id".into(), w)])?;
+        }
+        let changed =
+            |f: fn(&OrderRow) -> Option<i64>, v: Option<i64>| v.filter(|x| current.is_none_or(|c| f(c) != Some(*x)));
+        ordo_crm::service::check_team(
+            conn,
+            &ordo_crm::service::TeamRefs {
+                territory_id: changed(|c| c.territory_id, h.territory_id),
+                customer_group_id: None,
+                sales_person_id: changed(|c| c.sales_person_id, h.sales_person_id),
+                sales_partner_id: changed(|c| c.sales_partner_id, h.sales_partner_id),
+                campaign_id: changed(|c| c.campaign_id, h.campaign_id),
+            },
+        )?;
+        Ok(h)
+    }
+    fn apply(&mut self, h: &SalesOrderCreate) {
+        let row = self;
+        row.customer_id = h.customer_id;
+        row.order_type = h.order_type.clone();
+        row.contact_id = h.contact_id;
+        row.customer_po = h.customer_po.clone();
+        row.currency = h.currency.map(|c| c.code().to_string()).unwrap_or_default();
+        row.doc_date = h.date.unwrap_or_else(today);
+        row.requested_date = h.requested_date;
+        row.payment_terms_days = h.payment_terms_days;
+        row.contract_number = h.contract_number.clone();
+        row.price_list_id = h.price_list_id;
+        row.sales_person_id = h.sales_person_id;
+        row.sales_partner_id = h.sales_partner_id;
+        row.campaign_id = h.campaign_id;
+        row.territory_id = h.territory_id;
+        row.coupon_code = h.coupon_code.clone();
+        row.warehouse_id = h.warehouse_id;
+        row.terms = ordo_core::util::json_text(&Terms {
+            delivery_terms: h.delivery_terms.clone(),
+            notes: h.notes.clone(),
+            shipping_country: h.shipping_country.clone(),
+            ship_to: h.ship_to.clone(),
+        });
+    }
+    fn check_line_edit(&self, edited: &core::EditedLines) -> Result<()> {
+        if self.blanket_order_id.is_some() {
+            return Err(DomainError::conflict(
+                "call_off_lines",
+                "a call-off order's lines follow its blanket order: cancel it and call off again",
+            ));
+        }
+        match &edited.touched {
+            Some((new, old)) if new.blanket_line_id != old.as_ref().and_then(|o| o.blanket_line_id) => {
+                Err(DomainError::field("blanket_line_id", "use_call_off", "call-off lines come from the blanket order"))
+            }
+            _ => Ok(()),
+        }
+    }
+    /// Fields that do not affect prices may still be agreed after the draft stage
+    /// (until the order is closed): what confirmation needs, and the paperwork.
+    fn update_after_draft(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        current: Self,
+        p: &MergePatch,
+    ) -> Result<SalesOrder> {
+        let status = current.status()?;
+        let open = matches!(status, OrderStatus::PendingApproval | OrderStatus::Approved | OrderStatus::InExecution);
+        if let Some(k) = p.0.keys().find(|k| !TERMS_AFTER_DRAFT.contains(&k.as_str())).filter(|_| open) {
+            return Err(DomainError::conflict(
+                "not_draft",
+                format!(
+                    "sales order {} is {}: `{k}` only changes on drafts (terms fields: {})",
+                    current.number,
+                    status.as_str(),
+                    TERMS_AFTER_DRAFT.join(", ")
+                ),
+            ));
+        }
+        if !open {
+            return Err(DomainError::conflict(
+                "order_closed",
+                format!("sales order {} is {}", current.number, status.as_str()),
+            ));
+        }
+        let h = patched(&current.header()?, p)?;
+        let mut row = current.clone();
+        row.apply(&h);
+        let diff = audit::diff(&to_json(&current.to_model(None)?), &to_json(&row.to_model(None)?));
+        let saved = core::commit(conn, caller, &current, row, "update", &diff)?;
+        let ls = lines::load(conn, DocKind::SalesOrder, saved.id)?;
+        saved.to_model(Some(&ls))
+    }
 }
 
 fn blank_row(number: String) -> OrderRow {
@@ -533,7 +576,7 @@ fn blank_row(number: String) -> OrderRow {
 }
 
 fn save(conn: &mut DbConnection, row: &OrderRow, expected: i64) -> Result<OrderRow> {
-    ordo_db::save_versioned!(conn, sales_orders, row, expected)
+    row.save(conn, expected)
 }
 
 pub fn create(conn: &mut DbConnection, caller: &Caller, input: SalesOrderCreate, base: Currency) -> Result<SalesOrder> {
@@ -544,7 +587,7 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, input: SalesOrderCreate,
         return crate::blanket::call_off_from_order(conn, caller, &input, base);
     }
     let lines_in = input.lines.clone();
-    let h = resolve(conn, caller, input, None)?;
+    let h = OrderRow::resolve(conn, caller, input, None)?;
     create_resolved(
         conn,
         caller,
@@ -568,7 +611,7 @@ pub(crate) fn create_resolved(
     blanket_order_id: Option<i64>,
 ) -> Result<SalesOrder> {
     let mut row = blank_row(String::new());
-    header_row(&h, &mut row);
+    row.apply(&h);
     row.quotation_id = quotation_id;
     row.blanket_order_id = blanket_order_id;
     let ph = row.pricing_header()?;
@@ -577,8 +620,7 @@ pub(crate) fn create_resolved(
     // Numbered after pricing: the series row stays locked until commit, so taking it
     // last keeps concurrent creates from queueing behind each other's pricing.
     row.number = series::next_number(conn, ENTITY)?;
-    let saved: OrderRow =
-        diesel::insert_into(sales_orders::table).values(&row).returning(sales_orders::all_columns).get_result(conn)?;
+    let saved = row.insert(conn)?;
     let line_rows = lines::insert_all(conn, DocKind::SalesOrder, saved.id, &priced.lines)?;
     let points = checklist_template_service::for_order_type(conn, &saved.order_type)?;
     if !points.is_empty() {
@@ -657,20 +699,9 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
 }
 
 pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<SalesOrder> {
-    read(caller)?;
-    let row = find(conn, caller, id)?;
-    let ls = lines::load(conn, DocKind::SalesOrder, id)?;
-    row.to_model(Some(&ls))
+    core::get::<OrderRow>(conn, caller, id)
 }
 
-fn not_archived(row: &OrderRow) -> Result<()> {
-    if row.archived_at.is_some() {
-        return Err(DomainError::conflict("archived", format!("sales order {} is archived and read-only", row.number)));
-    }
-    Ok(())
-}
-
-/// The order, visible and writable by the caller, at the version they read.
 /// Locks the order's row for the rest of the transaction (PostgreSQL), so what this
 /// use case reads next is what it changes: a concurrent change of the same order waits
 /// and then sees this one's result (a decided stage is a 409, not a lost update).
@@ -679,143 +710,17 @@ pub fn lock(conn: &mut DbConnection, id: i64) -> Result<()> {
 }
 
 fn for_write(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<OrderRow> {
-    lock(conn, id)?;
-    let row = find(conn, caller, id)?;
-    write(caller)?;
-    check_version(if_match, row.version)?;
-    not_archived(&row)?;
-    Ok(row)
+    core::for_write(conn, caller, id, if_match)
 }
 
 fn editable(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<OrderRow> {
-    let row = for_write(conn, caller, id, if_match)?;
-    if row.status()? != OrderStatus::Draft {
-        return Err(DomainError::conflict(
-            "not_draft",
-            format!("sales order {} is {}: only drafts change", row.number, row.status),
-        ));
-    }
-    Ok(row)
-}
-
-fn save_repriced(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    current: &OrderRow,
-    mut row: OrderRow,
-    edited: EditedLines,
-    stored: Vec<LineRow>,
-    base: Currency,
-) -> Result<SalesOrder> {
-    let EditedLines { inputs, own, .. } = edited;
-    let before = current.to_model(None)?;
-    let ph = row.pricing_header()?;
-    let (line_rows, pricing) =
-        docs::reprice(conn, caller, DocKind::SalesOrder, row.id, &ph, stored, inputs, own, base)?;
-    row.set_pricing(&pricing);
-    row.version = current.version + 1;
-    row.updated_at = now();
-    let saved = save(conn, &row, current.version)?;
-    let after = saved.to_model(None)?;
-    // Header fields and totals; line changes are in the lines themselves.
-    audit::record(conn, caller, ENTITY, row.id, "update", &audit::diff(&to_json(&before), &to_json(&after)))?;
-    saved.to_model(Some(&line_rows))
-}
-
-pub fn update(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    if_match: Option<i64>,
-    p: MergePatch,
-    base: Currency,
-) -> Result<SalesOrder> {
-    docs::no_lines_in_patch(&p)?;
-    let current = for_write(conn, caller, id, if_match)?;
-    let status = current.status()?;
-    if status != OrderStatus::Draft {
-        return update_terms(conn, caller, current, status, p);
-    }
-    let next = patched(&current.to_create()?, &p)?;
-    let h = resolve(conn, caller, next, Some(&current))?;
-    let mut row = current.clone();
-    header_row(&h, &mut row);
-    let stored = lines::load(conn, DocKind::SalesOrder, id)?;
-    let (inputs, own) = own_inputs(&stored)?;
-    save_repriced(conn, caller, &current, row, EditedLines { inputs, own, touched: None }, stored, base)
+    core::editable(conn, caller, id, if_match)
 }
 
 /// Header fields that do not affect prices and may still be agreed after the draft
 /// stage (until the order is closed): what confirmation needs, and the paperwork.
 const TERMS_AFTER_DRAFT: [&str; 5] =
     ["contract_number", "payment_terms_days", "customer_po", "delivery_terms", "notes"];
-
-fn update_terms(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    current: OrderRow,
-    status: OrderStatus,
-    p: MergePatch,
-) -> Result<SalesOrder> {
-    let open = matches!(status, OrderStatus::PendingApproval | OrderStatus::Approved | OrderStatus::InExecution);
-    if let Some(k) = p.0.keys().find(|k| !TERMS_AFTER_DRAFT.contains(&k.as_str())).filter(|_| open) {
-        return Err(DomainError::conflict(
-            "not_draft",
-            format!(
-                "sales order {} is {}: `{k}` only changes on drafts (terms fields: {})",
-                current.number,
-                status.as_str(),
-                TERMS_AFTER_DRAFT.join(", ")
-            ),
-        ));
-    }
-    if !open {
-        return Err(DomainError::conflict(
-            "order_closed",
-            format!("sales order {} is {}", current.number, status.as_str()),
-        ));
-    }
-    let h = patched(&current.to_create()?, &p)?;
-    let mut row = current.clone();
-    header_row(&h, &mut row);
-    row.version = current.version + 1;
-    row.updated_at = now();
-    let saved = save(conn, &row, current.version)?;
-    let (before, after) = (current.to_model(None)?, saved.to_model(None)?);
-    audit::record(conn, caller, ENTITY, row.id, "update", &audit::diff(&to_json(&before), &to_json(&after)))?;
-    let ls = lines::load(conn, DocKind::SalesOrder, row.id)?;
-    saved.to_model(Some(&ls))
-}
-
-pub fn change_line(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    if_match: Option<i64>,
-    change: LineChange,
-    base: Currency,
-) -> Result<SalesOrder> {
-    let current = editable(conn, caller, id, if_match)?;
-    if current.blanket_order_id.is_some() {
-        return Err(DomainError::conflict(
-            "call_off_lines",
-            "a call-off order's lines follow its blanket order: cancel it and call off again",
-        ));
-    }
-    let stored = lines::load(conn, DocKind::SalesOrder, id)?;
-    let edited = edit_lines(caller, &stored, change)?;
-    if let Some((new, old)) = &edited.touched {
-        if new.blanket_line_id != old.as_ref().and_then(|o| o.blanket_line_id) {
-            return Err(DomainError::field(
-                "blanket_line_id",
-                "use_call_off",
-                "call-off lines come from the blanket order",
-            ));
-        }
-    }
-    let row = current.clone();
-    save_repriced(conn, caller, &current, row, edited, stored, base)
-}
 
 /// One line of this order (404 otherwise).
 fn order_line(conn: &mut DbConnection, id: i64, line_id: i64) -> Result<LineRow> {
@@ -863,7 +768,7 @@ pub fn update_production(
 ) -> Result<Line> {
     let order = find(conn, caller, id)?;
     caller.require(Permission::ProductionUpdate)?;
-    not_archived(&order)?;
+    core::writable(&order)?;
     let s = order.status()?;
     if !matches!(
         s,
@@ -1037,18 +942,10 @@ fn commit_state(
     event: String,
 ) -> Result<SalesOrder> {
     row.approval = ordo_core::util::json_text(approval);
-    row.version = current.version + 1;
-    row.updated_at = now();
-    let saved = save(conn, &row, current.version)?;
-    docs::journal(conn, caller, DocKind::SalesOrder, row.id, &stage, "event", event)?;
-    audit::record(
-        conn,
-        caller,
-        ENTITY,
-        row.id,
-        "status",
-        &serde_json::json!({"status": {"from": current.status, "to": saved.status}, "reason": saved.status_reason}),
-    )?;
+    let details =
+        serde_json::json!({"status": {"from": current.status, "to": row.status}, "reason": row.status_reason});
+    let saved = core::commit(conn, caller, current, row, "status", &details)?;
+    docs::journal(conn, caller, DocKind::SalesOrder, saved.id, &stage, "event", event)?;
     saved.to_model(None)
 }
 
@@ -1280,7 +1177,7 @@ fn for_decision(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opt
     lock(conn, id)?;
     let row = find(conn, caller, id)?;
     check_version(if_match, row.version)?;
-    not_archived(&row)?;
+    core::writable(&row)?;
     Ok(row)
 }
 
@@ -1584,30 +1481,10 @@ pub fn delete(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Optio
             "an order made from a quotation or blanket order is cancelled, not deleted",
         ));
     }
-    let before = current.to_model(None)?;
-    diesel::delete(
-        document_lines::table
-            .filter(document_lines::doc_kind.eq(DocKind::SalesOrder.as_str()))
-            .filter(document_lines::doc_id.eq(id)),
-    )
-    .execute(conn)?;
     diesel::delete(order_checklist_points::table.filter(order_checklist_points::sales_order_id.eq(id)))
         .execute(conn)?;
-    diesel::delete(
-        ordo_db::schema::document_journal::table
-            .filter(ordo_db::schema::document_journal::doc_kind.eq(DocKind::SalesOrder.as_str()))
-            .filter(ordo_db::schema::document_journal::doc_id.eq(id)),
-    )
-    .execute(conn)?;
-    diesel::delete(sales_orders::table.find(id)).execute(conn)?;
-    audit::record(conn, caller, ENTITY, id, "delete", &to_json(&before))?;
+    core::remove(conn, caller, &current, &[])?;
     Ok(Removal::Deleted)
-}
-
-pub fn history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
-    read(caller)?;
-    find(conn, caller, id)?;
-    audit::history(conn, ENTITY, id, page)
 }
 
 // ---- journal and checklist ----------------------------------------------------------
@@ -1771,7 +1648,7 @@ pub fn from_quotation(
     base: Currency,
 ) -> Result<SalesOrder> {
     let (q, qlines) = crate::quotations::for_conversion(conn, caller, quotation_id, if_match)?;
-    let qh = q.to_create()?;
+    let qh = q.header()?;
     let h = SalesOrderCreate {
         customer_id: q.customer_id,
         order_type: standard(),
@@ -1795,7 +1672,7 @@ pub fn from_quotation(
         warehouse_id: None,
         lines: vec![],
     };
-    let mut h = resolve(conn, caller, h, None)?;
+    let mut h = OrderRow::resolve(conn, caller, h, None)?;
     // Shipping as quoted, not re-derived from the ship-to address.
     h.shipping_country = qh.shipping_country;
     let from = format!("quotation {} rev {}", q.number, q.revision);

@@ -5,19 +5,19 @@
 
 use crate::docs::DOC_CUSTOMER;
 use diesel::prelude::*;
-use ordo_core::body::{patched, MergePatch};
 use ordo_core::time_util::now;
-use ordo_core::util::{check_version, to_json, Removal};
+use ordo_core::util::{to_json, Removal};
 use ordo_core::{Caller, Currency, DomainError, Page, PageRequest, Result};
-use ordo_db::audit::{self, Entry};
+use ordo_db::audit::{self};
 use ordo_db::schema::{customers, opportunities, quotations};
 use ordo_db::{series, DbConnection};
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime};
 use validator::Validate;
 
+use crate::core::{self, own_inputs, Document, Priced};
 use crate::docs::{self, read, write};
-use crate::lines::{self, DocKind, DocTotals, HeaderPricing, Line, LineInput, LineRow, PricingHeader, PricingLine};
+use crate::lines::{self, DocKind, DocTotals, HeaderPricing, Line, LineInput, LineRow, PricingLine};
 
 pub const ENTITY: &str = "quotation";
 
@@ -241,40 +241,6 @@ impl QuotationRow {
         Currency::from_code(&self.currency)
             .ok_or_else(|| DomainError::Internal(format!("quotation {}: currency", self.id)))
     }
-    pub fn to_create(&self) -> Result<QuotationCreate> {
-        let t = self.terms();
-        Ok(QuotationCreate {
-            customer_id: self.customer_id,
-            contact_id: self.contact_id,
-            currency: Some(self.currency()?),
-            date: Some(self.doc_date),
-            valid_until: self.valid_until,
-            price_list_id: self.price_list_id,
-            sales_person_id: self.sales_person_id,
-            sales_partner_id: self.sales_partner_id,
-            campaign_id: self.campaign_id,
-            territory_id: self.territory_id,
-            opportunity_id: self.opportunity_id,
-            payment_terms_days: self.payment_terms_days,
-            delivery_terms: t.delivery_terms,
-            notes: t.notes,
-            coupon_code: self.coupon_code.clone(),
-            shipping_country: t.shipping_country,
-            lines: vec![],
-        })
-    }
-    pub fn pricing_header(&self) -> Result<PricingHeader> {
-        Ok(PricingHeader {
-            customer_id: self.customer_id,
-            currency: self.currency()?,
-            date: self.doc_date,
-            price_list_id: self.price_list_id,
-            coupon_code: self.coupon_code.clone(),
-            campaign_id: self.campaign_id,
-            territory_id: self.territory_id,
-            shipping_country: self.terms().shipping_country,
-        })
-    }
     pub fn to_model(&self, lines: Option<&[LineRow]>) -> Result<Quotation> {
         let pricing = HeaderPricing::parse(&self.pricing, &self.number)?;
         let t = self.terms();
@@ -313,9 +279,6 @@ impl QuotationRow {
             updated_at: self.updated_at.assume_utc(),
         })
     }
-    fn set_pricing(&mut self, p: &HeaderPricing) {
-        (self.net, self.gross, self.base_net, self.pricing) = p.columns();
-    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -330,96 +293,127 @@ pub struct Filter {
 
 /// A quotation the caller may see, or 404.
 pub fn find(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<QuotationRow> {
-    let q = quotations::table.filter(quotations::id.eq(id)).select(QuotationRow::as_select()).into_boxed();
-    crate::scoped!(q, caller, quotations::customer_id)
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| DomainError::not_found("quotation", id))
+    core::find(conn, caller, id)
 }
 
-/// Checks the header's references and fills its defaults from the customer.
-fn resolve(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    mut h: QuotationCreate,
-    current: Option<&QuotationRow>,
-) -> Result<QuotationCreate> {
-    let customer_changed = current.is_none_or(|c| c.customer_id != h.customer_id);
-    let customer = if customer_changed { Some(docs::document_customer(conn, caller, h.customer_id)?) } else { None };
-    if customer_changed || current.is_some_and(|c| c.contact_id != h.contact_id) {
-        docs::check_contact(conn, h.customer_id, h.contact_id)?;
+crate::document_table!(sales QuotationRow, quotations, entity: ENTITY, noun: "quotation", kind: DocKind::Quotation,
+    model: Quotation, status: QuotationStatus, {
+    fn status(&self) -> Result<QuotationStatus> {
+        self.status_on(today())
     }
-    if let Some(c) = &customer {
+    fn not_draft(&self) -> Result<DomainError> {
+        Ok(DomainError::conflict(
+            "not_draft",
+            format!("quotation {} is {}: only drafts change (revise it instead)", self.number, self.status_on(today())?.as_str()),
+        ))
+    }
+    fn model(&self, lines: Option<&[LineRow]>) -> Result<Quotation> {
+        self.to_model(lines)
+    }
+});
+
+impl core::Priced for QuotationRow {
+    type Header = QuotationCreate;
+    crate::priced_by_header!();
+    fn header(&self) -> Result<QuotationCreate> {
+        let t = self.terms();
+        Ok(QuotationCreate {
+            customer_id: self.customer_id,
+            contact_id: self.contact_id,
+            currency: Some(self.currency()?),
+            date: Some(self.doc_date),
+            valid_until: self.valid_until,
+            price_list_id: self.price_list_id,
+            sales_person_id: self.sales_person_id,
+            sales_partner_id: self.sales_partner_id,
+            campaign_id: self.campaign_id,
+            territory_id: self.territory_id,
+            opportunity_id: self.opportunity_id,
+            payment_terms_days: self.payment_terms_days,
+            delivery_terms: t.delivery_terms,
+            notes: t.notes,
+            coupon_code: self.coupon_code.clone(),
+            shipping_country: t.shipping_country,
+            lines: vec![],
+        })
+    }
+    fn resolve(
+        conn: &mut DbConnection,
+        caller: &Caller,
+        mut h: QuotationCreate,
+        current: Option<&Self>,
+    ) -> Result<QuotationCreate> {
+        let customer_changed = current.is_none_or(|c| c.customer_id != h.customer_id);
+        let customer =
+            if customer_changed { Some(docs::document_customer(conn, caller, h.customer_id)?) } else { None };
+        if customer_changed || current.is_some_and(|c| c.contact_id != h.contact_id) {
+            docs::check_contact(conn, h.customer_id, h.contact_id)?;
+        }
+        if let Some(c) = &customer {
+            if current.is_none() {
+                h.currency = h.currency.or(Some(c.currency));
+                h.sales_person_id = h.sales_person_id.or(c.sales_person_id);
+                h.sales_partner_id = h.sales_partner_id.or(c.sales_partner_id);
+                h.campaign_id = h.campaign_id.or(c.campaign_id);
+                h.territory_id = h.territory_id.or(c.territory_id);
+                h.payment_terms_days = h.payment_terms_days.or(Some(c.payment_terms_days));
+            }
+        }
+        let date = h.date.unwrap_or_else(today);
+        h.date = Some(date);
         if current.is_none() {
-            h.currency = h.currency.or(Some(c.currency));
-            h.sales_person_id = h.sales_person_id.or(c.sales_person_id);
-            h.sales_partner_id = h.sales_partner_id.or(c.sales_partner_id);
-            h.campaign_id = h.campaign_id.or(c.campaign_id);
-            h.territory_id = h.territory_id.or(c.territory_id);
-            h.payment_terms_days = h.payment_terms_days.or(Some(c.payment_terms_days));
+            h.valid_until = h.valid_until.or(Some(date + Duration::days(30)));
         }
-    }
-    let date = h.date.unwrap_or_else(today);
-    h.date = Some(date);
-    if current.is_none() {
-        h.valid_until = h.valid_until.or(Some(date + Duration::days(30)));
-    }
-    if h.valid_until.is_some_and(|v| v < date) {
-        return Err(DomainError::field("valid_until", "before_date", "must not be before the quotation date"));
-    }
-    let changed =
-        |f: fn(&QuotationRow) -> Option<i64>, v: Option<i64>| v.filter(|x| current.is_none_or(|c| f(c) != Some(*x)));
-    ordo_crm::service::check_team(
-        conn,
-        &ordo_crm::service::TeamRefs {
-            territory_id: changed(|c| c.territory_id, h.territory_id),
-            customer_group_id: None,
-            sales_person_id: changed(|c| c.sales_person_id, h.sales_person_id),
-            sales_partner_id: changed(|c| c.sales_partner_id, h.sales_partner_id),
-            campaign_id: changed(|c| c.campaign_id, h.campaign_id),
-        },
-    )?;
-    if let Some(o) = changed(|c| c.opportunity_id, h.opportunity_id) {
-        let visible = ordo_crm::pipeline::visible_opportunities(caller.scope())
-            .filter(opportunities::id.eq(o))
-            .count()
-            .get_result::<i64>(conn)?;
-        if visible == 0 {
-            return Err(DomainError::reference_not_found("opportunity", "opportunity_id", o));
+        if h.valid_until.is_some_and(|v| v < date) {
+            return Err(DomainError::field("valid_until", "before_date", "must not be before the quotation date"));
         }
+        let changed = |f: fn(&QuotationRow) -> Option<i64>, v: Option<i64>| {
+            v.filter(|x| current.is_none_or(|c| f(c) != Some(*x)))
+        };
+        ordo_crm::service::check_team(
+            conn,
+            &ordo_crm::service::TeamRefs {
+                territory_id: changed(|c| c.territory_id, h.territory_id),
+                customer_group_id: None,
+                sales_person_id: changed(|c| c.sales_person_id, h.sales_person_id),
+                sales_partner_id: changed(|c| c.sales_partner_id, h.sales_partner_id),
+                campaign_id: changed(|c| c.campaign_id, h.campaign_id),
+            },
+        )?;
+        if let Some(o) = changed(|c| c.opportunity_id, h.opportunity_id) {
+            let visible = ordo_crm::pipeline::visible_opportunities(caller.scope())
+                .filter(opportunities::id.eq(o))
+                .count()
+                .get_result::<i64>(conn)?;
+            if visible == 0 {
+                return Err(DomainError::reference_not_found("opportunity", "opportunity_id", o));
+            }
+        }
+        Ok(h)
     }
-    Ok(h)
-}
-
-fn header_row(h: &QuotationCreate, row: &mut QuotationRow) {
-    row.customer_id = h.customer_id;
-    row.contact_id = h.contact_id;
-    row.currency = h.currency.map(|c| c.code().to_string()).unwrap_or_default();
-    row.doc_date = h.date.unwrap_or_else(today);
-    row.valid_until = h.valid_until;
-    row.price_list_id = h.price_list_id;
-    row.sales_person_id = h.sales_person_id;
-    row.sales_partner_id = h.sales_partner_id;
-    row.campaign_id = h.campaign_id;
-    row.territory_id = h.territory_id;
-    row.opportunity_id = h.opportunity_id;
-    row.payment_terms_days = h.payment_terms_days;
-    row.coupon_code = h.coupon_code.clone();
-    let terms = Terms {
-        delivery_terms: h.delivery_terms.clone(),
-        notes: h.notes.clone(),
-        shipping_country: h.shipping_country.clone(),
-        ship_to: None,
-    };
-    row.terms = ordo_core::util::json_text(&terms);
-}
-
-fn insert(conn: &mut DbConnection, row: &QuotationRow) -> Result<QuotationRow> {
-    Ok(diesel::insert_into(quotations::table).values(row).returning(quotations::all_columns).get_result(conn)?)
-}
-
-fn save(conn: &mut DbConnection, row: &QuotationRow, expected: i64) -> Result<QuotationRow> {
-    ordo_db::save_versioned!(conn, quotations, row, expected)
+    fn apply(&mut self, h: &QuotationCreate) {
+        let row = self;
+        row.customer_id = h.customer_id;
+        row.contact_id = h.contact_id;
+        row.currency = h.currency.map(|c| c.code().to_string()).unwrap_or_default();
+        row.doc_date = h.date.unwrap_or_else(today);
+        row.valid_until = h.valid_until;
+        row.price_list_id = h.price_list_id;
+        row.sales_person_id = h.sales_person_id;
+        row.sales_partner_id = h.sales_partner_id;
+        row.campaign_id = h.campaign_id;
+        row.territory_id = h.territory_id;
+        row.opportunity_id = h.opportunity_id;
+        row.payment_terms_days = h.payment_terms_days;
+        row.coupon_code = h.coupon_code.clone();
+        let terms = Terms {
+            delivery_terms: h.delivery_terms.clone(),
+            notes: h.notes.clone(),
+            shipping_country: h.shipping_country.clone(),
+            ship_to: None,
+        };
+        row.terms = ordo_core::util::json_text(&terms);
+    }
 }
 
 fn blank_row(number: String, revision: i32, previous_id: Option<i64>) -> QuotationRow {
@@ -464,7 +458,7 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, input: QuotationCreate, 
     lines::no_call_offs(lines_in.iter().enumerate().map(|(n, l)| (format!("lines[{n}]."), l)))?;
     let overrides: Vec<_> = lines_in.iter().enumerate().map(|(n, l)| (n, l, None)).collect();
     lines::check_overrides(caller, &overrides)?;
-    let h = resolve(conn, caller, input, None)?;
+    let h = QuotationRow::resolve(conn, caller, input, None)?;
     create_resolved(
         conn,
         caller,
@@ -488,7 +482,7 @@ fn create_resolved(
         Some(prev) => blank_row(prev.number.clone(), prev.revision + 1, Some(prev.id)),
         None => blank_row(String::new(), 1, None),
     };
-    header_row(&h, &mut row);
+    row.apply(&h);
     let ph = row.pricing_header()?;
     let priced = lines::price(conn, caller, &ph, &pricing_lines, base, false)?;
     row.set_pricing(&priced.header);
@@ -496,7 +490,7 @@ fn create_resolved(
         // Numbered after pricing, so the locked series row is held only for the inserts.
         row.number = series::next_number(conn, ENTITY)?;
     }
-    let saved = insert(conn, &row)?;
+    let saved = row.insert(conn)?;
     let line_rows = lines::insert_all(conn, DocKind::Quotation, saved.id, &priced.lines)?;
     let v = saved.to_model(Some(&line_rows))?;
     audit::record(conn, caller, ENTITY, v.id, "create", &to_json(&v))?;
@@ -553,220 +547,29 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
     Ok(Page { data, next_cursor: rows.next_cursor, total: rows.total })
 }
 
-pub fn get(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Quotation> {
-    read(caller)?;
-    let row = find(conn, caller, id)?;
-    let ls = lines::load(conn, DocKind::Quotation, id)?;
-    row.to_model(Some(&ls))
-}
-
-/// A draft the caller may change, at the version they read.
-fn editable(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<QuotationRow> {
-    ordo_db::lock::rows(conn, "quotations", &[id])?;
-    let row = find(conn, caller, id)?;
-    write(caller)?;
-    check_version(if_match, row.version)?;
-    let s = row.status_on(today())?;
-    if s != QuotationStatus::Draft {
-        return Err(DomainError::conflict(
-            "not_draft",
-            format!("quotation {} is {}: only drafts change (revise it instead)", row.number, s.as_str()),
-        ));
-    }
-    Ok(row)
-}
-
-/// Re-prices and saves a draft after its header or lines changed.
-fn save_repriced(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    current: &QuotationRow,
-    mut row: QuotationRow,
-    edited: EditedLines,
-    stored: Vec<LineRow>,
-    base: Currency,
-) -> Result<Quotation> {
-    let EditedLines { inputs, own, .. } = edited;
-    let before = current.to_model(Some(&stored))?;
-    let ph = row.pricing_header()?;
-    let (line_rows, pricing) = docs::reprice(conn, caller, DocKind::Quotation, row.id, &ph, stored, inputs, own, base)?;
-    row.set_pricing(&pricing);
-    row.version = current.version + 1;
-    row.updated_at = now();
-    let saved = save(conn, &row, current.version)?;
-    let after = saved.to_model(Some(&line_rows))?;
-    audit::record(conn, caller, ENTITY, row.id, "update", &audit::diff(&to_json(&before), &to_json(&after)))?;
-    Ok(after)
-}
-
-pub fn own_inputs(stored: &[LineRow]) -> Result<(Vec<LineInput>, Vec<Option<i64>>)> {
-    let own: Vec<&LineRow> = stored.iter().filter(|r| r.free_of_rule_id.is_none()).collect();
-    Ok((own.iter().map(|r| r.input()).collect::<Result<_>>()?, own.iter().map(|r| Some(r.id)).collect()))
-}
-
-pub fn update(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    if_match: Option<i64>,
-    p: MergePatch,
-    base: Currency,
-) -> Result<Quotation> {
-    docs::no_lines_in_patch(&p)?;
-    let current = editable(conn, caller, id, if_match)?;
-    let next = patched(&current.to_create()?, &p)?;
-    let h = resolve(conn, caller, next, Some(&current))?;
-    let mut row = current.clone();
-    header_row(&h, &mut row);
-    let stored = lines::load(conn, DocKind::Quotation, id)?;
-    let (inputs, own) = own_inputs(&stored)?;
-    save_repriced(conn, caller, &current, row, EditedLines { inputs, own, touched: None }, stored, base)
-}
-
-/// What a line edit does.
-pub enum LineChange {
-    Add(LineInput),
-    /// Lines of a standard sales code: their prices come from the code (maintained
-    /// under the pricing permission), so they need no override of the caller's.
-    AddStandard(Vec<LineInput>),
-    Patch(i64, MergePatch),
-    Remove(i64),
-}
-
-/// A document's own lines after an edit: `inputs[i]` with stored id `own[i]` (None
-/// for a new line), and the line the edit touched (new, before) for override checks.
-pub struct EditedLines {
-    pub inputs: Vec<LineInput>,
-    pub own: Vec<Option<i64>>,
-    pub touched: Option<(LineInput, Option<LineInput>)>,
-}
-
-/// Applies a line change and checks the hand-set price it may introduce.
-pub fn edit_lines(caller: &Caller, stored: &[LineRow], change: LineChange) -> Result<EditedLines> {
-    let edited = apply_line_change(stored, change)?;
-    if let Some((new, old)) = &edited.touched {
-        lines::check_overrides(caller, &[(0, new, old.as_ref())])?;
-    }
-    Ok(edited)
-}
-
-/// Applies a line change to a document's own lines.
-fn apply_line_change(stored: &[LineRow], change: LineChange) -> Result<EditedLines> {
-    let (mut inputs, mut own) = own_inputs(stored)?;
-    let mut touched = None;
-    match change {
-        LineChange::Add(l) => {
-            if inputs.len() >= 1000 {
-                return Err(DomainError::field("lines", "too_many", "a document has at most 1000 lines"));
-            }
-            touched = Some((l.clone(), None));
-            inputs.push(l);
-            own.push(None);
-        }
-        LineChange::AddStandard(ls) => {
-            if inputs.len() + ls.len() > 1000 {
-                return Err(DomainError::field("lines", "too_many", "a document has at most 1000 lines"));
-            }
-            for l in ls {
-                inputs.push(l);
-                own.push(None);
-            }
-        }
-        LineChange::Patch(line_id, p) => {
-            let n = own.iter().position(|o| *o == Some(line_id)).ok_or_else(|| not_own_line(stored, line_id))?;
-            let next = patched(&inputs[n], &p)?;
-            touched = Some((next.clone(), Some(inputs[n].clone())));
-            inputs[n] = next;
-        }
-        LineChange::Remove(line_id) => {
-            let n = own.iter().position(|o| *o == Some(line_id)).ok_or_else(|| not_own_line(stored, line_id))?;
-            inputs.remove(n);
-            own.remove(n);
-        }
-    }
-    Ok(EditedLines { inputs, own, touched })
-}
-
-fn not_own_line(stored: &[LineRow], line_id: i64) -> DomainError {
-    if stored.iter().any(|r| r.id == line_id) {
-        DomainError::conflict("generated_line", format!("line {line_id} was added by a pricing rule and follows it"))
-    } else {
-        DomainError::not_found("line", line_id)
-    }
-}
-
-pub fn change_line(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    if_match: Option<i64>,
-    change: LineChange,
-    base: Currency,
-) -> Result<Quotation> {
-    let current = editable(conn, caller, id, if_match)?;
-    let stored = lines::load(conn, DocKind::Quotation, id)?;
-    let edited = edit_lines(caller, &stored, change)?;
-    lines::no_call_offs(edited.touched.iter().map(|(l, _)| (String::new(), l)))?;
-    let row = current.clone();
-    save_repriced(conn, caller, &current, row, edited, stored, base)
-}
-
-/// Moves a quotation from one of `from` to `to`, writing the reason and an audit entry.
-fn transition(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    id: i64,
-    if_match: Option<i64>,
-    from: &[QuotationStatus],
-    to: QuotationStatus,
-    reason: Option<String>,
-) -> Result<Quotation> {
-    ordo_db::lock::rows(conn, "quotations", &[id])?;
-    let current = find(conn, caller, id)?;
-    write(caller)?;
-    check_version(if_match, current.version)?;
-    writable(&current)?;
-    let s = current.status_on(today())?;
-    if !from.contains(&s) {
-        return Err(DomainError::conflict(
-            "invalid_transition",
-            format!("quotation {} is {} and cannot become {}", current.number, s.as_str(), to.as_str()),
-        ));
-    }
-    if to == QuotationStatus::Sent && lines::load(conn, DocKind::Quotation, id)?.is_empty() {
-        return Err(DomainError::rule("no_lines", "a quotation without lines cannot be sent"));
-    }
-    let mut row = current.clone();
-    row.status = to.as_str().into();
-    if reason.is_some() {
-        row.status_reason = reason;
-    }
-    row.version += 1;
-    row.updated_at = now();
-    let saved = save(conn, &row, current.version)?;
-    audit::record(
+pub fn send(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Quotation> {
+    core::transition::<QuotationRow>(
         conn,
         caller,
-        ENTITY,
         id,
-        to.as_str(),
-        &serde_json::json!({"status": {"from": s.as_str(), "to": to.as_str()}, "reason": saved.status_reason}),
-    )?;
-    saved.to_model(None)
-}
-
-fn writable(row: &QuotationRow) -> Result<()> {
-    if row.archived_at.is_some() {
-        return Err(DomainError::conflict("archived", format!("quotation {} is archived and read-only", row.number)));
-    }
-    Ok(())
-}
-
-pub fn send(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Quotation> {
-    transition(conn, caller, id, if_match, &[QuotationStatus::Draft], QuotationStatus::Sent, None)
+        if_match,
+        &[QuotationStatus::Draft],
+        QuotationStatus::Sent,
+        None,
+        true,
+    )
 }
 pub fn accept(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Quotation> {
-    transition(conn, caller, id, if_match, &[QuotationStatus::Sent], QuotationStatus::Accepted, None)
+    core::transition::<QuotationRow>(
+        conn,
+        caller,
+        id,
+        if_match,
+        &[QuotationStatus::Sent],
+        QuotationStatus::Accepted,
+        None,
+        false,
+    )
 }
 pub fn reject(
     conn: &mut DbConnection,
@@ -775,7 +578,16 @@ pub fn reject(
     if_match: Option<i64>,
     reason: String,
 ) -> Result<Quotation> {
-    transition(conn, caller, id, if_match, &[QuotationStatus::Sent], QuotationStatus::Rejected, Some(reason))
+    core::transition::<QuotationRow>(
+        conn,
+        caller,
+        id,
+        if_match,
+        &[QuotationStatus::Sent],
+        QuotationStatus::Rejected,
+        Some(reason),
+        false,
+    )
 }
 pub fn cancel(
     conn: &mut DbConnection,
@@ -784,7 +596,7 @@ pub fn cancel(
     if_match: Option<i64>,
     reason: String,
 ) -> Result<Quotation> {
-    transition(
+    core::transition::<QuotationRow>(
         conn,
         caller,
         id,
@@ -792,38 +604,25 @@ pub fn cancel(
         &[QuotationStatus::Draft, QuotationStatus::Sent],
         QuotationStatus::Cancelled,
         Some(reason),
+        false,
     )
 }
 
 /// Archives a closed quotation: read-only, out of default lists, still in reports.
 pub fn archive(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Quotation> {
-    ordo_db::lock::rows(conn, "quotations", &[id])?;
-    let current = find(conn, caller, id)?;
-    write(caller)?;
-    check_version(if_match, current.version)?;
-    writable(&current)?;
-    let s = current.status_on(today())?;
-    if matches!(s, QuotationStatus::Draft | QuotationStatus::Sent) {
-        return Err(DomainError::conflict(
-            "still_open",
-            format!("quotation {} is {}: close it first", current.number, s.as_str()),
-        ));
-    }
-    let mut row = current.clone();
-    row.status = s.as_str().into();
-    row.archived_at = Some(now());
-    row.version += 1;
-    row.updated_at = now();
-    let saved = save(conn, &row, current.version)?;
-    audit::record(
+    use QuotationStatus::*;
+    core::archive::<QuotationRow>(
         conn,
         caller,
-        ENTITY,
         id,
-        "archive",
-        &serde_json::json!({"archived_at": saved.archived_at.map(|t| t.to_string())}),
-    )?;
-    saved.to_model(None)
+        if_match,
+        &[Accepted, Rejected, Expired, Cancelled, Superseded],
+        |row| {
+            // An expiry read from the date becomes the stored status.
+            row.status = row.status_on(today()).map(|s| s.as_str()).unwrap_or("expired").into();
+            row.archived_at = Some(now());
+        },
+    )
 }
 
 /// A new draft revision (same number, revision + 1, linked back); the old one becomes
@@ -835,11 +634,7 @@ pub fn revise(
     if_match: Option<i64>,
     base: Currency,
 ) -> Result<Quotation> {
-    ordo_db::lock::rows(conn, "quotations", &[id])?;
-    let current = find(conn, caller, id)?;
-    write(caller)?;
-    check_version(if_match, current.version)?;
-    writable(&current)?;
+    let current: QuotationRow = core::for_write(conn, caller, id, if_match)?;
     let s = current.status_on(today())?;
     if !matches!(s, QuotationStatus::Sent | QuotationStatus::Rejected | QuotationStatus::Expired) {
         return Err(DomainError::conflict(
@@ -854,18 +649,9 @@ pub fn revise(
     let stored = lines::load(conn, DocKind::Quotation, id)?;
     let mut old = current.clone();
     old.status = QuotationStatus::Superseded.as_str().into();
-    old.version += 1;
-    old.updated_at = now();
-    save(conn, &old, current.version)?;
-    audit::record(
-        conn,
-        caller,
-        ENTITY,
-        id,
-        "supersede",
-        &serde_json::json!({"status": {"from": s.as_str(), "to": "superseded"}}),
-    )?;
-    let mut h = current.to_create()?;
+    let details = serde_json::json!({"status": {"from": s.as_str(), "to": "superseded"}});
+    core::commit(conn, caller, &current, old, "supersede", &details)?;
+    let mut h = current.header()?;
     h.date = Some(today());
     let validity = current.valid_until.map(|v| v - current.doc_date).unwrap_or(Duration::days(30));
     h.valid_until = Some(today() + validity);
@@ -882,26 +668,13 @@ pub fn revise(
     )
 }
 
-pub fn history(conn: &mut DbConnection, caller: &Caller, id: i64, page: &PageRequest) -> Result<Page<Entry>> {
-    read(caller)?;
-    find(conn, caller, id)?;
-    audit::history(conn, ENTITY, id, page)
-}
-
 pub fn delete(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Removal<Quotation>> {
-    let current = editable(conn, caller, id, if_match)?;
+    let current: QuotationRow = core::editable(conn, caller, id, if_match)?;
     if current.revision > 1 {
         return Err(DomainError::conflict("revision", "a revision cannot be deleted; cancel it instead"));
     }
-    let before = current.to_model(None)?;
-    diesel::delete(
-        ordo_db::schema::document_lines::table
-            .filter(ordo_db::schema::document_lines::doc_kind.eq(DocKind::Quotation.as_str()))
-            .filter(ordo_db::schema::document_lines::doc_id.eq(id)),
-    )
-    .execute(conn)?;
-    diesel::delete(quotations::table.find(id)).execute(conn)?;
-    audit::record(conn, caller, ENTITY, id, "delete", &to_json(&before))?;
+    let ls = lines::load(conn, DocKind::Quotation, id)?;
+    core::remove(conn, caller, &current, &ls)?;
     Ok(Removal::Deleted)
 }
 
@@ -916,17 +689,8 @@ pub fn mark_converted(
     let mut row = current.clone();
     row.sales_order_id = order;
     row.blanket_order_id = blanket;
-    row.version += 1;
-    row.updated_at = now();
-    save(conn, &row, current.version)?;
-    audit::record(
-        conn,
-        caller,
-        ENTITY,
-        current.id,
-        "convert",
-        &serde_json::json!({"sales_order_id": order, "blanket_order_id": blanket}),
-    )?;
+    let details = serde_json::json!({"sales_order_id": order, "blanket_order_id": blanket});
+    core::commit(conn, caller, current, row, "convert", &details)?;
     Ok(())
 }
 
@@ -968,11 +732,7 @@ pub fn for_conversion(
     id: i64,
     if_match: Option<i64>,
 ) -> Result<(QuotationRow, Vec<LineRow>)> {
-    ordo_db::lock::rows(conn, "quotations", &[id])?;
-    let current = find(conn, caller, id)?;
-    write(caller)?;
-    check_version(if_match, current.version)?;
-    writable(&current)?;
+    let current: QuotationRow = core::for_write(conn, caller, id, if_match)?;
     let s = current.status_on(today())?;
     if s != QuotationStatus::Accepted {
         return Err(DomainError::conflict(
@@ -1036,7 +796,7 @@ pub fn from_opportunity(
         shipping_country: None,
         lines: vec![],
     };
-    let h = resolve(conn, caller, h, None)?;
+    let h = QuotationRow::resolve(conn, caller, h, None)?;
     let lines = items
         .into_iter()
         .map(|i| PricingLine {
