@@ -671,6 +671,29 @@ async fn foreign_currency_payment_records_the_exchange_difference(app: TestApp) 
     assert_eq!(ok(app.get(&format!("/api/v1/invoices/{iid}"), t).await)["status"], "paid");
     // The posting rate stays although rates changed since.
     assert_eq!(ok(app.get(&format!("/api/v1/invoices/{iid}"), t).await)["totals"]["base_rate"], "0.9");
+    // The period's realised exchange result: a 6.15 gain, by customer and by currency.
+    let (from, to) = (today - time::Duration::days(1), today);
+    let url = |by: &str| format!("/api/v1/reports/exchange-differences?from={from}&to={to}&by={by}");
+    let r = ok(app.get(&url("customer"), t).await);
+    assert_eq!((r["rows"][0]["group_name"].as_str(), d(&r["rows"][0]["gain"])), (Some("Yankee"), q("6.15")));
+    assert_eq!((d(&r["totals"]["net"]), r["totals"]["allocations"].as_i64()), (q("6.15"), Some(1)));
+    assert_eq!(ok(app.get(&url("currency"), t).await)["rows"][0]["group_name"], "USD");
+    // An agent sees their own customers' differences only (Yankee is nobody's).
+    let (_, bert) = app.user("bert", &["sales_agent"]).await;
+    let theirs = ok(app.get(&url("customer"), &bert).await);
+    assert!(theirs["rows"].as_array().unwrap().is_empty(), "{theirs}");
+    assert_eq!(d(&theirs["totals"]["net"]), q("0"));
+    // Nothing in a period before it; an undone allocation books the gain back.
+    let before = format!("/api/v1/reports/exchange-differences?from={}&to={}", today - time::Duration::days(9), from);
+    assert!(ok(app.get(&before, t).await)["rows"].as_array().unwrap().is_empty());
+    ok(app.post(&format!("/api/v1/payments/{}/allocations/{}/reverse", pay["id"], a["id"]), t, json!({})).await);
+    let r = ok(app.get(&url("customer"), t).await);
+    assert_eq!((d(&r["totals"]["gain"]), d(&r["totals"]["loss"])), (q("6.15"), q("-6.15")));
+    assert_eq!((d(&r["totals"]["net"]), r["totals"]["allocations"].as_i64()), (q("0"), Some(2)));
+    app.get(&format!("/api/v1/reports/exchange-differences?from={to}&to={from}"), t)
+        .await
+        .problem(422, "validation_failed");
+    app.get("/api/v1/reports/exchange-differences?from=2026-01-01", t).await.problem(400, "invalid_query");
 }
 
 async fn an_agent_sees_only_their_customers_billing(app: TestApp) {
@@ -1027,6 +1050,30 @@ async fn posting_and_allocating_statement_budgets(app: TestApp) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["allocations"].as_array().unwrap().len(), 3);
     assert!(r.statements() <= 15, "allocating to 3 invoices took {} statements", r.statements());
+    // The credit report reads every account in the same statements, however many.
+    let mut counts = vec![];
+    for n in 0..4 {
+        let c = ok(app
+            .post(
+                "/api/v1/customers",
+                t,
+                json!({"name": format!("Limited {n}"), "currency": "EUR", "credit_limit": "100000.00"}),
+            )
+            .await);
+        ok(app
+            .post(
+                "/api/v1/customers",
+                t,
+                json!({"name": format!("Branch {n}"), "currency": "EUR", "parent_id": c["id"]}),
+            )
+            .await);
+        confirmed(&app, c["id"].as_i64().unwrap(), json!([{"item_id": w.item, "quantity": "1"}])).await;
+        let r = app.get("/api/v1/reports/credit?min_utilisation=0", t).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["data"].as_array().unwrap().len(), n + 1, "{}", r.body);
+        counts.push(r.statements());
+    }
+    assert!(counts.windows(2).all(|w| w[0] == w[1]), "the credit report grows with its accounts: {counts:?}");
 }
 
 async fn collection_runs_dunning_once_per_level(app: TestApp) {
@@ -1183,8 +1230,19 @@ async fn commissions_on_invoices_and_payments(app: TestApp) {
         .problem(409, "statement_paid");
     let list = ok(app.get(&format!("/api/v1/commission-plans/{invoiced}/statements"), t).await);
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    // A sales agent sees the plans of the sales person linked to them, nobody else's.
     let (_, agent) = app.user("anna", &["sales_agent"]).await;
-    app.get(&format!("/api/v1/commissions?period={period}"), &agent).await.problem(403, "forbidden");
+    let none = ok(app.get(&format!("/api/v1/commissions?period={period}"), &agent).await);
+    assert!(none["data"].as_array().unwrap().is_empty(), "{none}");
+    app.get(&format!("/api/v1/commission-plans/{invoiced}/statements"), &agent).await.problem(404, "not_found");
+    let (sam_user, sam) = app.user("sam", &["sales_agent"]).await;
+    ok(app.patch(&format!("/api/v1/sales-persons/{person}"), t, json!({"user_id": sam_user})).await);
+    let own = ok(app.get(&format!("/api/v1/commissions?period={period}"), &sam).await);
+    assert_eq!(own["data"].as_array().unwrap().len(), 2, "{own}");
+    assert_eq!(
+        ok(app.get(&format!("/api/v1/commission-plans/{invoiced}/statements"), &sam).await)["data"][0]["status"],
+        "paid"
+    );
 }
 
 // ---- races ------------------------------------------------------------------------------------

@@ -426,6 +426,40 @@ pub async fn aging_report(auth: Auth, q: StrictQuery<AgingParams>) -> Result<Htt
     Ok(json_response(StatusCode::OK, &v, None))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FxParams {
+    /// First day of the period (inclusive).
+    #[serde(with = "ordo_core::serde_util::date")]
+    #[param(value_type = String, format = Date)]
+    pub from: time::Date,
+    /// Last day of the period (inclusive).
+    #[serde(with = "ordo_core::serde_util::date")]
+    #[param(value_type = String, format = Date)]
+    pub to: time::Date,
+    /// Group by `customer` (default) or `currency` (the invoice's).
+    pub by: Option<receivables::FxBy>,
+}
+
+/// Realised exchange gains and losses of a period in the base currency: each payment
+/// or credit note applied to an invoice in another currency, or at another rate than
+/// the invoice was posted at, books the difference on its allocation date; an
+/// allocation undone in the period books it back. Losses first; an agent sees only
+/// their customers.
+#[utoipa::path(tag = "receivables", operation_id = "getExchangeDifferencesReport", params(FxParams),
+    responses((status = 200, description = "The report", body = receivables::FxReport)))]
+#[get("/reports/exchange-differences")]
+pub async fn exchange_differences(auth: Auth, q: StrictQuery<FxParams>) -> Result<HttpResponse, Problem> {
+    let (q, base) = (q.0, auth.db_state().config.base_currency);
+    let v = auth
+        .read(move |c, caller| {
+            receivables::exchange_differences(c, caller, q.from, q.to, q.by.unwrap_or_default(), base)
+        })
+        .await?;
+    Ok(json_response(StatusCode::OK, &v, None))
+}
+
 // ---- credit control ----------------------------------------------------------------------------
 
 /// A customer's credit and obligo position in the base currency: open orders,
@@ -666,7 +700,8 @@ pub struct CommissionQuery {
 }
 
 /// What each active plan (or the person's or partner's) earned in a month, per
-/// invoice, credit note (negative) or payment, in the base currency.
+/// invoice, credit note (negative) or payment, in the base currency. A sales agent
+/// sees only the plans of the sales person linked to their user.
 #[utoipa::path(tag = "commissions", operation_id = "listCommissions", params(CommissionQuery),
     responses((status = 200, description = "One report per plan (one page)", body = Page<ordo_billing::commissions::CommissionReport>)))]
 #[get("/commissions")]
@@ -764,5 +799,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(dunning_notices)
         .service(create_promise)
         .service(list_promises)
-        .service(aging_report);
+        .service(aging_report)
+        .service(exchange_differences);
 }

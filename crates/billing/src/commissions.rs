@@ -19,14 +19,21 @@ use std::collections::HashMap;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime};
 use validator::Validate;
 
-/// Commission figures are for accountants and managers: a sales agent's scope is
-/// their customers, not their colleagues' earnings.
-fn read(caller: &Caller) -> Result<()> {
+/// Commission figures are for accountants and managers; a sales agent sees only the
+/// plans of the sales person linked to their user (their own earnings, not their
+/// colleagues'). Returns that user for an agent.
+fn read(caller: &Caller) -> Result<Option<i64>> {
     caller.require(Permission::BillingRead)?;
-    if matches!(caller.scope(), ordo_core::Scope::OwnCustomers(_)) {
-        return Err(DomainError::forbidden("commission figures are not shown to sales agents"));
-    }
-    Ok(())
+    Ok(match caller.scope() {
+        ordo_core::Scope::OwnCustomers(me) => Some(me),
+        ordo_core::Scope::All => None,
+    })
+}
+
+/// The sales persons linked to this user.
+fn persons_of(conn: &mut DbConnection, user: i64) -> Result<Vec<i64>> {
+    use ordo_db::schema::sales_persons;
+    Ok(sales_persons::table.filter(sales_persons::user_id.eq(user)).select(sales_persons::id).load(conn)?)
 }
 fn write(caller: &Caller) -> Result<()> {
     caller.require(Permission::BillingWrite)
@@ -404,10 +411,13 @@ pub fn commissions(
     sales_partner_id: Option<i64>,
     base: Currency,
 ) -> Result<Vec<CommissionReport>> {
-    read(caller)?;
+    let own = read(caller)?;
     parse_period(period)?;
     let mut q =
         commission_plans::table.filter(commission_plans::active.eq(true)).select(PlanRow::as_select()).into_boxed();
+    if let Some(me) = own {
+        q = q.filter(commission_plans::sales_person_id.eq_any(persons_of(conn, me)?));
+    }
     if let Some(p) = sales_person_id {
         q = q.filter(commission_plans::sales_person_id.eq(p));
     }
@@ -535,7 +545,17 @@ pub fn statements(
     plan_id: i64,
     page: &PageRequest,
 ) -> Result<Page<CommissionStatement>> {
-    read(caller)?;
+    if let Some(me) = read(caller)? {
+        let persons = persons_of(conn, me)?;
+        let mine: i64 = commission_plans::table
+            .filter(commission_plans::id.eq(plan_id))
+            .filter(commission_plans::sales_person_id.eq_any(&persons))
+            .count()
+            .get_result(conn)?;
+        if mine == 0 {
+            return Err(DomainError::not_found("commission plan", plan_id));
+        }
+    }
     plan_service::find(conn, plan_id)?;
     let q = commission_statements::table
         .filter(commission_statements::plan_id.eq(plan_id))

@@ -95,31 +95,82 @@ fn account_of(conn: &mut DbConnection, customer_id: i64) -> Result<(i64, Option<
     Ok((customer_id, None))
 }
 
-/// The account and every customer below it.
-fn members(conn: &mut DbConnection, account: i64) -> Result<Vec<i64>> {
-    let mut all = vec![account];
-    let mut frontier = vec![account];
+/// Each account with every customer below it: one query per level of the tree, for
+/// any number of accounts.
+fn members(conn: &mut DbConnection, accounts: &[i64]) -> Result<HashMap<i64, Vec<i64>>> {
+    let mut out: HashMap<i64, Vec<i64>> = accounts.iter().map(|a| (*a, vec![*a])).collect();
+    // (customer, its account) for the level being expanded.
+    let mut frontier: Vec<(i64, i64)> = accounts.iter().map(|a| (*a, *a)).collect();
     for _ in 0..20 {
         if frontier.is_empty() {
             break;
         }
-        let children: Vec<i64> =
-            customers::table.filter(customers::parent_id.eq_any(&frontier)).select(customers::id).load(conn)?;
-        frontier = children.into_iter().filter(|c| !all.contains(c)).collect();
-        all.extend(frontier.iter().copied());
+        let parents: HashMap<i64, i64> = frontier.iter().copied().collect();
+        let ids: Vec<i64> = parents.keys().copied().collect();
+        let children: Vec<(i64, Option<i64>)> = customers::table
+            .filter(customers::parent_id.eq_any(&ids))
+            .select((customers::id, customers::parent_id))
+            .load(conn)?;
+        frontier = vec![];
+        for (child, parent) in children {
+            let Some(account) = parent.and_then(|p| parents.get(&p)).copied() else { continue };
+            let all = out.entry(account).or_default();
+            if !all.contains(&child) {
+                all.push(child);
+                frontier.push((child, account));
+            }
+        }
     }
-    Ok(all)
+    Ok(out)
 }
 
 fn to_base(amount: i64, rate: i64, bdp: u32) -> Decimal {
     round_to(Money::from_scaled(amount).value() * Rate::from_scaled(rate).value(), bdp)
 }
 
-/// The figures for a set of customers, in `base`.
+/// One customer's share of the figures, in the base currency.
+#[derive(Default, Clone, Copy)]
+struct Share {
+    open_orders: Decimal,
+    dni: Decimal,
+    receivables: Decimal,
+    cheques: Decimal,
+}
+
+/// The figures of a set of customers, in `base`.
 fn figures(conn: &mut DbConnection, ids: &[i64], base: Currency) -> Result<CreditPosition> {
+    let shares = shares(conn, ids, base)?;
+    total(shares.values().copied(), ids)
+}
+
+fn total(shares: impl Iterator<Item = Share>, ids: &[i64]) -> Result<CreditPosition> {
+    let t = shares.fold(Share::default(), |a, s| Share {
+        open_orders: a.open_orders + s.open_orders,
+        dni: a.dni + s.dni,
+        receivables: a.receivables + s.receivables,
+        cheques: a.cheques + s.cheques,
+    });
+    let m = |d: Decimal| Money::new(d).map_err(|e| DomainError::Internal(format!("credit figure: {e}")));
+    let exposure = t.open_orders + t.dni + t.receivables;
+    Ok(CreditPosition {
+        open_orders: m(t.open_orders)?,
+        delivered_not_invoiced: m(t.dni)?,
+        open_receivables: m(t.receivables)?,
+        credit_exposure: m(exposure)?,
+        uncleared_cheques: m(t.cheques)?,
+        obligo: m(exposure + t.cheques)?,
+        customers: ids.to_vec(),
+        ..Default::default()
+    })
+}
+
+/// Each customer's share of the figures, in `base`: the same statements for one
+/// customer or a thousand.
+fn shares(conn: &mut DbConnection, ids: &[i64], base: Currency) -> Result<HashMap<i64, Share>> {
     let bdp = u32::from(base.minor_units());
+    let mut out: HashMap<i64, Share> = HashMap::new();
     // Order lines not fully invoiced of orders that count.
-    type L = (i64, i64, String, String, i64, i64, i64, i64, i64);
+    type L = (i64, i64, i64, String, String, i64, i64, i64, i64, i64);
     let ls: Vec<L> = document_lines::table
         .inner_join(sales_orders::table.on(sales_orders::id.eq(document_lines::doc_id)))
         .filter(document_lines::doc_kind.eq("sales_order"))
@@ -129,6 +180,7 @@ fn figures(conn: &mut DbConnection, ids: &[i64], base: Currency) -> Result<Credi
         .select((
             document_lines::id,
             sales_orders::id,
+            sales_orders::customer_id,
             sales_orders::status,
             sales_orders::pricing,
             document_lines::gross,
@@ -149,15 +201,14 @@ fn figures(conn: &mut DbConnection, ids: &[i64], base: Currency) -> Result<Credi
             .into_iter()
             .collect()
     };
-    let mut rates: HashMap<i64, Decimal> = HashMap::new();
-    let (mut open_orders, mut dni) = (Decimal::ZERO, Decimal::ZERO);
-    for (line, order, status, pricing, gross, base_q, billed_q, billed_net, billed_tax) in ls {
+    let mut rates: HashMap<i64, (Decimal, i64)> = HashMap::new();
+    for (line, order, customer, status, pricing, gross, base_q, billed_q, billed_net, billed_tax) in ls {
         let rate = match rates.get(&order) {
-            Some(r) => *r,
+            Some(r) => r.0,
             None => {
                 let r =
                     HeaderPricing::parse(&pricing, "order").map(|p| p.totals.base_rate.value()).unwrap_or(Decimal::ONE);
-                rates.insert(order, r);
+                rates.insert(order, (r, customer));
                 r
             }
         };
@@ -170,8 +221,9 @@ fn figures(conn: &mut DbConnection, ids: &[i64], base: Currency) -> Result<Credi
         let dni_q = (done - billed_q).max(0);
         let left_q = (base_q - billed_q).max(1);
         let dni_part = (uninvoiced * Decimal::from(dni_q) / Decimal::from(left_q)).min(uninvoiced);
-        dni += round_to(dni_part * rate, bdp);
-        open_orders += round_to((uninvoiced - dni_part) * rate, bdp);
+        let s = out.entry(customer).or_default();
+        s.dni += round_to(dni_part * rate, bdp);
+        s.open_orders += round_to((uninvoiced - dni_part) * rate, bdp);
     }
     // Shipping not yet invoiced: an order's gross beyond its lines'.
     let order_ids: Vec<i64> = rates.keys().copied().collect();
@@ -192,60 +244,50 @@ fn figures(conn: &mut DbConnection, ids: &[i64], base: Currency) -> Result<Credi
                 let lines: i64 = all.iter().filter(|l| l.0 == order).map(|l| l.1).sum();
                 let ship = gross - lines;
                 if ship > 0 {
-                    open_orders += round_to(Money::from_scaled(ship).value() * rates[&order], bdp);
+                    let (rate, customer) = rates[&order];
+                    out.entry(customer).or_default().open_orders +=
+                        round_to(Money::from_scaled(ship).value() * rate, bdp);
                 }
             }
         }
     }
     // Open posted invoices and credit notes at their posting rates.
-    let docs: Vec<(String, i64, i64, i64)> = invoices::table
+    let docs: Vec<(i64, String, i64, i64, i64)> = invoices::table
         .filter(invoices::customer_id.eq_any(ids))
         .filter(invoices::status.eq("posted"))
         .filter(invoices::settled.lt(invoices::gross))
-        .select((invoices::kind, invoices::gross, invoices::settled, invoices::base_rate))
+        .select((invoices::customer_id, invoices::kind, invoices::gross, invoices::settled, invoices::base_rate))
         .load(conn)?;
-    let mut receivables = Decimal::ZERO;
-    for (kind, gross, settled, rate) in docs {
+    for (customer, kind, gross, settled, rate) in docs {
         let open = to_base(gross - settled, rate, bdp);
+        let s = out.entry(customer).or_default();
         if kind == "credit_note" {
-            receivables -= open;
+            s.receivables -= open;
         } else {
-            receivables += open;
+            s.receivables += open;
         }
     }
-    let pays: Vec<(String, String, i64, i64, i64, i64)> = payments::table
+    let pays: Vec<(i64, String, i64, i64, i64, i64)> = payments::table
         .filter(payments::customer_id.eq_any(ids))
         .filter(payments::status.ne("bounced"))
         .filter(payments::status.eq("received").or((payments::allocated + payments::refunded).lt(payments::amount)))
         .select((
+            payments::customer_id,
             payments::status,
-            payments::method,
             payments::amount,
             payments::allocated,
             payments::refunded,
             payments::base_rate,
         ))
         .load(conn)?;
-    let mut cheques = Decimal::ZERO;
-    for (status, _, amount, allocated, refunded, rate) in pays {
-        receivables -= to_base(amount - allocated - refunded, rate, bdp);
+    for (customer, status, amount, allocated, refunded, rate) in pays {
+        let s = out.entry(customer).or_default();
+        s.receivables -= to_base(amount - allocated - refunded, rate, bdp);
         if status == "received" {
-            cheques += to_base(amount, rate, bdp);
+            s.cheques += to_base(amount, rate, bdp);
         }
     }
-    let m = |d: Decimal| Money::new(d).map_err(|e| DomainError::Internal(format!("credit figure: {e}")));
-    let exposure = open_orders + dni + receivables;
-    Ok(CreditPosition {
-        base_currency: Some(base),
-        open_orders: m(open_orders)?,
-        delivered_not_invoiced: m(dni)?,
-        open_receivables: m(receivables)?,
-        credit_exposure: m(exposure)?,
-        uncleared_cheques: m(cheques)?,
-        obligo: m(exposure + cheques)?,
-        customers: ids.to_vec(),
-        ..Default::default()
-    })
+    Ok(out)
 }
 
 fn percent(v: Money, limit: Option<i64>) -> Option<Rate> {
@@ -267,17 +309,25 @@ pub fn position(conn: &mut DbConnection, customer_id: i64, base: Currency) -> Re
             (customer_id, number, name, None, None)
         }
     };
-    let ids = if account.is_some() { members(conn, account_id)? } else { vec![customer_id] };
-    let mut p = figures(conn, &ids, base)?;
+    let ids = match account {
+        Some(_) => members(conn, &[account_id])?.remove(&account_id).unwrap_or_default(),
+        None => vec![customer_id],
+    };
+    let p = figures(conn, &ids, base)?;
+    Ok(with_limits(p, asked, Account { id: account_id, number, name, credit_limit: cl, obligo_limit: ol }, base))
+}
+
+fn with_limits(mut p: CreditPosition, asked: i64, a: Account, base: Currency) -> CreditPosition {
+    p.base_currency = Some(base);
     p.customer_id = asked;
-    p.account_id = account_id;
-    p.account_number = number;
-    p.account_name = name;
-    p.credit_limit = cl.map(Money::from_scaled);
-    p.obligo_limit = ol.map(Money::from_scaled);
-    p.credit_utilisation = percent(p.credit_exposure, cl);
-    p.obligo_utilisation = percent(p.obligo, ol);
-    Ok(p)
+    p.account_id = a.id;
+    p.account_number = a.number;
+    p.account_name = a.name;
+    p.credit_limit = a.credit_limit.map(Money::from_scaled);
+    p.obligo_limit = a.obligo_limit.map(Money::from_scaled);
+    p.credit_utilisation = percent(p.credit_exposure, a.credit_limit);
+    p.obligo_utilisation = percent(p.obligo, a.obligo_limit);
+    p
 }
 
 /// `GET /customers/{id}/credit`
@@ -298,15 +348,22 @@ pub fn report(
     caller.require(Permission::BillingRead)?;
     let mut q = customers::table
         .filter(customers::credit_limit.is_not_null().or(customers::obligo_limit.is_not_null()))
-        .select(customers::id)
+        .select((customers::id, customers::number, customers::name, customers::credit_limit, customers::obligo_limit))
         .into_boxed();
     if let Scope::OwnCustomers(me) = caller.scope() {
         q = q.filter(customers::owner_id.eq(me));
     }
-    let accounts: Vec<i64> = q.order(customers::id.asc()).limit(1000).load(conn)?;
+    type A = (i64, String, String, Option<i64>, Option<i64>);
+    let accounts: Vec<A> = q.order(customers::id.asc()).limit(1000).load(conn)?;
+    let ids: Vec<i64> = accounts.iter().map(|a| a.0).collect();
+    let members = members(conn, &ids)?;
+    let all: Vec<i64> = members.values().flatten().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    let shares = shares(conn, &all, base)?;
     let mut out = vec![];
-    for a in accounts {
-        let p = position(conn, a, base)?;
+    for (id, number, name, credit_limit, obligo_limit) in accounts {
+        let mine = members.get(&id).cloned().unwrap_or_else(|| vec![id]);
+        let p = total(mine.iter().filter_map(|c| shares.get(c).copied()), &mine)?;
+        let p = with_limits(p, id, Account { id, number, name, credit_limit, obligo_limit }, base);
         let worst = p.credit_utilisation.map(|r| r.value()).max(p.obligo_utilisation.map(|r| r.value()));
         if worst.is_some_and(|w| w >= min_percent) {
             out.push(p);
