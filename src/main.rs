@@ -84,6 +84,15 @@ struct ServeArgs {
     /// HTTP worker threads (default: number of cores).
     #[arg(long, env = "ORDO_WORKERS")]
     workers: Option<usize>,
+    /// Allow webhook URLs on loopback and private networks (`1`/`true`).
+    #[arg(long, env = "ORDO_WEBHOOK_ALLOW_PRIVATE", default_value = "0")]
+    webhook_allow_private: String,
+    /// Seconds before a failed webhook delivery's first retry (doubling each time, up to 6 h).
+    #[arg(long, env = "ORDO_WEBHOOK_RETRY_SECONDS", default_value_t = 10)]
+    webhook_retry_seconds: i64,
+    /// Timeout of one webhook request, in seconds.
+    #[arg(long, env = "ORDO_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
+    webhook_timeout_seconds: u64,
 }
 
 fn open_db(args: &DbArgs) -> Result<Db, String> {
@@ -148,6 +157,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             debug_headers: truthy(&args.debug_headers),
             base_currency,
             attachments_dir: args.attachments_dir,
+            webhooks: ordo_api::webhooks::WebhookConfig {
+                allow_private: truthy(&args.webhook_allow_private),
+                retry_base_seconds: args.webhook_retry_seconds.max(0),
+                timeout: std::time::Duration::from_secs(args.webhook_timeout_seconds.clamp(1, 300)),
+            },
             attachment_max_bytes: args.attachment_max_bytes,
         },
     ));

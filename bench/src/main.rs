@@ -109,6 +109,8 @@ where
 async fn run(a: Args) -> Value {
     // Idle connections are dropped before the server's keep-alive (5 s) closes them,
     // so a request after a long pause (bulk seeding) does not meet a closed socket.
+    // reqwest is built without a default TLS provider (see the workspace Cargo.toml).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency * 2)
         .pool_idle_timeout(Duration::from_secs(2))

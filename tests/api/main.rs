@@ -23,3 +23,4 @@ mod sales;
 mod scope;
 mod search;
 mod stock;
+mod webhooks;

@@ -40,7 +40,7 @@ fn fresh(kind: Kind) -> Option<Fresh> {
 }
 
 async fn token(base: &str) -> String {
-    let r = reqwest::Client::new()
+    let r = crate::support::http_client()
         .post(format!("{base}/api/v1/auth/token"))
         .form(&[("grant_type", "password"), ("username", "root"), ("password", "root-password")])
         .send()
@@ -59,7 +59,7 @@ async fn two_processes_start_together(kind: Kind) {
     a.wait_up().await;
     b.wait_up().await;
     let t = token(&a.base).await;
-    let users: Value = reqwest::Client::new()
+    let users: Value = crate::support::http_client()
         .get(format!("{}/api/v1/users", b.base))
         .bearer_auth(&t)
         .send()
@@ -80,7 +80,7 @@ async fn killed_mid_write_retries_run_at_once(kind: Kind) {
     let mut server = Server::spawn(&db.url);
     server.wait_up().await;
     let t = token(&server.base).await;
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     const N: usize = 60;
     let answered = std::sync::atomic::AtomicUsize::new(0);
     let send = |base: String, i: usize| {
@@ -158,7 +158,7 @@ async fn recurring_invoices_once_across_processes(kind: Kind) {
     a.wait_up().await;
     b.wait_up().await;
     let t = token(&a.base).await;
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let post = |base: String, path: &'static str, body: Value| {
         let (client, t) = (client.clone(), t.clone());
         async move {

@@ -210,7 +210,7 @@ impl Server {
     /// Waits until `/healthz` answers; panics with the server log if the process exits
     /// or does not come up.
     pub async fn wait_up(&mut self) {
-        let client = reqwest::Client::new();
+        let client = crate::support::http_client();
         for _ in 0..600 {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("ordo exited with {status}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
@@ -359,6 +359,12 @@ impl TestApp {
                 base_currency: ordo_core::Currency::from_code("EUR").unwrap(),
                 attachments_dir: files_dir.clone(),
                 attachment_max_bytes: 64 * 1024,
+                // Receivers in tests listen on 127.0.0.1; retries are due at once.
+                webhooks: ordo_api::webhooks::WebhookConfig {
+                    allow_private: true,
+                    retry_base_seconds: 0,
+                    timeout: std::time::Duration::from_secs(2),
+                },
             },
         ));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -374,7 +380,7 @@ impl TestApp {
         let mut app = TestApp {
             files_dir,
             base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            client: crate::support::http_client(),
             db,
             handle,
             cleanup,
@@ -580,4 +586,11 @@ macro_rules! on_both_backends {
             }
         )*
     };
+}
+
+/// An HTTP client for tests. reqwest is built without a default TLS provider (the
+/// workspace installs ring's), so every client is made after installing it.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }

@@ -1,5 +1,5 @@
 //! Background work every Ordo process runs by itself, so no cron has to be set up:
-//! every 30 seconds a process takes whatever job is due through the leased `jobs`
+//! every 5 seconds a process takes whatever job is due through the leased `jobs`
 //! table (one process per job run, whatever the number of processes), runs it and
 //! logs the run. The jobs are idempotent on their own: quotation expiry by state,
 //! recurring invoices by a unique key per template and period.
@@ -44,38 +44,47 @@ fn execute(state: &AppState, name: &str) -> Result<String, String> {
 }
 
 /// Takes one due job (or the named one), runs it and records the run. None when
-/// nothing was due or another process holds it.
-pub fn run_one(state: &AppState, force: Option<&str>) -> ordo_core::Result<Option<JobRow>> {
+/// nothing was due or another process holds it. Webhook delivery runs on the async
+/// runtime (it waits on receivers); the other jobs on the blocking pool.
+pub async fn run_one(state: &web::Data<AppState>, force: Option<String>) -> ordo_core::Result<Option<JobRow>> {
     let me = worker();
-    let stats = Stats::default();
-    let Some(job) = state.db.write(&stats, |c| jobs::claim(c, &me, LEASE, force))? else {
-        return Ok(None);
+    let st = state.clone();
+    let who = me.clone();
+    let claimed = web::block(move || st.db.write(&Stats::default(), |c| jobs::claim(c, &who, LEASE, force.as_deref())))
+        .await
+        .map_err(|e| ordo_core::DomainError::Internal(e.to_string()))??;
+    let Some(job) = claimed else { return Ok(None) };
+    let outcome = if job.name == "webhook_delivery" {
+        crate::webhooks::deliver_due(state).await
+    } else {
+        let st = state.clone();
+        let name = job.name.clone();
+        web::block(move || execute(&st, &name)).await.unwrap_or_else(|e| Err(e.to_string()))
     };
-    let outcome = execute(state, &job.name);
     if let Err(e) = &outcome {
         tracing::error!(job = %job.name, error = %e, "job failed");
     }
-    state.db.write(&stats, |c| jobs::finish(c, &job, &me, outcome))?;
+    let st = state.clone();
+    let j = job.clone();
+    web::block(move || st.db.write(&Stats::default(), |c| jobs::finish(c, &j, &me, outcome)))
+        .await
+        .map_err(|e| ordo_core::DomainError::Internal(e.to_string()))??;
     Ok(Some(job))
 }
 
-/// Starts the job loop on the current actix runtime: every 30 s, every due job.
+/// Starts the job loop on the current actix runtime: every 5 s, every due job (each
+/// job's own interval decides when it is due).
 pub fn spawn(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(30));
+        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(5));
         loop {
             tick.tick().await;
             for _ in 0..10 {
-                let st = state.clone();
-                match web::block(move || run_one(&st, None)).await {
-                    Ok(Ok(Some(_))) => continue,
-                    Ok(Ok(None)) => break,
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "job loop failed");
-                        break;
-                    }
+                match run_one(&state, None).await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => break,
                     Err(e) => {
-                        tracing::error!(error = %e, "job loop could not run");
+                        tracing::error!(error = %e, "job loop failed");
                         break;
                     }
                 }
@@ -130,12 +139,7 @@ pub async fn run_job(auth: Auth, name: web::Path<String>) -> Result<HttpResponse
         Ok(())
     })
     .await?;
-    let st = state.clone();
-    let n = name.clone();
-    let ran = web::block(move || run_one(&st, Some(&n)))
-        .await
-        .map_err(|e| Problem::from(ordo_core::DomainError::Internal(e.to_string())))?
-        .map_err(Problem::from)?;
+    let ran = run_one(&state, Some(name.clone())).await.map_err(Problem::from)?;
     if ran.is_none() {
         return Err(ordo_core::DomainError::conflict(
             "job_running",

@@ -24,6 +24,7 @@ pub mod sales;
 pub mod search;
 pub mod team;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -56,6 +57,7 @@ pub struct ApiConfig {
     /// Where attachment files live (named by sha256, never by the client).
     pub attachments_dir: std::path::PathBuf,
     pub attachment_max_bytes: usize,
+    pub webhooks: webhooks::WebhookConfig,
 }
 
 pub struct AppState {

@@ -60,6 +60,7 @@ use crate::{auth, customers, items, pricing, users};
         (name = "receivables", description = "Customer statements, the aging report and credit control"),
         (name = "commissions", description = "Commission plans of sales persons and partners, what they earned per month, statements"),
         (name = "jobs", description = "Background jobs every Ordo process runs through one leased table (admin)"),
+        (name = "webhooks", description = "Business events: the feed (`GET /events`) and signed webhook deliveries (Standard Webhooks)"),
         (name = "health", description = "Liveness and readiness probes"),
     )
 )]
@@ -115,6 +116,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     crate::fulfillment::routes(cfg);
     crate::billing::routes(cfg);
     crate::jobs::routes(cfg);
+    crate::webhooks::routes(cfg);
 }
 
 struct Conventions;

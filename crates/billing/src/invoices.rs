@@ -1312,6 +1312,7 @@ pub fn post(
         &serde_json::json!({"status": {"from": DRAFT, "to": POSTED}, "number": v.number, "date": v.date.to_string(),
             "due_date": v.due_date.map(|d| d.to_string()), "base_rate": v.totals.base_rate}),
     )?;
+    ordo_db::events::emit(conn, caller, "invoice.posted", ("invoice", id), Some(v.customer_id), &v)?;
     Ok(v)
 }
 

@@ -284,7 +284,9 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, input: PaymentCreate, ba
             Err(e) => return Err(e),
         }
     }
-    get(conn, caller, saved.id)
+    let v = get(conn, caller, saved.id)?;
+    ordo_db::events::emit(conn, caller, "payment.received", ("payment", v.id), Some(v.customer_id), &v)?;
+    Ok(v)
 }
 
 #[derive(Debug, Clone, Default)]

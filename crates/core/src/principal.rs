@@ -107,6 +107,10 @@ pub enum Permission {
     BillingWrite,
     /// Let an order through a credit or obligo block, with a reason.
     CreditOverride,
+    /// Read the event feed (`GET /events`; an agent: their customers' events).
+    EventsRead,
+    /// Manage webhook subscriptions and their deliveries.
+    WebhooksManage,
 }
 
 /// The one table of who may do what. Row-level scope (an agent's own customers)
@@ -141,6 +145,7 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | CreditManage
                 | BillingRead
                 | CreditOverride
+                | EventsRead
         ),
         Role::SalesAgent => matches!(
             p,
@@ -157,6 +162,7 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | StockRead
                 | ReservationsWrite
                 | BillingRead
+                | EventsRead
         ),
         // The warehouse works from stock, deliveries and the money-free order views
         // (`/sales-orders/{id}/stock`, the completeness report): no documents, no prices.
@@ -184,6 +190,7 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | CreditManage
                 | BillingRead
                 | BillingWrite
+                | EventsRead
         ),
         Role::ServiceAgent => {
             matches!(

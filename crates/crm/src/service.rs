@@ -172,6 +172,7 @@ pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: Customer
     )?;
     let customer = row.to_model()?;
     audit::record(conn, caller, CUSTOMER, customer.id, "create", &to_json(&customer))?;
+    ordo_db::events::emit(conn, caller, "customer.created", ("customer", customer.id), Some(customer.id), &customer)?;
     Ok(customer)
 }
 

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod audit;
 pub mod conn;
 pub mod crud;
+pub mod events;
 pub mod idempotency;
 pub mod jobs;
 pub mod lock;

@@ -683,7 +683,9 @@ pub fn ship(
     row.shipped_at = Some(now());
     let saved = save_transition(conn, caller, &current, row, DeliveryStatus::Shipped)?;
     crate::reservations::complete_if_delivered(conn, caller, saved.sales_order_id)?;
-    saved.to_model(&lines)
+    let v = saved.to_model(&lines)?;
+    ordo_db::events::emit(conn, caller, "delivery.shipped", ("delivery", id), Some(v.customer_id), &v)?;
+    Ok(v)
 }
 
 /// The quantity `pct` percent of `ordered` allows on top, rounded down to the

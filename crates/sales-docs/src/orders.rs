@@ -1302,7 +1302,9 @@ pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opti
     approval.confirmed_at = Some(now().assume_utc());
     let mut row = current.clone();
     row.status = OrderStatus::InExecution.as_str().into();
-    commit_state(conn, caller, &current, row, &approval, "approved".into(), "Confirmed: in execution.".into())
+    let v = commit_state(conn, caller, &current, row, &approval, "approved".into(), "Confirmed: in execution.".into())?;
+    ordo_db::events::emit(conn, caller, "sales_order.confirmed", ("sales_order", id), Some(v.customer_id), &v)?;
+    Ok(v)
 }
 
 /// Credit control for a step of an order already counted in the exposure (confirm,
@@ -1399,7 +1401,9 @@ pub fn cancel(
     let mut row = current.clone();
     row.status = OrderStatus::Cancelled.as_str().into();
     row.status_reason = Some(reason.clone());
-    commit_state(conn, caller, &current, row, &approval, stage, format!("Cancelled: {reason}"))
+    let v = commit_state(conn, caller, &current, row, &approval, stage, format!("Cancelled: {reason}"))?;
+    ordo_db::events::emit(conn, caller, "sales_order.cancelled", ("sales_order", id), Some(v.customer_id), &v)?;
+    Ok(v)
 }
 
 /// How a completed order's `status_reason` starts when it was closed short.

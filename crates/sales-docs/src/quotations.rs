@@ -548,7 +548,7 @@ pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageReq
 }
 
 pub fn send(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Quotation> {
-    core::transition::<QuotationRow>(
+    let sent = core::transition::<QuotationRow>(
         conn,
         caller,
         id,
@@ -557,7 +557,9 @@ pub fn send(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<
         QuotationStatus::Sent,
         None,
         true,
-    )
+    )?;
+    ordo_db::events::emit(conn, caller, "quotation.sent", ("quotation", id), Some(sent.customer_id), &sent)?;
+    Ok(sent)
 }
 pub fn accept(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<Quotation> {
     core::transition::<QuotationRow>(
