@@ -10,6 +10,7 @@ mod conventions;
 mod crm_reports;
 mod customers;
 mod demo;
+mod documents;
 mod generated_scope;
 mod imports;
 mod integrity;

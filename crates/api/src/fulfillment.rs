@@ -275,7 +275,12 @@ pub async fn get_delivery(
 #[utoipa::path(tag = "deliveries", operation_id = "getDeliveryDocument", params(("id" = i64, Path, description = "Id")),
     responses((status = 200, description = "HTML", content_type = "text/html", body = String)))]
 #[get("/deliveries/{id}/document")]
-pub async fn delivery_document(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+pub async fn delivery_document(
+    auth: Auth,
+    req: actix_web::HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    crate::documents::accepts_html(&req)?;
     let id = id.into_inner();
     let html = auth.read(move |c, caller| deliveries::document(c, caller, id)).await?;
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))

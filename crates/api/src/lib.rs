@@ -10,6 +10,7 @@ pub mod csv;
 pub mod customers;
 pub mod demo;
 pub mod demo_sales;
+pub mod documents;
 pub mod extract;
 pub mod fulfillment;
 pub mod imports;

@@ -60,6 +60,7 @@ use crate::{auth, customers, items, pricing, users};
         (name = "receivables", description = "Customer statements, the aging report and credit control"),
         (name = "commissions", description = "Commission plans of sales persons and partners, what they earned per month, statements"),
         (name = "jobs", description = "Background jobs every Ordo process runs through one leased table (admin)"),
+        (name = "documents", description = "Printable documents from editable templates (HTML)"),
         (name = "webhooks", description = "Business events: the feed (`GET /events`) and signed webhook deliveries (Standard Webhooks)"),
         (name = "health", description = "Liveness and readiness probes"),
     )
@@ -117,6 +118,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     crate::billing::routes(cfg);
     crate::jobs::routes(cfg);
     crate::webhooks::routes(cfg);
+    crate::documents::routes(cfg);
 }
 
 struct Conventions;
@@ -235,6 +237,9 @@ impl Modify for Conventions {
                         add_response(op, "404", "Not found, or not visible to you");
                     }
                     add_response(op, "400", "Malformed request: bad JSON, path or query parameter");
+                }
+                if path.ends_with("/document") {
+                    add_response(op, "406", "Not acceptable: ask for one of the documented content types");
                 }
                 let has_query =
                     op.parameters.as_ref().is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Query));

@@ -1327,6 +1327,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    document_templates (id) {
+        id -> BigInt,
+        kind -> Text,
+        language -> Text,
+        body -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -1409,4 +1421,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     webhook_subscriptions,
     webhook_deliveries,
+    document_templates,
 );

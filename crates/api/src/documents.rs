@@ -1,0 +1,633 @@
+//! Printable documents: quotations, order confirmations, blanket orders, invoices and
+//! credit notes rendered to HTML from templates (minijinja). Each kind ships a default
+//! template; `/document-templates` replaces it per kind and language (history in the
+//! audit trail). A template sees `document` (the document as the API returns it, with
+//! its customer, contact and line items expanded), `customer`, `lang`, `rtl` and
+//! `labels`, and the filters `money(currency)`, `number` and `date_format`, which
+//! format per the language from the decimal strings, never through floats. Templates
+//! cannot read files or the network, run on a fuel budget and an output limit.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use ordo_core::expand::Expand;
+use ordo_core::time_util::now;
+use ordo_core::util::{check_version, to_json};
+use ordo_core::{Caller, DomainError, FieldError, Page, Permission, Result as DResult};
+use ordo_db::audit;
+use ordo_db::schema::document_templates;
+use ordo_db::DbConnection;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use time::{OffsetDateTime, PrimitiveDateTime};
+use validator::Validate;
+
+use crate::common::{history_page, HistoryEntry, PageQuery};
+use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
+use crate::problem::Problem;
+
+const DEFAULT: &str = include_str!("../templates/document.html.j2");
+/// Work a template may do per rendering (minijinja fuel: roughly instructions).
+const FUEL: u64 = 2_000_000;
+/// Largest rendered document.
+const MAX_OUTPUT: usize = 5 * 1024 * 1024;
+/// What a template may name at its top level.
+const GLOBALS: [&str; 5] = ["document", "customer", "lang", "rtl", "labels"];
+
+/// A printable document kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKind {
+    Quotation,
+    SalesOrder,
+    BlanketOrder,
+    Invoice,
+    CreditNote,
+}
+
+impl DocumentKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Quotation => "quotation",
+            Self::SalesOrder => "sales_order",
+            Self::BlanketOrder => "blanket_order",
+            Self::Invoice => "invoice",
+            Self::CreditNote => "credit_note",
+        }
+    }
+    fn title(&self, lang: &str) -> &'static str {
+        let pl = lang == "pl";
+        match self {
+            Self::Quotation if pl => "Oferta",
+            Self::SalesOrder if pl => "Potwierdzenie zamówienia",
+            Self::BlanketOrder if pl => "Umowa ramowa",
+            Self::Invoice if pl => "Faktura",
+            Self::CreditNote if pl => "Faktura korygująca",
+            Self::Quotation => "Quotation",
+            Self::SalesOrder => "Order confirmation",
+            Self::BlanketOrder => "Blanket order",
+            Self::Invoice => "Invoice",
+            Self::CreditNote => "Credit note",
+        }
+    }
+}
+
+/// Labels of the default template, per language (English for the others).
+fn labels(kind: DocumentKind, lang: &str) -> Value {
+    let l = |en: &str, pl: &str| if lang == "pl" { pl.to_string() } else { en.to_string() };
+    json!({
+        "title": kind.title(lang),
+        "date": l("Date", "Data"),
+        "due_date": l("Due date", "Termin płatności"),
+        "valid_until": l("Valid until", "Ważna do"),
+        "customer_po": l("Your order", "Wasze zamówienie"),
+        "currency": l("Currency", "Waluta"),
+        "tax_id": l("Tax ID", "NIP"),
+        "item": l("Item", "Pozycja"),
+        "quantity": l("Quantity", "Ilość"),
+        "unit_price": l("Unit price", "Cena jedn."),
+        "tax": l("Tax", "VAT"),
+        "net": l("Net", "Netto"),
+        "gross": l("Total", "Brutto"),
+        "shipping": l("Shipping", "Wysyłka"),
+    })
+}
+
+/// Decimal and thousands separators of a language.
+fn separators(lang: &str) -> (&'static str, &'static str) {
+    match lang {
+        "pl" | "ru" | "fr" | "cs" | "sk" | "uk" | "sv" | "fi" | "nb" => (",", "\u{a0}"),
+        "de" | "it" | "es" | "nl" | "pt" | "da" | "tr" | "id" => (",", "."),
+        _ => (".", ","),
+    }
+}
+
+/// Formats a decimal string (`-1234.5`) per the language: grouping and separator,
+/// at least `min_decimals` decimals. Text only: no floating point on the way.
+pub fn format_decimal(v: &str, lang: &str, min_decimals: usize) -> String {
+    let (dec, group) = separators(lang);
+    let (neg, digits) = match v.trim().strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, v.trim()),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let mut frac = frac.trim_end_matches('0').to_string();
+    while frac.len() < min_decimals {
+        frac.push('0');
+    }
+    let int = if int.is_empty() { "0" } else { int };
+    let mut grouped = String::new();
+    for (n, c) in int.chars().enumerate() {
+        if n > 0 && (int.len() - n) % 3 == 0 {
+            grouped.push_str(group);
+        }
+        grouped.push(c);
+    }
+    let mut out = if neg { format!("-{grouped}") } else { grouped };
+    if !frac.is_empty() {
+        out.push_str(dec);
+        out.push_str(&frac);
+    }
+    out
+}
+
+fn lang_of(state: &minijinja::State) -> String {
+    state.lookup("lang").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "en".into())
+}
+
+/// The template environment: default filters plus the formatting ones, HTML
+/// auto-escaping, a fuel budget, no loader (no files).
+fn environment(undefined: UndefinedBehavior) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_undefined_behavior(undefined);
+    env.set_fuel(Some(FUEL));
+    env.add_filter("money", |state: &minijinja::State, v: minijinja::Value, currency: Option<String>| -> String {
+        let lang = lang_of(state);
+        let digits = currency
+            .as_deref()
+            .and_then(ordo_core::Currency::from_code)
+            .map(|c| usize::from(c.minor_units()))
+            .unwrap_or(2);
+        let s = format_decimal(&v.to_string(), &lang, digits);
+        match currency {
+            Some(c) => format!("{s}\u{a0}{c}"),
+            None => s,
+        }
+    });
+    env.add_filter("number", |state: &minijinja::State, v: minijinja::Value| -> String {
+        format_decimal(&v.to_string(), &lang_of(state), 0)
+    });
+    env.add_filter("date_format", |state: &minijinja::State, v: minijinja::Value| -> String {
+        let s = v.to_string();
+        let lang = lang_of(state);
+        match (s.get(0..4), s.get(5..7), s.get(8..10)) {
+            (Some(y), Some(m), Some(d)) if lang != "en" && s.len() == 10 => format!("{d}.{m}.{y}"),
+            _ => s,
+        }
+    });
+    env
+}
+
+/// Why a template cannot be stored, naming its line.
+fn template_error(e: &minijinja::Error) -> DomainError {
+    let at = e.line().map(|l| format!("line {l}: ")).unwrap_or_default();
+    DomainError::Validation(vec![FieldError::new(
+        "body",
+        "template_error",
+        format!("{at}{}", e.detail().unwrap_or(&e.kind().to_string())),
+    )])
+}
+
+/// Checks a template before it is stored: it parses, names only what templates see,
+/// and renders a sample document within the fuel budget and the output limit.
+fn check_template(kind: DocumentKind, body: &str) -> DResult<()> {
+    let env = environment(UndefinedBehavior::Lenient);
+    let t = env.template_from_str(body).map_err(|e| template_error(&e))?;
+    let mut unknown: Vec<String> =
+        t.undeclared_variables(false).into_iter().filter(|v| !GLOBALS.contains(&v.as_str())).collect();
+    if !unknown.is_empty() {
+        unknown.sort();
+        return Err(DomainError::Validation(vec![FieldError::new(
+            "body",
+            "unknown_variable",
+            format!("unknown variable(s) {}: a template sees {}", unknown.join(", "), GLOBALS.join(", ")),
+        )]));
+    }
+    let sample = json!({
+        "document": {"number": "SAMPLE-1", "date": "2026-01-31", "currency": "EUR", "lines": [
+            {"position": 1, "quantity": "2", "unit_price": "10.00", "net": "20.00", "tax_percent": "23"}],
+            "totals": {"net": "20.00", "tax": "4.60", "gross": "24.60", "shipping": "0.00", "taxes": []}},
+        "customer": {"name": "Sample"}, "lang": "en", "rtl": false, "labels": labels(kind, "en"),
+    });
+    let out = t.render(sample).map_err(|e| template_error(&e))?;
+    if out.len() > MAX_OUTPUT {
+        return Err(DomainError::field("body", "too_large", format!("renders more than {MAX_OUTPUT} bytes")));
+    }
+    Ok(())
+}
+
+// ---- templates resource ------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = document_templates)]
+struct TemplateRow {
+    id: i64,
+    kind: String,
+    language: String,
+    body: String,
+    version: i64,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+}
+
+/// A template replacing the built-in one for a kind and language.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DocumentTemplate {
+    pub id: i64,
+    pub kind: DocumentKind,
+    /// ISO 639-1 (`en`, `pl`, `ru`, `he`).
+    pub language: String,
+    pub body: String,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl TemplateRow {
+    fn to_model(&self) -> DResult<DocumentTemplate> {
+        let kind: DocumentKind = serde_json::from_value(Value::String(self.kind.clone()))
+            .map_err(|_| DomainError::Internal(format!("template {}: kind", self.id)))?;
+        Ok(DocumentTemplate {
+            id: self.id,
+            kind,
+            language: self.language.clone(),
+            body: self.body.clone(),
+            version: self.version,
+            created_at: self.created_at.assume_utc(),
+            updated_at: self.updated_at.assume_utc(),
+        })
+    }
+}
+
+/// `POST /document-templates`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateCreate {
+    pub kind: DocumentKind,
+    /// ISO 639-1, lower case.
+    #[validate(length(equal = 2))]
+    #[schema(pattern = "^[a-z]{2}$")]
+    pub language: String,
+    #[validate(length(min = 1, max = 200000))]
+    #[schema(min_length = 1, max_length = 200000)]
+    pub body: String,
+}
+
+/// `PATCH /document-templates/{id}`
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplatePatch {
+    #[validate(length(min = 1, max = 200000))]
+    #[schema(min_length = 1, max_length = 200000)]
+    pub body: String,
+}
+
+const ENTITY: &str = "document_template";
+
+fn find(conn: &mut DbConnection, id: i64) -> DResult<TemplateRow> {
+    document_templates::table
+        .find(id)
+        .select(TemplateRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DomainError::not_found("document template", id))
+}
+
+fn create(conn: &mut DbConnection, caller: &Caller, t: TemplateCreate) -> DResult<DocumentTemplate> {
+    caller.require(Permission::SalesSetupWrite)?;
+    if !t.language.chars().all(|c| c.is_ascii_lowercase()) {
+        return Err(DomainError::field("language", "invalid", "two lower-case letters (ISO 639-1)"));
+    }
+    check_template(t.kind, &t.body)?;
+    let taken: i64 = document_templates::table
+        .filter(document_templates::kind.eq(t.kind.as_str()))
+        .filter(document_templates::language.eq(&t.language))
+        .count()
+        .get_result(conn)?;
+    if taken > 0 {
+        return Err(DomainError::conflict(
+            "duplicate_template",
+            format!("a {} template in {} exists: change it instead", t.kind.as_str(), t.language),
+        ));
+    }
+    let ts = now();
+    let row: TemplateRow = diesel::insert_into(document_templates::table)
+        .values((
+            document_templates::kind.eq(t.kind.as_str()),
+            document_templates::language.eq(&t.language),
+            document_templates::body.eq(&t.body),
+            document_templates::version.eq(1),
+            document_templates::created_at.eq(ts),
+            document_templates::updated_at.eq(ts),
+        ))
+        .returning(document_templates::all_columns)
+        .get_result(conn)?;
+    let v = row.to_model()?;
+    audit::record(conn, caller, ENTITY, v.id, "create", &to_json(&v))?;
+    Ok(v)
+}
+
+fn update(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+    body: String,
+) -> DResult<DocumentTemplate> {
+    caller.require(Permission::SalesSetupWrite)?;
+    ordo_db::lock::rows(conn, "document_templates", &[id])?;
+    let current = find(conn, id)?;
+    check_version(if_match, current.version)?;
+    let kind = current.to_model()?.kind;
+    check_template(kind, &body)?;
+    let row: TemplateRow = diesel::update(
+        document_templates::table
+            .filter(document_templates::id.eq(id))
+            .filter(document_templates::version.eq(current.version)),
+    )
+    .set((
+        document_templates::body.eq(&body),
+        document_templates::version.eq(current.version + 1),
+        document_templates::updated_at.eq(now()),
+    ))
+    .returning(document_templates::all_columns)
+    .get_result(conn)
+    .optional()?
+    .ok_or_else(|| DomainError::stale_version(current.version))?;
+    let v = row.to_model()?;
+    audit::record(conn, caller, ENTITY, id, "update", &audit::diff(&to_json(&current.to_model()?), &to_json(&v)))?;
+    Ok(v)
+}
+
+fn remove(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> DResult<()> {
+    caller.require(Permission::SalesSetupWrite)?;
+    let current = find(conn, id)?;
+    check_version(if_match, current.version)?;
+    diesel::delete(document_templates::table.find(id)).execute(conn)?;
+    audit::record(conn, caller, ENTITY, id, "delete", &to_json(&current.to_model()?))?;
+    Ok(())
+}
+
+/// The template for a kind and language: the stored one, else the built-in one.
+fn template_for(conn: &mut DbConnection, kind: DocumentKind, lang: &str) -> DResult<String> {
+    let body: Option<String> = document_templates::table
+        .filter(document_templates::kind.eq(kind.as_str()))
+        .filter(document_templates::language.eq(lang))
+        .select(document_templates::body)
+        .first(conn)
+        .optional()?;
+    Ok(body.unwrap_or_else(|| DEFAULT.to_string()))
+}
+
+/// Renders a document the caller may see (404 otherwise) to HTML.
+fn render(conn: &mut DbConnection, caller: &Caller, kind: DocumentKind, id: i64, lang: &str) -> DResult<String> {
+    use ordo_sales_docs::core::get;
+    let expand = [Expand::Customer, Expand::Contact, Expand::LinesItem];
+    let document = match kind {
+        DocumentKind::Quotation => {
+            let mut v = get::<ordo_sales_docs::quotations::QuotationRow>(conn, caller, id)?;
+            ordo_sales_docs::expand::apply(conn, std::slice::from_mut(&mut v), &expand)?;
+            to_json(&v)
+        }
+        DocumentKind::SalesOrder => {
+            let mut v = get::<ordo_sales_docs::orders::OrderRow>(conn, caller, id)?;
+            ordo_sales_docs::expand::apply(conn, std::slice::from_mut(&mut v), &expand)?;
+            to_json(&v)
+        }
+        DocumentKind::BlanketOrder => {
+            let mut v = get::<ordo_sales_docs::blanket::BlanketRow>(conn, caller, id)?;
+            ordo_sales_docs::expand::apply(conn, std::slice::from_mut(&mut v), &expand)?;
+            to_json(&v)
+        }
+        DocumentKind::Invoice | DocumentKind::CreditNote => {
+            let mut v = get::<ordo_billing::invoices::InvoiceRow>(conn, caller, id)?;
+            ordo_sales_docs::expand::apply(conn, std::slice::from_mut(&mut v), &expand)?;
+            to_json(&v)
+        }
+    };
+    let kind = match (kind, document["kind"].as_str()) {
+        (DocumentKind::Invoice, Some("credit_note")) => DocumentKind::CreditNote,
+        (k, _) => k,
+    };
+    let customer_id = document["customer_id"].as_i64().unwrap_or_default();
+    let customer = to_json(&ordo_crm::scope::customer(conn, caller.scope(), customer_id)?.to_model()?);
+    let body = template_for(conn, kind, lang)?;
+    let env = environment(UndefinedBehavior::Lenient);
+    let t = env.template_from_str(&body).map_err(|e| template_error(&e))?;
+    let ctx = json!({"document": document, "customer": customer, "lang": lang, "rtl": matches!(lang, "he" | "ar"),
+        "labels": labels(kind, lang)});
+    let out = t.render(ctx).map_err(|e| {
+        let at = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
+        DomainError::rule("template_error", format!("the {} template failed{at}: {e}", kind.as_str()))
+    })?;
+    if out.len() > MAX_OUTPUT {
+        return Err(DomainError::rule("template_error", format!("the document is larger than {MAX_OUTPUT} bytes")));
+    }
+    Ok(out)
+}
+
+// ---- endpoints ---------------------------------------------------------------------------------
+
+/// Replace the built-in template of a kind for a language. The body is checked before
+/// it is stored: it must parse (422 `template_error` naming the line), name only
+/// `document`, `customer`, `lang`, `rtl` and `labels` (422 `unknown_variable`), and
+/// render a sample within the work and size limits. `document` is the document as the
+/// API returns it (`GET /invoices/{id}` etc.) with `expanded.customer`, `expanded.contact`
+/// and each line's `item`; `customer` is the Customer. Filters: `money(currency)`,
+/// `number`, `date_format` (per `lang`).
+#[utoipa::path(tag = "documents", operation_id = "createDocumentTemplate", request_body = TemplateCreate,
+    responses((status = 201, description = "Created", body = DocumentTemplate, headers(("ETag" = String), ("Location" = String)))))]
+#[post("/document-templates")]
+pub async fn create_template(auth: Auth, body: ValidJson<TemplateCreate>) -> Result<HttpResponse, Problem> {
+    let input = body.0;
+    auth.post(
+        StatusCode::CREATED,
+        move |c, caller| create(c, caller, input),
+        |v: &DocumentTemplate| ReplyMeta {
+            location: Some(format!("/api/v1/document-templates/{}", v.id)),
+            version: Some(v.version),
+        },
+    )
+    .await
+}
+
+/// The stored templates (kinds without one use the built-in template).
+#[utoipa::path(tag = "documents", operation_id = "listDocumentTemplates", params(PageQuery),
+    responses((status = 200, description = "A page", body = Page<DocumentTemplate>)))]
+#[get("/document-templates")]
+pub async fn list_templates(auth: Auth, q: StrictQuery<PageQuery>) -> Result<HttpResponse, Problem> {
+    let page = q.0.page()?;
+    auth.list(page, |c, caller, page| {
+        caller.require(Permission::SalesSetupRead)?;
+        let q = document_templates::table.select(TemplateRow::as_select()).into_boxed();
+        let rows = ordo_db::keyset_page!(c, q, page, document_templates::id => |r: &TemplateRow| r.id);
+        let data = rows.data.iter().map(TemplateRow::to_model).collect::<DResult<Vec<_>>>()?;
+        Ok(Page { data, next_cursor: rows.next_cursor, total: rows.total })
+    })
+    .await
+}
+
+/// A stored template.
+#[utoipa::path(tag = "documents", operation_id = "getDocumentTemplate", params(("id" = i64, Path, description = "Id")),
+    responses((status = 200, description = "Found", body = DocumentTemplate, headers(("ETag" = String)))))]
+#[get("/document-templates/{id}")]
+pub async fn get_template(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let v = auth
+        .read(move |c, caller| {
+            caller.require(Permission::SalesSetupRead)?;
+            find(c, id)?.to_model()
+        })
+        .await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// Change a template's body (checked like a new one; the old body stays in the history).
+#[utoipa::path(tag = "documents", operation_id = "updateDocumentTemplate", params(("id" = i64, Path, description = "Id")),
+    request_body(content = TemplatePatch, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "Updated", body = DocumentTemplate, headers(("ETag" = String)))))]
+#[patch("/document-templates/{id}")]
+pub async fn update_template(
+    auth: Auth,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+    body: ValidJson<TemplatePatch>,
+) -> Result<HttpResponse, Problem> {
+    let (id, b) = (id.into_inner(), body.0.body);
+    let v = auth.write(move |c, caller| update(c, caller, id, if_match.0, b)).await?;
+    Ok(json_response(StatusCode::OK, &v, Some(v.version)))
+}
+
+/// Delete a template: its kind and language use the built-in one again.
+#[utoipa::path(tag = "documents", operation_id = "deleteDocumentTemplate", params(("id" = i64, Path, description = "Id")),
+    responses((status = 204, description = "Deleted")))]
+#[delete("/document-templates/{id}")]
+pub async fn delete_template(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    auth.write(move |c, caller| remove(c, caller, id, if_match.0)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Every version of a template's body (the audit trail).
+#[utoipa::path(tag = "documents", operation_id = "getDocumentTemplateHistory",
+    params(("id" = i64, Path, description = "Id"), PageQuery),
+    responses((status = 200, description = "History, oldest first", body = Page<HistoryEntry>)))]
+#[get("/document-templates/{id}/history")]
+pub async fn template_history(
+    auth: Auth,
+    id: web::Path<i64>,
+    q: StrictQuery<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let (id, page) = (id.into_inner(), q.0.page()?);
+    auth.list(page, move |c, caller, page| {
+        caller.require(Permission::SalesSetupRead)?;
+        find(c, id)?;
+        audit::history(c, ENTITY, id, page).map(history_page)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DocumentQuery {
+    /// ISO 639-1 language of the document (default `en`): its template, labels and
+    /// number formatting; `he` and `ar` read right to left.
+    pub language: Option<String>,
+}
+
+/// Whether the request accepts HTML (`text/html`, `text/*`, `*/*` or no `Accept`);
+/// 406 naming what is available otherwise.
+pub fn accepts_html(req: &HttpRequest) -> Result<(), Problem> {
+    let accept = req.headers().get("accept").and_then(|v| v.to_str().ok()).unwrap_or("*/*").to_ascii_lowercase();
+    let html_ok = accept.split(',').any(|p| {
+        let t = p.split(';').next().unwrap_or("").trim();
+        matches!(t, "text/html" | "text/*" | "*/*" | "")
+    });
+    if html_ok {
+        Ok(())
+    } else {
+        Err(Problem::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", "this document is available as text/html"))
+    }
+}
+
+/// Answers by content negotiation: `text/html` (or no preference) renders the HTML;
+/// anything else is 406 naming what is available.
+async fn document(
+    auth: Auth,
+    req: HttpRequest,
+    kind: DocumentKind,
+    id: i64,
+    q: DocumentQuery,
+) -> Result<HttpResponse, Problem> {
+    accepts_html(&req)?;
+    let lang = q.language.unwrap_or_else(|| "en".into()).to_ascii_lowercase();
+    if lang.len() != 2 || !lang.chars().all(|c| c.is_ascii_lowercase()) {
+        return Err(DomainError::field("language", "invalid", "two letters (ISO 639-1)").into());
+    }
+    let html = auth.read(move |c, caller| render(c, caller, kind, id, &lang)).await?;
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+}
+
+macro_rules! document_endpoint {
+    ($name:ident, $kind:expr, $op:literal, $path:literal, $summary:literal) => {
+        #[utoipa::path(tag = "documents", operation_id = $op, summary = $summary,
+            description = "By content negotiation: `text/html` (or no preference) renders the document from its template for `language` (a stored one, else the built-in one); other types are 406. An agent renders their customers' documents only (404 otherwise).",
+            params(("id" = i64, Path, description = "Id"), DocumentQuery),
+            responses((status = 200, description = "HTML", content_type = "text/html", body = String)))]
+        #[get($path)]
+        pub async fn $name(auth: Auth, req: HttpRequest, id: web::Path<i64>, q: StrictQuery<DocumentQuery>) -> Result<HttpResponse, Problem> {
+            document(auth, req, $kind, id.into_inner(), q.0).await
+        }
+    };
+}
+document_endpoint!(
+    quotation_document,
+    DocumentKind::Quotation,
+    "getQuotationDocument",
+    "/quotations/{id}/document",
+    "quotation"
+);
+document_endpoint!(
+    order_document,
+    DocumentKind::SalesOrder,
+    "getSalesOrderDocument",
+    "/sales-orders/{id}/document",
+    "order confirmation"
+);
+document_endpoint!(
+    blanket_document,
+    DocumentKind::BlanketOrder,
+    "getBlanketOrderDocument",
+    "/blanket-orders/{id}/document",
+    "blanket order"
+);
+document_endpoint!(
+    invoice_document,
+    DocumentKind::Invoice,
+    "getInvoiceDocument",
+    "/invoices/{id}/document",
+    "invoice or credit note"
+);
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_template)
+        .service(list_templates)
+        .service(get_template)
+        .service(update_template)
+        .service(delete_template)
+        .service(template_history)
+        .service(quotation_document)
+        .service(order_document)
+        .service(blanket_document)
+        .service(invoice_document);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_decimal;
+
+    #[test]
+    fn decimals_are_formatted_per_language_without_floats() {
+        assert_eq!(format_decimal("1234567.5", "en", 2), "1,234,567.50");
+        assert_eq!(format_decimal("1234567.5", "pl", 2), "1\u{a0}234\u{a0}567,50");
+        assert_eq!(format_decimal("1234.5", "de", 2), "1.234,50");
+        assert_eq!(format_decimal("-0.125", "en", 2), "-0.125");
+        assert_eq!(format_decimal("100", "ru", 0), "100");
+        assert_eq!(format_decimal("99999999999999999999.99", "en", 2), "99,999,999,999,999,999,999.99");
+    }
+}
