@@ -60,6 +60,38 @@ async fn documents_render_from_templates(app: TestApp) {
         assert!(pl.contains(want), "{want} in {pl}");
     }
     assert!(html(&app, &format!("/api/v1/quotations/{q}/document"), &anna).await.contains("Quotation"));
+    // The company prints on every document; its default language is the documents'.
+    let mut c = ok(app.get("/api/v1/company", &anna).await);
+    let v = c["version"].as_i64().unwrap();
+    for k in ["version", "updated_at"] {
+        c.as_object_mut().unwrap().remove(k);
+    }
+    let etag = format!("\"{v}\"");
+    let headers = [("If-Match", etag.as_str())];
+    let put = |body: serde_json::Value| app.call(reqwest::Method::PUT, "/api/v1/company", t, Some(body), &headers);
+    let mut bad = c.clone();
+    bad["iban"] = json!("PL00 1090 1014 0000 0712 1981 2874");
+    let r = put(bad).await;
+    assert_eq!((r.status.as_u16(), r.error_fields()), (422, vec!["iban".to_string()]), "{}", r.body);
+    let mut half = c.clone();
+    half["endpoint_id"] = json!("5260001246");
+    assert_eq!(put(half).await.error_fields(), vec!["endpoint_scheme".to_string()]);
+    app.put_json("/api/v1/company", &anna, c.clone()).await.problem(403, "forbidden");
+    let company = json!({"legal_name": "Ordo Sp. z o.o.", "tax_id": "PL1234563218", "iban": "PL61 1090 1014 0000 0712 1981 2874",
+        "address": {"line1": "ul. Długa 5", "city": "Gdańsk", "postal_code": "80-001", "country": "PL"},
+        "default_language": "pl", "endpoint_id": "1234563218", "endpoint_scheme": "9945"});
+    let r = put(company.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["version"].as_i64(), Some(v + 1));
+    put(company.clone()).await.problem(412, "precondition_failed");
+    assert_eq!(ok(app.get("/api/v1/company", &anna).await)["legal_name"], "Ordo Sp. z o.o.");
+    let default = html(&app, &format!("/api/v1/invoices/{i}/document"), t).await;
+    for want in ["Ordo Sp. z o.o.", "ul. Długa 5", "PL1234563218", "PL61 1090 1014 0000 0712 1981 2874", "Faktura"] {
+        assert!(default.contains(want), "{want} in {default}");
+    }
+    let mut en = company.clone();
+    en["default_language"] = json!("en");
+    ok(app.put_json("/api/v1/company", t, en).await);
     assert!(html(&app, &format!("/api/v1/sales-orders/{o}/document"), &anna).await.contains("Order confirmation"));
     let he = html(&app, &format!("/api/v1/quotations/{q}/document?language=he"), &anna).await;
     assert!(he.contains(r#"dir="rtl""#));

@@ -2,8 +2,8 @@
 //! credit notes rendered to HTML from templates (minijinja). Each kind ships a default
 //! template; `/document-templates` replaces it per kind and language (history in the
 //! audit trail). A template sees `document` (the document as the API returns it, with
-//! its customer, contact and line items expanded), `customer`, `lang`, `rtl` and
-//! `labels`, and the filters `money(currency)`, `number` and `date_format`, which
+//! its customer, contact and line items expanded), `customer`, `company` (`GET
+//! /company`), `lang`, `rtl` and `labels`, and the filters `money(currency)`, `number` and `date_format`, which
 //! format per the language from the decimal strings, never through floats. Templates
 //! cannot read files or the network, run on a fuel budget and an output limit.
 
@@ -33,7 +33,7 @@ const FUEL: u64 = 2_000_000;
 /// Largest rendered document.
 const MAX_OUTPUT: usize = 5 * 1024 * 1024;
 /// What a template may name at its top level.
-const GLOBALS: [&str; 5] = ["document", "customer", "lang", "rtl", "labels"];
+const GLOBALS: [&str; 6] = ["document", "customer", "company", "lang", "rtl", "labels"];
 
 /// A printable document kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -91,6 +91,7 @@ fn labels(kind: DocumentKind, lang: &str) -> Value {
         "net": l("Net", "Netto"),
         "gross": l("Total", "Brutto"),
         "shipping": l("Shipping", "Wysyłka"),
+        "bank": l("Bank", "Bank"),
     })
 }
 
@@ -199,7 +200,8 @@ fn check_template(kind: DocumentKind, body: &str) -> DResult<()> {
         "document": {"number": "SAMPLE-1", "date": "2026-01-31", "currency": "EUR", "lines": [
             {"position": 1, "quantity": "2", "unit_price": "10.00", "net": "20.00", "tax_percent": "23"}],
             "totals": {"net": "20.00", "tax": "4.60", "gross": "24.60", "shipping": "0.00", "taxes": []}},
-        "customer": {"name": "Sample"}, "lang": "en", "rtl": false, "labels": labels(kind, "en"),
+        "customer": {"name": "Sample"}, "company": {"legal_name": "Sample", "default_language": "en"},
+        "lang": "en", "rtl": false, "labels": labels(kind, "en"),
     });
     let out = t.render(sample).map_err(|e| template_error(&e))?;
     if out.len() > MAX_OUTPUT {
@@ -374,7 +376,13 @@ fn template_for(conn: &mut DbConnection, kind: DocumentKind, lang: &str) -> DRes
 }
 
 /// Renders a document the caller may see (404 otherwise) to HTML.
-fn render(conn: &mut DbConnection, caller: &Caller, kind: DocumentKind, id: i64, lang: &str) -> DResult<String> {
+fn render(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    kind: DocumentKind,
+    id: i64,
+    lang: Option<String>,
+) -> DResult<String> {
     use ordo_sales_docs::core::get;
     let expand = [Expand::Customer, Expand::Contact, Expand::LinesItem];
     let document = match kind {
@@ -405,11 +413,14 @@ fn render(conn: &mut DbConnection, caller: &Caller, kind: DocumentKind, id: i64,
     };
     let customer_id = document["customer_id"].as_i64().unwrap_or_default();
     let customer = to_json(&ordo_crm::scope::customer(conn, caller.scope(), customer_id)?.to_model()?);
+    let company = crate::company::load(conn)?;
+    let lang = lang.unwrap_or_else(|| company.data.default_language.clone());
+    let lang = lang.as_str();
     let body = template_for(conn, kind, lang)?;
     let env = environment(UndefinedBehavior::Lenient);
     let t = env.template_from_str(&body).map_err(|e| template_error(&e))?;
-    let ctx = json!({"document": document, "customer": customer, "lang": lang, "rtl": matches!(lang, "he" | "ar"),
-        "labels": labels(kind, lang)});
+    let ctx = json!({"document": document, "customer": customer, "company": company.data, "lang": lang,
+        "rtl": matches!(lang, "he" | "ar"), "labels": labels(kind, lang)});
     let out = t.render(ctx).map_err(|e| {
         let at = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
         DomainError::rule("template_error", format!("the {} template failed{at}: {e}", kind.as_str()))
@@ -424,7 +435,7 @@ fn render(conn: &mut DbConnection, caller: &Caller, kind: DocumentKind, id: i64,
 
 /// Replace the built-in template of a kind for a language. The body is checked before
 /// it is stored: it must parse (422 `template_error` naming the line), name only
-/// `document`, `customer`, `lang`, `rtl` and `labels` (422 `unknown_variable`), and
+/// `document`, `customer`, `company`, `lang`, `rtl` and `labels` (422 `unknown_variable`), and
 /// render a sample within the work and size limits. `document` is the document as the
 /// API returns it (`GET /invoices/{id}` etc.) with `expanded.customer`, `expanded.contact`
 /// and each line's `item`; `customer` is the Customer. Filters: `money(currency)`,
@@ -525,8 +536,8 @@ pub async fn template_history(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DocumentQuery {
-    /// ISO 639-1 language of the document (default `en`): its template, labels and
-    /// number formatting; `he` and `ar` read right to left.
+    /// ISO 639-1 language of the document (default: the company's `default_language`):
+    /// its template, labels and number formatting; `he` and `ar` read right to left.
     pub language: Option<String>,
 }
 
@@ -555,11 +566,11 @@ async fn document(
     q: DocumentQuery,
 ) -> Result<HttpResponse, Problem> {
     accepts_html(&req)?;
-    let lang = q.language.unwrap_or_else(|| "en".into()).to_ascii_lowercase();
-    if lang.len() != 2 || !lang.chars().all(|c| c.is_ascii_lowercase()) {
+    let lang = q.language.map(|l| l.to_ascii_lowercase());
+    if lang.as_ref().is_some_and(|l| l.len() != 2 || !l.chars().all(|c| c.is_ascii_lowercase())) {
         return Err(DomainError::field("language", "invalid", "two letters (ISO 639-1)").into());
     }
-    let html = auth.read(move |c, caller| render(c, caller, kind, id, &lang)).await?;
+    let html = auth.read(move |c, caller| render(c, caller, kind, id, lang)).await?;
     Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
 }
 

@@ -5,6 +5,7 @@ pub mod attachments;
 pub mod auth;
 pub mod billing;
 pub mod common;
+pub mod company;
 pub mod crud;
 pub mod csv;
 pub mod customers;

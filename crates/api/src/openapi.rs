@@ -119,6 +119,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     crate::jobs::routes(cfg);
     crate::webhooks::routes(cfg);
     crate::documents::routes(cfg);
+    crate::company::routes(cfg);
 }
 
 struct Conventions;
@@ -443,7 +444,9 @@ fn typed_patches(v: &mut serde_json::Value) {
                 continue;
             }
             let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
-            let create = paths[parent]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str();
+            // A singleton (`/company`) has no collection to create in: its PATCH stays untyped.
+            let Some(collection) = paths.get(parent) else { continue };
+            let create = collection["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str();
             if let Some(name) = create.and_then(|c| c.strip_prefix("#/components/schemas/")) {
                 jobs.push((path.clone(), name.to_string()));
             }

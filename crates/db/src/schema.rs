@@ -1339,6 +1339,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    company_settings (id) {
+        id -> BigInt,
+        data -> Text,
+        version -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -1422,4 +1431,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_subscriptions,
     webhook_deliveries,
     document_templates,
+    company_settings,
 );
