@@ -226,6 +226,21 @@ async fn webhooks_deliver_signed_events_once(app: TestApp) {
     deliver(&app).await;
     let last: Value = serde_json::from_str(&rx.received().last().unwrap().body).unwrap();
     assert_eq!(last["data"]["name"], "While disabled");
+    // An event whose transaction commits after a later one was fanned out (PostgreSQL
+    // hands out ids at insert): played here by marking the later one fanned out first.
+    let late = customer(&app, t, "Late").await;
+    let early = customer(&app, t, "Early").await;
+    app.with_db(|c| {
+        use diesel::prelude::*;
+        use ordo_db::schema::events;
+        diesel::update(events::table.filter(events::subject_id.eq(early)).filter(events::subject_kind.eq("customer")))
+            .set(events::fanned_out.eq(true))
+            .execute(c)
+    })
+    .unwrap();
+    deliver(&app).await;
+    let late_body: Value = serde_json::from_str(&rx.received().last().unwrap().body).unwrap();
+    assert_eq!(late_body["subject"]["id"].as_i64(), Some(late), "the late event is still sent");
     rx.stop().await;
     assert_eq!(app.delete(&format!("/api/v1/webhooks/{hid}"), t).await.status, 204);
     app.get(&format!("/api/v1/webhooks/{hid}"), t).await.problem(404, "not_found");

@@ -28,6 +28,7 @@ use crate::{auth, customers, items, pricing, users};
         crate::crud::DocumentSort,
         crate::crud::BlanketSort,
         crate::billing::PaymentSort,
+        crate::webhooks::WebhookDeliveryStatus,
         crate::crud::DeliverySort,
         crate::crud::CustomerSort,
         crate::crud::ItemSort,

@@ -64,6 +64,7 @@ struct SubscriptionRow {
     active: bool,
     disabled_reason: Option<String>,
     consecutive_failures: i32,
+    /// The last event id when the subscription was made: it gets the events after it.
     fanned_out_to: i64,
     version: i64,
     created_at: PrimitiveDateTime,
@@ -324,7 +325,7 @@ struct DeliveryRow {
 
 /// One attempt to deliver an event.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Attempt {
+pub struct WebhookAttempt {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     /// The receiver's HTTP status; none when no answer came.
@@ -336,7 +337,7 @@ pub struct Attempt {
 
 /// An event's delivery to one subscription.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Delivery {
+pub struct WebhookDelivery {
     pub id: i64,
     pub webhook_id: i64,
     /// The event (`evt_…`) and its type.
@@ -350,7 +351,7 @@ pub struct Delivery {
     pub last_status_code: Option<i32>,
     pub last_error: Option<String>,
     /// The last attempts, oldest first (at most 20).
-    pub log: Vec<Attempt>,
+    pub log: Vec<WebhookAttempt>,
     #[serde(serialize_with = "ordo_core::serde_util::rfc3339_opt::serialize")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub delivered_at: Option<OffsetDateTime>,
@@ -360,8 +361,8 @@ pub struct Delivery {
     pub updated_at: OffsetDateTime,
 }
 
-fn delivery_model(d: &DeliveryRow, event_id: String, event_type: String) -> Delivery {
-    Delivery {
+fn delivery_model(d: &DeliveryRow, event_id: String, event_type: String) -> WebhookDelivery {
+    WebhookDelivery {
         id: d.id,
         webhook_id: d.subscription_id,
         event_id,
@@ -384,7 +385,7 @@ fn deliveries(
     id: i64,
     status: Option<String>,
     page: &PageRequest,
-) -> DResult<Page<Delivery>> {
+) -> DResult<Page<WebhookDelivery>> {
     manage(caller)?;
     find(conn, id)?;
     let build = || {
@@ -406,7 +407,7 @@ fn deliveries(
 }
 
 /// Sends an event (again) to a subscription: a new delivery, or the existing one due now.
-fn replay(conn: &mut DbConnection, caller: &Caller, id: i64, event_id: &str) -> DResult<Delivery> {
+fn replay(conn: &mut DbConnection, caller: &Caller, id: i64, event_id: &str) -> DResult<WebhookDelivery> {
     manage(caller)?;
     find(conn, id)?;
     let ev: EventRow = events_t::table
@@ -446,30 +447,33 @@ fn insert_delivery(conn: &mut DbConnection, subscription: i64, event: i64, again
     })
 }
 
-/// Makes the delivery rows of events new since each active subscription last looked.
+/// Makes the delivery rows of the events not fanned out yet: for each subscription
+/// that wants the type and existed before the event (`fanned_out_to`, the
+/// last event id when it was made). Events are flagged once fanned out, so one whose
+/// transaction committed after a later id's is still found.
 fn fan_out(conn: &mut DbConnection) -> DResult<usize> {
-    let subs: Vec<SubscriptionRow> = webhook_subscriptions::table
-        .filter(webhook_subscriptions::active.eq(true))
-        .select(SubscriptionRow::as_select())
-        .load(conn)?;
-    let Some(from) = subs.iter().map(|s| s.fanned_out_to).min() else { return Ok(0) };
-    let new: Vec<(i64, String)> = events_t::table
-        .filter(events_t::id.gt(from))
+    // Inactive subscriptions too: what happens while one is off is sent when it is on.
+    let subs: Vec<SubscriptionRow> = webhook_subscriptions::table.select(SubscriptionRow::as_select()).load(conn)?;
+    let pending: Vec<(i64, String)> = events_t::table
+        .filter(events_t::fanned_out.eq(false))
         .order(events_t::id.asc())
         .limit(1000)
         .select((events_t::id, events_t::event_type))
         .load(conn)?;
-    let Some(last) = new.last().map(|e| e.0) else { return Ok(0) };
+    if pending.is_empty() {
+        return Ok(0);
+    }
     let mut made = 0;
     for s in &subs {
         let types = s.types();
-        for (event, _) in new.iter().filter(|(id, t)| *id > s.fanned_out_to && types.contains(t)) {
+        for (event, _) in pending.iter().filter(|(id, t)| *id > s.fanned_out_to && types.contains(t)) {
             made += insert_delivery(conn, s.id, *event, false)?;
         }
-        diesel::update(webhook_subscriptions::table.find(s.id))
-            .set(webhook_subscriptions::fanned_out_to.eq(last.max(s.fanned_out_to)))
-            .execute(conn)?;
     }
+    let ids: Vec<i64> = pending.iter().map(|e| e.0).collect();
+    diesel::update(events_t::table.filter(events_t::id.eq_any(&ids)))
+        .set(events_t::fanned_out.eq(true))
+        .execute(conn)?;
     Ok(made)
 }
 
@@ -535,7 +539,7 @@ async fn resolves_safely(url: &reqwest::Url, allow_private: bool) -> Result<(), 
     Ok(())
 }
 
-async fn send(client: &reqwest::Client, cfg: &WebhookConfig, d: &Due) -> Attempt {
+async fn send(client: &reqwest::Client, cfg: &WebhookConfig, d: &Due) -> WebhookAttempt {
     let started = std::time::Instant::now();
     let at = now().assume_utc();
     let body = serde_json::to_string(&d.event.to_model()).unwrap_or_default();
@@ -566,13 +570,13 @@ async fn send(client: &reqwest::Client, cfg: &WebhookConfig, d: &Due) -> Attempt
         Ok(code) => (Some(code), None),
         Err(e) => (e.strip_prefix("HTTP ").and_then(|c| c.parse().ok()), Some(e)),
     };
-    Attempt { at, status_code, error, duration_ms: started.elapsed().as_millis() as i64 }
+    WebhookAttempt { at, status_code, error, duration_ms: started.elapsed().as_millis() as i64 }
 }
 
 /// Records an attempt: delivered, due again after the backoff, or failed for good (which
 /// disables the subscription with the reason).
-fn record(conn: &mut DbConnection, d: &Due, a: &Attempt, retry_base: i64) -> DResult<bool> {
-    let mut log: Vec<Attempt> = serde_json::from_str(&d.delivery.log).unwrap_or_default();
+fn record(conn: &mut DbConnection, d: &Due, a: &WebhookAttempt, retry_base: i64) -> DResult<bool> {
+    let mut log: Vec<WebhookAttempt> = serde_json::from_str(&d.delivery.log).unwrap_or_default();
     log.push(a.clone());
     if log.len() > 20 {
         log.drain(..log.len() - 20);
@@ -761,7 +765,7 @@ pub async fn delete_webhook(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     /// `pending`, `delivered` or `failed`.
-    pub status: Option<DeliveryStatus>,
+    pub status: Option<WebhookDeliveryStatus>,
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -769,7 +773,7 @@ pub struct DeliveryQuery {
 
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
+pub enum WebhookDeliveryStatus {
     Pending,
     Delivered,
     Failed,
@@ -778,7 +782,7 @@ pub enum DeliveryStatus {
 /// A subscription's deliveries with their attempt log, oldest first.
 #[utoipa::path(tag = "webhooks", operation_id = "listWebhookDeliveries",
     params(("id" = i64, Path, description = "Id"), DeliveryQuery),
-    responses((status = 200, description = "A page", body = Page<Delivery>)))]
+    responses((status = 200, description = "A page", body = Page<WebhookDelivery>)))]
 #[get("/webhooks/{id}/deliveries")]
 pub async fn list_webhook_deliveries(
     auth: Auth,
@@ -788,9 +792,9 @@ pub async fn list_webhook_deliveries(
     let id = id.into_inner();
     let page = crate::common::page(q.0.limit, q.0.cursor.as_deref())?;
     let status = q.0.status.map(|s| match s {
-        DeliveryStatus::Pending => "pending".to_string(),
-        DeliveryStatus::Delivered => "delivered".to_string(),
-        DeliveryStatus::Failed => "failed".to_string(),
+        WebhookDeliveryStatus::Pending => "pending".to_string(),
+        WebhookDeliveryStatus::Delivered => "delivered".to_string(),
+        WebhookDeliveryStatus::Failed => "failed".to_string(),
     });
     auth.list(page, move |c, caller, page| deliveries(c, caller, id, status.clone(), page)).await
 }
@@ -809,7 +813,7 @@ pub struct ReplayRequest {
 /// the receiver lost it: due at the next delivery run.
 #[utoipa::path(tag = "webhooks", operation_id = "replayWebhookEvent", params(("id" = i64, Path, description = "Id")),
     request_body = ReplayRequest,
-    responses((status = 200, description = "The delivery, due now", body = Delivery)))]
+    responses((status = 200, description = "The delivery, due now", body = WebhookDelivery)))]
 #[post("/webhooks/{id}/replay")]
 pub async fn replay_event(
     auth: Auth,

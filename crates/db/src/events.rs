@@ -45,7 +45,7 @@ pub struct EventRow {
 
 /// What an event is about.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Subject {
+pub struct EventSubject {
     /// `customer`, `quotation`, `sales_order`, `delivery`, `invoice`, `payment`.
     pub kind: String,
     pub id: i64,
@@ -63,7 +63,7 @@ pub struct Event {
     pub event_type: String,
     /// Payload schema version.
     pub version: i32,
-    pub subject: Subject,
+    pub subject: EventSubject,
     pub customer_id: Option<i64>,
     /// The subject as the API returned it when the event happened.
     #[schema(value_type = Object)]
@@ -81,7 +81,7 @@ impl EventRow {
             sequence: self.id,
             event_type: self.event_type.clone(),
             version: self.version,
-            subject: Subject { kind: self.subject_kind.clone(), id: self.subject_id },
+            subject: EventSubject { kind: self.subject_kind.clone(), id: self.subject_id },
             customer_id: self.customer_id,
             data: serde_json::from_str(&self.payload).unwrap_or(serde_json::Value::Null),
             actor: self.actor.clone(),

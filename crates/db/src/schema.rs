@@ -1290,6 +1290,7 @@ diesel::table! {
         payload -> Text,
         actor -> Text,
         created_at -> Timestamp,
+        fanned_out -> Bool,
     }
 }
 
