@@ -375,6 +375,19 @@ fn template_for(conn: &mut DbConnection, kind: DocumentKind, lang: &str) -> DRes
     Ok(body.unwrap_or_else(|| DEFAULT.to_string()))
 }
 
+/// The document as `GET` answers it (scoped: 404 otherwise), with its customer,
+/// contact and line items embedded, as a template sees it.
+fn expanded<D>(conn: &mut DbConnection, caller: &Caller, id: i64) -> DResult<Value>
+where
+    D: ordo_sales_docs::core::Document,
+    D::Model: ordo_sales_docs::expand::Expandable,
+{
+    let mut v = ordo_sales_docs::core::get::<D>(conn, caller, id)?;
+    let expand = [Expand::Customer, Expand::Contact, Expand::LinesItem];
+    ordo_sales_docs::expand::apply(conn, std::slice::from_mut(&mut v), &expand)?;
+    Ok(to_json(&v))
+}
+
 /// Renders a document the caller may see (404 otherwise) to HTML.
 fn render(
     conn: &mut DbConnection,
@@ -383,28 +396,12 @@ fn render(
     id: i64,
     lang: Option<String>,
 ) -> DResult<String> {
-    use ordo_sales_docs::core::get;
-    let expand = [Expand::Customer, Expand::Contact, Expand::LinesItem];
     let document = match kind {
-        DocumentKind::Quotation => {
-            let mut v = get::<ordo_sales_docs::quotations::QuotationRow>(conn, caller, id)?;
-            ordo_sales_docs::expand::apply(conn, std::slice::from_mut(&mut v), &expand)?;
-            to_json(&v)
-        }
-        DocumentKind::SalesOrder => {
-            let mut v = get::<ordo_sales_docs::orders::OrderRow>(conn, caller, id)?;
-            ordo_sales_docs::expand::apply(conn, std::slice::from_mut(&mut v), &expand)?;
-            to_json(&v)
-        }
-        DocumentKind::BlanketOrder => {
-            let mut v = get::<ordo_sales_docs::blanket::BlanketRow>(conn, caller, id)?;
-            ordo_sales_docs::expand::apply(conn, std::slice::from_mut(&mut v), &expand)?;
-            to_json(&v)
-        }
+        DocumentKind::Quotation => expanded::<ordo_sales_docs::quotations::QuotationRow>(conn, caller, id)?,
+        DocumentKind::SalesOrder => expanded::<ordo_sales_docs::orders::OrderRow>(conn, caller, id)?,
+        DocumentKind::BlanketOrder => expanded::<ordo_sales_docs::blanket::BlanketRow>(conn, caller, id)?,
         DocumentKind::Invoice | DocumentKind::CreditNote => {
-            let mut v = get::<ordo_billing::invoices::InvoiceRow>(conn, caller, id)?;
-            ordo_sales_docs::expand::apply(conn, std::slice::from_mut(&mut v), &expand)?;
-            to_json(&v)
+            expanded::<ordo_billing::invoices::InvoiceRow>(conn, caller, id)?
         }
     };
     let kind = match (kind, document["kind"].as_str()) {

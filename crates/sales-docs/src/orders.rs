@@ -575,10 +575,6 @@ fn blank_row(number: String) -> OrderRow {
     }
 }
 
-fn save(conn: &mut DbConnection, row: &OrderRow, expected: i64) -> Result<OrderRow> {
-    row.save(conn, expected)
-}
-
 pub fn create(conn: &mut DbConnection, caller: &Caller, input: SalesOrderCreate, base: Currency) -> Result<SalesOrder> {
     write(caller)?;
     let overrides: Vec<_> = input.lines.iter().enumerate().map(|(n, l)| (n, l, None)).collect();
@@ -900,7 +896,7 @@ pub fn reduce_line(
     row.set_pricing(&pricing);
     row.version = current.version + 1;
     row.updated_at = now();
-    let saved = save(conn, &row, current.version)?;
+    let saved = row.save(conn, current.version)?;
     docs::journal(conn, caller, DocKind::SalesOrder, id, s.as_str(), "event", format!("{text}."))?;
     let (before, after) = (line.to_model()?, saved_line.to_model()?);
     audit::record(
@@ -1361,7 +1357,7 @@ pub fn credit_override(
     row.approval = ordo_core::util::json_text(&approval);
     row.version = current.version + 1;
     row.updated_at = now();
-    let saved = save(conn, &row, current.version)?;
+    let saved = row.save(conn, current.version)?;
     docs::journal(
         conn,
         caller,
