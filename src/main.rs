@@ -93,6 +93,49 @@ struct ServeArgs {
     /// Timeout of one webhook request, in seconds.
     #[arg(long, env = "ORDO_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
     webhook_timeout_seconds: u64,
+    /// SMTP server for mailing documents; unset: nothing is mailed.
+    #[arg(long, env = "ORDO_SMTP_HOST")]
+    smtp_host: Option<String>,
+    /// Default 587 (starttls), 465 (tls), 25 (none).
+    #[arg(long, env = "ORDO_SMTP_PORT")]
+    smtp_port: Option<u16>,
+    /// `starttls` (required), `tls` (implicit, port 465) or `none` (a local relay).
+    #[arg(long, env = "ORDO_SMTP_TLS", default_value = "starttls")]
+    smtp_tls: String,
+    #[arg(long, env = "ORDO_SMTP_USER")]
+    smtp_user: Option<String>,
+    #[arg(long, env = "ORDO_SMTP_PASSWORD", hide_env_values = true)]
+    smtp_password: Option<String>,
+    /// The sender of mailed documents (`Ordo <billing@example.com>`); required with a host.
+    #[arg(long, env = "ORDO_SMTP_FROM")]
+    smtp_from: Option<String>,
+    /// Seconds before a refused message's first retry (doubling each time, up to 6 h).
+    #[arg(long, env = "ORDO_SMTP_RETRY_SECONDS", default_value_t = 60)]
+    smtp_retry_seconds: i64,
+}
+
+/// The SMTP settings, when a host is configured.
+fn smtp_config(args: &ServeArgs) -> Result<Option<ordo_api::mail::SmtpConfig>, String> {
+    use ordo_api::mail::{SmtpConfig, SmtpTls};
+    let Some(host) = args.smtp_host.clone().filter(|h| !h.trim().is_empty()) else { return Ok(None) };
+    let (tls, port) = match args.smtp_tls.to_ascii_lowercase().as_str() {
+        "starttls" => (SmtpTls::StartTls, 587),
+        "tls" => (SmtpTls::Tls, 465),
+        "none" => (SmtpTls::None, 25),
+        other => return Err(format!("ORDO_SMTP_TLS: {other:?} is not starttls, tls or none")),
+    };
+    let from = args.smtp_from.clone().ok_or("ORDO_SMTP_FROM is required with ORDO_SMTP_HOST")?;
+    ordo_api::mail::valid_sender(&from)?;
+    Ok(Some(SmtpConfig {
+        host,
+        port: args.smtp_port.unwrap_or(port),
+        tls,
+        user: args.smtp_user.clone(),
+        password: args.smtp_password.clone(),
+        from,
+        timeout: std::time::Duration::from_secs(30),
+        retry_base_seconds: args.smtp_retry_seconds.max(0),
+    }))
 }
 
 fn open_db(args: &DbArgs) -> Result<Db, String> {
@@ -140,6 +183,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if args.demo && ordo_api::demo::load(&db).map_err(|e| e.to_string())? {
         tracing::info!("loaded demo data");
     }
+    let smtp = smtp_config(&args)?;
     let state = web::Data::new(AppState::new(
         db,
         ApiConfig {
@@ -163,6 +207,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 timeout: std::time::Duration::from_secs(args.webhook_timeout_seconds.clamp(1, 300)),
             },
             attachment_max_bytes: args.attachment_max_bytes,
+            smtp,
         },
     ));
     ordo_api::jobs::spawn(state.clone());

@@ -16,10 +16,9 @@ async fn html(app: &TestApp, path: &str, token: &str) -> String {
     r.body.as_str().expect("an HTML body").to_string()
 }
 
-async fn documents_render_from_templates(app: TestApp) {
+/// A 23% taxed item (`GRZ-1 Grzejnik żeliwny`) at 1234.50 EUR on the default price list.
+pub async fn radiator(app: &TestApp) -> i64 {
     let t = &app.admin_token;
-    let (_, anna) = app.user("anna", &["sales_agent"]).await;
-    let (_, bert) = app.user("bert", &["sales_agent"]).await;
     let vat = id(app.post("/api/v1/tax-rates", t, json!({"code": "VAT23", "name": "VAT 23%", "percent": "23"})).await);
     let list =
         id(app.post("/api/v1/price-lists", t, json!({"name": "L", "currency": "EUR", "is_default": true})).await);
@@ -31,6 +30,14 @@ async fn documents_render_from_templates(app: TestApp) {
         )
         .await);
     ok(app.post(&format!("/api/v1/price-lists/{list}/prices"), t, json!({"item_id": item, "price": "1234.50"})).await);
+    item
+}
+
+async fn documents_render_from_templates(app: TestApp) {
+    let t = &app.admin_token;
+    let (_, anna) = app.user("anna", &["sales_agent"]).await;
+    let (_, bert) = app.user("bert", &["sales_agent"]).await;
+    let item = radiator(&app).await;
     let customer = id(app
         .post(
             "/api/v1/customers",
@@ -102,13 +109,7 @@ async fn documents_render_from_templates(app: TestApp) {
     // Another agent's document is not found; other formats are not acceptable.
     app.get(&format!("/api/v1/quotations/{q}/document"), &bert).await.problem(404, "not_found");
     let pdf = app
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/v1/invoices/{i}/document"),
-            t,
-            None,
-            &[("Accept", "application/pdf")],
-        )
+        .call(reqwest::Method::GET, &format!("/api/v1/invoices/{i}/document"), t, None, &[("Accept", "image/png")])
         .await;
     pdf.problem(406, "not_acceptable");
     app.get(&format!("/api/v1/invoices/{i}/document?language=polish"), t).await.problem(422, "validation_failed");

@@ -365,6 +365,17 @@ impl TestApp {
                     retry_base_seconds: 0,
                     timeout: std::time::Duration::from_secs(2),
                 },
+                // Mail goes to the process's test SMTP receiver; retries are due at once.
+                smtp: Some(ordo_api::mail::SmtpConfig {
+                    host: "127.0.0.1".into(),
+                    port: smtp_receiver().0,
+                    tls: ordo_api::mail::SmtpTls::None,
+                    user: None,
+                    password: None,
+                    from: "Ordo Test <billing@ordo.test>".into(),
+                    timeout: std::time::Duration::from_secs(5),
+                    retry_base_seconds: 0,
+                }),
             },
         ));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -593,4 +604,160 @@ macro_rules! on_both_backends {
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
+}
+
+impl TestApp {
+    /// GET with headers, the body as bytes (PDFs and other binary downloads).
+    pub async fn get_bytes(&self, path: &str, token: &str, accept: &str) -> (StatusCode, String, Vec<u8>) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("Accept", accept)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        (status, ct, r.bytes().await.unwrap().to_vec())
+    }
+}
+
+/// The Python of the test tools (scripts/test-requirements.txt), installed on first use
+/// by scripts/pytools.sh.
+pub fn pytools() -> std::path::PathBuf {
+    static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            let out = std::process::Command::new(root.join("scripts/pytools.sh")).output().expect("scripts/pytools.sh");
+            assert!(out.status.success(), "scripts/pytools.sh: {}", String::from_utf8_lossy(&out.stderr));
+            std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        })
+        .clone()
+}
+
+/// Runs a script of scripts/ with the test tools' Python; its exit status and stdout.
+pub fn run_pyscript(script: &str, args: &[&std::path::Path]) -> (bool, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(pytools())
+        .arg(root.join("scripts").join(script))
+        .args(args)
+        .output()
+        .expect("python");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.trim().is_empty() || out.status.success(), "{script}: {stderr}");
+    (out.status.success(), String::from_utf8(out.stdout).unwrap())
+}
+
+/// The text of each page of a PDF, as a PDF text extractor (pypdf) reads it.
+pub fn pdf_pages(pdf: &[u8]) -> Vec<String> {
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    let dir = std::env::temp_dir().join(format!("ordo-pdf-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("doc.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let (ok, out) = run_pyscript("pdf-text.py", &[&file]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok, "pdf-text.py failed: {out}");
+    serde_json::from_str(&out).expect("pdf-text.py prints a JSON array")
+}
+
+/// A name unique within the machine, for temporary files.
+pub fn uuid_like() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    )
+}
+
+/// A message the test SMTP receiver accepted: envelope recipients and the raw message.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    pub rcpt: Vec<String>,
+    pub data: String,
+}
+
+/// A small SMTP server on 127.0.0.1 for the whole test process (every TestApp sends
+/// through it). Recipients at `@fail-temp.test` get `451` (try again later), at
+/// `@fail-perm.test` `550` (refused for good); everything else is accepted and kept.
+pub fn smtp_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<ReceivedMail>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    type Inbox = std::sync::Arc<std::sync::Mutex<Vec<ReceivedMail>>>;
+    static RECEIVER: std::sync::OnceLock<(u16, Inbox)> = std::sync::OnceLock::new();
+    RECEIVER
+        .get_or_init(|| {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let inbox: Inbox = Default::default();
+            let kept = inbox.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let kept = kept.clone();
+                    std::thread::spawn(move || {
+                        let mut out = stream.try_clone().unwrap();
+                        let mut reader = BufReader::new(stream);
+                        let mut say = |s: &str| out.write_all(format!("{s}\r\n").as_bytes());
+                        let _ = say("220 test.local ESMTP ready");
+                        let mut rcpt = vec![];
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let cmd = line.trim_end().to_string();
+                            let upper = cmd.to_ascii_uppercase();
+                            let r = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                                say("250-test.local\r\n250-8BITMIME\r\n250 SMTPUTF8")
+                            } else if upper.starts_with("MAIL FROM") {
+                                rcpt.clear();
+                                say("250 2.1.0 sender ok")
+                            } else if upper.starts_with("RCPT TO") {
+                                let addr =
+                                    cmd[8..].trim().trim_start_matches(':').trim().trim_matches(['<', '>']).to_string();
+                                if addr.ends_with("@fail-temp.test") {
+                                    say("451 4.3.0 mailbox busy, try again later")
+                                } else if addr.ends_with("@fail-perm.test") {
+                                    say("550 5.1.1 no such user here")
+                                } else {
+                                    rcpt.push(addr);
+                                    say("250 2.1.5 recipient ok")
+                                }
+                            } else if upper == "DATA" {
+                                let _ = say("354 end with <CRLF>.<CRLF>");
+                                let mut data = String::new();
+                                loop {
+                                    line.clear();
+                                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                        return;
+                                    }
+                                    if line == ".\r\n" {
+                                        break;
+                                    }
+                                    data.push_str(
+                                        line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line),
+                                    );
+                                }
+                                kept.lock().unwrap().push(ReceivedMail { rcpt: rcpt.clone(), data });
+                                say("250 2.0.0 queued as 42")
+                            } else if upper == "QUIT" {
+                                let _ = say("221 2.0.0 bye");
+                                return;
+                            } else {
+                                say("250 ok")
+                            };
+                            if r.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+            (port, inbox)
+        })
+        .clone()
 }

@@ -187,9 +187,16 @@ crate::action! {
     /// the gap-free legal number (per series and year) is taken as the last step. A
     /// posted document never changes again (409 `already_posted`); it is corrected by a
     /// credit note. A credit note settles the invoice it corrects as far as that is open.
+    /// When the customer's `invoice_delivery` is `email`, the posted document is queued
+    /// for mailing in the same transaction (`GET /outbox`).
     fn post_invoice, tag: "invoices", id: "postInvoice", path: "/invoices/{id}/post", model: Invoice,
     body: PostRequest, base: base,
-    call: |c, caller, id, if_match, input| invoices::post(c, caller, id, if_match, input, base)
+    call: |c, caller, id, if_match, input| {
+        let posted = invoices::post(c, caller, id, if_match, input, base)?;
+        // Customers with `invoice_delivery: email` get it mailed (same transaction).
+        crate::mail::on_posted(c, caller, posted.id, posted.customer_id)?;
+        Ok(posted)
+    }
 }
 
 /// Credit a posted invoice: by quantity, by net amount per line, or in full

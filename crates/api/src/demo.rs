@@ -215,6 +215,10 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     default_warehouse_id: None,
                     invoicing_policy: None,
                     obligo_limit: None,
+                    endpoint_id: None,
+                    endpoint_scheme: None,
+                    invoice_delivery: None,
+                    e_invoice: None,
                 },
             )?;
             customer_ids.push(cust.id);

@@ -56,6 +56,8 @@ pub async fn run_one(state: &web::Data<AppState>, force: Option<String>) -> ordo
     let Some(job) = claimed else { return Ok(None) };
     let outcome = if job.name == "webhook_delivery" {
         crate::webhooks::deliver_due(state).await
+    } else if job.name == "email_delivery" {
+        crate::mail::deliver_due(state).await
     } else {
         let st = state.clone();
         let name = job.name.clone();

@@ -17,6 +17,7 @@ pub mod fulfillment;
 pub mod imports;
 pub mod items;
 pub mod jobs;
+pub mod mail;
 pub mod openapi;
 pub mod pipeline;
 pub mod pricing;
@@ -60,6 +61,8 @@ pub struct ApiConfig {
     pub attachments_dir: std::path::PathBuf,
     pub attachment_max_bytes: usize,
     pub webhooks: webhooks::WebhookConfig,
+    /// Outgoing mail (`ORDO_SMTP_*`); none: documents cannot be mailed.
+    pub smtp: Option<mail::SmtpConfig>,
 }
 
 pub struct AppState {

@@ -120,6 +120,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     crate::jobs::routes(cfg);
     crate::webhooks::routes(cfg);
     crate::documents::routes(cfg);
+    crate::mail::routes(cfg);
     crate::company::routes(cfg);
 }
 
@@ -242,6 +243,13 @@ impl Modify for Conventions {
                 }
                 if path.ends_with("/document") {
                     add_response(op, "406", "Not acceptable: ask for one of the documented content types");
+                }
+                if path.ends_with("/document") || path.ends_with("/ubl") {
+                    add_response(
+                        op,
+                        "422",
+                        "The document cannot be produced: its template fails (`template_error`) or, for an e-invoice, the records lack what it needs (`e_invoice_incomplete`, naming each)",
+                    );
                 }
                 let has_query =
                     op.parameters.as_ref().is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Query));

@@ -53,6 +53,28 @@ impl InvoicingPolicy {
     }
 }
 
+/// How posted invoices reach a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceDelivery {
+    /// Someone sends them (`POST /invoices/{id}/send`) or prints them.
+    Manual,
+    /// Mailed to the customer's e-mail address with the PDF when posted.
+    Email,
+}
+
+impl InvoiceDelivery {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InvoiceDelivery::Manual => "manual",
+            InvoiceDelivery::Email => "email",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Manual, Self::Email].into_iter().find(|p| p.as_str() == s)
+    }
+}
+
 /// How sales tax applies to a customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -172,6 +194,13 @@ pub struct Customer {
     pub invoicing_policy: InvoicingPolicy,
     /// Limit on the credit exposure plus cheques not yet cleared (base currency).
     pub obligo_limit: Option<Money>,
+    /// Electronic address for e-invoices (Peppol endpoint id, BT-49).
+    pub endpoint_id: Option<String>,
+    /// Peppol EAS code of `endpoint_id` (`0088` GLN, `9945` Polish VAT number, ...).
+    pub endpoint_scheme: Option<String>,
+    pub invoice_delivery: InvoiceDelivery,
+    /// Mailed invoices and credit notes carry their UBL 2.1 / Peppol BIS 3 XML.
+    pub e_invoice: bool,
     /// With `?expand=owner`: the owner's display name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expanded: Option<ordo_core::expand::Expanded>,
@@ -235,6 +264,18 @@ pub struct CustomerCreate {
     /// Limit on the credit exposure plus cheques not yet cleared (base currency).
     #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
     pub obligo_limit: Option<Money>,
+    /// Electronic address for e-invoices (Peppol endpoint id, BT-49); with its scheme.
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub endpoint_id: Option<String>,
+    /// Peppol EAS code of `endpoint_id` (four digits: `0088` GLN, `9945` Polish VAT number).
+    #[validate(custom(function = "valid_eas"))]
+    #[schema(pattern = "^[0-9]{4}$")]
+    pub endpoint_scheme: Option<String>,
+    /// Default `manual`; `email` mails each invoice and credit note when posted.
+    pub invoice_delivery: Option<InvoiceDelivery>,
+    /// Attach the UBL XML to mailed invoices (default false).
+    pub e_invoice: Option<bool>,
 }
 
 /// JSON merge-patch: absent fields stay, `null` clears an optional field.
@@ -327,6 +368,16 @@ pub struct CustomerPatch {
     #[validate(custom(function = "ordo_core::validate::non_negative_money"))]
     #[schema(value_type = Option<Money>)]
     pub obligo_limit: Option<Option<Money>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(length(min = 1, max = 100))]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    pub endpoint_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "ordo_core::serde_util::patch")]
+    #[validate(custom(function = "valid_eas"))]
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{4}$")]
+    pub endpoint_scheme: Option<Option<String>>,
+    pub invoice_delivery: Option<InvoiceDelivery>,
+    pub e_invoice: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -402,4 +453,13 @@ pub struct ContactPatch {
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
     pub is_primary: Option<bool>,
+}
+
+/// A Peppol EAS code: four digits.
+fn valid_eas(v: &str) -> std::result::Result<(), validator::ValidationError> {
+    if v.len() == 4 && v.chars().all(|c| c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(validator::ValidationError::new("eas").with_message("a four-digit Peppol EAS code".into()))
+    }
 }

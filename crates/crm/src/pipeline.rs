@@ -503,6 +503,10 @@ pub mod lead_service {
                         default_warehouse_id: None,
                         invoicing_policy: None,
                         obligo_limit: None,
+                        endpoint_id: None,
+                        endpoint_scheme: None,
+                        invoice_delivery: None,
+                        e_invoice: None,
                     },
                 )?
             }

@@ -7,7 +7,7 @@ use ordo_db::sql::{like_pattern, lower};
 use ordo_db::DbConnection;
 use time::PrimitiveDateTime;
 
-use crate::model::{Contact, Customer, CustomerFilter, CustomerStatus, InvoicingPolicy, TaxTreatment};
+use crate::model::{Contact, Customer, CustomerFilter, CustomerStatus, InvoiceDelivery, InvoicingPolicy, TaxTreatment};
 use crate::scope::visible_customers;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -46,6 +46,10 @@ pub struct CustomerRow {
     pub default_warehouse_id: Option<i64>,
     pub invoicing_policy: String,
     pub obligo_limit: Option<i64>,
+    pub endpoint_id: Option<String>,
+    pub endpoint_scheme: Option<String>,
+    pub invoice_delivery: String,
+    pub e_invoice: bool,
 }
 
 /// The insertable part of a customer (the database assigns the id).
@@ -83,6 +87,10 @@ pub struct NewCustomer {
     pub default_warehouse_id: Option<i64>,
     pub invoicing_policy: String,
     pub obligo_limit: Option<i64>,
+    pub endpoint_id: Option<String>,
+    pub endpoint_scheme: Option<String>,
+    pub invoice_delivery: String,
+    pub e_invoice: bool,
 }
 
 fn corrupt(what: &str, id: i64) -> DomainError {
@@ -129,6 +137,11 @@ impl CustomerRow {
             invoicing_policy: InvoicingPolicy::parse(&self.invoicing_policy)
                 .ok_or_else(|| corrupt("invoicing_policy", self.id))?,
             obligo_limit: self.obligo_limit.map(Money::from_scaled),
+            endpoint_id: self.endpoint_id.clone(),
+            endpoint_scheme: self.endpoint_scheme.clone(),
+            invoice_delivery: InvoiceDelivery::parse(&self.invoice_delivery)
+                .ok_or_else(|| corrupt("invoice_delivery", self.id))?,
+            e_invoice: self.e_invoice,
             expanded: None,
         })
     }

@@ -132,6 +132,7 @@ pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: Customer
             campaign_id: input.campaign_id,
         },
     )?;
+    check_endpoint(&input.endpoint_id, &input.endpoint_scheme)?;
     let number = series::next_number(conn, CUSTOMER)?;
     let ts = now();
     let row = repo::insert_customer(
@@ -168,6 +169,10 @@ pub fn create_customer(conn: &mut DbConnection, caller: &Caller, input: Customer
             default_warehouse_id: input.default_warehouse_id,
             invoicing_policy: input.invoicing_policy.unwrap_or(InvoicingPolicy::OnDelivery).as_str().to_string(),
             obligo_limit: input.obligo_limit.map(|m| m.to_scaled()),
+            endpoint_id: input.endpoint_id,
+            endpoint_scheme: input.endpoint_scheme,
+            invoice_delivery: input.invoice_delivery.unwrap_or(InvoiceDelivery::Manual).as_str().to_string(),
+            e_invoice: input.e_invoice.unwrap_or(false),
         },
     )?;
     let customer = row.to_model()?;
@@ -284,6 +289,19 @@ pub fn update_customer(
     if let Some(v) = patch.obligo_limit {
         row.obligo_limit = v.map(|m| m.to_scaled());
     }
+    if let Some(v) = patch.endpoint_id {
+        row.endpoint_id = v;
+    }
+    if let Some(v) = patch.endpoint_scheme {
+        row.endpoint_scheme = v;
+    }
+    if let Some(v) = patch.invoice_delivery {
+        row.invoice_delivery = v.as_str().to_string();
+    }
+    if let Some(v) = patch.e_invoice {
+        row.e_invoice = v;
+    }
+    check_endpoint(&row.endpoint_id, &row.endpoint_scheme)?;
     if let Some(v) = patch.payment_terms_days {
         row.payment_terms_days = v;
     }
@@ -496,4 +514,13 @@ pub fn delete_contact(
     repo::delete_contact(conn, id)?;
     audit::record(conn, caller, CONTACT, id, "delete", &to_json(&current.to_model()))?;
     Ok(())
+}
+
+/// An electronic address needs its scheme, and back.
+fn check_endpoint(id: &Option<String>, scheme: &Option<String>) -> Result<()> {
+    if id.is_some() == scheme.is_some() {
+        return Ok(());
+    }
+    let missing = if id.is_some() { "endpoint_scheme" } else { "endpoint_id" };
+    Err(DomainError::field(missing, "required", "an electronic address (endpoint_id) needs its scheme, and back"))
 }

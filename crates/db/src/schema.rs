@@ -102,6 +102,10 @@ diesel::table! {
         default_warehouse_id -> Nullable<BigInt>,
         invoicing_policy -> Text,
         obligo_limit -> Nullable<BigInt>,
+        endpoint_id -> Nullable<Text>,
+        endpoint_scheme -> Nullable<Text>,
+        invoice_delivery -> Text,
+        e_invoice -> Bool,
     }
 }
 
@@ -1329,9 +1333,33 @@ diesel::table! {
 }
 
 diesel::table! {
+    email_messages (id) {
+        id -> BigInt,
+        doc_kind -> Text,
+        doc_id -> BigInt,
+        customer_id -> BigInt,
+        recipients -> Text,
+        subject -> Text,
+        body -> Text,
+        language -> Text,
+        attach_ubl -> Bool,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_answer -> Nullable<Text>,
+        log -> Text,
+        sent_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     document_templates (id) {
         id -> BigInt,
         kind -> Text,
+        format -> Text,
         language -> Text,
         body -> Text,
         version -> BigInt,
@@ -1432,5 +1460,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_subscriptions,
     webhook_deliveries,
     document_templates,
+    email_messages,
     company_settings,
 );

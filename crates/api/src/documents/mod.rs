@@ -27,13 +27,38 @@ use crate::common::{history_page, HistoryEntry, PageQuery};
 use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
 use crate::problem::Problem;
 
-const DEFAULT: &str = include_str!("../templates/document.html.j2");
+pub mod pdf;
+mod ubl;
+
+const DEFAULT: &str = include_str!("../../templates/document.html.j2");
 /// Work a template may do per rendering (minijinja fuel: roughly instructions).
 const FUEL: u64 = 2_000_000;
 /// Largest rendered document.
 const MAX_OUTPUT: usize = 5 * 1024 * 1024;
 /// What a template may name at its top level.
 const GLOBALS: [&str; 6] = ["document", "customer", "company", "lang", "rtl", "labels"];
+
+/// What a template produces: `html` (minijinja → HTML) or `pdf` (minijinja → Typst
+/// markup, typeset to PDF in process).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateFormat {
+    #[default]
+    Html,
+    Pdf,
+}
+
+impl TemplateFormat {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Html => "html",
+            Self::Pdf => "pdf",
+        }
+    }
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Html, Self::Pdf].into_iter().find(|f| f.as_str() == s)
+    }
+}
 
 /// A printable document kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -56,42 +81,51 @@ impl DocumentKind {
             Self::CreditNote => "credit_note",
         }
     }
-    fn title(&self, lang: &str) -> &'static str {
-        let pl = lang == "pl";
+    /// The document's title: (en, pl, ru, he).
+    fn title(&self) -> [&'static str; 4] {
         match self {
-            Self::Quotation if pl => "Oferta",
-            Self::SalesOrder if pl => "Potwierdzenie zamówienia",
-            Self::BlanketOrder if pl => "Umowa ramowa",
-            Self::Invoice if pl => "Faktura",
-            Self::CreditNote if pl => "Faktura korygująca",
-            Self::Quotation => "Quotation",
-            Self::SalesOrder => "Order confirmation",
-            Self::BlanketOrder => "Blanket order",
-            Self::Invoice => "Invoice",
-            Self::CreditNote => "Credit note",
+            Self::Quotation => ["Quotation", "Oferta", "Коммерческое предложение", "הצעת מחיר"],
+            Self::SalesOrder => {
+                ["Order confirmation", "Potwierdzenie zamówienia", "Подтверждение заказа", "אישור הזמנה"]
+            }
+            Self::BlanketOrder => ["Blanket order", "Umowa ramowa", "Рамочный договор", "הזמנת מסגרת"],
+            Self::Invoice => ["Invoice", "Faktura", "Счёт-фактура", "חשבונית"],
+            Self::CreditNote => ["Credit note", "Faktura korygująca", "Корректировочный счёт", "חשבונית זיכוי"],
         }
     }
 }
 
-/// Labels of the default template, per language (English for the others).
+/// Labels of the default templates in English, Polish, Russian and Hebrew (English
+/// for other languages).
 fn labels(kind: DocumentKind, lang: &str) -> Value {
-    let l = |en: &str, pl: &str| if lang == "pl" { pl.to_string() } else { en.to_string() };
+    let at = match lang {
+        "pl" => 1,
+        "ru" => 2,
+        "he" => 3,
+        _ => 0,
+    };
+    let l = |t: [&str; 4]| t[at].to_string();
     json!({
-        "title": kind.title(lang),
-        "date": l("Date", "Data"),
-        "due_date": l("Due date", "Termin płatności"),
-        "valid_until": l("Valid until", "Ważna do"),
-        "customer_po": l("Your order", "Wasze zamówienie"),
-        "currency": l("Currency", "Waluta"),
-        "tax_id": l("Tax ID", "NIP"),
-        "item": l("Item", "Pozycja"),
-        "quantity": l("Quantity", "Ilość"),
-        "unit_price": l("Unit price", "Cena jedn."),
-        "tax": l("Tax", "VAT"),
-        "net": l("Net", "Netto"),
-        "gross": l("Total", "Brutto"),
-        "shipping": l("Shipping", "Wysyłka"),
-        "bank": l("Bank", "Bank"),
+        "title": l(kind.title()),
+        "date": l(["Date", "Data", "Дата", "תאריך"]),
+        "due_date": l(["Due date", "Termin płatności", "Срок оплаты", "תאריך פירעון"]),
+        "valid_until": l(["Valid until", "Ważna do", "Действительно до", "בתוקף עד"]),
+        "customer_po": l(["Your order", "Wasze zamówienie", "Ваш заказ", "הזמנתכם"]),
+        "currency": l(["Currency", "Waluta", "Валюта", "מטבע"]),
+        "tax_id": l(["Tax ID", "NIP", "ИНН", "מספר עוסק"]),
+        "item": l(["Item", "Pozycja", "Позиция", "פריט"]),
+        "quantity": l(["Quantity", "Ilość", "Количество", "כמות"]),
+        "unit_price": l(["Unit price", "Cena jedn.", "Цена за ед.", "מחיר ליחידה"]),
+        "discount": l(["Discount", "Rabat", "Скидка", "הנחה"]),
+        "tax": l(["Tax", "VAT", "НДС", "מע״מ"]),
+        "net": l(["Net", "Netto", "Без НДС", "נטו"]),
+        "gross": l(["Total", "Brutto", "Итого", "סה״כ"]),
+        "shipping": l(["Shipping", "Wysyłka", "Доставка", "משלוח"]),
+        "bank": l(["Bank", "Bank", "Банк", "בנק"]),
+        "page": l(["Page", "Strona", "Страница", "עמוד"]),
+        "seller": l(["Seller", "Sprzedawca", "Продавец", "מוכר"]),
+        "buyer": l(["Buyer", "Nabywca", "Покупатель", "קונה"]),
+        "notes": l(["Notes", "Uwagi", "Примечания", "הערות"]),
     })
 }
 
@@ -139,9 +173,26 @@ fn lang_of(state: &minijinja::State) -> String {
 
 /// The template environment: default filters plus the formatting ones, HTML
 /// auto-escaping, a fuel budget, no loader (no files).
-fn environment(undefined: UndefinedBehavior) -> Environment<'static> {
+fn environment(undefined: UndefinedBehavior, format: TemplateFormat) -> Environment<'static> {
     let mut env = Environment::new();
-    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    match format {
+        TemplateFormat::Html => env.set_auto_escape_callback(|_| AutoEscape::Html),
+        TemplateFormat::Pdf => {
+            // Values enter Typst markup as string literals, so data can never be
+            // read as markup or code (a customer named `#panic()` stays text).
+            env.set_auto_escape_callback(|_| AutoEscape::None);
+            env.set_formatter(|out, _state, value| {
+                if value.is_undefined() || value.is_none() {
+                    return Ok(());
+                }
+                if value.is_safe() {
+                    return write!(out, "{value}").map_err(minijinja::Error::from);
+                }
+                let text = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+                out.write_str(&pdf::literal(&text)).map_err(minijinja::Error::from)
+            });
+        }
+    }
     env.set_undefined_behavior(undefined);
     env.set_fuel(Some(FUEL));
     env.add_filter("money", |state: &minijinja::State, v: minijinja::Value, currency: Option<String>| -> String {
@@ -182,9 +233,10 @@ fn template_error(e: &minijinja::Error) -> DomainError {
 }
 
 /// Checks a template before it is stored: it parses, names only what templates see,
-/// and renders a sample document within the fuel budget and the output limit.
-fn check_template(kind: DocumentKind, body: &str) -> DResult<()> {
-    let env = environment(UndefinedBehavior::Lenient);
+/// and renders a sample document within the fuel budget and the output limit (a PDF
+/// template is also typeset: Typst's errors come back with their line).
+fn check_template(kind: DocumentKind, format: TemplateFormat, body: &str) -> DResult<()> {
+    let env = environment(UndefinedBehavior::Lenient, format);
     let t = env.template_from_str(body).map_err(|e| template_error(&e))?;
     let mut unknown: Vec<String> =
         t.undeclared_variables(false).into_iter().filter(|v| !GLOBALS.contains(&v.as_str())).collect();
@@ -198,14 +250,18 @@ fn check_template(kind: DocumentKind, body: &str) -> DResult<()> {
     }
     let sample = json!({
         "document": {"number": "SAMPLE-1", "date": "2026-01-31", "currency": "EUR", "lines": [
-            {"position": 1, "quantity": "2", "unit_price": "10.00", "net": "20.00", "tax_percent": "23"}],
-            "totals": {"net": "20.00", "tax": "4.60", "gross": "24.60", "shipping": "0.00", "taxes": []}},
+            {"position": 1, "description": "Sample", "quantity": "2", "unit_price": "10.00", "discount": "0.00",
+             "net": "20.00", "tax": "4.60", "gross": "24.60", "tax_percent": "23", "item": {"sku": "S-1", "name": "Sample"}}],
+            "totals": {"net": "20.00", "tax": "4.60", "gross": "24.60", "shipping": "0.00", "discount": "0.00", "taxes": []}},
         "customer": {"name": "Sample"}, "company": {"legal_name": "Sample", "default_language": "en"},
         "lang": "en", "rtl": false, "labels": labels(kind, "en"),
     });
     let out = t.render(sample).map_err(|e| template_error(&e))?;
     if out.len() > MAX_OUTPUT {
         return Err(DomainError::field("body", "too_large", format!("renders more than {MAX_OUTPUT} bytes")));
+    }
+    if format == TemplateFormat::Pdf {
+        pdf::typeset(out).map_err(|e| DomainError::field("body", "template_error", e))?;
     }
     Ok(())
 }
@@ -217,6 +273,7 @@ fn check_template(kind: DocumentKind, body: &str) -> DResult<()> {
 struct TemplateRow {
     id: i64,
     kind: String,
+    format: String,
     language: String,
     body: String,
     version: i64,
@@ -229,6 +286,7 @@ struct TemplateRow {
 pub struct DocumentTemplate {
     pub id: i64,
     pub kind: DocumentKind,
+    pub format: TemplateFormat,
     /// ISO 639-1 (`en`, `pl`, `ru`, `he`).
     pub language: String,
     pub body: String,
@@ -243,9 +301,12 @@ impl TemplateRow {
     fn to_model(&self) -> DResult<DocumentTemplate> {
         let kind: DocumentKind = serde_json::from_value(Value::String(self.kind.clone()))
             .map_err(|_| DomainError::Internal(format!("template {}: kind", self.id)))?;
+        let format = TemplateFormat::parse(&self.format)
+            .ok_or_else(|| DomainError::Internal(format!("template {}: format", self.id)))?;
         Ok(DocumentTemplate {
             id: self.id,
             kind,
+            format,
             language: self.language.clone(),
             body: self.body.clone(),
             version: self.version,
@@ -260,6 +321,9 @@ impl TemplateRow {
 #[serde(deny_unknown_fields)]
 pub struct TemplateCreate {
     pub kind: DocumentKind,
+    /// Default `html`.
+    #[serde(default)]
+    pub format: TemplateFormat,
     /// ISO 639-1, lower case.
     #[validate(length(equal = 2))]
     #[schema(pattern = "^[a-z]{2}$")]
@@ -294,22 +358,24 @@ fn create(conn: &mut DbConnection, caller: &Caller, t: TemplateCreate) -> DResul
     if !t.language.chars().all(|c| c.is_ascii_lowercase()) {
         return Err(DomainError::field("language", "invalid", "two lower-case letters (ISO 639-1)"));
     }
-    check_template(t.kind, &t.body)?;
+    check_template(t.kind, t.format, &t.body)?;
     let taken: i64 = document_templates::table
         .filter(document_templates::kind.eq(t.kind.as_str()))
+        .filter(document_templates::format.eq(t.format.as_str()))
         .filter(document_templates::language.eq(&t.language))
         .count()
         .get_result(conn)?;
     if taken > 0 {
         return Err(DomainError::conflict(
             "duplicate_template",
-            format!("a {} template in {} exists: change it instead", t.kind.as_str(), t.language),
+            format!("a {} {} template in {} exists: change it instead", t.kind.as_str(), t.format.as_str(), t.language),
         ));
     }
     let ts = now();
     let row: TemplateRow = diesel::insert_into(document_templates::table)
         .values((
             document_templates::kind.eq(t.kind.as_str()),
+            document_templates::format.eq(t.format.as_str()),
             document_templates::language.eq(&t.language),
             document_templates::body.eq(&t.body),
             document_templates::version.eq(1),
@@ -334,8 +400,8 @@ fn update(
     ordo_db::lock::rows(conn, "document_templates", &[id])?;
     let current = find(conn, id)?;
     check_version(if_match, current.version)?;
-    let kind = current.to_model()?.kind;
-    check_template(kind, &body)?;
+    let model = current.to_model()?;
+    check_template(model.kind, model.format, &body)?;
     let row: TemplateRow = diesel::update(
         document_templates::table
             .filter(document_templates::id.eq(id))
@@ -365,14 +431,18 @@ fn remove(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i6
 }
 
 /// The template for a kind and language: the stored one, else the built-in one.
-fn template_for(conn: &mut DbConnection, kind: DocumentKind, lang: &str) -> DResult<String> {
+fn template_for(conn: &mut DbConnection, kind: DocumentKind, format: TemplateFormat, lang: &str) -> DResult<String> {
     let body: Option<String> = document_templates::table
         .filter(document_templates::kind.eq(kind.as_str()))
+        .filter(document_templates::format.eq(format.as_str()))
         .filter(document_templates::language.eq(lang))
         .select(document_templates::body)
         .first(conn)
         .optional()?;
-    Ok(body.unwrap_or_else(|| DEFAULT.to_string()))
+    Ok(body.unwrap_or_else(|| match format {
+        TemplateFormat::Html => DEFAULT.to_string(),
+        TemplateFormat::Pdf => pdf::DEFAULT.to_string(),
+    }))
 }
 
 /// The document as `GET` answers it (scoped: 404 otherwise), with its customer,
@@ -388,22 +458,34 @@ where
     Ok(to_json(&v))
 }
 
-/// Renders a document the caller may see (404 otherwise) to HTML.
-fn render(
+/// A document of a kind as a template sees it (the caller's scope: 404 otherwise).
+pub(crate) fn expanded_for(conn: &mut DbConnection, caller: &Caller, kind: DocumentKind, id: i64) -> DResult<Value> {
+    match kind {
+        DocumentKind::Quotation => expanded::<ordo_sales_docs::quotations::QuotationRow>(conn, caller, id),
+        DocumentKind::SalesOrder => expanded::<ordo_sales_docs::orders::OrderRow>(conn, caller, id),
+        DocumentKind::BlanketOrder => expanded::<ordo_sales_docs::blanket::BlanketRow>(conn, caller, id),
+        DocumentKind::Invoice | DocumentKind::CreditNote => {
+            expanded::<ordo_billing::invoices::InvoiceRow>(conn, caller, id)
+        }
+    }
+}
+
+/// A kind's title in a language (`Faktura`).
+pub(crate) fn title(kind: DocumentKind, lang: &str) -> String {
+    labels(kind, lang)["title"].as_str().unwrap_or_default().to_string()
+}
+
+/// Fills the template of `format` for a document the caller may see (404 otherwise):
+/// HTML, or the Typst markup of the PDF.
+pub(crate) fn render(
     conn: &mut DbConnection,
     caller: &Caller,
     kind: DocumentKind,
+    format: TemplateFormat,
     id: i64,
     lang: Option<String>,
 ) -> DResult<String> {
-    let document = match kind {
-        DocumentKind::Quotation => expanded::<ordo_sales_docs::quotations::QuotationRow>(conn, caller, id)?,
-        DocumentKind::SalesOrder => expanded::<ordo_sales_docs::orders::OrderRow>(conn, caller, id)?,
-        DocumentKind::BlanketOrder => expanded::<ordo_sales_docs::blanket::BlanketRow>(conn, caller, id)?,
-        DocumentKind::Invoice | DocumentKind::CreditNote => {
-            expanded::<ordo_billing::invoices::InvoiceRow>(conn, caller, id)?
-        }
-    };
+    let document = expanded_for(conn, caller, kind, id)?;
     let kind = match (kind, document["kind"].as_str()) {
         (DocumentKind::Invoice, Some("credit_note")) => DocumentKind::CreditNote,
         (k, _) => k,
@@ -413,8 +495,8 @@ fn render(
     let company = crate::company::load(conn)?;
     let lang = lang.unwrap_or_else(|| company.data.default_language.clone());
     let lang = lang.as_str();
-    let body = template_for(conn, kind, lang)?;
-    let env = environment(UndefinedBehavior::Lenient);
+    let body = template_for(conn, kind, format, lang)?;
+    let env = environment(UndefinedBehavior::Lenient, format);
     let t = env.template_from_str(&body).map_err(|e| template_error(&e))?;
     let ctx = json!({"document": document, "customer": customer, "company": company.data, "lang": lang,
         "rtl": matches!(lang, "he" | "ar"), "labels": labels(kind, lang)});
@@ -538,23 +620,98 @@ pub struct DocumentQuery {
     pub language: Option<String>,
 }
 
-/// Whether the request accepts HTML (`text/html`, `text/*`, `*/*` or no `Accept`);
-/// 406 naming what is available otherwise.
-pub fn accepts_html(req: &HttpRequest) -> Result<(), Problem> {
-    let accept = req.headers().get("accept").and_then(|v| v.to_str().ok()).unwrap_or("*/*").to_ascii_lowercase();
-    let html_ok = accept.split(',').any(|p| {
-        let t = p.split(';').next().unwrap_or("").trim();
-        matches!(t, "text/html" | "text/*" | "*/*" | "")
-    });
-    if html_ok {
-        Ok(())
-    } else {
-        Err(Problem::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", "this document is available as text/html"))
+/// What a document endpoint can answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Html,
+    Pdf,
+    Ubl,
+}
+
+impl Format {
+    fn media_type(&self) -> &'static str {
+        match self {
+            Format::Html => "text/html",
+            Format::Pdf => "application/pdf",
+            Format::Ubl => "application/xml",
+        }
     }
 }
 
-/// Answers by content negotiation: `text/html` (or no preference) renders the HTML;
-/// anything else is 406 naming what is available.
+/// Picks the format the request prefers (`Accept` with q-values; no header, `*/*`
+/// and `text/*` mean the first available one) among `available`; 406 naming them
+/// otherwise.
+pub fn negotiate(req: &HttpRequest, available: &[Format]) -> Result<Format, Problem> {
+    let accept = req.headers().get("accept").and_then(|v| v.to_str().ok()).unwrap_or("*/*").to_ascii_lowercase();
+    let mut best: Option<(u32, usize, Format)> = None;
+    for (pos, part) in accept.split(',').enumerate() {
+        let mut params = part.split(';');
+        let range = params.next().unwrap_or("").trim();
+        let q = params
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<rust_decimal::Decimal>().ok())
+            .map(|q| (q * rust_decimal::Decimal::from(1000)).trunc().try_into().unwrap_or(0u32))
+            .unwrap_or(1000);
+        if q == 0 {
+            continue;
+        }
+        let found = available.iter().copied().find(|f| {
+            let t = f.media_type();
+            range == t
+                || range.is_empty()
+                || range == "*/*"
+                || range.strip_suffix("/*").is_some_and(|major| t.starts_with(&format!("{major}/")))
+                || (range == "text/xml" && *f == Format::Ubl)
+        });
+        if let Some(f) = found {
+            // Higher q first; at equal q an exact type beats a wildcard, then order.
+            let exact = u32::from(!range.contains('*') && !range.is_empty());
+            let score = q * 2 + exact;
+            if best.is_none_or(|(s, p, _)| score > s || (score == s && pos < p)) {
+                best = Some((score, pos, f));
+            }
+        }
+    }
+    best.map(|(_, _, f)| f).ok_or_else(|| {
+        let names: Vec<&str> = available.iter().map(Format::media_type).collect();
+        Problem::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            format!("this document is available as {}", names.join(", ")),
+        )
+    })
+}
+
+/// Whether the request accepts HTML; 406 naming what is available otherwise.
+pub fn accepts_html(req: &HttpRequest) -> Result<(), Problem> {
+    negotiate(req, &[Format::Html]).map(|_| ())
+}
+
+fn check_language(lang: Option<String>) -> Result<Option<String>, Problem> {
+    let lang = lang.map(|l| l.to_ascii_lowercase());
+    if lang.as_ref().is_some_and(|l| l.len() != 2 || !l.chars().all(|c| c.is_ascii_lowercase())) {
+        return Err(DomainError::field("language", "invalid", "two letters (ISO 639-1)").into());
+    }
+    Ok(lang)
+}
+
+/// The UBL XML of an invoice or credit note the caller may see (404 otherwise).
+pub(crate) fn e_invoice(conn: &mut DbConnection, caller: &Caller, id: i64) -> DResult<String> {
+    let mut doc = ordo_sales_docs::core::get::<ordo_billing::invoices::InvoiceRow>(conn, caller, id)?;
+    ordo_sales_docs::expand::apply(conn, std::slice::from_mut(&mut doc), &[Expand::LinesItem])?;
+    let customer = ordo_crm::scope::customer(conn, caller.scope(), doc.customer_id)?.to_model()?;
+    let company = crate::company::load(conn)?;
+    ubl::render(conn, caller, &doc, &customer, &company.data)
+}
+
+fn xml_response(xml: String, number_hint: i64) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/xml; charset=utf-8")
+        .insert_header(("Content-Disposition", format!("inline; filename=\"invoice-{number_hint}.xml\"")))
+        .body(xml)
+}
+
+/// Answers by content negotiation among the formats of the kind.
 async fn document(
     auth: Auth,
     req: HttpRequest,
@@ -562,23 +719,63 @@ async fn document(
     id: i64,
     q: DocumentQuery,
 ) -> Result<HttpResponse, Problem> {
-    accepts_html(&req)?;
-    let lang = q.language.map(|l| l.to_ascii_lowercase());
-    if lang.as_ref().is_some_and(|l| l.len() != 2 || !l.chars().all(|c| c.is_ascii_lowercase())) {
-        return Err(DomainError::field("language", "invalid", "two letters (ISO 639-1)").into());
+    let formats: &[Format] = if kind == DocumentKind::Invoice {
+        &[Format::Html, Format::Pdf, Format::Ubl]
+    } else {
+        &[Format::Html, Format::Pdf]
+    };
+    let format = negotiate(&req, formats)?;
+    let lang = check_language(q.language)?;
+    match format {
+        Format::Ubl => {
+            let xml = auth.read(move |c, caller| e_invoice(c, caller, id)).await?;
+            Ok(xml_response(xml, id))
+        }
+        Format::Html => {
+            let html = auth.read(move |c, caller| render(c, caller, kind, TemplateFormat::Html, id, lang)).await?;
+            Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+        }
+        Format::Pdf => {
+            let source = auth.read(move |c, caller| render(c, caller, kind, TemplateFormat::Pdf, id, lang)).await?;
+            // Typesetting runs on the blocking pool, after the connection went back.
+            let pdf = web::block(move || pdf::typeset(source))
+                .await
+                .map_err(|e| Problem::from(DomainError::Internal(format!("typesetting: {e}"))))?
+                .map_err(|e| Problem::from(DomainError::rule("template_error", e)))?;
+            Ok(HttpResponse::Ok()
+                .content_type("application/pdf")
+                .insert_header(("Content-Disposition", format!("inline; filename=\"{}-{id}.pdf\"", kind.as_str())))
+                .body(pdf))
+        }
     }
-    let html = auth.read(move |c, caller| render(c, caller, kind, id, lang)).await?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+}
+
+/// The invoice or credit note as a UBL 2.1 e-invoice (Peppol BIS Billing 3.0), for
+/// clients that cannot set `Accept`: the same as `GET /invoices/{id}/document` with
+/// `Accept: application/xml`.
+#[utoipa::path(tag = "documents", operation_id = "getInvoiceUbl",
+    params(("id" = i64, Path, description = "Id")),
+    responses((status = 200, description = "UBL 2.1 Invoice or CreditNote", content_type = "application/xml", body = String)))]
+#[get("/invoices/{id}/ubl")]
+pub async fn invoice_ubl(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let xml = auth.read(move |c, caller| e_invoice(c, caller, id)).await?;
+    Ok(xml_response(xml, id))
 }
 
 macro_rules! document_endpoint {
-    ($name:ident, $kind:expr, $op:literal, $path:literal, $summary:literal) => {
+    ($name:ident, $kind:expr, $op:literal, $path:literal, $summary:literal, $desc:literal, $content:tt) => {
         #[utoipa::path(tag = "documents", operation_id = $op, summary = $summary,
-            description = "By content negotiation: `text/html` (or no preference) renders the document from its template for `language` (a stored one, else the built-in one); other types are 406. An agent renders their customers' documents only (404 otherwise).",
-            params(("id" = i64, Path, description = "Id"), DocumentQuery),
-            responses((status = 200, description = "HTML", content_type = "text/html", body = String)))]
+                    description = $desc,
+                    params(("id" = i64, Path, description = "Id"), DocumentQuery),
+                    responses((status = 200, description = "The document in the negotiated format", content $content)))]
         #[get($path)]
-        pub async fn $name(auth: Auth, req: HttpRequest, id: web::Path<i64>, q: StrictQuery<DocumentQuery>) -> Result<HttpResponse, Problem> {
+        pub async fn $name(
+            auth: Auth,
+            req: HttpRequest,
+            id: web::Path<i64>,
+            q: StrictQuery<DocumentQuery>,
+        ) -> Result<HttpResponse, Problem> {
             document(auth, req, $kind, id.into_inner(), q.0).await
         }
     };
@@ -588,28 +785,36 @@ document_endpoint!(
     DocumentKind::Quotation,
     "getQuotationDocument",
     "/quotations/{id}/document",
-    "quotation"
+    "Quotation as HTML or PDF",
+    "By content negotiation: `text/html` (the default) renders the document from its template for `language` (a stored one, else the built-in one); `application/pdf` typesets the PDF template (embedded fonts, numbered pages, the table header repeated on each page); other types are 406. An agent renders their customers' documents only (404 otherwise).",
+    ((String = "text/html"), (Vec<u8> = "application/pdf"))
 );
 document_endpoint!(
     order_document,
     DocumentKind::SalesOrder,
     "getSalesOrderDocument",
     "/sales-orders/{id}/document",
-    "order confirmation"
+    "Order confirmation as HTML or PDF",
+    "By content negotiation: `text/html` (the default) renders the document from its template for `language` (a stored one, else the built-in one); `application/pdf` typesets the PDF template (embedded fonts, numbered pages, the table header repeated on each page); other types are 406. An agent renders their customers' documents only (404 otherwise).",
+    ((String = "text/html"), (Vec<u8> = "application/pdf"))
 );
 document_endpoint!(
     blanket_document,
     DocumentKind::BlanketOrder,
     "getBlanketOrderDocument",
     "/blanket-orders/{id}/document",
-    "blanket order"
+    "Blanket order as HTML or PDF",
+    "By content negotiation: `text/html` (the default) renders the document from its template for `language` (a stored one, else the built-in one); `application/pdf` typesets the PDF template (embedded fonts, numbered pages, the table header repeated on each page); other types are 406. An agent renders their customers' documents only (404 otherwise).",
+    ((String = "text/html"), (Vec<u8> = "application/pdf"))
 );
 document_endpoint!(
     invoice_document,
     DocumentKind::Invoice,
     "getInvoiceDocument",
     "/invoices/{id}/document",
-    "invoice or credit note"
+    "Invoice or credit note as HTML, PDF or UBL e-invoice",
+    "By content negotiation: `text/html` (the default) renders the document from its template for `language` (a stored one, else the built-in one); `application/pdf` typesets the PDF template (embedded fonts, numbered pages, the table header repeated on each page); `application/xml` (or `text/xml`) gives the posted document as a UBL 2.1 Invoice or CreditNote following Peppol BIS Billing 3.0 (EN 16931): 422 `e_invoice_incomplete` lists what the records lack (electronic addresses, addresses, VAT numbers) and a draft has none. Other types are 406. An agent renders their customers' documents only (404 otherwise).",
+    ((String = "text/html"), (Vec<u8> = "application/pdf"), (String = "application/xml"))
 );
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -622,7 +827,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(quotation_document)
         .service(order_document)
         .service(blanket_document)
-        .service(invoice_document);
+        .service(invoice_document)
+        .service(invoice_ubl);
 }
 
 #[cfg(test)]
