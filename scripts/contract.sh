@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make contract`: a release server on a throw-away SQLite file, fuzzed by
+# `make contract`: a server (the dev build the tests use too, so CI compiles Ordo
+# once) on a throw-away SQLite file, fuzzed by
 # schemathesis against the served OpenAPI document. Fails on any 5xx and on any
 # response that breaks the documented schema, status codes or content types.
 set -euo pipefail
@@ -16,13 +17,13 @@ fi
 # The committed document must be valid OpenAPI 3.1 (the served one is tested to equal it).
 "$VENV/bin/openapi-spec-validator" openapi/openapi.json
 
-cargo build --release --bin ordo
+cargo build --bin ordo
 work=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 export ORDO_DATABASE_URL="sqlite://$work/contract.db"
 export ORDO_JWT_SECRET="contract-secret-contract-secret-0123456789"
 export ORDO_ADMIN_USER=admin ORDO_ADMIN_PASSWORD=contract-admin ORDO_LOG=warn
-"${CARGO_TARGET_DIR:-target}/release/ordo" serve --bind "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}/debug/ordo" serve --bind "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 

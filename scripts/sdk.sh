@@ -4,7 +4,7 @@
 # python and typescript-fetch), fails on generator warnings that signal lost types,
 # type-checks the TypeScript ones, imports the Python ones, and runs the README's
 # sale from opportunity to delivery through the generated Python client against a
-# release server with the demo data. Everything it uses is pinned (scripts/sdk/).
+# server (the dev build the tests use) with the demo data. Everything it uses is pinned (scripts/sdk/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,11 +61,11 @@ echo "sdk: the Python clients import"
 "$VENV/bin/python" -c 'import ordo_client, ordo_generated; from ordo_generated.api.auth_api import AuthApi; from ordo_client.api.auth import create_token'
 
 echo "sdk: the walkthrough through the generated client"
-cargo build --release --bin ordo
+cargo build --bin ordo
 work=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 ORDO_DATABASE_URL="sqlite://$work/sdk.db" ORDO_LOG=warn ORDO_ATTACHMENTS_DIR="$work/files" \
-    "${CARGO_TARGET_DIR:-target}/release/ordo" serve --demo --bind "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+    "${CARGO_TARGET_DIR:-target}/debug/ordo" serve --demo --bind "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do

@@ -772,6 +772,17 @@ async fn credit_and_obligo_control(app: TestApp) {
     r.problem(422, "credit_limit_exceeded");
     assert!(r.body["detail"].as_str().unwrap().contains("344.40"), "{}", r.body);
     assert_eq!(ok(app.get(&format!("/api/v1/sales-orders/{o2}"), t).await)["status"], "draft", "nothing changed");
+    // The refusal rolled back, its event did not: one `credit_limit.exceeded` for the branch.
+    let ev = ok(app.get("/api/v1/events?type=credit_limit.exceeded", t).await);
+    let ev = ev["data"].as_array().unwrap();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(
+        (ev[0]["customer_id"].as_i64(), ev[0]["data"]["limit"].as_str()),
+        (Some(child), Some("credit")),
+        "{}",
+        ev[0]
+    );
+    assert_eq!(d(&ev[0]["data"]["limit_amount"]), q("300"));
     let pos = ok(app.get(&format!("/api/v1/customers/{child}/credit"), t).await);
     assert_eq!(
         (pos["account_id"].as_i64(), d(&pos["open_orders"]), d(&pos["credit_exposure"])),
@@ -1153,6 +1164,42 @@ async fn collection_runs_dunning_once_per_level(app: TestApp) {
         ok(app.get(&format!("/api/v1/customers/{other}/promises-to-pay"), t).await)["data"][0]["status"],
         "kept"
     );
+    // The customer's reminder: JSON, and printed from its templates (HTML and PDF).
+    let letter = ok(app.get(&format!("/api/v1/customers/{}/dunning-letter", w.customer), t).await);
+    assert_eq!((letter["level"].as_i64(), letter["invoices"].as_array().unwrap().len()), (Some(2), 2), "{letter}");
+    assert_eq!(d(&letter["fees"]), q("20"));
+    let path = format!("/api/v1/customers/{}/dunning-letter?language=pl", w.customer);
+    let (status, ct, pdf) = app.get_bytes(&path, t, "application/pdf").await;
+    assert_eq!((status.as_u16(), ct.as_str()), (200, "application/pdf"));
+    let text = crate::support::pdf_pages(&pdf).join("\n");
+    assert!(text.contains("Wezwanie do zapłaty") && text.contains("Dear Acme"), "{text}");
+    let html = app.call(reqwest::Method::GET, &path, &anna, None, &[("Accept", "text/html")]).await;
+    assert!(html.body.as_str().unwrap().contains("Dni po terminie"), "{}", html.body);
+    app.get(&format!("/api/v1/customers/{other}/dunning-letter"), t).await.problem(404, "not_found");
+    // The statement of account, printed.
+    let path = format!("/api/v1/customers/{}/statement?from={}&to={}", w.customer, day(90), day(0));
+    let (status, _, pdf) = app.get_bytes(&path, t, "application/pdf").await;
+    assert_eq!(status.as_u16(), 200);
+    let text = crate::support::pdf_pages(&pdf).join("\n");
+    assert!(
+        text.contains("Statement of account") && text.contains("Closing balance") && text.contains("INV-"),
+        "{text}"
+    );
+    let html = app.call(reqwest::Method::GET, &path, t, None, &[("Accept", "text/html")]).await;
+    assert!(html.body.as_str().unwrap().contains("Opening balance"), "{}", html.body);
+    assert!(ok(app.get(&path, t).await)["entries"].is_array(), "JSON stays the default");
+    // Its template is replaced like any kind's.
+    ok(app
+        .post(
+            "/api/v1/document-templates",
+            t,
+            json!({"kind": "statement", "format": "pdf", "language": "en",
+                "body": "= Account of {{ customer.name }}\n{{ document.closing_balance | money(document.currency) }}"}),
+        )
+        .await);
+    let (_, _, pdf) = app.get_bytes(&path, t, "application/pdf").await;
+    let text = crate::support::pdf_pages(&pdf).join("\n");
+    assert!(text.contains("Account of Acme"), "{text}");
     // Agents read, accountants run.
     app.post("/api/v1/collection/run", &anna, json!({})).await.problem(403, "forbidden");
     assert_eq!(ok(app.get("/api/v1/collection/notices", &anna).await)["data"].as_array().unwrap().len(), 2);

@@ -211,6 +211,10 @@ async fn e_invoices_pass_the_official_rules(app: TestApp) {
     // The alias path answers the same; HTML and PDF by negotiation; others are 406.
     let alias = app.get(&format!("/api/v1/invoices/{i_usd}/ubl"), t).await;
     assert_eq!(alias.body.as_str(), Some(ubl(&app, i_usd).await.as_str()));
+    let text =
+        app.call(Method::GET, &format!("/api/v1/invoices/{i_usd}/ubl"), t, None, &[("Accept", "text/xml")]).await;
+    assert_eq!(text.header("content-type").as_deref(), Some("text/xml; charset=utf-8"));
+    assert_eq!(text.body, alias.body);
     let r =
         app.call(Method::GET, &format!("/api/v1/invoices/{i_usd}/document"), t, None, &[("Accept", "image/png")]).await;
     r.problem(406, "not_acceptable");

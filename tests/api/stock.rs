@@ -475,6 +475,11 @@ async fn deliveries_and_returns(app: TestApp) {
     assert!(doc.header("content-type").unwrap().starts_with("text/html"));
     let html = doc.body.as_str().unwrap();
     assert!(html.contains(d1["number"].as_str().unwrap()) && html.contains("W1") && html.contains("JD0001"), "{html}");
+    let note = format!("/api/v1/deliveries/{d1id}/document?language=pl");
+    let (status, ct, pdf) = app.get_bytes(&note, t, "application/pdf").await;
+    assert_eq!((status.as_u16(), ct.as_str()), (200, "application/pdf"));
+    let text = crate::support::pdf_pages(&pdf).join("\n");
+    assert!(text.contains("Dokument dostawy") && text.contains("JD0001") && text.contains("W1 Widget"), "{text}");
     assert_eq!(app.get(&format!("/api/v1/deliveries/{d1id}"), &agent).await.status, 200);
     app.get(&format!("/api/v1/deliveries/{d1id}"), &other).await.problem(404, "not_found");
     app.get(&format!("/api/v1/deliveries/{d1id}/document"), &other).await.problem(404, "not_found");

@@ -362,33 +362,45 @@ pub struct StatementParams {
     /// Default: the customer's currency.
     #[param(value_type = Option<String>)]
     pub currency: Option<Currency>,
+    /// Printed statements (`text/html`, `application/pdf`): ISO 639-1 language of the
+    /// template, labels and number format (default: the company's).
+    pub language: Option<String>,
 }
 
 /// A customer's statement for a period: opening balance, posted invoices and credit
 /// notes, payments (and bounced cheques), refunds, and the closing balance, in one
-/// currency and in the base currency (each document at its own rate).
+/// currency and in the base currency (each document at its own rate). By content
+/// negotiation: JSON (the default), or the printed statement from its template as
+/// `text/html` or `application/pdf`.
 #[utoipa::path(tag = "receivables", operation_id = "getCustomerStatement",
     params(("id" = i64, Path, description = "Customer id"), StatementParams),
-    responses((status = 200, description = "The statement", body = Statement)))]
+    responses((status = 200, description = "The statement", content(
+        (Statement = "application/json"), (String = "text/html"), (Vec<u8> = "application/pdf")))))]
 #[get("/customers/{id}/statement")]
 pub async fn customer_statement(
     auth: Auth,
+    req: actix_web::HttpRequest,
     id: web::Path<i64>,
     q: StrictQuery<StatementParams>,
 ) -> Result<HttpResponse, Problem> {
+    use crate::documents::{DocumentKind, Format, TemplateFormat};
     let (id, q, base) = (id.into_inner(), q.0, auth.db_state().config.base_currency);
-    let v = auth
+    let format = crate::documents::negotiate(&req, &[Format::Json, Format::Html, Format::Pdf])?;
+    let lang = crate::documents::check_language(q.language)?;
+    let query = receivables::StatementQuery { from: q.from, to: q.to, currency: q.currency };
+    if format == Format::Json {
+        let v = auth.read(move |c, caller| receivables::statement(c, caller, id, query, base)).await?;
+        return Ok(json_response(StatusCode::OK, &v, None));
+    }
+    let template = if format == Format::Pdf { TemplateFormat::Pdf } else { TemplateFormat::Html };
+    let source = auth
         .read(move |c, caller| {
-            receivables::statement(
-                c,
-                caller,
-                id,
-                receivables::StatementQuery { from: q.from, to: q.to, currency: q.currency },
-                base,
-            )
+            let st = receivables::statement(c, caller, id, query, base)?;
+            let doc = ordo_core::util::to_json(&st);
+            crate::documents::fill(c, caller, DocumentKind::Statement, template, doc, id, lang)
         })
         .await?;
-    Ok(json_response(StatusCode::OK, &v, None))
+    crate::documents::respond(format, format!("statement-{id}"), source).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -271,19 +271,28 @@ pub async fn get_delivery(
     Ok(json_response(StatusCode::OK, &v, Some(v.version)))
 }
 
-/// The delivery note, a printable HTML page.
-#[utoipa::path(tag = "deliveries", operation_id = "getDeliveryDocument", params(("id" = i64, Path, description = "Id")),
-    responses((status = 200, description = "HTML", content_type = "text/html", body = String)))]
+/// The delivery note, by content negotiation: `text/html` (the default) or
+/// `application/pdf`, from the delivery-note template for `language` (a stored one,
+/// else the built-in one); other types are 406.
+#[utoipa::path(tag = "deliveries", operation_id = "getDeliveryDocument",
+    params(("id" = i64, Path, description = "Id"), crate::documents::DocumentQuery),
+    responses((status = 200, description = "The delivery note", content((String = "text/html"), (Vec<u8> = "application/pdf")))))]
 #[get("/deliveries/{id}/document")]
 pub async fn delivery_document(
     auth: Auth,
     req: actix_web::HttpRequest,
     id: web::Path<i64>,
+    q: crate::extract::StrictQuery<crate::documents::DocumentQuery>,
 ) -> Result<HttpResponse, Problem> {
-    crate::documents::accepts_html(&req)?;
+    use crate::documents::{DocumentKind, Format, TemplateFormat};
+    let format = crate::documents::negotiate(&req, &[Format::Html, Format::Pdf])?;
+    let lang = crate::documents::check_language(q.0.language)?;
     let id = id.into_inner();
-    let html = auth.read(move |c, caller| deliveries::document(c, caller, id)).await?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+    let template = if format == Format::Pdf { TemplateFormat::Pdf } else { TemplateFormat::Html };
+    let source = auth
+        .read(move |c, caller| crate::documents::render(c, caller, DocumentKind::DeliveryNote, template, id, lang))
+        .await?;
+    crate::documents::respond(format, format!("delivery-{id}"), source).await
 }
 
 crate::history_endpoint! {

@@ -241,10 +241,12 @@ impl Modify for Conventions {
                     }
                     add_response(op, "400", "Malformed request: bad JSON, path or query parameter");
                 }
-                if path.ends_with("/document") {
+                let printable =
+                    ["/document", "/ubl", "/statement", "/dunning-letter"].iter().any(|p| path.ends_with(p));
+                if printable {
                     add_response(op, "406", "Not acceptable: ask for one of the documented content types");
                 }
-                if path.ends_with("/document") || path.ends_with("/ubl") {
+                if printable {
                     add_response(
                         op,
                         "422",

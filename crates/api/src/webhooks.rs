@@ -849,7 +849,8 @@ pub struct EventQuery {
 /// with its id, type, payload version and the subject as the API returned it then. An
 /// agent sees their customers' events. Types: `customer.created`, `quotation.sent`,
 /// `sales_order.confirmed`, `sales_order.cancelled`, `delivery.shipped`,
-/// `invoice.posted`, `payment.received`.
+/// `invoice.posted`, `payment.received`, and `credit_limit.exceeded` (a step refused over
+/// a credit or obligo limit: written after the refusal rolled back).
 #[utoipa::path(tag = "webhooks", operation_id = "listEvents", params(EventQuery),
     responses((status = 200, description = "A page", body = Page<Event>)))]
 #[get("/events")]

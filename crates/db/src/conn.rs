@@ -213,6 +213,8 @@ impl Db {
         })?;
         let out = catch_unwind(AssertUnwindSafe(|| f(conn)));
         let _ = conn.batch_execute("ROLLBACK");
+        // A dry run reports nothing.
+        crate::events::take_refusals();
         out.unwrap_or_else(|p| resume_unwind(p))
     }
 
@@ -238,16 +240,23 @@ pub fn transaction<T>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnection)
         DbConnection::Pg(_) => "BEGIN",
     };
     conn.batch_execute(begin)?;
+    crate::events::take_refusals();
     match catch_unwind(AssertUnwindSafe(|| f(conn))) {
-        Ok(Ok(v)) => match conn.batch_execute("COMMIT") {
-            Ok(()) => Ok(v),
-            Err(e) => {
-                let _ = conn.batch_execute("ROLLBACK");
-                Err(e.into())
+        Ok(Ok(v)) => {
+            crate::events::take_refusals();
+            match conn.batch_execute("COMMIT") {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    let _ = conn.batch_execute("ROLLBACK");
+                    Err(e.into())
+                }
             }
-        },
+        }
         Ok(Err(e)) => {
             conn.batch_execute("ROLLBACK")?;
+            // Events about the refusal outlive its rollback.
+            let refusals = crate::events::take_refusals();
+            crate::events::write_refusals(conn, refusals);
             Err(e)
         }
         Err(panic) => {

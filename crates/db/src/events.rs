@@ -19,6 +19,10 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ("delivery.shipped", "a delivery was shipped (data: the Delivery)"),
     ("invoice.posted", "an invoice or credit note was posted (data: the Invoice)"),
     ("payment.received", "a payment was recorded (data: the Payment)"),
+    (
+        "credit_limit.exceeded",
+        "a step was refused because it would take a customer over its credit or obligo limit; written after the refusal rolled back (data: customer_id, account_id, limit `credit` or `obligo`, limit_amount, exposure, adding, detail)",
+    ),
 ];
 
 /// The schema version of every payload; raised when a payload changes incompatibly.
@@ -115,6 +119,61 @@ pub fn emit<T: Serialize>(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// An event of a refusal, written after its transaction rolled back.
+pub(crate) struct Refusal {
+    event_type: &'static str,
+    subject: (String, i64),
+    customer_id: Option<i64>,
+    payload: String,
+}
+
+thread_local! {
+    /// Refusals of the transaction running on this thread (one at a time per thread).
+    static REFUSALS: std::cell::RefCell<Vec<Refusal>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records an event about a refusal: the refusing request rolls back, so the event is
+/// written in its own transaction right after (`conn::transaction`); a transaction that
+/// commits after all drops it (the refusal was not final).
+pub fn on_rollback<T: Serialize>(event_type: &'static str, subject: (&str, i64), customer_id: Option<i64>, data: &T) {
+    debug_assert!(known_type(event_type), "unlisted event type {event_type}");
+    let payload = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
+    REFUSALS.with(|r| {
+        r.borrow_mut().push(Refusal { event_type, subject: (subject.0.to_string(), subject.1), customer_id, payload })
+    });
+}
+
+/// Takes the refusals recorded so far on this thread.
+pub(crate) fn take_refusals() -> Vec<Refusal> {
+    REFUSALS.with(|r| std::mem::take(&mut *r.borrow_mut()))
+}
+
+/// Writes refusals after a rollback, each in its own transaction; a failure is logged,
+/// never turned into the request's answer.
+pub(crate) fn write_refusals(conn: &mut DbConnection, refusals: Vec<Refusal>) {
+    for r in refusals {
+        let written = crate::conn::transaction(conn, |c| {
+            diesel::insert_into(events::table)
+                .values((
+                    events::event_id.eq(format!("evt_{}", uuid::Uuid::new_v4().simple())),
+                    events::event_type.eq(r.event_type),
+                    events::version.eq(EVENT_VERSION),
+                    events::subject_kind.eq(&r.subject.0),
+                    events::subject_id.eq(r.subject.1),
+                    events::customer_id.eq(r.customer_id),
+                    events::payload.eq(&r.payload),
+                    events::actor.eq(Caller::system().principal.actor_key()),
+                    events::created_at.eq(ordo_core::time_util::now()),
+                ))
+                .execute(c)?;
+            Ok(())
+        });
+        if let Err(e) = written {
+            tracing::warn!("event {} after a refusal not written: {e}", r.event_type);
+        }
+    }
 }
 
 /// `GET /events` filters.

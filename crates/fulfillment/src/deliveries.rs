@@ -712,71 +712,39 @@ pub fn return_history(
     audit::history(conn, RETURN, id, page)
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// The delivery note as a printable HTML page.
-pub fn document(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<String> {
+/// What a delivery note prints: the delivery as the API returns it, each line with its
+/// item (`sku`, `name`, `base_unit`), the order's number and customer PO, the ship-to
+/// address and the warehouse's name (`note.*`).
+pub fn note(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<serde_json::Value> {
     let d = get(conn, caller, id)?;
     let order = ordo_sales_docs::orders::find(conn, caller, d.sales_order_id)?;
     let customer = ordo_crm::scope::customer(conn, caller.scope(), d.customer_id)?.to_model()?;
-    let wh: String = warehouses::table.find(d.warehouse_id).select(warehouses::name).first(conn)?;
+    let (wh_code, wh_name): (String, String) =
+        warehouses::table.find(d.warehouse_id).select((warehouses::code, warehouses::name)).first(conn)?;
     let ids: Vec<i64> = d.lines.iter().map(|l| l.item_id).collect();
-    let names: HashMap<i64, (String, String, String)> = items::table
+    let items: HashMap<i64, serde_json::Value> = items::table
         .filter(items::id.eq_any(&ids))
         .select((items::id, items::sku, items::name, items::base_unit))
         .load::<(i64, String, String, String)>(conn)?
         .into_iter()
-        .map(|(i, s, n, u)| (i, (s, n, u)))
+        .map(|(i, sku, name, unit)| (i, serde_json::json!({"id": i, "sku": sku, "name": name, "base_unit": unit})))
         .collect();
     let ship_to = order.terms().ship_to.or(customer.shipping_address.clone()).or(customer.billing_address.clone());
-    let address = ship_to
-        .map(|a| {
-            [Some(a.line1), a.line2, Some(format!("{} {}", a.postal_code.unwrap_or_default(), a.city)), Some(a.country)]
-                .into_iter()
-                .flatten()
-                .map(|l| esc(l.trim()))
-                .collect::<Vec<_>>()
-                .join("<br>")
-        })
-        .unwrap_or_default();
-    let rows: String = d
-        .lines
-        .iter()
-        .enumerate()
-        .map(|(n, l)| {
-            let (sku, name, unit) = names.get(&l.item_id).cloned().unwrap_or_default();
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"q\">{} {}</td></tr>",
-                n + 1,
-                esc(&sku),
-                esc(&name),
-                l.quantity,
-                esc(&unit)
-            )
-        })
-        .collect();
-    Ok(format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Delivery note {num}</title>\
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ccc;padding:4px;text-align:left}}.q{{text-align:right}}</style></head>\
-<body><h1>Delivery note {num}</h1>\
-<p><strong>Order</strong> {order} · <strong>Customer PO</strong> {po} · <strong>Status</strong> {status}</p>\
-<p><strong>Ship to</strong><br>{name}<br>{address}</p>\
-<p><strong>From</strong> {wh}{carrier}{tracking}{packages}{weight}</p>\
-<table><thead><tr><th>#</th><th>SKU</th><th>Item</th><th class=\"q\">Quantity</th></tr></thead><tbody>{rows}</tbody></table>\
-</body></html>\n",
-        num = esc(&d.number),
-        order = esc(&order.number),
-        po = esc(order.customer_po.as_deref().unwrap_or("-")),
-        status = d.status.as_str(),
-        name = esc(&customer.name),
-        wh = esc(&wh),
-        carrier = d.carrier.as_deref().map(|c| format!(" · <strong>Carrier</strong> {}", esc(c))).unwrap_or_default(),
-        tracking = d.tracking_number.as_deref().map(|c| format!(" · <strong>Tracking</strong> {}", esc(c))).unwrap_or_default(),
-        packages = d.packages.map(|p| format!(" · <strong>Packages</strong> {p}")).unwrap_or_default(),
-        weight = d.weight.map(|w| format!(" · <strong>Weight</strong> {w} kg")).unwrap_or_default(),
-    ))
+    let mut v = ordo_core::util::to_json(&d);
+    if let Some(lines) = v["lines"].as_array_mut() {
+        for l in lines {
+            let item = l["item_id"].as_i64().and_then(|i| items.get(&i).cloned()).unwrap_or_default();
+            l["item"] = item;
+        }
+    }
+    v["note"] = serde_json::json!({
+        "order_number": order.number,
+        "customer_po": order.customer_po,
+        "ship_to": ship_to,
+        "warehouse_code": wh_code,
+        "warehouse_name": wh_name,
+    });
+    Ok(v)
 }
 
 // ---- returns ------------------------------------------------------------------------------

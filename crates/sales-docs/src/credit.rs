@@ -404,9 +404,15 @@ pub fn check(conn: &mut DbConnection, customer_id: i64, adding: Money, base: Cur
             adding,
         )
     };
+    let refused = |kind: &str, exposure: Money, limit: Money, d: &str| {
+        let data = serde_json::json!({"customer_id": customer_id, "account_id": p.account_id, "limit": kind,
+            "limit_amount": limit, "exposure": exposure, "adding": adding, "currency": base.code(), "detail": d});
+        ordo_db::events::on_rollback("credit_limit.exceeded", ("customer", p.account_id), Some(customer_id), &data);
+    };
     if let Some(l) = p.credit_limit {
         if p.credit_exposure.value() + add > l.value() {
             let d = detail("credit", p.credit_exposure, l);
+            refused("credit", p.credit_exposure, l, &d);
             return Err(DomainError::Rule {
                 code: "credit_limit_exceeded",
                 errors: vec![FieldError::new("customer_id", "credit_limit_exceeded", d.clone())],
@@ -417,6 +423,7 @@ pub fn check(conn: &mut DbConnection, customer_id: i64, adding: Money, base: Cur
     if let Some(l) = p.obligo_limit {
         if p.obligo.value() + add > l.value() {
             let d = detail("obligo", p.obligo, l);
+            refused("obligo", p.obligo, l, &d);
             return Err(DomainError::Rule {
                 code: "obligo_limit_exceeded",
                 errors: vec![FieldError::new("customer_id", "obligo_limit_exceeded", d.clone())],

@@ -27,10 +27,31 @@ use crate::common::{history_page, HistoryEntry, PageQuery};
 use crate::extract::{json_response, Auth, IfMatch, ReplyMeta, StrictQuery, ValidJson};
 use crate::problem::Problem;
 
+pub mod letters;
 pub mod pdf;
 mod ubl;
 
 const DEFAULT: &str = include_str!("../../templates/document.html.j2");
+const DELIVERY_HTML: &str = include_str!("../../templates/delivery.html.j2");
+const DELIVERY_PDF: &str = include_str!("../../templates/delivery.typ.j2");
+const STATEMENT_HTML: &str = include_str!("../../templates/statement.html.j2");
+const STATEMENT_PDF: &str = include_str!("../../templates/statement.typ.j2");
+const DUNNING_HTML: &str = include_str!("../../templates/dunning.html.j2");
+const DUNNING_PDF: &str = include_str!("../../templates/dunning.typ.j2");
+
+/// The built-in template of a kind and format.
+fn builtin(kind: DocumentKind, format: TemplateFormat) -> &'static str {
+    match (kind, format) {
+        (DocumentKind::DeliveryNote, TemplateFormat::Html) => DELIVERY_HTML,
+        (DocumentKind::DeliveryNote, TemplateFormat::Pdf) => DELIVERY_PDF,
+        (DocumentKind::Statement, TemplateFormat::Html) => STATEMENT_HTML,
+        (DocumentKind::Statement, TemplateFormat::Pdf) => STATEMENT_PDF,
+        (DocumentKind::DunningLetter, TemplateFormat::Html) => DUNNING_HTML,
+        (DocumentKind::DunningLetter, TemplateFormat::Pdf) => DUNNING_PDF,
+        (_, TemplateFormat::Html) => DEFAULT,
+        (_, TemplateFormat::Pdf) => pdf::DEFAULT,
+    }
+}
 /// Work a template may do per rendering (minijinja fuel: roughly instructions).
 const FUEL: u64 = 2_000_000;
 /// Largest rendered document.
@@ -69,6 +90,13 @@ pub enum DocumentKind {
     BlanketOrder,
     Invoice,
     CreditNote,
+    /// A delivery note (`GET /deliveries/{id}/document`).
+    DeliveryNote,
+    /// A customer's statement of account for a period (`GET /customers/{id}/statement`).
+    Statement,
+    /// A customer's payment reminder from a recorded collection run
+    /// (`GET /customers/{id}/dunning-letter`).
+    DunningLetter,
 }
 
 impl DocumentKind {
@@ -79,6 +107,9 @@ impl DocumentKind {
             Self::BlanketOrder => "blanket_order",
             Self::Invoice => "invoice",
             Self::CreditNote => "credit_note",
+            Self::DeliveryNote => "delivery_note",
+            Self::Statement => "statement",
+            Self::DunningLetter => "dunning_letter",
         }
     }
     /// The document's title: (en, pl, ru, he).
@@ -91,6 +122,9 @@ impl DocumentKind {
             Self::BlanketOrder => ["Blanket order", "Umowa ramowa", "Рамочный договор", "הזמנת מסגרת"],
             Self::Invoice => ["Invoice", "Faktura", "Счёт-фактура", "חשבונית"],
             Self::CreditNote => ["Credit note", "Faktura korygująca", "Корректировочный счёт", "חשבונית זיכוי"],
+            Self::DeliveryNote => ["Delivery note", "Dokument dostawy (WZ)", "Накладная", "תעודת משלוח"],
+            Self::Statement => ["Statement of account", "Wyciąg z konta", "Акт сверки", "דף חשבון"],
+            Self::DunningLetter => ["Payment reminder", "Wezwanie do zapłaty", "Напоминание об оплате", "תזכורת תשלום"],
         }
     }
 }
@@ -104,29 +138,55 @@ fn labels(kind: DocumentKind, lang: &str) -> Value {
         "he" => 3,
         _ => 0,
     };
-    let l = |t: [&str; 4]| t[at].to_string();
-    json!({
-        "title": l(kind.title()),
-        "date": l(["Date", "Data", "Дата", "תאריך"]),
-        "due_date": l(["Due date", "Termin płatności", "Срок оплаты", "תאריך פירעון"]),
-        "valid_until": l(["Valid until", "Ważna do", "Действительно до", "בתוקף עד"]),
-        "customer_po": l(["Your order", "Wasze zamówienie", "Ваш заказ", "הזמנתכם"]),
-        "currency": l(["Currency", "Waluta", "Валюта", "מטבע"]),
-        "tax_id": l(["Tax ID", "NIP", "ИНН", "מספר עוסק"]),
-        "item": l(["Item", "Pozycja", "Позиция", "פריט"]),
-        "quantity": l(["Quantity", "Ilość", "Количество", "כמות"]),
-        "unit_price": l(["Unit price", "Cena jedn.", "Цена за ед.", "מחיר ליחידה"]),
-        "discount": l(["Discount", "Rabat", "Скидка", "הנחה"]),
-        "tax": l(["Tax", "VAT", "НДС", "מע״מ"]),
-        "net": l(["Net", "Netto", "Без НДС", "נטו"]),
-        "gross": l(["Total", "Brutto", "Итого", "סה״כ"]),
-        "shipping": l(["Shipping", "Wysyłka", "Доставка", "משלוח"]),
-        "bank": l(["Bank", "Bank", "Банк", "בנק"]),
-        "page": l(["Page", "Strona", "Страница", "עמוד"]),
-        "seller": l(["Seller", "Sprzedawca", "Продавец", "מוכר"]),
-        "buyer": l(["Buyer", "Nabywca", "Покупатель", "קונה"]),
-        "notes": l(["Notes", "Uwagi", "Примечания", "הערות"]),
-    })
+    let l = |t: [&str; 4]| Value::String(t[at].to_string());
+    const LABELS: &[(&str, [&str; 4])] = &[
+        ("date", ["Date", "Data", "Дата", "תאריך"]),
+        ("due_date", ["Due date", "Termin płatności", "Срок оплаты", "תאריך פירעון"]),
+        ("valid_until", ["Valid until", "Ważna do", "Действительно до", "בתוקף עד"]),
+        ("customer_po", ["Your order", "Wasze zamówienie", "Ваш заказ", "הזמנתכם"]),
+        ("currency", ["Currency", "Waluta", "Валюта", "מטבע"]),
+        ("tax_id", ["Tax ID", "NIP", "ИНН", "מספר עוסק"]),
+        ("item", ["Item", "Pozycja", "Позиция", "פריט"]),
+        ("quantity", ["Quantity", "Ilość", "Количество", "כמות"]),
+        ("unit_price", ["Unit price", "Cena jedn.", "Цена за ед.", "מחיר ליחידה"]),
+        ("discount", ["Discount", "Rabat", "Скидка", "הנחה"]),
+        ("tax", ["Tax", "VAT", "НДС", "מע״מ"]),
+        ("net", ["Net", "Netto", "Без НДС", "נטו"]),
+        ("gross", ["Total", "Brutto", "Итого", "סה״כ"]),
+        ("shipping", ["Shipping", "Wysyłka", "Доставка", "משלוח"]),
+        ("bank", ["Bank", "Bank", "Банк", "בנק"]),
+        ("page", ["Page", "Strona", "Страница", "עמוד"]),
+        ("seller", ["Seller", "Sprzedawca", "Продавец", "מוכר"]),
+        ("buyer", ["Buyer", "Nabywca", "Покупатель", "קונה"]),
+        ("notes", ["Notes", "Uwagi", "Примечания", "הערות"]),
+        ("period", ["Period", "Okres", "Период", "תקופה"]),
+        ("document", ["Document", "Dokument", "Документ", "מסמך"]),
+        ("amount", ["Amount", "Kwota", "Сумма", "סכום"]),
+        ("balance", ["Balance", "Saldo", "Сальдо", "יתרה"]),
+        ("opening_balance", ["Opening balance", "Saldo początkowe", "Начальное сальдо", "יתרת פתיחה"]),
+        ("closing_balance", ["Closing balance", "Saldo końcowe", "Конечное сальдо", "יתרת סגירה"]),
+        ("days_overdue", ["Days overdue", "Dni po terminie", "Дней просрочки", "ימי פיגור"]),
+        ("open_amount", ["Open amount", "Do zapłaty", "К оплате", "יתרה לתשלום"]),
+        ("fee", ["Reminder fee", "Opłata", "Сбор", "עמלה"]),
+        ("order", ["Order", "Zamówienie", "Заказ", "הזמנה"]),
+        ("ship_to", ["Ship to", "Adres dostawy", "Адрес доставки", "כתובת משלוח"]),
+        ("warehouse", ["From", "Magazyn", "Склад", "ממחסן"]),
+        ("carrier", ["Carrier", "Przewoźnik", "Перевозчик", "מוביל"]),
+        ("tracking", ["Tracking", "Numer przesyłki", "Трек-номер", "מספר מעקב"]),
+        ("packages", ["Packages", "Paczki", "Места", "חבילות"]),
+        ("weight", ["Weight", "Waga", "Вес", "משקל"]),
+    ];
+    const KINDS: &[(&str, [&str; 4])] = &[
+        ("invoice", ["Invoice", "Faktura", "Счёт", "חשבונית"]),
+        ("credit_note", ["Credit note", "Korekta", "Корректировка", "זיכוי"]),
+        ("payment", ["Payment", "Wpłata", "Оплата", "תשלום"]),
+        ("bounced_cheque", ["Bounced cheque", "Czek bez pokrycia", "Возврат чека", "צ׳ק חוזר"]),
+        ("refund", ["Refund", "Zwrot", "Возврат", "החזר"]),
+    ];
+    let mut labels: serde_json::Map<String, Value> = LABELS.iter().map(|(k, t)| (k.to_string(), l(*t))).collect();
+    labels.insert("title".into(), l(kind.title()));
+    labels.insert("kinds".into(), Value::Object(KINDS.iter().map(|(k, t)| (k.to_string(), l(*t))).collect()));
+    Value::Object(labels)
 }
 
 /// Decimal and thousands separators of a language.
@@ -248,8 +308,17 @@ fn check_template(kind: DocumentKind, format: TemplateFormat, body: &str) -> DRe
             format!("unknown variable(s) {}: a template sees {}", unknown.join(", "), GLOBALS.join(", ")),
         )]));
     }
+    // One sample with every kind's fields: sales documents, statements, reminders.
     let sample = json!({
-        "document": {"number": "SAMPLE-1", "date": "2026-01-31", "currency": "EUR", "lines": [
+        "document": {"number": "SAMPLE-1", "date": "2026-01-31", "currency": "EUR", "from": "2026-01-01", "to": "2026-01-31",
+            "opening_balance": "0.00", "closing_balance": "24.60", "carrier": "DHL", "tracking_number": "JD0001",
+            "packages": 1, "weight": "2.5", "note": {"order_number": "SO-1", "customer_po": "PO-1", "warehouse_name": "Main",
+                "warehouse_code": "MAIN", "ship_to": {"line1": "Street 1", "city": "City", "postal_code": "00-001", "country": "PL"}}, "as_of": "2026-02-15", "level": 1, "letter": "Please pay.",
+            "fees": "0.00", "entries": [{"date": "2026-01-31", "kind": "invoice", "number": "SAMPLE-1", "due_date": "2026-02-14",
+                "amount": "24.60", "balance": "24.60"}],
+            "invoices": [{"number": "SAMPLE-1", "due_date": "2026-01-31", "days_overdue": 15, "currency": "EUR",
+                "open_amount": "24.60", "level": 1}],
+            "lines": [
             {"position": 1, "description": "Sample", "quantity": "2", "unit_price": "10.00", "discount": "0.00",
              "net": "20.00", "tax": "4.60", "gross": "24.60", "tax_percent": "23", "item": {"sku": "S-1", "name": "Sample"}}],
             "totals": {"net": "20.00", "tax": "4.60", "gross": "24.60", "shipping": "0.00", "discount": "0.00", "taxes": []}},
@@ -439,10 +508,7 @@ fn template_for(conn: &mut DbConnection, kind: DocumentKind, format: TemplateFor
         .select(document_templates::body)
         .first(conn)
         .optional()?;
-    Ok(body.unwrap_or_else(|| match format {
-        TemplateFormat::Html => DEFAULT.to_string(),
-        TemplateFormat::Pdf => pdf::DEFAULT.to_string(),
-    }))
+    Ok(body.unwrap_or_else(|| builtin(kind, format).to_string()))
 }
 
 /// The document as `GET` answers it (scoped: 404 otherwise), with its customer,
@@ -466,6 +532,10 @@ pub(crate) fn expanded_for(conn: &mut DbConnection, caller: &Caller, kind: Docum
         DocumentKind::BlanketOrder => expanded::<ordo_sales_docs::blanket::BlanketRow>(conn, caller, id),
         DocumentKind::Invoice | DocumentKind::CreditNote => {
             expanded::<ordo_billing::invoices::InvoiceRow>(conn, caller, id)
+        }
+        DocumentKind::DeliveryNote => ordo_fulfillment::deliveries::note(conn, caller, id),
+        DocumentKind::Statement | DocumentKind::DunningLetter => {
+            Err(DomainError::Internal(format!("a {} is not a stored document", kind.as_str())))
         }
     }
 }
@@ -491,6 +561,19 @@ pub(crate) fn render(
         (k, _) => k,
     };
     let customer_id = document["customer_id"].as_i64().unwrap_or_default();
+    fill(conn, caller, kind, format, document, customer_id, lang)
+}
+
+/// Fills the template of a kind and format with a document the caller may see.
+pub(crate) fn fill(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    kind: DocumentKind,
+    format: TemplateFormat,
+    document: Value,
+    customer_id: i64,
+    lang: Option<String>,
+) -> DResult<String> {
     let customer = to_json(&ordo_crm::scope::customer(conn, caller.scope(), customer_id)?.to_model()?);
     let company = crate::company::load(conn)?;
     let lang = lang.unwrap_or_else(|| company.data.default_language.clone());
@@ -623,17 +706,22 @@ pub struct DocumentQuery {
 /// What a document endpoint can answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    Json,
     Html,
     Pdf,
     Ubl,
+    /// The same UBL XML labelled `text/xml` (RFC 7303), for clients that read text.
+    UblText,
 }
 
 impl Format {
     fn media_type(&self) -> &'static str {
         match self {
+            Format::Json => "application/json",
             Format::Html => "text/html",
             Format::Pdf => "application/pdf",
             Format::Ubl => "application/xml",
+            Format::UblText => "text/xml",
         }
     }
 }
@@ -661,7 +749,6 @@ pub fn negotiate(req: &HttpRequest, available: &[Format]) -> Result<Format, Prob
                 || range.is_empty()
                 || range == "*/*"
                 || range.strip_suffix("/*").is_some_and(|major| t.starts_with(&format!("{major}/")))
-                || (range == "text/xml" && *f == Format::Ubl)
         });
         if let Some(f) = found {
             // Higher q first; at equal q an exact type beats a wildcard, then order.
@@ -682,12 +769,7 @@ pub fn negotiate(req: &HttpRequest, available: &[Format]) -> Result<Format, Prob
     })
 }
 
-/// Whether the request accepts HTML; 406 naming what is available otherwise.
-pub fn accepts_html(req: &HttpRequest) -> Result<(), Problem> {
-    negotiate(req, &[Format::Html]).map(|_| ())
-}
-
-fn check_language(lang: Option<String>) -> Result<Option<String>, Problem> {
+pub(crate) fn check_language(lang: Option<String>) -> Result<Option<String>, Problem> {
     let lang = lang.map(|l| l.to_ascii_lowercase());
     if lang.as_ref().is_some_and(|l| l.len() != 2 || !l.chars().all(|c| c.is_ascii_lowercase())) {
         return Err(DomainError::field("language", "invalid", "two letters (ISO 639-1)").into());
@@ -704,9 +786,9 @@ pub(crate) fn e_invoice(conn: &mut DbConnection, caller: &Caller, id: i64) -> DR
     ubl::render(conn, caller, &doc, &customer, &company.data)
 }
 
-fn xml_response(xml: String, number_hint: i64) -> HttpResponse {
+fn xml_response(xml: String, number_hint: i64, format: Format) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("application/xml; charset=utf-8")
+        .content_type(format!("{}; charset=utf-8", format.media_type()))
         .insert_header(("Content-Disposition", format!("inline; filename=\"invoice-{number_hint}.xml\"")))
         .body(xml)
 }
@@ -720,47 +802,55 @@ async fn document(
     q: DocumentQuery,
 ) -> Result<HttpResponse, Problem> {
     let formats: &[Format] = if kind == DocumentKind::Invoice {
-        &[Format::Html, Format::Pdf, Format::Ubl]
+        &[Format::Html, Format::Pdf, Format::Ubl, Format::UblText]
     } else {
         &[Format::Html, Format::Pdf]
     };
     let format = negotiate(&req, formats)?;
     let lang = check_language(q.language)?;
     match format {
-        Format::Ubl => {
+        Format::Ubl | Format::UblText => {
             let xml = auth.read(move |c, caller| e_invoice(c, caller, id)).await?;
-            Ok(xml_response(xml, id))
+            Ok(xml_response(xml, id, format))
         }
-        Format::Html => {
-            let html = auth.read(move |c, caller| render(c, caller, kind, TemplateFormat::Html, id, lang)).await?;
-            Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
-        }
-        Format::Pdf => {
-            let source = auth.read(move |c, caller| render(c, caller, kind, TemplateFormat::Pdf, id, lang)).await?;
-            // Typesetting runs on the blocking pool, after the connection went back.
-            let pdf = web::block(move || pdf::typeset(source))
-                .await
-                .map_err(|e| Problem::from(DomainError::Internal(format!("typesetting: {e}"))))?
-                .map_err(|e| Problem::from(DomainError::rule("template_error", e)))?;
-            Ok(HttpResponse::Ok()
-                .content_type("application/pdf")
-                .insert_header(("Content-Disposition", format!("inline; filename=\"{}-{id}.pdf\"", kind.as_str())))
-                .body(pdf))
+        Format::Html | Format::Pdf | Format::Json => {
+            let template = if format == Format::Pdf { TemplateFormat::Pdf } else { TemplateFormat::Html };
+            let source = auth.read(move |c, caller| render(c, caller, kind, template, id, lang)).await?;
+            respond(format, format!("{}-{id}", kind.as_str()), source).await
         }
     }
 }
 
+/// Answers a filled template: HTML as it is, PDF typeset on the blocking pool (after
+/// the database connection went back).
+pub(crate) async fn respond(format: Format, file: String, source: String) -> Result<HttpResponse, Problem> {
+    if format != Format::Pdf {
+        return Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(source));
+    }
+    let pdf = web::block(move || pdf::typeset(source))
+        .await
+        .map_err(|e| Problem::from(DomainError::Internal(format!("typesetting: {e}"))))?
+        .map_err(|e| Problem::from(DomainError::rule("template_error", e)))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header(("Content-Disposition", format!("inline; filename=\"{file}.pdf\"")))
+        .body(pdf))
+}
+
 /// The invoice or credit note as a UBL 2.1 e-invoice (Peppol BIS Billing 3.0), for
 /// clients that cannot set `Accept`: the same as `GET /invoices/{id}/document` with
-/// `Accept: application/xml`.
+/// `Accept: application/xml` (the default here) or `text/xml` (the same XML, labelled
+/// as text).
 #[utoipa::path(tag = "documents", operation_id = "getInvoiceUbl",
     params(("id" = i64, Path, description = "Id")),
-    responses((status = 200, description = "UBL 2.1 Invoice or CreditNote", content_type = "application/xml", body = String)))]
+    responses((status = 200, description = "UBL 2.1 Invoice or CreditNote",
+        content((String = "application/xml"), (String = "text/xml")))))]
 #[get("/invoices/{id}/ubl")]
-pub async fn invoice_ubl(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+pub async fn invoice_ubl(auth: Auth, req: HttpRequest, id: web::Path<i64>) -> Result<HttpResponse, Problem> {
+    let format = negotiate(&req, &[Format::Ubl, Format::UblText])?;
     let id = id.into_inner();
     let xml = auth.read(move |c, caller| e_invoice(c, caller, id)).await?;
-    Ok(xml_response(xml, id))
+    Ok(xml_response(xml, id, format))
 }
 
 macro_rules! document_endpoint {
@@ -814,7 +904,7 @@ document_endpoint!(
     "/invoices/{id}/document",
     "Invoice or credit note as HTML, PDF or UBL e-invoice",
     "By content negotiation: `text/html` (the default) renders the document from its template for `language` (a stored one, else the built-in one); `application/pdf` typesets the PDF template (embedded fonts, numbered pages, the table header repeated on each page); `application/xml` (or `text/xml`) gives the posted document as a UBL 2.1 Invoice or CreditNote following Peppol BIS Billing 3.0 (EN 16931): 422 `e_invoice_incomplete` lists what the records lack (electronic addresses, addresses, VAT numbers) and a draft has none. Other types are 406. An agent renders their customers' documents only (404 otherwise).",
-    ((String = "text/html"), (Vec<u8> = "application/pdf"), (String = "application/xml"))
+    ((String = "text/html"), (Vec<u8> = "application/pdf"), (String = "application/xml"), (String = "text/xml"))
 );
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -828,7 +918,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(order_document)
         .service(blanket_document)
         .service(invoice_document)
-        .service(invoice_ubl);
+        .service(invoice_ubl)
+        .service(letters::dunning_letter);
 }
 
 #[cfg(test)]
