@@ -12,6 +12,10 @@ if ! scripts/ensure-postgres.sh; then
     echo "PostgreSQL unavailable: its tests will be skipped" >&2
 fi
 
+# The Python tools some tests use (validators, PDF text), installed before the tests
+# start rather than by the first test that needs them.
+scripts/pytools.sh >/dev/null
+
 log=$(mktemp)
 cargo test --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

@@ -601,9 +601,12 @@ macro_rules! on_both_backends {
 
 /// An HTTP client for tests. reqwest is built without a default TLS provider (the
 /// workspace installs ring's), so every client is made after installing it.
+/// Idle pooled connections are dropped before the server's keep-alive (5 s) closes
+/// them: a test that pauses between requests (a PDF read by Python, a first install of
+/// the test tools) must not send its next request into a connection being closed.
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
+    reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(2)).build().expect("client")
 }
 
 impl TestApp {
