@@ -148,4 +148,26 @@ async fn documents_are_mailed_through_the_outbox(app: TestApp) {
     let theirs = ok(app.get("/api/v1/outbox", &anna).await);
     assert_eq!(theirs["data"], json!([]));
     app.get("/api/v1/outbox?document=invoice", t).await.problem(422, "validation_failed");
+
+    // Invoices the recurring job posts by itself are mailed the same way.
+    let first = time::OffsetDateTime::now_utc().date().replace_day(1).unwrap();
+    let monthly = format!("monthly-{tag}@klient.test");
+    let subscriber = id(app
+        .post(
+            "/api/v1/customers",
+            t,
+            json!({"name": "Abonent", "currency": "EUR", "email": monthly, "invoice_delivery": "email"}),
+        )
+        .await);
+    ok(app
+        .post(
+            "/api/v1/recurring-invoices",
+            t,
+            json!({"name": "Serwis", "customer_id": subscriber, "period": "monthly", "day_of_period": 1,
+                "start_date": first.to_string(), "auto_post": true, "lines": lines}),
+        )
+        .await);
+    ok(app.post("/api/v1/jobs/recurring_invoices/run", t, json!({})).await);
+    run_mail_job(&app).await;
+    assert_eq!(received(&monthly).len(), 1, "the auto-posted invoice is mailed once");
 }

@@ -226,8 +226,13 @@ async fn recurring_invoices_once_across_processes(kind: Kind) {
             let url = url.clone();
             std::thread::spawn(move || {
                 let db = ordo_db::Db::open(&ordo_db::DbConfig::parse(&url, 2).unwrap()).unwrap();
-                ordo_billing::recurring::generate_due(&db, ordo_core::Currency::from_code("EUR").unwrap(), today)
-                    .unwrap()
+                ordo_billing::recurring::generate_due(
+                    &db,
+                    ordo_core::Currency::from_code("EUR").unwrap(),
+                    today,
+                    &|_, _, _, _| Ok(()),
+                )
+                .unwrap()
             })
         })
         .collect();

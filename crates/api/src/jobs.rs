@@ -36,8 +36,10 @@ fn execute(state: &AppState, name: &str) -> Result<String, String> {
     let today = ordo_core::time_util::now().date();
     match name {
         "quotation_expiry" => run_daily(&state.db).map(|n| format!("{n} quotation(s) expired")),
-        "recurring_invoices" => ordo_billing::recurring::generate_due(&state.db, state.config.base_currency, today)
-            .map(|n| format!("{n} invoice(s) made")),
+        "recurring_invoices" => {
+            ordo_billing::recurring::generate_due(&state.db, state.config.base_currency, today, &crate::mail::on_posted)
+                .map(|n| format!("{n} invoice(s) made"))
+        }
         other => return Err(format!("unknown job {other:?}")),
     }
     .map_err(|e| e.to_string())

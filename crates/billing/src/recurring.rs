@@ -290,9 +290,14 @@ fn due_periods(t: &RecurringRow, done: &[Date], today: Date, limit: usize) -> Ve
     out
 }
 
+/// What else happens when the job posts an invoice, in the same transaction (the API
+/// queues the mail for customers with `invoice_delivery: email`): the invoice and its
+/// customer.
+pub type OnPosted<'a> = &'a dyn Fn(&mut DbConnection, &Caller, i64, i64) -> Result<()>;
+
 /// The job: every active template's due periods, each in its own transaction.
 /// Returns how many invoices were made.
-pub fn generate_due(db: &Db, base: Currency, today: Date) -> Result<usize> {
+pub fn generate_due(db: &Db, base: Currency, today: Date, on_posted: OnPosted) -> Result<usize> {
     let caller = Caller::system();
     let stats = Stats::default();
     let templates: Vec<(RecurringRow, Vec<Date>)> = db.read(&stats, |c| {
@@ -317,7 +322,7 @@ pub fn generate_due(db: &Db, base: Currency, today: Date) -> Result<usize> {
     let mut made = 0;
     for (t, done) in templates {
         for (start, date) in due_periods(&t, &done, today, 24) {
-            match db.write(&stats, |c| generate_one(c, &caller, &t, start, date, base)) {
+            match db.write(&stats, |c| generate_one(c, &caller, &t, start, date, base, on_posted)) {
                 Ok(true) => made += 1,
                 Ok(false) => {}
                 Err(e) => {
@@ -379,6 +384,7 @@ fn generate_one(
     start: Date,
     date: Date,
     base: Currency,
+    on_posted: OnPosted,
 ) -> Result<bool> {
     let Some(run) = claim(conn, t, start, date, "generated", None)? else {
         return Ok(false);
@@ -400,7 +406,8 @@ fn generate_one(
     let inv = invoices::create_dated(conn, caller, input, base, date)?;
     if t.auto_post {
         let on = crate::numbering::earliest(conn, crate::invoices::INVOICE, date)?;
-        invoices::post(conn, caller, inv.id, None, PostRequest { date: Some(on) }, base)?;
+        let posted = invoices::post(conn, caller, inv.id, None, PostRequest { date: Some(on) }, base)?;
+        on_posted(conn, caller, posted.id, posted.customer_id)?;
     }
     diesel::update(recurring_invoice_runs::table.find(run))
         .set(recurring_invoice_runs::invoice_id.eq(inv.id))
