@@ -383,24 +383,18 @@ pub async fn customer_statement(
     id: web::Path<i64>,
     q: StrictQuery<StatementParams>,
 ) -> Result<HttpResponse, Problem> {
-    use crate::documents::{DocumentKind, Format, TemplateFormat};
     let (id, q, base) = (id.into_inner(), q.0, auth.db_state().config.base_currency);
-    let format = crate::documents::negotiate(&req, &[Format::Json, Format::Html, Format::Pdf])?;
-    let lang = crate::documents::check_language(q.language)?;
     let query = receivables::StatementQuery { from: q.from, to: q.to, currency: q.currency };
-    if format == Format::Json {
-        let v = auth.read(move |c, caller| receivables::statement(c, caller, id, query, base)).await?;
-        return Ok(json_response(StatusCode::OK, &v, None));
-    }
-    let template = if format == Format::Pdf { TemplateFormat::Pdf } else { TemplateFormat::Html };
-    let source = auth
-        .read(move |c, caller| {
-            let st = receivables::statement(c, caller, id, query, base)?;
-            let doc = ordo_core::util::to_json(&st);
-            crate::documents::fill(c, caller, DocumentKind::Statement, template, doc, id, lang)
-        })
-        .await?;
-    crate::documents::respond(format, format!("statement-{id}"), source).await
+    crate::documents::json_or_printed(
+        auth,
+        &req,
+        q.language,
+        crate::documents::DocumentKind::Statement,
+        id,
+        format!("statement-{id}"),
+        move |c, caller| receivables::statement(c, caller, id, query, base),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

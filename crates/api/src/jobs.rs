@@ -45,6 +45,32 @@ fn execute(state: &AppState, name: &str) -> Result<String, String> {
     .map_err(|e| e.to_string())
 }
 
+/// Records the outcomes of a delivery run (webhooks, mail) in one write transaction:
+/// how many were accepted and how many not.
+pub async fn record_outcomes<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    outcomes: Vec<T>,
+    record: impl Fn(&mut ordo_db::DbConnection, &T) -> ordo_core::Result<bool> + Send + 'static,
+) -> Result<(usize, usize), String> {
+    let st = state.clone();
+    web::block(move || {
+        st.db.write(&Stats::default(), |c| {
+            let mut n = (0, 0);
+            for o in &outcomes {
+                if record(c, o)? {
+                    n.0 += 1;
+                } else {
+                    n.1 += 1;
+                }
+            }
+            Ok(n)
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
+}
+
 /// Takes one due job (or the named one), runs it and records the run. None when
 /// nothing was due or another process holds it. Webhook delivery runs on the async
 /// runtime (it waits on receivers); the other jobs on the blocking pool.

@@ -404,16 +404,21 @@ fn due(conn: &mut DbConnection) -> DResult<Vec<Ready>> {
         let kind = row.kind();
         let lang = Some(row.language.clone());
         // Each rendering in its own savepoint: one broken document does not stop the rest.
-        let pdf_markup = conn
-            .transaction(|c| documents::render(c, &system, kind, TemplateFormat::Pdf, row.doc_id, lang))
-            .map_err(|e: DomainError| e.to_string());
+        // The document is loaded once: its number names the attachments, it fills the PDF.
+        let rendered = conn.transaction(|c| {
+            let doc = documents::expanded_for(c, &system, kind, row.doc_id)?;
+            let number = doc["number"].as_str().map(str::to_string);
+            let customer_id = doc["customer_id"].as_i64().unwrap_or_default();
+            documents::fill(c, &system, kind, TemplateFormat::Pdf, doc, customer_id, lang).map(|m| (number, m))
+        });
+        let (number, pdf_markup) = match rendered {
+            Ok((number, markup)) => (number, Ok(markup)),
+            Err(e) => (None, Err(e.to_string())),
+        };
+        let number = number.unwrap_or_else(|| row.doc_id.to_string());
         let ubl = row.attach_ubl.then(|| {
             conn.transaction(|c| documents::e_invoice(c, &system, row.doc_id)).map_err(|e: DomainError| e.to_string())
         });
-        let number = documents::expanded_for(conn, &system, kind, row.doc_id)
-            .ok()
-            .and_then(|d| d["number"].as_str().map(str::to_string))
-            .unwrap_or_else(|| row.doc_id.to_string());
         out.push(Ready { row, number, pdf_markup, ubl });
     }
     Ok(out)
@@ -542,24 +547,8 @@ pub async fn deliver_due(state: &web::Data<AppState>) -> Result<String, String> 
     })
     .await
     .map_err(|e| e.to_string())??;
-    let st = state.clone();
     let base = cfg.retry_base_seconds;
-    let (sent, not) = web::block(move || {
-        st.db.write(&Stats::default(), |c| {
-            let mut n = (0, 0);
-            for (row, o) in &outcomes {
-                if record(c, row, o, base)? {
-                    n.0 += 1;
-                } else {
-                    n.1 += 1;
-                }
-            }
-            Ok(n)
-        })
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e: DomainError| e.to_string())?;
+    let (sent, not) = crate::jobs::record_outcomes(state, outcomes, move |c, (row, o)| record(c, row, o, base)).await?;
     Ok(format!("{sent} sent, {not} not sent"))
 }
 

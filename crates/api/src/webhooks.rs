@@ -665,24 +665,8 @@ pub async fn deliver_due(state: &web::Data<AppState>) -> Result<String, String> 
         let a = send(&client, &cfg, &d).await;
         outcomes.push((d, a));
     }
-    let st = state.clone();
     let base = cfg.retry_base_seconds;
-    let (sent, failed) = web::block(move || {
-        st.db.write(&Stats::default(), |c| {
-            let mut n = (0, 0);
-            for (d, a) in &outcomes {
-                if record(c, d, a, base)? {
-                    n.0 += 1;
-                } else {
-                    n.1 += 1;
-                }
-            }
-            Ok(n)
-        })
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
+    let (sent, failed) = crate::jobs::record_outcomes(state, outcomes, move |c, (d, a)| record(c, d, a, base)).await?;
     Ok(format!("{made} delivery(ies) made, {sent} sent, {failed} failed"))
 }
 

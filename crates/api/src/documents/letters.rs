@@ -1,7 +1,6 @@
 //! A customer's payment reminder: what one confirmed collection run recorded for them
 //! (`POST /collection/run {"confirm": true}`), as JSON or printed from its template.
 
-use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use diesel::dsl::max;
 use diesel::prelude::*;
@@ -11,8 +10,8 @@ use ordo_db::DbConnection;
 use serde::{Deserialize, Serialize};
 use time::Date;
 
-use super::{check_language, fill, negotiate, respond, DocumentKind, Format, TemplateFormat};
-use crate::extract::{json_response, Auth, StrictQuery};
+use super::{json_or_printed, DocumentKind};
+use crate::extract::{Auth, StrictQuery};
 use crate::problem::Problem;
 
 /// An overdue invoice on a reminder.
@@ -128,19 +127,15 @@ pub async fn dunning_letter(
     q: StrictQuery<LetterQuery>,
 ) -> Result<HttpResponse, Problem> {
     let (id, q) = (id.into_inner(), q.0);
-    let format = negotiate(&req, &[Format::Json, Format::Html, Format::Pdf])?;
-    let lang = check_language(q.language)?;
     let as_of = q.as_of;
-    if format == Format::Json {
-        let v = auth.read(move |c, caller| load(c, caller, id, as_of)).await?;
-        return Ok(json_response(StatusCode::OK, &v, None));
-    }
-    let template = if format == Format::Pdf { TemplateFormat::Pdf } else { TemplateFormat::Html };
-    let source = auth
-        .read(move |c, caller| {
-            let letter = ordo_core::util::to_json(&load(c, caller, id, as_of)?);
-            fill(c, caller, DocumentKind::DunningLetter, template, letter, id, lang)
-        })
-        .await?;
-    respond(format, format!("reminder-{id}"), source).await
+    json_or_printed(
+        auth,
+        &req,
+        q.language,
+        DocumentKind::DunningLetter,
+        id,
+        format!("reminder-{id}"),
+        move |c, caller| load(c, caller, id, as_of),
+    )
+    .await
 }

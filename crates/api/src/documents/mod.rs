@@ -129,15 +129,20 @@ impl DocumentKind {
     }
 }
 
-/// Labels of the default templates in English, Polish, Russian and Hebrew (English
-/// for other languages).
-fn labels(kind: DocumentKind, lang: &str) -> Value {
-    let at = match lang {
+/// Which of the (en, pl, ru, he) label texts a language reads (English for others).
+fn label_index(lang: &str) -> usize {
+    match lang {
         "pl" => 1,
         "ru" => 2,
         "he" => 3,
         _ => 0,
-    };
+    }
+}
+
+/// Labels of the default templates in English, Polish, Russian and Hebrew (English
+/// for other languages).
+fn labels(kind: DocumentKind, lang: &str) -> Value {
+    let at = label_index(lang);
     let l = |t: [&str; 4]| Value::String(t[at].to_string());
     const LABELS: &[(&str, [&str; 4])] = &[
         ("date", ["Date", "Data", "Дата", "תאריך"]),
@@ -542,7 +547,7 @@ pub(crate) fn expanded_for(conn: &mut DbConnection, caller: &Caller, kind: Docum
 
 /// A kind's title in a language (`Faktura`).
 pub(crate) fn title(kind: DocumentKind, lang: &str) -> String {
-    labels(kind, lang)["title"].as_str().unwrap_or_default().to_string()
+    kind.title()[label_index(lang)].to_string()
 }
 
 /// Fills the template of `format` for a document the caller may see (404 otherwise):
@@ -783,7 +788,7 @@ pub(crate) fn e_invoice(conn: &mut DbConnection, caller: &Caller, id: i64) -> DR
     ordo_sales_docs::expand::apply(conn, std::slice::from_mut(&mut doc), &[Expand::LinesItem])?;
     let customer = ordo_crm::scope::customer(conn, caller.scope(), doc.customer_id)?.to_model()?;
     let company = crate::company::load(conn)?;
-    ubl::render(conn, caller, &doc, &customer, &company.data)
+    ubl::render(conn, &doc, &customer, &company.data)
 }
 
 fn xml_response(xml: String, number_hint: i64, format: Format) -> HttpResponse {
@@ -819,6 +824,33 @@ async fn document(
             respond(format, format!("{}-{id}", kind.as_str()), source).await
         }
     }
+}
+
+/// A customer's record that is JSON by default and prints from its kind's template
+/// (`text/html`, `application/pdf`) by negotiation: a statement, a payment reminder.
+pub(crate) async fn json_or_printed<T: Serialize + Send + 'static>(
+    auth: Auth,
+    req: &HttpRequest,
+    language: Option<String>,
+    kind: DocumentKind,
+    customer_id: i64,
+    file: String,
+    load: impl FnOnce(&mut DbConnection, &Caller) -> DResult<T> + Send + 'static,
+) -> Result<HttpResponse, Problem> {
+    let format = negotiate(req, &[Format::Json, Format::Html, Format::Pdf])?;
+    let lang = check_language(language)?;
+    if format == Format::Json {
+        let v = auth.read(load).await?;
+        return Ok(json_response(StatusCode::OK, &v, None));
+    }
+    let template = if format == Format::Pdf { TemplateFormat::Pdf } else { TemplateFormat::Html };
+    let source = auth
+        .read(move |c, caller| {
+            let doc = to_json(&load(c, caller)?);
+            fill(c, caller, kind, template, doc, customer_id, lang)
+        })
+        .await?;
+    respond(format, file, source).await
 }
 
 /// Answers a filled template: HTML as it is, PDF typeset on the blocking pool (after

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use diesel::prelude::*;
 use ordo_billing::invoices::{Invoice, InvoiceKind, InvoiceStatus};
-use ordo_core::{Caller, DomainError, FieldError, Result as DResult};
+use ordo_core::{DomainError, FieldError, Result as DResult};
 use ordo_crm::model::{Address, Customer, TaxTreatment};
 use ordo_db::schema::invoices;
 use ordo_db::DbConnection;
@@ -194,13 +194,7 @@ fn missing(company: &CompanyData, customer: &Customer, doc: &Invoice) -> Vec<Fie
 }
 
 /// The UBL 2.1 XML of a posted invoice or credit note (the caller checked the scope).
-pub fn render(
-    conn: &mut DbConnection,
-    _caller: &Caller,
-    doc: &Invoice,
-    customer: &Customer,
-    company: &CompanyData,
-) -> DResult<String> {
+pub fn render(conn: &mut DbConnection, doc: &Invoice, customer: &Customer, company: &CompanyData) -> DResult<String> {
     let gaps = missing(company, customer, doc);
     if !gaps.is_empty() {
         return Err(DomainError::Rule {
