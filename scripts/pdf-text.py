@@ -1,4 +1,5 @@
-"""Prints the text of each page of a PDF as a JSON array (pypdf), for the tests."""
+"""Prints the text of each page of a PDF as a JSON array (pypdf), for the tests;
+with --images, the number of images on each page instead."""
 
 import json
 import sys
@@ -6,4 +7,7 @@ import sys
 import pypdf
 
 reader = pypdf.PdfReader(sys.argv[1])
-print(json.dumps([page.extract_text() for page in reader.pages]))
+if "--images" in sys.argv[2:]:
+    print(json.dumps([len(page.images) for page in reader.pages]))
+else:
+    print(json.dumps([page.extract_text() for page in reader.pages]))

@@ -193,6 +193,17 @@ async fn objects(app: &TestApp, s: &Shared, name: &str) -> (String, Objects) {
             )
             .await),
     );
+    // A file on each kind of record that has attachments.
+    for (kind, path) in [
+        ("customer_file", format!("/api/v1/customers/{customer}/attachments")),
+        ("quotation_file", format!("/api/v1/quotations/{}/attachments", o["quotation"])),
+        ("order_file", format!("/api/v1/sales-orders/{oid}/attachments")),
+        ("blanket_file", format!("/api/v1/blanket-orders/{bid}/attachments")),
+        ("delivery_file", format!("/api/v1/deliveries/{did}/attachments")),
+        ("invoice_file", format!("/api/v1/invoices/{iid}/attachments")),
+    ] {
+        o.insert(kind, id(app.attach(&path, t, &[("kind", "other")], "note.txt", b"a note").await));
+    }
     (token, o)
 }
 
@@ -444,6 +455,15 @@ async fn another_agents_ids_look_missing(app: TestApp) {
                                 "quotations" => Some("quotation_line"),
                                 "sales-orders" => Some("draft_order_line"),
                                 "blanket-orders" => Some("draft_blanket_line"),
+                                _ => None,
+                            },
+                            ("attachments", _) => match segments[0] {
+                                "customers" => Some("customer_file"),
+                                "quotations" => Some("quotation_file"),
+                                "sales-orders" => Some("order_file"),
+                                "blanket-orders" => Some("blanket_file"),
+                                "deliveries" => Some("delivery_file"),
+                                "invoices" => Some("invoice_file"),
                                 _ => None,
                             },
                             ("sales-orders", "id") if about_lines => Some("draft_order"),

@@ -190,5 +190,6 @@ async fn attachments_upload_and_download(app: TestApp) {
     assert_eq!(app.delete(&format!("/api/v1/items/{item}/attachments/{aid}"), t).await.status, 204);
     app.get(&format!("/api/v1/items/{item}/attachments/{aid}"), t).await.problem(404, "not_found");
     assert!(!stored.exists(), "the file goes with its last attachment");
-    app.post("/api/v1/items/999/attachments", t, json!({})).await.problem(415, "unsupported_media_type");
+    app.post("/api/v1/items/999/attachments", t, json!({})).await.problem(404, "not_found");
+    app.post(&format!("/api/v1/items/{item}/attachments"), t, json!({})).await.problem(415, "unsupported_media_type");
 }

@@ -611,6 +611,16 @@ pub fn http_client() -> reqwest::Client {
 
 impl TestApp {
     /// GET with headers, the body as bytes (PDFs and other binary downloads).
+    /// A multipart attachment upload: `fields` (e.g. `kind`) and the file.
+    pub async fn attach(&self, path: &str, token: &str, fields: &[(&str, &str)], name: &str, bytes: &[u8]) -> Resp {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        form = form.part("file", reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_string()));
+        Self::finish(self.client.post(format!("{}{path}", self.base)).bearer_auth(token).multipart(form)).await
+    }
+
     pub async fn get_bytes(&self, path: &str, token: &str, accept: &str) -> (StatusCode, String, Vec<u8>) {
         let r = self
             .client
@@ -661,6 +671,18 @@ pub fn pdf_pages(pdf: &[u8]) -> Vec<String> {
     let file = dir.join("doc.pdf");
     std::fs::write(&file, pdf).unwrap();
     let (ok, out) = run_pyscript("pdf-text.py", &[&file]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok, "pdf-text.py failed: {out}");
+    serde_json::from_str(&out).expect("pdf-text.py prints a JSON array")
+}
+
+/// The number of images on each page of a PDF (pypdf).
+pub fn pdf_images(pdf: &[u8]) -> Vec<usize> {
+    let dir = std::env::temp_dir().join(format!("ordo-pdf-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("doc.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let (ok, out) = run_pyscript("pdf-text.py", &[file.as_path(), std::path::Path::new("--images")]);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(ok, "pdf-text.py failed: {out}");
     serde_json::from_str(&out).expect("pdf-text.py prints a JSON array")

@@ -168,7 +168,11 @@ pub async fn update_customer(
 #[delete("/customers/{id}")]
 pub async fn delete_customer(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let r = auth.write(move |conn, caller| service::delete_customer(conn, caller, id, if_match.0)).await?;
+    let r =
+        crate::attachments::delete_with_files(auth, crate::attachments::Owner::Customer, id, move |conn, caller| {
+            service::delete_customer(conn, caller, id, if_match.0)
+        })
+        .await?;
     Ok(removal_response(r, |c| c.version))
 }
 

@@ -132,7 +132,10 @@ pub async fn update_item(
 #[delete("/items/{id}")]
 pub async fn delete_item(auth: Auth, id: web::Path<i64>, if_match: IfMatch) -> Result<HttpResponse, Problem> {
     let id = id.into_inner();
-    let r = auth.write(move |c, caller| service::delete_item(c, caller, id, if_match.0)).await?;
+    let r = crate::attachments::delete_with_files(auth, crate::attachments::Owner::Item, id, move |c, caller| {
+        service::delete_item(c, caller, id, if_match.0)
+    })
+    .await?;
     Ok(removal_response(r, |i| i.version))
 }
 

@@ -25,7 +25,8 @@ use serde_json::Value;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 use validator::Validate;
 
-use crate::documents::{self, DocumentKind, TemplateFormat};
+use crate::attachments::MailFile;
+use crate::documents::{self, DocumentKind, Print, TemplateFormat};
 use crate::extract::{json_response, Auth, StrictQuery, ValidJson};
 use crate::problem::Problem;
 use crate::AppState;
@@ -34,6 +35,8 @@ use crate::AppState;
 const MAX_ATTEMPTS: i32 = 8;
 /// Messages one job run sends.
 const BATCH: i64 = 20;
+/// Item files one message carries at most.
+const MAX_FILES: usize = 20;
 
 /// How the SMTP connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +90,10 @@ pub struct SendRequest {
     #[validate(length(equal = 2))]
     #[schema(pattern = "^[a-z]{2}$")]
     pub language: Option<String>,
+    /// Attach the files of the document's items flagged `send_with_offers` (brochures,
+    /// specifications, certificates; each file once, at most 20). Default: `true` for a
+    /// quotation, `false` for the other kinds.
+    pub attach_item_documents: Option<bool>,
 }
 
 fn valid_addresses(v: &[String]) -> Result<(), validator::ValidationError> {
@@ -134,6 +141,8 @@ pub struct OutboxMessage {
     pub language: String,
     /// The UBL XML is attached next to the PDF.
     pub attach_ubl: bool,
+    /// The item files mailed next to the document (their display names).
+    pub item_documents: Vec<String>,
     pub status: OutboxStatus,
     pub attempts: i32,
     #[serde(with = "time::serde::rfc3339")]
@@ -174,6 +183,8 @@ struct MessageRow {
     created_by: String,
     created_at: PrimitiveDateTime,
     updated_at: PrimitiveDateTime,
+    /// The files mailed next to the document (JSON `[MailFile]`).
+    extra_attachments: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -185,6 +196,9 @@ struct Recipients {
 impl MessageRow {
     fn kind(&self) -> DocumentKind {
         serde_json::from_value(Value::String(self.doc_kind.clone())).unwrap_or(DocumentKind::Invoice)
+    }
+    fn files(&self) -> Vec<MailFile> {
+        serde_json::from_str(&self.extra_attachments).unwrap_or_default()
     }
     fn to_model(&self) -> OutboxMessage {
         let r: Recipients = serde_json::from_str(&self.recipients).unwrap_or_default();
@@ -198,6 +212,7 @@ impl MessageRow {
             subject: self.subject.clone(),
             language: self.language.clone(),
             attach_ubl: self.attach_ubl,
+            item_documents: self.files().into_iter().map(|f| f.filename).collect(),
             status: match self.status.as_str() {
                 "sent" => OutboxStatus::Sent,
                 "failed" => OutboxStatus::Failed,
@@ -253,6 +268,24 @@ pub fn enqueue(
     if matches!(kind, DocumentKind::Invoice | DocumentKind::CreditNote) && doc["status"] == "draft" {
         return Err(DomainError::rule("not_posted", "a draft is not sent: post it first"));
     }
+    if doc["status"] == "cancelled" {
+        return Err(DomainError::rule("cancelled", format!("a cancelled {} is not sent", kind.as_str())));
+    }
+    // Mailing a draft quotation offers it: the same transition as `POST /quotations/{id}/send`.
+    if kind == DocumentKind::Quotation && doc["status"] == "draft" {
+        ordo_sales_docs::quotations::send(conn, caller, id, None)?;
+    }
+    let files = if req.attach_item_documents.unwrap_or(kind == DocumentKind::Quotation) {
+        let mut items: Vec<i64> =
+            doc["lines"].as_array().into_iter().flatten().filter_map(|l| l["item_id"].as_i64()).collect();
+        items.sort_unstable();
+        items.dedup();
+        let mut files = crate::attachments::offer_files(conn, &items)?;
+        files.truncate(MAX_FILES);
+        files
+    } else {
+        vec![]
+    };
     let customer_id = doc["customer_id"].as_i64().unwrap_or_default();
     let (customer_email, e_invoice): (Option<String>, bool) =
         customers::table.find(customer_id).select((customers::email, customers::e_invoice)).first(conn)?;
@@ -288,6 +321,7 @@ pub fn enqueue(
             email_messages::body.eq(&body),
             email_messages::language.eq(&lang),
             email_messages::attach_ubl.eq(attach_ubl),
+            email_messages::extra_attachments.eq(json_text(&files)),
             email_messages::status.eq("pending"),
             email_messages::attempts.eq(0),
             email_messages::next_attempt_at.eq(ts),
@@ -386,11 +420,11 @@ fn list(conn: &mut DbConnection, caller: &Caller, q: &OutboxQuery, page: &PageRe
 struct Ready {
     row: MessageRow,
     number: String,
-    pdf_markup: Result<String, String>,
+    pdf_markup: Result<documents::Filled, String>,
     ubl: Option<Result<String, String>>,
 }
 
-fn due(conn: &mut DbConnection) -> DResult<Vec<Ready>> {
+fn due(conn: &mut DbConnection, files: &std::path::Path) -> DResult<Vec<Ready>> {
     let rows: Vec<MessageRow> = email_messages::table
         .filter(email_messages::status.eq("pending"))
         .filter(email_messages::next_attempt_at.le(now()))
@@ -402,14 +436,15 @@ fn due(conn: &mut DbConnection) -> DResult<Vec<Ready>> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let kind = row.kind();
-        let lang = Some(row.language.clone());
+        let print =
+            Print { kind, format: TemplateFormat::Pdf, lang: Some(row.language.clone()), files: files.to_path_buf() };
         // Each rendering in its own savepoint: one broken document does not stop the rest.
         // The document is loaded once: its number names the attachments, it fills the PDF.
         let rendered = conn.transaction(|c| {
             let doc = documents::expanded_for(c, &system, kind, row.doc_id)?;
             let number = doc["number"].as_str().map(str::to_string);
             let customer_id = doc["customer_id"].as_i64().unwrap_or_default();
-            documents::fill(c, &system, kind, TemplateFormat::Pdf, doc, customer_id, lang).map(|m| (number, m))
+            documents::fill(c, &system, &print, doc, customer_id).map(|m| (number, m))
         });
         let (number, pdf_markup) = match rendered {
             Ok((number, markup)) => (number, Ok(markup)),
@@ -444,7 +479,7 @@ fn transport(cfg: &SmtpConfig) -> Result<SmtpTransport, String> {
     Ok(builder.build())
 }
 
-fn compose(cfg: &SmtpConfig, m: &Ready) -> Result<Message, String> {
+fn compose(cfg: &SmtpConfig, dir: &std::path::Path, m: &Ready) -> Result<Message, String> {
     let r: Recipients = serde_json::from_str(&m.row.recipients).map_err(|e| e.to_string())?;
     let mut b = Message::builder()
         .from(cfg.from.parse::<Mailbox>().map_err(|e| format!("ORDO_SMTP_FROM: {e}"))?)
@@ -455,8 +490,9 @@ fn compose(cfg: &SmtpConfig, m: &Ready) -> Result<Message, String> {
     for a in &r.cc {
         b = b.cc(a.parse::<Mailbox>().map_err(|e| format!("{a}: {e}"))?);
     }
-    let markup = m.pdf_markup.clone().map_err(|e| format!("rendering the PDF: {e}"))?;
-    let pdf = documents::pdf::typeset(markup).map_err(|e| format!("typesetting the PDF: {e}"))?;
+    let filled = m.pdf_markup.as_ref().map_err(|e| format!("rendering the PDF: {e}"))?;
+    let pdf = documents::pdf::typeset(filled.source.clone(), filled.logo.clone())
+        .map_err(|e| format!("typesetting the PDF: {e}"))?;
     let file = m.number.replace(['/', '\\', '"'], "-");
     let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(m.row.body.clone())).singlepart(
         Attachment::new(format!("{file}.pdf"))
@@ -469,11 +505,22 @@ fn compose(cfg: &SmtpConfig, m: &Ready) -> Result<Message, String> {
                 .body(xml.into_bytes(), ContentType::parse("application/xml").map_err(|e| e.to_string())?),
         );
     }
+    for f in m.row.files() {
+        // A file deleted since the message was queued is left out, not waited for.
+        let Ok(bytes) = std::fs::read(dir.join(&f.sha256)) else {
+            tracing::warn!(message = m.row.id, file = %f.filename, "attachment file gone: not mailed");
+            continue;
+        };
+        let ct = ContentType::parse(&f.content_type)
+            .or_else(|_| ContentType::parse("application/octet-stream"))
+            .map_err(|e| e.to_string())?;
+        parts = parts.singlepart(Attachment::new(f.filename.clone()).body(bytes, ct));
+    }
     b.multipart(parts).map_err(|e| e.to_string())
 }
 
-fn attempt(cfg: &SmtpConfig, smtp: &SmtpTransport, m: &Ready) -> Outcome {
-    let message = match compose(cfg, m) {
+fn attempt(cfg: &SmtpConfig, dir: &std::path::Path, smtp: &SmtpTransport, m: &Ready) -> Outcome {
+    let message = match compose(cfg, dir, m) {
         Ok(msg) => msg,
         // The document cannot be rendered (yet): a template may be fixed; retry.
         Err(e) => return Outcome::Retry(e),
@@ -526,8 +573,9 @@ pub async fn deliver_due(state: &web::Data<AppState>) -> Result<String, String> 
     let Some(cfg) = state.config.smtp.clone() else {
         return Ok("SMTP is not configured: messages stay pending".into());
     };
-    let st = state.clone();
-    let ready = web::block(move || st.db.read(&Stats::default(), due))
+    let (st, dir) = (state.clone(), state.config.attachments_dir.clone());
+    let files = dir.clone();
+    let ready = web::block(move || st.db.read(&Stats::default(), |c| due(c, &files)))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
@@ -540,7 +588,7 @@ pub async fn deliver_due(state: &web::Data<AppState>) -> Result<String, String> 
         Ok(ready
             .into_iter()
             .map(|m| {
-                let o = attempt(&c, &smtp, &m);
+                let o = attempt(&c, &dir, &smtp, &m);
                 (m.row, o)
             })
             .collect())
@@ -576,9 +624,9 @@ async fn send(auth: Auth, kind: DocumentKind, id: i64, req: SendRequest) -> Resu
 }
 
 macro_rules! send_endpoint {
-    ($name:ident, $kind:expr, $op:literal, $path:literal, $summary:literal) => {
+    ($name:ident, $kind:expr, $op:literal, $path:literal, $summary:literal $(, $extra:literal)?) => {
         #[utoipa::path(tag = "documents", operation_id = $op, summary = $summary,
-            description = "Queues the document for mailing as PDF (invoices and credit notes with their UBL XML when the customer has `e_invoice`): `202`, and `GET /outbox?document=` shows the SMTP answers. Recipients default to the document's contact, else the customer's e-mail (422 `to` when neither has one); a draft invoice is 422 `not_posted`. 409 `email_not_configured` without an SMTP server. An agent sends their customers' documents only (404 otherwise).",
+            description = concat!("Queues the document for mailing as PDF (invoices and credit notes with their UBL XML when the customer has `e_invoice`; with `attach_item_documents`, the files of its items flagged `send_with_offers`): `202`, and `GET /outbox?document=` shows the SMTP answers. Recipients default to the document's contact, else the customer's e-mail (422 `to` when neither has one); a draft invoice is 422 `not_posted`, a cancelled document 422 `cancelled`. 409 `email_not_configured` without an SMTP server. An agent sends their customers' documents only (404 otherwise).", $($extra)?),
             params(("id" = i64, Path, description = "Id")),
             request_body(content = SendRequest, description = "Recipients, text and language; `{}` for the defaults"),
             responses((status = 202, description = "Queued", body = OutboxMessage)))]
@@ -609,6 +657,14 @@ send_endpoint!(
     "/blanket-orders/{id}/send",
     "Mail a blanket order"
 );
+send_endpoint!(
+    email_quotation,
+    DocumentKind::Quotation,
+    "emailQuotation",
+    "/quotations/{id}/email",
+    "Mail a quotation with its items' documents",
+    " A quotation goes with its items' `send_with_offers` files unless `attach_item_documents` is `false`; a draft is offered in the same transaction (`draft → sent`, as `POST /quotations/{id}/send`, which only records the state)."
+);
 
 /// Messages in the outbox, newest last: status, attempts, the SMTP answers and the next
 /// retry. An agent sees their customers' messages only.
@@ -622,5 +678,5 @@ pub async fn list_outbox(auth: Auth, q: StrictQuery<OutboxQuery>) -> Result<Http
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(send_invoice).service(send_order).service(send_blanket).service(list_outbox);
+    cfg.service(send_invoice).service(send_order).service(send_blanket).service(email_quotation).service(list_outbox);
 }

@@ -443,6 +443,8 @@ from_standard_code!(
 
 crate::action! {
     /// `draft → sent`: the quotation is offered; from now on it only changes by revision.
+    /// This records the state only; `POST /quotations/{id}/email` mails the quotation (and
+    /// offers a draft in the same step).
     fn send_quotation, tag: "quotations", id: "sendQuotation", path: "/quotations/{id}/send", model: Quotation,
     call: |c, caller, id, if_match| quotations::send(c, caller, id, if_match)
 }

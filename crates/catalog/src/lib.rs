@@ -1,6 +1,5 @@
 //! ordo-catalog: items (what is sold) and the item-group tree.
 
-pub mod attachments;
 pub mod model;
 pub mod repo;
 pub mod service;

@@ -460,7 +460,6 @@ diesel::table! {
 diesel::table! {
     attachments (id) {
         id -> BigInt,
-        item_id -> BigInt,
         kind -> Text,
         filename -> Text,
         content_type -> Text,
@@ -469,6 +468,9 @@ diesel::table! {
         created_by -> Text,
         version -> BigInt,
         created_at -> Timestamp,
+        owner_type -> Text,
+        owner_id -> BigInt,
+        send_with_offers -> Bool,
     }
 }
 
@@ -1352,6 +1354,7 @@ diesel::table! {
         created_by -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        extra_attachments -> Text,
     }
 }
 

@@ -330,12 +330,21 @@ fn check_template(kind: DocumentKind, format: TemplateFormat, body: &str) -> DRe
         "customer": {"name": "Sample"}, "company": {"legal_name": "Sample", "default_language": "en"},
         "lang": "en", "rtl": false, "labels": labels(kind, "en"),
     });
+    // With a logo (a 1×1 PNG), so a template that shows it is typeset too.
+    let logo = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+            .unwrap_or_default()
+    };
+    let mut sample = sample;
+    sample["company"]["logo"] = logo_value(format, "image/png", &logo);
     let out = t.render(sample).map_err(|e| template_error(&e))?;
     if out.len() > MAX_OUTPUT {
         return Err(DomainError::field("body", "too_large", format!("renders more than {MAX_OUTPUT} bytes")));
     }
     if format == TemplateFormat::Pdf {
-        pdf::typeset(out).map_err(|e| DomainError::field("body", "template_error", e))?;
+        pdf::typeset(out, Some(logo)).map_err(|e| DomainError::field("body", "template_error", e))?;
     }
     Ok(())
 }
@@ -550,43 +559,58 @@ pub(crate) fn title(kind: DocumentKind, lang: &str) -> String {
     kind.title()[label_index(lang)].to_string()
 }
 
-/// Fills the template of `format` for a document the caller may see (404 otherwise):
-/// HTML, or the Typst markup of the PDF.
-pub(crate) fn render(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    kind: DocumentKind,
-    format: TemplateFormat,
-    id: i64,
-    lang: Option<String>,
-) -> DResult<String> {
-    let document = expanded_for(conn, caller, kind, id)?;
-    let kind = match (kind, document["kind"].as_str()) {
+/// How to print: the kind, the format, the language (default: the company's) and where
+/// the company's logo file lives.
+pub(crate) struct Print {
+    pub kind: DocumentKind,
+    pub format: TemplateFormat,
+    pub lang: Option<String>,
+    pub files: std::path::PathBuf,
+}
+
+/// A filled template: the HTML, or the Typst markup with the logo it may show.
+pub(crate) struct Filled {
+    pub source: String,
+    pub logo: Option<Vec<u8>>,
+}
+
+/// Where the Typst markup finds the company's logo.
+const LOGO_FILE: &str = "/logo";
+
+/// Fills the template for a document the caller may see (404 otherwise): HTML, or the
+/// Typst markup of the PDF.
+pub(crate) fn render(conn: &mut DbConnection, caller: &Caller, print: Print, id: i64) -> DResult<Filled> {
+    let document = expanded_for(conn, caller, print.kind, id)?;
+    let kind = match (print.kind, document["kind"].as_str()) {
         (DocumentKind::Invoice, Some("credit_note")) => DocumentKind::CreditNote,
         (k, _) => k,
     };
     let customer_id = document["customer_id"].as_i64().unwrap_or_default();
-    fill(conn, caller, kind, format, document, customer_id, lang)
+    fill(conn, caller, &Print { kind, ..print }, document, customer_id)
 }
 
 /// Fills the template of a kind and format with a document the caller may see.
 pub(crate) fn fill(
     conn: &mut DbConnection,
     caller: &Caller,
-    kind: DocumentKind,
-    format: TemplateFormat,
+    print: &Print,
     document: Value,
     customer_id: i64,
-    lang: Option<String>,
-) -> DResult<String> {
+) -> DResult<Filled> {
+    let (kind, format) = (print.kind, print.format);
     let customer = to_json(&ordo_crm::scope::customer(conn, caller.scope(), customer_id)?.to_model()?);
     let company = crate::company::load(conn)?;
-    let lang = lang.unwrap_or_else(|| company.data.default_language.clone());
+    let lang = print.lang.clone().unwrap_or_else(|| company.data.default_language.clone());
     let lang = lang.as_str();
     let body = template_for(conn, kind, format, lang)?;
     let env = environment(UndefinedBehavior::Lenient, format);
     let t = env.template_from_str(&body).map_err(|e| template_error(&e))?;
-    let ctx = json!({"document": document, "customer": customer, "company": company.data, "lang": lang,
+    let logo = crate::attachments::company_logo(conn, &print.files)?;
+    let mut company = to_json(&company.data);
+    if let Some((content_type, bytes)) = &logo {
+        company["logo"] = logo_value(format, content_type, bytes);
+    }
+    let ctx = json!({"document": document, "customer": customer, "company": company, "lang": lang,
         "rtl": matches!(lang, "he" | "ar"), "labels": labels(kind, lang)});
     let out = t.render(ctx).map_err(|e| {
         let at = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
@@ -595,7 +619,21 @@ pub(crate) fn fill(
     if out.len() > MAX_OUTPUT {
         return Err(DomainError::rule("template_error", format!("the document is larger than {MAX_OUTPUT} bytes")));
     }
-    Ok(out)
+    let logo = if format == TemplateFormat::Pdf { logo.map(|(_, b)| b) } else { None };
+    Ok(Filled { source: out, logo })
+}
+
+/// `company.logo` as a template sees it: a `data:` URI for HTML (the page stands
+/// alone), the file Typst reads for PDF.
+fn logo_value(format: TemplateFormat, content_type: &str, bytes: &[u8]) -> Value {
+    match format {
+        TemplateFormat::Html => {
+            use base64::Engine;
+            let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+            json!({"content_type": content_type, "data_uri": format!("data:{content_type};base64,{data}")})
+        }
+        TemplateFormat::Pdf => json!({"content_type": content_type, "file": LOGO_FILE}),
+    }
 }
 
 // ---- endpoints ---------------------------------------------------------------------------------
@@ -605,7 +643,8 @@ pub(crate) fn fill(
 /// `document`, `customer`, `company`, `lang`, `rtl` and `labels` (422 `unknown_variable`), and
 /// render a sample within the work and size limits. `document` is the document as the
 /// API returns it (`GET /invoices/{id}` etc.) with `expanded.customer`, `expanded.contact`
-/// and each line's `item`; `customer` is the Customer. Filters: `money(currency)`,
+/// and each line's `item`; `customer` is the Customer; `company` is the Company, with
+/// `logo` when it has one (`data_uri` in HTML, `file` for Typst's `image` in PDF markup). Filters: `money(currency)`,
 /// `number`, `date_format` (per `lang`).
 #[utoipa::path(tag = "documents", operation_id = "createDocumentTemplate", request_body = TemplateCreate,
     responses((status = 201, description = "Created", body = DocumentTemplate, headers(("ETag" = String), ("Location" = String)))))]
@@ -820,7 +859,9 @@ async fn document(
         }
         Format::Html | Format::Pdf | Format::Json => {
             let template = if format == Format::Pdf { TemplateFormat::Pdf } else { TemplateFormat::Html };
-            let source = auth.read(move |c, caller| render(c, caller, kind, template, id, lang)).await?;
+            let files = auth.db_state().config.attachments_dir.clone();
+            let print = Print { kind, format: template, lang, files };
+            let source = auth.read(move |c, caller| render(c, caller, print, id)).await?;
             respond(format, format!("{}-{id}", kind.as_str()), source).await
         }
     }
@@ -844,10 +885,11 @@ pub(crate) async fn json_or_printed<T: Serialize + Send + 'static>(
         return Ok(json_response(StatusCode::OK, &v, None));
     }
     let template = if format == Format::Pdf { TemplateFormat::Pdf } else { TemplateFormat::Html };
+    let print = Print { kind, format: template, lang, files: auth.db_state().config.attachments_dir.clone() };
     let source = auth
         .read(move |c, caller| {
             let doc = to_json(&load(c, caller)?);
-            fill(c, caller, kind, template, doc, customer_id, lang)
+            fill(c, caller, &print, doc, customer_id)
         })
         .await?;
     respond(format, file, source).await
@@ -855,11 +897,11 @@ pub(crate) async fn json_or_printed<T: Serialize + Send + 'static>(
 
 /// Answers a filled template: HTML as it is, PDF typeset on the blocking pool (after
 /// the database connection went back).
-pub(crate) async fn respond(format: Format, file: String, source: String) -> Result<HttpResponse, Problem> {
+pub(crate) async fn respond(format: Format, file: String, filled: Filled) -> Result<HttpResponse, Problem> {
     if format != Format::Pdf {
-        return Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(source));
+        return Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(filled.source));
     }
-    let pdf = web::block(move || pdf::typeset(source))
+    let pdf = web::block(move || pdf::typeset(filled.source, filled.logo))
         .await
         .map_err(|e| Problem::from(DomainError::Internal(format!("typesetting: {e}"))))?
         .map_err(|e| Problem::from(DomainError::rule("template_error", e)))?;

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use typst::diag::{FileError, FileResult};
 use typst::foundations::{Bytes, Datetime, Duration};
-use typst::syntax::{FileId, Source};
+use typst::syntax::{FileId, Source, VirtualRoot};
 use typst::text::{Font, FontBook};
 use typst::utils::LazyHash;
 use typst::{Library, LibraryExt, World, WorldExt};
@@ -26,6 +26,8 @@ static FONTS: LazyLock<(LazyHash<FontBook>, Vec<Font>)> = LazyLock::new(|| {
 
 struct DocumentWorld {
     main: Source,
+    /// The company's logo at `/logo`, the one file a template may read.
+    logo: Option<Bytes>,
 }
 
 impl World for DocumentWorld {
@@ -45,8 +47,13 @@ impl World for DocumentWorld {
             Err(FileError::AccessDenied)
         }
     }
-    fn file(&self, _id: FileId) -> FileResult<Bytes> {
-        Err(FileError::AccessDenied)
+    fn file(&self, id: FileId) -> FileResult<Bytes> {
+        match &self.logo {
+            Some(logo) if matches!(id.root(), VirtualRoot::Project) && id.vpath().get_without_slash() == "logo" => {
+                Ok(logo.clone())
+            }
+            _ => Err(FileError::AccessDenied),
+        }
     }
     fn font(&self, index: usize) -> Option<Font> {
         FONTS.1.get(index).cloned()
@@ -75,9 +82,10 @@ pub fn literal(text: &str) -> String {
     out
 }
 
-/// Typesets Typst markup to PDF bytes; the first error with its line otherwise.
-pub fn typeset(markup: String) -> Result<Vec<u8>, String> {
-    let world = DocumentWorld { main: Source::detached(markup) };
+/// Typesets Typst markup (with the company's logo, if any, as `/logo`) to PDF bytes;
+/// the first error with its line otherwise.
+pub fn typeset(markup: String, logo: Option<Vec<u8>>) -> Result<Vec<u8>, String> {
+    let world = DocumentWorld { main: Source::detached(markup), logo: logo.map(Bytes::new) };
     let result = typst::compile::<PagedDocument>(&world).output;
     // Typst memoizes across calls; keep what recent documents share (the fonts,
     // the library) and drop the rest, so memory stays flat.
@@ -107,8 +115,21 @@ mod tests {
     #[test]
     fn values_become_inert_string_literals() {
         assert_eq!(literal("a \"b\" \\ #c\n"), "#\"a \\\"b\\\" \\\\ #c\\n\";");
-        let pdf = typeset(format!("= {}.com and {}", literal("#panic()"), literal("שלום"))).unwrap();
+        let pdf = typeset(format!("= {}.com and {}", literal("#panic()"), literal("שלום")), None).unwrap();
         assert!(pdf.starts_with(b"%PDF-"));
-        assert!(typeset("#panic(\"x\")".into()).unwrap_err().contains("line 1"));
+        assert!(typeset("#panic(\"x\")".into(), None).unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn the_logo_is_the_one_file_a_template_reads() {
+        use base64::Engine;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+            .unwrap();
+        assert!(typeset("#image(\"/logo\", height: 1cm)".into(), Some(png.clone())).is_ok());
+        assert!(typeset("#image(\"/logo\")".into(), None).is_err(), "no logo, no file");
+        for other in ["/etc/passwd", "/logo.png", "logo/../x"] {
+            assert!(typeset(format!("#image(\"{other}\")"), Some(png.clone())).is_err(), "{other}");
+        }
     }
 }

@@ -1,0 +1,12 @@
+ALTER TABLE email_messages DROP COLUMN extra_attachments;
+DELETE FROM attachments WHERE owner_type <> 'item';
+DROP INDEX attachments_offers;
+DROP INDEX attachments_sha256;
+DROP INDEX attachments_owner;
+ALTER TABLE attachments ADD COLUMN item_id BIGINT REFERENCES items(id) ON DELETE CASCADE;
+UPDATE attachments SET item_id = owner_id;
+ALTER TABLE attachments ALTER COLUMN item_id SET NOT NULL;
+ALTER TABLE attachments DROP COLUMN owner_type;
+ALTER TABLE attachments DROP COLUMN owner_id;
+ALTER TABLE attachments DROP COLUMN send_with_offers;
+CREATE INDEX attachments_item ON attachments (item_id, id);
