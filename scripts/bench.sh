@@ -22,11 +22,16 @@ export ORDO_ADMIN_USER=admin ORDO_ADMIN_PASSWORD=bench-admin ORDO_DEBUG_HEADERS=
 
 run_backend() {
     local name=$1 url=$2 port=$((20000 + RANDOM % 20000))
+    local smtp_port=$((port + 1))
+    # Mail goes to the SMTP sink ordo-bench starts on smtp_port; webhooks to its HTTP
+    # sink on 127.0.0.1 (so private targets are allowed here).
+    ORDO_SMTP_HOST=127.0.0.1 ORDO_SMTP_PORT=$smtp_port ORDO_SMTP_TLS=none ORDO_SMTP_FROM="Ordo bench <bench@example.com>" \
+    ORDO_WEBHOOK_ALLOW_PRIVATE=1 ORDO_ATTACHMENTS_DIR="$work/files-$name" \
     ORDO_DATABASE_URL="$url" "${CARGO_TARGET_DIR:-target}/release/ordo" serve --bind "127.0.0.1:$port" >"$work/$name.log" 2>&1 &
     server=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
     "${CARGO_TARGET_DIR:-target}/release/ordo-bench" --base "http://127.0.0.1:$port" --backend "$name" --user admin --password bench-admin \
-        --seed "${BENCH_SEED:-10000}" --count "${BENCH_COUNT:-2000}" --concurrency 8 --out "$out" --database-url "$url"
+        --seed "${BENCH_SEED:-10000}" --count "${BENCH_COUNT:-2000}" --concurrency 8 --out "$out" --database-url "$url" --smtp-port "$smtp_port"
     kill "$server"; wait "$server" 2>/dev/null || true
     server=
 }

@@ -5,6 +5,8 @@
 //! Timings are floats on purpose: this crate measures seconds, never money.
 #![allow(clippy::float_arithmetic)]
 
+mod documents;
+
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -21,6 +23,9 @@ struct Args {
     /// The server's database, for seeding history in bulk (the aging report's 100,000
     /// invoices and payments); without it that part is skipped.
     database_url: Option<String>,
+    /// The port of the SMTP sink the bench starts (the server mails through it);
+    /// without it the mail part is skipped.
+    smtp_port: Option<u16>,
 }
 
 fn args() -> Args {
@@ -34,6 +39,7 @@ fn args() -> Args {
         concurrency: 8,
         out: "target/bench/result.json".into(),
         database_url: None,
+        smtp_port: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -48,6 +54,7 @@ fn args() -> Args {
             "--concurrency" => a.concurrency = v.parse().expect("--concurrency N"),
             "--out" => a.out = v,
             "--database-url" => a.database_url = Some(v),
+            "--smtp-port" => a.smtp_port = Some(v.parse().expect("--smtp-port N")),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -111,6 +118,7 @@ async fn run(a: Args) -> Value {
     // so a request after a long pause (bulk seeding) does not meet a closed socket.
     // reqwest is built without a default TLS provider (see the workspace Cargo.toml).
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let smtp = a.smtp_port.map(documents::smtp_sink);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency * 2)
         .pool_idle_timeout(Duration::from_secs(2))
@@ -292,6 +300,7 @@ async fn run(a: Args) -> Value {
     let import = import_prices(&client, &base, &auth, a.seed).await;
     let billing =
         billing(&client, &base, &auth, first_item, a.count / 4, a.concurrency, a.database_url.as_deref()).await;
+    let documents = documents::documents(&client, &base, &auth, first_item, a.concurrency, smtp.as_deref()).await;
     json!({
         "seed": {"customers": a.seed, "items": a.seed, "seconds": seed_seconds, "item_prices": prices,
                  "create_customer": seeded_customers, "create_item": seeded_items},
@@ -310,6 +319,7 @@ async fn run(a: Args) -> Value {
         "fulfillment": fulfillment,
         "import": import,
         "billing": billing,
+        "documents": documents,
     })
 }
 

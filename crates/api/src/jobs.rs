@@ -45,6 +45,16 @@ fn execute(state: &AppState, name: &str) -> Result<String, String> {
     .map_err(|e| e.to_string())
 }
 
+/// A delivery's attempt log with one more attempt, as stored JSON: the last 20 kept.
+pub(crate) fn log_with<T: serde::Serialize + serde::de::DeserializeOwned>(stored: &str, attempt: T) -> String {
+    let mut log: Vec<T> = serde_json::from_str(stored).unwrap_or_default();
+    log.push(attempt);
+    if log.len() > 20 {
+        log.drain(..log.len() - 20);
+    }
+    ordo_core::util::json_text(&log)
+}
+
 /// Records the outcomes of a delivery run (webhooks, mail) in one write transaction:
 /// how many were accepted and how many not.
 pub async fn record_outcomes<T: Send + 'static>(

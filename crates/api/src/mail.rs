@@ -538,11 +538,7 @@ fn record(conn: &mut DbConnection, m: &MessageRow, outcome: &Outcome, retry_base
         Outcome::Accepted(a) => (true, a.clone()),
         Outcome::Retry(a) | Outcome::Permanent(a) => (false, a.clone()),
     };
-    let mut log: Vec<MailAttempt> = serde_json::from_str(&m.log).unwrap_or_default();
-    log.push(MailAttempt { at: ts.assume_utc(), accepted, answer: answer.clone() });
-    if log.len() > 20 {
-        log.drain(..log.len() - 20);
-    }
+    let log = crate::jobs::log_with(&m.log, MailAttempt { at: ts.assume_utc(), accepted, answer: answer.clone() });
     let attempts = m.attempts + 1;
     let (status, next) = match outcome {
         Outcome::Accepted(_) => ("sent", ts),
@@ -559,7 +555,7 @@ fn record(conn: &mut DbConnection, m: &MessageRow, outcome: &Outcome, retry_base
             email_messages::attempts.eq(attempts),
             email_messages::next_attempt_at.eq(next),
             email_messages::last_answer.eq(Some(answer)),
-            email_messages::log.eq(json_text(&log)),
+            email_messages::log.eq(&log),
             email_messages::sent_at.eq(accepted.then_some(ts)),
             email_messages::updated_at.eq(ts),
         ))

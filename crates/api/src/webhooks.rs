@@ -576,11 +576,7 @@ async fn send(client: &reqwest::Client, cfg: &WebhookConfig, d: &Due) -> Webhook
 /// Records an attempt: delivered, due again after the backoff, or failed for good (which
 /// disables the subscription with the reason).
 fn record(conn: &mut DbConnection, d: &Due, a: &WebhookAttempt, retry_base: i64) -> DResult<bool> {
-    let mut log: Vec<WebhookAttempt> = serde_json::from_str(&d.delivery.log).unwrap_or_default();
-    log.push(a.clone());
-    if log.len() > 20 {
-        log.drain(..log.len() - 20);
-    }
+    let log = crate::jobs::log_with(&d.delivery.log, a.clone());
     let attempts = d.delivery.attempts + 1;
     let ts = now();
     let ok = a.error.is_none();
@@ -599,7 +595,7 @@ fn record(conn: &mut DbConnection, d: &Due, a: &WebhookAttempt, retry_base: i64)
             webhook_deliveries::next_attempt_at.eq(next),
             webhook_deliveries::last_status_code.eq(a.status_code),
             webhook_deliveries::last_error.eq(a.error.clone()),
-            webhook_deliveries::log.eq(ordo_core::util::json_text(&log)),
+            webhook_deliveries::log.eq(&log),
             webhook_deliveries::delivered_at.eq(ok.then_some(ts)),
             webhook_deliveries::updated_at.eq(ts),
         ))
