@@ -29,6 +29,8 @@ use crate::problem::Problem;
 use crate::AppState;
 
 const AUDIT: &str = "attachment";
+/// The largest logo (it is inlined into every HTML document).
+const MAX_LOGO_BYTES: i64 = 512 * 1024;
 
 /// What a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -38,8 +40,8 @@ pub enum AttachmentKind {
     Brochure,
     Specification,
     Certificate,
-    /// The company's logo (on `/company/attachments` only; PNG, JPEG or GIF): the newest
-    /// one is printed on every document.
+    /// The company's logo (on `/company/attachments` only; PNG, JPEG or GIF, at most
+    /// 512 KiB): the newest one is printed on every document.
     Logo,
     Other,
 }
@@ -225,10 +227,10 @@ fn clean_filename(name: &str) -> String {
 /// `Content-Disposition` for a name in any script (RFC 6266: an ASCII fallback and the
 /// UTF-8 name percent-encoded), so `oferta_żółw.pdf` is a valid header.
 pub(crate) fn disposition(kind: &str, filename: &str) -> String {
+    // The fallback is a quoted-string: printable ASCII, no quote, no backslash.
     let ascii: String = filename
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' })
-        .filter(|c| *c != '\\')
+        .map(|c| if (c.is_ascii_graphic() || c == ' ') && c != '"' && c != '\\' { c } else { '_' })
         .collect();
     let mut encoded = String::new();
     for b in filename.bytes() {
@@ -305,13 +307,18 @@ pub struct AttachmentPatch {
 
 /// Rules no single field states: a logo is the company's and an image; only an item's
 /// files go along with offers.
-fn check_rules(owner: Owner, kind: AttachmentKind, content_type: &str, send_with_offers: bool) -> DResult<()> {
+fn check_rules(owner: Owner, kind: AttachmentKind, file: (&str, i64), send_with_offers: bool) -> DResult<()> {
+    let (content_type, size) = file;
     let mut errors = vec![];
     if kind == AttachmentKind::Logo && owner != Owner::Company {
         errors.push(FieldError::new("kind", "invalid", "a logo belongs to the company (/company/attachments)"));
     }
     if kind == AttachmentKind::Logo && !matches!(content_type, "image/png" | "image/jpeg" | "image/gif") {
         errors.push(FieldError::new("file", "invalid", "a logo is a PNG, JPEG or GIF image"));
+    }
+    // Every HTML document carries the logo inline: keep it small.
+    if kind == AttachmentKind::Logo && size > MAX_LOGO_BYTES {
+        errors.push(FieldError::new("file", "too_large", format!("a logo is at most {MAX_LOGO_BYTES} bytes")));
     }
     if send_with_offers && owner != Owner::Item {
         errors.push(FieldError::new("send_with_offers", "invalid", "only an item's files go along with offers"));
@@ -337,7 +344,7 @@ fn update(
     let before = row.to_model();
     let kind = p.kind.unwrap_or(before.kind);
     let offers = p.send_with_offers.unwrap_or(before.send_with_offers);
-    check_rules(owner, kind, &before.content_type, offers)?;
+    check_rules(owner, kind, (&before.content_type, before.size), offers)?;
     let filename = p.filename.as_deref().map(clean_filename).unwrap_or_else(|| before.filename.clone());
     let row: AttachmentRow = diesel::update(attachments::table.find(id))
         .set((
@@ -602,7 +609,7 @@ async fn upload(
     }
     let (kind, filename, bytes, send_with_offers) = read_form(payload, state.config.attachment_max_bytes).await?;
     let content_type = sniff(&bytes).to_string();
-    check_rules(owner, kind, &content_type, send_with_offers)?;
+    check_rules(owner, kind, (&content_type, bytes.len() as i64), send_with_offers)?;
     let sha = format!("{:x}", Sha256::digest(&bytes));
     remember_body(&req, format!("{}:{sha}:{send_with_offers}", kind.as_str()).as_bytes());
     let dir = state.config.attachments_dir.clone();
@@ -696,7 +703,7 @@ macro_rules! attachment_routes {
             use super::*;
 
             #[utoipa::path(tag = $tag, operation_id = $up, summary = concat!("Attach a file to ", $noun),
-                description = "Multipart: `kind`, `file` and (items only) `send_with_offers`. The content type is sniffed from the bytes; the file name is kept for display only. 413 above the configured size; a logo is the company's and a PNG, JPEG or GIF image (422). The record's write right and scope apply (404 for a record the caller cannot see).",
+                description = "Multipart: `kind`, `file` and (items only) `send_with_offers`. The content type is sniffed from the bytes; the file name is kept for display only. 413 above the configured size; a logo is the company's and a PNG, JPEG or GIF image of at most 512 KiB (422). The record's write right and scope apply (404 for a record the caller cannot see).",
                 params($($idp)*),
                 request_body(content = AttachmentUpload, content_type = "multipart/form-data"),
                 responses((status = 201, description = "Stored", body = Attachment, headers(("Location" = String)))))]
@@ -933,4 +940,38 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     delivery::routes(cfg);
     invoice::routes(cfg);
     company::routes(cfg);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(r: DResult<()>) -> Vec<String> {
+        match r {
+            Err(DomainError::Validation(e)) => e.into_iter().map(|f| f.field).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rules_no_single_field_states() {
+        assert!(check_rules(Owner::Company, AttachmentKind::Logo, ("image/png", 1000), false).is_ok());
+        assert_eq!(
+            fields(check_rules(Owner::Company, AttachmentKind::Logo, ("image/png", MAX_LOGO_BYTES + 1), false)),
+            ["file"]
+        );
+        assert_eq!(
+            fields(check_rules(Owner::Customer, AttachmentKind::Logo, ("text/plain", 10), true)),
+            ["kind", "file", "send_with_offers"]
+        );
+        assert!(check_rules(Owner::Item, AttachmentKind::Brochure, ("application/pdf", 10), true).is_ok());
+    }
+
+    #[test]
+    fn download_names_in_any_script() {
+        assert_eq!(
+            disposition("attachment", "umowa żółta \"x\".pdf"),
+            "attachment; filename=\"umowa ___ta _x_.pdf\"; filename*=UTF-8''umowa%20%C5%BC%C3%B3%C5%82ta%20%22x%22.pdf"
+        );
+    }
 }
