@@ -31,13 +31,16 @@ async fn attachments_follow_their_records(app: TestApp) {
 
     // A name in Polish survives into the download header (RFC 6266), not a 500.
     let contract = b"%PDF-1.4 contract".to_vec();
-    let a = ok(app.attach(&files, &anna, &[("kind", "other")], "umowa żółta.pdf", &contract).await);
+    let created = app.attach(&files, &anna, &[("kind", "other")], "umowa żółta.pdf", &contract).await;
+    let location = created.header("location");
+    let a = ok(created);
     assert_eq!((a["owner_type"].as_str(), a["owner_id"].as_i64()), (Some("customer"), Some(customer)));
     assert_eq!(
         (a["filename"].as_str(), a["content_type"].as_str()),
         (Some("umowa żółta.pdf"), Some("application/pdf"))
     );
     let aid = a["id"].as_i64().unwrap();
+    assert_eq!(location, Some(format!("{files}/{aid}")));
     let (status, ct, bytes) = app.get_bytes(&format!("{files}/{aid}"), &anna, "*/*").await;
     assert_eq!((status.as_u16(), ct.as_str(), bytes), (200, "application/pdf", contract.clone()));
     let got = app.client.get(format!("{}{files}/{aid}", app.base)).bearer_auth(&anna).send().await.unwrap();
@@ -123,7 +126,10 @@ async fn attachments_follow_their_records(app: TestApp) {
     app.attach("/api/v1/company/attachments", &anna, &[("kind", "logo")], "logo.png", &png())
         .await
         .problem(403, "forbidden");
-    ok(app.attach("/api/v1/company/attachments", t, &[("kind", "logo")], "logo.png", &png()).await);
+    let logo = app.attach("/api/v1/company/attachments", t, &[("kind", "logo")], "logo.png", &png()).await;
+    let location = logo.header("location");
+    let logo_id = ok(logo)["id"].as_i64().unwrap();
+    assert_eq!(location, Some(format!("/api/v1/company/attachments/{logo_id}")));
     assert_eq!(ok(app.get("/api/v1/company/attachments", &anna).await)["data"].as_array().unwrap().len(), 1);
     let (status, _, html) = app.get_bytes(&format!("/api/v1/quotations/{q}/document"), &anna, "text/html").await;
     assert_eq!(status, 200);

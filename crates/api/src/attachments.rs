@@ -360,34 +360,35 @@ fn update(
     Ok(after)
 }
 
-/// Deletes the record; returns whether another attachment still uses the same bytes.
-fn remove(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    owner: Owner,
-    owner_id: i64,
-    id: i64,
-) -> DResult<(Attachment, bool)> {
-    owner.check(conn, caller, owner_id, true)?;
-    let a = find(conn, owner, owner_id, id)?.to_model();
-    diesel::delete(attachments::table.find(id)).execute(conn)?;
-    let shared: i64 = attachments::table.filter(attachments::sha256.eq(&a.sha256)).count().get_result(conn)?;
-    audit::record(conn, caller, AUDIT, id, "delete", &to_json(&a))?;
-    Ok((a, shared > 0))
-}
-
-/// Removes the attachment records of a record being deleted (an item, a customer);
-/// returns the files no other attachment shares, for the caller to remove after commit.
-fn remove_all(conn: &mut DbConnection, owner: Owner, owner_id: i64) -> DResult<Vec<String>> {
-    let of_owner = attachments::owner_type.eq(owner.as_str()).and(attachments::owner_id.eq(owner_id));
-    let shas: Vec<String> = attachments::table.filter(of_owner).select(attachments::sha256).load(conn)?;
+/// Of the files of deleted attachments, those no attachment names any more (for the
+/// caller to remove after commit: records share bytes by sha256).
+fn unshared(conn: &mut DbConnection, shas: Vec<String>) -> DResult<Vec<String>> {
     if shas.is_empty() {
-        return Ok(vec![]);
+        return Ok(shas);
     }
-    diesel::delete(attachments::table.filter(of_owner)).execute(conn)?;
     let still: Vec<String> =
         attachments::table.filter(attachments::sha256.eq_any(&shas)).select(attachments::sha256).load(conn)?;
     Ok(shas.into_iter().filter(|s| !still.contains(s)).collect())
+}
+
+/// Deletes the record; returns the file to remove when no other attachment shares it.
+fn remove(conn: &mut DbConnection, caller: &Caller, owner: Owner, owner_id: i64, id: i64) -> DResult<Vec<String>> {
+    owner.check(conn, caller, owner_id, true)?;
+    let a = find(conn, owner, owner_id, id)?.to_model();
+    diesel::delete(attachments::table.find(id)).execute(conn)?;
+    audit::record(conn, caller, AUDIT, id, "delete", &to_json(&a))?;
+    unshared(conn, vec![a.sha256])
+}
+
+/// Removes the attachment records of a record being deleted (an item, a customer);
+/// returns the files no other attachment shares.
+fn remove_all(conn: &mut DbConnection, owner: Owner, owner_id: i64) -> DResult<Vec<String>> {
+    let of_owner = attachments::owner_type.eq(owner.as_str()).and(attachments::owner_id.eq(owner_id));
+    let shas: Vec<String> = attachments::table.filter(of_owner).select(attachments::sha256).load(conn)?;
+    if !shas.is_empty() {
+        diesel::delete(attachments::table.filter(of_owner)).execute(conn)?;
+    }
+    unshared(conn, shas)
 }
 
 /// Deletes a record (an item, a customer) through `delete`; when it is really deleted
@@ -429,7 +430,7 @@ async fn forget_files(dir: PathBuf, shas: Vec<String>) {
 pub(crate) fn company_logo(conn: &mut DbConnection, dir: &Path) -> DResult<Option<(String, Vec<u8>)>> {
     let logo: Option<(String, String)> = attachments::table
         .filter(attachments::owner_type.eq(Owner::Company.as_str()))
-        .filter(attachments::kind.eq("logo"))
+        .filter(attachments::kind.eq(AttachmentKind::Logo.as_str()))
         .order(attachments::id.desc())
         .select((attachments::content_type, attachments::sha256))
         .first(conn)
@@ -499,24 +500,6 @@ fn store(dir: &Path, sha: &str, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, &target)
-}
-
-fn base(owner: Owner, owner_id: i64) -> String {
-    match owner {
-        Owner::Company => "/api/v1/company/attachments".into(),
-        o => {
-            let collection = match o {
-                Owner::Item => "items",
-                Owner::Customer => "customers",
-                Owner::Quotation => "quotations",
-                Owner::SalesOrder => "sales-orders",
-                Owner::BlanketOrder => "blanket-orders",
-                Owner::Delivery => "deliveries",
-                _ => "invoices",
-            };
-            format!("/api/v1/{collection}/{owner_id}/attachments")
-        }
-    }
 }
 
 /// Reads the multipart form: every failing field at once, the file within the limit.
@@ -619,13 +602,12 @@ async fn upload(
         Problem::internal()
     })?;
     let stored = StoredFile { kind, filename, content_type, size, sha256: sha, send_with_offers };
+    // The new file lives under the collection it was posted to.
+    let here = req.path().trim_end_matches('/').to_string();
     auth.post(
         StatusCode::CREATED,
         move |c, caller| create(c, caller, owner, owner_id, stored),
-        |v| ReplyMeta {
-            location: Some(format!("{}/{}", base(v.owner_type, v.owner_id), v.id)),
-            version: Some(v.version),
-        },
+        move |v| ReplyMeta { location: Some(format!("{here}/{}", v.id)), version: Some(v.version) },
     )
     .await
 }
@@ -654,10 +636,8 @@ async fn delete_one(
     (owner, owner_id, id): (Owner, i64, i64),
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let (a, shared) = auth.write(move |c, caller| remove(c, caller, owner, owner_id, id)).await?;
-    if !shared {
-        forget_files(state.config.attachments_dir.clone(), vec![a.sha256]).await;
-    }
+    let files = auth.write(move |c, caller| remove(c, caller, owner, owner_id, id)).await?;
+    forget_files(state.config.attachments_dir.clone(), files).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -391,7 +391,6 @@ pub async fn customer_statement(
         q.language,
         crate::documents::DocumentKind::Statement,
         id,
-        format!("statement-{id}"),
         move |c, caller| receivables::statement(c, caller, id, query, base),
     )
     .await

@@ -284,15 +284,7 @@ pub async fn delivery_document(
     id: web::Path<i64>,
     q: crate::extract::StrictQuery<crate::documents::DocumentQuery>,
 ) -> Result<HttpResponse, Problem> {
-    use crate::documents::{DocumentKind, Format, Print, TemplateFormat};
-    let format = crate::documents::negotiate(&req, &[Format::Html, Format::Pdf])?;
-    let lang = crate::documents::check_language(q.0.language)?;
-    let id = id.into_inner();
-    let template = if format == Format::Pdf { TemplateFormat::Pdf } else { TemplateFormat::Html };
-    let files = auth.db_state().config.attachments_dir.clone();
-    let print = Print { kind: DocumentKind::DeliveryNote, format: template, lang, files };
-    let source = auth.read(move |c, caller| crate::documents::render(c, caller, print, id)).await?;
-    crate::documents::respond(format, format!("delivery-{id}"), source).await
+    crate::documents::document(auth, req, crate::documents::DocumentKind::DeliveryNote, id.into_inner(), q.0).await
 }
 
 crate::history_endpoint! {

@@ -128,14 +128,8 @@ pub async fn dunning_letter(
 ) -> Result<HttpResponse, Problem> {
     let (id, q) = (id.into_inner(), q.0);
     let as_of = q.as_of;
-    json_or_printed(
-        auth,
-        &req,
-        q.language,
-        DocumentKind::DunningLetter,
-        id,
-        format!("reminder-{id}"),
-        move |c, caller| load(c, caller, id, as_of),
-    )
+    json_or_printed(auth, &req, q.language, DocumentKind::DunningLetter, id, move |c, caller| {
+        load(c, caller, id, as_of)
+    })
     .await
 }

@@ -112,6 +112,14 @@ impl DocumentKind {
             Self::DunningLetter => "dunning_letter",
         }
     }
+    /// The name of a printed file of the kind: `{stem}-{id}.pdf`.
+    fn file_stem(&self) -> &'static str {
+        match self {
+            Self::DeliveryNote => "delivery",
+            Self::DunningLetter => "reminder",
+            k => k.as_str(),
+        }
+    }
     /// The document's title: (en, pl, ru, he).
     fn title(&self) -> [&'static str; 4] {
         match self {
@@ -331,12 +339,7 @@ fn check_template(kind: DocumentKind, format: TemplateFormat, body: &str) -> DRe
         "lang": "en", "rtl": false, "labels": labels(kind, "en"),
     });
     // With a logo (a 1×1 PNG), so a template that shows it is typeset too.
-    let logo = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD
-            .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
-            .unwrap_or_default()
-    };
+    let logo = pdf::sample_logo();
     let mut sample = sample;
     sample["company"]["logo"] = logo_value(format, "image/png", &logo);
     let out = t.render(sample).map_err(|e| template_error(&e))?;
@@ -566,6 +569,14 @@ pub(crate) struct Print {
     pub format: TemplateFormat,
     pub lang: Option<String>,
     pub files: std::path::PathBuf,
+}
+
+impl Print {
+    /// Printing in a negotiated format (HTML or PDF) for a request.
+    fn negotiated(auth: &Auth, kind: DocumentKind, format: Format, lang: Option<String>) -> Self {
+        let format = if format == Format::Pdf { TemplateFormat::Pdf } else { TemplateFormat::Html };
+        Print { kind, format, lang, files: auth.db_state().config.attachments_dir.clone() }
+    }
 }
 
 /// A filled template: the HTML, or the Typst markup with the logo it may show.
@@ -838,7 +849,7 @@ fn xml_response(xml: String, number_hint: i64, format: Format) -> HttpResponse {
 }
 
 /// Answers by content negotiation among the formats of the kind.
-async fn document(
+pub(crate) async fn document(
     auth: Auth,
     req: HttpRequest,
     kind: DocumentKind,
@@ -858,11 +869,9 @@ async fn document(
             Ok(xml_response(xml, id, format))
         }
         Format::Html | Format::Pdf | Format::Json => {
-            let template = if format == Format::Pdf { TemplateFormat::Pdf } else { TemplateFormat::Html };
-            let files = auth.db_state().config.attachments_dir.clone();
-            let print = Print { kind, format: template, lang, files };
+            let print = Print::negotiated(&auth, kind, format, lang);
             let source = auth.read(move |c, caller| render(c, caller, print, id)).await?;
-            respond(format, format!("{}-{id}", kind.as_str()), source).await
+            respond(format, format!("{}-{id}", kind.file_stem()), source).await
         }
     }
 }
@@ -875,7 +884,6 @@ pub(crate) async fn json_or_printed<T: Serialize + Send + 'static>(
     language: Option<String>,
     kind: DocumentKind,
     customer_id: i64,
-    file: String,
     load: impl FnOnce(&mut DbConnection, &Caller) -> DResult<T> + Send + 'static,
 ) -> Result<HttpResponse, Problem> {
     let format = negotiate(req, &[Format::Json, Format::Html, Format::Pdf])?;
@@ -884,15 +892,14 @@ pub(crate) async fn json_or_printed<T: Serialize + Send + 'static>(
         let v = auth.read(load).await?;
         return Ok(json_response(StatusCode::OK, &v, None));
     }
-    let template = if format == Format::Pdf { TemplateFormat::Pdf } else { TemplateFormat::Html };
-    let print = Print { kind, format: template, lang, files: auth.db_state().config.attachments_dir.clone() };
+    let print = Print::negotiated(&auth, kind, format, lang);
     let source = auth
         .read(move |c, caller| {
             let doc = to_json(&load(c, caller)?);
             fill(c, caller, &print, doc, customer_id)
         })
         .await?;
-    respond(format, file, source).await
+    respond(format, format!("{}-{customer_id}", kind.file_stem()), source).await
 }
 
 /// Answers a filled template: HTML as it is, PDF typeset on the blocking pool (after

@@ -63,6 +63,14 @@ impl World for DocumentWorld {
     }
 }
 
+/// A 1×1 PNG: the logo a stored template is tried with.
+pub fn sample_logo() -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+        .unwrap_or_default()
+}
+
 /// A value as a Typst string literal in markup (`#"..."`), ended by `;` so that
 /// text right after it is not read as a method call.
 pub fn literal(text: &str) -> String {
@@ -122,10 +130,7 @@ mod tests {
 
     #[test]
     fn the_logo_is_the_one_file_a_template_reads() {
-        use base64::Engine;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
-            .unwrap();
+        let png = sample_logo();
         assert!(typeset("#image(\"/logo\", height: 1cm)".into(), Some(png.clone())).is_ok());
         assert!(typeset("#image(\"/logo\")".into(), None).is_err(), "no logo, no file");
         for other in ["/etc/passwd", "/logo.png", "logo/../x"] {
