@@ -4,14 +4,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, put, HttpResponse};
-use diesel::prelude::*;
-use ordo_core::time_util::now;
-use ordo_core::util::{check_version, to_json};
 use ordo_core::{Caller, DomainError, Permission, Result as DResult};
 use ordo_crm::model::Address;
-use ordo_db::audit;
-use ordo_db::schema::company_settings;
-use ordo_db::DbConnection;
+use ordo_db::{settings, DbConnection};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use validator::Validate;
@@ -115,19 +110,12 @@ pub struct Company {
 }
 
 pub fn load(conn: &mut DbConnection) -> DResult<Company> {
-    let (data, version, updated_at): (String, i64, time::PrimitiveDateTime) = company_settings::table
-        .find(1)
-        .select((company_settings::data, company_settings::version, company_settings::updated_at))
-        .first(conn)?;
-    let data = serde_json::from_str(&data).map_err(|e| DomainError::Internal(format!("company settings: {e}")))?;
-    Ok(Company { data, version, updated_at: updated_at.assume_utc() })
+    let s = settings::load::<CompanyData>(conn, settings::COMPANY)?;
+    Ok(Company { data: s.data, version: s.version, updated_at: s.updated_at })
 }
 
 fn update(conn: &mut DbConnection, caller: &Caller, if_match: Option<i64>, next: CompanyData) -> DResult<Company> {
     caller.require(Permission::SalesSetupWrite)?;
-    ordo_db::lock::rows(conn, "company_settings", &[1])?;
-    let current = load(conn)?;
-    check_version(if_match, current.version)?;
     if !next.default_language.chars().all(|c| c.is_ascii_lowercase()) {
         return Err(DomainError::field("default_language", "invalid", "two lower-case letters (ISO 639-1)"));
     }
@@ -138,24 +126,8 @@ fn update(conn: &mut DbConnection, caller: &Caller, if_match: Option<i64>, next:
             "an electronic address needs its scheme, and back",
         ));
     }
-    let ts = now();
-    let n = diesel::update(
-        company_settings::table
-            .filter(company_settings::id.eq(1))
-            .filter(company_settings::version.eq(current.version)),
-    )
-    .set((
-        company_settings::data.eq(ordo_core::util::json_text(&next)),
-        company_settings::version.eq(current.version + 1),
-        company_settings::updated_at.eq(ts),
-    ))
-    .execute(conn)?;
-    if n == 0 {
-        return Err(DomainError::stale_version(current.version));
-    }
-    let after = Company { data: next, version: current.version + 1, updated_at: ts.assume_utc() };
-    audit::record(conn, caller, "company", 1, "update", &audit::diff(&to_json(&current.data), &to_json(&after.data)))?;
-    Ok(after)
+    let s = settings::save(conn, caller, settings::COMPANY, "company", if_match, next)?;
+    Ok(Company { data: s.data, version: s.version, updated_at: s.updated_at })
 }
 
 /// The company as documents print it (any signed-in caller).

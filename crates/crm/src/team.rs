@@ -4,11 +4,10 @@
 
 use diesel::prelude::*;
 use ordo_core::{Caller, Currency, DomainError, Money, Permission, Rate, Result};
-use ordo_db::crud::Record;
 use ordo_db::schema::{campaigns, customer_groups, sales_partners, sales_persons, territories, users};
 use ordo_db::DbConnection;
 use serde::{Deserialize, Serialize};
-use time::{Date, OffsetDateTime, PrimitiveDateTime};
+use time::{Date, PrimitiveDateTime};
 use validator::Validate;
 
 pub(crate) fn read(caller: &Caller) -> Result<()> {
@@ -41,56 +40,6 @@ fn no_cycle(
     Ok(())
 }
 
-/// id, version and timestamps around a create shape: the read model of every
-/// resource in this module.
-macro_rules! stored_model {
-    ($model:ident, $create:ty, $doc:literal) => {
-        #[doc = $doc]
-        #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-        pub struct $model {
-            pub id: i64,
-            #[serde(flatten)]
-            pub data: $create,
-            pub version: i64,
-            #[serde(with = "time::serde::rfc3339")]
-            pub created_at: OffsetDateTime,
-            #[serde(with = "time::serde::rfc3339")]
-            pub updated_at: OffsetDateTime,
-        }
-    };
-}
-
-/// Implements `Record` for a row: how a create shape becomes a row (all columns) and back.
-macro_rules! record {
-    ($row:ident, $create:ty, $model:ident,
-     from |$c:ident, $id:ident, $version:ident, $created:ident| $to_row:expr,
-     to |$r:ident| $to_create:expr) => {
-        impl Record for $row {
-            type Create = $create;
-            type Model = $model;
-            fn from_create($id: i64, $c: &$create, $version: i64, $created: PrimitiveDateTime) -> Self {
-                $to_row
-            }
-            fn to_create(&self) -> Result<$create> {
-                let $r = self;
-                Ok($to_create)
-            }
-            fn to_model(&self) -> Result<$model> {
-                Ok($model {
-                    id: self.id,
-                    data: self.to_create()?,
-                    version: self.version,
-                    created_at: self.created_at.assume_utc(),
-                    updated_at: self.updated_at.assume_utc(),
-                })
-            }
-            fn version(&self) -> i64 {
-                self.version
-            }
-        }
-    };
-}
-
 // ---- territories ----------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
@@ -103,7 +52,7 @@ pub struct TerritoryCreate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<i64>,
 }
-stored_model!(Territory, TerritoryCreate, "A sales territory.");
+ordo_db::stored_model!(Territory, TerritoryCreate, "A sales territory.");
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = territories, treat_none_as_null = true)]
@@ -116,7 +65,7 @@ pub struct TerritoryRow {
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
 }
-record!(
+ordo_db::record!(
     TerritoryRow,
     TerritoryCreate,
     Territory,
@@ -173,7 +122,7 @@ pub struct CustomerGroupCreate {
     #[schema(max_length = 1000)]
     pub description: Option<String>,
 }
-stored_model!(CustomerGroup, CustomerGroupCreate, "A customer group (segment), e.g. \"wholesale\".");
+ordo_db::stored_model!(CustomerGroup, CustomerGroupCreate, "A customer group (segment), e.g. \"wholesale\".");
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = customer_groups, treat_none_as_null = true)]
@@ -186,7 +135,7 @@ pub struct CustomerGroupRow {
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
 }
-record!(
+ordo_db::record!(
     CustomerGroupRow,
     CustomerGroupCreate,
     CustomerGroup,
@@ -236,7 +185,7 @@ pub struct SalesPersonCreate {
     #[serde(default = "yes")]
     pub active: bool,
 }
-stored_model!(SalesPerson, SalesPersonCreate, "A member of the sales team.");
+ordo_db::stored_model!(SalesPerson, SalesPersonCreate, "A member of the sales team.");
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = sales_persons, treat_none_as_null = true)]
@@ -252,7 +201,7 @@ pub struct SalesPersonRow {
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
 }
-record!(
+ordo_db::record!(
     SalesPersonRow,
     SalesPersonCreate,
     SalesPerson,
@@ -345,7 +294,7 @@ pub struct SalesPartnerCreate {
     #[serde(default = "yes")]
     pub active: bool,
 }
-stored_model!(SalesPartner, SalesPartnerCreate, "An external reseller who sells on commission.");
+ordo_db::stored_model!(SalesPartner, SalesPartnerCreate, "An external reseller who sells on commission.");
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = sales_partners, treat_none_as_null = true)]
@@ -361,7 +310,7 @@ pub struct SalesPartnerRow {
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
 }
-record!(
+ordo_db::record!(
     SalesPartnerRow,
     SalesPartnerCreate,
     SalesPartner,
@@ -436,7 +385,7 @@ pub struct CampaignCreate {
     #[serde(default = "yes")]
     pub active: bool,
 }
-stored_model!(Campaign, CampaignCreate, "A marketing campaign that leads and documents are attributed to.");
+ordo_db::stored_model!(Campaign, CampaignCreate, "A marketing campaign that leads and documents are attributed to.");
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = campaigns, treat_none_as_null = true)]
@@ -454,7 +403,7 @@ pub struct CampaignRow {
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
 }
-record!(
+ordo_db::record!(
     CampaignRow,
     CampaignCreate,
     Campaign,

@@ -298,3 +298,55 @@ macro_rules! total {
         }
     }};
 }
+
+/// id, version and timestamps around a create shape: the read model of a
+/// configuration resource (`crud_service!`).
+#[macro_export]
+macro_rules! stored_model {
+    ($model:ident, $create:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+        pub struct $model {
+            pub id: i64,
+            #[serde(flatten)]
+            pub data: $create,
+            pub version: i64,
+            #[serde(with = "time::serde::rfc3339")]
+            pub created_at: time::OffsetDateTime,
+            #[serde(with = "time::serde::rfc3339")]
+            pub updated_at: time::OffsetDateTime,
+        }
+    };
+}
+
+/// Implements `Record` for a row: how a create shape becomes a row (all columns) and back.
+#[macro_export]
+macro_rules! record {
+    ($row:ident, $create:ty, $model:ident,
+     from |$c:ident, $id:ident, $version:ident, $created:ident| $to_row:expr,
+     to |$r:ident| $to_create:expr) => {
+        impl $crate::crud::Record for $row {
+            type Create = $create;
+            type Model = $model;
+            fn from_create($id: i64, $c: &$create, $version: i64, $created: time::PrimitiveDateTime) -> Self {
+                $to_row
+            }
+            fn to_create(&self) -> ordo_core::Result<$create> {
+                let $r = self;
+                Ok($to_create)
+            }
+            fn to_model(&self) -> ordo_core::Result<$model> {
+                Ok($model {
+                    id: self.id,
+                    data: self.to_create()?,
+                    version: self.version,
+                    created_at: self.created_at.assume_utc(),
+                    updated_at: self.updated_at.assume_utc(),
+                })
+            }
+            fn version(&self) -> i64 {
+                self.version
+            }
+        }
+    };
+}

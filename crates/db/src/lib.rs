@@ -15,6 +15,7 @@ pub mod refs;
 pub mod schema;
 pub mod search;
 pub mod series;
+pub mod settings;
 pub mod sql;
 
 pub use conn::{Backend, Db, DbConfig, DbConnection, Stats};
