@@ -1008,7 +1008,10 @@ async fn recurring_invoices_once_per_period(app: TestApp) {
     bad.problem(422, "validation_failed");
     let jobs = ok(app.get("/api/v1/jobs", t).await);
     let names: Vec<&str> = jobs["data"].as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["email_delivery", "quotation_expiry", "recurring_invoices", "webhook_delivery"]);
+    assert_eq!(
+        names,
+        vec!["email_delivery", "quotation_expiry", "recurring_invoices", "sla_timers", "webhook_delivery"]
+    );
     // Many runs at once: one runs, the others find it held; then again and again.
     let rs =
         futures_util::future::join_all((0..6).map(|_| app.post("/api/v1/jobs/recurring_invoices/run", t, json!({}))))

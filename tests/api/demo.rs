@@ -70,6 +70,29 @@ async fn demo_prices_a_basket(app: TestApp) {
     let wendy = app.login("wendy", "wendy-demo").await;
     assert!(app.get("/api/v1/stock/balances", &wendy).await.status.is_success());
     app.patch("/api/v1/price-lists/1", &wendy, json!({"name": "Cheap"})).await.problem(403, "forbidden");
+
+    // The service desk: a ticket in every stage; the overdue ones are escalated by the
+    // job's first run, once.
+    let sam = app.login("sam", "sam-demo").await;
+    let tickets = app.get("/api/v1/tickets?limit=200", &sam).await;
+    let stages: std::collections::BTreeSet<&str> =
+        tickets.body["data"].as_array().unwrap().iter().map(|t| t["stage"].as_str().unwrap()).collect();
+    for s in ["new", "triaged", "in_progress", "waiting_for_customer", "resolved", "closed"] {
+        assert!(stages.contains(s), "{s}: {stages:?}");
+    }
+    let t = &app.admin_token;
+    for _ in 0..2 {
+        assert!(app.post("/api/v1/jobs/sla_timers/run", t, json!({})).await.status.is_success());
+    }
+    let breached = app.get("/api/v1/tickets?breached=true", &sam).await;
+    assert_eq!(breached.body["data"].as_array().unwrap().len(), 2, "{}", breached.body);
+    for b in breached.body["data"].as_array().unwrap() {
+        assert_eq!(b["escalations"].as_array().unwrap().iter().filter(|e| e["level"] == "breached").count(), 2, "{b}");
+    }
+    let report = app.get("/api/v1/reports/service?by=stage", &sam).await;
+    assert_eq!(report.body["data"].as_array().unwrap().len(), 6);
+    // Sam works tickets but sees no prices to change.
+    app.patch("/api/v1/price-lists/1", &sam, json!({"name": "Cheap"})).await.problem(403, "forbidden");
 }
 
 #[actix_web::test]

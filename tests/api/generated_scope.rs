@@ -19,7 +19,7 @@ const MISSING: i64 = 987_654_321;
 
 /// Path segments (collections) whose rows belong to customers and so to an agent's
 /// scope; everything else (items, price lists, warehouses, ...) is shared.
-const SCOPED: [&str; 12] = [
+const SCOPED: [&str; 13] = [
     "customers",
     "quotations",
     "sales-orders",
@@ -32,6 +32,7 @@ const SCOPED: [&str; 12] = [
     "activities",
     "invoices",
     "payments",
+    "tickets",
 ];
 
 /// One agent's objects, by kind.
@@ -193,6 +194,16 @@ async fn objects(app: &TestApp, s: &Shared, name: &str) -> (String, Objects) {
             )
             .await),
     );
+    // A complaint about the delivery, opened by the agent.
+    let ticket = id(app
+        .post(
+            "/api/v1/tickets",
+            a,
+            json!({"customer_id": customer, "kind": "complaint", "subject": "Dented", "sales_order_id": oid,
+                "delivery_id": did, "invoice_id": iid}),
+        )
+        .await);
+    o.insert("ticket", ticket);
     // A file on each kind of record that has attachments.
     for (kind, path) in [
         ("customer_file", format!("/api/v1/customers/{customer}/attachments")),
@@ -201,6 +212,7 @@ async fn objects(app: &TestApp, s: &Shared, name: &str) -> (String, Objects) {
         ("blanket_file", format!("/api/v1/blanket-orders/{bid}/attachments")),
         ("delivery_file", format!("/api/v1/deliveries/{did}/attachments")),
         ("invoice_file", format!("/api/v1/invoices/{iid}/attachments")),
+        ("ticket_file", format!("/api/v1/tickets/{ticket}/attachments")),
     ] {
         o.insert(kind, id(app.attach(&path, t, &[("kind", "other")], "note.txt", b"a note").await));
     }
@@ -223,6 +235,7 @@ fn path_kind(collection: &str, param: &str) -> Option<&'static str> {
         ("activities", "id") => "activity",
         ("invoices", "id") => "invoice",
         ("payments", "id") => "payment",
+        ("tickets", "id") => "ticket",
         _ => return None,
     })
 }
@@ -464,6 +477,7 @@ async fn another_agents_ids_look_missing(app: TestApp) {
                                 "blanket-orders" => Some("blanket_file"),
                                 "deliveries" => Some("delivery_file"),
                                 "invoices" => Some("invoice_file"),
+                                "tickets" => Some("ticket_file"),
                                 _ => None,
                             },
                             ("sales-orders", "id") if about_lines => Some("draft_order"),

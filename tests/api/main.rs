@@ -26,5 +26,6 @@ mod process;
 mod sales;
 mod scope;
 mod search;
+mod service;
 mod stock;
 mod webhooks;

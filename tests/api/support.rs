@@ -527,6 +527,8 @@ impl TestApp {
             "users" => users::table.count().get_result(c),
             "idempotency_keys" => idempotency_keys::table.count().get_result(c),
             "imports" => imports::table.count().get_result(c),
+            "tickets" => tickets::table.count().get_result(c),
+            "sla_policies" => sla_policies::table.count().get_result(c),
             other => panic!("unknown table {other}"),
         })
         .unwrap()

@@ -69,6 +69,8 @@ pub enum Owner {
     Invoice,
     /// The company record (`/company/attachments`, owner id 1).
     Company,
+    /// A service ticket (photos of the damage, the customer's letter).
+    Ticket,
 }
 
 fn doc<D: ordo_sales_docs::core::Document>(
@@ -92,6 +94,7 @@ impl Owner {
             Self::Delivery => "delivery",
             Self::Invoice => "invoice",
             Self::Company => "company",
+            Self::Ticket => "ticket",
         }
     }
     fn parse(s: &str) -> Self {
@@ -128,6 +131,10 @@ impl Owner {
                 }
             }
             Self::Company => Err(DomainError::not_found("company", id)),
+            Self::Ticket => {
+                need(Permission::TicketsRead, Permission::TicketsOpen)?;
+                ordo_service::tickets::find(conn, caller, id).map(|_| ())
+            }
         }
     }
 }
@@ -911,7 +918,29 @@ attachment_routes!(
     ]
 );
 
+attachment_routes!(
+    ticket,
+    Owner::Ticket,
+    "service",
+    "a service ticket",
+    [
+        "/tickets/{id}/attachments",
+        "/tickets/{id}/attachments/{attachment_id}",
+        "/tickets/{id}/attachments/{attachment_id}/history"
+    ],
+    [("id" = i64, Path, description = "Id of the record"),],
+    [
+        "uploadTicketAttachment",
+        "listTicketAttachments",
+        "downloadTicketAttachment",
+        "updateTicketAttachment",
+        "deleteTicketAttachment",
+        "getTicketAttachmentHistory"
+    ]
+);
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    ticket::routes(cfg);
     item::routes(cfg);
     customer::routes(cfg);
     quotation::routes(cfg);

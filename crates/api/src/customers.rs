@@ -150,7 +150,14 @@ pub async fn update_customer(
     body: ValidJson<CustomerPatch>,
 ) -> Result<HttpResponse, Problem> {
     let (id, patch) = (id.into_inner(), body.0);
-    let c = auth.write(move |conn, caller| service::update_customer(conn, caller, id, if_match.0, patch)).await?;
+    let c = auth
+        .write(move |conn, caller| {
+            let c = service::update_customer(conn, caller, id, if_match.0, patch)?;
+            // The customer's group weighs in its open tickets' scores.
+            ordo_service::tickets::rescore_for(conn, ordo_service::tickets::Rescore::Customer(id))?;
+            Ok(c)
+        })
+        .await?;
     Ok(json_response(StatusCode::OK, &c, Some(c.version)))
 }
 

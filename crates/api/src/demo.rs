@@ -30,6 +30,7 @@ pub const LOGINS: &[(&str, &str, Role)] = &[
     ("bob", "bob-demo", Role::SalesAgent),
     ("wendy", "wendy-demo", Role::Warehouse),
     ("carla", "carla-demo", Role::Accountant),
+    ("sam", "sam-demo", Role::ServiceAgent),
 ];
 
 /// Returns false when the database already has users (nothing is loaded then).
@@ -373,7 +374,29 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
             },
             request_id: Some("demo-data".into()),
         };
-        crate::demo_sales::sales(c, &admin, &manager, &ids, &customer_ids, &item_ids, &team)?;
+        let delivery = crate::demo_sales::sales(c, &admin, &manager, &ids, &customer_ids, &item_ids, &team)?;
+        let sam = ids[LOGINS.len() - 1];
+        let desk = Caller {
+            principal: Principal {
+                kind: PrincipalKind::User,
+                id: sam,
+                name: "sam".into(),
+                roles: vec![Role::ServiceAgent],
+            },
+            request_id: Some("demo-data".into()),
+        };
+        crate::demo_service::service(
+            c,
+            &admin,
+            &desk,
+            &crate::demo_service::Links {
+                customers: customer_ids.clone(),
+                items: item_ids.clone(),
+                key_accounts: team.key_accounts,
+                delivery,
+                service_user: sam,
+            },
+        )?;
         Ok(true)
     })
     .or_else(already_there)

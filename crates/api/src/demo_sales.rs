@@ -191,7 +191,7 @@ pub fn sales(
     customers: &[i64],
     items: &[i64],
     team: &Team,
-) -> R<()> {
+) -> R<(i64, i64, i64)> {
     use ordo_crm::pipeline::{lead_service, opportunity_service, pipeline_stage_service};
     use ordo_sales_docs::{blanket, orders, quotations, setup};
     let eur = Currency::from_code("EUR").expect("EUR");
@@ -514,6 +514,7 @@ pub fn sales(
         return_id = Some(rma.id);
     }
     billing(c, admin, customers, items, shipped.id, return_id, eur)?;
+    let shipped_delivery = (shipped.id, shipped.sales_order_id, shipped.customer_id);
     for (item, q, days, source, reference) in [
         (items[3], 20, 14, ReceiptSource::SupplierOrder, "PO-2026-0815"),
         (items[0], 30, 7, ReceiptSource::ProductionOrder, "MO-2026-0042"),
@@ -608,7 +609,7 @@ pub fn sales(
         },
         eur,
     )?;
-    Ok(())
+    Ok(shipped_delivery)
 }
 
 /// Billing in the demo: the shipped delivery invoiced 45 days ago (overdue by now) and

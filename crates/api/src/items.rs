@@ -115,7 +115,14 @@ pub async fn update_item(
     body: ValidJson<ItemPatch>,
 ) -> Result<HttpResponse, Problem> {
     let (id, patch) = (id.into_inner(), body.0);
-    let i = auth.write(move |c, caller| service::update_item(c, caller, id, if_match.0, patch)).await?;
+    let i = auth
+        .write(move |c, caller| {
+            let i = service::update_item(c, caller, id, if_match.0, patch)?;
+            // The item's group and kind weigh in the scores of open tickets about it.
+            ordo_service::tickets::rescore_for(c, ordo_service::tickets::Rescore::Item(id))?;
+            Ok(i)
+        })
+        .await?;
     Ok(json_response(StatusCode::OK, &i, Some(i.version)))
 }
 

@@ -40,6 +40,10 @@ fn execute(state: &AppState, name: &str) -> Result<String, String> {
             ordo_billing::recurring::generate_due(&state.db, state.config.base_currency, today, &crate::mail::on_posted)
                 .map(|n| format!("{n} invoice(s) made"))
         }
+        "sla_timers" => state
+            .db
+            .write(&Stats::default(), |c| ordo_service::sla::run_due(c, ordo_core::time_util::now()))
+            .map(|o| format!("{} target(s) at risk, {} breached", o.at_risk, o.breached)),
         other => return Err(format!("unknown job {other:?}")),
     }
     .map_err(|e| e.to_string())

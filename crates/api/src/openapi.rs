@@ -34,6 +34,8 @@ use crate::{auth, customers, items, pricing, users};
         crate::crud::ItemSort,
         crate::crud::LeadSort,
         crate::crud::OpportunitySort,
+        crate::service::TicketSort,
+        ordo_service::reports::ServiceGroup,
         ordo_core::expand::Expand,
         ordo_core::expand::CustomerExpand
     )),
@@ -63,6 +65,8 @@ use crate::{auth, customers, items, pricing, users};
         (name = "jobs", description = "Background jobs every Ordo process runs through one leased table (admin)"),
         (name = "documents", description = "Printable documents from editable templates (HTML)"),
         (name = "webhooks", description = "Business events: the feed (`GET /events`) and signed webhook deliveries (Standard Webhooks)"),
+        (name = "service", description = "Service tickets and complaints: stages, comments, SLA clocks in business hours, escalations, returns"),
+        (name = "service-setup", description = "The service desk's stages, business hours and priority matrix; ticket categories, service teams, SLA policies and queue scoring"),
         (name = "health", description = "Liveness and readiness probes"),
     )
 )]
@@ -122,6 +126,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     crate::documents::routes(cfg);
     crate::mail::routes(cfg);
     crate::company::routes(cfg);
+    crate::service::routes(cfg);
 }
 
 struct Conventions;

@@ -111,6 +111,17 @@ pub enum Permission {
     EventsRead,
     /// Manage webhook subscriptions and their deliveries.
     WebhooksManage,
+    /// See service tickets, their comments and the service report (an agent: their
+    /// customers').
+    TicketsRead,
+    /// Open a ticket and comment on it.
+    TicketsOpen,
+    /// Work tickets: change, assign, move through the stages, reopen, make a return.
+    TicketsWork,
+    /// Maintain the service desk: stages, categories, teams, SLA policies, scoring.
+    ServiceSetupWrite,
+    /// Authorise a return of shipped goods (an agent: for their customers).
+    ReturnsWrite,
 }
 
 /// The one table of who may do what. Row-level scope (an agent's own customers)
@@ -146,6 +157,11 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | BillingRead
                 | CreditOverride
                 | EventsRead
+                | TicketsRead
+                | TicketsOpen
+                | TicketsWork
+                | ServiceSetupWrite
+                | ReturnsWrite
         ),
         Role::SalesAgent => matches!(
             p,
@@ -163,6 +179,9 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | ReservationsWrite
                 | BillingRead
                 | EventsRead
+                | TicketsRead
+                | TicketsOpen
+                | ReturnsWrite
         ),
         // The warehouse works from stock, deliveries and the money-free order views
         // (`/sales-orders/{id}/stock`, the completeness report): no documents, no prices.
@@ -176,6 +195,7 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | StockRead
                 | StockWrite
                 | ReservationsWrite
+                | ReturnsWrite
         ),
         Role::Accountant => matches!(
             p,
@@ -195,7 +215,18 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
         Role::ServiceAgent => {
             matches!(
                 p,
-                CustomersRead | ItemsRead | PricingRead | SalesSetupRead | PipelineRead | SalesDocsRead | StockRead
+                CustomersRead
+                    | ItemsRead
+                    | PricingRead
+                    | SalesSetupRead
+                    | PipelineRead
+                    | SalesDocsRead
+                    | StockRead
+                    | BillingRead
+                    | TicketsRead
+                    | TicketsOpen
+                    | TicketsWork
+                    | ReturnsWrite
             )
         }
         Role::Viewer => matches!(
@@ -209,6 +240,7 @@ pub fn role_allows(role: Role, p: Permission) -> bool {
                 | ReportsRead
                 | StockRead
                 | BillingRead
+                | TicketsRead
         ),
     }
 }

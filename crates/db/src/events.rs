@@ -18,6 +18,12 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ("sales_order.cancelled", "a sales order was cancelled (data: the SalesOrder)"),
     ("delivery.shipped", "a delivery was shipped (data: the Delivery)"),
     ("invoice.posted", "an invoice or credit note was posted (data: the Invoice)"),
+    ("ticket.created", "a service ticket was opened (data: the Ticket)"),
+    (
+        "ticket.sla_at_risk",
+        "a ticket's SLA target (first response or resolution) is at risk, once per target; see the ticket's `escalations` (data: the Ticket)",
+    ),
+    ("ticket.sla_breached", "a ticket's SLA target was breached, once per target (data: the Ticket)"),
     ("payment.received", "a payment was recorded (data: the Payment)"),
     (
         "credit_limit.exceeded",

@@ -34,7 +34,7 @@ pub struct JobRow {
 /// A background job and how its runs went.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Job {
-    /// `quotation_expiry`, `recurring_invoices`, `webhook_delivery`.
+    /// `quotation_expiry`, `recurring_invoices`, `webhook_delivery`, `email_delivery`, `sla_timers`.
     pub name: String,
     pub interval_seconds: i32,
     #[serde(with = "time::serde::rfc3339")]

@@ -1380,6 +1380,114 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ticket_categories (id) {
+        id -> BigInt,
+        name -> Text,
+        parent_id -> Nullable<BigInt>,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_teams (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sla_policies (id) {
+        id -> BigInt,
+        name -> Text,
+        customer_id -> Nullable<BigInt>,
+        customer_group_id -> Nullable<BigInt>,
+        priority -> Nullable<Text>,
+        first_response_minutes -> Integer,
+        resolution_minutes -> Integer,
+        at_risk_percent -> Integer,
+        escalations -> Text,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tickets (id) {
+        id -> BigInt,
+        number -> Text,
+        customer_id -> BigInt,
+        contact_id -> Nullable<BigInt>,
+        kind -> Text,
+        subject -> Text,
+        description -> Nullable<Text>,
+        item_id -> Nullable<BigInt>,
+        sales_order_id -> Nullable<BigInt>,
+        delivery_id -> Nullable<BigInt>,
+        invoice_id -> Nullable<BigInt>,
+        category_id -> Nullable<BigInt>,
+        impact -> Text,
+        urgency -> Text,
+        priority -> Text,
+        priority_set_by_hand -> Bool,
+        stage -> Text,
+        state -> Text,
+        is_open -> Bool,
+        assignee_id -> Nullable<BigInt>,
+        team_id -> Nullable<BigInt>,
+        score -> Integer,
+        sla_policy_id -> Nullable<BigInt>,
+        paused_minutes -> Integer,
+        paused_since -> Nullable<Timestamp>,
+        first_response_due_at -> Nullable<Timestamp>,
+        first_response_risk_at -> Nullable<Timestamp>,
+        first_responded_at -> Nullable<Timestamp>,
+        resolution_due_at -> Nullable<Timestamp>,
+        resolution_risk_at -> Nullable<Timestamp>,
+        resolved_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        sla_notified -> Integer,
+        sla_next_at -> Nullable<Timestamp>,
+        return_id -> Nullable<BigInt>,
+        version -> BigInt,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_comments (id) {
+        id -> BigInt,
+        ticket_id -> BigInt,
+        body -> Text,
+        internal -> Bool,
+        author -> Text,
+        author_name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_escalations (id) {
+        id -> BigInt,
+        ticket_id -> BigInt,
+        target -> Text,
+        level -> Text,
+        actions -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -1465,4 +1573,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     document_templates,
     email_messages,
     company_settings,
+    ticket_categories,
+    service_teams,
+    sla_policies,
+    tickets,
+    ticket_comments,
+    ticket_escalations,
 );

@@ -906,7 +906,7 @@ pub fn create_return(conn: &mut DbConnection, caller: &Caller, r: ReturnCreate) 
         DomainError::NotFound { .. } => DomainError::reference_not_found("delivery", "delivery_id", r.delivery_id),
         e => e,
     })?;
-    caller.require(Permission::ReservationsWrite)?;
+    caller.require(Permission::ReturnsWrite)?;
     if d.status != DeliveryStatus::Shipped.as_str() {
         return Err(DomainError::conflict(
             "not_shipped",

@@ -196,6 +196,10 @@ pub struct WorkDays {
 }
 
 impl WorkDays {
+    /// A calendar from its parts (ISO weekday numbers off; holidays).
+    pub fn new(weekend: impl IntoIterator<Item = u8>, holidays: impl IntoIterator<Item = Date>) -> WorkDays {
+        WorkDays { weekend: weekend.into_iter().collect(), holidays: holidays.into_iter().collect() }
+    }
     pub fn load(conn: &mut DbConnection) -> Result<WorkDays> {
         let weekend: String = calendar_settings::table
             .select(calendar_settings::weekend)
