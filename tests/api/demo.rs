@@ -91,6 +91,16 @@ async fn demo_prices_a_basket(app: TestApp) {
     }
     let report = app.get("/api/v1/reports/service?by=stage", &sam).await;
     assert_eq!(report.body["data"].as_array().unwrap().len(), 6);
+    // Targets with attainment: the team's quarter on orders has the demo's confirmed order.
+    let today = time::OffsetDateTime::now_utc().date();
+    let quarter = format!("{}-Q{}", today.year(), (u8::from(today.month()) - 1) / 3 + 1);
+    let att = app.get(&format!("/api/v1/reports/target-attainment?period={quarter}"), &app.admin_token).await;
+    let rows = att.body["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{}", att.body);
+    let team = rows.iter().find(|r| r["basis"] == "orders" && r["measure"] == "amount").unwrap();
+    assert_ne!(team["actual"], "0", "{team}");
+    let sales = app.get("/api/v1/reports/sales?by=item_group&basis=orders", &manager).await;
+    assert!(!sales.body["data"].as_array().unwrap().is_empty(), "{}", sales.body);
     // Sam works tickets but sees no prices to change.
     app.patch("/api/v1/price-lists/1", &sam, json!({"name": "Cheap"})).await.problem(403, "forbidden");
 }

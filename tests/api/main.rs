@@ -3,6 +3,7 @@
 
 mod support;
 
+mod analytics;
 mod attachments;
 mod auth;
 mod billing;

@@ -395,6 +395,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                 key_accounts: team.key_accounts,
                 delivery,
                 service_user: sam,
+                persons: team.persons,
             },
         )?;
         Ok(true)

@@ -18,6 +18,8 @@ pub struct Links {
     /// A shipped delivery, its order and its customer.
     pub delivery: (i64, i64, i64),
     pub service_user: i64,
+    /// Sales persons of the manager, alice and bob.
+    pub persons: [i64; 3],
 }
 
 pub fn service(c: &mut DbConnection, admin: &Caller, desk: &Caller, l: &Links) -> R<()> {
@@ -167,5 +169,38 @@ pub fn service(c: &mut DbConnection, admin: &Caller, desk: &Caller, l: &Links) -
     let late =
         ticket(c, 0, TicketKind::ServiceRequest, "Quarterly maintenance overdue", install, Level::Medium, Level::Low)?;
     tickets::backdate(c, late, now - Duration::days(9))?;
+    targets(c, admin, l)
+}
+
+/// This month's and this quarter's targets of the sales team, on invoices and orders.
+fn targets(c: &mut DbConnection, admin: &Caller, l: &Links) -> R<()> {
+    use ordo_core::Quantity;
+    use ordo_sales_docs::targets::{target_service, SalesTargetCreate, TargetBasis, TargetMeasure};
+    let today = ordo_core::time_util::now().date();
+    let month = format!("{}-{:02}", today.year(), u8::from(today.month()));
+    let quarter = format!("{}-Q{}", today.year(), (u8::from(today.month()) - 1) / 3 + 1);
+    let [manager, alice, bob] = l.persons;
+    for (name, period, person, team, measure, basis, value) in [
+        ("Team quarter", &quarter, manager, true, TargetMeasure::Amount, TargetBasis::Orders, 250_000_000),
+        ("Alice month", &month, alice, false, TargetMeasure::Amount, TargetBasis::Invoices, 50_000_000),
+        ("Bob month", &month, bob, false, TargetMeasure::Amount, TargetBasis::Invoices, 40_000_000),
+        ("Alice units", &quarter, alice, false, TargetMeasure::Quantity, TargetBasis::Orders, 1_000_000),
+    ] {
+        target_service::create(
+            c,
+            admin,
+            SalesTargetCreate {
+                name: name.into(),
+                period: period.clone(),
+                sales_person_id: Some(person),
+                include_team: team,
+                item_group_id: None,
+                territory_id: None,
+                measure,
+                basis,
+                value: Quantity::from_scaled(value),
+            },
+        )?;
+    }
     Ok(())
 }

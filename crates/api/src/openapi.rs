@@ -36,6 +36,10 @@ use crate::{auth, customers, items, pricing, users};
         crate::crud::OpportunitySort,
         crate::service::TicketSort,
         ordo_service::reports::ServiceGroup,
+        ordo_sales_docs::targets::AttainmentGroup,
+        ordo_sales_docs::analytics::SalesBasis,
+        ordo_sales_docs::analytics::SalesCompare,
+        ordo_sales_docs::analytics::SalesSort,
         ordo_core::expand::Expand,
         ordo_core::expand::CustomerExpand
     )),
@@ -117,6 +121,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     crate::sales::routes(cfg);
     crate::activities::routes(cfg);
     crate::reports::routes(cfg);
+    crate::reports::analytics_routes(cfg);
     crate::search::routes(cfg);
     crate::imports::routes(cfg);
     crate::fulfillment::routes(cfg);

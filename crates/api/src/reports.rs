@@ -129,3 +129,155 @@ pub async fn planning_demand(auth: Auth, q: StrictQuery<DemandParams>) -> Result
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(pipeline).service(contact_overdue).service(demand).service(planning_demand);
 }
+
+// ---- sales targets and the sales report -----------------------------------------------
+
+use ordo_core::body::MergePatch;
+use ordo_sales_docs::analytics::{
+    SalesBasis, SalesCompare, SalesDimension, SalesFilters, SalesQuery, SalesRow, SalesSort,
+};
+use ordo_sales_docs::targets::{
+    target_service, AttainmentGroup, AttainmentQuery, AttainmentRow, SalesTarget, SalesTargetCreate,
+};
+
+crate::team_resource!(SalesTarget);
+
+crate::list_query!(SalesTargetQuery => target_service::Filter {
+    /// `2026-11`, `2026-Q4` or `2026`.
+    period: Option<String>,
+    sales_person_id: Option<i64>,
+});
+
+crate::crud_resource! {
+    module: sales_targets,
+    tag: "sales-team",
+    collection: "/sales-targets",
+    member: "/sales-targets/{id}",
+    history: "/sales-targets/{id}/history",
+    location: "/api/v1/sales-targets/{}",
+    model: SalesTarget,
+    create: SalesTargetCreate,
+    patch: MergePatch,
+    query: SalesTargetQuery,
+    service: ordo_sales_docs::targets::target_service,
+    ids: ["createSalesTarget", "listSalesTargets", "getSalesTarget", "updateSalesTarget", "deleteSalesTarget", "getSalesTargetHistory"],
+    summaries: ["Set a sales target (a second one for the same period, dimensions, measure and basis is 409)", "List sales targets", "Get a sales target", "Update a sales target (merge-patch)", "Delete a sales target", "History of a sales target"],
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AttainmentParams {
+    /// `2026-11`, `2026-Q4` or `2026`: the targets inside it.
+    pub period: String,
+    /// Default `sales_person`.
+    pub by: Option<AttainmentGroup>,
+}
+
+/// Target attainment: per sales person, item group or territory (and measure and
+/// basis), the targets of the period, the actual, percent, gap and forecast. An agent
+/// sees their own targets, a sales manager their team's.
+#[utoipa::path(tag = "reports", operation_id = "getTargetAttainment", params(AttainmentParams),
+    responses((status = 200, description = "One row per group (one page)", body = Page<AttainmentRow>)))]
+#[get("/reports/target-attainment")]
+pub async fn target_attainment(auth: Auth, q: StrictQuery<AttainmentParams>) -> Result<HttpResponse, Problem> {
+    let q = AttainmentQuery { period: q.0.period, by: q.0.by.unwrap_or_default() };
+    let base = auth.db_state().config.base_currency;
+    auth.list_one(move |c, caller| ordo_sales_docs::targets::attainment(c, caller, &q, base)).await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SalesReportParams {
+    /// One or two groupings, comma-separated, at most one of them a period:
+    /// `customer`, `customer_group`, `item`, `item_group`, `territory`, `sales_person`,
+    /// `sales_partner`, `campaign`, `day`, `week`, `month`, `quarter`, `year`.
+    /// Default `month`.
+    pub by: Option<String>,
+    /// Default `invoices`.
+    pub basis: Option<SalesBasis>,
+    /// First day; default the first of this year.
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[param(value_type = Option<String>, format = Date)]
+    pub from: Option<Date>,
+    /// Last day; default today.
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[param(value_type = Option<String>, format = Date)]
+    pub to: Option<Date>,
+    pub compare: Option<SalesCompare>,
+    /// Default `-revenue`; `key` keeps the groupings' order.
+    pub sort: Option<SalesSort>,
+    /// Only the first N rows (after sorting).
+    #[param(minimum = 1, maximum = 10000)]
+    pub top: Option<usize>,
+    pub customer_id: Option<i64>,
+    pub customer_group_id: Option<i64>,
+    pub item_id: Option<i64>,
+    pub item_group_id: Option<i64>,
+    pub territory_id: Option<i64>,
+    pub sales_person_id: Option<i64>,
+    pub sales_partner_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+fn dimensions(by: Option<&str>) -> Result<Vec<SalesDimension>, Problem> {
+    let bad = |detail: String| {
+        Problem::bad_request("invalid_query", format!("invalid query parameter: {detail}"))
+            .with_errors(vec![ordo_core::FieldError::new("by", "invalid", detail)])
+    };
+    let dims = by
+        .unwrap_or("month")
+        .split(',')
+        .map(|s| SalesDimension::parse(s.trim()).ok_or_else(|| bad(format!("unknown grouping `{}`", s.trim()))))
+        .collect::<Result<Vec<_>, _>>()?;
+    if dims.is_empty() || dims.len() > 2 {
+        return Err(bad("one or two groupings".into()));
+    }
+    if dims.iter().filter(|d| matches!(d.as_str(), "day" | "week" | "month" | "quarter" | "year")).count() > 1 {
+        return Err(bad("at most one period grouping".into()));
+    }
+    Ok(dims)
+}
+
+/// The sales report: quantity, revenue (net, base currency), cost of goods, margin,
+/// documents and average document value, by one or two groupings with filters on
+/// every dimension; compared with the previous period or last year; top N.
+/// Cursor-paged; `Accept: text/csv` gives every row as CSV.
+#[utoipa::path(tag = "reports", operation_id = "getSalesReport", params(SalesReportParams),
+    responses((status = 200, description = "A page of rows", body = Page<SalesRow>)))]
+#[get("/reports/sales")]
+pub async fn sales_report(auth: Auth, q: StrictQuery<SalesReportParams>) -> Result<HttpResponse, Problem> {
+    let p = q.0;
+    let by = dimensions(p.by.as_deref())?;
+    let today = ordo_core::time_util::now().date();
+    let page = crate::common::page(p.limit, p.cursor.as_deref())?;
+    let q = SalesQuery {
+        by,
+        basis: p.basis.unwrap_or_default(),
+        from: p.from.unwrap_or_else(|| Date::from_ordinal_date(today.year(), 1).unwrap_or(today)),
+        to: p.to.unwrap_or(today),
+        filters: SalesFilters {
+            customer_id: p.customer_id,
+            customer_group_id: p.customer_group_id,
+            item_id: p.item_id,
+            item_group_id: p.item_group_id,
+            territory_id: p.territory_id,
+            sales_person_id: p.sales_person_id,
+            sales_partner_id: p.sales_partner_id,
+            campaign_id: p.campaign_id,
+        },
+        compare: p.compare,
+        sort: p.sort.unwrap_or(SalesSort::RevenueDesc),
+        top: p.top,
+    };
+    auth.list(page, move |c, caller, page| ordo_sales_docs::analytics::sales(c, caller, &q, page)).await
+}
+
+pub fn analytics_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    sales_targets::routes(cfg);
+    cfg.service(target_attainment).service(sales_report);
+}

@@ -283,8 +283,12 @@ pub struct ServiceReportParams {
     /// The grouping; default `stage` (the backlog by stage and age).
     pub by: Option<ServiceGroup>,
     /// Tickets opened on or after this day.
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<Date>,
     /// Tickets opened on or before this day.
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<Date>,
     pub customer_id: Option<i64>,
     pub team_id: Option<i64>,
@@ -317,7 +321,13 @@ pub async fn service_report(auth: Auth, q: StrictQuery<ServiceReportParams>) -> 
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct BreachParams {
+    /// Tickets opened on or after this day.
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<Date>,
+    /// Tickets opened on or before this day.
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<Date>,
     pub customer_id: Option<i64>,
     pub team_id: Option<i64>,

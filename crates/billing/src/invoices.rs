@@ -1303,6 +1303,23 @@ pub fn post(
     row.number = series::format_number(&pattern, seq, date.year());
     let saved = row.save(conn, current.version)?;
     let v = saved.to_model(Some(&ls))?;
+    ordo_sales_docs::facts::record(
+        conn,
+        &ordo_sales_docs::facts::Header {
+            basis: ordo_sales_docs::facts::INVOICE,
+            doc_id: saved.id,
+            date,
+            customer_id: saved.customer_id,
+            territory_id: saved.territory_id,
+            sales_person_id: saved.sales_person_id,
+            sales_partner_id: saved.sales_partner_id,
+            campaign_id: saved.campaign_id,
+            net: saved.net,
+            base_net: saved.base_net,
+            sign: if kind == InvoiceKind::CreditNote { -1 } else { 1 },
+        },
+        &ls,
+    )?;
     audit::record(
         conn,
         caller,

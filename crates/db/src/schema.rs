@@ -1488,6 +1488,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sales_facts (id) {
+        id -> BigInt,
+        basis -> Text,
+        doc_id -> BigInt,
+        line_id -> BigInt,
+        doc_date -> Date,
+        month -> Integer,
+        customer_id -> BigInt,
+        customer_group_id -> Nullable<BigInt>,
+        territory_id -> Nullable<BigInt>,
+        sales_person_id -> Nullable<BigInt>,
+        sales_partner_id -> Nullable<BigInt>,
+        campaign_id -> Nullable<BigInt>,
+        item_id -> BigInt,
+        item_group_id -> Nullable<BigInt>,
+        quantity -> BigInt,
+        net_base -> BigInt,
+        cost_base -> BigInt,
+    }
+}
+
+diesel::table! {
+    sales_targets (id) {
+        id -> BigInt,
+        name -> Text,
+        period -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        sales_person_id -> Nullable<BigInt>,
+        include_team -> Bool,
+        item_group_id -> Nullable<BigInt>,
+        territory_id -> Nullable<BigInt>,
+        measure -> Text,
+        basis -> Text,
+        value -> BigInt,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(item_prices -> price_lists (price_list_id));
 diesel::joinable!(customer_prices -> customers (customer_id));
 
@@ -1579,4 +1621,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     tickets,
     ticket_comments,
     ticket_escalations,
+    sales_facts,
+    sales_targets,
 );

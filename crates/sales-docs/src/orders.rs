@@ -1299,8 +1299,27 @@ pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opti
     let mut row = current.clone();
     row.status = OrderStatus::InExecution.as_str().into();
     let v = commit_state(conn, caller, &current, row, &approval, "approved".into(), "Confirmed: in execution.".into())?;
+    let ls = crate::lines::load(conn, DocKind::SalesOrder, id)?;
+    crate::facts::record(conn, &order_facts(&current), &ls)?;
     ordo_db::events::emit(conn, caller, "sales_order.confirmed", ("sales_order", id), Some(v.customer_id), &v)?;
     Ok(v)
+}
+
+/// An order's header as its sales facts carry it: dated on the order date.
+fn order_facts(o: &OrderRow) -> crate::facts::Header {
+    crate::facts::Header {
+        basis: crate::facts::ORDER,
+        doc_id: o.id,
+        date: o.doc_date,
+        customer_id: o.customer_id,
+        territory_id: o.territory_id,
+        sales_person_id: o.sales_person_id,
+        sales_partner_id: o.sales_partner_id,
+        campaign_id: o.campaign_id,
+        net: o.net,
+        base_net: o.base_net,
+        sign: 1,
+    }
 }
 
 /// Credit control for a step of an order already counted in the exposure (confirm,
@@ -1398,6 +1417,9 @@ pub fn cancel(
     row.status = OrderStatus::Cancelled.as_str().into();
     row.status_reason = Some(reason.clone());
     let v = commit_state(conn, caller, &current, row, &approval, stage, format!("Cancelled: {reason}"))?;
+    if s == OrderStatus::InExecution {
+        crate::facts::remove(conn, crate::facts::ORDER, id)?;
+    }
     ordo_db::events::emit(conn, caller, "sales_order.cancelled", ("sales_order", id), Some(v.customer_id), &v)?;
     Ok(v)
 }

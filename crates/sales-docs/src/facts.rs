@@ -1,0 +1,163 @@
+//! Sales facts: the summary rows the sales report and target attainment read. Each
+//! line of a confirmed order, and of a posted invoice or credit note, becomes one row
+//! with its dimensions and its amounts in the base currency, written in the same
+//! transaction as the confirmation or posting (so a report is never staler than the
+//! documents) and removed when the order is cancelled. Two statements per document,
+//! whatever its number of lines.
+
+use diesel::prelude::*;
+use ordo_core::Result;
+use ordo_db::schema::{customers, delivery_lines, items, sales_facts};
+use ordo_db::DbConnection;
+use rust_decimal::{Decimal, RoundingStrategy};
+use time::Date;
+
+use crate::lines::LineRow;
+
+pub const ORDER: &str = "order";
+pub const INVOICE: &str = "invoice";
+
+/// The header of the document the lines belong to.
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub basis: &'static str,
+    pub doc_id: i64,
+    pub date: Date,
+    pub customer_id: i64,
+    pub territory_id: Option<i64>,
+    pub sales_person_id: Option<i64>,
+    pub sales_partner_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    /// Net in the document currency and in the base currency: the lines' base
+    /// amounts are their share of it.
+    pub net: i64,
+    pub base_net: i64,
+    /// −1 for a credit note.
+    pub sign: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = sales_facts, treat_none_as_default_value = false)]
+struct NewFact {
+    basis: &'static str,
+    doc_id: i64,
+    line_id: i64,
+    doc_date: Date,
+    month: i32,
+    customer_id: i64,
+    customer_group_id: Option<i64>,
+    territory_id: Option<i64>,
+    sales_person_id: Option<i64>,
+    sales_partner_id: Option<i64>,
+    campaign_id: Option<i64>,
+    item_id: i64,
+    item_group_id: Option<i64>,
+    quantity: i64,
+    net_base: i64,
+    cost_base: i64,
+}
+
+/// yyyymm of a date.
+pub fn month_of(d: Date) -> i32 {
+    d.year() * 100 + i32::from(u8::from(d.month()))
+}
+
+/// Scaled (×10⁴) amount × scaled quantity, back at scale 4, half away from zero.
+fn times(amount: i64, quantity: i64) -> i64 {
+    let v = Decimal::from(amount) * Decimal::from(quantity) / Decimal::from(10_000);
+    v.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero).try_into().unwrap_or(0)
+}
+
+/// Writes the facts of a document's lines. The base amounts are the lines' shares of
+/// the header's base net, the last line taking the rounding rest, so they add up to
+/// it exactly. Cost: what the delivery that shipped the line booked out of the stock
+/// ledger, else the item's standard cost.
+pub fn record(conn: &mut DbConnection, h: &Header, lines: &[LineRow]) -> Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let group: Option<i64> = customers::table.find(h.customer_id).select(customers::customer_group_id).first(conn)?;
+    let item_ids: Vec<i64> = lines.iter().map(|l| l.item_id).collect();
+    let dl_ids: Vec<i64> = lines.iter().filter_map(|l| l.delivery_line_id).collect();
+    let item_rows: Vec<(i64, Option<i64>, i64)> = items::table
+        .filter(items::id.eq_any(&item_ids))
+        .select((items::id, items::item_group_id, items::standard_cost))
+        .load(conn)?;
+    let costs: Vec<(i64, Option<i64>)> = if dl_ids.is_empty() {
+        vec![]
+    } else {
+        delivery_lines::table
+            .filter(delivery_lines::id.eq_any(&dl_ids))
+            .select((delivery_lines::id, delivery_lines::unit_cost))
+            .load(conn)?
+    };
+    let lines_net: i64 = lines.iter().map(|l| l.net).sum();
+    let mut left = if lines_net == h.net { h.base_net } else { base_share(lines_net, h) };
+    let mut rows = Vec::with_capacity(lines.len());
+    for (n, l) in lines.iter().enumerate() {
+        let base = if n + 1 == lines.len() { left } else { base_share(l.net, h) };
+        left -= base;
+        let (group_id, standard) = item_rows.iter().find(|i| i.0 == l.item_id).map_or((None, 0), |i| (i.1, i.2));
+        let unit_cost =
+            l.delivery_line_id.and_then(|d| costs.iter().find(|c| c.0 == d)).and_then(|c| c.1).unwrap_or(standard);
+        rows.push(NewFact {
+            basis: h.basis,
+            doc_id: h.doc_id,
+            line_id: l.id,
+            doc_date: h.date,
+            month: month_of(h.date),
+            customer_id: h.customer_id,
+            customer_group_id: group,
+            territory_id: h.territory_id,
+            sales_person_id: h.sales_person_id,
+            sales_partner_id: h.sales_partner_id,
+            campaign_id: h.campaign_id,
+            item_id: l.item_id,
+            item_group_id: group_id,
+            quantity: h.sign * l.base_quantity,
+            net_base: h.sign * base,
+            cost_base: h.sign * times(unit_cost, l.base_quantity),
+        });
+    }
+    ordo_db::insert_batch!(conn, sales_facts::table, &rows);
+    Ok(())
+}
+
+/// A document-currency amount's share of the header's base net.
+fn base_share(net: i64, h: &Header) -> i64 {
+    if h.net == 0 {
+        return 0;
+    }
+    let v = Decimal::from(net) * Decimal::from(h.base_net) / Decimal::from(h.net);
+    v.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero).try_into().unwrap_or(0)
+}
+
+/// Removes a document's facts (a cancelled order no longer counts).
+pub fn remove(conn: &mut DbConnection, basis: &str, doc_id: i64) -> Result<()> {
+    diesel::delete(sales_facts::table.filter(sales_facts::basis.eq(basis)).filter(sales_facts::doc_id.eq(doc_id)))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shares_and_costs_round_half_away_from_zero() {
+        let h = super::Header {
+            basis: super::ORDER,
+            doc_id: 1,
+            date: time::macros::date!(2026 - 12 - 01),
+            customer_id: 1,
+            territory_id: None,
+            sales_person_id: None,
+            sales_partner_id: None,
+            campaign_id: None,
+            net: 30_000,
+            base_net: 10_001,
+            sign: 1,
+        };
+        assert_eq!(super::base_share(10_000, &h), 3_334);
+        assert_eq!(super::times(12_500, 30_000), 37_500, "1.25 × 3");
+        assert_eq!(super::month_of(h.date), 202612);
+    }
+}

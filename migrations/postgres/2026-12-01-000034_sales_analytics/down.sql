@@ -1,0 +1,2 @@
+DROP TABLE sales_targets;
+DROP TABLE sales_facts;
