@@ -147,6 +147,10 @@ fn migrate(db: &Db) -> Result<(), String> {
     for m in db.migrate()? {
         tracing::info!(migration = %m, "applied migration");
     }
+    let n = ordo_api::after_migrate(db).map_err(|e| e.to_string())?;
+    if n > 0 {
+        tracing::info!(documents = n, "sales facts written for documents older than the facts table");
+    }
     Ok(())
 }
 

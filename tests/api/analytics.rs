@@ -139,6 +139,18 @@ async fn sales_report_and_target_attainment(app: TestApp) {
     assert_eq!(r[0]["revenue"], "20.00", "net of the credit note");
     assert_eq!(r[0]["quantity"], "2");
     assert_eq!(r[0]["documents"], 2, "the invoice and the credit note");
+    // A database from before the facts: the same report once they are written.
+    let before = ok(app.get("/api/v1/reports/sales?by=customer&basis=orders", t).await);
+    app.with_db(|c| {
+        use diesel::RunQueryDsl;
+        diesel::delete(ordo_db::schema::sales_facts::table).execute(c).unwrap();
+    });
+    assert_eq!(rows(&ok(app.get("/api/v1/reports/sales?by=customer&basis=orders", t).await)), Vec::<Value>::new());
+    assert_eq!(ordo_api::after_migrate(&app.db).unwrap(), 4, "two live orders, an invoice and a credit note");
+    assert_eq!(ordo_api::after_migrate(&app.db).unwrap(), 0, "once");
+    assert_eq!(ok(app.get("/api/v1/reports/sales?by=customer&basis=orders", t).await), before);
+    let r = rows(&ok(app.get("/api/v1/reports/sales?by=customer", t).await));
+    assert_eq!((r[0]["revenue"].as_str(), r[0]["cost"].as_str()), (Some("20.00"), Some("8.00")));
     // Last year had nothing.
     let r = rows(&ok(app.get("/api/v1/reports/sales?by=customer&compare=last_year", t).await));
     assert_eq!(r[0]["compared_revenue"], "0.00");

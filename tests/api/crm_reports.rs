@@ -5,7 +5,12 @@ use crate::support::{id, ok, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-on_both_backends!(activities_and_calendar, pipeline_and_contact_reports, demand_report_and_register);
+on_both_backends!(
+    activities_and_calendar,
+    pipeline_and_contact_reports,
+    demand_report_and_register,
+    sales_process_per_owner_and_stage
+);
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap()
@@ -306,4 +311,56 @@ async fn demand_report_and_register(app: TestApp) {
     assert!(reg2["next_cursor"].is_null());
     let (_, agent) = app.user("anna", &["sales_agent"]).await;
     app.get("/api/v1/planning/demand", &agent).await.problem(403, "forbidden");
+}
+
+async fn sales_process_per_owner_and_stage(app: TestApp) {
+    let t = &app.admin_token;
+    let (anna_id, anna) = app.user("anna", &["sales_agent"]).await;
+    let (mia_id, mia) = app.user("mia", &["sales_manager"]).await;
+    let (_, bob) = app.user("bob", &["sales_agent"]).await;
+    let s1 = id(app
+        .post("/api/v1/pipeline-stages", t, json!({"name": "Qualify", "position": 1, "probability": "10"}))
+        .await);
+    let s2 = id(app
+        .post("/api/v1/pipeline-stages", t, json!({"name": "Proposal", "position": 2, "probability": "50"}))
+        .await);
+    let c1 = id(app.post("/api/v1/customers", &anna, json!({"name": "Mine", "currency": "EUR"})).await);
+    let c2 = id(app.post("/api/v1/customers", t, json!({"name": "Big", "currency": "EUR"})).await);
+    let opp = |c: i64, amount: &str| json!({"title": "Deal", "customer_id": c, "amount": amount, "currency": "EUR", "stage_id": s1});
+    let a = id(app.post("/api/v1/opportunities", &anna, opp(c1, "1000")).await);
+    ok(app.patch(&format!("/api/v1/opportunities/{a}"), &anna, json!({"stage_id": s2})).await);
+    ok(app.post(&format!("/api/v1/opportunities/{a}/win"), &anna, json!({})).await);
+    for amount in ["500", "300"] {
+        let l = id(app.post("/api/v1/opportunities", &anna, opp(c1, amount)).await);
+        ok(app.post(&format!("/api/v1/opportunities/{l}/lose"), &anna, json!({"reason": "price"})).await);
+    }
+    ok(app.post("/api/v1/opportunities", &anna, opp(c1, "999")).await); // still open: not counted
+    let e = id(app.post("/api/v1/opportunities", &mia, opp(c2, "200")).await);
+    ok(app.post(&format!("/api/v1/opportunities/{e}/win"), &mia, json!({})).await);
+
+    let rows = ok(app.get("/api/v1/reports/sales-process", t).await)["data"].as_array().unwrap().clone();
+    let find = |owner: i64, stage: Value| {
+        rows.iter()
+            .find(|r| r["owner_id"] == owner && r["stage_id"] == stage)
+            .unwrap_or_else(|| panic!("{owner} {stage} in {rows:?}"))
+    };
+    let all = find(anna_id, Value::Null);
+    assert_eq!((all["reached"].as_i64(), all["won"].as_i64(), all["lost"].as_i64()), (Some(3), Some(1), Some(2)));
+    assert_eq!(all["conversion_rate"], "33.33");
+    assert_eq!(all["average_deal_size"], "1000.00");
+    assert_eq!(all["lost_reasons"], json!([{"reason": "price", "count": 2}]));
+    assert!(all["average_days"].is_string(), "cycle time: {all}");
+    let q = find(anna_id, json!(s1));
+    assert_eq!((q["reached"].as_i64(), q["won"].as_i64()), (Some(3), Some(1)));
+    let p = find(anna_id, json!(s2));
+    assert_eq!((p["reached"].as_i64(), p["conversion_rate"].as_str()), (Some(1), Some("100")));
+    assert_eq!(find(mia_id, Value::Null)["won"], 1);
+    // An agent sees their own process only; another agent nothing of it.
+    let mine = ok(app.get("/api/v1/reports/sales-process", &anna).await)["data"].as_array().unwrap().clone();
+    assert!(!mine.is_empty() && mine.iter().all(|r| r["owner_id"] == anna_id), "{mine:?}");
+    assert_eq!(ok(app.get("/api/v1/reports/sales-process", &bob).await)["data"], json!([]));
+    let csv = app.call(Method::GET, "/api/v1/reports/sales-process", t, None, &[("accept", "text/csv")]).await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.body.as_str().unwrap().lines().next().unwrap().contains("conversion_rate"));
+    app.get("/api/v1/reports/sales-process?from=2026-12-01&to=2026-01-01", t).await.problem(422, "validation_failed");
 }

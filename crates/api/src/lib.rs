@@ -375,6 +375,12 @@ fn query_config() -> web::QueryConfig {
         .error_handler(|e, _| Problem::bad_request("invalid_query", format!("invalid query string: {e}")).into())
 }
 
+/// What a database needs after its migrations besides the schema: the sales facts of
+/// documents that existed before the facts did (once; nothing to do afterwards).
+pub fn after_migrate(db: &ordo_db::Db) -> Result<usize, ordo_core::DomainError> {
+    db.write(&ordo_db::Stats::default(), ordo_sales_docs::facts::backfill)
+}
+
 /// Registers the API (and docs) on an actix `App`; also used by `ordo openapi`.
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     cfg.app_data(state)

@@ -279,5 +279,34 @@ pub async fn sales_report(auth: Auth, q: StrictQuery<SalesReportParams>) -> Resu
 
 pub fn analytics_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     sales_targets::routes(cfg);
-    cfg.service(target_attainment).service(sales_report);
+    cfg.service(target_attainment).service(sales_report).service(sales_process);
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SalesProcessParams {
+    /// One sales person's (user's) pipeline; an agent always sees their own.
+    pub owner_id: Option<i64>,
+    /// Opportunities closed on or after this day; default a year before `to`.
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[param(value_type = Option<String>, format = Date)]
+    pub from: Option<Date>,
+    /// Default today.
+    #[serde(default, with = "ordo_core::serde_util::date::option")]
+    #[param(value_type = Option<String>, format = Date)]
+    pub to: Option<Date>,
+}
+
+/// The measurable sales process: per owner and pipeline stage, how often an
+/// opportunity in the stage ends won and how long it stays; per owner, win rate, average
+/// deal size, cycle time and lost reasons — over the opportunities closed in the period.
+/// `Accept: text/csv` gives the same rows.
+#[utoipa::path(tag = "reports", operation_id = "getSalesProcessReport", params(SalesProcessParams),
+    responses((status = 200, description = "Rows per owner and stage (one page)", body = Page<reports::SalesProcessRow>)))]
+#[get("/reports/sales-process")]
+pub async fn sales_process(auth: Auth, q: StrictQuery<SalesProcessParams>) -> Result<HttpResponse, Problem> {
+    let q = reports::ProcessQuery { owner_id: q.0.owner_id, from: q.0.from, to: q.0.to };
+    let base = auth.db_state().config.base_currency;
+    auth.list_one(move |c, caller| reports::sales_process(c, caller, &q, base)).await
 }

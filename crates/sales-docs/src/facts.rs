@@ -139,6 +139,106 @@ pub fn remove(conn: &mut DbConnection, basis: &str, doc_id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Writes the facts of every confirmed order and posted invoice or credit note when
+/// there are none yet: for databases that had documents before the facts existed.
+/// Runs once (an empty table is the signal), serialised between processes by the
+/// company settings row lock on PostgreSQL; 500 documents per batch.
+pub fn backfill(conn: &mut DbConnection) -> Result<usize> {
+    use crate::lines::DocKind;
+    use crate::orders::{OrderRow, OrderStatus};
+    use ordo_db::schema::{document_lines, invoices, sales_orders};
+    ordo_db::lock::rows(conn, "company_settings", &[1])?;
+    if sales_facts::table.select(sales_facts::id).first::<i64>(conn).optional()?.is_some() {
+        return Ok(0);
+    }
+    let mut done = 0;
+    let mut after = 0;
+    loop {
+        let orders: Vec<OrderRow> = sales_orders::table
+            .filter(sales_orders::id.gt(after))
+            .filter(sales_orders::status.eq_any([
+                OrderStatus::InExecution.as_str(),
+                OrderStatus::Completed.as_str(),
+                OrderStatus::Archived.as_str(),
+            ]))
+            .order(sales_orders::id.asc())
+            .limit(500)
+            .select(OrderRow::as_select())
+            .load(conn)?;
+        let Some(last) = orders.last() else { break };
+        after = last.id;
+        let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+        let lines: Vec<LineRow> = document_lines::table
+            .filter(document_lines::doc_kind.eq(DocKind::SalesOrder.as_str()))
+            .filter(document_lines::doc_id.eq_any(&ids))
+            .order((document_lines::doc_id.asc(), document_lines::position.asc()))
+            .select(LineRow::as_select())
+            .load(conn)?;
+        for o in &orders {
+            // An archived order counts if it was ever confirmed.
+            if o.status == OrderStatus::Archived.as_str() && o.approval()?.confirmed_at.is_none() {
+                continue;
+            }
+            let ls: Vec<LineRow> = lines.iter().filter(|l| l.doc_id == o.id).cloned().collect();
+            record(conn, &crate::orders::order_facts(o), &ls)?;
+            done += 1;
+        }
+    }
+    type Head = (i64, String, Date, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, i64, i64);
+    let mut after = 0;
+    loop {
+        let heads: Vec<Head> = invoices::table
+            .filter(invoices::id.gt(after))
+            .filter(invoices::posted_at.is_not_null())
+            .order(invoices::id.asc())
+            .limit(500)
+            .select((
+                invoices::id,
+                invoices::kind,
+                invoices::doc_date,
+                invoices::customer_id,
+                invoices::territory_id,
+                invoices::sales_person_id,
+                invoices::sales_partner_id,
+                invoices::campaign_id,
+                invoices::net,
+                invoices::base_net,
+            ))
+            .load(conn)?;
+        let Some(last) = heads.last() else { break };
+        after = last.0;
+        let ids: Vec<i64> = heads.iter().map(|h| h.0).collect();
+        let lines: Vec<LineRow> = document_lines::table
+            .filter(document_lines::doc_kind.eq_any([DocKind::Invoice.as_str(), DocKind::CreditNote.as_str()]))
+            .filter(document_lines::doc_id.eq_any(&ids))
+            .order((document_lines::doc_id.asc(), document_lines::position.asc()))
+            .select(LineRow::as_select())
+            .load(conn)?;
+        for h in &heads {
+            let credit = h.1 == "credit_note";
+            let kind = if credit { DocKind::CreditNote } else { DocKind::Invoice };
+            let ls: Vec<LineRow> =
+                lines.iter().filter(|l| l.doc_id == h.0 && l.doc_kind == kind.as_str()).cloned().collect();
+            let header = Header {
+                basis: INVOICE,
+                doc_id: h.0,
+                date: h.2,
+                customer_id: h.3,
+                territory_id: h.4,
+                sales_person_id: h.5,
+                sales_partner_id: h.6,
+                campaign_id: h.7,
+                net: h.8,
+                base_net: h.9,
+                sign: if credit { -1 } else { 1 },
+            };
+            record(conn, &header, &ls)?;
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

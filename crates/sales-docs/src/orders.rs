@@ -1306,7 +1306,7 @@ pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opti
 }
 
 /// An order's header as its sales facts carry it: dated on the order date.
-fn order_facts(o: &OrderRow) -> crate::facts::Header {
+pub(crate) fn order_facts(o: &OrderRow) -> crate::facts::Header {
     crate::facts::Header {
         basis: crate::facts::ORDER,
         doc_id: o.id,

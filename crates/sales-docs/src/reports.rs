@@ -786,3 +786,195 @@ pub fn register(
     };
     Ok(Page { data, next_cursor, total: None })
 }
+
+// ---- sales process -------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default)]
+pub struct ProcessQuery {
+    pub owner_id: Option<i64>,
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LostReasonCount {
+    pub reason: String,
+    pub count: i64,
+}
+
+/// One row per owner and stage, and one per owner for all stages (`stage_id` null):
+/// how the opportunities closed in the period went through the pipeline.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SalesProcessRow {
+    pub owner_id: Option<i64>,
+    pub owner: String,
+    /// Null: the owner's whole pipeline.
+    pub stage_id: Option<i64>,
+    pub stage: String,
+    /// Opportunities closed in the period that were in this stage (all: closed).
+    pub reached: i64,
+    pub won: i64,
+    pub lost: i64,
+    /// won / reached in percent: how often an opportunity in this stage ends won.
+    pub conversion_rate: Option<Rate>,
+    /// Average days in the stage (stints that ended in the period); for all stages,
+    /// the average cycle from creation to close.
+    pub average_days: Option<Rate>,
+    /// Won opportunities' average amount in the base currency (today's rates); all
+    /// stages only.
+    pub average_deal_size: Option<Money>,
+    /// Why the lost ones were lost, most frequent first; all stages only.
+    pub lost_reasons: Vec<LostReasonCount>,
+}
+
+type ProcOpp = (i64, Option<i64>, i64, String, String, Option<String>, PrimitiveDateTime, Option<PrimitiveDateTime>);
+
+/// The measurable sales process: per sales person and stage, the conversion to won,
+/// days in stage, and per sales person the win rate, deal size, cycle time and lost
+/// reasons, over opportunities closed in a period (default the last 365 days). A fixed
+/// number of queries.
+pub fn sales_process(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    q: &ProcessQuery,
+    base: Currency,
+) -> Result<Vec<SalesProcessRow>> {
+    read(caller)?;
+    caller.require(Permission::PipelineRead)?;
+    let to = q.to.unwrap_or_else(today);
+    let from = q.from.unwrap_or(to - Duration::days(365));
+    if to < from {
+        return Err(DomainError::field("to", "before_start", "must not be before from"));
+    }
+    let (start, end) = (from.midnight(), to.next_day().unwrap_or(to).midnight());
+    let mut oq = opportunities::table
+        .filter(opportunities::status.eq_any(["won", "lost"]))
+        .filter(opportunities::closed_at.ge(start))
+        .filter(opportunities::closed_at.lt(end))
+        .select((
+            opportunities::id,
+            opportunities::owner_id,
+            opportunities::amount,
+            opportunities::currency,
+            opportunities::status,
+            opportunities::lost_reason,
+            opportunities::created_at,
+            opportunities::closed_at,
+        ))
+        .into_boxed();
+    if let Some(o) = owner_scope(caller, q.owner_id) {
+        oq = oq.filter(opportunities::owner_id.eq(o));
+    }
+    let opps: Vec<ProcOpp> = oq.load(conn)?;
+    let ids: Vec<i64> = opps.iter().map(|o| o.0).collect();
+    let changes: Vec<(i64, i64, PrimitiveDateTime)> = if ids.is_empty() {
+        vec![]
+    } else {
+        opportunity_stage_changes::table
+            .filter(opportunity_stage_changes::opportunity_id.eq_any(&ids))
+            .order((opportunity_stage_changes::opportunity_id.asc(), opportunity_stage_changes::id.asc()))
+            .select((
+                opportunity_stage_changes::opportunity_id,
+                opportunity_stage_changes::to_stage_id,
+                opportunity_stage_changes::changed_at,
+            ))
+            .load(conn)?
+    };
+    let stages: Vec<(i64, String, i32)> = pipeline_stages::table
+        .select((pipeline_stages::id, pipeline_stages::name, pipeline_stages::position))
+        .load(conn)?;
+    let currencies: BTreeSet<String> = opps.iter().map(|o| o.3.clone()).chain([base.code().to_string()]).collect();
+    let d = today();
+    let fx = ordo_pricing::fx::load(conn, &currencies, d)?;
+    let by_id: HashMap<i64, &ProcOpp> = opps.iter().map(|o| (o.0, o)).collect();
+    // Per (owner, stage): the opportunities that were in it, and the days of each stint.
+    let mut reached: BTreeMap<(Option<i64>, i64), BTreeSet<i64>> = BTreeMap::new();
+    let mut stints: BTreeMap<(Option<i64>, i64), (Decimal, i64)> = BTreeMap::new();
+    for (i, (opp, stage, at)) in changes.iter().enumerate() {
+        let Some(o) = by_id.get(opp) else { continue };
+        reached.entry((o.1, *stage)).or_default().insert(*opp);
+        let end = match changes.get(i + 1) {
+            Some((next, _, next_at)) if next == opp => Some(*next_at),
+            _ => o.7,
+        };
+        if let Some(end) = end {
+            let e = stints.entry((o.1, *stage)).or_default();
+            e.0 += Decimal::from((end - *at).whole_seconds().max(0)) / Decimal::from(86_400);
+            e.1 += 1;
+        }
+    }
+    let hundred = Decimal::from(100);
+    let pct = |a: i64, b: i64| {
+        (b > 0).then(|| Rate::new(round_to(Decimal::from(a) * hundred / Decimal::from(b), 2)).unwrap_or_default())
+    };
+    let avg =
+        |sum: Decimal, n: i64| (n > 0).then(|| Rate::new(round_to(sum / Decimal::from(n), 2)).unwrap_or_default());
+    let owners: BTreeSet<Option<i64>> = opps.iter().map(|o| o.1).collect();
+    let owner_ids: Vec<i64> = owners.iter().flatten().copied().collect();
+    let names: HashMap<i64, String> = users::table
+        .filter(users::id.eq_any(&owner_ids))
+        .select((users::id, users::display_name))
+        .load(conn)?
+        .into_iter()
+        .collect();
+    let dp = u32::from(base.minor_units());
+    let mut out = vec![];
+    for owner in owners {
+        let mine: Vec<&ProcOpp> = opps.iter().filter(|o| o.1 == owner).collect();
+        let won: Vec<&&ProcOpp> = mine.iter().filter(|o| o.4 == "won").collect();
+        let lost = mine.len() as i64 - won.len() as i64;
+        let mut deal = Decimal::ZERO;
+        for o in &won {
+            let cur = Currency::from_code(&o.3).unwrap_or(base);
+            deal += Money::from_scaled(o.2).value() * ordo_pricing::fx::rate(&fx, d, cur, base)?;
+        }
+        let mut cycle = Decimal::ZERO;
+        for o in &mine {
+            if let Some(c) = o.7 {
+                cycle += Decimal::from((c - o.6).whole_seconds().max(0)) / Decimal::from(86_400);
+            }
+        }
+        let mut reasons: BTreeMap<String, i64> = BTreeMap::new();
+        for o in mine.iter().filter(|o| o.4 == "lost") {
+            *reasons.entry(o.5.clone().unwrap_or_else(|| "(none given)".into())).or_default() += 1;
+        }
+        let mut lost_reasons: Vec<LostReasonCount> =
+            reasons.into_iter().map(|(reason, count)| LostReasonCount { reason, count }).collect();
+        lost_reasons.sort_by_key(|r| std::cmp::Reverse(r.count));
+        let owner_name = owner.and_then(|o| names.get(&o).cloned()).unwrap_or_else(|| "(no owner)".into());
+        out.push(SalesProcessRow {
+            owner_id: owner,
+            owner: owner_name.clone(),
+            stage_id: None,
+            stage: "(all)".into(),
+            reached: mine.len() as i64,
+            won: won.len() as i64,
+            lost,
+            conversion_rate: pct(won.len() as i64, mine.len() as i64),
+            average_days: avg(cycle, mine.len() as i64),
+            average_deal_size: (!won.is_empty()).then(|| money(deal / Decimal::from(won.len() as i64), dp)),
+            lost_reasons,
+        });
+        let mut ordered = stages.clone();
+        ordered.sort_by_key(|s| (s.2, s.0));
+        for (stage_id, name, _) in ordered {
+            let Some(set) = reached.get(&(owner, stage_id)) else { continue };
+            let w = set.iter().filter(|id| by_id.get(id).is_some_and(|o| o.4 == "won")).count() as i64;
+            let (days, n) = stints.get(&(owner, stage_id)).copied().unwrap_or_default();
+            out.push(SalesProcessRow {
+                owner_id: owner,
+                owner: owner_name.clone(),
+                stage_id: Some(stage_id),
+                stage: name,
+                reached: set.len() as i64,
+                won: w,
+                lost: set.len() as i64 - w,
+                conversion_rate: pct(w, set.len() as i64),
+                average_days: avg(days, n),
+                average_deal_size: None,
+                lost_reasons: vec![],
+            });
+        }
+    }
+    Ok(out)
+}
