@@ -106,6 +106,17 @@ async fn sales_report_and_target_attainment(app: TestApp) {
     ok(app.post(&format!("/api/v1/sales-orders/{}/cancel", o3["id"]), t, json!({"reason": "changed mind"})).await);
     let r = rows(&ok(app.get("/api/v1/reports/sales?basis=orders&by=customer", t).await));
     assert_eq!(row(&r, &c2.to_string())["revenue"], "100.00");
+    // A line reduced on a confirmed order counts reduced.
+    ok(app
+        .post(
+            &format!("/api/v1/sales-orders/{}/lines/{}/reduce", o2["id"], o2["lines"][0]["id"]),
+            t,
+            json!({"quantity": "1", "reason": "customer needs one"}),
+        )
+        .await);
+    let r = rows(&ok(app.get("/api/v1/reports/sales?basis=orders&by=customer", t).await));
+    assert_eq!(row(&r, &c2.to_string())["revenue"], "50.00");
+    assert_eq!(row(&r, &c2.to_string())["quantity"], "1");
 
     // Invoices: the hubs shipped and billed at the ledger's cost; one credited back.
     let d = ok(app
@@ -229,7 +240,7 @@ async fn sales_report_and_target_attainment(app: TestApp) {
     let team = r.iter().find(|x| x["key"] == lead).unwrap();
     assert_eq!(team["actual"], "30", "Anna's confirmed order counts for her manager's team");
     let b = r.iter().find(|x| x["key"] == p_bob).unwrap();
-    assert_eq!((b["measure"].as_str(), b["actual"].as_str()), (Some("quantity"), Some("2")));
+    assert_eq!((b["measure"].as_str(), b["actual"].as_str()), (Some("quantity"), Some("1")));
     // Each sees their own; the manager their team's.
     let mine = rows(&ok(app.get(&format!("/api/v1/reports/target-attainment?period={month}"), &anna).await));
     assert_eq!(mine.iter().map(|x| x["key"].as_i64().unwrap()).collect::<Vec<_>>(), [p_anna]);
@@ -240,5 +251,4 @@ async fn sales_report_and_target_attainment(app: TestApp) {
     let r = rows(&ok(app.get(&format!("/api/v1/reports/target-attainment?period={month}&by=territory"), t).await));
     assert!(r.iter().all(|x| x["key"].is_null()), "no territory targets: one row per measure and basis");
     app.get("/api/v1/reports/target-attainment?period=soon", t).await.problem(422, "validation_failed");
-    let _ = o2;
 }

@@ -898,6 +898,12 @@ pub fn reduce_line(
     row.updated_at = now();
     let saved = row.save(conn, current.version)?;
     docs::journal(conn, caller, DocKind::SalesOrder, id, s.as_str(), "event", format!("{text}."))?;
+    if s == OrderStatus::InExecution {
+        // A confirmed order's facts follow its lines.
+        crate::facts::remove(conn, crate::facts::ORDER, id)?;
+        let ls = lines::load(conn, DocKind::SalesOrder, id)?;
+        crate::facts::record(conn, &order_facts(&saved), &ls)?;
+    }
     let (before, after) = (line.to_model()?, saved_line.to_model()?);
     audit::record(
         conn,
