@@ -5,6 +5,7 @@
 //! Timings are floats on purpose: this crate measures seconds, never money.
 #![allow(clippy::float_arithmetic)]
 
+mod analytics;
 mod documents;
 
 use futures_util::stream::{self, StreamExt};
@@ -136,6 +137,11 @@ async fn run(a: Args) -> Value {
     };
     let auth = format!("Bearer {token}");
     let base = a.base.clone();
+    // `BENCH_ONLY=analytics`: only the reports over a large history (quick to rerun).
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("analytics") {
+        let url = a.database_url.as_deref().expect("--database-url for bulk seeding");
+        return json!({"analytics": analytics::analytics(&client, &base, &auth, url).await});
+    }
 
     eprintln!("[{}] seeding {} customers and {} items", a.backend, a.seed, a.seed);
     let seeding = Instant::now();
@@ -301,6 +307,10 @@ async fn run(a: Args) -> Value {
     let billing =
         billing(&client, &base, &auth, first_item, a.count / 4, a.concurrency, a.database_url.as_deref()).await;
     let documents = documents::documents(&client, &base, &auth, first_item, a.concurrency, smtp.as_deref()).await;
+    let analytics = match a.database_url.as_deref() {
+        Some(url) => analytics::analytics(&client, &base, &auth, url).await,
+        None => Value::Null,
+    };
     json!({
         "seed": {"customers": a.seed, "items": a.seed, "seconds": seed_seconds, "item_prices": prices,
                  "create_customer": seeded_customers, "create_item": seeded_items},
@@ -320,6 +330,7 @@ async fn run(a: Args) -> Value {
         "import": import,
         "billing": billing,
         "documents": documents,
+        "analytics": analytics,
     })
 }
 
