@@ -13,7 +13,8 @@ use ordo_db::schema::{
     campaigns, customer_groups, customers, item_groups, items, sales_partners, sales_persons, territories,
 };
 use ordo_db::DbConnection;
-use rust_decimal::{Decimal, RoundingStrategy};
+use ordo_pricing::engine::round_to;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use time::{Date, Duration, Month};
@@ -371,18 +372,11 @@ fn labels(conn: &mut DbConnection, d: SalesDimension, ids: &[i64]) -> Result<Has
 }
 
 fn pct(part: Decimal, whole: Decimal) -> Option<Rate> {
-    (!whole.is_zero())
-        .then(|| {
-            Rate::new(
-                (part * Decimal::from(100) / whole).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero),
-            )
-            .ok()
-        })
-        .flatten()
+    (!whole.is_zero()).then(|| Rate::new(round_to(part * Decimal::from(100) / whole, 2)).ok()).flatten()
 }
 
 fn money(scaled: i64) -> Money {
-    let d = Decimal::new(scaled, 4).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    let d = round_to(Decimal::new(scaled, 4), 2);
     Money::new(d).unwrap_or(Money::ZERO)
 }
 

@@ -9,7 +9,8 @@ use diesel::prelude::*;
 use ordo_core::Result;
 use ordo_db::schema::{customers, delivery_lines, items, sales_facts};
 use ordo_db::DbConnection;
-use rust_decimal::{Decimal, RoundingStrategy};
+use ordo_pricing::engine::round_to;
+use rust_decimal::Decimal;
 use time::Date;
 
 use crate::lines::LineRow;
@@ -65,7 +66,7 @@ pub fn month_of(d: Date) -> i32 {
 /// Scaled (×10⁴) amount × scaled quantity, back at scale 4, half away from zero.
 fn times(amount: i64, quantity: i64) -> i64 {
     let v = Decimal::from(amount) * Decimal::from(quantity) / Decimal::from(10_000);
-    v.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero).try_into().unwrap_or(0)
+    round_to(v, 0).try_into().unwrap_or(0)
 }
 
 /// Writes the facts of a document's lines. The base amounts are the lines' shares of
@@ -129,7 +130,7 @@ fn base_share(net: i64, h: &Header) -> i64 {
         return 0;
     }
     let v = Decimal::from(net) * Decimal::from(h.base_net) / Decimal::from(h.net);
-    v.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero).try_into().unwrap_or(0)
+    round_to(v, 0).try_into().unwrap_or(0)
 }
 
 /// Removes a document's facts (a cancelled order no longer counts).

@@ -14,6 +14,7 @@ use ordo_db::schema::{
     sales_persons, sales_targets, territories,
 };
 use ordo_db::DbConnection;
+use ordo_pricing::engine::round_to;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -48,6 +49,14 @@ impl TargetMeasure {
             TargetMeasure::Quantity => "quantity",
         }
     }
+    /// As stored (written by `as_str`).
+    fn parse(s: &str) -> TargetMeasure {
+        if s == "quantity" {
+            TargetMeasure::Quantity
+        } else {
+            TargetMeasure::Amount
+        }
+    }
 }
 
 impl TargetBasis {
@@ -58,14 +67,14 @@ impl TargetBasis {
             TargetBasis::Payments => "payments",
         }
     }
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(s: &str) -> T {
-    serde_json::from_value(serde_json::Value::String(s.into())).unwrap_or_else(|_| {
-        serde_json::from_value(serde_json::Value::String("invoices".into()))
-            .or_else(|_| serde_json::from_value(serde_json::Value::String("amount".into())))
-            .expect("a default variant")
-    })
+    /// As stored (written by `as_str`).
+    fn parse(s: &str) -> TargetBasis {
+        match s {
+            "orders" => TargetBasis::Orders,
+            "payments" => TargetBasis::Payments,
+            _ => TargetBasis::Invoices,
+        }
+    }
 }
 
 /// A period as written: `2026-11` (month), `2026-Q4` (quarter) or `2026` (year); its
@@ -186,8 +195,8 @@ ordo_db::record!(
             include_team: r.include_team,
             item_group_id: r.item_group_id,
             territory_id: r.territory_id,
-            measure: parse_json(&r.measure),
-            basis: parse_json(&r.basis),
+            measure: TargetMeasure::parse(&r.measure),
+            basis: TargetBasis::parse(&r.basis),
             value: Quantity::from_scaled(r.value),
         }
 );
@@ -319,17 +328,12 @@ fn descendants(parents: &[(i64, Option<i64>)], root: i64) -> BTreeSet<i64> {
 
 /// The sales persons whose targets the caller sees: an agent their own, a sales
 /// manager their team's (when they are a sales person), everyone else all.
-fn visible_persons(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    persons: &[(i64, Option<i64>, Option<i64>)],
-) -> Option<BTreeSet<i64>> {
+fn visible_persons(caller: &Caller, persons: &[(i64, Option<i64>, Option<i64>)]) -> Option<BTreeSet<i64>> {
     let me = caller.principal.user_id()?;
     let unrestricted = caller.principal.roles.iter().any(|r| !matches!(r, Role::SalesAgent | Role::SalesManager));
     if unrestricted {
         return None;
     }
-    let _ = conn;
     let mine: Vec<i64> = persons.iter().filter(|p| p.2 == Some(me)).map(|p| p.0).collect();
     if caller.principal.has_role(Role::SalesManager) {
         if mine.is_empty() {
@@ -367,7 +371,7 @@ pub fn attainment(
     let persons: Vec<(i64, Option<i64>, Option<i64>)> = sales_persons::table
         .select((sales_persons::id, sales_persons::manager_id, sales_persons::user_id))
         .load(conn)?;
-    let visible = visible_persons(conn, caller, &persons);
+    let visible = visible_persons(caller, &persons);
     let mut tq = sales_targets::table
         .filter(sales_targets::period_start.ge(start))
         .filter(sales_targets::period_end.le(end))
@@ -465,8 +469,7 @@ pub fn attainment(
 
     let mut rows: BTreeMap<RowKey, (i64, Decimal, Decimal, Decimal)> = BTreeMap::new();
     for t in &targets {
-        let measure: TargetMeasure = parse_json(&t.measure);
-        let basis: TargetBasis = parse_json(&t.basis);
+        let (measure, basis) = (TargetMeasure::parse(&t.measure), TargetBasis::parse(&t.basis));
         let people: Option<BTreeSet<i64>> =
             t.sales_person_id.map(
                 |p| {
@@ -542,25 +545,18 @@ pub fn attainment(
     }
     .into_iter()
     .collect();
-    let dp = |d: Decimal| {
-        Quantity::new(d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero))
-            .map_err(|e| DomainError::Internal(format!("attainment: {e}")))
-    };
+    let dp = |d: Decimal| Quantity::new(round_to(d, 2)).map_err(|e| DomainError::Internal(format!("attainment: {e}")));
     rows.into_iter()
         .map(|((key, measure, basis), (n, target, actual, forecast))| {
             Ok(AttainmentRow {
                 label: key.and_then(|k| labels.get(&k).cloned()).unwrap_or_else(|| "(all)".into()),
                 key,
-                measure: parse_json(measure),
-                basis: parse_json(basis),
+                measure: TargetMeasure::parse(measure),
+                basis: TargetBasis::parse(basis),
                 targets: n,
                 target: dp(target)?,
                 actual: dp(actual)?,
-                percent: Rate::new(
-                    (actual * hundred / target)
-                        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero),
-                )
-                .unwrap_or_default(),
+                percent: Rate::new(round_to(actual * hundred / target, 2)).unwrap_or_default(),
                 gap: dp(target - actual)?,
                 forecast: dp(forecast)?,
             })
