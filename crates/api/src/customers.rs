@@ -154,7 +154,7 @@ pub async fn update_customer(
         .write(move |conn, caller| {
             let c = service::update_customer(conn, caller, id, if_match.0, patch)?;
             // The customer's group weighs in its open tickets' scores.
-            ordo_service::tickets::rescore_for(conn, ordo_service::tickets::Rescore::Customer(id))?;
+            ordo_service::tickets::rescore(conn, None, ordo_service::tickets::Rescore::Customer(id))?;
             Ok(c)
         })
         .await?;

@@ -119,7 +119,7 @@ pub async fn update_item(
         .write(move |c, caller| {
             let i = service::update_item(c, caller, id, if_match.0, patch)?;
             // The item's group and kind weigh in the scores of open tickets about it.
-            ordo_service::tickets::rescore_for(c, ordo_service::tickets::Rescore::Item(id))?;
+            ordo_service::tickets::rescore(c, None, ordo_service::tickets::Rescore::Item(id))?;
             Ok(i)
         })
         .await?;

@@ -120,7 +120,7 @@ struct Acc {
 
 /// Tickets of the query in the caller's scope.
 fn load(conn: &mut DbConnection, caller: &Caller, q: &ServiceQuery) -> Result<Vec<TicketRow>> {
-    let mut s = visible(caller.scope());
+    let mut s = visible(caller);
     if let Some(f) = q.from {
         s = s.filter(tickets::created_at.ge(f.midnight()));
     }
@@ -297,7 +297,7 @@ pub fn breaches(
 ) -> Result<Page<SlaBreach>> {
     caller.require(Permission::TicketsRead)?;
     let now = ordo_core::time_util::now();
-    let mut s = visible(caller.scope())
+    let mut s = visible(caller)
         .filter(
             tickets::first_responded_at
                 .gt(tickets::first_response_due_at)

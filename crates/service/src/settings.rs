@@ -527,6 +527,6 @@ pub fn put_scoring(
         return Err(DomainError::Validation(errs));
     }
     let s = settings::save(conn, caller, settings::TICKET_SCORING, "ticket_scoring", if_match, next)?;
-    crate::tickets::rescore(conn, &s.data, crate::tickets::Rescore::AllOpen)?;
+    crate::tickets::rescore(conn, Some(&s.data), crate::tickets::Rescore::AllOpen)?;
     Ok(scoring_model(s))
 }

@@ -339,7 +339,7 @@ pub fn run_due(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<RunOut
     let ids: Vec<i64> = due.iter().filter_map(|t| t.sla_policy_id).collect();
     let policies: Vec<SlaPolicyRow> =
         sla_policies::table.filter(sla_policies::id.eq_any(&ids)).select(SlaPolicyRow::as_select()).load(conn)?;
-    let scoring = crate::settings::scoring(conn)?;
+    let scoring = Some(crate::settings::scoring(conn)?);
     let mut out = RunOutcome::default();
     for mut t in due {
         let Some(p) = t.sla_policy_id.and_then(|id| policies.iter().find(|p| p.id == id)) else { continue };
@@ -359,9 +359,10 @@ pub fn run_due(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<RunOut
         }
         let mut records = vec![];
         let mut notify = vec![];
+        let rules = p.rules();
         for (target, level) in &fired {
             let mut actions = vec![];
-            for rule in p.rules().iter().filter(|r| {
+            for rule in rules.iter().filter(|r| {
                 r.when == *level
                     && match r.target {
                         EscalationTarget::Any => true,
@@ -417,7 +418,7 @@ pub fn run_due(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<RunOut
             continue;
         }
         if t.priority != before.priority {
-            crate::tickets::rescore(conn, &scoring, crate::tickets::Rescore::One(&mut t))?;
+            crate::tickets::rescore(conn, scoring.as_ref(), crate::tickets::Rescore::One(&mut t))?;
         }
         t.version += 1;
         t.updated_at = now;

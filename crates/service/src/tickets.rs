@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use ordo_core::body::{patched, MergePatch};
 use ordo_core::time_util::now;
 use ordo_core::util::{check_version, to_json};
-use ordo_core::{Caller, DomainError, FieldError, Page, PageRequest, Permission, Result, Scope};
+use ordo_core::{Caller, DomainError, FieldError, Page, PageRequest, Permission, Result};
 use ordo_db::audit::{self, Entry};
 use ordo_db::schema::{
     contacts, customers, deliveries, invoices, items, returns, sales_orders, service_teams, sla_policies,
@@ -291,18 +291,12 @@ pub struct Ticket {
 }
 
 /// Tickets the caller may see: an agent, those of their own customers.
-pub fn visible<'a>(scope: Scope) -> tickets::BoxedQuery<'a, DbBackend> {
-    let q = tickets::table.into_boxed();
-    match scope {
-        Scope::All => q,
-        Scope::OwnCustomers(me) => q.filter(
-            tickets::customer_id.eq_any(customers::table.filter(customers::owner_id.eq(me)).select(customers::id)),
-        ),
-    }
+pub fn visible<'a>(caller: &Caller) -> tickets::BoxedQuery<'a, DbBackend> {
+    ordo_sales_docs::scoped!(tickets::table.into_boxed(), caller, tickets::customer_id)
 }
 
 pub fn find(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<TicketRow> {
-    visible(caller.scope())
+    visible(caller)
         .filter(tickets::id.eq(id))
         .select(TicketRow::as_select())
         .first(conn)
@@ -514,7 +508,7 @@ pub struct Filter {
 pub fn list(conn: &mut DbConnection, caller: &Caller, f: &Filter, page: &PageRequest) -> Result<Page<Ticket>> {
     read(caller)?;
     let filtered = || {
-        let mut q = visible(caller.scope());
+        let mut q = visible(caller);
         if let Some(v) = f.customer_id {
             q = q.filter(tickets::customer_id.eq(v));
         }
@@ -638,8 +632,12 @@ fn finish(
     t.version = current.version + 1;
     t.updated_at = now();
     let saved = save(conn, &t, current.version)?;
-    let v = model_of(conn, saved)?;
-    let before = model_of(conn, current)?;
+    // Both read models in one batch: the settings, calendar and links are read once.
+    let mut both = models(conn, vec![current, saved])?;
+    let (v, before) = match (both.pop(), both.pop()) {
+        (Some(v), Some(before)) => (v, before),
+        _ => return Err(DomainError::Internal("ticket models".into())),
+    };
     audit::record(conn, caller, ENTITY, v.id, action, &audit::diff(&to_json(&before), &to_json(&v)))?;
     Ok(v)
 }
@@ -899,11 +897,11 @@ pub fn comment(conn: &mut DbConnection, caller: &Caller, id: i64, c: CommentCrea
     if current.category() == StageCategory::Closed {
         return Err(DomainError::conflict("ticket_closed", format!("ticket {} is closed", current.number)));
     }
-    let mut t = current.clone();
-    let v = add_comment(conn, caller, &mut t, &c.body, c.internal, now())?;
+    let (mut t, ts) = (current.clone(), now());
+    let v = add_comment(conn, caller, &mut t, &c.body, c.internal, ts)?;
     if t.first_responded_at != current.first_responded_at {
         t.version += 1;
-        t.updated_at = v.created_at.date().with_time(v.created_at.time());
+        t.updated_at = ts;
         save(conn, &t, current.version)?;
     }
     audit::record(
@@ -1014,14 +1012,21 @@ pub enum Rescore<'a> {
     One(&'a mut TicketRow),
 }
 
-/// Rescores with the stored weights.
-pub fn rescore_for(conn: &mut DbConnection, which: Rescore) -> Result<usize> {
-    let scoring = settings::scoring(conn)?;
-    rescore(conn, &scoring, which)
+/// The weights given, else the stored ones.
+fn weights<'a>(
+    conn: &mut DbConnection,
+    given: Option<&'a TicketScoring>,
+) -> Result<std::borrow::Cow<'a, TicketScoring>> {
+    Ok(match given {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(settings::scoring(conn)?),
+    })
 }
 
 /// Recomputes scores: one query for the inputs, one update per distinct new score.
-pub fn rescore(conn: &mut DbConnection, scoring: &TicketScoring, which: Rescore) -> Result<usize> {
+/// Without `scoring` the stored weights are read, and only when a ticket is affected
+/// (a customer or item without open tickets costs one statement).
+pub fn rescore(conn: &mut DbConnection, scoring: Option<&TicketScoring>, which: Rescore) -> Result<usize> {
     let mut q = tickets::table
         .inner_join(customers::table.on(customers::id.eq(tickets::customer_id)))
         .left_join(items::table.on(items::id.nullable().eq(tickets::item_id)))
@@ -1053,12 +1058,16 @@ pub fn rescore(conn: &mut DbConnection, scoring: &TicketScoring, which: Rescore)
                 None => (None, None),
             };
             let ctx = Context { customer_group_id: group, item_group_id: ig, item_kind: ik };
-            t.score = score_of(scoring, t, &ctx);
+            t.score = score_of(&*weights(conn, scoring)?, t, &ctx);
             return Ok(1);
         }
     }
     #[allow(clippy::type_complexity)]
     let rows: Vec<(i64, i32, String, String, Option<i64>, Option<i64>, Option<i64>, Option<String>)> = q.load(conn)?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let scoring = weights(conn, scoring)?;
     let mut by_score: std::collections::BTreeMap<i32, Vec<i64>> = Default::default();
     for (id, old, priority, kind, category_id, customer_group_id, item_group_id, item_kind) in rows {
         let s = scoring.score(&ScoreInputs {
