@@ -89,17 +89,18 @@ pub async fn analytics(client: &reqwest::Client, base: &str, auth: &str, url: &s
             format!("WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {n}) SELECT n FROM g")
         }
     };
-    // Facts: 1,000,000 lines, 5 per order, over the last 365 days, 1,000 customers, 10
-    // groups and 10 sales persons.
+    // Facts: 1,000,000 lines, 5 per order (each order on one day for one customer,
+    // whose sales person it carries) over the last 365 days, 1,000 customers, 5,000
+    // items in 10 groups and 10 sales persons.
     let (day, month) = if pg {
         (
-            "CURRENT_DATE - CAST(s.n % 365 AS INTEGER)",
-            "CAST(to_char(CURRENT_DATE - CAST(s.n % 365 AS INTEGER), 'YYYYMM') AS INTEGER)",
+            "CURRENT_DATE - CAST((s.n / 5) % 365 AS INTEGER)",
+            "CAST(to_char(CURRENT_DATE - CAST((s.n / 5) % 365 AS INTEGER), 'YYYYMM') AS INTEGER)",
         )
     } else {
         (
-            "date('now', '-' || (s.n % 365) || ' days')",
-            "CAST(strftime('%Y%m', date('now', '-' || (s.n % 365) || ' days')) AS INTEGER)",
+            "date('now', '-' || ((s.n / 5) % 365) || ' days')",
+            "CAST(strftime('%Y%m', date('now', '-' || ((s.n / 5) % 365) || ' days')) AS INTEGER)",
         )
     };
     let (gmin, pmin) = (groups[0], persons[0]);
@@ -107,9 +108,10 @@ pub async fn analytics(client: &reqwest::Client, base: &str, auth: &str, url: &s
     let statements = [
         format!(
             "INSERT INTO sales_facts (basis, doc_id, line_id, doc_date, month, customer_id, sales_person_id, item_id, \
-             item_group_id, quantity, net_base, cost_base) \
-             SELECT 'order', 10000000 + s.n / 5, 10000000 + s.n, {day}, {month}, 1 + s.n % 1000, {pmin} + s.n % 10, \
-             1 + s.n % 5000, {gmin} + s.n % 10, 10000 * (1 + s.n % 5), 100000 * (1 + s.n % 50), 60000 * (1 + s.n % 50) \
+             item_group_id, quantity, net_base, cost_base, doc_first, group_first, item_first) \
+             SELECT 'order', 10000000 + s.n / 5, 10000000 + s.n, {day}, {month}, 1 + (s.n / 5) % 1000, \
+             {pmin} + (s.n / 5) % 10, 1 + s.n % 5000, {gmin} + s.n % 10, 10000 * (1 + s.n % 5), \
+             100000 * (1 + s.n % 50), 60000 * (1 + s.n % 50), CASE WHEN s.n % 5 = 0 THEN 1 ELSE 0 END, 1, 1 \
              FROM ({}) s",
             series(FACTS)
         ),

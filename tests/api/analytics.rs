@@ -251,4 +251,36 @@ async fn sales_report_and_target_attainment(app: TestApp) {
     let r = rows(&ok(app.get(&format!("/api/v1/reports/target-attainment?period={month}&by=territory"), t).await));
     assert!(r.iter().all(|x| x["key"].is_null()), "no territory targets: one row per measure and basis");
     app.get("/api/v1/reports/target-attainment?period=soon", t).await.problem(422, "validation_failed");
+
+    // A document counts once per row, however many of its lines fall in the row.
+    confirm(
+        c2,
+        json!([{"item_id": licence, "quantity": "1"}, {"item_id": licence, "quantity": "1"},
+            {"item_id": item, "quantity": "1"}]),
+    )
+    .await;
+    let docs = |query: String| {
+        let app = &app;
+        async move {
+            let r = rows(&ok(app.get(&format!("/api/v1/reports/sales?basis=orders&{query}"), t).await));
+            let mut d: Vec<(String, i64)> = r
+                .iter()
+                .map(|x| (x["key"].as_str().unwrap_or("-").to_string(), x["documents"].as_i64().unwrap()))
+                .collect();
+            d.sort();
+            d
+        }
+    };
+    let s = |id: i64| id.to_string();
+    let sorted = |mut v: Vec<(String, i64)>| {
+        v.sort();
+        v
+    };
+    assert_eq!(docs("by=customer".into()).await, sorted(vec![(s(c1), 1), (s(c2), 2)]));
+    assert_eq!(docs("by=month".into()).await, [(month.to_string(), 3)]);
+    assert_eq!(docs("by=item_group".into()).await, sorted(vec![(s(hw), 2), (s(sw), 2)]));
+    assert_eq!(docs("by=item".into()).await, sorted(vec![(s(item), 2), (s(licence), 2)]));
+    let hw_only = docs(format!("by=customer&item_group_id={hw}")).await;
+    assert_eq!(hw_only, sorted(vec![(s(c1), 1), (s(c2), 1)]), "the new order once, not twice");
+    assert_eq!(docs(format!("by=item_group&item_id={licence}")).await, [(s(sw), 2)]);
 }

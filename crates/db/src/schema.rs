@@ -1489,8 +1489,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    sales_facts (id) {
-        id -> BigInt,
+    sales_facts (basis, line_id) {
         basis -> Text,
         doc_id -> BigInt,
         line_id -> BigInt,
@@ -1507,6 +1506,9 @@ diesel::table! {
         quantity -> BigInt,
         net_base -> BigInt,
         cost_base -> BigInt,
+        doc_first -> Integer,
+        group_first -> Integer,
+        item_first -> Integer,
     }
 }
 

@@ -56,6 +56,9 @@ struct NewFact {
     quantity: i64,
     net_base: i64,
     cost_base: i64,
+    doc_first: i32,
+    group_first: i32,
+    item_first: i32,
 }
 
 /// yyyymm of a date.
@@ -95,12 +98,24 @@ pub fn record(conn: &mut DbConnection, h: &Header, lines: &[LineRow]) -> Result<
     let lines_net: i64 = lines.iter().map(|l| l.net).sum();
     let mut left = if lines_net == h.net { h.base_net } else { base_share(lines_net, h) };
     let mut rows = Vec::with_capacity(lines.len());
+    // Which (item group) and (item) of the document have been seen: the first line of
+    // each carries the marker the report sums to count documents (see `Marker`).
+    let mut seen_groups: Vec<Option<i64>> = vec![];
+    let mut seen_items: Vec<i64> = vec![];
     for (n, l) in lines.iter().enumerate() {
         let base = if n + 1 == lines.len() { left } else { base_share(l.net, h) };
         left -= base;
         let (group_id, standard) = item_rows.iter().find(|i| i.0 == l.item_id).map_or((None, 0), |i| (i.1, i.2));
         let unit_cost =
             l.delivery_line_id.and_then(|d| costs.iter().find(|c| c.0 == d)).and_then(|c| c.1).unwrap_or(standard);
+        let group_first = !seen_groups.contains(&group_id);
+        if group_first {
+            seen_groups.push(group_id);
+        }
+        let item_first = !seen_items.contains(&l.item_id);
+        if item_first {
+            seen_items.push(l.item_id);
+        }
         rows.push(NewFact {
             basis: h.basis,
             doc_id: h.doc_id,
@@ -118,6 +133,9 @@ pub fn record(conn: &mut DbConnection, h: &Header, lines: &[LineRow]) -> Result<
             quantity: h.sign * l.base_quantity,
             net_base: h.sign * base,
             cost_base: h.sign * times(unit_cost, l.base_quantity),
+            doc_first: i32::from(n == 0),
+            group_first: i32::from(group_first),
+            item_first: i32::from(item_first),
         });
     }
     ordo_db::insert_batch!(conn, sales_facts::table, &rows);
@@ -149,7 +167,7 @@ pub fn backfill(conn: &mut DbConnection) -> Result<usize> {
     use crate::orders::{OrderRow, OrderStatus};
     use ordo_db::schema::{document_lines, invoices, sales_orders};
     ordo_db::lock::rows(conn, "company_settings", &[1])?;
-    if sales_facts::table.select(sales_facts::id).first::<i64>(conn).optional()?.is_some() {
+    if sales_facts::table.select(sales_facts::line_id).first::<i64>(conn).optional()?.is_some() {
         return Ok(0);
     }
     let mut done = 0;
