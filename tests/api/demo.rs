@@ -101,6 +101,14 @@ async fn demo_prices_a_basket(app: TestApp) {
     assert_ne!(team["actual"], "0", "{team}");
     let sales = app.get("/api/v1/reports/sales?by=item_group&basis=orders", &manager).await;
     assert!(!sales.body["data"].as_array().unwrap().is_empty(), "{}", sales.body);
+    // A year of orders: every one of the last twelve months has some (72 closed history
+    // orders plus the walkthrough's confirmed ones).
+    let from = today - time::Duration::days(365);
+    let year = app.get(&format!("/api/v1/reports/sales?by=month&basis=orders&from={from}&to={today}"), &manager).await;
+    let months = year.body["data"].as_array().unwrap();
+    assert!(months.len() >= 12, "{}", year.body);
+    assert!(months.iter().map(|m| m["documents"].as_i64().unwrap()).sum::<i64>() >= 72, "{}", year.body);
+    assert!(months.iter().all(|m| m["revenue"] != "0.00"), "{}", year.body);
     // Sam works tickets but sees no prices to change.
     app.patch("/api/v1/price-lists/1", &sam, json!({"name": "Cheap"})).await.problem(403, "forbidden");
 }

@@ -33,6 +33,9 @@ pub const LOGINS: &[(&str, &str, Role)] = &[
     ("sam", "sam-demo", Role::ServiceAgent),
 ];
 
+/// Demo Customer 13 is blocked: no orders are confirmed for it.
+const BLOCKED: i64 = 13;
+
 /// Returns false when the database already has users (nothing is loaded then).
 pub fn load(db: &Db) -> Result<bool, DomainError> {
     let stats = Stats::default();
@@ -90,7 +93,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     from_currency: cur("EUR"),
                     to_currency: cur(to),
                     rate: rate(r),
-                    valid_from: time::macros::date!(2026 - 01 - 01),
+                    valid_from: time::macros::date!(2025 - 01 - 01),
                 },
             )?;
         }
@@ -201,7 +204,7 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                     credit_limit: Some(Money::from_scaled(n * 50_000_000)),
                     parent_id: None,
                     owner_id: Some(owner),
-                    status: Some(if n == 13 { CustomerStatus::Blocked } else { CustomerStatus::Active }),
+                    status: Some(if n == BLOCKED { CustomerStatus::Blocked } else { CustomerStatus::Active }),
                     tags: Some(vec![if n % 4 == 0 { "key-account".into() } else { "retail".into() }]),
                     attributes: None,
                     price_list_id: (n % 4 == 0).then_some(wholesale),
@@ -398,6 +401,9 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
                 persons: team.persons,
             },
         )?;
+        let buying: Vec<i64> =
+            customer_ids.iter().enumerate().filter(|(i, _)| *i as i64 + 1 != BLOCKED).map(|(_, id)| *id).collect();
+        crate::demo_sales::history(c, &admin, &manager, &buying, &item_ids)?;
         Ok(true)
     })
     .or_else(already_there)

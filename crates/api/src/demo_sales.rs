@@ -181,6 +181,53 @@ fn order(customer: i64, lines: Vec<LineInput>) -> SalesOrderCreate {
     }
 }
 
+/// Submits an order, ticks its required checklist points, has the manager approve it
+/// where its route asks, and confirms it (reserving stock).
+fn confirm(c: &mut DbConnection, admin: &Caller, manager: &Caller, id: i64) -> R<()> {
+    use ordo_sales_docs::orders;
+    orders::submit(c, admin, id, None)?;
+    for p in orders::checklist(c, admin, id)? {
+        if p.required {
+            orders::tick(c, admin, id, p.id, Tick { ticked: true, comment: Some("agreed by phone".into()) })?;
+        }
+    }
+    if orders::get(c, admin, id)?.status == orders::OrderStatus::PendingApproval {
+        orders::approve(c, manager, id, None, ApprovalDecision::default())?;
+    }
+    ordo_fulfillment::reservations::confirm(c, admin, id, None)?;
+    Ok(())
+}
+
+/// A year of orders for the sales report and target attainment: five to eight a month
+/// over the last twelve months, growing, across the customers, items and groups,
+/// confirmed on their dates and closed (fulfilled before the demo company used Ordo,
+/// so they hold no stock). Loaded last: the walkthrough's documents follow them.
+pub fn history(c: &mut DbConnection, admin: &Caller, manager: &Caller, customers: &[i64], items: &[i64]) -> R<()> {
+    use ordo_sales_docs::orders;
+    let eur = Currency::from_code("EUR").expect("EUR");
+    let today = ordo_core::time_util::now().date();
+    let mut n = 0usize;
+    for month in (1..=12i64).rev() {
+        for k in 0..(5 + (12 - month) / 4) {
+            n += 1;
+            // Spread over the month, never later than yesterday.
+            let date = today - Duration::days(month * 30 - k * 5).max(Duration::days(1));
+            let cust = customers[(n * 7) % customers.len()];
+            // Items 4 and 5 (index 3, 4) are the demo's back-ordered ones: left alone.
+            let pick = |j: usize| items[5 + (n * 3 + j * 11) % (items.len() - 5)];
+            let lines = vec![line(pick(0), 1 + (n as i64 % 4)), line(pick(1), 2 + (n as i64 % 3)), line(pick(2), 1)];
+            let mut o = order(cust, lines);
+            o.date = Some(date);
+            o.customer_po = Some(format!("PO-H{n:03}"));
+            o.contract_number = Some(format!("K-H{n:03}"));
+            let o = orders::create(c, admin, o, eur)?;
+            confirm(c, admin, manager, o.id)?;
+            ordo_fulfillment::reservations::close(c, admin, o.id, None, "fulfilled before the switch to Ordo".into())?;
+        }
+    }
+    Ok(())
+}
+
 /// The pipeline and the documents. `customers[i]` is demo customer i + 1; `users` are
 /// admin, manager, alice, bob.
 pub fn sales(
@@ -465,17 +512,7 @@ pub fn sales(
     let mut executing = order(customers[1], vec![line(items[3], 5), line(items[4], 5)]);
     executing.contract_number = Some("K-2026-0042".into());
     let executing = orders::create(c, admin, executing, eur)?;
-    orders::submit(c, admin, executing.id, None)?;
-    for p in orders::checklist(c, admin, executing.id)? {
-        if p.required {
-            orders::tick(c, admin, executing.id, p.id, Tick { ticked: true, comment: Some("agreed by phone".into()) })?;
-        }
-    }
-    let submitted = orders::get(c, admin, executing.id)?;
-    if submitted.status == orders::OrderStatus::PendingApproval {
-        orders::approve(c, manager, executing.id, None, ApprovalDecision::default())?;
-    }
-    ordo_fulfillment::reservations::confirm(c, admin, executing.id, None)?;
+    confirm(c, admin, manager, executing.id)?;
     // Part of it ships now (what is reserved), the rest is back-ordered; one unit comes back.
     use ordo_fulfillment::availability::{
         expected_receipt_service, ExpectedReceiptCreate, ExpectedStatus, ReceiptSource,
