@@ -88,6 +88,11 @@ async fn demo_prices_a_basket(app: TestApp) {
     assert_eq!(breached.body["data"].as_array().unwrap().len(), 2, "{}", breached.body);
     for b in breached.body["data"].as_array().unwrap() {
         assert_eq!(b["escalations"].as_array().unwrap().iter().filter(|e| e["level"] == "breached").count(), 2, "{b}");
+        // One breach mail per ticket, to its assignee and the service lead.
+        let mails = app.get(&format!("/api/v1/outbox?document=ticket:{}", b["id"]), t).await;
+        let mails = mails.body["data"].as_array().unwrap().clone();
+        assert_eq!(mails.len(), 1, "{mails:?}");
+        assert_eq!(mails[0]["to"], json!(["sam@demo.example.com", "service-lead@example.com"]));
     }
     let report = app.get("/api/v1/reports/service?by=stage", &sam).await;
     assert_eq!(report.body["data"].as_array().unwrap().len(), 6);

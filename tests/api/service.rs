@@ -5,7 +5,7 @@
 //! instants, so the job sees a deadline pass without the test waiting for it.
 
 use crate::on_both_backends;
-use crate::support::{id, ok, TestApp};
+use crate::support::{id, ok, smtp_receiver, uuid_like, TestApp};
 use diesel::prelude::*;
 use ordo_db::schema::tickets;
 use serde_json::{json, Value};
@@ -132,8 +132,12 @@ async fn events(app: &TestApp, kind: &str) -> Vec<Value> {
 async fn a_complaint_through_its_sla(app: TestApp) {
     let w = world(&app).await;
     let t = &app.admin_token;
-    let (_, desk) = app.user("sam", &["service_agent"]).await;
+    let (sam, desk) = app.user("sam", &["service_agent"]).await;
     let (_, viewer) = app.user("vera", &["viewer"]).await;
+    // Unique addresses: every test app mails through the one test SMTP receiver.
+    let (sam_mail, lead_mail) =
+        (format!("sam-{}@example.com", uuid_like()), format!("lead-{}@example.com", uuid_like()));
+    ok(app.patch(&format!("/api/v1/users/{sam}"), t, json!({"email": sam_mail})).await);
     let team = id(app.post("/api/v1/service-teams", t, json!({"name": "Quality"})).await);
     let category = id(app.post("/api/v1/ticket-categories", t, json!({"name": "Damaged goods"})).await);
     ok(app
@@ -143,7 +147,8 @@ async fn a_complaint_through_its_sla(app: TestApp) {
             json!({"name": "Standard", "first_response_minutes": 60, "resolution_minutes": 480, "at_risk_percent": 75,
             "escalations": [
                 {"when": "at_risk"},
-                {"when": "breached", "target": "resolution", "raise_priority": true, "reassign_to_team_id": team}
+                {"when": "breached", "target": "resolution", "raise_priority": true, "reassign_to_team_id": team,
+                 "email_assignee": true, "email_to": [lead_mail]}
             ]}),
         )
         .await);
@@ -226,7 +231,9 @@ async fn a_complaint_through_its_sla(app: TestApp) {
     );
 
     // Time passes: the resolution target is breached. The job escalates once: the
-    // event, the team, the priority one step up, recorded on the ticket.
+    // event, the team, the priority one step up, a mail to the assignee and the lead,
+    // recorded on the ticket.
+    ok(app.patch(&format!("/api/v1/tickets/{tid}"), &desk, json!({"assignee_id": sam})).await);
     shift(&app, tid, -120, -60, true);
     ok(app.post("/api/v1/jobs/sla_timers/run", t, json!({})).await);
     let tk = ok(app.get(&format!("/api/v1/tickets/{tid}"), &desk).await);
@@ -240,7 +247,32 @@ async fn a_complaint_through_its_sla(app: TestApp) {
     assert_eq!(esc[0]["level"], "breached");
     assert_eq!(esc[0]["target"], "resolution");
     let actions: Vec<&str> = esc[0]["actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
-    assert_eq!(actions, ["notified", format!("reassigned to team {team}").as_str(), "priority high → critical"]);
+    assert_eq!(
+        actions,
+        [
+            "notified",
+            format!("reassigned to team {team}").as_str(),
+            "priority high → critical",
+            format!("e-mailed {sam_mail}, {lead_mail}").as_str()
+        ]
+    );
+    // The mail goes through the outbox: text only, once, to both.
+    let queued = ok(app.get(&format!("/api/v1/outbox?document=ticket:{tid}"), t).await);
+    assert_eq!(queued["data"].as_array().unwrap().len(), 1, "{queued}");
+    assert_eq!(queued["data"][0]["document_kind"], "ticket");
+    assert_eq!(queued["data"][0]["to"], json!([sam_mail, lead_mail]));
+    let others = ok(app.get(&format!("/api/v1/outbox?document=ticket:{tid}"), &w.other_agent).await);
+    assert_eq!(others["data"], json!([]), "another agent's customer's mail is not listed");
+    ok(app.post("/api/v1/jobs/email_delivery/run", t, json!({})).await);
+    let inbox: Vec<_> =
+        smtp_receiver().1.lock().unwrap().iter().filter(|m| m.rcpt.contains(&lead_mail)).cloned().collect();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].rcpt, [sam_mail.clone(), lead_mail.clone()]);
+    let number = tk["number"].as_str().unwrap();
+    assert!(inbox[0].data.contains(&format!("[SLA breached] {number}")), "{}", inbox[0].data);
+    assert!(inbox[0].data.contains("resolution: due "), "{}", inbox[0].data);
+    assert!(!inbox[0].data.contains("application/pdf"), "a notice carries no document");
+    assert_eq!(ok(app.get(&format!("/api/v1/outbox?document=ticket:{tid}"), t).await)["data"][0]["status"], "sent");
     let breached = events(&app, "ticket.sla_breached").await;
     assert_eq!(breached.len(), 1);
     assert_eq!(breached[0]["data"]["priority"], "critical", "the event carries the escalated ticket");

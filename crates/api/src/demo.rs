@@ -48,6 +48,14 @@ pub fn load(db: &Db) -> Result<bool, DomainError> {
         for ((name, _, role), hash) in LOGINS.iter().zip(&hashes) {
             ids.push(accounts::bootstrap_user(c, name, &capitalize(name), &[*role], hash)?);
         }
+        // Addresses for the mail the demo queues (SLA escalations to the assignee).
+        for (id, (name, _, _)) in ids.iter().zip(LOGINS) {
+            use diesel::prelude::*;
+            use ordo_db::schema::users;
+            diesel::update(users::table.find(id))
+                .set(users::email.eq(format!("{name}@demo.example.com")))
+                .execute(c)?;
+        }
         let admin = Caller {
             principal: Principal {
                 kind: PrincipalKind::User,

@@ -52,6 +52,10 @@ pub fn service(c: &mut DbConnection, admin: &Caller, desk: &Caller, l: &Links) -
         reassign_to_user_id: None,
         reassign_to_team_id: team,
         raise_priority: raise,
+        // A breach mails the assignee and the service lead (pending in `/outbox` until
+        // SMTP is configured).
+        email_assignee: when == EscalationLevel::Breached,
+        email_to: if when == EscalationLevel::Breached { vec!["service-lead@example.com".into()] } else { vec![] },
     };
     sla_policy_service::create(
         c,

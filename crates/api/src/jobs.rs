@@ -42,7 +42,9 @@ fn execute(state: &AppState, name: &str) -> Result<String, String> {
         }
         "sla_timers" => state
             .db
-            .write(&Stats::default(), |c| ordo_service::sla::run_due(c, ordo_core::time_util::now()))
+            .write(&Stats::default(), |c| {
+                ordo_service::sla::run_due(c, ordo_core::time_util::now(), &crate::mail::on_escalation)
+            })
             .map(|o| format!("{} target(s) at risk, {} breached", o.at_risk, o.breached)),
         other => return Err(format!("unknown job {other:?}")),
     }

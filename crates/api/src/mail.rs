@@ -6,7 +6,8 @@
 //! UBL XML when the customer wants e-invoices) and hands the message to the SMTP server
 //! configured by `ORDO_SMTP_*`; a temporary refusal (4xx, no connection) is retried with
 //! exponential backoff, a permanent one (5xx) fails at once; every attempt's SMTP answer
-//! is kept (`GET /outbox`).
+//! is kept (`GET /outbox`). The `sla_timers` job queues its escalation notices the same
+//! way (`on_escalation`): plain text, no attachment, about a ticket.
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
@@ -128,11 +129,45 @@ pub struct MailAttempt {
     pub answer: String,
 }
 
+/// What a message is about: a document (mailed as PDF) or a ticket (an SLA escalation,
+/// plain text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxKind {
+    Quotation,
+    SalesOrder,
+    BlanketOrder,
+    Invoice,
+    CreditNote,
+    Ticket,
+}
+
+impl OutboxKind {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ticket => "ticket",
+            k => k.document().map_or("ticket", |d| d.as_str()),
+        }
+    }
+    /// The printed document a message carries; none for a ticket's notice.
+    fn document(&self) -> Option<DocumentKind> {
+        match self {
+            Self::Quotation => Some(DocumentKind::Quotation),
+            Self::SalesOrder => Some(DocumentKind::SalesOrder),
+            Self::BlanketOrder => Some(DocumentKind::BlanketOrder),
+            Self::Invoice => Some(DocumentKind::Invoice),
+            Self::CreditNote => Some(DocumentKind::CreditNote),
+            Self::Ticket => None,
+        }
+    }
+}
+
 /// A message in the outbox.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OutboxMessage {
     pub id: i64,
-    pub document_kind: DocumentKind,
+    /// `ticket`: an SLA escalation e-mail about ticket `document_id` (text, no attachment).
+    pub document_kind: OutboxKind,
     pub document_id: i64,
     pub customer_id: i64,
     pub to: Vec<String>,
@@ -194,8 +229,8 @@ struct Recipients {
 }
 
 impl MessageRow {
-    fn kind(&self) -> DocumentKind {
-        serde_json::from_value(Value::String(self.doc_kind.clone())).unwrap_or(DocumentKind::Invoice)
+    fn kind(&self) -> OutboxKind {
+        serde_json::from_value(Value::String(self.doc_kind.clone())).unwrap_or(OutboxKind::Invoice)
     }
     fn files(&self) -> Vec<MailFile> {
         serde_json::from_str(&self.extra_attachments).unwrap_or_default()
@@ -310,29 +345,63 @@ pub fn enqueue(
     let subject = format!("{title} {number} · {}", company.legal_name);
     let body = req.message.unwrap_or_else(|| default_text(&title, &number, &company.legal_name, &lang));
     let attach_ubl = e_invoice && matches!(kind, DocumentKind::Invoice | DocumentKind::CreditNote);
+    let row = insert(
+        conn,
+        Queued {
+            kind: kind.as_str(),
+            id,
+            customer_id,
+            recipients: Recipients { to, cc: req.cc.unwrap_or_default() },
+            subject,
+            body,
+            language: lang,
+            attach_ubl,
+            files: json_text(&files),
+            created_by,
+        },
+    )?;
+    Ok(row.to_model())
+}
+
+/// A message as queued.
+struct Queued<'a> {
+    kind: &'a str,
+    id: i64,
+    customer_id: i64,
+    recipients: Recipients,
+    subject: String,
+    body: String,
+    language: String,
+    attach_ubl: bool,
+    /// JSON `[MailFile]`.
+    files: String,
+    created_by: &'a str,
+}
+
+/// Writes a pending outbox row, due now.
+fn insert(conn: &mut DbConnection, m: Queued) -> DResult<MessageRow> {
     let ts = now();
-    let row: MessageRow = diesel::insert_into(email_messages::table)
+    Ok(diesel::insert_into(email_messages::table)
         .values((
-            email_messages::doc_kind.eq(kind.as_str()),
-            email_messages::doc_id.eq(id),
-            email_messages::customer_id.eq(customer_id),
-            email_messages::recipients.eq(json_text(&Recipients { to, cc: req.cc.unwrap_or_default() })),
-            email_messages::subject.eq(&subject),
-            email_messages::body.eq(&body),
-            email_messages::language.eq(&lang),
-            email_messages::attach_ubl.eq(attach_ubl),
-            email_messages::extra_attachments.eq(json_text(&files)),
+            email_messages::doc_kind.eq(m.kind),
+            email_messages::doc_id.eq(m.id),
+            email_messages::customer_id.eq(m.customer_id),
+            email_messages::recipients.eq(json_text(&m.recipients)),
+            email_messages::subject.eq(&m.subject),
+            email_messages::body.eq(&m.body),
+            email_messages::language.eq(&m.language),
+            email_messages::attach_ubl.eq(m.attach_ubl),
+            email_messages::extra_attachments.eq(&m.files),
             email_messages::status.eq("pending"),
             email_messages::attempts.eq(0),
             email_messages::next_attempt_at.eq(ts),
             email_messages::log.eq("[]"),
-            email_messages::created_by.eq(created_by),
+            email_messages::created_by.eq(m.created_by),
             email_messages::created_at.eq(ts),
             email_messages::updated_at.eq(ts),
         ))
         .returning(email_messages::all_columns)
-        .get_result(conn)?;
-    Ok(row.to_model())
+        .get_result(conn)?)
 }
 
 /// On posting: mails the invoice or credit note when the customer's `invoice_delivery`
@@ -346,12 +415,77 @@ pub fn on_posted(conn: &mut DbConnection, caller: &Caller, invoice_id: i64, cust
     enqueue(conn, caller, DocumentKind::Invoice, invoice_id, SendRequest::default(), "posting").map(|_| ())
 }
 
+/// The `sla_timers` job's escalation e-mail (`ordo_service::sla::Mailer`): plain text in
+/// the company's default language (English, or Polish), queued in the escalation's
+/// transaction like every other message.
+pub fn on_escalation(conn: &mut DbConnection, m: &ordo_service::sla::SlaMail) -> DResult<()> {
+    use ordo_service::setup::EscalationLevel;
+    use ordo_service::sla::Target;
+    let company = crate::company::load(conn)?.data;
+    let t = m.ticket;
+    let pl = company.default_language == "pl";
+    let level = match (m.level, pl) {
+        (EscalationLevel::AtRisk, false) => "at risk",
+        (EscalationLevel::Breached, false) => "breached",
+        (EscalationLevel::AtRisk, true) => "zagrożony",
+        (EscalationLevel::Breached, true) => "przekroczony",
+    };
+    let mut lines = vec![];
+    for target in &m.targets {
+        let (name, clock) = match (target, &t.sla) {
+            (Target::FirstResponse, Some(s)) => {
+                (if pl { "pierwsza odpowiedź" } else { "first response" }, &s.first_response)
+            }
+            (Target::Resolution, Some(s)) => (if pl { "rozwiązanie" } else { "resolution" }, &s.resolution),
+            (_, None) => continue,
+        };
+        let due = clock.due_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        lines.push(if pl { format!("- {name}: termin {due} (UTC)") } else { format!("- {name}: due {due} (UTC)") });
+    }
+    let subject = format!("[SLA {level}] {} {}", t.number, t.subject);
+    let body =
+        if pl {
+            format!(
+            "Zgłoszenie {} \"{}\" (klient #{}, priorytet {}, etap {}): SLA {level}.\n{}\n\n/api/v1/tickets/{}\n\n{}",
+            t.number, t.subject, t.customer_id, t.priority.as_str(), t.stage, lines.join("\n"), t.id, company.legal_name
+        )
+        } else {
+            format!(
+                "Ticket {} \"{}\" (customer #{}, priority {}, stage {}): SLA {level}.\n{}\n\n/api/v1/tickets/{}\n\n{}",
+                t.number,
+                t.subject,
+                t.customer_id,
+                t.priority.as_str(),
+                t.stage,
+                lines.join("\n"),
+                t.id,
+                company.legal_name
+            )
+        };
+    insert(
+        conn,
+        Queued {
+            kind: OutboxKind::Ticket.as_str(),
+            id: t.id,
+            customer_id: t.customer_id,
+            recipients: Recipients { to: m.to.clone(), cc: vec![] },
+            subject,
+            body,
+            language: if pl { "pl" } else { "en" }.into(),
+            attach_ubl: false,
+            files: "[]".into(),
+            created_by: "sla_timers",
+        },
+    )?;
+    Ok(())
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OutboxQuery {
     /// One document's messages: `invoice:12`, `sales_order:7`, `blanket_order:3`,
-    /// `quotation:5` (credit notes are `invoice:`).
+    /// `quotation:5` (credit notes are `invoice:`), `ticket:4` (its SLA e-mails).
     pub document: Option<String>,
     pub status: Option<OutboxStatus>,
     /// `next_cursor` from the previous page.
@@ -370,7 +504,7 @@ fn list(conn: &mut DbConnection, caller: &Caller, q: &OutboxQuery, page: &PageRe
             None => None,
             Some(d) => {
                 let parsed = d.split_once(':').and_then(|(k, id)| {
-                    let kind: DocumentKind = serde_json::from_value(Value::String(k.into())).ok()?;
+                    let kind: OutboxKind = serde_json::from_value(Value::String(k.into())).ok()?;
                     Some((kind, id.parse::<i64>().ok()?))
                 });
                 Some(parsed.ok_or_else(|| {
@@ -387,7 +521,7 @@ fn list(conn: &mut DbConnection, caller: &Caller, q: &OutboxQuery, page: &PageRe
             );
         }
         if let Some((kind, id)) = document {
-            let kinds: Vec<&str> = if kind == DocumentKind::Invoice || kind == DocumentKind::CreditNote {
+            let kinds: Vec<&str> = if kind == OutboxKind::Invoice || kind == OutboxKind::CreditNote {
                 vec!["invoice", "credit_note"]
             } else {
                 vec![kind.as_str()]
@@ -420,7 +554,8 @@ fn list(conn: &mut DbConnection, caller: &Caller, q: &OutboxQuery, page: &PageRe
 struct Ready {
     row: MessageRow,
     number: String,
-    pdf_markup: Result<documents::Filled, String>,
+    /// None: a text-only notice.
+    pdf_markup: Option<Result<documents::Filled, String>>,
     ubl: Option<Result<String, String>>,
 }
 
@@ -435,7 +570,10 @@ fn due(conn: &mut DbConnection, files: &std::path::Path) -> DResult<Vec<Ready>> 
     let system = Caller::system();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let kind = row.kind();
+        let Some(kind) = row.kind().document() else {
+            out.push(Ready { row, number: String::new(), pdf_markup: None, ubl: None });
+            continue;
+        };
         let print =
             Print { kind, format: TemplateFormat::Pdf, lang: Some(row.language.clone()), files: files.to_path_buf() };
         // Each rendering in its own savepoint: one broken document does not stop the rest.
@@ -454,7 +592,7 @@ fn due(conn: &mut DbConnection, files: &std::path::Path) -> DResult<Vec<Ready>> 
         let ubl = row.attach_ubl.then(|| {
             conn.transaction(|c| documents::e_invoice(c, &system, row.doc_id)).map_err(|e: DomainError| e.to_string())
         });
-        out.push(Ready { row, number, pdf_markup, ubl });
+        out.push(Ready { row, number, pdf_markup: Some(pdf_markup), ubl });
     }
     Ok(out)
 }
@@ -490,7 +628,10 @@ fn compose(cfg: &SmtpConfig, dir: &std::path::Path, m: &Ready) -> Result<Message
     for a in &r.cc {
         b = b.cc(a.parse::<Mailbox>().map_err(|e| format!("{a}: {e}"))?);
     }
-    let filled = m.pdf_markup.as_ref().map_err(|e| format!("rendering the PDF: {e}"))?;
+    let Some(markup) = &m.pdf_markup else {
+        return b.header(ContentType::TEXT_PLAIN).body(m.row.body.clone()).map_err(|e| e.to_string());
+    };
+    let filled = markup.as_ref().map_err(|e| format!("rendering the PDF: {e}"))?;
     let pdf = documents::pdf::typeset(filled.source.clone(), filled.logo.clone())
         .map_err(|e| format!("typesetting the PDF: {e}"))?;
     let file = m.number.replace(['/', '\\', '"'], "-");

@@ -220,6 +220,24 @@ pub struct EscalationRule {
     /// Raise the priority one step (critical stays critical).
     #[serde(default)]
     pub raise_priority: bool,
+    /// E-mail the ticket's assignee (after any reassignment) through the outbox.
+    #[serde(default)]
+    pub email_assignee: bool,
+    /// E-mail these addresses too (a service manager, a shared inbox).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[validate(length(max = 10), custom(function = "email_addresses"))]
+    #[schema(max_items = 10)]
+    pub email_to: Vec<String>,
+}
+
+fn email_addresses(v: &[String]) -> std::result::Result<(), validator::ValidationError> {
+    use validator::ValidateEmail;
+    match v.iter().find(|a| !a.validate_email()) {
+        None => Ok(()),
+        Some(a) => {
+            Err(validator::ValidationError::new("email").with_message(format!("{a} is not an e-mail address").into()))
+        }
+    }
 }
 
 fn positive_minutes(m: i32) -> std::result::Result<(), validator::ValidationError> {
@@ -240,6 +258,8 @@ fn default_escalations() -> Vec<EscalationRule> {
             reassign_to_user_id: None,
             reassign_to_team_id: None,
             raise_priority: false,
+            email_assignee: false,
+            email_to: vec![],
         })
         .collect()
 }

@@ -7,7 +7,7 @@
 
 use diesel::prelude::*;
 use ordo_core::{Caller, Result};
-use ordo_db::schema::{sla_policies, ticket_escalations, tickets};
+use ordo_db::schema::{sla_policies, ticket_escalations, tickets, users};
 use ordo_db::{events, DbConnection};
 use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -298,7 +298,8 @@ pub fn choose(
 pub struct Escalation {
     pub target: Target,
     pub level: EscalationLevel,
-    /// What was done: `notified`, `reassigned to user 4`, `priority high → critical`.
+    /// What was done: `notified`, `reassigned to user 4`, `priority high → critical`,
+    /// `e-mailed lead@example.com`.
     pub actions: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -314,6 +315,27 @@ struct NewEscalation<'a> {
     at: PrimitiveDateTime,
 }
 
+/// An escalation before its actions are final (the e-mails are added last).
+struct Draft {
+    ticket_id: i64,
+    target: &'static str,
+    level: &'static str,
+    actions: Vec<String>,
+    at: PrimitiveDateTime,
+}
+
+/// An escalation e-mail, handed to the outbox in the escalation's transaction.
+pub struct SlaMail<'a> {
+    pub ticket: &'a crate::tickets::Ticket,
+    pub level: EscalationLevel,
+    /// The targets that reached the level in this run.
+    pub targets: Vec<Target>,
+    pub to: Vec<String>,
+}
+
+/// Writes an escalation e-mail to the outbox (the API crate's mailer).
+pub type Mailer<'a> = &'a dyn Fn(&mut DbConnection, &SlaMail) -> Result<()>;
+
 /// What the job did in one run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOutcome {
@@ -324,8 +346,9 @@ pub struct RunOutcome {
 /// The `sla_timers` job: every ticket whose next SLA instant has passed gets its
 /// at-risk and breach escalations, once each (the notice bits are set in the same
 /// transaction as the escalation, the event and the actions). Up to 500 tickets per
-/// run; the rest are found by the next run.
-pub fn run_due(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<RunOutcome> {
+/// run; the rest are found by the next run. Rules that e-mail hand one message per
+/// ticket and level to `mail`.
+pub fn run_due(conn: &mut DbConnection, now: PrimitiveDateTime, mail: Mailer) -> Result<RunOutcome> {
     let caller = Caller::system();
     let due: Vec<TicketRow> = tickets::table
         .filter(tickets::sla_next_at.le(now))
@@ -359,6 +382,8 @@ pub fn run_due(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<RunOut
         }
         let mut records = vec![];
         let mut notify = vec![];
+        // Per level: whether the assignee is mailed, other addresses, the records' index.
+        let mut mails: Vec<(EscalationLevel, bool, Vec<String>, usize)> = vec![];
         let rules = p.rules();
         for (target, level) in &fired {
             let mut actions = vec![];
@@ -386,6 +411,17 @@ pub fn run_due(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<RunOut
                         actions.push(format!("reassigned to team {team}"));
                     }
                 }
+                if rule.email_assignee || !rule.email_to.is_empty() {
+                    let m = match mails.iter().position(|m| m.0 == *level) {
+                        Some(i) => &mut mails[i],
+                        None => {
+                            mails.push((*level, false, vec![], records.len()));
+                            mails.last_mut().expect("pushed")
+                        }
+                    };
+                    m.1 |= rule.email_assignee;
+                    m.2.extend(rule.email_to.iter().cloned());
+                }
                 if rule.raise_priority {
                     let from = Priority::parse(&t.priority);
                     let to = from.raised();
@@ -400,14 +436,14 @@ pub fn run_due(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<RunOut
                 EscalationLevel::AtRisk => out.at_risk += 1,
                 EscalationLevel::Breached => out.breached += 1,
             }
-            records.push(NewEscalation {
+            records.push(Draft {
                 ticket_id: t.id,
                 target: target.as_str(),
                 level: match level {
                     EscalationLevel::AtRisk => "at_risk",
                     EscalationLevel::Breached => "breached",
                 },
-                actions: ordo_core::util::json_text(&actions),
+                actions,
                 at: now,
             });
         }
@@ -423,8 +459,44 @@ pub fn run_due(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<RunOut
         t.version += 1;
         t.updated_at = now;
         crate::tickets::save(conn, &t, before.version)?;
-        ordo_db::insert_batch!(conn, ticket_escalations::table, &records);
+        // Addresses are resolved after every rule ran: a reassigned ticket mails its new assignee.
+        let assignee_email: Option<String> = match t.assignee_id {
+            Some(u) if mails.iter().any(|m| m.1) => {
+                users::table.find(u).select(users::email).first::<Option<String>>(conn).optional()?.flatten()
+            }
+            _ => None,
+        };
+        let mut outgoing = vec![];
+        for (level, to_assignee, mut to, record) in mails {
+            if to_assignee {
+                match &assignee_email {
+                    Some(a) => to.insert(0, a.clone()),
+                    None if t.assignee_id.is_none() => records[record].actions.push("no assignee to e-mail".into()),
+                    None => records[record].actions.push("no e-mail address for the assignee".into()),
+                }
+            }
+            to.dedup();
+            if !to.is_empty() {
+                records[record].actions.push(format!("e-mailed {}", to.join(", ")));
+                let targets = fired.iter().filter(|f| f.1 == level).map(|f| f.0).collect();
+                outgoing.push((level, targets, to));
+            }
+        }
+        let rows: Vec<NewEscalation> = records
+            .iter()
+            .map(|r| NewEscalation {
+                ticket_id: r.ticket_id,
+                target: r.target,
+                level: r.level,
+                actions: ordo_core::util::json_text(&r.actions),
+                at: r.at,
+            })
+            .collect();
+        ordo_db::insert_batch!(conn, ticket_escalations::table, &rows);
         let model = crate::tickets::model_of(conn, t.clone())?;
+        for (level, targets, to) in outgoing {
+            mail(conn, &SlaMail { ticket: &model, level, targets, to })?;
+        }
         ordo_db::audit::record(
             conn,
             &caller,
