@@ -31,7 +31,7 @@ run_backend() {
     server=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
     "${CARGO_TARGET_DIR:-target}/release/ordo-bench" --base "http://127.0.0.1:$port" --backend "$name" --user admin --password bench-admin \
-        --seed "${BENCH_SEED:-10000}" --count "${BENCH_COUNT:-2000}" --concurrency 8 --out "$out" --database-url "$url" --smtp-port "$smtp_port"
+        --seed "${BENCH_SEED:-10000}" --count "${BENCH_COUNT:-2000}" --concurrency 8 --out "$out" --database-url "$url" --smtp-port "$smtp_port" --server-pid "$server"
     kill "$server"; wait "$server" 2>/dev/null || true
     server=
 }

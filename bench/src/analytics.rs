@@ -12,8 +12,10 @@ use crate::{measure, send};
 const FACTS: i64 = 1_000_000;
 const TICKETS: i64 = 100_000;
 
-fn exec(db: &ordo_db::Db, statements: &[String]) {
+/// Runs bulk-seeding statements in one transaction on the server's database.
+pub(crate) fn exec(url: &str, statements: &[String]) {
     use diesel::RunQueryDsl;
+    let db = ordo_db::Db::open(&ordo_db::DbConfig::parse(url, 1).expect("database url")).expect("open database");
     db.write(&ordo_db::Stats::default(), |c| {
         for s in statements {
             match c {
@@ -126,8 +128,7 @@ pub async fn analytics(client: &reqwest::Client, base: &str, auth: &str, url: &s
         ),
     ];
     let seeding = Instant::now();
-    let db = ordo_db::Db::open(&ordo_db::DbConfig::parse(url, 1).expect("database url")).expect("open database");
-    exec(&db, &statements);
+    exec(url, &statements);
     let seed_seconds = seeding.elapsed().as_secs_f64();
     eprintln!("[analytics] {FACTS} order lines' facts and {TICKETS} tickets seeded in {seed_seconds:.1} s");
     let year_ago = (today - time::Duration::days(364)).to_string();

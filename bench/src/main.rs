@@ -6,7 +6,9 @@
 #![allow(clippy::float_arithmetic)]
 
 mod analytics;
+mod chart;
 mod documents;
+mod orderpath;
 
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
@@ -27,6 +29,8 @@ struct Args {
     /// The port of the SMTP sink the bench starts (the server mails through it);
     /// without it the mail part is skipped.
     smtp_port: Option<u16>,
+    /// The server's process id: its resident memory is read after the run.
+    server_pid: Option<u32>,
 }
 
 fn args() -> Args {
@@ -41,6 +45,7 @@ fn args() -> Args {
         out: "target/bench/result.json".into(),
         database_url: None,
         smtp_port: None,
+        server_pid: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -56,6 +61,7 @@ fn args() -> Args {
             "--out" => a.out = v,
             "--database-url" => a.database_url = Some(v),
             "--smtp-port" => a.smtp_port = Some(v.parse().expect("--smtp-port N")),
+            "--server-pid" => a.server_pid = Some(v.parse().expect("--server-pid N")),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -142,6 +148,19 @@ async fn run(a: Args) -> Value {
         let url = a.database_url.as_deref().expect("--database-url for bulk seeding");
         return json!({"analytics": analytics::analytics(&client, &base, &auth, url).await});
     }
+    // `BENCH_ONLY=orders`: the floor and the order path, empty and with history.
+    let orders_count = a.count / 4;
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("orders") {
+        let url = a.database_url.as_deref().expect("--database-url for the floor and the history");
+        let e = orderpath::empty(&client, &base, &auth, url, orders_count, a.concurrency).await;
+        let orders = orderpath::with_history(e, &client, &base, &auth, url, orders_count, a.concurrency).await;
+        return json!({"orders": orders, "server_rss_mb": rss_mb(a.server_pid)});
+    }
+    // The order path first, on a database without history; its history part runs last.
+    let orders_empty = match a.database_url.as_deref() {
+        Some(url) => Some(orderpath::empty(&client, &base, &auth, url, orders_count, a.concurrency).await),
+        None => None,
+    };
 
     eprintln!("[{}] seeding {} customers and {} items", a.backend, a.seed, a.seed);
     let seeding = Instant::now();
@@ -311,6 +330,12 @@ async fn run(a: Args) -> Value {
         Some(url) => analytics::analytics(&client, &base, &auth, url).await,
         None => Value::Null,
     };
+    let orders = match (orders_empty, a.database_url.as_deref()) {
+        (Some(e), Some(url)) => {
+            orderpath::with_history(e, &client, &base, &auth, url, orders_count, a.concurrency).await
+        }
+        _ => Value::Null,
+    };
     json!({
         "seed": {"customers": a.seed, "items": a.seed, "seconds": seed_seconds, "item_prices": prices,
                  "create_customer": seeded_customers, "create_item": seeded_items},
@@ -331,7 +356,21 @@ async fn run(a: Args) -> Value {
         "billing": billing,
         "documents": documents,
         "analytics": analytics,
+        "orders": orders,
+        "server_rss_mb": rss_mb(a.server_pid),
     })
+}
+
+/// The server's resident memory in MB (Linux), read from /proc.
+fn rss_mb(pid: Option<u32>) -> Value {
+    let Some(pid) = pid else { return Value::Null };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(Value::Null, |kb| json!(kb / 1024))
 }
 
 /// `POST /imports` of 10 price tiers for every seeded item (100,000 prices with the
@@ -703,5 +742,7 @@ fn main() {
         std::fs::create_dir_all(dir).unwrap();
     }
     std::fs::write(&out, serde_json::to_string_pretty(&all).unwrap()).unwrap();
+    // The chart beside the JSON: throughput per operation and backend, the floor as a line.
+    std::fs::write(std::path::Path::new(&out).with_extension("svg"), chart::svg(&all)).unwrap();
     println!("{}", serde_json::to_string_pretty(&all[backend.as_str()]).unwrap());
 }

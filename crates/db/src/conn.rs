@@ -64,8 +64,17 @@ struct Counter(Arc<AtomicU64>);
 
 impl Instrumentation for Counter {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::StartQuery { .. } = event {
-            self.0.fetch_add(1, Ordering::Relaxed);
+        match event {
+            InstrumentationEvent::StartQuery { query, .. } => {
+                self.0.fetch_add(1, Ordering::Relaxed);
+                // `ORDO_LOG=ordo::sql=trace`: every statement with its bind values, and
+                // its time, for profiling a request (free when the target is off).
+                tracing::trace!(target: "ordo::sql", "{query}");
+            }
+            InstrumentationEvent::FinishQuery { error, .. } => {
+                tracing::trace!(target: "ordo::sql", failed = error.is_some(), "done");
+            }
+            _ => {}
         }
     }
 }
