@@ -29,4 +29,5 @@ mod scope;
 mod search;
 mod service;
 mod stock;
+mod throughput;
 mod webhooks;

@@ -1295,6 +1295,27 @@ pub fn post(
         crate::credit_notes::apply_on_post(conn, caller, &row, date, base)?;
     }
     let ls = load_lines(conn, &current)?;
+    // The sales facts do not need the number: written before it is taken, they do not
+    // add to the time the series stays locked.
+    ordo_sales_docs::facts::record(
+        conn,
+        &ordo_sales_docs::facts::Header {
+            basis: ordo_sales_docs::facts::INVOICE,
+            doc_id: id,
+            date,
+            customer_id: row.customer_id,
+            territory_id: row.territory_id,
+            sales_person_id: row.sales_person_id,
+            sales_partner_id: row.sales_partner_id,
+            campaign_id: row.campaign_id,
+            net: row.net,
+            base_net: row.base_net,
+            sign: if kind == InvoiceKind::CreditNote { -1 } else { 1 },
+            customer_group: None,
+            items: None,
+        },
+        &ls,
+    )?;
     let pattern = numbering::pattern(conn, kind.as_str())?;
     // The gap-free part: from here to the commit the series row stays locked.
     let seq = numbering::take(conn, kind.as_str(), date)?;
@@ -1303,23 +1324,6 @@ pub fn post(
     row.number = series::format_number(&pattern, seq, date.year());
     let saved = row.save(conn, current.version)?;
     let v = saved.to_model(Some(&ls))?;
-    ordo_sales_docs::facts::record(
-        conn,
-        &ordo_sales_docs::facts::Header {
-            basis: ordo_sales_docs::facts::INVOICE,
-            doc_id: saved.id,
-            date,
-            customer_id: saved.customer_id,
-            territory_id: saved.territory_id,
-            sales_person_id: saved.sales_person_id,
-            sales_partner_id: saved.sales_partner_id,
-            campaign_id: saved.campaign_id,
-            net: saved.net,
-            base_net: saved.base_net,
-            sign: if kind == InvoiceKind::CreditNote { -1 } else { 1 },
-        },
-        &ls,
-    )?;
     audit::record(
         conn,
         caller,

@@ -158,7 +158,7 @@ fn shortages(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Vec<Bl
     if stock_lines.is_empty() {
         return Ok(vec![]);
     }
-    let wh = crate::reservations::sourcing(conn, &order, &stock_lines)?;
+    let wh = crate::reservations::sourcing(conn, &order, &stock_lines, None)?;
     let mut free = crate::availability::free_stock(conn, &stock_items)?;
     let mut out = vec![];
     for l in stock_lines {

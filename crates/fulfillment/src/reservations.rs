@@ -11,9 +11,9 @@ use ordo_core::time_util::now;
 use ordo_core::util::{check_version, to_json};
 use ordo_core::{Caller, DomainError, FieldError, Page, PageRequest, Permission, Quantity, Result, Scope};
 use ordo_db::audit;
-use ordo_db::schema::{customers, deliveries, items, order_line_stock, reservations, sales_orders};
+use ordo_db::schema::{customers, deliveries, order_line_stock, reservations, sales_orders};
 use ordo_db::DbConnection;
-use ordo_sales_docs::lines::{self, DocKind};
+use ordo_sales_docs::lines;
 use ordo_sales_docs::orders::{self, SalesOrder};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -230,14 +230,19 @@ impl LineStockRow {
 
 /// The warehouse each stock line of an order is sourced from: the line's own, else the
 /// order's, else the customer's default, else the company's default warehouse.
+/// `customer_default`: the customer's default warehouse when the caller has read it.
 pub(crate) fn sourcing(
     conn: &mut DbConnection,
     order: &SalesOrder,
     stock_lines: &[&lines::LineRow],
+    customer_default: Option<Option<i64>>,
 ) -> Result<HashMap<i64, i64>> {
     let customer_default: Option<i64> =
         if stock_lines.iter().any(|l| l.warehouse_id.is_none()) && order.warehouse_id.is_none() {
-            customers::table.find(order.customer_id).select(customers::default_warehouse_id).first(conn)?
+            match customer_default {
+                Some(d) => d,
+                None => customers::table.find(order.customer_id).select(customers::default_warehouse_id).first(conn)?,
+            }
         } else {
             None
         };
@@ -260,19 +265,13 @@ pub(crate) fn sourcing(
 /// Approved → in execution, each stock line reserved in its sourcing warehouse, in one
 /// transaction. What is missing is back-ordered there.
 pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<SalesOrder> {
-    let order = orders::confirm(conn, caller, id, if_match)?;
-    let doc_lines = lines::load(conn, DocKind::SalesOrder, id)?;
-    let item_ids: Vec<i64> = doc_lines.iter().map(|l| l.item_id).collect();
-    let stock_items: Vec<i64> = items::table
-        .filter(items::id.eq_any(&item_ids))
-        .filter(items::kind.eq("stock"))
-        .select(items::id)
-        .load(conn)?;
+    let orders::Confirmed { order, lines: doc_lines, default_warehouse_id, stock_items } =
+        orders::confirm_with_lines(conn, caller, id, if_match)?;
     let stock_lines: Vec<&lines::LineRow> = doc_lines.iter().filter(|l| stock_items.contains(&l.item_id)).collect();
     if stock_lines.is_empty() {
         return Ok(order);
     }
-    let wh = sourcing(conn, &order, &stock_lines)?;
+    let wh = sourcing(conn, &order, &stock_lines, Some(default_warehouse_id))?;
     let pairs: Vec<(i64, i64)> = stock_lines.iter().map(|l| (l.item_id, wh[&l.id])).collect();
     let balances = stock::lock_balances(conn, &pairs, false)?;
     let mut free: HashMap<(i64, i64), i64> = balances.iter().map(|(k, (h, r))| (*k, h - r)).collect();
@@ -316,12 +315,10 @@ pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opti
 /// Reserves what was computed from balances this transaction has locked: the
 /// conditional UPDATE cannot miss then, and a miss is a bug, not a shortage.
 fn reserve_locked(conn: &mut DbConnection, taken: &HashMap<(i64, i64), i64>) -> Result<()> {
-    let mut keys: Vec<_> = taken.iter().filter(|(_, q)| **q > 0).collect();
+    let mut keys: Vec<((i64, i64), i64)> = taken.iter().filter(|(_, q)| **q > 0).map(|(k, q)| (*k, *q)).collect();
     keys.sort();
-    for ((item, wh), q) in keys {
-        if !stock::reserve_exact(conn, *item, *wh, *q)? {
-            return Err(DomainError::Internal(format!("item {item} in warehouse {wh}: a locked balance changed")));
-        }
+    if stock::reserve_all(conn, &keys)? != keys.len() {
+        return Err(DomainError::Internal("a locked stock balance changed while reserving".into()));
     }
     Ok(())
 }

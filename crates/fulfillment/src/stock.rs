@@ -327,6 +327,32 @@ pub fn reserve_exact(conn: &mut DbConnection, item: i64, wh: i64, q: i64) -> Res
     Ok(n == 1)
 }
 
+/// Reserves each `((item, warehouse), quantity)` exactly, in one statement (an order's
+/// lines at once): answers how many balances took their quantity. Each row's guard
+/// `on_hand - reserved >= q` is in the UPDATE, as in `reserve_exact`.
+pub fn reserve_all(conn: &mut DbConnection, takes: &[((i64, i64), i64)]) -> Result<usize> {
+    if takes.is_empty() {
+        return Ok(0);
+    }
+    // Integers only: ids and scaled quantities, never request text.
+    let amount = format!(
+        "CASE {} END",
+        takes
+            .iter()
+            .map(|((i, w), q)| format!("WHEN item_id = {i} AND warehouse_id = {w} THEN {q} "))
+            .collect::<String>()
+    );
+    let rows = takes.iter().map(|((i, w), _)| format!("(item_id = {i} AND warehouse_id = {w})")).collect::<Vec<_>>();
+    let sql = format!(
+        "UPDATE stock_balances SET reserved = reserved + ({amount}) WHERE ({}) AND on_hand - reserved >= ({amount})",
+        rows.join(" OR ")
+    );
+    Ok(match conn {
+        DbConnection::Pg(c) => diesel::sql_query(sql).execute(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(sql).execute(c)?,
+    })
+}
+
 pub fn unreserve(conn: &mut DbConnection, item: i64, wh: i64, q: i64) -> Result<()> {
     diesel::update(
         stock_balances::table.filter(stock_balances::item_id.eq(item)).filter(stock_balances::warehouse_id.eq(wh)),

@@ -1023,6 +1023,7 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
         },
         base_currency: base,
         explanation,
+        item_costs: HashMap::new(),
     })
 }
 

@@ -608,6 +608,10 @@ pub struct Quote {
     pub base_currency: BaseCurrencyTotals,
     /// Readable steps: why each price is what it is.
     pub explanation: Vec<String>,
+    /// The quoted items' standard costs (scaled), for documents that keep a planned
+    /// cost per line; not part of the answer.
+    #[serde(skip)]
+    pub item_costs: std::collections::HashMap<i64, i64>,
 }
 
 /// `POST /price-lists/{id}/adjust`: raise or lower prices by a percentage.

@@ -1248,7 +1248,7 @@ pub mod quote {
     use std::collections::{BTreeSet, HashMap};
 
     /// id, sku, base unit, group, tax rate, active, weight, bundle pricing, has structure
-    type ItemPricingRow = (i64, String, String, Option<i64>, Option<i64>, bool, Option<i64>, String, bool);
+    type ItemPricingRow = (i64, String, String, Option<i64>, Option<i64>, bool, Option<i64>, String, bool, i64);
 
     fn load_items(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<ItemPricingRow>> {
         Ok(items::table
@@ -1264,6 +1264,7 @@ pub mod quote {
                 items::weight,
                 items::bundle_pricing,
                 items::has_structure,
+                items::standard_cost,
             ))
             .load(conn)?)
     }
@@ -1594,6 +1595,7 @@ pub mod quote {
         let fx = crate::fx::load(conn, &currencies, date)?;
         let parse_currency =
             |c: &str| Currency::from_code(c).ok_or_else(|| DomainError::Internal(format!("currency {c}")));
+        let item_costs: HashMap<i64, i64> = item_rows.iter().map(|r| (r.0, r.9)).collect();
         let facts = Facts {
             customers: chain.iter().map(customer_facts).collect::<Result<_>>()?,
             currency,
@@ -1601,7 +1603,7 @@ pub mod quote {
             date,
             items: item_rows
                 .into_iter()
-                .map(|(id, sku, base_unit, item_group_id, tax_rate_id, active, weight, bundle, _)| {
+                .map(|(id, sku, base_unit, item_group_id, tax_rate_id, active, weight, bundle, _, _)| {
                     let weight = weight.map(Quantity::from_scaled);
                     let bundle_pricing = BundlePricing::parse(&bundle).unwrap_or(BundlePricing::Own);
                     (id, ItemFacts { id, sku, base_unit, item_group_id, tax_rate_id, active, weight, bundle_pricing })
@@ -1702,7 +1704,9 @@ pub mod quote {
                 m
             }),
         };
-        engine::price(&facts, req)
+        let mut quote = engine::price(&facts, req)?;
+        quote.item_costs = item_costs;
+        Ok(quote)
     }
 }
 

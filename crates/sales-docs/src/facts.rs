@@ -35,6 +35,11 @@ pub struct Header {
     pub base_net: i64,
     /// −1 for a credit note.
     pub sign: i64,
+    /// The customer's group when the caller has read it already (saves a statement).
+    pub customer_group: Option<Option<i64>>,
+    /// The lines' items as (id, item group, standard cost) when the caller has read
+    /// them already.
+    pub items: Option<Vec<(i64, Option<i64>, i64)>>,
 }
 
 #[derive(Insertable)]
@@ -80,13 +85,19 @@ pub fn record(conn: &mut DbConnection, h: &Header, lines: &[LineRow]) -> Result<
     if lines.is_empty() {
         return Ok(());
     }
-    let group: Option<i64> = customers::table.find(h.customer_id).select(customers::customer_group_id).first(conn)?;
+    let group: Option<i64> = match h.customer_group {
+        Some(g) => g,
+        None => customers::table.find(h.customer_id).select(customers::customer_group_id).first(conn)?,
+    };
     let item_ids: Vec<i64> = lines.iter().map(|l| l.item_id).collect();
     let dl_ids: Vec<i64> = lines.iter().filter_map(|l| l.delivery_line_id).collect();
-    let item_rows: Vec<(i64, Option<i64>, i64)> = items::table
-        .filter(items::id.eq_any(&item_ids))
-        .select((items::id, items::item_group_id, items::standard_cost))
-        .load(conn)?;
+    let item_rows: Vec<(i64, Option<i64>, i64)> = match &h.items {
+        Some(rows) => rows.clone(),
+        None => items::table
+            .filter(items::id.eq_any(&item_ids))
+            .select((items::id, items::item_group_id, items::standard_cost))
+            .load(conn)?,
+    };
     let costs: Vec<(i64, Option<i64>)> = if dl_ids.is_empty() {
         vec![]
     } else {
@@ -250,6 +261,8 @@ pub fn backfill(conn: &mut DbConnection) -> Result<usize> {
                 net: h.8,
                 base_net: h.9,
                 sign: if credit { -1 } else { 1 },
+                customer_group: None,
+                items: None,
             };
             record(conn, &header, &ls)?;
             done += 1;
@@ -274,6 +287,8 @@ mod tests {
             net: 30_000,
             base_net: 10_001,
             sign: 1,
+            customer_group: None,
+            items: None,
         };
         assert_eq!(super::base_share(10_000, &h), 3_334);
         assert_eq!(super::times(12_500, 30_000), 37_500, "1.25 × 3");

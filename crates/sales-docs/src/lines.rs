@@ -5,7 +5,7 @@
 
 use diesel::prelude::*;
 use ordo_core::{Caller, Currency, DomainError, FieldError, Money, Permission, Quantity, Rate, Result};
-use ordo_db::schema::{campaigns, document_lines, items, territories};
+use ordo_db::schema::{campaigns, document_lines, territories};
 use ordo_db::DbConnection;
 use ordo_pricing::engine::round_to;
 use ordo_pricing::model::{BaseCurrencyTotals, Quote, QuoteLineRequest, QuoteRequest};
@@ -576,17 +576,8 @@ pub fn price(
     };
     // Quote errors name `lines[n]...`: exactly the document's line index.
     let quote = ordo_pricing::service::quote::quote(conn, caller, &req, base_currency)?;
-    let costs: HashMap<i64, i64> = if with_costs {
-        let ids: Vec<i64> = lines.iter().map(|l| l.input.item_id).collect();
-        items::table
-            .filter(items::id.eq_any(&ids))
-            .select((items::id, items::standard_cost))
-            .load(conn)?
-            .into_iter()
-            .collect()
-    } else {
-        HashMap::new()
-    };
+    // The engine read the items' standard costs with the rest of their pricing facts.
+    let costs: HashMap<i64, i64> = if with_costs { quote.item_costs.clone() } else { HashMap::new() };
     assemble(caller, &quote, lines, &costs, base_currency)
 }
 

@@ -12,7 +12,9 @@ use ordo_core::util::{check_version, to_json, Removal};
 use ordo_core::{Caller, Currency, DomainError, FieldError, Money, Page, PageRequest, Permission, Result, Role};
 use ordo_crm::model::{Address, CustomerStatus};
 use ordo_db::audit::{self};
-use ordo_db::schema::{coupon_redemptions, coupons, customers, document_lines, order_checklist_points, sales_orders};
+use ordo_db::schema::{
+    coupon_redemptions, coupons, customers, document_lines, items, order_checklist_points, sales_orders,
+};
 use ordo_db::{series, DbConnection};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -1276,6 +1278,27 @@ pub fn confirmation_blockers(conn: &mut DbConnection, order: &OrderRow) -> Resul
 /// checklist point are needed (422 naming what is missing). Fulfillment reserves stock
 /// in the same transaction when it takes over this step.
 pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<SalesOrder> {
+    confirm_with_lines(conn, caller, id, if_match).map(|c| c.order)
+}
+
+/// What confirming read that the next step (reserving stock) needs too.
+pub struct Confirmed {
+    pub order: SalesOrder,
+    pub lines: Vec<crate::lines::LineRow>,
+    /// The customer's default warehouse.
+    pub default_warehouse_id: Option<i64>,
+    /// The lines' items that are kept in stock.
+    pub stock_items: Vec<i64>,
+}
+
+/// `confirm`, answering the order's lines and the customer's default warehouse so the
+/// caller does not read them again.
+pub fn confirm_with_lines(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: i64,
+    if_match: Option<i64>,
+) -> Result<Confirmed> {
     let current = for_write(conn, caller, id, if_match)?;
     if current.status()? != OrderStatus::Approved {
         return Err(DomainError::conflict(
@@ -1291,7 +1314,12 @@ pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opti
             errors: errs,
         });
     }
-    let status: String = customers::table.find(current.customer_id).select(customers::status).first(conn)?;
+    // One read of what confirming needs of the customer: its status, its group (the
+    // sales facts) and its default warehouse (reserving).
+    let (status, group, default_warehouse_id): (String, Option<i64>, Option<i64>) = customers::table
+        .find(current.customer_id)
+        .select((customers::status, customers::customer_group_id, customers::default_warehouse_id))
+        .first(conn)?;
     if status == CustomerStatus::Blocked.as_str() {
         return Err(DomainError::Rule {
             code: "customer_blocked",
@@ -1306,9 +1334,22 @@ pub fn confirm(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Opti
     row.status = OrderStatus::InExecution.as_str().into();
     let v = commit_state(conn, caller, &current, row, &approval, "approved".into(), "Confirmed: in execution.".into())?;
     let ls = crate::lines::load(conn, DocKind::SalesOrder, id)?;
-    crate::facts::record(conn, &order_facts(&current), &ls)?;
+    // The lines' items, once: their groups and costs for the facts, their kinds for
+    // reserving stock.
+    let ids: Vec<i64> = ls.iter().map(|l| l.item_id).collect();
+    let item_rows: Vec<(i64, Option<i64>, i64, String)> = items::table
+        .filter(items::id.eq_any(&ids))
+        .select((items::id, items::item_group_id, items::standard_cost, items::kind))
+        .load(conn)?;
+    let stock_items = item_rows.iter().filter(|i| i.3 == "stock").map(|i| i.0).collect();
+    let facts = crate::facts::Header {
+        customer_group: Some(group),
+        items: Some(item_rows.into_iter().map(|(i, g, c, _)| (i, g, c)).collect()),
+        ..order_facts(&current)
+    };
+    crate::facts::record(conn, &facts, &ls)?;
     ordo_db::events::emit(conn, caller, "sales_order.confirmed", ("sales_order", id), Some(v.customer_id), &v)?;
-    Ok(v)
+    Ok(Confirmed { order: v, lines: ls, default_warehouse_id, stock_items })
 }
 
 /// An order's header as its sales facts carry it: dated on the order date.
@@ -1325,6 +1366,8 @@ pub(crate) fn order_facts(o: &OrderRow) -> crate::facts::Header {
         net: o.net,
         base_net: o.base_net,
         sign: 1,
+        customer_group: None,
+        items: None,
     }
 }
 
