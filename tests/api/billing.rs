@@ -323,8 +323,9 @@ async fn drafts_post_with_gap_free_numbers(app: TestApp) {
     let inv = series["data"].as_array().unwrap().iter().find(|s| s["code"] == "invoice").unwrap().clone();
     assert_eq!((inv["gap_free"].as_bool(), inv["next_value"].as_i64()), (Some(true), Some(3)));
     assert_eq!(inv["preview"], format!("INV-{}-000003", year()));
-    let r = app.patch("/api/v1/number-series/invoice", t, json!({"next_value": 10})).await;
+    let r = app.patch("/api/v1/number-series/invoice", t, json!({"next_value": 10, "gap_free": false})).await;
     r.problem(422, "validation_failed");
+    assert_eq!(r.error_fields(), ["gap_free", "next_value"], "the law wants invoices gap-free");
     ok(app.patch("/api/v1/number-series/invoice", t, json!({"pattern": "F/{YYYY}/{#####}"})).await);
     let third = ok(app.post("/api/v1/invoices", t, direct("1")).await);
     assert_eq!(post(&app, third["id"].as_i64().unwrap()).await["number"], format!("F/{}/00003", year()));

@@ -932,10 +932,16 @@ async fn numbering_has_no_gaps_or_duplicates(app: TestApp) {
     let so = series["data"].as_array().unwrap().iter().find(|s| s["code"] == "sales_order").unwrap().clone();
     assert_eq!(so["pattern"], "SO-{YYYY}-{######}");
     let year = time::OffsetDateTime::now_utc().year();
+    assert_eq!(so["gap_free"], false, "only the legal series are gap-free by default");
     let p = ok(app
-        .patch("/api/v1/number-series/sales_order", t, json!({"pattern": "ORD{YYYY}/{####}", "next_value": 40}))
+        .patch(
+            "/api/v1/number-series/sales_order",
+            t,
+            json!({"pattern": "ORD{YYYY}/{####}", "next_value": 40, "gap_free": true}),
+        )
         .await);
     assert_eq!(p["preview"], format!("ORD{year}/0040"));
+    assert_eq!(p["gap_free"], true);
     app.patch("/api/v1/number-series/sales_order", t, json!({"next_value": 3})).await.problem(422, "validation_failed");
     app.patch("/api/v1/number-series/sales_order", t, json!({"pattern": "no counter"}))
         .await
@@ -954,4 +960,33 @@ async fn numbering_has_no_gaps_or_duplicates(app: TestApp) {
     numbers.sort();
     let expected: Vec<String> = (40..50).map(|n| format!("ORD{year}/{n:04}")).collect();
     assert_eq!(numbers, expected);
+    // Not gap-free (PostgreSQL takes a sequence that never waits): the series goes on
+    // where it stood, numbers stay unique and increasing.
+    let p = ok(app.patch("/api/v1/number-series/sales_order", t, json!({"gap_free": false})).await);
+    assert_eq!((p["gap_free"].as_bool(), p["next_value"].as_i64()), (Some(false), Some(50)));
+    let calls: Vec<_> = (0..10).map(|_| app.post("/api/v1/sales-orders", t, body.clone())).collect();
+    let mut numbers: Vec<i64> = futures_util::future::join_all(calls)
+        .await
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 201, "{}", r.body);
+            r.body["number"].as_str().unwrap().rsplit('/').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 10, "unique: {numbers:?}");
+    assert!(numbers[0] >= 50, "after the gap-free ones: {numbers:?}");
+    let so = ok(app.get("/api/v1/number-series", t).await)["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["code"] == "sales_order")
+        .unwrap()
+        .clone();
+    assert_eq!(so["next_value"], numbers[9] + 1, "the next number follows the last one given");
+    // Moving it on moves the sequence too.
+    ok(app.patch("/api/v1/number-series/sales_order", t, json!({"next_value": 500})).await);
+    let o = ok(app.post("/api/v1/sales-orders", t, body.clone()).await);
+    assert_eq!(o["number"], format!("ORD{year}/0500"));
 }

@@ -36,6 +36,7 @@ diesel::table! {
         code -> Text,
         pattern -> Text,
         next_value -> BigInt,
+        gap_free -> Bool,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 use ordo_core::error::Checks;
-use ordo_core::{Caller, DomainError, Money, Permission, Rate, Result, Role};
+use ordo_core::{Caller, DomainError, FieldError, Money, Permission, Rate, Result, Role};
 use ordo_db::crud::Record;
 use ordo_db::schema::{approval_routes, checklist_templates, number_series};
 use ordo_db::DbConnection;
@@ -341,8 +341,14 @@ pub struct NumberSeries {
     pub next_value: i64,
     /// What the next number will look like.
     pub preview: String,
-    /// Legal series (`invoice`, `credit_note`): numbered without gaps per year when a
-    /// document is posted; `next_value` is this year's and cannot be moved.
+    /// Numbered without gaps: the number is taken in the document's transaction, so a
+    /// rolled-back document gives its number back, but writers of the series queue
+    /// behind each other until commit. Off (the default outside billing), PostgreSQL
+    /// takes numbers from a sequence that never waits: unique and increasing, with a
+    /// gap where a document was rolled back (SQLite has one writer at a time and is
+    /// gap-free either way). The legal series (`invoice`, `credit_note`) are always
+    /// gap-free, numbered per year when a document is posted; their `next_value` is
+    /// this year's and cannot be moved.
     pub gap_free: bool,
 }
 
@@ -357,6 +363,8 @@ pub struct NumberSeriesPatch {
     #[validate(range(min = 1))]
     #[schema(minimum = 1)]
     pub next_value: Option<i64>,
+    /// See `NumberSeries.gap_free`; the legal series cannot be switched off (422).
+    pub gap_free: Option<bool>,
 }
 
 fn valid_pattern(p: &str) -> Result<(), validator::ValidationError> {
@@ -376,31 +384,46 @@ pub mod number_series_service {
     /// The series billing numbers without gaps, per year (`legal_counters`).
     pub const GAP_FREE: [&str; 2] = ["invoice", "credit_note"];
 
-    fn model(conn: &mut DbConnection, code: String, pattern: String, next_value: i64) -> Result<NumberSeries> {
+    /// The number the series gives next: this year's legal counter, the sequence's
+    /// (PostgreSQL, not gap-free) or the counter row's.
+    fn next_of(conn: &mut DbConnection, code: &str, gap_free: bool, counter: i64) -> Result<i64> {
         use ordo_db::schema::legal_counters;
-        let year = ordo_core::time_util::now().year();
-        let gap_free = GAP_FREE.contains(&code.as_str());
-        let next_value = if gap_free {
-            legal_counters::table
-                .find((code.as_str(), year))
+        if GAP_FREE.contains(&code) {
+            let year = ordo_core::time_util::now().year();
+            return Ok(legal_counters::table
+                .find((code, year))
                 .select(legal_counters::next_value)
                 .first(conn)
                 .optional()?
-                .unwrap_or(1)
-        } else {
-            next_value
-        };
-        let preview = ordo_db::series::format_number(&pattern, next_value, year);
+                .unwrap_or(1));
+        }
+        if ordo_db::series::uses_sequence(conn, gap_free) {
+            return ordo_db::series::sequence_next(conn, code);
+        }
+        Ok(counter)
+    }
+
+    fn model(
+        conn: &mut DbConnection,
+        code: String,
+        pattern: String,
+        counter: i64,
+        gap_free: bool,
+    ) -> Result<NumberSeries> {
+        let next_value = next_of(conn, &code, gap_free, counter)?;
+        let preview = ordo_db::series::format_number(&pattern, next_value, ordo_core::time_util::now().year());
         Ok(NumberSeries { code, pattern, next_value, preview, gap_free })
     }
 
+    type Row = (String, String, i64, bool);
+
     pub fn list(conn: &mut DbConnection, caller: &Caller) -> Result<Vec<NumberSeries>> {
         read(caller)?;
-        let rows: Vec<(String, String, i64)> = number_series::table
+        let rows: Vec<Row> = number_series::table
             .order(number_series::code.asc())
-            .select((number_series::code, number_series::pattern, number_series::next_value))
+            .select((number_series::code, number_series::pattern, number_series::next_value, number_series::gap_free))
             .load(conn)?;
-        rows.into_iter().map(|(c, p, n)| model(conn, c, p, n)).collect()
+        rows.into_iter().map(|(c, p, n, g)| model(conn, c, p, n, g)).collect()
     }
 
     pub fn update(
@@ -410,19 +433,32 @@ pub mod number_series_service {
         p: NumberSeriesPatch,
     ) -> Result<NumberSeries> {
         write(caller)?;
-        let (pattern, next): (String, i64) = number_series::table
+        let (_, pattern, counter, gap_free): Row = number_series::table
             .find(&code)
-            .select((number_series::pattern, number_series::next_value))
+            .select((number_series::code, number_series::pattern, number_series::next_value, number_series::gap_free))
             .first(conn)
             .optional()?
             .ok_or_else(|| DomainError::not_found("number series", &code))?;
-        if p.next_value.is_some() && GAP_FREE.contains(&code.as_str()) {
-            return Err(DomainError::field(
+        let legal = GAP_FREE.contains(&code.as_str());
+        let mut errs = vec![];
+        if p.next_value.is_some() && legal {
+            errs.push(FieldError::new(
                 "next_value",
                 "gap_free",
                 "a gap-free legal series is counted by posting only; its pattern may change",
             ));
         }
+        if p.gap_free == Some(false) && legal {
+            errs.push(FieldError::new(
+                "gap_free",
+                "legal",
+                "invoices and credit notes are numbered without gaps by law",
+            ));
+        }
+        if !errs.is_empty() {
+            return Err(DomainError::Validation(errs));
+        }
+        let next = next_of(conn, &code, gap_free, counter)?;
         if let Some(n) = p.next_value {
             if n < next {
                 return Err(DomainError::field(
@@ -433,17 +469,28 @@ pub mod number_series_service {
             }
         }
         let (pattern2, next2) = (p.pattern.unwrap_or(pattern.clone()), p.next_value.unwrap_or(next));
+        let gap_free2 = p.gap_free.unwrap_or(gap_free);
+        // Counter and sequence both stand at the next number, so switching `gap_free`
+        // either way continues the series without repeating a number.
         diesel::update(number_series::table.find(&code))
-            .set((number_series::pattern.eq(&pattern2), number_series::next_value.eq(next2)))
+            .set((
+                number_series::pattern.eq(&pattern2),
+                number_series::next_value.eq(if legal { counter } else { next2 }),
+                number_series::gap_free.eq(gap_free2),
+            ))
             .execute(conn)?;
+        if !legal && matches!(conn, DbConnection::Pg(_)) {
+            ordo_db::series::set_sequence_next(conn, &code, next2)?;
+        }
         ordo_db::audit::record(
             conn,
             caller,
             "number_series",
             0,
             "update",
-            &serde_json::json!({"code": code, "pattern": {"from": pattern, "to": pattern2}, "next_value": {"from": next, "to": next2}}),
+            &serde_json::json!({"code": code, "pattern": {"from": pattern, "to": pattern2}, "next_value": {"from": next, "to": next2},
+                "gap_free": {"from": gap_free, "to": gap_free2}}),
         )?;
-        model(conn, code, pattern2, next2)
+        model(conn, code, pattern2, if legal { counter } else { next2 }, gap_free2)
     }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE number_series DROP COLUMN gap_free;
