@@ -33,6 +33,10 @@ struct DbArgs {
     /// Connections in the (reader) pool.
     #[arg(long, env = "ORDO_DB_POOL_SIZE", default_value_t = 8)]
     db_pool_size: u32,
+    /// PostgreSQL synchronous_commit for Ordo's connections (on, off, local,
+    /// remote_write, remote_apply); unset: the server's setting.
+    #[arg(long, env = "ORDO_PG_SYNCHRONOUS_COMMIT")]
+    pg_synchronous_commit: Option<String>,
 }
 
 #[derive(Args)]
@@ -139,7 +143,8 @@ fn smtp_config(args: &ServeArgs) -> Result<Option<ordo_api::mail::SmtpConfig>, S
 }
 
 fn open_db(args: &DbArgs) -> Result<Db, String> {
-    let cfg = DbConfig::parse(&args.database_url, args.db_pool_size)?;
+    let cfg = DbConfig::parse(&args.database_url, args.db_pool_size)?
+        .with_synchronous_commit(args.pg_synchronous_commit.as_deref())?;
     Db::open(&cfg)
 }
 

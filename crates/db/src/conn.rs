@@ -33,17 +33,33 @@ pub struct DbConfig {
     /// For SQLite the file path; for PostgreSQL the libpq URL.
     pub target: String,
     pub pool_size: u32,
+    /// PostgreSQL `synchronous_commit` for Ordo's sessions; `None`: the server's
+    /// setting (`on` unless the operator changed it).
+    pub synchronous_commit: Option<String>,
 }
 
 impl DbConfig {
+    /// `ORDO_PG_SYNCHRONOUS_COMMIT`: `off` (or `local`) trades the last moments of
+    /// acknowledged commits on a server crash for commits that do not wait for the
+    /// disk; the database stays consistent either way. Only an operator's explicit
+    /// choice: nothing here weakens durability by default.
+    pub fn with_synchronous_commit(mut self, v: Option<&str>) -> std::result::Result<DbConfig, String> {
+        const VALUES: [&str; 5] = ["on", "off", "local", "remote_write", "remote_apply"];
+        match v.map(str::trim).filter(|v| !v.is_empty()) {
+            None => self.synchronous_commit = None,
+            Some(v) if VALUES.contains(&v) => self.synchronous_commit = Some(v.to_string()),
+            Some(v) => return Err(format!("ORDO_PG_SYNCHRONOUS_COMMIT: {v:?} is not one of {}", VALUES.join(", "))),
+        }
+        Ok(self)
+    }
     pub fn parse(url: &str, pool_size: u32) -> std::result::Result<DbConfig, String> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() || path.contains(":memory:") || path.starts_with("file::memory") {
                 return Err("ORDO_DATABASE_URL: an in-memory SQLite database cannot be shared by a pool; give a file path, like sqlite://ordo.db".into());
             }
-            Ok(DbConfig { backend: Backend::Sqlite, target: path.to_string(), pool_size })
+            Ok(DbConfig { backend: Backend::Sqlite, target: path.to_string(), pool_size, synchronous_commit: None })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(DbConfig { backend: Backend::Postgres, target: url.to_string(), pool_size })
+            Ok(DbConfig { backend: Backend::Postgres, target: url.to_string(), pool_size, synchronous_commit: None })
         } else {
             Err(format!("ORDO_DATABASE_URL must start with sqlite:// or postgres:// (got {url:?})"))
         }
@@ -89,7 +105,15 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> std::result::Result<DbConnection, Self::Error> {
         match self.config.backend {
-            Backend::Postgres => Ok(DbConnection::Pg(PgConnection::establish(&self.config.target)?)),
+            Backend::Postgres => {
+                let mut c = PgConnection::establish(&self.config.target)?;
+                if let Some(v) = &self.config.synchronous_commit {
+                    // One of a fixed list of words (checked when the config was read).
+                    c.batch_execute(&format!("SET synchronous_commit = {v}"))
+                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                }
+                Ok(DbConnection::Pg(c))
+            }
             Backend::Sqlite => {
                 let mut c = SqliteConnection::establish(&self.config.target)?;
                 // Per connection: wait for the writer instead of failing, enforce FKs,
