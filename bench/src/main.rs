@@ -8,6 +8,7 @@
 mod analytics;
 mod chart;
 mod documents;
+mod o2c;
 mod orderpath;
 
 use futures_util::stream::{self, StreamExt};

@@ -53,7 +53,7 @@ fn floor_schema(pg: bool) -> String {
              total BIGINT NOT NULL, created_at TIMESTAMP NOT NULL);
          CREATE TABLE {t}lines (id {serial}, order_id BIGINT NOT NULL, item_id BIGINT NOT NULL,
              quantity BIGINT NOT NULL, price BIGINT NOT NULL);
-         CREATE INDEX {t}lines_order ON {t}lines (order_id);
+         CREATE INDEX floor_lines_order ON {t}lines (order_id);
          CREATE TABLE {t}stock (item_id BIGINT PRIMARY KEY, on_hand BIGINT NOT NULL, reserved BIGINT NOT NULL);
          CREATE TABLE {t}audit (id {serial}, entity TEXT NOT NULL, entity_id BIGINT NOT NULL,
              at TIMESTAMP NOT NULL, changes TEXT NOT NULL);
@@ -231,9 +231,9 @@ fn floor(url: &str, concurrency: usize) -> Value {
 /// What the order path needs: a customer on its own price list and warehouse, 500
 /// stocked items, an approval route for standard orders.
 #[derive(Clone)]
-struct Setup {
-    customer: i64,
-    items: Vec<i64>,
+pub(crate) struct Setup {
+    pub(crate) customer: i64,
+    pub(crate) items: Vec<i64>,
     customers: Vec<i64>,
 }
 
@@ -291,7 +291,7 @@ async fn setup(client: &reqwest::Client, base: &str, auth: &str, concurrency: us
     Setup { customer, items, customers }
 }
 
-fn order_body(s: &Setup, i: usize) -> Value {
+pub(crate) fn order_body(s: &Setup, i: usize) -> Value {
     let lines: Vec<Value> =
         (0..5).map(|k| json!({"item_id": s.items[k * 100 + (i * 37 + k * 11) % 100], "quantity": "2"})).collect();
     json!({"customer_id": s.customer, "contract_number": "BENCH", "payment_terms_days": 30, "lines": lines})
@@ -477,7 +477,9 @@ pub async fn empty(
     let url2 = url.to_string();
     let floor = actix_web::rt::task::spawn_blocking(move || floor(&url2, concurrency)).await.expect("floor");
     eprintln!("[orders] the order path, {count} orders");
-    let measured = measure_orders(client, base, auth, &setup, count, concurrency).await;
+    let mut measured = measure_orders(client, base, auth, &setup, count, concurrency).await;
+    eprintln!("[orders] the order-to-cash mix, {} operations", count * 2);
+    measured["o2c_mix"] = crate::o2c::mix(client, base, auth, url, &setup, count * 2, concurrency).await;
     Empty { setup, floor, baseline, measured }
 }
 
