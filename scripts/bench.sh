@@ -4,9 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# ORDO_BIN=path/to/ordo measures another build of the server (a before/after
+# comparison) with this load generator.
 cargo build --release -p ordo -p ordo-bench
+ordo_bin=${ORDO_BIN:-${CARGO_TARGET_DIR:-target}/release/ordo}
 mkdir -p target/bench
-out=target/bench/result.json
+out=${BENCH_OUT:-target/bench/result.json}
 rm -f "$out"
 work=$(mktemp -d)
 pg_db="ordo_bench_$$"
@@ -27,7 +30,7 @@ run_backend() {
     # sink on 127.0.0.1 (so private targets are allowed here).
     ORDO_SMTP_HOST=127.0.0.1 ORDO_SMTP_PORT=$smtp_port ORDO_SMTP_TLS=none ORDO_SMTP_FROM="Ordo bench <bench@example.com>" \
     ORDO_WEBHOOK_ALLOW_PRIVATE=1 ORDO_ATTACHMENTS_DIR="$work/files-$name" \
-    ORDO_DATABASE_URL="$url" "${CARGO_TARGET_DIR:-target}/release/ordo" serve --bind "127.0.0.1:$port" >"$work/$name.log" 2>&1 &
+    ORDO_DATABASE_URL="$url" "$ordo_bin" serve --bind "127.0.0.1:$port" >"$work/$name.log" 2>&1 &
     server=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
     "${CARGO_TARGET_DIR:-target}/release/ordo-bench" --base "http://127.0.0.1:$port" --backend "$name" --user admin --password bench-admin \
