@@ -1371,6 +1371,25 @@ async fn concurrent_allocations_of_the_last_open_amount(app: TestApp) {
         l["data"].as_array().unwrap().iter().map(|p| d(&p["unallocated"])).sum()
     };
     assert_eq!(unallocated, q("61.5") * Decimal::from(11), "the losers wrote nothing");
+    // Payments allocated oldest first never fail for a race: each takes what is still
+    // open when it runs, the rest stays on account.
+    let i2 = ok(app
+        .post(
+            "/api/v1/invoices",
+            t,
+            json!({"customer_id": w.customer, "lines": [{"item_id": w.service, "quantity": "1"}]}),
+        )
+        .await);
+    let i2 = i2["id"].as_i64().unwrap();
+    post(&app, i2).await;
+    let body = json!({"customer_id": w.customer, "amount": "20.00", "currency": "EUR", "method": "cash",
+        "allocate_oldest_first": true});
+    let rs = futures_util::future::join_all((0..8).map(|_| app.post("/api/v1/payments", t, body.clone()))).await;
+    assert!(rs.iter().all(|r| r.status == 201), "{:?}", statuses(&rs));
+    let allocated: Decimal = rs.iter().map(|r| d(&r.body["allocated"])).sum();
+    assert_eq!(allocated, q("61.5"), "exactly what was open");
+    let inv = ok(app.get(&format!("/api/v1/invoices/{i2}"), t).await);
+    assert_eq!((inv["status"].as_str(), d(&inv["settled"])), (Some("paid"), q("61.5")));
 }
 
 async fn concurrent_postings_take_consecutive_numbers(app: TestApp) {
