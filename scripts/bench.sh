@@ -10,7 +10,8 @@ cargo build --release -p ordo -p ordo-bench
 ordo_bin=${ORDO_BIN:-${CARGO_TARGET_DIR:-target}/release/ordo}
 mkdir -p target/bench
 out=${BENCH_OUT:-target/bench/result.json}
-rm -f "$out"
+# One backend at a time adds to the file; both start it afresh.
+[ -z "${BENCH_BACKENDS:-}" ] && rm -f "$out"
 work=$(mktemp -d)
 pg_db="ordo_bench_$$"
 cleanup() {
@@ -39,8 +40,12 @@ run_backend() {
     server=
 }
 
-run_backend sqlite "sqlite://$work/bench.db"
-if scripts/ensure-postgres.sh; then
+# BENCH_BACKENDS=postgres (or sqlite) measures one database only.
+backends=${BENCH_BACKENDS:-sqlite postgres}
+[[ " $backends " == *" sqlite "* ]] && run_backend sqlite "sqlite://$work/bench.db"
+if [[ " $backends " != *" postgres "* ]]; then
+    :
+elif scripts/ensure-postgres.sh; then
     psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $pg_db" >/dev/null
     run_backend postgres "postgres://postgres@127.0.0.1:5432/$pg_db"
 else

@@ -89,11 +89,14 @@ fn floor_statements(t: &str) -> Vec<String> {
             "UPDATE {t}stock SET reserved = reserved + 2 WHERE item_id = :i{k} AND on_hand - reserved >= 2"
         ));
     }
+    // `:oid` once: pgbench's prepared mode cannot bind one variable twice.
     s.push(format!(
-        "UPDATE {t}orders SET total = (SELECT SUM(quantity * price) FROM {t}lines WHERE order_id = :oid) WHERE id = :oid"
+        "UPDATE {t}orders SET total = s.total FROM (SELECT order_id, SUM(quantity * price) AS total FROM {t}lines \
+         WHERE order_id = :oid GROUP BY order_id) s WHERE {t}orders.id = s.order_id"
     ));
+    // No colon in literals: pgbench reads `:word` as a variable.
     s.push(format!(
-        "INSERT INTO {t}audit (entity, entity_id, at, changes) VALUES ('order', :oid, CURRENT_TIMESTAMP, '{{\"created\":true}}')"
+        "INSERT INTO {t}audit (entity, entity_id, at, changes) VALUES ('order', :oid, CURRENT_TIMESTAMP, 'created')"
     ));
     s
 }
