@@ -157,11 +157,6 @@ async fn run(a: Args) -> Value {
         let orders = orderpath::with_history(e, &client, &base, &auth, url, orders_count, a.concurrency).await;
         return json!({"orders": orders, "server_rss_mb": rss_mb(a.server_pid)});
     }
-    // The order path first, on a database without history; its history part runs last.
-    let orders_empty = match a.database_url.as_deref() {
-        Some(url) => Some(orderpath::empty(&client, &base, &auth, url, orders_count, a.concurrency).await),
-        None => None,
-    };
 
     eprintln!("[{}] seeding {} customers and {} items", a.backend, a.seed, a.seed);
     let seeding = Instant::now();
@@ -327,6 +322,12 @@ async fn run(a: Args) -> Value {
     let billing =
         billing(&client, &base, &auth, first_item, a.count / 4, a.concurrency, a.database_url.as_deref()).await;
     let documents = documents::documents(&client, &base, &auth, first_item, a.concurrency, smtp.as_deref()).await;
+    // The order path before the bulk history (its own customer, price list, warehouse
+    // and items, so the sections above do not price its orders); the history part last.
+    let orders_empty = match a.database_url.as_deref() {
+        Some(url) => Some(orderpath::empty(&client, &base, &auth, url, orders_count, a.concurrency).await),
+        None => None,
+    };
     let analytics = match a.database_url.as_deref() {
         Some(url) => analytics::analytics(&client, &base, &auth, url).await,
         None => Value::Null,
