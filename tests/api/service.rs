@@ -148,7 +148,7 @@ async fn a_complaint_through_its_sla(app: TestApp) {
             "escalations": [
                 {"when": "at_risk"},
                 {"when": "breached", "target": "resolution", "raise_priority": true, "reassign_to_team_id": team,
-                 "email_assignee": true, "email_to": [lead_mail]}
+                 "email_assignee": true, "email_to": [lead_mail, sam_mail]}
             ]}),
         )
         .await);

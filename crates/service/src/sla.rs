@@ -315,13 +315,12 @@ struct NewEscalation<'a> {
     at: PrimitiveDateTime,
 }
 
-/// An escalation before its actions are final (the e-mails are added last).
+/// An escalation of the ticket at hand before its actions are final (the e-mails are
+/// added last).
 struct Draft {
-    ticket_id: i64,
     target: &'static str,
     level: &'static str,
     actions: Vec<String>,
-    at: PrimitiveDateTime,
 }
 
 /// An escalation e-mail, handed to the outbox in the escalation's transaction.
@@ -437,14 +436,12 @@ pub fn run_due(conn: &mut DbConnection, now: PrimitiveDateTime, mail: Mailer) ->
                 EscalationLevel::Breached => out.breached += 1,
             }
             records.push(Draft {
-                ticket_id: t.id,
                 target: target.as_str(),
                 level: match level {
                     EscalationLevel::AtRisk => "at_risk",
                     EscalationLevel::Breached => "breached",
                 },
                 actions,
-                at: now,
             });
         }
         // The job's own instants are final for this ticket: the next one is later.
@@ -475,7 +472,15 @@ pub fn run_due(conn: &mut DbConnection, now: PrimitiveDateTime, mail: Mailer) ->
                     None => records[record].actions.push("no e-mail address for the assignee".into()),
                 }
             }
-            to.dedup();
+            // Each address once, the assignee first (two rules may name the same one).
+            let mut seen: Vec<String> = vec![];
+            to.retain(|a| {
+                let new = !seen.contains(a);
+                if new {
+                    seen.push(a.clone());
+                }
+                new
+            });
             if !to.is_empty() {
                 records[record].actions.push(format!("e-mailed {}", to.join(", ")));
                 let targets = fired.iter().filter(|f| f.1 == level).map(|f| f.0).collect();
@@ -485,11 +490,11 @@ pub fn run_due(conn: &mut DbConnection, now: PrimitiveDateTime, mail: Mailer) ->
         let rows: Vec<NewEscalation> = records
             .iter()
             .map(|r| NewEscalation {
-                ticket_id: r.ticket_id,
+                ticket_id: t.id,
                 target: r.target,
                 level: r.level,
                 actions: ordo_core::util::json_text(&r.actions),
-                at: r.at,
+                at: now,
             })
             .collect();
         ordo_db::insert_batch!(conn, ticket_escalations::table, &rows);
