@@ -233,7 +233,7 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, input: PaymentCreate, ba
     if input.allocate_oldest_first {
         // Before the payment row: inserting it takes a key-share lock on the customer,
         // and two payments each holding one would deadlock asking for this lock later.
-        ordo_db::lock::rows(conn, "customers", &[c.id])?;
+        lock_open_invoices(conn, c.id)?;
     }
     let today = now().date();
     let date = input.date.unwrap_or(today);
@@ -416,6 +416,7 @@ pub fn allocate(
         return Err(DomainError::field("amount", "oldest_first_only", "give the amounts per invoice instead"));
     }
     let plans = if input.oldest_first {
+        lock_open_invoices(conn, p.customer_id)?;
         oldest_first(conn, &p, input.amount.map(|a| a.to_scaled()))?
     } else {
         let ids: Vec<i64> = input.invoices.iter().map(|l| l.invoice_id).collect();
@@ -443,11 +444,15 @@ pub fn allocate(
 }
 
 /// The customer's posted, open invoices, oldest due first, up to what the payment has.
+/// Payments of one customer allocating oldest first go one after the other (the
+/// customer's row is the lock): without it two of them read the same open amount and
+/// the second fails settling it (found by the bench's order-to-cash mix), where it
+/// should take what is still open. Taken before `oldest_first` reads.
+fn lock_open_invoices(conn: &mut DbConnection, customer_id: i64) -> Result<()> {
+    ordo_db::lock::rows(conn, "customers", &[customer_id])
+}
+
 fn oldest_first(conn: &mut DbConnection, p: &PaymentRow, cap: Option<i64>) -> Result<Vec<Plan>> {
-    // Payments of one customer allocate one after the other: without the lock two of
-    // them read the same open amount and the second fails settling it (found by the
-    // bench's order-to-cash mix), where it should take what is still open.
-    ordo_db::lock::rows(conn, "customers", &[p.customer_id])?;
     let open: Vec<InvoiceRow> = invoices::table
         .filter(invoices::customer_id.eq(p.customer_id))
         .filter(invoices::kind.eq(InvoiceKind::Invoice.as_str()))
