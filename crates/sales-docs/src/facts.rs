@@ -91,12 +91,16 @@ pub fn record(conn: &mut DbConnection, h: &Header, lines: &[LineRow]) -> Result<
     };
     let item_ids: Vec<i64> = lines.iter().map(|l| l.item_id).collect();
     let dl_ids: Vec<i64> = lines.iter().filter_map(|l| l.delivery_line_id).collect();
-    let item_rows: Vec<(i64, Option<i64>, i64)> = match &h.items {
-        Some(rows) => rows.clone(),
-        None => items::table
-            .filter(items::id.eq_any(&item_ids))
-            .select((items::id, items::item_group_id, items::standard_cost))
-            .load(conn)?,
+    let loaded: Vec<(i64, Option<i64>, i64)>;
+    let item_rows: &[(i64, Option<i64>, i64)] = match &h.items {
+        Some(rows) => rows,
+        None => {
+            loaded = items::table
+                .filter(items::id.eq_any(&item_ids))
+                .select((items::id, items::item_group_id, items::standard_cost))
+                .load(conn)?;
+            &loaded
+        }
     };
     let costs: Vec<(i64, Option<i64>)> = if dl_ids.is_empty() {
         vec![]
@@ -110,7 +114,7 @@ pub fn record(conn: &mut DbConnection, h: &Header, lines: &[LineRow]) -> Result<
     let mut left = if lines_net == h.net { h.base_net } else { base_share(lines_net, h) };
     let mut rows = Vec::with_capacity(lines.len());
     // Which (item group) and (item) of the document have been seen: the first line of
-    // each carries the marker the report sums to count documents (see `Marker`).
+    // each carries the marker the report sums to count documents (see `analytics::run`).
     let mut seen_groups: Vec<Option<i64>> = vec![];
     let mut seen_items: Vec<i64> = vec![];
     for (n, l) in lines.iter().enumerate() {

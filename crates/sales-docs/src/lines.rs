@@ -575,9 +575,9 @@ pub fn price(
         shipping_country: h.shipping_country.clone(),
     };
     // Quote errors name `lines[n]...`: exactly the document's line index.
-    let quote = ordo_pricing::service::quote::quote(conn, caller, &req, base_currency)?;
+    let mut quote = ordo_pricing::service::quote::quote(conn, caller, &req, base_currency)?;
     // The engine read the items' standard costs with the rest of their pricing facts.
-    let costs: HashMap<i64, i64> = if with_costs { quote.item_costs.clone() } else { HashMap::new() };
+    let costs: HashMap<i64, i64> = if with_costs { std::mem::take(&mut quote.item_costs) } else { HashMap::new() };
     assemble(caller, &quote, lines, &costs, base_currency)
 }
 
