@@ -144,10 +144,7 @@ pub enum OutboxKind {
 
 impl OutboxKind {
     fn as_str(&self) -> &'static str {
-        match self {
-            Self::Ticket => "ticket",
-            k => k.document().map_or("ticket", |d| d.as_str()),
-        }
+        self.document().map_or("ticket", |d| d.as_str())
     }
     /// The printed document a message carries; none for a ticket's notice.
     fn document(&self) -> Option<DocumentKind> {
@@ -443,25 +440,19 @@ pub fn on_escalation(conn: &mut DbConnection, m: &ordo_service::sla::SlaMail) ->
         lines.push(if pl { format!("- {name}: termin {due} (UTC)") } else { format!("- {name}: due {due} (UTC)") });
     }
     let subject = format!("[SLA {level}] {} {}", t.number, t.subject);
-    let body =
-        if pl {
-            format!(
-            "Zgłoszenie {} \"{}\" (klient #{}, priorytet {}, etap {}): SLA {level}.\n{}\n\n/api/v1/tickets/{}\n\n{}",
-            t.number, t.subject, t.customer_id, t.priority.as_str(), t.stage, lines.join("\n"), t.id, company.legal_name
-        )
-        } else {
-            format!(
-                "Ticket {} \"{}\" (customer #{}, priority {}, stage {}): SLA {level}.\n{}\n\n/api/v1/tickets/{}\n\n{}",
-                t.number,
-                t.subject,
-                t.customer_id,
-                t.priority.as_str(),
-                t.stage,
-                lines.join("\n"),
-                t.id,
-                company.legal_name
-            )
-        };
+    let [ticket, customer, priority, stage] =
+        if pl { ["Zgłoszenie", "klient", "priorytet", "etap"] } else { ["Ticket", "customer", "priority", "stage"] };
+    let body = format!(
+        "{ticket} {} \"{}\" ({customer} #{}, {priority} {}, {stage} {}): SLA {level}.\n{}\n\n/api/v1/tickets/{}\n\n{}",
+        t.number,
+        t.subject,
+        t.customer_id,
+        t.priority.as_str(),
+        t.stage,
+        lines.join("\n"),
+        t.id,
+        company.legal_name
+    );
     insert(
         conn,
         Queued {
