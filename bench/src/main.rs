@@ -106,19 +106,25 @@ where
         .collect()
         .await;
     let wall = started.elapsed().as_secs_f64();
-    let mut lat: Vec<u128> = samples.iter().map(|s| s.latency.as_micros()).collect();
-    lat.sort_unstable();
-    let pct = |p: usize| lat.get((lat.len() * p / 100).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    let (p50, p99) = p50_p99_ms(samples.iter().map(|s| s.latency));
     let stmts: Vec<u64> = samples.iter().filter_map(|s| s.statements).collect();
     let errors = samples.iter().filter(|s| !s.ok).count();
     json!({
         "requests": count,
         "errors": errors,
         "req_per_s": (count as f64 / wall).round(),
-        "p50_ms": pct(50) as f64 / 1000.0,
-        "p99_ms": pct(99) as f64 / 1000.0,
+        "p50_ms": p50,
+        "p99_ms": p99,
         "statements_per_request": if stmts.is_empty() { Value::Null } else { json!(stmts.iter().sum::<u64>() as f64 / stmts.len() as f64) },
     })
+}
+
+/// The 50th and 99th percentile of these latencies, in milliseconds.
+fn p50_p99_ms(latencies: impl Iterator<Item = Duration>) -> (f64, f64) {
+    let mut lat: Vec<u128> = latencies.map(|d| d.as_micros()).collect();
+    lat.sort_unstable();
+    let pct = |p: usize| lat.get((lat.len() * p / 100).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    (pct(50) as f64 / 1000.0, pct(99) as f64 / 1000.0)
 }
 
 async fn run(a: Args) -> Value {

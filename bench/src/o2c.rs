@@ -65,13 +65,8 @@ impl Client<'_> {
 async fn run_op(c: &Client<'_>, s: &Setup, op: Op, i: usize, confirmed: &Mutex<VecDeque<i64>>) -> Option<()> {
     match op {
         Op::NewOrder => {
-            let o = c.call(false, "/sales-orders", crate::orderpath::order_body(s, i)).await?;
-            let id = o["id"].as_i64()?;
-            let o = c.call(false, &format!("/sales-orders/{id}/submit"), json!({})).await?;
-            if o["status"] == "pending_approval" {
-                c.call(false, &format!("/sales-orders/{id}/approve"), json!({})).await?;
-            }
-            c.call(false, &format!("/sales-orders/{id}/confirm"), json!({})).await?;
+            let (id, _) =
+                crate::orderpath::place_order(c.http, &c.api, c.auth, crate::orderpath::order_body(s, i)).await?;
             confirmed.lock().expect("queue").push_back(id);
         }
         Op::Payment => {
@@ -221,14 +216,10 @@ pub async fn mix(
     let wall = started.elapsed().as_secs_f64();
     let mut per = serde_json::Map::new();
     for op in [Op::NewOrder, Op::Payment, Op::OrderStatus, Op::Delivery, Op::StockLevel] {
-        let mut lat: Vec<u128> = samples.iter().filter(|x| x.0 == op).map(|x| x.1.as_micros()).collect();
-        lat.sort_unstable();
-        let pct = |p: usize| lat.get((lat.len() * p / 100).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+        let count = samples.iter().filter(|x| x.0 == op).count();
+        let (p50, p99) = crate::p50_p99_ms(samples.iter().filter(|x| x.0 == op).map(|x| x.1));
         let errors = samples.iter().filter(|x| x.0 == op && !x.2).count();
-        per.insert(
-            op.name().into(),
-            json!({"count": lat.len(), "errors": errors, "p50_ms": pct(50) as f64 / 1000.0, "p99_ms": pct(99) as f64 / 1000.0}),
-        );
+        per.insert(op.name().into(), json!({"count": count, "errors": errors, "p50_ms": p50, "p99_ms": p99}));
     }
     let new_orders = samples.iter().filter(|x| x.0 == Op::NewOrder && x.2).count();
     let url2 = url.to_string();

@@ -300,17 +300,10 @@ pub(crate) fn order_body(s: &Setup, i: usize) -> Value {
     json!({"customer_id": s.customer, "contract_number": "BENCH", "payment_terms_days": 30, "lines": lines})
 }
 
-/// `count` whole orders (create, submit, approve where asked, confirm), `concurrency`
-/// clients each driving one order at a time.
-async fn order_path(
-    client: &reqwest::Client,
-    base: &str,
-    auth: &str,
-    s: &Setup,
-    count: usize,
-    concurrency: usize,
-) -> Value {
-    let api = format!("{base}/api/v1");
+/// One whole order as a client drives it: create, submit, approve where the route
+/// asks, confirm. The order's id and the statements its four calls took; `None` when
+/// a call failed or the order did not end in execution.
+pub(crate) async fn place_order(client: &reqwest::Client, api: &str, auth: &str, body: Value) -> Option<(i64, u64)> {
     let call = |path: String, body: Value| {
         let rb = client.post(format!("{api}{path}")).header("authorization", auth).json(&body);
         async move {
@@ -322,26 +315,36 @@ async fn order_path(
             ok.then_some((v, st.unwrap_or(0)))
         }
     };
+    let (o, a) = call("/sales-orders".into(), body).await?;
+    let id = o["id"].as_i64()?;
+    let (o, b) = call(format!("/sales-orders/{id}/submit"), json!({})).await?;
+    let c = if o["status"] == "pending_approval" {
+        call(format!("/sales-orders/{id}/approve"), json!({})).await?.1
+    } else {
+        0
+    };
+    let (o, d) = call(format!("/sales-orders/{id}/confirm"), json!({})).await?;
+    (o["status"] == "in_execution").then_some((id, a + b + c + d))
+}
+
+/// `count` whole orders (create, submit, approve where asked, confirm), `concurrency`
+/// clients each driving one order at a time.
+async fn order_path(
+    client: &reqwest::Client,
+    base: &str,
+    auth: &str,
+    s: &Setup,
+    count: usize,
+    concurrency: usize,
+) -> Value {
+    let api = format!("{base}/api/v1");
     let started = Instant::now();
     let samples: Vec<(Duration, Option<u64>)> = stream::iter(0..count)
         .map(|i| {
-            let body = order_body(s, i);
-            let call = &call;
+            let (body, api) = (order_body(s, i), &api);
             async move {
                 let t = Instant::now();
-                let run = async {
-                    let (o, a) = call("/sales-orders".into(), body).await?;
-                    let id = o["id"].as_i64()?;
-                    let (o, b) = call(format!("/sales-orders/{id}/submit"), json!({})).await?;
-                    let c = if o["status"] == "pending_approval" {
-                        call(format!("/sales-orders/{id}/approve"), json!({})).await?.1
-                    } else {
-                        0
-                    };
-                    let (o, d) = call(format!("/sales-orders/{id}/confirm"), json!({})).await?;
-                    (o["status"] == "in_execution").then_some(a + b + c + d)
-                };
-                let st = run.await;
+                let st = place_order(client, api, auth, body).await.map(|(_, st)| st);
                 (t.elapsed(), st)
             }
         })
@@ -349,16 +352,14 @@ async fn order_path(
         .collect()
         .await;
     let wall = started.elapsed().as_secs_f64();
-    let mut lat: Vec<u128> = samples.iter().map(|s| s.0.as_micros()).collect();
-    lat.sort_unstable();
-    let pct = |p: usize| lat.get((lat.len() * p / 100).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    let (p50, p99) = crate::p50_p99_ms(samples.iter().map(|s| s.0));
     let stmts: Vec<u64> = samples.iter().filter_map(|s| s.1).collect();
     json!({
         "orders": count,
         "errors": count - stmts.len(),
         "orders_per_s": (count as f64 / wall).round(),
-        "p50_ms": pct(50) as f64 / 1000.0,
-        "p99_ms": pct(99) as f64 / 1000.0,
+        "p50_ms": p50,
+        "p99_ms": p99,
         "statements_per_order": if stmts.is_empty() { Value::Null } else { json!(stmts.iter().sum::<u64>() as f64 / stmts.len() as f64) },
     })
 }
