@@ -141,7 +141,7 @@ pub async fn calendar_feed(auth: Auth) -> Result<HttpResponse, Problem> {
     }))
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     cfg.service(calendar).service(calendar_feed);
     activity_docs::routes(cfg);
 }

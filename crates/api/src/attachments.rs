@@ -753,7 +753,7 @@ macro_rules! attachment_routes {
                 super::history(auth, ($owner, id, aid), q.0).await
             }
 
-            pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+            pub fn routes(cfg: &mut crate::routing::Routes) {
                 cfg.service(upload).service(list).service(download).service(change).service(remove).service(history);
             }
         }
@@ -939,7 +939,7 @@ attachment_routes!(
     ]
 );
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     ticket::routes(cfg);
     item::routes(cfg);
     customer::routes(cfg);

@@ -766,7 +766,7 @@ crate::action! {
     call: |c, caller, id, if_match| ordo_billing::commissions::pay_statement(c, caller, id, if_match)
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     recurring_docs::routes(cfg);
     commission_plan_docs::routes(cfg);
     dunning_docs::routes(cfg);

@@ -155,7 +155,7 @@ pub async fn update_company(
     Ok(json_response(StatusCode::OK, &v, Some(v.version)))
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     cfg.service(get_company).service(update_company);
 }
 

@@ -182,7 +182,7 @@ pub async fn order_stock(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse,
     Ok(HttpResponse::Ok().json(auth.read(move |c, caller| reservations::order_stock(c, caller, id)).await?))
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     warehouse_docs::routes(cfg);
     cfg.service(receive)
         .service(adjust)
@@ -364,7 +364,7 @@ crate::action! {
     call: |c, caller, id, if_match, input| deliveries::receive_return(c, caller, id, if_match, input)
 }
 
-pub fn delivery_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn delivery_routes(cfg: &mut crate::routing::Routes) {
     cfg.service(create_delivery)
         .service(list_deliveries)
         .service(get_delivery)
@@ -450,7 +450,7 @@ pub async fn order_completeness(auth: Auth, q: StrictQuery<PageQuery>) -> Result
     auth.list(page, availability::completeness).await
 }
 
-pub fn availability_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn availability_routes(cfg: &mut crate::routing::Routes) {
     expected_receipt_docs::routes(cfg);
     cfg.service(item_availability).service(order_completeness);
 }
@@ -554,7 +554,7 @@ pub async fn promise_quotation(auth: Auth, id: web::Path<i64>) -> Result<HttpRes
         .json(auth.read(move |c, caller| promising::promise_document(c, caller, kind, id, false)).await?))
 }
 
-pub fn promising_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn promising_routes(cfg: &mut crate::routing::Routes) {
     replenishment_docs::routes(cfg);
     cfg.service(get_calendar)
         .service(put_calendar)

@@ -1153,7 +1153,7 @@ pub async fn list_imports(auth: Auth, q: StrictQuery<crate::common::PageQuery>) 
     auth.list(page, move |c, caller, page| list(c, caller, page, &state.imports)).await
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     cfg.service(create_import).service(get_import).service(list_imports);
 }
 

@@ -595,7 +595,7 @@ pub async fn delete_item_option_group(auth: Auth, path: web::Path<(i64, i64)>) -
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub fn unit_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn unit_routes(cfg: &mut crate::routing::Routes) {
     units::routes(cfg);
     cfg.service(list_item_units)
         .service(create_item_unit)

@@ -204,6 +204,6 @@ pub async fn run_job(auth: Auth, name: web::Path<String>) -> Result<HttpResponse
     Ok(json_response(StatusCode::OK, &job, None))
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     cfg.service(list_jobs).service(job_runs).service(run_job);
 }

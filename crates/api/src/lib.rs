@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod pricing;
 pub mod problem;
 pub mod reports;
+pub mod routing;
 pub mod sales;
 pub mod search;
 pub mod service;
@@ -39,8 +40,6 @@ use actix_web::{get, web, HttpMessage, HttpRequest, HttpResponse};
 use ordo_db::{Db, Stats};
 use std::sync::Arc;
 use tracing::Instrument;
-use utoipa::OpenApi;
-use utoipa_actix_web::AppExt;
 
 use crate::extract::RequestMeta;
 use crate::problem::Problem;
@@ -402,8 +401,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         );
 }
 
-/// Builds the application. Routes are registered once, through utoipa-actix-web,
-/// so the OpenAPI document cannot miss a handler.
+/// Builds the application (once per worker). Routes come from the same list as the
+/// OpenAPI document ([`openapi::routes`]), so the document cannot miss a handler; the
+/// document itself is built once per process, in [`AppState`], not here.
 pub fn app(
     state: web::Data<AppState>,
 ) -> actix_web::App<
@@ -415,16 +415,17 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let (app, _spec) = actix_web::App::new()
+    actix_web::App::new()
         .wrap(from_fn(http_caching))
         .wrap(from_fn(cors))
         .wrap(from_fn(request_context))
         .configure(|cfg| configure(cfg, state))
-        .into_utoipa_app()
-        .openapi(openapi::ApiDoc::openapi())
         .service(healthz)
         .service(readyz)
-        .service(utoipa_actix_web::scope("/api/v1").configure(openapi::routes))
-        .split_for_parts();
-    app.default_service(web::to(fallback))
+        .configure(|cfg| {
+            let mut routes = routing::Routes::serving("/api/v1");
+            openapi::routes(&mut routes);
+            routes.register(cfg);
+        })
+        .default_service(web::to(fallback))
 }

@@ -805,6 +805,6 @@ pub async fn list_outbox(auth: Auth, q: StrictQuery<OutboxQuery>) -> Result<Http
     auth.list(page, move |c, caller, page| list(c, caller, &q, page)).await
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     cfg.service(send_invoice).service(send_order).service(send_blanket).service(email_quotation).service(list_outbox);
 }

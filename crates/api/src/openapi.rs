@@ -8,8 +8,6 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
-use utoipa_actix_web::service_config::ServiceConfig;
-use utoipa_actix_web::AppExt;
 
 use crate::problem::Problem;
 use crate::{auth, customers, items, pricing, users};
@@ -77,7 +75,7 @@ use crate::{auth, customers, items, pricing, users};
 pub struct ApiDoc;
 
 /// All `/api/v1` routes, in one place.
-pub fn routes(cfg: &mut ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     cfg.service(auth::issue_token)
         .service(auth::logout)
         .service(auth::me)
@@ -329,14 +327,15 @@ impl Modify for Conventions {
 /// The document as utoipa builds it (the route table comes from here); what is served
 /// and committed is [`spec_json`].
 pub fn spec() -> utoipa::openapi::OpenApi {
-    let (_, spec) = actix_web::App::new()
-        .into_utoipa_app()
-        .openapi(ApiDoc::openapi())
-        .service(crate::healthz)
-        .service(crate::readyz)
-        .service(utoipa_actix_web::scope("/api/v1").configure(routes))
-        .split_for_parts();
-    let mut spec = spec;
+    let mut spec = ApiDoc::openapi();
+    let mut table = crate::routing::Routes::documenting("/api/v1");
+    routes(&mut table);
+    let mut health = crate::routing::Routes::documenting("");
+    health.service(crate::healthz).service(crate::readyz);
+    for collected in [health, table].into_iter().filter_map(crate::routing::Routes::into_collected) {
+        spec.paths.merge(collected.paths);
+        spec.components.get_or_insert_with(Default::default).schemas.extend(collected.schemas);
+    }
     Conventions.modify(&mut spec);
     spec
 }

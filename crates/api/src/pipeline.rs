@@ -134,7 +134,7 @@ pub async fn stage_changes(auth: Auth, id: web::Path<i64>, q: StrictQuery<PageQu
     auth.list(page, move |c, caller, page| opportunity_service::stage_changes(c, caller, id, page)).await
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     leads::routes(cfg);
     pipeline_stages::routes(cfg);
     opportunities::routes(cfg);

@@ -532,7 +532,7 @@ pub async fn quote(
     Ok(HttpResponse::Ok().json(q))
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     exchange_rates::routes(cfg);
     tax_rates::routes(cfg);
     price_lists::routes(cfg);

@@ -126,7 +126,7 @@ pub async fn planning_demand(auth: Auth, q: StrictQuery<DemandParams>) -> Result
     auth.list(page, move |c, caller, page| reports::register(c, caller, &dq, page)).await
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     cfg.service(pipeline).service(contact_overdue).service(demand).service(planning_demand);
 }
 
@@ -277,7 +277,7 @@ pub async fn sales_report(auth: Auth, q: StrictQuery<SalesReportParams>) -> Resu
     auth.list(page, move |c, caller, page| ordo_sales_docs::analytics::sales(c, caller, &q, page)).await
 }
 
-pub fn analytics_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn analytics_routes(cfg: &mut crate::routing::Routes) {
     sales_targets::routes(cfg);
     cfg.service(target_attainment).service(sales_report).service(sales_process);
 }

@@ -279,7 +279,7 @@ macro_rules! document_resource {
                 change: ordo_sales_docs::core::change_line::<$row>,
                 ids: [$al, $ul, $dl], summaries: [$als, $uls, $dls]);
 
-            pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+            pub fn routes(cfg: &mut crate::routing::Routes) {
                 cfg.service(create_one)
                     .service(list_all)
                     .service(get_one)
@@ -842,7 +842,7 @@ pub async fn call_off(
     .await
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     blanket_docs::routes(cfg);
     standard_codes::routes(cfg);
     cfg.service(quotation_standard_lines).service(order_standard_lines).service(blanket_standard_lines);

@@ -56,6 +56,6 @@ pub async fn search_all(auth: Auth, q: StrictQuery<SearchParams>) -> Result<Http
     auth.list(page, move |c, caller, page| search::search(c, caller, &req.from(page.after_id))).await
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     cfg.service(search_all);
 }

@@ -354,7 +354,7 @@ pub async fn sla_breaches(auth: Auth, q: StrictQuery<BreachParams>) -> Result<Ht
     auth.list(page, move |c, caller, page| reports::breaches(c, caller, &q, page)).await
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     ticket_categories::routes(cfg);
     service_teams::routes(cfg);
     sla_policies::routes(cfg);

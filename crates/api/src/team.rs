@@ -112,7 +112,7 @@ crate::crud_resource! {
     summaries: ["Create a campaign", "List campaigns", "Get a campaign", "Update a campaign (merge-patch)", "Delete a campaign nothing refers to", "History of a campaign"],
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     territories::routes(cfg);
     customer_groups::routes(cfg);
     sales_persons::routes(cfg);

@@ -841,7 +841,7 @@ pub async fn list_events(auth: Auth, q: StrictQuery<EventQuery>) -> Result<HttpR
     auth.list(page, move |c, caller, page| events::list(c, caller, &f, page)).await
 }
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     cfg.service(create_webhook)
         .service(list_webhooks)
         .service(get_webhook)

@@ -988,7 +988,7 @@ document_endpoint!(
     ((String = "text/html"), (Vec<u8> = "application/pdf"), (String = "application/xml"), (String = "text/xml"))
 );
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+pub fn routes(cfg: &mut crate::routing::Routes) {
     cfg.service(create_template)
         .service(list_templates)
         .service(get_template)
