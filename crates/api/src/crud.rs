@@ -133,7 +133,7 @@ macro_rules! crud_resource {
             }
 
             /// Registers the six handlers.
-            pub fn routes(cfg: &mut crate::routing::Routes) {
+            pub fn routes(cfg: &mut $crate::routing::Routes) {
                 cfg.service(create_one)
                     .service(list_all)
                     .service(get_one)
