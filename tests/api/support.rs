@@ -507,6 +507,16 @@ impl TestApp {
         self.call(Method::DELETE, path, token, None, &[]).await
     }
 
+    /// A second handle on this test's database, as another Ordo process would open it:
+    /// its own pools and its own per-process caches.
+    pub fn other_process_db(&self) -> Db {
+        let url = match &self.cleanup {
+            Cleanup::File(f) => format!("sqlite://{}", f.display()),
+            Cleanup::Pg(name) => pg_url(name),
+        };
+        Db::open(&DbConfig::parse(&url, 1).unwrap()).expect("open db")
+    }
+
     pub fn is_sqlite(&self) -> bool {
         matches!(self.cleanup, Cleanup::File(_))
     }

@@ -153,6 +153,7 @@ pub fn insert_customer(conn: &mut DbConnection, row: &NewCustomer) -> Result<Cus
 
 /// Writes the whole row if its version is still `expected_version`; bumps the version.
 pub fn update_customer(conn: &mut DbConnection, row: &CustomerRow, expected_version: i64) -> Result<CustomerRow> {
+    ordo_db::refcache::forget::<CustomerRow>(row.id);
     diesel::update(customers::table.filter(customers::id.eq(row.id)).filter(customers::version.eq(expected_version)))
         .set(row)
         .returning(customers::all_columns)
@@ -245,6 +246,7 @@ pub fn customer_is_referenced(conn: &mut DbConnection, id: i64) -> Result<bool> 
 }
 
 pub fn delete_customer(conn: &mut DbConnection, id: i64) -> Result<()> {
+    ordo_db::refcache::forget::<CustomerRow>(id);
     diesel::delete(customers::table.find(id)).execute(conn)?;
     Ok(())
 }

@@ -20,12 +20,25 @@ pub fn visible_customers<'a>(scope: Scope) -> customers::BoxedQuery<'a, DbBacken
 
 /// One customer if the scope may see it; otherwise 404, exactly like a missing id.
 pub fn customer(conn: &mut DbConnection, scope: Scope, id: i64) -> Result<CustomerRow> {
-    visible_customers(scope)
+    // Read once per transaction (`ordo_db::refcache::remember`), checked against the
+    // scope every time.
+    if let Some(row) = ordo_db::refcache::remembered::<CustomerRow>(id) {
+        return match scope {
+            Scope::OwnCustomers(me) if row.owner_id != Some(me) => Err(DomainError::not_found("customer", id)),
+            _ => Ok(row),
+        };
+    }
+    // The reference data's generation rides along (`ordo_db::refcache`): an order's
+    // use cases start here.
+    let (row, generation) = visible_customers(scope)
         .filter(customers::id.eq(id))
-        .select(CustomerRow::as_select())
-        .first(conn)
+        .select((CustomerRow::as_select(), ordo_db::refcache::generation()))
+        .first::<(CustomerRow, i64)>(conn)
         .optional()?
-        .ok_or_else(|| DomainError::not_found("customer", id))
+        .ok_or_else(|| DomainError::not_found("customer", id))?;
+    ordo_db::refcache::observe(generation);
+    ordo_db::refcache::remember(id, &row);
+    Ok(row)
 }
 
 /// A customer referenced from a request body (`field`), checked against the scope.

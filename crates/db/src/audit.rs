@@ -5,19 +5,23 @@ use crate::DbConnection;
 use diesel::prelude::*;
 use ordo_core::{Caller, Page, PageRequest, Result};
 use serde_json::Value;
+use std::cell::RefCell;
 use time::PrimitiveDateTime;
 
 #[derive(Insertable)]
-#[diesel(table_name = audit_log)]
-struct NewEntry<'a> {
-    entity: &'a str,
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
+struct NewEntry {
+    entity: String,
     entity_id: i64,
-    action: &'a str,
-    actor: &'a str,
-    actor_name: &'a str,
-    request_id: Option<&'a str>,
+    action: String,
+    actor: String,
+    actor_name: String,
+    request_id: Option<String>,
     at: PrimitiveDateTime,
     changes: String,
+    journal_stage: Option<String>,
+    journal_kind: Option<String>,
+    journal_text: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -34,6 +38,68 @@ pub struct Entry {
     pub changes: String,
 }
 
+thread_local! {
+    /// The entries of the transaction running on this thread, written in one insert
+    /// right before it commits ([`crate::conn::transaction`]); `None` outside one.
+    static PENDING: RefCell<Option<Vec<NewEntry>>> = const { RefCell::new(None) };
+}
+
+/// Collects the audit entries of the work `f` does on this thread and writes them in
+/// one insert when it succeeds (issue 16: one statement per transaction, not per
+/// entry). Nothing is written when `f` fails: the transaction rolls back anyway.
+pub(crate) fn buffered<T>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+    struct Restore(Option<Vec<NewEntry>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            PENDING.with(|p| *p.borrow_mut() = outer);
+        }
+    }
+    let _restore = Restore(PENDING.with(|p| p.borrow_mut().replace(vec![])));
+    let out = f(conn)?;
+    let entries = PENDING.with(|p| p.borrow_mut().replace(vec![])).unwrap_or_default();
+    write(conn, entries)?;
+    Ok(out)
+}
+
+fn write(conn: &mut DbConnection, entries: Vec<NewEntry>) -> Result<()> {
+    if !entries.is_empty() {
+        crate::insert_batch!(conn, audit_log::table, &entries);
+    }
+    Ok(())
+}
+
+/// Queues an entry (written now when no transaction collects them).
+fn push(conn: &mut DbConnection, entry: NewEntry) -> Result<()> {
+    let unqueued = PENDING.with(|p| match p.borrow_mut().as_mut() {
+        Some(q) => {
+            q.push(entry);
+            None
+        }
+        None => Some(entry),
+    });
+    match unqueued {
+        Some(e) => write(conn, vec![e]),
+        None => Ok(()),
+    }
+}
+
+fn entry(caller: &Caller, entity: &str, entity_id: i64, action: &str, changes: String) -> NewEntry {
+    NewEntry {
+        entity: entity.to_string(),
+        entity_id,
+        action: action.to_string(),
+        actor: caller.principal.actor_key(),
+        actor_name: caller.principal.name.clone(),
+        request_id: caller.request_id.clone(),
+        at: ordo_core::time_util::now(),
+        changes,
+        journal_stage: None,
+        journal_kind: None,
+        journal_text: None,
+    }
+}
+
 /// Records one change. `changes` is `{field: {"from": old, "to": new}}` for updates,
 /// the full new state for creates.
 pub fn record(
@@ -44,19 +110,74 @@ pub fn record(
     action: &str,
     changes: &Value,
 ) -> Result<()> {
-    diesel::insert_into(audit_log::table)
-        .values(NewEntry {
-            entity,
-            entity_id,
-            action,
-            actor: &caller.principal.actor_key(),
-            actor_name: &caller.principal.name,
-            request_id: caller.request_id.as_deref(),
-            at: ordo_core::time_util::now(),
-            changes: changes.to_string(),
+    // Every change of reference data is audited: this transaction reads it afresh now.
+    if crate::refcache::REFERENCE_ENTITIES.contains(&entity) {
+        crate::refcache::changed();
+    }
+    push(conn, entry(caller, entity, entity_id, action, changes.to_string()))
+}
+
+/// One line of a document's journal (`kind` `event` or `comment`, in `stage`): it goes
+/// on this transaction's latest entry for the document by the same caller when that
+/// has none yet (the change the line describes), else on an entry of its own
+/// (action `journal`).
+pub fn journal(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    (entity, entity_id): (&str, i64),
+    stage: &str,
+    kind: &str,
+    text: String,
+) -> Result<()> {
+    let actor = caller.principal.actor_key();
+    let mut line = Some((stage.to_string(), kind.to_string(), text));
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        let own = p.as_mut().and_then(|q| {
+            q.iter_mut().rev().find(|e| e.entity == entity && e.entity_id == entity_id && e.actor == actor)
+        });
+        if let Some(e) = own.filter(|e| e.journal_text.is_none()) {
+            let (s, k, t) = line.take().unwrap_or_default();
+            (e.journal_stage, e.journal_kind, e.journal_text) = (Some(s), Some(k), Some(t));
+        }
+    });
+    match line {
+        None => Ok(()),
+        Some((s, k, t)) => {
+            let mut e = entry(caller, entity, entity_id, "journal", "{}".into());
+            (e.journal_stage, e.journal_kind, e.journal_text) = (Some(s), Some(k), Some(t));
+            push(conn, e)
+        }
+    }
+}
+
+/// A journal line as stored: `(audit id, stage, kind, text, actor, actor name, at)`.
+pub type JournalRow = (i64, String, String, String, String, String, PrimitiveDateTime);
+
+/// A document's journal, oldest first.
+pub fn journal_of(conn: &mut DbConnection, entity: &str, entity_id: i64) -> Result<Vec<JournalRow>> {
+    type Stored = (i64, Option<String>, Option<String>, Option<String>, String, String, PrimitiveDateTime);
+    let rows: Vec<Stored> = audit_log::table
+        .filter(audit_log::entity.eq(entity))
+        .filter(audit_log::entity_id.eq(entity_id))
+        .filter(audit_log::journal_text.is_not_null())
+        .order(audit_log::id.asc())
+        .select((
+            audit_log::id,
+            audit_log::journal_stage,
+            audit_log::journal_kind,
+            audit_log::journal_text,
+            audit_log::actor,
+            audit_log::actor_name,
+            audit_log::at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, s, k, t, a, n, at)| {
+            (id, s.unwrap_or_default(), k.unwrap_or_default(), t.unwrap_or_default(), a, n, at)
         })
-        .execute(conn)?;
-    Ok(())
+        .collect())
 }
 
 /// The field-level difference between two JSON objects, for update records.

@@ -146,6 +146,8 @@ pub struct Db {
     target: String,
     writer: Pool,
     reader: Pool,
+    /// Reference data cached for this database (see [`crate::refcache`]).
+    refs: Arc<crate::refcache::RefCache>,
 }
 
 impl Db {
@@ -178,11 +180,23 @@ impl Db {
                 }
                 let writer = build(1)?;
                 let reader = build(config.pool_size.max(1))?;
-                Ok(Db { backend: Backend::Sqlite, target: config.target.clone(), writer, reader })
+                Ok(Db {
+                    backend: Backend::Sqlite,
+                    target: config.target.clone(),
+                    writer,
+                    reader,
+                    refs: Default::default(),
+                })
             }
             Backend::Postgres => {
                 let pool = build(config.pool_size.max(1))?;
-                Ok(Db { backend: Backend::Postgres, target: config.target.clone(), writer: pool.clone(), reader: pool })
+                Ok(Db {
+                    backend: Backend::Postgres,
+                    target: config.target.clone(),
+                    writer: pool.clone(),
+                    reader: pool,
+                    refs: Default::default(),
+                })
             }
         }
     }
@@ -232,7 +246,7 @@ impl Db {
     /// Runs read-only work on a reader connection.
     pub fn read<T>(&self, stats: &Stats, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
         let mut conn = Self::checkout(&self.reader, stats)?;
-        f(&mut conn)
+        crate::refcache::with(&self.refs, || f(&mut conn))
     }
 
     /// Runs `f` on the writer in a transaction that is always rolled back: a dry run
@@ -244,7 +258,8 @@ impl Db {
             DbConnection::Sqlite(_) => "BEGIN IMMEDIATE",
             DbConnection::Pg(_) => "BEGIN",
         })?;
-        let out = catch_unwind(AssertUnwindSafe(|| f(conn)));
+        let out =
+            crate::refcache::with(&self.refs, || catch_unwind(AssertUnwindSafe(|| crate::audit::buffered(conn, f))));
         let _ = conn.batch_execute("ROLLBACK");
         // A dry run reports nothing.
         crate::events::take_refusals();
@@ -254,7 +269,7 @@ impl Db {
     /// Runs one use case as one transaction on the writer: all or nothing.
     pub fn write<T>(&self, stats: &Stats, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
         let mut conn = Self::checkout(&self.writer, stats)?;
-        transaction(&mut conn, f)
+        crate::refcache::with(&self.refs, || transaction(&mut conn, f))
     }
 
     /// Health probe for `/readyz`.
@@ -274,10 +289,12 @@ pub fn transaction<T>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnection)
     };
     conn.batch_execute(begin)?;
     crate::events::take_refusals();
-    match catch_unwind(AssertUnwindSafe(|| f(conn))) {
+    match catch_unwind(AssertUnwindSafe(|| crate::audit::buffered(conn, f))) {
         Ok(Ok(v)) => {
             crate::events::take_refusals();
-            match conn.batch_execute("COMMIT") {
+            let committed = conn.batch_execute("COMMIT");
+            crate::refcache::finish(committed.is_ok());
+            match committed {
                 Ok(()) => Ok(v),
                 Err(e) => {
                     let _ = conn.batch_execute("ROLLBACK");
@@ -286,6 +303,7 @@ pub fn transaction<T>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnection)
             }
         }
         Ok(Err(e)) => {
+            crate::refcache::finish(false);
             conn.batch_execute("ROLLBACK")?;
             // Events about the refusal outlive its rollback.
             let refusals = crate::events::take_refusals();
@@ -293,6 +311,7 @@ pub fn transaction<T>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnection)
             Err(e)
         }
         Err(panic) => {
+            crate::refcache::finish(false);
             let _ = conn.batch_execute("ROLLBACK");
             resume_unwind(panic)
         }

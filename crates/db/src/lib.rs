@@ -11,6 +11,7 @@ pub mod events;
 pub mod idempotency;
 pub mod jobs;
 pub mod lock;
+pub mod refcache;
 pub mod refs;
 pub mod schema;
 pub mod search;

@@ -11,24 +11,21 @@ pub fn sellable_warehouses(conn: &mut DbConnection, named: &[(String, i64)]) -> 
     if named.is_empty() {
         return Ok(());
     }
-    let ids: Vec<i64> = named.iter().map(|n| n.1).collect();
-    let found: Vec<(i64, String, bool, bool)> = warehouses::table
-        .filter(warehouses::id.eq_any(&ids))
-        .select((warehouses::id, warehouses::code, warehouses::active, warehouses::quarantine))
-        .load(conn)?;
+    let all = warehouses(conn)?;
     let mut errs = vec![];
     for (field, id) in named {
-        match found.iter().find(|w| w.0 == *id) {
-            None => return Err(DomainError::reference_not_found("warehouse", field, id)),
-            Some((_, code, false, _)) => {
-                errs.push(ordo_core::FieldError::new(field, "inactive", format!("warehouse {code} is deactivated")))
-            }
-            Some((_, code, _, true)) => errs.push(ordo_core::FieldError::new(
+        let Some(w) = all.iter().find(|w| w.id == *id) else {
+            return Err(DomainError::reference_not_found("warehouse", field, id));
+        };
+        let code = &w.code;
+        if !w.active {
+            errs.push(ordo_core::FieldError::new(field, "inactive", format!("warehouse {code} is deactivated")))
+        } else if w.quarantine {
+            errs.push(ordo_core::FieldError::new(
                 field,
                 "quarantine",
                 format!("warehouse {code} holds quarantined goods, which are not sold"),
-            )),
-            _ => {}
+            ))
         }
     }
     if errs.is_empty() {
@@ -36,4 +33,23 @@ pub fn sellable_warehouses(conn: &mut DbConnection, named: &[(String, i64)]) -> 
     } else {
         Err(DomainError::Validation(errs))
     }
+}
+
+/// What orders need to know of a warehouse.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = warehouses)]
+pub struct WarehouseBrief {
+    pub id: i64,
+    pub code: String,
+    pub is_default: bool,
+    pub quarantine: bool,
+    pub active: bool,
+}
+
+/// All warehouses, cached per process while none changes ([`crate::refcache`]): every
+/// confirmed order checks the warehouses it reserves from.
+pub fn warehouses(conn: &mut DbConnection) -> Result<std::sync::Arc<Vec<WarehouseBrief>>> {
+    crate::refcache::get(conn, |conn| {
+        Ok(warehouses::table.order(warehouses::id).select(WarehouseBrief::as_select()).load(conn)?)
+    })
 }

@@ -51,6 +51,9 @@ diesel::table! {
         request_id -> Nullable<Text>,
         at -> Timestamp,
         changes -> Text,
+        journal_stage -> Nullable<Text>,
+        journal_kind -> Nullable<Text>,
+        journal_text -> Nullable<Text>,
     }
 }
 
@@ -814,20 +817,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    document_journal (id) {
-        id -> BigInt,
-        doc_kind -> Text,
-        doc_id -> BigInt,
-        stage -> Text,
-        kind -> Text,
-        text -> Text,
-        actor -> Text,
-        actor_name -> Text,
-        at -> Timestamp,
-    }
-}
-
-diesel::table! {
     activities (id) {
         id -> BigInt,
         kind -> Text,
@@ -1583,7 +1572,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     document_lines,
     blanket_schedule_lines,
     order_checklist_points,
-    document_journal,
     activities,
     warehouses,
     stock_balances,

@@ -3,8 +3,15 @@
 //! locked until commit, so writers of the series queue. On PostgreSQL the other series
 //! take numbers from a sequence of their own (`number_series_<code>`, kept by a trigger
 //! of migration 000036): unique and increasing, never waiting, with a gap where a
-//! document was rolled back. SQLite has one writer at a time: every series uses its
-//! counter there (gap-free at no cost).
+//! document was rolled back. SQLite has one writer at a time: a gap-free series bumps
+//! its counter there at no cost.
+//!
+//! A series that need not be gap-free is taken in blocks ([`BLOCK`] numbers, from the
+//! sequence or the counter in one statement) that the process hands out one by one
+//! (issue 16: no statement per document): numbers stay unique and increase within a
+//! process; across processes blocks interleave, and the rest of a block is skipped when
+//! the process stops or the series changes (a change sets a new reference generation,
+//! see `refcache::bump`).
 
 use crate::schema::number_series;
 use crate::DbConnection;
@@ -16,8 +23,19 @@ fn missing(code: &str) -> DomainError {
     DomainError::Internal(format!("number series {code:?} missing"))
 }
 
+/// How many numbers a process takes at once for a series that need not be gap-free.
+pub const BLOCK: i64 = 20;
+
 pub fn next_number(conn: &mut DbConnection, code: &str) -> Result<String> {
     let year = ordo_core::time_util::now().year();
+    // A number this process holds: no statement at all.
+    if let Some((pattern, value)) = crate::refcache::take_number(code) {
+        return Ok(format_number(&pattern, value, year));
+    }
+    // A block is worth taking only where it can be used: in a use case that observed
+    // the reference generation (changing a series sets a new one, dropping blocks).
+    let seen = crate::refcache::seen();
+    let block = if seen.is_some() { BLOCK } else { 1 };
     if let DbConnection::Pg(pg) = conn {
         #[derive(QueryableByName)]
         struct Taken {
@@ -28,29 +46,52 @@ pub fn next_number(conn: &mut DbConnection, code: &str) -> Result<String> {
             #[diesel(sql_type = BigInt)]
             value: i64,
         }
-        // One statement: the pattern and, unless the series is gap-free, its number.
-        let t: Taken = diesel::sql_query(
+        // One statement: the pattern and, unless the series is gap-free, a block of
+        // numbers from its sequence.
+        let taken: Vec<Taken> = diesel::sql_query(
             "SELECT pattern, gap_free, \
              CASE WHEN gap_free THEN 0 ELSE nextval(('number_series_' || code)::regclass) END AS value \
-             FROM number_series WHERE code = $1",
+             FROM number_series CROSS JOIN generate_series(1, CASE WHEN gap_free THEN 1 ELSE $2 END) \
+             WHERE code = $1 ORDER BY value",
         )
         .bind::<Text, _>(code)
-        .get_result(pg)
-        .optional()?
-        .ok_or_else(|| missing(code))?;
-        if !t.gap_free {
-            return Ok(format_number(&t.pattern, t.value, year));
+        .bind::<BigInt, _>(block)
+        .load(pg)?;
+        let first = taken.first().ok_or_else(|| missing(code))?;
+        if !first.gap_free {
+            let (pattern, value) = (first.pattern.clone(), first.value);
+            if let (Some(generation), true) = (seen, taken.len() > 1) {
+                let values = taken.iter().skip(1).map(|t| t.value).collect();
+                crate::refcache::hold_numbers(
+                    code,
+                    crate::refcache::Held { generation, pattern: pattern.clone(), values },
+                    true,
+                );
+            }
+            return Ok(format_number(&pattern, value, year));
         }
     }
-    let (pattern, value): (String, i64) = diesel::update(number_series::table.find(code))
-        .set(number_series::next_value.eq(number_series::next_value + 1))
-        .returning((number_series::pattern, number_series::next_value - 1))
+    // The counter: by one for a gap-free series, else by a block that this process
+    // holds once the transaction commits (a rollback gives the block back).
+    let (pattern, gap_free, end): (String, bool, i64) = diesel::update(number_series::table.find(code))
+        .set(number_series::next_value.eq(number_series::next_value
+            + diesel::dsl::case_when::<_, _, BigInt>(number_series::gap_free, 1i64).otherwise(block)))
+        .returning((number_series::pattern, number_series::gap_free, number_series::next_value))
         .get_result(conn)
         .map_err(|e| match e {
             diesel::result::Error::NotFound => missing(code),
             other => other.into(),
         })?;
-    Ok(format_number(&pattern, value, year))
+    let first = if gap_free { end - 1 } else { end - block };
+    if let (Some(generation), false, true) = (seen, gap_free, block > 1) {
+        let values = (first + 1..end).collect();
+        crate::refcache::hold_numbers(
+            code,
+            crate::refcache::Held { generation, pattern: pattern.clone(), values },
+            false,
+        );
+    }
+    Ok(format_number(&pattern, first, year))
 }
 
 /// Whether numbers of the series come from its sequence (PostgreSQL, not gap-free).

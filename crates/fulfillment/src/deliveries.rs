@@ -258,7 +258,7 @@ pub fn create(conn: &mut DbConnection, caller: &Caller, order_id: i64, input: De
             format!("sales order {} is {}: only confirmed orders are delivered", order.number, order.status),
         ));
     }
-    ordo_sales_docs::orders::credit_gate(conn, &order, &order.approval()?, "delivering")?;
+    ordo_sales_docs::orders::credit_gate(conn, &order, &order.approval()?, "delivering", None)?;
     if let Some(w) = input.warehouse_id {
         stock::referenced_warehouse(conn, "warehouse_id", w)?;
     }

@@ -415,7 +415,7 @@ pub fn promise(
     let cal = WorkDays::load(conn)?;
     let today = ordo_core::time_util::now().date();
     let default_wh = if lines.iter().any(|(_, l)| l.warehouse_id.is_none()) {
-        Some(crate::stock::default_warehouse(conn)?.id)
+        Some(crate::stock::default_warehouse(conn)?)
     } else {
         None
     };

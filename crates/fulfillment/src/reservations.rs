@@ -248,7 +248,7 @@ pub(crate) fn sourcing(
         };
     let fallback = order.warehouse_id.or(customer_default);
     let company = if stock_lines.iter().any(|l| l.warehouse_id.or(fallback).is_none()) {
-        Some(stock::default_warehouse(conn)?.id)
+        Some(stock::default_warehouse(conn)?)
     } else {
         None
     };

@@ -175,17 +175,15 @@ pub fn sellable_warehouse(conn: &mut DbConnection, field: &str, id: i64) -> Resu
 
 /// Ids of the quarantine warehouses (left out of availability over all warehouses).
 pub fn quarantine_ids(conn: &mut DbConnection) -> Result<Vec<i64>> {
-    Ok(warehouses::table.filter(warehouses::quarantine.eq(true)).select(warehouses::id).load(conn)?)
+    Ok(ordo_db::refs::warehouses(conn)?.iter().filter(|w| w.quarantine).map(|w| w.id).collect())
 }
 
-/// The default warehouse confirmed orders reserve from.
-pub fn default_warehouse(conn: &mut DbConnection) -> Result<WarehouseRow> {
-    warehouses::table
-        .filter(warehouses::is_default.eq(true))
-        .filter(warehouses::active.eq(true))
-        .select(WarehouseRow::as_select())
-        .first(conn)
-        .optional()?
+/// The id of the default warehouse confirmed orders reserve from.
+pub fn default_warehouse(conn: &mut DbConnection) -> Result<i64> {
+    ordo_db::refs::warehouses(conn)?
+        .iter()
+        .find(|w| w.is_default && w.active)
+        .map(|w| w.id)
         .ok_or_else(|| DomainError::rule("no_default_warehouse", "mark an active warehouse as the default first"))
 }
 

@@ -1250,23 +1250,61 @@ pub mod quote {
     /// id, sku, base unit, group, tax rate, active, weight, bundle pricing, has structure
     type ItemPricingRow = (i64, String, String, Option<i64>, Option<i64>, bool, Option<i64>, String, bool, i64);
 
-    fn load_items(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<ItemPricingRow>> {
-        Ok(items::table
+    /// The items with their prices on `lists`, in one read (an item without a price on
+    /// them comes once, with none).
+    fn load_items_priced(
+        conn: &mut DbConnection,
+        ids: &[i64],
+        lists: &[i64],
+    ) -> Result<(Vec<ItemPricingRow>, Vec<ItemPriceRow>)> {
+        let rows: Vec<(ItemPricingRow, Option<ItemPriceRow>)> = items::table
+            .left_join(
+                item_prices::table.on(item_prices::item_id.eq(items::id).and(item_prices::price_list_id.eq_any(lists))),
+            )
             .filter(items::id.eq_any(ids))
-            .select((
-                items::id,
-                items::sku,
-                items::base_unit,
-                items::item_group_id,
-                items::tax_rate_id,
-                // Archived items are as good as inactive: they cannot be sold.
-                items::active.and(items::archived_at.is_null()),
-                items::weight,
-                items::bundle_pricing,
-                items::has_structure,
-                items::standard_cost,
-            ))
-            .load(conn)?)
+            .select((item_pricing_columns(), Option::<ItemPriceRow>::as_select()))
+            .load(conn)?;
+        let mut items: Vec<ItemPricingRow> = vec![];
+        let mut prices = vec![];
+        for (item, price) in rows {
+            if !items.iter().any(|i: &ItemPricingRow| i.0 == item.0) {
+                items.push(item);
+            }
+            prices.extend(price);
+        }
+        Ok((items, prices))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn item_pricing_columns() -> (
+        items::id,
+        items::sku,
+        items::base_unit,
+        items::item_group_id,
+        items::tax_rate_id,
+        diesel::dsl::And<items::active, diesel::dsl::IsNull<items::archived_at>>,
+        items::weight,
+        items::bundle_pricing,
+        items::has_structure,
+        items::standard_cost,
+    ) {
+        (
+            items::id,
+            items::sku,
+            items::base_unit,
+            items::item_group_id,
+            items::tax_rate_id,
+            // Archived items are as good as inactive: they cannot be sold.
+            items::active.and(items::archived_at.is_null()),
+            items::weight,
+            items::bundle_pricing,
+            items::has_structure,
+            items::standard_cost,
+        )
+    }
+
+    fn load_items(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<ItemPricingRow>> {
+        Ok(items::table.filter(items::id.eq_any(ids)).select(item_pricing_columns()).load(conn)?)
     }
 
     /// The coupon must exist, be active and valid, be this customer's (if bound to
@@ -1367,6 +1405,38 @@ pub mod quote {
         Ok(Some(out))
     }
 
+    /// What every quote reads of the price setup, cached per process for as long as
+    /// none of it changes (`ordo_db::refcache`): all price lists, the active pricing
+    /// rules, the units' decimals and which customers have prices of their own.
+    struct PricingReference {
+        lists: Vec<PriceListRow>,
+        rules: Vec<PricingRuleRow>,
+        units: HashMap<String, i32>,
+        /// The customers with prices of their own.
+        priced_customers: BTreeSet<i64>,
+    }
+
+    fn pricing_reference(conn: &mut DbConnection) -> Result<std::sync::Arc<PricingReference>> {
+        use ordo_db::schema::units;
+        ordo_db::refcache::get(conn, |conn| {
+            Ok(PricingReference {
+                lists: price_lists::table.order(price_lists::id).select(PriceListRow::as_select()).load(conn)?,
+                rules: pricing_rules::table
+                    .filter(pricing_rules::active.eq(true))
+                    .order(pricing_rules::id)
+                    .select(PricingRuleRow::as_select())
+                    .load(conn)?,
+                units: units::table.select((units::code, units::decimals)).load(conn)?.into_iter().collect(),
+                priced_customers: customer_prices::table
+                    .select(customer_prices::customer_id)
+                    .distinct()
+                    .load::<i64>(conn)?
+                    .into_iter()
+                    .collect(),
+            })
+        })
+    }
+
     fn list_usable(l: &PriceListRow, date: time::Date) -> bool {
         l.active && l.valid_from.is_none_or(|f| f <= date) && l.valid_to.is_none_or(|t| date <= t)
     }
@@ -1398,10 +1468,9 @@ pub mod quote {
         // Candidate lists in policy order, then the default; the first usable one wins.
         let wanted: Vec<i64> =
             req.price_list_id.into_iter().chain(chain.iter().filter_map(|c| c.price_list_id)).collect();
-        let candidates: Vec<PriceListRow> = price_lists::table
-            .filter(price_lists::id.eq_any(&wanted).or(price_lists::is_default.eq(true)))
-            .select(PriceListRow::as_select())
-            .load(conn)?;
+        let reference = pricing_reference(conn)?;
+        let candidates: Vec<&PriceListRow> =
+            reference.lists.iter().filter(|l| wanted.contains(&l.id) || l.is_default).collect();
         if let Some(pl) = req.price_list_id {
             if !candidates.iter().any(|l| l.id == pl) {
                 return Err(DomainError::reference_not_found("price list", "price_list_id", pl));
@@ -1412,7 +1481,7 @@ pub mod quote {
             .filter_map(|id| candidates.iter().find(|l| l.id == *id))
             .chain(candidates.iter().filter(|l| l.is_default))
             .find(|l| list_usable(l, date))
-            .cloned();
+            .map(|l| (*l).clone());
         let mut lists: Vec<PriceListRow> = vec![];
         if let Some(l) = effective {
             let mut next = l.base_price_list_id;
@@ -1421,25 +1490,29 @@ pub mod quote {
                 if lists.len() >= 10 || lists.iter().any(|x| x.id == b) {
                     break;
                 }
-                let row = find_price_list(conn, b)?;
+                let row = reference
+                    .lists
+                    .iter()
+                    .find(|x| x.id == b)
+                    .cloned()
+                    .ok_or_else(|| DomainError::not_found("price list", b))?;
                 next = row.base_price_list_id;
                 lists.push(row);
             }
         }
         let item_ids: Vec<i64> = req.lines.iter().map(|l| l.item_id).collect::<BTreeSet<_>>().into_iter().collect();
-        let mut item_rows: Vec<ItemPricingRow> = load_items(conn, &item_ids)?;
+        let list_ids: Vec<i64> = lists.iter().map(|l| l.id).collect();
+        let (mut item_rows, mut list_prices) = load_items_priced(conn, &item_ids, &list_ids)?;
         let groups: Vec<i64> = item_rows.iter().filter_map(|r| r.3).collect::<BTreeSet<_>>().into_iter().collect();
         // Candidate rules: active ones aimed at these items, their groups, or every item.
-        let rule_rows: Vec<PricingRuleRow> = pricing_rules::table
-            .filter(pricing_rules::active.eq(true))
-            .filter(
-                pricing_rules::item_id
-                    .eq_any(&item_ids)
-                    .or(pricing_rules::item_group_id.eq_any(&groups))
-                    .or(pricing_rules::item_id.is_null().and(pricing_rules::item_group_id.is_null())),
-            )
-            .select(PricingRuleRow::as_select())
-            .load(conn)?;
+        let rule_rows: Vec<&PricingRuleRow> = reference
+            .rules
+            .iter()
+            .filter(|r| match (r.item_id, r.item_group_id) {
+                (None, None) => true,
+                (i, g) => i.is_some_and(|i| item_ids.contains(&i)) || g.is_some_and(|g| groups.contains(&g)),
+            })
+            .collect();
         // Structures of the bundles and configurable items among the lines.
         let structured: Vec<i64> = item_rows.iter().filter(|r| r.8).map(|r| r.0).collect();
         let (component_rows, option_rows): (Vec<ComponentRowT>, Vec<OptionGroupRow>) = if structured.is_empty() {
@@ -1506,15 +1579,8 @@ pub mod quote {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let unit_decimals: HashMap<String, i32> = {
-            use ordo_db::schema::units;
-            units::table
-                .filter(units::code.eq_any(&unit_codes))
-                .select((units::code, units::decimals))
-                .load(conn)?
-                .into_iter()
-                .collect()
-        };
+        let unit_decimals: HashMap<String, i32> =
+            unit_codes.iter().filter_map(|c| reference.units.get(c).map(|d| (c.clone(), *d))).collect();
         let conversions: HashMap<(i64, String), Quantity> = if converted.is_empty() {
             HashMap::new()
         } else {
@@ -1539,16 +1605,17 @@ pub mod quote {
         } else {
             vec![]
         };
-        let list_ids: Vec<i64> = lists.iter().map(|l| l.id).collect();
-        let list_prices: Vec<ItemPriceRow> = if list_ids.is_empty() {
-            vec![]
-        } else {
-            item_prices::table
-                .filter(item_prices::price_list_id.eq_any(&list_ids))
-                .filter(item_prices::item_id.eq_any(&price_ids))
-                .select(ItemPriceRow::as_select())
-                .load(conn)?
-        };
+        // The lines' items came with their prices; the components' are read now.
+        if !list_ids.is_empty() && !component_ids.is_empty() {
+            let ids: Vec<i64> = component_ids.iter().copied().collect();
+            list_prices.extend(
+                item_prices::table
+                    .filter(item_prices::price_list_id.eq_any(&list_ids))
+                    .filter(item_prices::item_id.eq_any(&ids))
+                    .select(ItemPriceRow::as_select())
+                    .load(conn)?,
+            );
+        }
         // Purchase prices of the suppliers cost-plus lists derive from.
         let supplier_ids: Vec<i64> = lists.iter().filter_map(|l| l.base_supplier_id).collect();
         let supplier_rows: Vec<crate::suppliers::SupplierPriceRow> = if supplier_ids.is_empty() {
@@ -1562,11 +1629,16 @@ pub mod quote {
                 .load(conn)?
         };
         let chain_ids: Vec<i64> = chain.iter().map(|c| c.id).collect();
-        let special: Vec<CustomerPriceRow> = customer_prices::table
-            .filter(customer_prices::customer_id.eq_any(&chain_ids))
-            .filter(customer_prices::item_id.eq_any(&item_ids))
-            .select(CustomerPriceRow::as_select())
-            .load(conn)?;
+        // Most customers have no prices of their own: which do is reference data.
+        let special: Vec<CustomerPriceRow> = if chain_ids.iter().any(|c| reference.priced_customers.contains(c)) {
+            customer_prices::table
+                .filter(customer_prices::customer_id.eq_any(&chain_ids))
+                .filter(customer_prices::item_id.eq_any(&item_ids))
+                .select(CustomerPriceRow::as_select())
+                .load(conn)?
+        } else {
+            vec![]
+        };
         let discounts: Vec<GroupDiscountRow> = if groups.is_empty() {
             vec![]
         } else {

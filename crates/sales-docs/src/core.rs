@@ -43,7 +43,9 @@ pub trait Document: Clone + Sized {
     /// Next version at `now`, after `current`.
     fn bump(&mut self, current: i64);
     /// The row if the caller's scope includes its customer.
-    fn find_scoped(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<Option<Self>>;
+    /// The row if the caller's scope shows it; `lock` takes the row lock with the read
+    /// (PostgreSQL; SQLite's one writer needs none).
+    fn find_scoped(conn: &mut DbConnection, caller: &Caller, id: i64, lock: bool) -> Result<Option<Self>>;
     /// Writes the row if it is still at version `expected` (409 otherwise).
     fn save(&self, conn: &mut DbConnection, expected: i64) -> Result<Self>;
     fn insert(&self, conn: &mut DbConnection) -> Result<Self>;
@@ -165,10 +167,36 @@ macro_rules! document_table {
                 conn: &mut ordo_db::DbConnection,
                 caller: &ordo_core::Caller,
                 id: i64,
+                lock: bool,
             ) -> ordo_core::Result<Option<Self>> {
                 use diesel::prelude::*;
-                let q = $table::table.filter($table::id.eq(id)).select(<$row>::as_select()).into_boxed();
-                Ok($crate::scoped!(q, caller, $table::customer_id).first(conn).optional()?)
+                use ordo_db::schema::customers;
+                // The reference data's generation rides along (`ordo_db::refcache`).
+                let found: Option<(Self, i64)> = match conn {
+                    // A use case that writes locks the row with the same read on
+                    // PostgreSQL (unboxed: diesel boxes no locking clause).
+                    ordo_db::DbConnection::Pg(c) if lock => {
+                        let q = $table::table.filter($table::id.eq(id)).select((<$row>::as_select(), ordo_db::refcache::generation()));
+                        match caller.scope() {
+                            ordo_core::Scope::All => q.for_update().first(c).optional()?,
+                            ordo_core::Scope::OwnCustomers(me) => q
+                                .filter($table::customer_id.eq_any(
+                                    customers::table.filter(customers::owner_id.eq(me)).select(customers::id),
+                                ))
+                                .for_update()
+                                .first(c)
+                                .optional()?,
+                        }
+                    }
+                    conn => {
+                        let q = $table::table.filter($table::id.eq(id)).select((<$row>::as_select(), ordo_db::refcache::generation())).into_boxed();
+                        $crate::scoped!(q, caller, $table::customer_id).first(conn).optional()?
+                    }
+                };
+                Ok(found.map(|(row, generation)| {
+                    ordo_db::refcache::observe(generation);
+                    row
+                }))
             }
             fn save(&self, conn: &mut ordo_db::DbConnection, expected: i64) -> ordo_core::Result<Self> {
                 use diesel::prelude::*;
@@ -225,7 +253,7 @@ macro_rules! priced_by_header {
 
 /// The document, if the caller may see its customer (404 otherwise).
 pub fn find<D: Document>(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<D> {
-    D::find_scoped(conn, caller, id)?.ok_or_else(|| DomainError::not_found(D::NOUN, id))
+    D::find_scoped(conn, caller, id, false)?.ok_or_else(|| DomainError::not_found(D::NOUN, id))
 }
 
 /// `GET /{documents}/{id}`: the document with its lines.
@@ -248,12 +276,17 @@ pub fn history<D: Document>(
     audit::history(conn, D::ENTITY, id, page)
 }
 
+/// [`find`], locking the row for the rest of the transaction with the same read
+/// (PostgreSQL).
+pub fn find_locked<D: Document>(conn: &mut DbConnection, caller: &Caller, id: i64) -> Result<D> {
+    D::find_scoped(conn, caller, id, true)?.ok_or_else(|| DomainError::not_found(D::NOUN, id))
+}
+
 /// The document, locked for the rest of the transaction (PostgreSQL) so what the use
 /// case reads next is what it changes, visible and writable by the caller, at the
 /// version they read, and not archived.
 pub fn for_write<D: Document>(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<D> {
-    ordo_db::lock::rows(conn, D::TABLE, &[id])?;
-    let row: D = find(conn, caller, id)?;
+    let row: D = find_locked(conn, caller, id)?;
     caller.require(D::WRITE)?;
     check_version(if_match, row.version())?;
     writable(&row)?;
@@ -356,19 +389,13 @@ pub fn archive<D: Document>(
     saved.model(Some(&stored))
 }
 
-/// Deletes a document with its lines and journal, recording what it was.
+/// Deletes a document with its lines, recording what it was (its journal stays in the
+/// audit trail with the rest of its history).
 pub fn remove<D: Document>(conn: &mut DbConnection, caller: &Caller, current: &D, lines: &[LineRow]) -> Result<()> {
-    use ordo_db::schema::document_journal;
     let before = current.model(Some(lines))?;
     let kind = current.doc_kind().as_str();
     diesel::delete(
         document_lines::table.filter(document_lines::doc_kind.eq(kind)).filter(document_lines::doc_id.eq(current.id())),
-    )
-    .execute(conn)?;
-    diesel::delete(
-        document_journal::table
-            .filter(document_journal::doc_kind.eq(kind))
-            .filter(document_journal::doc_id.eq(current.id())),
     )
     .execute(conn)?;
     D::delete_row(conn, current.id())?;

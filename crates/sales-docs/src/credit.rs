@@ -64,28 +64,51 @@ struct Account {
     obligo_limit: Option<i64>,
 }
 
+/// What the credit check reads of a customer: id, number, name, credit limit, obligo
+/// limit, parent. A use case that reads the customer anyway selects [`head_columns`]
+/// with the rest and hands them to [`check`].
+pub type CreditHead = (i64, String, String, Option<i64>, Option<i64>, Option<i64>);
+
+pub fn head_columns() -> (
+    customers::id,
+    customers::number,
+    customers::name,
+    customers::credit_limit,
+    customers::obligo_limit,
+    customers::parent_id,
+) {
+    (
+        customers::id,
+        customers::number,
+        customers::name,
+        customers::credit_limit,
+        customers::obligo_limit,
+        customers::parent_id,
+    )
+}
+
 /// The customer whose limits apply to `customer_id`: itself or the nearest ancestor
 /// with a credit or obligo limit; None when nobody up the chain has one.
 fn account_of(conn: &mut DbConnection, customer_id: i64) -> Result<(i64, Option<Account>)> {
+    account_from(conn, customer_id, None)
+}
+
+/// [`account_of`], starting from the customer's own head when the caller has it.
+fn account_from(
+    conn: &mut DbConnection,
+    customer_id: i64,
+    mut head: Option<CreditHead>,
+) -> Result<(i64, Option<Account>)> {
     let mut id = Some(customer_id);
     let mut seen = BTreeSet::new();
     while let Some(c) = id {
         if !seen.insert(c) {
             break;
         }
-        type Row = (i64, String, String, Option<i64>, Option<i64>, Option<i64>);
-        let row: Option<Row> = customers::table
-            .find(c)
-            .select((
-                customers::id,
-                customers::number,
-                customers::name,
-                customers::credit_limit,
-                customers::obligo_limit,
-                customers::parent_id,
-            ))
-            .first(conn)
-            .optional()?;
+        let row: Option<CreditHead> = match head.take().filter(|h| h.0 == c) {
+            Some(h) => Some(h),
+            None => customers::table.find(c).select(head_columns()).first(conn).optional()?,
+        };
         let Some((cid, number, name, cl, ol, parent)) = row else { break };
         if cl.is_some() || ol.is_some() {
             return Ok((customer_id, Some(Account { id: cid, number, name, credit_limit: cl, obligo_limit: ol })));
@@ -380,8 +403,14 @@ pub fn report(
 /// Refuses a step that would take the customer's account over a limit: 422
 /// `credit_limit_exceeded` or `obligo_limit_exceeded` with the figures. `adding` is
 /// what the step adds that the figures do not hold yet (a draft order being submitted).
-pub fn check(conn: &mut DbConnection, customer_id: i64, adding: Money, base: Currency, what: &str) -> Result<()> {
-    let (_, account) = account_of(conn, customer_id)?;
+pub fn check(
+    conn: &mut DbConnection,
+    (customer_id, head): (i64, Option<CreditHead>),
+    adding: Money,
+    base: Currency,
+    what: &str,
+) -> Result<()> {
+    let (_, account) = account_from(conn, customer_id, head)?;
     if account.is_none() {
         return Ok(());
     }

@@ -4,10 +4,10 @@
 use diesel::prelude::*;
 use ordo_core::{Caller, Currency, DomainError, Permission, Result};
 use ordo_crm::model::{Customer, CustomerStatus};
-use ordo_db::schema::{contacts, document_journal};
+use ordo_db::schema::contacts;
 use ordo_db::DbConnection;
 use serde::Serialize;
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::OffsetDateTime;
 
 use crate::lines::{self, DocKind, LineInput, LineRow, PricingHeader, PricingLine};
 
@@ -233,39 +233,12 @@ pub fn journal(
     event: &str,
     text: String,
 ) -> Result<()> {
-    diesel::insert_into(document_journal::table)
-        .values((
-            document_journal::doc_kind.eq(kind.as_str()),
-            document_journal::doc_id.eq(id),
-            document_journal::stage.eq(stage),
-            document_journal::kind.eq(event),
-            document_journal::text.eq(text),
-            document_journal::actor.eq(caller.principal.actor_key()),
-            document_journal::actor_name.eq(&caller.principal.name),
-            document_journal::at.eq(ordo_core::time_util::now()),
-        ))
-        .execute(conn)?;
-    Ok(())
+    ordo_db::audit::journal(conn, caller, (kind.as_str(), id), stage, event, text)
 }
 
 pub fn journal_of(conn: &mut DbConnection, kind: DocKind, id: i64) -> Result<Vec<JournalStage>> {
-    type Row = (i64, String, String, String, String, String, PrimitiveDateTime);
-    let rows: Vec<Row> = document_journal::table
-        .filter(document_journal::doc_kind.eq(kind.as_str()))
-        .filter(document_journal::doc_id.eq(id))
-        .order(document_journal::id.asc())
-        .select((
-            document_journal::id,
-            document_journal::stage,
-            document_journal::kind,
-            document_journal::text,
-            document_journal::actor,
-            document_journal::actor_name,
-            document_journal::at,
-        ))
-        .load(conn)?;
     let mut out: Vec<JournalStage> = vec![];
-    for (id, stage, kind, text, actor, actor_name, at) in rows {
+    for (id, stage, kind, text, actor, actor_name, at) in ordo_db::audit::journal_of(conn, kind.as_str(), id)? {
         let entry = JournalEntry { id, kind, text, actor, actor_name, at: at.assume_utc() };
         match out.last_mut() {
             Some(s) if s.stage == stage => s.entries.push(entry),

@@ -1065,12 +1065,8 @@ fn applies(conn: &mut DbConnection, order: &OrderRow, cond: &Option<StageConditi
 
 pub fn submit(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<SalesOrder> {
     let current = editable(conn, caller, id, if_match)?;
-    let has_lines: i64 = document_lines::table
-        .filter(document_lines::doc_kind.eq(DocKind::SalesOrder.as_str()))
-        .filter(document_lines::doc_id.eq(id))
-        .count()
-        .get_result(conn)?;
-    if has_lines == 0 {
+    let customer = order_customer(conn, &current, OrderCount::Lines)?;
+    if customer.count == 0 {
         return Err(DomainError::rule("no_lines", "an order without lines cannot be submitted"));
     }
     let mut approval = current.approval()?;
@@ -1078,7 +1074,7 @@ pub fn submit(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Optio
         let p = HeaderPricing::parse(&current.pricing, &current.number)?;
         crate::credit::check(
             conn,
-            current.customer_id,
+            (current.customer_id, Some(customer.credit)),
             p.totals.base_gross,
             p.totals.base_currency,
             &format!("order {}", current.number),
@@ -1178,8 +1174,7 @@ fn open_stage(current: &OrderRow, approval: &Approval, caller: &Caller, named: O
 /// An order an approver may decide on: visible and current. The stage's role is the
 /// permission (an accountant approving a credit stage need not edit orders).
 fn for_decision(conn: &mut DbConnection, caller: &Caller, id: i64, if_match: Option<i64>) -> Result<OrderRow> {
-    lock(conn, id)?;
-    let row = find(conn, caller, id)?;
+    let row: OrderRow = core::find_locked(conn, caller, id)?;
     check_version(if_match, row.version)?;
     core::writable(&row)?;
     Ok(row)
@@ -1261,6 +1256,16 @@ fn open_required_points(conn: &mut DbConnection, id: i64) -> Result<Vec<(i64, St
 /// contract number or payment terms, and every required checklist point not ticked
 /// (`checklist[<point id>]`).
 pub fn confirmation_blockers(conn: &mut DbConnection, order: &OrderRow) -> Result<Vec<FieldError>> {
+    confirmation_blockers_counted(conn, order, None)
+}
+
+/// [`confirmation_blockers`], with the number of open required points when the caller
+/// counted them already (the points are read only when there are some).
+fn confirmation_blockers_counted(
+    conn: &mut DbConnection,
+    order: &OrderRow,
+    open_points: Option<i64>,
+) -> Result<Vec<FieldError>> {
     let mut errs = vec![];
     if order.contract_number.is_none() {
         errs.push(FieldError::new("contract_number", "required", "a contract number is needed to confirm"));
@@ -1268,10 +1273,109 @@ pub fn confirmation_blockers(conn: &mut DbConnection, order: &OrderRow) -> Resul
     if order.payment_terms_days.is_none() {
         errs.push(FieldError::new("payment_terms_days", "required", "payment terms are needed to confirm"));
     }
-    for (pid, text) in open_required_points(conn, order.id)? {
-        errs.push(FieldError::new(format!("checklist[{pid}]"), "not_ticked", text));
+    if open_points != Some(0) {
+        for (pid, text) in open_required_points(conn, order.id)? {
+            errs.push(FieldError::new(format!("checklist[{pid}]"), "not_ticked", text));
+        }
     }
     Ok(errs)
+}
+
+/// What a count in [`order_customer`] counts.
+enum OrderCount {
+    Lines,
+    OpenRequiredPoints,
+}
+
+/// What submit and confirm read of an order's customer, with one count about the order,
+/// in one statement.
+struct OrderCustomer {
+    status: String,
+    group: Option<i64>,
+    default_warehouse_id: Option<i64>,
+    credit: crate::credit::CreditHead,
+    count: i64,
+}
+
+/// An item of an order line as confirming needs it: id, group, standard cost, kind.
+type LineItem = (i64, Option<i64>, i64, String);
+
+/// Everything confirm reads besides the order, in one statement: the lines with their
+/// items (the items' groups and costs for the facts, their kinds for reserving stock)
+/// and, on every row, the customer with the number of open required checklist points.
+fn confirm_reads(conn: &mut DbConnection, order: &OrderRow) -> Result<(Vec<LineRow>, Vec<LineItem>, OrderCustomer)> {
+    type CustomerCols = (String, Option<i64>, Option<i64>, crate::credit::CreditHead, i64);
+    let rows: Vec<(LineRow, LineItem, CustomerCols)> = document_lines::table
+        .inner_join(items::table.on(items::id.eq(document_lines::item_id)))
+        .inner_join(customers::table.on(customers::id.eq(order.customer_id)))
+        .filter(document_lines::doc_kind.eq(DocKind::SalesOrder.as_str()))
+        .filter(document_lines::doc_id.eq(order.id))
+        .order(document_lines::position.asc())
+        .select((
+            LineRow::as_select(),
+            (items::id, items::item_group_id, items::standard_cost, items::kind),
+            (
+                customers::status,
+                customers::customer_group_id,
+                customers::default_warehouse_id,
+                crate::credit::head_columns(),
+                order_count(order.id, OrderCount::OpenRequiredPoints),
+            ),
+        ))
+        .load(conn)?;
+    let customer = match rows.first() {
+        Some((_, _, (status, group, default_warehouse_id, credit, count))) => OrderCustomer {
+            status: status.clone(),
+            group: *group,
+            default_warehouse_id: *default_warehouse_id,
+            credit: credit.clone(),
+            count: *count,
+        },
+        // An order without lines (never submitted that way, but the rule is the
+        // customer's, not the lines').
+        None => order_customer(conn, order, OrderCount::OpenRequiredPoints)?,
+    };
+    let (ls, mut items): (Vec<LineRow>, Vec<LineItem>) = rows.into_iter().map(|(l, i, _)| (l, i)).unzip();
+    items.sort_unstable_by_key(|i| i.0);
+    items.dedup_by_key(|i| i.0);
+    Ok((ls, items, customer))
+}
+
+type OrderCountSql = diesel::expression::SqlLiteral<
+    diesel::sql_types::BigInt,
+    diesel::expression::UncheckedBind<
+        diesel::expression::SqlLiteral<diesel::sql_types::BigInt>,
+        diesel::dsl::AsExprOf<i64, diesel::sql_types::BigInt>,
+    >,
+>;
+
+fn order_count(order_id: i64, what: OrderCount) -> OrderCountSql {
+    use diesel::sql_types::BigInt;
+    match what {
+        OrderCount::Lines => diesel::dsl::sql::<BigInt>(
+            "(SELECT COUNT(*) FROM document_lines WHERE doc_kind = 'sales_order' AND doc_id = ",
+        ),
+        OrderCount::OpenRequiredPoints => diesel::dsl::sql::<BigInt>(
+            "(SELECT COUNT(*) FROM order_checklist_points WHERE required AND NOT ticked AND sales_order_id = ",
+        ),
+    }
+    .bind::<BigInt, _>(order_id)
+    .sql(")")
+}
+
+fn order_customer(conn: &mut DbConnection, order: &OrderRow, what: OrderCount) -> Result<OrderCustomer> {
+    let count = order_count(order.id, what);
+    let (status, group, default_warehouse_id, credit, count) = customers::table
+        .find(order.customer_id)
+        .select((
+            customers::status,
+            customers::customer_group_id,
+            customers::default_warehouse_id,
+            crate::credit::head_columns(),
+            count,
+        ))
+        .first(conn)?;
+    Ok(OrderCustomer { status, group, default_warehouse_id, credit, count })
 }
 
 /// Approved → in execution: contract number, payment terms and every required
@@ -1306,7 +1410,9 @@ pub fn confirm_with_lines(
             format!("sales order {} is {}: only approved orders are confirmed", current.number, current.status),
         ));
     }
-    let errs = confirmation_blockers(conn, &current)?;
+    let (ls, item_rows, customer) = confirm_reads(conn, &current)?;
+    let OrderCustomer { status, group, default_warehouse_id, credit, count } = customer;
+    let errs = confirmation_blockers_counted(conn, &current, Some(count))?;
     if !errs.is_empty() {
         return Err(DomainError::Rule {
             code: "confirmation_incomplete",
@@ -1314,12 +1420,6 @@ pub fn confirm_with_lines(
             errors: errs,
         });
     }
-    // One read of what confirming needs of the customer: its status, its group (the
-    // sales facts) and its default warehouse (reserving).
-    let (status, group, default_warehouse_id): (String, Option<i64>, Option<i64>) = customers::table
-        .find(current.customer_id)
-        .select((customers::status, customers::customer_group_id, customers::default_warehouse_id))
-        .first(conn)?;
     if status == CustomerStatus::Blocked.as_str() {
         return Err(DomainError::Rule {
             code: "customer_blocked",
@@ -1328,19 +1428,11 @@ pub fn confirm_with_lines(
         });
     }
     let mut approval = current.approval()?;
-    credit_gate(conn, &current, &approval, "confirming")?;
+    credit_gate(conn, &current, &approval, "confirming", Some(credit))?;
     approval.confirmed_at = Some(now().assume_utc());
     let mut row = current.clone();
     row.status = OrderStatus::InExecution.as_str().into();
     let v = commit_state(conn, caller, &current, row, &approval, "approved".into(), "Confirmed: in execution.".into())?;
-    let ls = crate::lines::load(conn, DocKind::SalesOrder, id)?;
-    // The lines' items, once: their groups and costs for the facts, their kinds for
-    // reserving stock.
-    let ids: Vec<i64> = ls.iter().map(|l| l.item_id).collect();
-    let item_rows: Vec<(i64, Option<i64>, i64, String)> = items::table
-        .filter(items::id.eq_any(&ids))
-        .select((items::id, items::item_group_id, items::standard_cost, items::kind))
-        .load(conn)?;
     let stock_items = item_rows.iter().filter(|i| i.3 == "stock").map(|i| i.0).collect();
     let facts = crate::facts::Header {
         customer_group: Some(group),
@@ -1373,14 +1465,20 @@ pub(crate) fn order_facts(o: &OrderRow) -> crate::facts::Header {
 
 /// Credit control for a step of an order already counted in the exposure (confirm,
 /// delivery): refused over a limit unless a sales manager let the order through.
-pub fn credit_gate(conn: &mut DbConnection, order: &OrderRow, approval: &Approval, step: &str) -> Result<()> {
+pub fn credit_gate(
+    conn: &mut DbConnection,
+    order: &OrderRow,
+    approval: &Approval,
+    step: &str,
+    head: Option<crate::credit::CreditHead>,
+) -> Result<()> {
     if approval.credit_override.is_some() {
         return Ok(());
     }
     let p = HeaderPricing::parse(&order.pricing, &order.number)?;
     crate::credit::check(
         conn,
-        order.customer_id,
+        (order.customer_id, head),
         Money::ZERO,
         p.totals.base_currency,
         &format!("{step} order {}", order.number),

@@ -188,15 +188,18 @@ pub mod approval_route_service {
     ordo_db::crud_service!(entity: "approval_route", name: "approval route", table: approval_routes, row: ApprovalRouteRow);
 
     /// The active route for an order type, if any.
+    /// Every order's submit asks this, so the active routes are cached per process
+    /// while none of them changes (`ordo_db::refcache`).
     pub fn for_order_type(conn: &mut DbConnection, order_type: &str) -> Result<Option<ApprovalRoute>> {
-        approval_routes::table
-            .filter(approval_routes::order_type.eq(order_type))
-            .filter(approval_routes::active.eq(true))
-            .select(ApprovalRouteRow::as_select())
-            .first(conn)
-            .optional()?
-            .map(|r| r.to_model())
-            .transpose()
+        struct Active(std::collections::HashMap<String, ApprovalRoute>);
+        let active = ordo_db::refcache::get(conn, |conn| {
+            let rows: Vec<ApprovalRouteRow> = approval_routes::table
+                .filter(approval_routes::active.eq(true))
+                .select(ApprovalRouteRow::as_select())
+                .load(conn)?;
+            rows.into_iter().map(|r| Ok((r.order_type.clone(), r.to_model()?))).collect::<Result<_>>().map(Active)
+        })?;
+        Ok(active.0.get(order_type).cloned())
     }
 }
 
@@ -314,16 +317,18 @@ pub mod checklist_template_service {
     }
     ordo_db::crud_service!(entity: "checklist_template", name: "checklist template", table: checklist_templates, row: ChecklistTemplateRow);
 
+    /// Every order's creation asks this: the templates are cached like the routes.
     pub fn for_order_type(conn: &mut DbConnection, order_type: &str) -> Result<Vec<ChecklistPoint>> {
-        let row: Option<ChecklistTemplateRow> = checklist_templates::table
-            .filter(checklist_templates::order_type.eq(order_type))
-            .select(ChecklistTemplateRow::as_select())
-            .first(conn)
-            .optional()?;
-        Ok(match row {
-            Some(r) => r.to_create()?.points,
-            None => vec![],
-        })
+        struct Templates(std::collections::HashMap<String, Vec<ChecklistPoint>>);
+        let templates = ordo_db::refcache::get(conn, |conn| {
+            let rows: Vec<ChecklistTemplateRow> =
+                checklist_templates::table.select(ChecklistTemplateRow::as_select()).load(conn)?;
+            rows.into_iter()
+                .map(|r| Ok((r.order_type.clone(), r.to_create()?.points)))
+                .collect::<Result<_>>()
+                .map(Templates)
+        })?;
+        Ok(templates.0.get(order_type).cloned().unwrap_or_default())
     }
 }
 
@@ -337,16 +342,20 @@ pub struct NumberSeries {
     pub code: String,
     /// `{YYYY}` is the year of issue, `{######}` the counter zero-padded to that width.
     pub pattern: String,
-    /// The counter value the next document gets.
+    /// The next counter value no document and no server process has taken yet (a
+    /// series that need not be gap-free is handed to each process in blocks of 20, so
+    /// the next document may get a lower number that its process holds).
     pub next_value: i64,
     /// What the next number will look like.
     pub preview: String,
     /// Numbered without gaps: the number is taken in the document's transaction, so a
     /// rolled-back document gives its number back, but writers of the series queue
-    /// behind each other until commit. Off (the default outside billing), PostgreSQL
-    /// takes numbers from a sequence that never waits: unique and increasing, with a
-    /// gap where a document was rolled back (SQLite has one writer at a time and is
-    /// gap-free either way). The legal series (`invoice`, `credit_note`) are always
+    /// behind each other until commit. Off (the default outside billing), each server
+    /// process takes blocks of 20 numbers (PostgreSQL: from a sequence that never
+    /// waits) and hands them out without a statement: unique, increasing within a
+    /// process, with a gap where a document was rolled back (PostgreSQL) or where a
+    /// process stopped or the series was changed before its block was used up. The
+    /// legal series (`invoice`, `credit_note`) are always
     /// gap-free, numbered per year when a document is posted; their `next_value` is
     /// this year's and cannot be moved.
     pub gap_free: bool,
@@ -482,6 +491,8 @@ pub mod number_series_service {
         if !legal && matches!(conn, DbConnection::Pg(_)) {
             ordo_db::series::set_sequence_next(conn, &code, next2)?;
         }
+        // Every process drops the numbers it holds of the series (`ordo_db::series`).
+        ordo_db::refcache::bump(conn)?;
         ordo_db::audit::record(
             conn,
             caller,
