@@ -440,15 +440,13 @@ fn seed_history(url: &str, s: &Setup) -> f64 {
              FROM ({}) s",
             series(HISTORY_LINES)
         ),
+        // Four audit entries an order, each with its journal line (as the order path
+        // writes them).
         format!(
-            "INSERT INTO audit_log (entity, entity_id, action, actor, actor_name, request_id, at, changes) \
-             SELECT 'sales_order', {O} + s.n / 4, 'status', 'user:1', 'admin', NULL, CURRENT_TIMESTAMP, '{{}}' FROM ({}) s",
-            series(orders * 4)
-        ),
-        format!(
-            "INSERT INTO document_journal (doc_kind, doc_id, stage, kind, text, actor, actor_name, at) \
-             SELECT 'sales_order', {O} + s.n / 4, 'approved', 'event', 'History', 'user:1', 'admin', CURRENT_TIMESTAMP \
-             FROM ({}) s",
+            "INSERT INTO audit_log (entity, entity_id, action, actor, actor_name, request_id, at, changes, \
+             journal_stage, journal_kind, journal_text) \
+             SELECT 'sales_order', {O} + s.n / 4, 'status', 'user:1', 'admin', NULL, CURRENT_TIMESTAMP, '{{}}', \
+             'approved', 'event', 'History' FROM ({}) s",
             series(orders * 4)
         ),
     ];
