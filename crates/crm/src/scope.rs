@@ -21,7 +21,8 @@ pub fn visible_customers<'a>(scope: Scope) -> customers::BoxedQuery<'a, DbBacken
 /// One customer if the scope may see it; otherwise 404, exactly like a missing id.
 pub fn customer(conn: &mut DbConnection, scope: Scope, id: i64) -> Result<CustomerRow> {
     // Read once per transaction (`ordo_db::refcache::remember`), checked against the
-    // scope every time.
+    // scope every time. Safe because `repo::update_customer` and `delete_customer`, the
+    // only code that writes customers, forget the row first.
     if let Some(row) = ordo_db::refcache::remembered::<CustomerRow>(id) {
         return match scope {
             Scope::OwnCustomers(me) if row.owner_id != Some(me) => Err(DomainError::not_found("customer", id)),
