@@ -14,7 +14,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use futures_util::StreamExt;
 use ordo_core::time_util::now;
@@ -649,16 +648,11 @@ fn run_batch(
                 Ok(r) => {
                     // A savepoint per row: a row that fails in the database (a unique
                     // key) must not abort the checks of the rows after it.
-                    conn.batch_execute("SAVEPOINT import_row")?;
-                    match apply_row(conn, caller, kind, r) {
-                        Ok(()) => conn.batch_execute("RELEASE SAVEPOINT import_row")?,
-                        Err(e) => {
-                            conn.batch_execute("ROLLBACK TO SAVEPOINT import_row; RELEASE SAVEPOINT import_row")?;
-                            if let DomainError::Internal(m) = &e {
-                                tracing::error!(row = n, error = %m, "import row failed");
-                            }
-                            errors.extend(row_errors(n, e.field_errors()));
+                    if let Err(e) = ordo_db::savepoint(conn, |c| apply_row(c, caller, kind, r)) {
+                        if let DomainError::Internal(m) = &e {
+                            tracing::error!(row = n, error = %m, "import row failed");
                         }
+                        errors.extend(row_errors(n, e.field_errors()));
                     }
                 }
             }

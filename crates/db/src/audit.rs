@@ -62,6 +62,20 @@ pub(crate) fn buffered<T>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnect
     Ok(out)
 }
 
+/// How many entries this transaction has queued (see [`crate::conn::savepoint`]).
+pub(crate) fn mark() -> usize {
+    PENDING.with(|p| p.borrow().as_ref().map_or(0, Vec::len))
+}
+
+/// Drops the entries queued after `mark`: their changes were rolled back to a savepoint.
+pub(crate) fn rollback_to(mark: usize) {
+    PENDING.with(|p| {
+        if let Some(q) = p.borrow_mut().as_mut() {
+            q.truncate(mark);
+        }
+    });
+}
+
 fn write(conn: &mut DbConnection, entries: Vec<NewEntry>) -> Result<()> {
     if !entries.is_empty() {
         crate::insert_batch!(conn, audit_log::table, &entries);

@@ -318,6 +318,26 @@ pub fn transaction<T>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnection)
     }
 }
 
+/// Runs `f` inside a savepoint of the current transaction: on error its changes are
+/// rolled back, and so is what the transaction holds for its commit (audit entries,
+/// number blocks), so the transaction can go on.
+pub fn savepoint<T>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+    conn.batch_execute("SAVEPOINT ordo_step")?;
+    let (audited, numbered) = (crate::audit::mark(), crate::refcache::pending_mark());
+    match f(conn) {
+        Ok(v) => {
+            conn.batch_execute("RELEASE SAVEPOINT ordo_step")?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.batch_execute("ROLLBACK TO SAVEPOINT ordo_step; RELEASE SAVEPOINT ordo_step")?;
+            crate::audit::rollback_to(audited);
+            crate::refcache::pending_rollback_to(numbered);
+            Err(e)
+        }
+    }
+}
+
 fn redact(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),

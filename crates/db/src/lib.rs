@@ -19,5 +19,5 @@ pub mod series;
 pub mod settings;
 pub mod sql;
 
-pub use conn::{Backend, Db, DbConfig, DbConnection, Stats};
+pub use conn::{savepoint, Backend, Db, DbConfig, DbConnection, Stats};
 pub type DbBackend = <DbConnection as diesel::Connection>::Backend;

@@ -242,3 +242,18 @@ pub fn bump(conn: &mut DbConnection) -> Result<()> {
     changed();
     Ok(())
 }
+
+/// How many number blocks this transaction took so far (see [`crate::conn::savepoint`]).
+pub(crate) fn pending_mark() -> usize {
+    CONTEXT.with(|c| c.borrow().as_ref().map_or(0, |ctx| ctx.pending.len()))
+}
+
+/// Forgets the blocks taken after `mark`: rolled back to a savepoint, the counter
+/// gave them back.
+pub(crate) fn pending_rollback_to(mark: usize) {
+    CONTEXT.with(|c| {
+        if let Some(ctx) = c.borrow_mut().as_mut() {
+            ctx.pending.truncate(mark);
+        }
+    });
+}
