@@ -85,30 +85,27 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db, config: ApiConfig) -> AppState {
         let jwt = auth::Jwt::new(&config.jwt_secret, &config.jwt_issuer, &config.jwt_audience, config.access_token_ttl);
-        let spec = openapi::spec();
-        let routes = spec
-            .paths
-            .paths
-            .iter()
-            .map(|(path, item)| {
-                let segs = path.trim_matches('/').split('/').map(str::to_string).collect();
-                let mut methods = vec![];
-                for (m, present) in [
-                    ("GET", item.get.is_some()),
-                    ("POST", item.post.is_some()),
-                    ("PUT", item.put.is_some()),
-                    ("PATCH", item.patch.is_some()),
-                    ("DELETE", item.delete.is_some()),
-                ] {
-                    if present {
-                        methods.push(m);
-                    }
-                }
-                (segs, methods)
-            })
-            .collect();
-        let spec_json: Arc<str> = openapi::spec_json().into();
+        // The committed document is what the code generates (the `openapi` test fails
+        // on any drift), so the server serves it instead of building it: utoipa's
+        // document and its JSON round trips cost ~65 MB of heap at start (issue 16).
+        let spec_json: Arc<str> = openapi::COMMITTED.into();
         let doc: serde_json::Value = serde_json::from_str(&spec_json).unwrap_or_default();
+        let routes = doc["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(path, item)| {
+                        let segs = path.trim_matches('/').split('/').map(str::to_string).collect();
+                        let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+                            .into_iter()
+                            .filter(|m| item.get(m.to_ascii_lowercase()).is_some())
+                            .collect();
+                        (segs, methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let csv_columns = Arc::new(csv::columns_by_path(&doc));
         let mut schemas = doc["components"]["schemas"].clone();
         schemas["PriceAdjustmentRow"] =

@@ -324,6 +324,10 @@ impl Modify for Conventions {
     }
 }
 
+/// The committed document (`openapi/openapi.json`), served as it is: the `openapi`
+/// test keeps it equal to [`spec_json`].
+pub const COMMITTED: &str = include_str!("../../../openapi/openapi.json");
+
 /// The document as utoipa builds it (the route table comes from here); what is served
 /// and committed is [`spec_json`].
 pub fn spec() -> utoipa::openapi::OpenApi {
