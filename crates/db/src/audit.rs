@@ -144,22 +144,26 @@ pub fn journal(
     text: String,
 ) -> Result<()> {
     let actor = caller.principal.actor_key();
-    let mut line = Some((stage.to_string(), kind.to_string(), text));
-    PENDING.with(|p| {
+    let line = (Some(stage.to_string()), Some(kind.to_string()), Some(text));
+    // The line, when there is no entry of this transaction to carry it.
+    let unattached = PENDING.with(|p| {
         let mut p = p.borrow_mut();
         let own = p.as_mut().and_then(|q| {
             q.iter_mut().rev().find(|e| e.entity == entity && e.entity_id == entity_id && e.actor == actor)
         });
-        if let Some(e) = own.filter(|e| e.journal_text.is_none()) {
-            let (s, k, t) = line.take().unwrap_or_default();
-            (e.journal_stage, e.journal_kind, e.journal_text) = (Some(s), Some(k), Some(t));
+        match own.filter(|e| e.journal_text.is_none()) {
+            Some(e) => {
+                (e.journal_stage, e.journal_kind, e.journal_text) = line;
+                None
+            }
+            None => Some(line),
         }
     });
-    match line {
+    match unattached {
         None => Ok(()),
-        Some((s, k, t)) => {
+        Some(line) => {
             let mut e = entry(caller, entity, entity_id, "journal", "{}".into());
-            (e.journal_stage, e.journal_kind, e.journal_text) = (Some(s), Some(k), Some(t));
+            (e.journal_stage, e.journal_kind, e.journal_text) = line;
             push(conn, e)
         }
     }

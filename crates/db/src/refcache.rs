@@ -42,19 +42,23 @@ pub fn generation() -> diesel::expression::SqlLiteral<BigInt> {
 
 type Entry = (i64, Arc<dyn Any + Send + Sync>);
 
-/// One database's cached reference data, by type, and the document numbers this
-/// process holds ([`crate::series`]).
+/// One database's cached reference data and the document numbers this process holds.
 #[derive(Default)]
-pub struct RefCache(Mutex<HashMap<TypeId, Entry>>, Mutex<HashMap<String, Held>>);
+pub struct RefCache {
+    /// By type, each with the generation it was loaded at.
+    data: Mutex<HashMap<TypeId, Entry>>,
+    /// By series code ([`crate::series`]).
+    numbers: Mutex<HashMap<String, Held>>,
+}
 
 /// Numbers of a series taken for this process, valid while the generation is the one
 /// they were taken at (changing a series bumps it, see [`bump`]).
 #[derive(Debug, Clone)]
-pub struct Held {
-    pub generation: i64,
-    pub pattern: String,
+struct Held {
+    generation: i64,
+    pattern: String,
     /// The numbers left, in the order they are handed out.
-    pub values: std::collections::VecDeque<i64>,
+    values: std::collections::VecDeque<i64>,
 }
 
 struct Context {
@@ -111,16 +115,6 @@ pub fn changed() {
     });
 }
 
-fn read_generation(conn: &mut DbConnection) -> Result<i64> {
-    #[derive(QueryableByName)]
-    struct G {
-        #[diesel(sql_type = BigInt)]
-        value: i64,
-    }
-    let g: G = diesel::sql_query("SELECT value FROM reference_generation WHERE id = 1").get_result(conn)?;
-    Ok(g.value)
-}
-
 /// The cached `T`, loaded by `load` when there is no copy of the current generation.
 pub fn get<T: Any + Send + Sync>(
     conn: &mut DbConnection,
@@ -135,18 +129,19 @@ pub fn get<T: Any + Send + Sync>(
     let generation = match seen {
         Some(g) => g,
         None => {
-            let g = read_generation(conn)?;
+            let g = diesel::select(generation()).get_result(conn)?;
             observe(g);
             g
         }
     };
-    let hit = cache.0.lock().ok().and_then(|m| m.get(&key).filter(|(g, _)| *g == generation).map(|(_, v)| v.clone()));
+    let hit =
+        cache.data.lock().ok().and_then(|m| m.get(&key).filter(|(g, _)| *g == generation).map(|(_, v)| v.clone()));
     if let Some(v) = hit.and_then(|v| v.downcast::<T>().ok()) {
         return Ok(v);
     }
     // Loaded after the generation was read: the copy is at least as new as its stamp.
     let value = Arc::new(load(conn)?);
-    if let Ok(mut m) = cache.0.lock() {
+    if let Ok(mut m) = cache.data.lock() {
         m.insert(key, (generation, value.clone()));
     }
     Ok(value)
@@ -193,21 +188,23 @@ pub fn take_number(code: &str) -> Option<(String, i64)> {
         let c = c.borrow();
         let ctx = c.as_ref()?;
         let seen = ctx.seen?;
-        let mut held = ctx.cache.1.lock().ok()?;
+        let mut held = ctx.cache.numbers.lock().ok()?;
         let h = held.get_mut(code).filter(|h| h.generation == seen)?;
         let v = h.values.pop_front()?;
         Some((h.pattern.clone(), v))
     })
 }
 
-/// Hands numbers to the process: at once (`now`, a PostgreSQL sequence gives numbers
-/// outside transactions), or when this transaction commits.
-pub fn hold_numbers(code: &str, held: Held, now: bool) {
+/// Hands `values` of series `code` (formatted with `pattern`) to the process, valid at
+/// `generation`: at once (`now`, a PostgreSQL sequence gives numbers outside
+/// transactions), or when this transaction commits.
+pub fn hold_numbers(code: &str, generation: i64, pattern: &str, values: Vec<i64>, now: bool) {
+    let held = Held { generation, pattern: pattern.to_string(), values: values.into() };
     CONTEXT.with(|c| {
         let mut c = c.borrow_mut();
         let Some(ctx) = c.as_mut() else { return };
         if now {
-            if let Ok(mut m) = ctx.cache.1.lock() {
+            if let Ok(mut m) = ctx.cache.numbers.lock() {
                 m.insert(code.to_string(), held);
             }
         } else {
@@ -224,7 +221,7 @@ pub(crate) fn finish(committed: bool) {
         let Some(ctx) = c.as_mut() else { return };
         let pending = std::mem::take(&mut ctx.pending);
         if committed {
-            if let Ok(mut m) = ctx.cache.1.lock() {
+            if let Ok(mut m) = ctx.cache.numbers.lock() {
                 m.extend(pending);
             }
         }

@@ -62,11 +62,7 @@ pub fn next_number(conn: &mut DbConnection, code: &str) -> Result<String> {
             let (pattern, value) = (first.pattern.clone(), first.value);
             if let (Some(generation), true) = (seen, taken.len() > 1) {
                 let values = taken.iter().skip(1).map(|t| t.value).collect();
-                crate::refcache::hold_numbers(
-                    code,
-                    crate::refcache::Held { generation, pattern: pattern.clone(), values },
-                    true,
-                );
+                crate::refcache::hold_numbers(code, generation, &pattern, values, true);
             }
             return Ok(format_number(&pattern, value, year));
         }
@@ -84,12 +80,7 @@ pub fn next_number(conn: &mut DbConnection, code: &str) -> Result<String> {
         })?;
     let first = if gap_free { end - 1 } else { end - block };
     if let (Some(generation), false, true) = (seen, gap_free, block > 1) {
-        let values = (first + 1..end).collect();
-        crate::refcache::hold_numbers(
-            code,
-            crate::refcache::Held { generation, pattern: pattern.clone(), values },
-            false,
-        );
+        crate::refcache::hold_numbers(code, generation, &pattern, (first + 1..end).collect(), false);
     }
     Ok(format_number(&pattern, first, year))
 }
