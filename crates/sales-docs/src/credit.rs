@@ -64,27 +64,17 @@ struct Account {
     obligo_limit: Option<i64>,
 }
 
-/// What the credit check reads of a customer: id, number, name, credit limit, obligo
-/// limit, parent. A use case that reads the customer anyway selects [`head_columns`]
-/// with the rest and hands them to [`check`].
-pub type CreditHead = (i64, String, String, Option<i64>, Option<i64>, Option<i64>);
-
-pub fn head_columns() -> (
-    customers::id,
-    customers::number,
-    customers::name,
-    customers::credit_limit,
-    customers::obligo_limit,
-    customers::parent_id,
-) {
-    (
-        customers::id,
-        customers::number,
-        customers::name,
-        customers::credit_limit,
-        customers::obligo_limit,
-        customers::parent_id,
-    )
+/// What the credit check reads of a customer. A use case that reads the customer
+/// anyway selects `CreditHead::as_select()` with the rest and hands it to [`check`].
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = customers)]
+pub struct CreditHead {
+    id: i64,
+    number: String,
+    name: String,
+    credit_limit: Option<i64>,
+    obligo_limit: Option<i64>,
+    parent_id: Option<i64>,
 }
 
 /// The customer whose limits apply to `customer_id`: itself or the nearest ancestor
@@ -105,15 +95,15 @@ fn account_from(
         if !seen.insert(c) {
             break;
         }
-        let row: Option<CreditHead> = match head.take().filter(|h| h.0 == c) {
+        let row: Option<CreditHead> = match head.take().filter(|h| h.id == c) {
             Some(h) => Some(h),
-            None => customers::table.find(c).select(head_columns()).first(conn).optional()?,
+            None => customers::table.find(c).select(CreditHead::as_select()).first(conn).optional()?,
         };
-        let Some((cid, number, name, cl, ol, parent)) = row else { break };
-        if cl.is_some() || ol.is_some() {
-            return Ok((customer_id, Some(Account { id: cid, number, name, credit_limit: cl, obligo_limit: ol })));
+        let Some(CreditHead { id: cid, number, name, credit_limit, obligo_limit, parent_id }) = row else { break };
+        if credit_limit.is_some() || obligo_limit.is_some() {
+            return Ok((customer_id, Some(Account { id: cid, number, name, credit_limit, obligo_limit })));
         }
-        id = parent;
+        id = parent_id;
     }
     Ok((customer_id, None))
 }

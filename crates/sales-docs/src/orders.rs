@@ -1289,12 +1289,34 @@ enum OrderCount {
 
 /// What submit and confirm read of an order's customer, with one count about the order,
 /// in one statement.
+#[derive(Queryable)]
 struct OrderCustomer {
     status: String,
     group: Option<i64>,
     default_warehouse_id: Option<i64>,
     credit: crate::credit::CreditHead,
     count: i64,
+}
+
+/// The columns of [`OrderCustomer`], counting `what` of the order.
+#[allow(clippy::type_complexity)]
+fn order_customer_columns(
+    order_id: i64,
+    what: OrderCount,
+) -> (
+    customers::status,
+    customers::customer_group_id,
+    customers::default_warehouse_id,
+    diesel::dsl::AsSelect<crate::credit::CreditHead, ordo_db::DbBackend>,
+    OrderCountSql,
+) {
+    (
+        customers::status,
+        customers::customer_group_id,
+        customers::default_warehouse_id,
+        crate::credit::CreditHead::as_select(),
+        order_count(order_id, what),
+    )
 }
 
 /// An item of an order line as confirming needs it: id, group, standard cost, kind.
@@ -1304,8 +1326,7 @@ type LineItem = (i64, Option<i64>, i64, String);
 /// items (the items' groups and costs for the facts, their kinds for reserving stock)
 /// and, on every row, the customer with the number of open required checklist points.
 fn confirm_reads(conn: &mut DbConnection, order: &OrderRow) -> Result<(Vec<LineRow>, Vec<LineItem>, OrderCustomer)> {
-    type CustomerCols = (String, Option<i64>, Option<i64>, crate::credit::CreditHead, i64);
-    let rows: Vec<(LineRow, LineItem, CustomerCols)> = document_lines::table
+    let rows: Vec<(LineRow, LineItem, OrderCustomer)> = document_lines::table
         .inner_join(items::table.on(items::id.eq(document_lines::item_id)))
         .inner_join(customers::table.on(customers::id.eq(order.customer_id)))
         .filter(document_lines::doc_kind.eq(DocKind::SalesOrder.as_str()))
@@ -1314,28 +1335,23 @@ fn confirm_reads(conn: &mut DbConnection, order: &OrderRow) -> Result<(Vec<LineR
         .select((
             LineRow::as_select(),
             (items::id, items::item_group_id, items::standard_cost, items::kind),
-            (
-                customers::status,
-                customers::customer_group_id,
-                customers::default_warehouse_id,
-                crate::credit::head_columns(),
-                order_count(order.id, OrderCount::OpenRequiredPoints),
-            ),
+            order_customer_columns(order.id, OrderCount::OpenRequiredPoints),
         ))
         .load(conn)?;
-    let customer = match rows.first() {
-        Some((_, _, (status, group, default_warehouse_id, credit, count))) => OrderCustomer {
-            status: status.clone(),
-            group: *group,
-            default_warehouse_id: *default_warehouse_id,
-            credit: credit.clone(),
-            count: *count,
-        },
+    let mut customer = None;
+    let (ls, mut items): (Vec<LineRow>, Vec<LineItem>) = rows
+        .into_iter()
+        .map(|(l, i, c)| {
+            customer.get_or_insert(c);
+            (l, i)
+        })
+        .unzip();
+    let customer = match customer {
+        Some(c) => c,
         // An order without lines (never submitted that way, but the rule is the
         // customer's, not the lines').
         None => order_customer(conn, order, OrderCount::OpenRequiredPoints)?,
     };
-    let (ls, mut items): (Vec<LineRow>, Vec<LineItem>) = rows.into_iter().map(|(l, i, _)| (l, i)).unzip();
     items.sort_unstable_by_key(|i| i.0);
     items.dedup_by_key(|i| i.0);
     Ok((ls, items, customer))
@@ -1364,18 +1380,7 @@ fn order_count(order_id: i64, what: OrderCount) -> OrderCountSql {
 }
 
 fn order_customer(conn: &mut DbConnection, order: &OrderRow, what: OrderCount) -> Result<OrderCustomer> {
-    let count = order_count(order.id, what);
-    let (status, group, default_warehouse_id, credit, count) = customers::table
-        .find(order.customer_id)
-        .select((
-            customers::status,
-            customers::customer_group_id,
-            customers::default_warehouse_id,
-            crate::credit::head_columns(),
-            count,
-        ))
-        .first(conn)?;
-    Ok(OrderCustomer { status, group, default_warehouse_id, credit, count })
+    Ok(customers::table.find(order.customer_id).select(order_customer_columns(order.id, what)).first(conn)?)
 }
 
 /// Approved → in execution: contract number, payment terms and every required
