@@ -506,10 +506,7 @@ fn list(conn: &mut DbConnection, caller: &Caller, q: &OutboxQuery, page: &PageRe
     let build = || {
         let mut b = email_messages::table.select(MessageRow::as_select()).into_boxed();
         if let Scope::OwnCustomers(me) = caller.scope() {
-            b = b.filter(
-                email_messages::customer_id
-                    .eq_any(customers::table.filter(customers::owner_id.eq(me)).select(customers::id)),
-            );
+            b = b.filter(email_messages::customer_id.eq_any(ordo_crm::scope::own_customer_ids(me)));
         }
         if let Some((kind, id)) = document {
             let kinds: Vec<&str> = if kind == OutboxKind::Invoice || kind == OutboxKind::CreditNote {

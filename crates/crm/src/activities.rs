@@ -9,7 +9,7 @@ use ordo_core::time_util::{from_offset, now};
 use ordo_core::util::{check_version, to_json, Removal};
 use ordo_core::{Caller, DomainError, Page, PageRequest, Permission, Result, Scope};
 use ordo_db::audit::{self, Entry};
-use ordo_db::schema::{activities, contacts, customers, quotations, sales_orders, users};
+use ordo_db::schema::{activities, contacts, quotations, sales_orders, users};
 use ordo_db::{DbBackend, DbConnection};
 use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -198,8 +198,10 @@ pub fn visible<'a>(scope: Scope) -> activities::BoxedQuery<'a, DbBackend> {
         Scope::All => activities::table.into_boxed(),
         Scope::OwnCustomers(me) => activities::table
             .filter(
-                activities::assignee_id.eq(me).or(activities::created_by.eq(me)).or(activities::customer_id
-                    .eq_any(customers::table.filter(customers::owner_id.eq(me)).select(customers::id).nullable())),
+                activities::assignee_id
+                    .eq(me)
+                    .or(activities::created_by.eq(me))
+                    .or(activities::customer_id.eq_any(crate::scope::own_customer_ids(me).nullable())),
             )
             .into_boxed(),
     }

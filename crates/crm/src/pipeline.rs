@@ -11,8 +11,8 @@ use ordo_core::{Caller, Currency, DomainError, Money, Page, PageRequest, Permiss
 use ordo_db::audit::{self, Entry};
 use ordo_db::crud::Record;
 use ordo_db::schema::{
-    campaigns, customers, items, leads, opportunities, opportunity_items, opportunity_stage_changes, pipeline_stages,
-    territories, users,
+    campaigns, items, leads, opportunities, opportunity_items, opportunity_stage_changes, pipeline_stages, territories,
+    users,
 };
 use ordo_db::{series, DbBackend, DbConnection};
 use serde::{Deserialize, Serialize};
@@ -842,8 +842,7 @@ pub fn visible_opportunities<'a>(scope: Scope) -> opportunities::BoxedQuery<'a, 
             .filter(
                 opportunities::owner_id
                     .eq(me)
-                    .or(opportunities::customer_id
-                        .eq_any(customers::table.filter(customers::owner_id.eq(me)).select(customers::id).nullable()))
+                    .or(opportunities::customer_id.eq_any(crate::scope::own_customer_ids(me).nullable()))
                     .or(opportunities::lead_id
                         .eq_any(leads::table.filter(leads::owner_id.eq(me)).select(leads::id).nullable())),
             )

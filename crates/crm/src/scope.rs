@@ -18,6 +18,17 @@ pub fn visible_customers<'a>(scope: Scope) -> customers::BoxedQuery<'a, DbBacken
     }
 }
 
+/// The ids of the customers `owner` owns: what an agent's scope lets through, as a
+/// subquery for `customer_id.eq_any(...)` on the rows that hang off a customer.
+pub type OwnCustomerIds = diesel::dsl::Select<
+    diesel::dsl::Filter<customers::table, diesel::dsl::Eq<customers::owner_id, i64>>,
+    customers::id,
+>;
+
+pub fn own_customer_ids(owner: i64) -> OwnCustomerIds {
+    customers::table.filter(customers::owner_id.eq(owner)).select(customers::id)
+}
+
 /// One customer if the scope may see it; otherwise 404, exactly like a missing id.
 pub fn customer(conn: &mut DbConnection, scope: Scope, id: i64) -> Result<CustomerRow> {
     // Read once per transaction (`ordo_db::refcache::remember`), checked against the

@@ -683,10 +683,7 @@ fn visible(caller: &Caller) -> reservations::BoxedQuery<'static, ordo_db::DbBack
     match caller.scope() {
         Scope::All => reservations::table.into_boxed(),
         Scope::OwnCustomers(me) => reservations::table
-            .filter(
-                reservations::customer_id
-                    .eq_any(customers::table.filter(customers::owner_id.eq(me)).select(customers::id).nullable()),
-            )
+            .filter(reservations::customer_id.eq_any(ordo_crm::scope::own_customer_ids(me).nullable()))
             .into_boxed(),
     }
 }

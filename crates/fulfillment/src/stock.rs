@@ -575,13 +575,13 @@ pub fn ledger(
 /// agent's deliveries or returns it belongs to: those entries lose their document
 /// and reason.
 fn redact_foreign_documents(conn: &mut DbConnection, caller: &Caller, data: &mut [LedgerEntry]) -> Result<()> {
-    use ordo_db::schema::{customers, deliveries, returns};
+    use ordo_db::schema::{deliveries, returns};
     let ordo_core::Scope::OwnCustomers(me) = caller.scope() else { return Ok(()) };
     let ids_of = |kind: &str| -> Vec<i64> {
         data.iter().filter(|e| e.doc_kind.as_deref() == Some(kind)).filter_map(|e| e.doc_id).collect()
     };
     let (d_ids, r_ids) = (ids_of(crate::deliveries::DELIVERY), ids_of(crate::deliveries::RETURN));
-    let mine = customers::table.filter(customers::owner_id.eq(me)).select(customers::id);
+    let mine = ordo_crm::scope::own_customer_ids(me);
     let own_deliveries: Vec<i64> = if d_ids.is_empty() {
         vec![]
     } else {
@@ -596,9 +596,7 @@ fn redact_foreign_documents(conn: &mut DbConnection, caller: &Caller, data: &mut
     } else {
         returns::table
             .filter(returns::id.eq_any(&r_ids))
-            .filter(
-                returns::customer_id.eq_any(customers::table.filter(customers::owner_id.eq(me)).select(customers::id)),
-            )
+            .filter(returns::customer_id.eq_any(ordo_crm::scope::own_customer_ids(me)))
             .select(returns::id)
             .load(conn)?
     };

@@ -170,7 +170,6 @@ macro_rules! document_table {
                 lock: bool,
             ) -> ordo_core::Result<Option<Self>> {
                 use diesel::prelude::*;
-                use ordo_db::schema::customers;
                 // The reference data's generation rides along (`ordo_db::refcache`).
                 let found: Option<(Self, i64)> = match conn {
                     // A use case that writes locks the row with the same read on
@@ -180,9 +179,7 @@ macro_rules! document_table {
                         match caller.scope() {
                             ordo_core::Scope::All => q.for_update().first(c).optional()?,
                             ordo_core::Scope::OwnCustomers(me) => q
-                                .filter($table::customer_id.eq_any(
-                                    customers::table.filter(customers::owner_id.eq(me)).select(customers::id),
-                                ))
+                                .filter($table::customer_id.eq_any(ordo_crm::scope::own_customer_ids(me)))
                                 .for_update()
                                 .first(c)
                                 .optional()?,

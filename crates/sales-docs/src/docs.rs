@@ -28,13 +28,7 @@ macro_rules! scoped {
         let q = $q;
         match $caller.scope() {
             ordo_core::Scope::All => q,
-            ordo_core::Scope::OwnCustomers(me) => q.filter(
-                $customer_col.eq_any(
-                    ordo_db::schema::customers::table
-                        .filter(ordo_db::schema::customers::owner_id.eq(me))
-                        .select(ordo_db::schema::customers::id),
-                ),
-            ),
+            ordo_core::Scope::OwnCustomers(me) => q.filter($customer_col.eq_any(ordo_crm::scope::own_customer_ids(me))),
         }
     }};
 }
