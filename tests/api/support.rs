@@ -521,6 +521,14 @@ impl TestApp {
         matches!(self.cleanup, Cleanup::File(_))
     }
 
+    /// The SQLite file this test's app runs on (`None` on PostgreSQL).
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match &self.cleanup {
+            Cleanup::File(f) => Some(f),
+            Cleanup::Pg(_) => None,
+        }
+    }
+
     /// Runs a closure on a database connection (for assertions on what was written).
     pub fn with_db<T>(&self, f: impl FnOnce(&mut DbConnection) -> T) -> T {
         self.db.read(&Stats::default(), |c| Ok(f(c))).unwrap()

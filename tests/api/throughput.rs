@@ -4,10 +4,11 @@
 //! reservation update per order), and must stay within the budget below; the bench
 //! (`make bench`) measures the time.
 
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::on_both_backends;
-use crate::support::{id, ok, TestApp};
+use crate::support::{id, ok, uuid_like, TestApp};
 
 on_both_backends!(order_path_statements_are_flat_in_lines);
 
@@ -227,4 +228,53 @@ async fn number_blocks_follow_the_series(app: TestApp) {
     let next = series().await["next_value"].as_i64().unwrap();
     assert_eq!(number(ok(new_order().await)), next);
     assert_eq!(series().await["next_value"], next + 1);
+}
+
+on_both_backends!(sqlite_log_is_copied_back_beside_the_writer);
+
+/// SQLite: commits go to the write-ahead log, and a checkpoint thread of Ordo's own
+/// copies them into the database file (the writer's commits never run the checkpoint,
+/// so they never wait for its fsyncs). A single small write — far below the 1,000
+/// pages that would start SQLite's own automatic checkpoint — still reaches the file;
+/// and after a burst of writes the log starts over (its header's checkpoint sequence
+/// moves on), so it does not grow without end.
+async fn sqlite_log_is_copied_back_beside_the_writer(app: TestApp) {
+    let Some(file) = app.sqlite_path().map(|p| p.to_path_buf()) else { return };
+    let wal = std::path::PathBuf::from(format!("{}-wal", file.display()));
+    let t = &app.admin_token;
+    let marker = format!("Checkpointed {}", uuid_like());
+    ok(app.post("/api/v1/customers", t, json!({"name": marker, "currency": "EUR"})).await);
+    let contains = |bytes: &[u8]| bytes.windows(marker.len()).any(|w| w == marker.as_bytes());
+    let mut copied = false;
+    for _ in 0..200 {
+        copied = contains(&std::fs::read(&file).unwrap());
+        if copied {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(copied, "the committed customer never left the write-ahead log for {}", file.display());
+
+    // Bytes 12..16 of the log's header: how many times it has started over.
+    let sequence = || {
+        let h = std::fs::read(&wal).unwrap();
+        u32::from_be_bytes([h[12], h[13], h[14], h[15]])
+    };
+    let before = sequence();
+    let burst = futures_util::stream::iter(0..300)
+        .map(|i| app.post("/api/v1/customers", t, json!({"name": format!("Burst {i}"), "currency": "EUR"})))
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    assert!(burst.into_iter().all(|r| r.status == 201), "every write of the burst");
+    let mut restarted = false;
+    for i in 0..200 {
+        restarted = sequence() > before;
+        if restarted {
+            break;
+        }
+        ok(app.post("/api/v1/customers", t, json!({"name": format!("After {i}"), "currency": "EUR"})).await);
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(restarted, "the write-ahead log never started over ({} bytes)", std::fs::metadata(&wal).unwrap().len());
 }
