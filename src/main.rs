@@ -222,9 +222,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     ordo_api::jobs::spawn(state.clone());
     ordo_api::imports::spawn(state.clone());
     let mut server = HttpServer::new(move || ordo_api::app(state.clone()));
-    if let Some(w) = args.workers {
-        server = server.workers(w);
-    }
+    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Database work runs on the blocking threads and waits for a pooled connection
+    // anyway: more threads than connections only queue, and each one that allocates
+    // keeps a malloc arena of its own (the bulk of the memory that stayed after a load).
+    let blocking = (args.db.db_pool_size as usize).div_ceil(workers).max(2);
+    server = server.workers(workers).worker_max_blocking_threads(blocking);
     let server = server.bind(&args.bind).map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     println!("Ordo listening on http://{}", args.bind);
     println!("  API docs:  http://{}/docs/", args.bind);
