@@ -176,9 +176,15 @@ macro_rules! insert_batch {
         let rows = $rows;
         let mut n = 0usize;
         for chunk in rows.chunks(400) {
+            let q = diesel::insert_into($table).values(chunk);
+            let small = chunk.len() <= $crate::prepared::PREPARED_ROWS;
             n += match $conn {
-                $crate::DbConnection::Pg(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-                $crate::DbConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+                // `execute` would lose the mark on its way to the cache: load a `1` a row.
+                $crate::DbConnection::Pg(c) if small => {
+                    $crate::Prepared(q.returning($crate::prepared::one())).get_results::<i32>(c)?.len()
+                }
+                $crate::DbConnection::Pg(c) => q.execute(c)?,
+                $crate::DbConnection::Sqlite(c) => q.execute(c)?,
             };
         }
         n
@@ -188,13 +194,12 @@ macro_rules! insert_batch {
         let rows = $rows;
         let mut out: Vec<$ty> = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(400) {
+            let q = diesel::insert_into($table).values(chunk).returning($cols);
+            let small = chunk.len() <= $crate::prepared::PREPARED_ROWS;
             out.extend(match $conn {
-                $crate::DbConnection::Pg(c) => {
-                    diesel::insert_into($table).values(chunk).returning($cols).get_results::<$ty>(c)?
-                }
-                $crate::DbConnection::Sqlite(c) => {
-                    diesel::insert_into($table).values(chunk).returning($cols).get_results::<$ty>(c)?
-                }
+                $crate::DbConnection::Pg(c) if small => $crate::Prepared(q).get_results::<$ty>(c)?,
+                $crate::DbConnection::Pg(c) => q.get_results::<$ty>(c)?,
+                $crate::DbConnection::Sqlite(c) => q.get_results::<$ty>(c)?,
             });
         }
         out

@@ -11,6 +11,7 @@ pub mod events;
 pub mod idempotency;
 pub mod jobs;
 pub mod lock;
+pub mod prepared;
 pub mod refcache;
 pub mod refs;
 pub mod schema;
@@ -20,4 +21,5 @@ pub mod settings;
 pub mod sql;
 
 pub use conn::{savepoint, Backend, Db, DbConfig, DbConnection, Stats};
+pub use prepared::Prepared;
 pub type DbBackend = <DbConnection as diesel::Connection>::Backend;

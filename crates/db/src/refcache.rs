@@ -27,7 +27,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 use ordo_core::Result;
 
 use crate::DbConnection;
@@ -35,9 +34,9 @@ use crate::DbConnection;
 /// The generation as a scalar subquery, to add to a read the caller makes anyway.
 pub const GENERATION_SQL: &str = "(SELECT value FROM reference_generation WHERE id = 1)";
 
-/// [`GENERATION_SQL`] as a diesel select expression.
-pub fn generation() -> diesel::expression::SqlLiteral<BigInt> {
-    diesel::dsl::sql::<BigInt>(GENERATION_SQL)
+/// [`GENERATION_SQL`] as a diesel select expression (one that keeps the read preparable).
+pub fn generation() -> crate::prepared::FixedSql {
+    crate::prepared::FixedSql(GENERATION_SQL)
 }
 
 type Entry = (i64, Arc<dyn Any + Send + Sync>);

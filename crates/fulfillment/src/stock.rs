@@ -263,16 +263,32 @@ pub fn lock_balances(conn: &mut DbConnection, pairs: &[(i64, i64)], create: bool
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         reserved: i64,
     }
-    // Integers only: the pairs are ids, never request text.
-    let cond = pairs.iter().map(|(i, w)| format!("(item_id = {i} AND warehouse_id = {w})")).collect::<Vec<_>>();
-    let sql = format!(
-        "SELECT item_id, warehouse_id, on_hand, reserved FROM stock_balances WHERE {} ORDER BY item_id, warehouse_id{}",
-        cond.join(" OR "),
-        ordo_db::lock::for_update(conn)
-    );
+    // One statement text for any number of pairs (arrays, or a JSON array on SQLite):
+    // prepared once per connection.
+    use diesel::sql_types::{Array, BigInt, Text};
     let rows: Vec<Row> = match conn {
-        DbConnection::Pg(c) => diesel::sql_query(sql).load(c)?,
-        DbConnection::Sqlite(c) => diesel::sql_query(sql).load(c)?,
+        DbConnection::Pg(c) => ordo_db::Prepared(
+            diesel::sql_query(
+                "SELECT item_id, warehouse_id, on_hand, reserved FROM stock_balances \
+                 WHERE (item_id, warehouse_id) IN (SELECT * FROM unnest($1, $2)) \
+                 ORDER BY item_id, warehouse_id FOR UPDATE",
+            )
+            .bind::<Array<BigInt>, _>(pairs.iter().map(|p| p.0).collect::<Vec<i64>>())
+            .bind::<Array<BigInt>, _>(pairs.iter().map(|p| p.1).collect::<Vec<i64>>()),
+        )
+        .load(c)?,
+        DbConnection::Sqlite(c) => {
+            let json = serde_json::to_string(&pairs).map_err(|e| ordo_core::DomainError::Internal(e.to_string()))?;
+            ordo_db::Prepared(
+                diesel::sql_query(
+                    "SELECT item_id, warehouse_id, on_hand, reserved FROM stock_balances \
+                     WHERE (item_id, warehouse_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?)) \
+                     ORDER BY item_id, warehouse_id",
+                )
+                .bind::<Text, _>(json),
+            )
+            .load(c)?
+        }
     };
     Ok(rows.into_iter().map(|r| ((r.item_id, r.warehouse_id), (r.on_hand, r.reserved))).collect())
 }
@@ -332,22 +348,48 @@ pub fn reserve_all(conn: &mut DbConnection, takes: &[((i64, i64), i64)]) -> Resu
     if takes.is_empty() {
         return Ok(0);
     }
-    // Integers only: ids and scaled quantities, never request text.
-    let amount = format!(
-        "CASE {} END",
-        takes
-            .iter()
-            .map(|((i, w), q)| format!("WHEN item_id = {i} AND warehouse_id = {w} THEN {q} "))
-            .collect::<String>()
-    );
-    let rows = takes.iter().map(|((i, w), _)| format!("(item_id = {i} AND warehouse_id = {w})")).collect::<Vec<_>>();
-    let sql = format!(
-        "UPDATE stock_balances SET reserved = reserved + ({amount}) WHERE ({}) AND on_hand - reserved >= ({amount})",
-        rows.join(" OR ")
-    );
+    // One statement text for any number of balances, the takes bound as arrays (a JSON
+    // array on SQLite): prepared once per connection (`ordo_db::Prepared`, loaded).
+    use diesel::sql_types::{Array, BigInt, Integer, Text};
+    #[derive(QueryableByName)]
+    struct One {
+        #[diesel(sql_type = Integer, column_name = one)]
+        _one: i32,
+    }
     Ok(match conn {
-        DbConnection::Pg(c) => diesel::sql_query(sql).execute(c)?,
-        DbConnection::Sqlite(c) => diesel::sql_query(sql).execute(c)?,
+        DbConnection::Pg(c) => {
+            let col = |f: fn(&((i64, i64), i64)) -> i64| takes.iter().map(f).collect::<Vec<i64>>();
+            ordo_db::Prepared(
+                diesel::sql_query(
+                    "UPDATE stock_balances b SET reserved = b.reserved + t.q \
+                     FROM unnest($1, $2, $3) AS t(item_id, warehouse_id, q) \
+                     WHERE b.item_id = t.item_id AND b.warehouse_id = t.warehouse_id AND b.on_hand - b.reserved >= t.q \
+                     RETURNING 1 AS one",
+                )
+                .bind::<Array<BigInt>, _>(col(|t| t.0 .0))
+                .bind::<Array<BigInt>, _>(col(|t| t.0 .1))
+                .bind::<Array<BigInt>, _>(col(|t| t.1)),
+            )
+            .load::<One>(c)?
+            .len()
+        }
+        DbConnection::Sqlite(c) => {
+            let json = serde_json::to_string(&takes.iter().map(|((i, w), q)| [*i, *w, *q]).collect::<Vec<_>>())
+                .map_err(|e| ordo_core::DomainError::Internal(e.to_string()))?;
+            ordo_db::Prepared(
+                diesel::sql_query(
+                    "UPDATE stock_balances SET reserved = reserved + t.q \
+                     FROM (SELECT value ->> 0 AS item_id, value ->> 1 AS warehouse_id, value ->> 2 AS q \
+                           FROM json_each(?)) AS t \
+                     WHERE stock_balances.item_id = t.item_id AND stock_balances.warehouse_id = t.warehouse_id \
+                       AND stock_balances.on_hand - stock_balances.reserved >= t.q \
+                     RETURNING 1 AS one",
+                )
+                .bind::<Text, _>(json),
+            )
+            .load::<One>(c)?
+            .len()
+        }
     })
 }
 

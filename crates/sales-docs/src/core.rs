@@ -197,16 +197,19 @@ macro_rules! document_table {
             }
             fn save(&self, conn: &mut ordo_db::DbConnection, expected: i64) -> ordo_core::Result<Self> {
                 use diesel::prelude::*;
-                diesel::update($table::table.filter($table::id.eq(self.id)).filter($table::version.eq(expected)))
-                    .set(self)
-                    .returning($table::all_columns)
-                    .get_result(conn)
+                ordo_db::Prepared(
+                    diesel::update($table::table.filter($table::id.eq(self.id)).filter($table::version.eq(expected)))
+                        .set(self)
+                        .returning($table::all_columns),
+                )
+                .get_result(conn)
                     .optional()?
                     .ok_or_else(|| ordo_core::DomainError::stale_version(expected))
             }
             fn insert(&self, conn: &mut ordo_db::DbConnection) -> ordo_core::Result<Self> {
                 use diesel::prelude::*;
-                Ok(diesel::insert_into($table::table).values(self).returning($table::all_columns).get_result(conn)?)
+                Ok(ordo_db::Prepared(diesel::insert_into($table::table).values(self).returning($table::all_columns))
+                    .get_result(conn)?)
             }
             fn delete_row(conn: &mut ordo_db::DbConnection, id: i64) -> ordo_core::Result<()> {
                 use diesel::prelude::*;

@@ -1326,18 +1326,21 @@ type LineItem = (i64, Option<i64>, i64, String);
 /// items (the items' groups and costs for the facts, their kinds for reserving stock)
 /// and, on every row, the customer with the number of open required checklist points.
 fn confirm_reads(conn: &mut DbConnection, order: &OrderRow) -> Result<(Vec<LineRow>, Vec<LineItem>, OrderCustomer)> {
-    let rows: Vec<(LineRow, LineItem, OrderCustomer)> = document_lines::table
-        .inner_join(items::table.on(items::id.eq(document_lines::item_id)))
-        .inner_join(customers::table.on(customers::id.eq(order.customer_id)))
-        .filter(document_lines::doc_kind.eq(DocKind::SalesOrder.as_str()))
-        .filter(document_lines::doc_id.eq(order.id))
-        .order(document_lines::position.asc())
-        .select((
-            LineRow::as_select(),
-            (items::id, items::item_group_id, items::standard_cost, items::kind),
-            order_customer_columns(order.id, OrderCount::OpenRequiredPoints),
-        ))
-        .load(conn)?;
+    // Its count subquery is fixed text: preparable.
+    let rows: Vec<(LineRow, LineItem, OrderCustomer)> = ordo_db::Prepared(
+        document_lines::table
+            .inner_join(items::table.on(items::id.eq(document_lines::item_id)))
+            .inner_join(customers::table.on(customers::id.eq(order.customer_id)))
+            .filter(document_lines::doc_kind.eq(DocKind::SalesOrder.as_str()))
+            .filter(document_lines::doc_id.eq(order.id))
+            .order(document_lines::position.asc())
+            .select((
+                LineRow::as_select(),
+                (items::id, items::item_group_id, items::standard_cost, items::kind),
+                order_customer_columns(order.id, OrderCount::OpenRequiredPoints),
+            )),
+    )
+    .load(conn)?;
     let mut customer = None;
     let (ls, mut items): (Vec<LineRow>, Vec<LineItem>) = rows
         .into_iter()
@@ -1380,7 +1383,9 @@ fn order_count(order_id: i64, what: OrderCount) -> OrderCountSql {
 }
 
 fn order_customer(conn: &mut DbConnection, order: &OrderRow, what: OrderCount) -> Result<OrderCustomer> {
-    Ok(customers::table.find(order.customer_id).select(order_customer_columns(order.id, what)).first(conn)?)
+    // Its count subquery is fixed text (one of two): preparable.
+    Ok(ordo_db::Prepared(customers::table.find(order.customer_id).select(order_customer_columns(order.id, what)))
+        .get_result(conn)?)
 }
 
 /// Approved → in execution: contract number, payment terms and every required
