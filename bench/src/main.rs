@@ -157,11 +157,16 @@ async fn run(a: Args) -> Value {
     }
     // `BENCH_ONLY=orders`: the floor and the order path, empty and with history.
     let orders_count = a.count / 4;
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("orderpath") {
+        let path = orderpath::profile(&client, &base, &auth, a.count, a.concurrency).await;
+        return json!({"order_path": path, "server_rss_mb": rss_mb(a.server_pid),
+                      "server_threads": proc_status(a.server_pid, "Threads:"), "sqlite_wal_mb": wal_mb(&a.database_url)});
+    }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("orders") {
         let url = a.database_url.as_deref().expect("--database-url for the floor and the history");
         let e = orderpath::empty(&client, &base, &auth, url, orders_count, a.concurrency).await;
         let orders = orderpath::with_history(e, &client, &base, &auth, url, orders_count, a.concurrency).await;
-        return json!({"orders": orders, "server_rss_mb": rss_mb(a.server_pid)});
+        return json!({"orders": orders, "server_rss_mb": rss_mb(a.server_pid), "sqlite_wal_mb": wal_mb(&a.database_url)});
     }
 
     eprintln!("[{}] seeding {} customers and {} items", a.backend, a.seed, a.seed);
@@ -371,14 +376,25 @@ async fn run(a: Args) -> Value {
 
 /// The server's resident memory in MB (Linux), read from /proc.
 fn rss_mb(pid: Option<u32>) -> Value {
+    proc_status(pid, "VmRSS:").as_u64().map_or(Value::Null, |kb| json!(kb / 1024))
+}
+
+/// The size of SQLite's write-ahead log after the run (it must not grow without end).
+fn wal_mb(url: &Option<String>) -> Value {
+    let Some(path) = url.as_deref().and_then(|u| u.strip_prefix("sqlite://")) else { return Value::Null };
+    std::fs::metadata(format!("{path}-wal")).map_or(Value::Null, |m| json!(m.len() / (1024 * 1024)))
+}
+
+/// A number from the server's `/proc/PID/status` (`VmRSS:` in kB, `Threads:`).
+fn proc_status(pid: Option<u32>, field: &str) -> Value {
     let Some(pid) = pid else { return Value::Null };
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or(Value::Null, |kb| json!(kb / 1024))
+        .and_then(|n| n.parse::<u64>().ok())
+        .map_or(Value::Null, |n| json!(n))
 }
 
 /// `POST /imports` of 10 price tiers for every seeded item (100,000 prices with the

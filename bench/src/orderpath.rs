@@ -455,6 +455,17 @@ fn seed_history(url: &str, s: &Setup) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
+/// `BENCH_ONLY=orderpath`: only the order path, `count` orders, between the lines
+/// `[orders] profile start` and `[orders] profile end` on stderr, so a profiler
+/// (`perf record -p`) can watch that window alone.
+pub async fn profile(client: &reqwest::Client, base: &str, auth: &str, count: usize, concurrency: usize) -> Value {
+    let setup = setup(client, base, auth, concurrency).await;
+    eprintln!("[orders] profile start");
+    let path = order_path(client, base, auth, &setup, count, concurrency).await;
+    eprintln!("[orders] profile end");
+    path
+}
+
 /// The first half: the floor and the order path before the history.
 pub struct Empty {
     setup: Setup,
