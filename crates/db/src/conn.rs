@@ -165,6 +165,9 @@ struct WalCheckpoint {
     /// Frames in the log since it last started over.
     #[diesel(sql_type = diesel::sql_types::Integer)]
     log: i32,
+    /// Of those, the frames now in the database file.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    checkpointed: i32,
 }
 
 impl Checkpointer {
@@ -187,7 +190,11 @@ impl Checkpointer {
             .spawn(move || {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::EVERY) {
                     match diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result::<WalCheckpoint>(&mut c) {
-                        Ok(r) if r.log >= Self::RESTART_FRAMES => wanted.store(true, Ordering::Relaxed),
+                        // Only after a round that copied everything, so the writer's own
+                        // checkpoint has just the frames since (never a backlog).
+                        Ok(r) if r.log >= Self::RESTART_FRAMES && r.checkpointed == r.log => {
+                            wanted.store(true, Ordering::Relaxed)
+                        }
                         Ok(_) => {}
                         // Busy (another process checkpointing): the next round retries.
                         Err(e) => tracing::debug!("checkpoint: {e}"),
