@@ -9,8 +9,39 @@ on_both_backends!(
     errors_are_problems,
     request_ids_and_probes,
     conditional_requests_and_caching,
-    cors_for_configured_origins
+    cors_for_configured_origins,
+    hardening_headers_on_every_answer
 );
+
+/// Every answer — a read, a write, an error, a token, the docs — says no sniffing, no
+/// referrer, no framing; none may be kept by a shared cache: representations are
+/// `private, no-cache`, errors and tokens `no-store`.
+async fn hardening_headers_on_every_answer(app: TestApp) {
+    let t = &app.admin_token;
+    let hardened = |r: &crate::support::Resp, cache: &str, what: &str| {
+        assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"), "{what}");
+        assert_eq!(r.header("referrer-policy").as_deref(), Some("no-referrer"), "{what}");
+        assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"), "{what}");
+        assert_eq!(r.header("cache-control").as_deref(), Some(cache), "{what}");
+    };
+    let c = app.post("/api/v1/customers", t, json!({"name": "Acme", "currency": "EUR"})).await;
+    assert_eq!(c.status, 201);
+    // A write's result carries the tag a client sends back with If-Match: private, as reads.
+    hardened(&c, "private, no-cache", "a write's result");
+    hardened(&app.get(&format!("/api/v1/customers/{}", c.body["id"]), t).await, "private, no-cache", "a read");
+    hardened(&app.get("/api/v1/customers", "").await, "no-store", "401 without a token");
+    hardened(&app.get("/api/v1/customers/987654321", t).await, "no-store", "404");
+    let grant = |password: &str| json!({"grant_type": "password", "username": "root", "password": password});
+    let issued = app.post("/api/v1/auth/token", "", grant("root-password")).await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    hardened(&issued, "no-store", "a token (RFC 6749 5.1)");
+    let refused = app.post("/api/v1/auth/token", "", grant("wrong")).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    hardened(&refused, "no-store", "a refused token request");
+    let docs = app.client.get(format!("{}/docs/", app.base)).send().await.unwrap();
+    assert_eq!(docs.headers().get("x-frame-options").map(|v| v.to_str().unwrap()), Some("DENY"));
+    assert_eq!(docs.headers().get("x-content-type-options").map(|v| v.to_str().unwrap()), Some("nosniff"));
+}
 
 async fn errors_are_problems(app: TestApp) {
     let t = &app.admin_token;

@@ -250,6 +250,30 @@ async fn http_caching(
     Ok(ServiceResponse::new(request, response))
 }
 
+/// Headers every answer carries, whatever produced it (a handler, an error, the docs):
+/// no content sniffing, no referrer, never framed; and an answer that says nothing of
+/// caching — an error, a token, a redirect — is `no-store`, so neither a shared cache
+/// nor the browser keeps it (representations are `private, no-cache`, [`http_caching`]).
+async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::http::header;
+    let mut res = next.call(req).await?;
+    let h = res.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    Ok(res)
+}
+
 /// CORS for the browser origins in `ORDO_CORS_ORIGINS` (exact matches): a preflight
 /// from one of them is answered here (204 with the methods and headers the API uses);
 /// answers to them name the origin and expose the headers clients read. Other origins
@@ -416,6 +440,7 @@ pub fn app(
         .wrap(from_fn(http_caching))
         .wrap(from_fn(cors))
         .wrap(from_fn(request_context))
+        .wrap(from_fn(security_headers))
         .configure(|cfg| configure(cfg, state))
         .service(healthz)
         .service(readyz)
