@@ -47,12 +47,3 @@ pub fn parent(
     }
     Ok(())
 }
-
-/// The `FOR UPDATE` suffix for a hand-written SELECT that reads what it locks: empty
-/// on SQLite.
-pub fn for_update(conn: &DbConnection) -> &'static str {
-    match conn {
-        DbConnection::Pg(_) => " FOR UPDATE",
-        DbConnection::Sqlite(_) => "",
-    }
-}

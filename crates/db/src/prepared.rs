@@ -55,6 +55,14 @@ pub fn one() -> diesel::expression::SqlLiteral<diesel::sql_types::Integer> {
     diesel::dsl::sql("1")
 }
 
+/// A row of a hand-written prepared write's `RETURNING 1 AS one`: [`one`] for
+/// `sql_query`, which reads rows by name.
+#[derive(diesel::QueryableByName)]
+pub struct One {
+    #[diesel(sql_type = diesel::sql_types::Integer, column_name = one)]
+    _one: i32,
+}
+
 /// A fixed SQL fragment as a select expression that, unlike diesel's `sql()`, leaves
 /// the query it is part of preparable.
 #[derive(Debug, Clone, Copy)]

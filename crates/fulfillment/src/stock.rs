@@ -215,6 +215,12 @@ pub fn ensure_balance(conn: &mut DbConnection, item: i64, wh: i64) -> Result<()>
 /// On hand and reserved per (item, warehouse), as locked by [`lock_balances`].
 pub type Balances = std::collections::HashMap<(i64, i64), (i64, i64)>;
 
+/// Rows of integers as one JSON array, the bind SQLite's `json_each(?)` reads a
+/// statement's rows from (PostgreSQL binds arrays instead).
+fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String> {
+    serde_json::to_string(rows).map_err(|e| ordo_core::DomainError::Internal(e.to_string()))
+}
+
 /// Locks the balances of these (item, warehouse) pairs for the rest of the transaction
 /// (PostgreSQL; in a fixed order, so two use cases never wait on each other in a
 /// circle) and reads them. Every use case that changes stock takes these locks before
@@ -278,7 +284,7 @@ pub fn lock_balances(conn: &mut DbConnection, pairs: &[(i64, i64)], create: bool
         )
         .load(c)?,
         DbConnection::Sqlite(c) => {
-            let json = serde_json::to_string(&pairs).map_err(|e| ordo_core::DomainError::Internal(e.to_string()))?;
+            let json = json_rows(&pairs)?;
             ordo_db::Prepared(
                 diesel::sql_query(
                     "SELECT item_id, warehouse_id, on_hand, reserved FROM stock_balances \
@@ -350,12 +356,8 @@ pub fn reserve_all(conn: &mut DbConnection, takes: &[((i64, i64), i64)]) -> Resu
     }
     // One statement text for any number of balances, the takes bound as arrays (a JSON
     // array on SQLite): prepared once per connection (`ordo_db::Prepared`, loaded).
-    use diesel::sql_types::{Array, BigInt, Integer, Text};
-    #[derive(QueryableByName)]
-    struct One {
-        #[diesel(sql_type = Integer, column_name = one)]
-        _one: i32,
-    }
+    use diesel::sql_types::{Array, BigInt, Text};
+    use ordo_db::prepared::One;
     Ok(match conn {
         DbConnection::Pg(c) => {
             let col = |f: fn(&((i64, i64), i64)) -> i64| takes.iter().map(f).collect::<Vec<i64>>();
@@ -374,8 +376,7 @@ pub fn reserve_all(conn: &mut DbConnection, takes: &[((i64, i64), i64)]) -> Resu
             .len()
         }
         DbConnection::Sqlite(c) => {
-            let json = serde_json::to_string(&takes.iter().map(|((i, w), q)| [*i, *w, *q]).collect::<Vec<_>>())
-                .map_err(|e| ordo_core::DomainError::Internal(e.to_string()))?;
+            let json = json_rows(&takes.iter().map(|((i, w), q)| [*i, *w, *q]).collect::<Vec<_>>())?;
             ordo_db::Prepared(
                 diesel::sql_query(
                     "UPDATE stock_balances SET reserved = reserved + t.q \
