@@ -23,6 +23,8 @@ trap cleanup EXIT
 
 export ORDO_JWT_SECRET="bench-secret-bench-secret-bench-secret-01"
 export ORDO_ADMIN_USER=admin ORDO_ADMIN_PASSWORD=bench-admin ORDO_DEBUG_HEADERS=1 ORDO_LOG=warn
+# One principal sends thousands of requests a second: the limits would measure themselves.
+export ORDO_RATE_LIMIT_TOKEN_PER_IP=0 ORDO_RATE_LIMIT_PER_PRINCIPAL=0
 
 run_backend() {
     local name=$1 url=$2 port=$((20000 + RANDOM % 20000))
@@ -33,7 +35,7 @@ run_backend() {
     ORDO_WEBHOOK_ALLOW_PRIVATE=1 ORDO_ATTACHMENTS_DIR="$work/files-$name" \
     ORDO_DATABASE_URL="$url" "$ordo_bin" serve --bind "127.0.0.1:$port" >"$work/$name.log" 2>&1 &
     server=$!
-    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
     "${CARGO_TARGET_DIR:-target}/release/ordo-bench" --base "http://127.0.0.1:$port" --backend "$name" --user admin --password bench-admin \
         --seed "${BENCH_SEED:-10000}" --count "${BENCH_COUNT:-2000}" --concurrency 8 --out "$out" --database-url "$url" --smtp-port "$smtp_port" --server-pid "$server"
     kill "$server"; wait "$server" 2>/dev/null || true

@@ -69,7 +69,7 @@ ORDO_DATABASE_URL="sqlite://$work/sdk.db" ORDO_LOG=warn ORDO_ATTACHMENTS_DIR="$w
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do
-    if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; then break; fi
+    if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; then break; fi
     if ! kill -0 $server 2>/dev/null; then cat "$work/server.log" >&2; exit 1; fi
     sleep 0.2
 done

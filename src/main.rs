@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use ordo_api::{ApiConfig, AppState};
 use ordo_db::{Db, DbConfig};
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 
 #[derive(Parser)]
 #[command(name = "ordo", version, about = "Ordo: headless sales & order management server")]
@@ -116,6 +117,34 @@ struct ServeArgs {
     /// Seconds before a refused message's first retry (doubling each time, up to 6 h).
     #[arg(long, env = "ORDO_SMTP_RETRY_SECONDS", default_value_t = 60)]
     smtp_retry_seconds: i64,
+    /// Token requests a minute per client IP (0: unlimited).
+    #[arg(long, env = "ORDO_RATE_LIMIT_TOKEN_PER_IP", default_value_t = 60)]
+    rate_limit_token_per_ip: u32,
+    /// API requests a minute per user or API client (0: unlimited).
+    #[arg(long, env = "ORDO_RATE_LIMIT_PER_PRINCIPAL", default_value_t = 6000)]
+    rate_limit_per_principal: u32,
+    /// API requests a minute per client IP (0: unlimited).
+    #[arg(long, env = "ORDO_RATE_LIMIT_PER_IP", default_value_t = 0)]
+    rate_limit_per_ip: u32,
+    /// Reverse proxies in front of Ordo that append to X-Forwarded-For (0: use the peer address).
+    #[arg(long, env = "ORDO_TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    trusted_proxy_hops: usize,
+    /// Wrong passwords in a row that lock a user (0: never).
+    #[arg(long, env = "ORDO_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    login_max_failures: i32,
+    /// Seconds a locked user must wait.
+    #[arg(long, env = "ORDO_LOGIN_LOCKOUT_SECONDS", default_value_t = 900)]
+    login_lockout_seconds: i64,
+    /// How stale a process's knowledge of revoked tokens may be, in milliseconds.
+    #[arg(long, env = "ORDO_REVOCATION_POLL_MS", default_value_t = 250)]
+    revocation_poll_ms: u64,
+    /// On SIGTERM: seconds to keep answering 503 (so a load balancer takes the
+    /// process out) before it stops listening.
+    #[arg(long, env = "ORDO_DRAIN_SECONDS", default_value_t = 0)]
+    drain_seconds: u64,
+    /// On SIGTERM: seconds in-flight requests and jobs get to finish.
+    #[arg(long, env = "ORDO_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    shutdown_timeout: u64,
 }
 
 /// The SMTP settings, when a host is configured.
@@ -181,24 +210,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let base_currency = ordo_core::Currency::from_code(&args.base_currency)
         .ok_or_else(|| format!("ORDO_BASE_CURRENCY {:?} is not an ISO 4217 code", args.base_currency))?;
     let db = open_db(&args.db)?;
-    if !args.no_migrate {
-        migrate(&db)?;
-    }
-    if let (Some(u), Some(p)) = (&args.admin_user, &args.admin_password) {
-        if ordo_api::demo::ensure_admin(&db, u, p).map_err(|e| e.to_string())? {
-            tracing::info!(user = %u, "created the initial admin user");
-        }
-    }
-    if args.demo && ordo_api::demo::load(&db).map_err(|e| e.to_string())? {
-        tracing::info!("loaded demo data");
-    }
     let smtp = smtp_config(&args)?;
     let state = web::Data::new(AppState::new(
-        db,
+        db.clone(),
         ApiConfig {
             jwt_secret: secret,
-            jwt_issuer: args.jwt_issuer,
-            jwt_audience: args.jwt_audience,
+            jwt_issuer: args.jwt_issuer.clone(),
+            jwt_audience: args.jwt_audience.clone(),
             access_token_ttl: args.access_token_ttl,
             refresh_token_ttl: args.refresh_token_ttl,
             cors_origins: args
@@ -209,7 +227,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 .collect(),
             debug_headers: truthy(&args.debug_headers),
             base_currency,
-            attachments_dir: args.attachments_dir,
+            attachments_dir: args.attachments_dir.clone(),
             webhooks: ordo_api::webhooks::WebhookConfig {
                 allow_private: truthy(&args.webhook_allow_private),
                 retry_base_seconds: args.webhook_retry_seconds.max(0),
@@ -217,18 +235,62 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             },
             attachment_max_bytes: args.attachment_max_bytes,
             smtp,
+            security: ordo_api::limits::SecurityConfig {
+                token_per_ip: args.rate_limit_token_per_ip,
+                api_per_principal: args.rate_limit_per_principal,
+                api_per_ip: args.rate_limit_per_ip,
+                trusted_proxy_hops: args.trusted_proxy_hops,
+                login_max_failures: args.login_max_failures,
+                login_lockout: time::Duration::seconds(args.login_lockout_seconds.max(1)),
+                revocation_poll: std::time::Duration::from_millis(args.revocation_poll_ms),
+            },
         },
     ));
-    ordo_api::jobs::spawn(state.clone());
-    ordo_api::imports::spawn(state.clone());
-    let mut server = HttpServer::new(move || ordo_api::app(state.clone()));
+    // Listen first and migrate after: a load balancer or orchestrator asking /readyz
+    // during a long migration gets 503 `starting`, not a refused connection.
+    state.starting.store(true, Ordering::SeqCst);
+    let app_state = state.clone();
+    let mut server = HttpServer::new(move || ordo_api::app(app_state.clone()));
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     // Database work runs on the blocking threads and waits for a pooled connection
     // anyway: more threads than connections only queue, and each one that allocates
     // keeps a malloc arena of its own (the bulk of the memory that stayed after a load).
     let blocking = (args.db.db_pool_size as usize).div_ceil(workers).max(2);
-    server = server.workers(workers).worker_max_blocking_threads(blocking);
-    let server = server.bind(&args.bind).map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    server = server
+        .workers(workers)
+        .worker_max_blocking_threads(blocking)
+        .shutdown_timeout(args.shutdown_timeout)
+        // SIGTERM/SIGINT are ours (below): drain first, then stop gracefully.
+        .disable_signals();
+    let server = server.bind(&args.bind).map_err(|e| format!("cannot listen on {}: {e}", args.bind))?.run();
+    let handle = server.handle();
+    let running = actix_web::rt::spawn(server);
+    let (no_migrate, admin, demo) =
+        (args.no_migrate, (args.admin_user.clone(), args.admin_password.clone()), args.demo);
+    let prepared = actix_web::rt::task::spawn_blocking(move || -> Result<(), String> {
+        if !no_migrate {
+            migrate(&db)?;
+        }
+        if let (Some(u), Some(p)) = &admin {
+            if ordo_api::demo::ensure_admin(&db, u, p).map_err(|e| e.to_string())? {
+                tracing::info!(user = %u, "created the initial admin user");
+            }
+        }
+        if demo && ordo_api::demo::load(&db).map_err(|e| e.to_string())? {
+            tracing::info!("loaded demo data");
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    if let Err(e) = prepared {
+        handle.stop(false).await;
+        return Err(e);
+    }
+    state.starting.store(false, Ordering::SeqCst);
+    let jobs = ordo_api::jobs::spawn(state.clone());
+    ordo_api::imports::spawn(state.clone());
     println!("Ordo listening on http://{}", args.bind);
     println!("  API docs:  http://{}/docs/", args.bind);
     println!("  OpenAPI:   http://{}/api/v1/openapi.json", args.bind);
@@ -238,7 +300,34 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             println!("    {u:<8} / {p:<14} ({r})");
         }
     }
-    server.run().await.map_err(|e| e.to_string())
+    let (drain, timeout) = (args.drain_seconds, args.shutdown_timeout);
+    let stopper = actix_web::rt::spawn(async move {
+        let signal = shutdown_signal().await;
+        tracing::info!(signal, drain_seconds = drain, "shutting down: new requests get 503");
+        state.draining.store(true, Ordering::SeqCst);
+        // No new job runs; the one running (if any) finishes and gives its lease back.
+        jobs.stop(std::time::Duration::from_secs(timeout)).await;
+        actix_web::rt::time::sleep(std::time::Duration::from_secs(drain)).await;
+        handle.stop(true).await;
+    });
+    let result = running.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string());
+    stopper.abort();
+    tracing::info!("stopped");
+    result
+}
+
+/// SIGTERM (what orchestrators send) or SIGINT (Ctrl-C).
+async fn shutdown_signal() -> &'static str {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        std::future::pending::<()>().await;
+        return "none";
+    };
+    let which = match futures_util::future::select(Box::pin(term.recv()), Box::pin(int.recv())).await {
+        futures_util::future::Either::Left(_) => "SIGTERM",
+        futures_util::future::Either::Right(_) => "SIGINT",
+    };
+    which
 }
 
 fn main() -> ExitCode {

@@ -12,7 +12,12 @@ on_both_backends!(
     roles_are_enforced,
     users_admin_lifecycle,
     refresh_tokens_rotate_and_logout_revokes,
+    revoked_tokens_stop_at_once,
+    failed_logins_lock_the_user,
 );
+
+// Tests that need their own limits or revocation settings.
+crate::per_backend!(rate_limits_per_address_and_caller, revocation_checks_cost_no_statement);
 
 async fn password_grant_form_and_json(app: TestApp) {
     // JSON body with the same fields as the form.
@@ -179,6 +184,8 @@ async fn client_credentials_and_revocation(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(after.status(), 401);
+    // The token it had is revoked with it, at once.
+    app.get("/api/v1/me", &token).await.problem(401, "token_revoked");
     let list = app.get("/api/v1/api-clients", &app.admin_token).await;
     assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
 }
@@ -332,9 +339,14 @@ async fn refresh_tokens_rotate_and_logout_revokes(app: TestApp) {
         .await;
     assert_eq!(out.status, 204, "{}", out.body);
     assert_eq!(refresh(a["refresh_token"].as_str().unwrap().to_string()).await.0, 401);
+    // Every access token of the caller ends at logout, this login's and the others'.
+    app.get("/api/v1/me", &access).await.problem(401, "token_revoked");
+    app.get("/api/v1/me", b["access_token"].as_str().unwrap()).await.problem(401, "token_revoked");
     let (status, b2) = refresh(b["refresh_token"].as_str().unwrap().to_string()).await;
-    assert_eq!(status, 200, "another login goes on");
-    assert_eq!(app.call(Method::POST, "/api/v1/auth/logout", &access, Some(json!({})), &[]).await.status, 204);
+    assert_eq!(status, 200, "another login goes on with its refresh token");
+    let access_b = b2["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/api/v1/me", access_b).await.status, 200, "and a new access token");
+    assert_eq!(app.call(Method::POST, "/api/v1/auth/logout", access_b, Some(json!({})), &[]).await.status, 204);
     assert_eq!(refresh(b2["refresh_token"].as_str().unwrap().to_string()).await.0, 401, "all logins ended");
     // Concurrent refreshes of one token: one wins, and the replay ends the login.
     let (_, c) = login().await;
@@ -342,11 +354,210 @@ async fn refresh_tokens_rotate_and_logout_revokes(app: TestApp) {
     let results = futures_util::future::join_all((0..10).map(|_| refresh(token.clone()))).await;
     assert_eq!(results.iter().filter(|r| r.0 == 200).count(), 1);
     // A deactivated user's refresh tokens are revoked.
-    let (uid, _) = app.user("temp", &["viewer"]).await;
+    let admin = app.login("root", "root-password").await;
+    let r = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"username": "temp", "display_name": "temp", "password": "password-123", "roles": ["viewer"]}),
+        )
+        .await;
+    let uid = r.body["id"].as_i64().unwrap();
     let (_, t) =
         form(vec![("grant_type", "password".into()), ("username", "temp".into()), ("password", "password-123".into())])
             .await;
-    let p = app.patch(&format!("/api/v1/users/{uid}"), &app.admin_token, json!({"active": false})).await;
+    let p = app.patch(&format!("/api/v1/users/{uid}"), &admin, json!({"active": false})).await;
     assert_eq!(p.status, 200, "{}", p.body);
     assert_eq!(refresh(t["refresh_token"].as_str().unwrap().to_string()).await.0, 401);
+}
+
+/// Deactivation, new roles, a new password and logout end the tokens already issued
+/// on the very next request; other changes leave them alone.
+async fn revoked_tokens_stop_at_once(app: TestApp) {
+    // A token from before revocation existed (no `gen` claim) is generation 0.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let legacy = token_with(
+        json!({"sub": "user:1", "kind": "user", "uid": 1, "name": "root", "roles": ["admin"],
+            "iss": ISSUER, "aud": AUDIENCE, "iat": now, "nbf": now, "exp": now + 600}),
+        SECRET,
+    );
+    assert_eq!(app.get("/api/v1/me", &legacy).await.status, 200);
+
+    let (uid, t1) = app.user("revokee", &["viewer"]).await;
+    assert_eq!(app.get("/api/v1/me", &t1).await.status, 200);
+    let user = format!("/api/v1/users/{uid}");
+    // A new display name changes nothing the token stands for.
+    assert_eq!(app.patch(&user, &app.admin_token, json!({"display_name": "Re Vokee"})).await.status, 200);
+    assert_eq!(app.get("/api/v1/me", &t1).await.status, 200);
+    // New roles: the token carries the old ones, so it ends.
+    assert_eq!(app.patch(&user, &app.admin_token, json!({"roles": ["accountant"]})).await.status, 200);
+    app.get("/api/v1/me", &t1).await.problem(401, "token_revoked");
+    let t2 = app.login("revokee", "password-123").await;
+    assert_eq!(app.get("/api/v1/me", &t2).await.body["roles"], json!(["accountant"]));
+    // A calendar feed token (valid a year) ends with the rest.
+    let feed = app.get("/api/v1/activities/calendar-feed", &t2).await;
+    let feed_url = feed.body["url"].as_str().map(str::to_string);
+    // A new password.
+    assert_eq!(app.patch(&user, &app.admin_token, json!({"password": "another-pass-9"})).await.status, 200);
+    app.get("/api/v1/me", &t2).await.problem(401, "token_revoked");
+    let t3 = app.login("revokee", "another-pass-9").await;
+    // Logout.
+    assert_eq!(app.call(Method::POST, "/api/v1/auth/logout", &t3, Some(json!({})), &[]).await.status, 204);
+    app.get("/api/v1/me", &t3).await.problem(401, "token_revoked");
+    // Deactivation.
+    let t4 = app.login("revokee", "another-pass-9").await;
+    assert_eq!(app.patch(&user, &app.admin_token, json!({"active": false})).await.status, 200);
+    app.get("/api/v1/me", &t4).await.problem(401, "token_revoked");
+    if let Some(url) = feed_url {
+        app.get(&url, "").await.problem(401, "token_revoked");
+    }
+    // And the legacy token of root still works: other principals are untouched.
+    assert_eq!(app.get("/api/v1/me", &legacy).await.status, 200);
+    // The revoking writes are in the user's history.
+    let history = app.get(&format!("{user}/history"), &app.admin_token).await;
+    assert!(history.body["data"].as_array().unwrap().len() >= 4, "{}", history.body);
+}
+
+/// Wrong passwords are counted per user: the fifth in a row locks the user for the
+/// lockout window, without looking at passwords meanwhile; each is audited; an
+/// administrator lifts the lock.
+async fn failed_logins_lock_the_user(app: TestApp) {
+    let (uid, _) = app.user("guessed", &["viewer"]).await;
+    let attempt = |password: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(format!("{}/api/v1/auth/token", app.base))
+                .form(&[("grant_type", "password"), ("username", "guessed"), ("password", password)])
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().parse::<i64>().unwrap());
+            (status, retry, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // A success starts the count again: 4 wrong, 1 right, 4 wrong never lock.
+    for _ in 0..4 {
+        assert_eq!(attempt("wrong-one").await.0, 401);
+    }
+    assert_eq!(attempt("password-123").await.0, 200);
+    for _ in 0..4 {
+        assert_eq!(attempt("wrong-two").await.0, 401);
+    }
+    let (status, retry, body) = attempt("wrong-three").await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("login_locked")), "{body}");
+    let retry = retry.expect("Retry-After");
+    assert!((890..=900).contains(&retry), "locked for the 15-minute window: {retry}");
+    // Locked: even the right password is refused, without being checked.
+    let (status, _, body) = attempt("password-123").await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("login_locked")));
+    // Every failure and the lock are in the user's history, with the address.
+    let history = app.get(&format!("/api/v1/users/{uid}/history?limit=100"), &app.admin_token).await;
+    let entries = history.body["data"].as_array().unwrap();
+    let count = |action: &str| entries.iter().filter(|e| e["action"] == action).count();
+    assert_eq!((count("login_failed"), count("login_locked")), (8, 1), "{}", history.body);
+    let locked = entries.iter().find(|e| e["action"] == "login_locked").unwrap();
+    assert_eq!(locked["changes"]["client_ip"], "127.0.0.1", "{locked}");
+    // Unknown usernames are never locked (nothing to lock; the per-address limit
+    // slows guessing down).
+    for _ in 0..7 {
+        let r = app
+            .client
+            .post(format!("{}/api/v1/auth/token", app.base))
+            .form(&[("grant_type", "password"), ("username", "nobody-here"), ("password", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    // The administrator unlocks by activating (the user is active: nothing else changes).
+    let p = app.patch(&format!("/api/v1/users/{uid}"), &app.admin_token, json!({"active": true})).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(attempt("password-123").await.0, 200);
+}
+
+/// Limits per client address on the token endpoint and per caller on the API: the
+/// burst passes with `RateLimit-*` headers counting down, the next request is a 429
+/// with `Retry-After` and changes nothing; another caller has a budget of its own.
+async fn rate_limits_per_address_and_caller(kind: crate::support::Kind) {
+    let security =
+        ordo_api::limits::SecurityConfig { token_per_ip: 4, api_per_principal: 5, ..crate::support::test_security() };
+    let Some(app) = TestApp::start_with_security(kind, security).await else { return };
+    // Token requests: the app's own admin login was the first.
+    let (_, user) = app.user("limited", &["sales_manager"]).await;
+    let token = |n: usize| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(format!("{}/api/v1/auth/token", app.base))
+                // Not trusted without ORDO_TRUSTED_PROXY_HOPS: the peer address counts.
+                .header("X-Forwarded-For", format!("10.0.0.{n}"))
+                .form(&[("grant_type", "password"), ("username", "limited"), ("password", "password-123")])
+                .send()
+                .await
+                .unwrap();
+            let h = |name: &str| r.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+            let (status, remaining, retry, limit) =
+                (r.status().as_u16(), h("ratelimit-remaining"), h("retry-after"), h("ratelimit-limit"));
+            (status, remaining, retry, limit, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, remaining, _, limit, _) = token(1).await;
+    assert_eq!((status, remaining.as_deref(), limit.as_deref()), (200, Some("1"), Some("4")));
+    let (status, remaining, _, _, _) = token(2).await;
+    assert_eq!((status, remaining.as_deref()), (200, Some("0")));
+    let (status, remaining, retry, _, body) = token(3).await;
+    assert_eq!((status, body["code"].as_str(), remaining.as_deref()), (429, Some("rate_limited"), Some("0")), "{body}");
+    let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=15).contains(&retry), "one request every 15 s at 4 a minute: {retry}");
+
+    // API requests: 5 by this caller pass, counting down (login's check took the first).
+    for left in (0..4).rev() {
+        let r = app.get("/api/v1/me", &user).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("ratelimit-remaining"), Some(left.to_string()));
+        assert_eq!(r.header("ratelimit-policy").as_deref(), Some("5;w=60"));
+    }
+    let before = app.count("customers");
+    let r = app.post("/api/v1/customers", &user, json!({"name": "Over the limit", "currency": "EUR"})).await;
+    r.problem(429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(app.count("customers"), before, "a refused request writes nothing");
+    // The administrator has a budget of their own.
+    assert_eq!(app.get("/api/v1/me", &app.admin_token).await.status, 200);
+}
+
+/// A request whose principal the process knows costs no statement for the revocation
+/// check; a revocation in this process is seen at once even with a long poll.
+async fn revocation_checks_cost_no_statement(kind: crate::support::Kind) {
+    let Some(app) = TestApp::start_with_security(kind, crate::support::test_security()).await else { return };
+    let created = app
+        .post(
+            "/api/v1/users",
+            &app.admin_token,
+            json!({"username": "counted", "display_name": "Counted", "password": "password-123", "roles": ["viewer"]}),
+        )
+        .await;
+    let uid = created.body["id"].as_i64().unwrap();
+    // A principal this process has not seen a request of yet.
+    let r = app
+        .client
+        .post(format!("{}/api/v1/auth/token", app.base))
+        .form(&[("grant_type", "password"), ("username", "counted"), ("password", "password-123")])
+        .send()
+        .await
+        .unwrap();
+    let token = r.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let first = app.get("/api/v1/me", &token).await;
+    let second = app.get("/api/v1/me", &token).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(first.statements(), second.statements() + 1, "one read the first time, none after");
+    assert_eq!(
+        app.patch(&format!("/api/v1/users/{uid}"), &app.admin_token, json!({"active": false})).await.status,
+        200
+    );
+    app.get("/api/v1/me", &token).await.problem(401, "token_revoked");
 }

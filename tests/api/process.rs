@@ -2,17 +2,18 @@
 //! against one fresh database, and a process killed with SIGKILL in the middle of a
 //! write load, whose clients then retry with their Idempotency-Keys.
 
+use crate::per_backend;
 use crate::support::{self, Kind, Server};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// A fresh database for processes of this backend, and what removes it afterwards.
-struct Fresh {
-    url: String,
-    drop: Box<dyn FnOnce()>,
+pub(crate) struct Fresh {
+    pub(crate) url: String,
+    pub(crate) drop: Box<dyn FnOnce()>,
 }
 
-fn fresh(kind: Kind) -> Option<Fresh> {
+pub(crate) fn fresh(kind: Kind) -> Option<Fresh> {
     if !support::enabled_backend(kind) {
         return None;
     }
@@ -39,7 +40,7 @@ fn fresh(kind: Kind) -> Option<Fresh> {
     }
 }
 
-async fn token(base: &str) -> String {
+pub(crate) async fn token(base: &str) -> String {
     let r = crate::support::http_client()
         .post(format!("{base}/api/v1/auth/token"))
         .form(&[("grant_type", "password"), ("username", "root"), ("password", "root-password")])
@@ -48,6 +49,40 @@ async fn token(base: &str) -> String {
         .unwrap();
     assert_eq!(r.status(), 200);
     r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+}
+
+/// Customer `i` of a write load, with its Idempotency-Key; counts the answer (or the
+/// failure to get one) in `answered`.
+async fn create_customer(
+    client: &reqwest::Client,
+    base: String,
+    token: &str,
+    prefix: &str,
+    i: usize,
+    answered: &std::sync::atomic::AtomicUsize,
+) -> reqwest::Result<reqwest::Response> {
+    let r = client
+        .post(format!("{base}/api/v1/customers"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", format!("{prefix}-{i}"))
+        .json(&json!({"name": format!("{prefix} {i}"), "currency": "EUR"}))
+        .send()
+        .await;
+    answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    r
+}
+
+/// Customers on the first page of `base`, as `token` sees them.
+async fn customers(base: &str, token: &str) -> Value {
+    crate::support::http_client()
+        .get(format!("{base}/api/v1/customers?limit=200"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Two processes started together on an empty database: both migrate (one after the
@@ -83,20 +118,7 @@ async fn killed_mid_write_retries_run_at_once(kind: Kind) {
     let client = crate::support::http_client();
     const N: usize = 60;
     let answered = std::sync::atomic::AtomicUsize::new(0);
-    let send = |base: String, i: usize| {
-        let (client, t, answered) = (client.clone(), t.clone(), &answered);
-        async move {
-            let r = client
-                .post(format!("{base}/api/v1/customers"))
-                .bearer_auth(t)
-                .header("Idempotency-Key", format!("crash-{i}"))
-                .json(&json!({"name": format!("Crash {i}"), "currency": "EUR"}))
-                .send()
-                .await;
-            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            r
-        }
-    };
+    let send = |base: String, i: usize| create_customer(&client, base, &t, "crash", i, &answered);
     let base = server.base.clone();
     let load = futures_util::future::join_all((0..N).map(|i| send(base.clone(), i)));
     // Kill once a few writes are acknowledged: the rest are in flight or queued.
@@ -132,15 +154,7 @@ async fn killed_mid_write_retries_run_at_once(kind: Kind) {
         }
         ids.insert(i, id);
     }
-    let page: Value = client
-        .get(format!("{}/api/v1/customers?limit=200", again.base))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = customers(&again.base, &t).await;
     let names: Vec<&str> = page["data"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names.len(), N, "exactly one customer per request, none lost, none doubled: {names:?}");
     drop(again);
@@ -257,25 +271,170 @@ async fn recurring_invoices_once_across_processes(kind: Kind) {
     (db.drop)();
 }
 
-macro_rules! per_backend {
-    ($($name:ident),*) => {
-        $(
-            mod $name {
-                #[actix_web::test]
-                async fn sqlite() {
-                    super::$name(crate::support::Kind::Sqlite).await;
-                }
-                #[actix_web::test]
-                async fn postgres() {
-                    super::$name(crate::support::Kind::Postgres).await;
-                }
-            }
-        )*
+/// SIGTERM under load: requests in flight finish, requests that arrive during the
+/// drain get 503 with `Retry-After` (nothing cut off), `/readyz` says so while
+/// `/healthz` stays up, the process exits by itself with success and leaves no job
+/// lease behind; every 503 runs once when retried with its key.
+async fn sigterm_drains_then_stops(kind: Kind) {
+    let Some(db) = fresh(kind) else { return };
+    let mut server = Server::spawn_with(&db.url, &[("ORDO_DRAIN_SECONDS", "2"), ("ORDO_LOG", "info")]);
+    server.wait_up().await;
+    let t = token(&server.base).await;
+    let client = crate::support::http_client();
+    const N: usize = 60;
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let send = |base: String, i: usize| create_customer(&client, base, &t, "drain", i, &answered);
+    let base = server.base.clone();
+    let pid = server.child.id().to_string();
+    let load = futures_util::future::join_all((0..N).map(|i| send(base.clone(), i)));
+    let term = async {
+        while answered.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     };
+    let (answers, ()) = futures_util::future::join(load, term).await;
+    // Still draining: the process answers, but takes nothing new.
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.headers()["retry-after"], "1");
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["code"], "shutting_down", "{body}");
+    assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    let mut refused = vec![];
+    for (i, a) in answers.into_iter().enumerate() {
+        let r = a.expect("every request got an answer: none was cut off");
+        match r.status().as_u16() {
+            201 => {}
+            503 => refused.push(i),
+            other => panic!("request {i}: {other} {}", r.text().await.unwrap_or_default()),
+        }
+    }
+    let mut exited = None;
+    for _ in 0..300 {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let status = exited.expect("the process stops by itself after the drain");
+    assert!(status.success(), "a graceful stop exits 0: {status}");
+    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
+    let leases = {
+        let store = ordo_db::Db::open(&ordo_db::DbConfig::parse(&db.url, 1).unwrap()).unwrap();
+        store
+            .read(&ordo_db::Stats::default(), |c| {
+                use diesel::prelude::*;
+                use ordo_db::schema::jobs;
+                Ok(jobs::table.filter(jobs::locked_by.is_not_null()).count().get_result::<i64>(c)?)
+            })
+            .unwrap()
+    };
+    assert_eq!(leases, 0, "no job lease outlives the process");
+    let mut again = Server::spawn(&db.url);
+    again.wait_up().await;
+    for i in &refused {
+        let r = send(again.base.clone(), *i).await.unwrap();
+        assert_eq!(r.status(), 201, "a request refused while draining runs when sent again");
+    }
+    let page = customers(&again.base, &t).await;
+    assert_eq!(page["data"].as_array().unwrap().len(), N, "each request once: {} refused and resent", refused.len());
+    drop(again);
+    (db.drop)();
+}
+
+/// Whatever holds the migration lock (another process migrating) keeps a starting
+/// process not ready: it listens, `/healthz` answers, `/readyz` and the API say 503
+/// `starting`; once the lock is free it migrates and serves.
+async fn not_ready_while_migrating(kind: Kind) {
+    let Some(db) = fresh(kind) else { return };
+    enum Held {
+        Pg(#[allow(dead_code)] diesel::PgConnection),
+        File(#[allow(dead_code)] std::fs::File),
+    }
+    let held = match kind {
+        Kind::Postgres => {
+            use diesel::connection::SimpleConnection;
+            use diesel::Connection;
+            let mut c = diesel::PgConnection::establish(&db.url).unwrap();
+            c.batch_execute(&format!("SELECT pg_advisory_lock({})", ordo_db::conn::MIGRATION_LOCK)).unwrap();
+            Held::Pg(c)
+        }
+        Kind::Sqlite => {
+            let path = format!("{}.migrate-lock", db.url.trim_start_matches("sqlite://"));
+            let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).unwrap();
+            f.lock().unwrap();
+            Held::File(f)
+        }
+    };
+    let mut server = Server::spawn(&db.url);
+    let client = crate::support::http_client();
+    let mut alive = false;
+    for _ in 0..600 {
+        if client.get(format!("{}/healthz", server.base)).send().await.is_ok_and(|r| r.status() == 200) {
+            alive = true;
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(alive, "the process listens before it migrates");
+    for path in ["/readyz", "/api/v1/customers"] {
+        let r = client.get(format!("{}{path}", server.base)).send().await.unwrap();
+        assert_eq!(r.status(), 503, "{path}");
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "starting", "{path}");
+    }
+    drop(held);
+    server.wait_up().await;
+    assert_eq!(
+        crate::support::http_client().get(format!("{}/readyz", server.base)).send().await.unwrap().status(),
+        200
+    );
+    drop(server);
+    (db.drop)();
+}
+
+/// A logout in one process reaches another within its poll interval
+/// (`ORDO_REVOCATION_POLL_MS`, 100 ms here), while the revoking process refuses the
+/// token at once.
+async fn revocation_reaches_other_processes(kind: Kind) {
+    let Some(db) = fresh(kind) else { return };
+    let env = [("ORDO_REVOCATION_POLL_MS", "100")];
+    let mut a = Server::spawn_with(&db.url, &env);
+    a.wait_up().await;
+    let mut b = Server::spawn_with(&db.url, &env);
+    b.wait_up().await;
+    let t = token(&a.base).await;
+    let client = crate::support::http_client();
+    let me = |base: String| {
+        let (client, t) = (client.clone(), t.clone());
+        async move { client.get(format!("{base}/api/v1/me")).bearer_auth(t).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(me(b.base.clone()).await, 200, "the other process knows the token");
+    let out =
+        client.post(format!("{}/api/v1/auth/logout", a.base)).bearer_auth(&t).json(&json!({})).send().await.unwrap();
+    assert_eq!(out.status(), 204);
+    assert_eq!(me(a.base.clone()).await, 401, "refused at once where it was revoked");
+    let mut seen = false;
+    for _ in 0..100 {
+        if me(b.base.clone()).await == 401 {
+            seen = true;
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the other process refuses the token after its next poll");
+    drop((a, b));
+    (db.drop)();
 }
 
 per_backend!(
     two_processes_start_together,
     killed_mid_write_retries_run_at_once,
-    recurring_invoices_once_across_processes
+    recurring_invoices_once_across_processes,
+    sigterm_drains_then_stops,
+    not_ready_while_migrating,
+    revocation_reaches_other_processes
 );

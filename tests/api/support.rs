@@ -184,6 +184,12 @@ pub struct Server {
 
 impl Server {
     pub fn spawn(database_url: &str) -> Server {
+        Self::spawn_with(database_url, &[])
+    }
+
+    /// A process with more settings in its environment. `ORDO_SERVER_BIN` runs another
+    /// build of the binary (`make soak`: the release one).
+    pub fn spawn_with(database_url: &str, env: &[(&str, &str)]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = std::env::temp_dir().join("ordo-tests").join(format!(
             "server_{}_{}.log",
@@ -191,7 +197,8 @@ impl Server {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
         let out = std::fs::File::create(&log).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+        let bin = std::env::var("ORDO_SERVER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ordo").to_string());
+        let child = std::process::Command::new(bin)
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .env("ORDO_DATABASE_URL", database_url)
             .env("ORDO_JWT_SECRET", SECRET)
@@ -200,6 +207,7 @@ impl Server {
             .env("ORDO_WORKERS", "2")
             .env("ORDO_LOG", "warn")
             .env("ORDO_ATTACHMENTS_DIR", std::env::temp_dir().join("ordo-tests").join("process-files"))
+            .envs(env.iter().copied())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
@@ -207,15 +215,15 @@ impl Server {
         Server { base: format!("http://127.0.0.1:{port}"), child, log }
     }
 
-    /// Waits until `/healthz` answers; panics with the server log if the process exits
-    /// or does not come up.
+    /// Waits until `/readyz` says ready (the process listens before it has migrated);
+    /// panics with the server log if the process exits or does not come up.
     pub async fn wait_up(&mut self) {
         let client = crate::support::http_client();
         for _ in 0..600 {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("ordo exited with {status}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
             }
-            if client.get(format!("{}/healthz", self.base)).send().await.is_ok_and(|r| r.status().is_success()) {
+            if client.get(format!("{}/readyz", self.base)).send().await.is_ok_and(|r| r.status().is_success()) {
                 return;
             }
             actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -297,23 +305,45 @@ impl Resp {
     }
 }
 
+/// The production defaults without rate limits (tests send bursts no client would),
+/// and revocations polled hourly: one process per test revokes in-process, which is
+/// seen at once, and statement counts do not depend on when a poll falls.
+pub fn test_security() -> ordo_api::limits::SecurityConfig {
+    ordo_api::limits::SecurityConfig {
+        token_per_ip: 0,
+        api_per_principal: 0,
+        revocation_poll: std::time::Duration::from_secs(3600),
+        ..Default::default()
+    }
+}
+
 impl TestApp {
     /// None when the backend is disabled or (outside CI) unreachable.
     pub async fn start(kind: Kind) -> Option<TestApp> {
-        Self::start_with(kind, false, vec!["http://allowed.test".into()]).await
+        Self::start_with(kind, false, vec!["http://allowed.test".into()], test_security()).await
+    }
+
+    /// Like `start`, with these rate limits and lockout settings.
+    pub async fn start_with_security(kind: Kind, security: ordo_api::limits::SecurityConfig) -> Option<TestApp> {
+        Self::start_with(kind, false, vec![], security).await
     }
 
     /// Like `start`, with these browser origins allowed (CORS).
     pub async fn start_with_origins(kind: Kind, origins: Vec<String>) -> Option<TestApp> {
-        Self::start_with(kind, false, origins).await
+        Self::start_with(kind, false, origins, test_security()).await
     }
 
     /// Like `start`, but the database gets the `--demo` data set instead of a bare admin.
     pub async fn start_demo(kind: Kind) -> Option<TestApp> {
-        Self::start_with(kind, true, vec![]).await
+        Self::start_with(kind, true, vec![], test_security()).await
     }
 
-    async fn start_with(kind: Kind, demo: bool, cors_origins: Vec<String>) -> Option<TestApp> {
+    async fn start_with(
+        kind: Kind,
+        demo: bool,
+        cors_origins: Vec<String>,
+        security: ordo_api::limits::SecurityConfig,
+    ) -> Option<TestApp> {
         if !enabled(kind) {
             return None;
         }
@@ -376,6 +406,7 @@ impl TestApp {
                     timeout: std::time::Duration::from_secs(5),
                     retry_base_seconds: 0,
                 }),
+                security,
             },
         ));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -411,7 +442,11 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "login {user}");
-        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+        let token = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+        // The process reads a principal's token generation on its first request
+        // (ordo_db::tokens): done here, so statement counts in tests are the work's own.
+        assert_eq!(self.get("/api/v1/me", &token).await.status, 200);
+        token
     }
 
     /// Creates a user with these roles through the API and returns (id, token).
@@ -613,6 +648,26 @@ macro_rules! on_both_backends {
                     if let Some(app) = $crate::support::TestApp::start($crate::support::Kind::Postgres).await {
                         super::$name(app).await;
                     }
+                }
+            }
+        )*
+    };
+}
+
+/// Declares each named `async fn(Kind)` as two tests, one per backend: for tests that
+/// start their own app or processes.
+#[macro_export]
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[actix_web::test]
+                async fn sqlite() {
+                    super::$name($crate::support::Kind::Sqlite).await;
+                }
+                #[actix_web::test]
+                async fn postgres() {
+                    super::$name($crate::support::Kind::Postgres).await;
                 }
             }
         )*

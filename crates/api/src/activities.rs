@@ -99,8 +99,9 @@ pub async fn calendar(req: HttpRequest, q: StrictQuery<FeedQuery>) -> Result<Htt
     let auth = match (&q.0.token, has_bearer) {
         (Some(t), false) => {
             let state = req.app_data::<web::Data<crate::AppState>>().ok_or_else(Problem::internal)?;
-            let principal = state.jwt.verify_feed(t)?;
-            Auth::for_principal(&req, principal)
+            let (principal, generation) = state.jwt.verify_feed(t)?;
+            crate::auth::current(state, &crate::extract::meta(&req).stats, &principal, generation).await?;
+            Auth::for_principal(&req, principal, generation)
         }
         _ => {
             use actix_web::FromRequest;
@@ -133,7 +134,7 @@ pub async fn calendar_feed(auth: Auth) -> Result<HttpResponse, Problem> {
     if auth.caller.principal.user_id().is_none() {
         return Err(ordo_core::DomainError::forbidden("calendar feeds are for users").into());
     }
-    let (token, exp) = auth.db_state().jwt.issue_feed(&auth.caller.principal)?;
+    let (token, exp) = auth.db_state().jwt.issue_feed(&auth.caller.principal, auth.token_generation)?;
     Ok(HttpResponse::Ok().json(CalendarFeed {
         url: format!("/api/v1/activities.ics?token={token}"),
         token,

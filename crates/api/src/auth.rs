@@ -28,6 +28,10 @@ struct Claims {
     iat: i64,
     nbf: i64,
     exp: i64,
+    /// The principal's token generation at issue ([`ordo_db::tokens`]); tokens from
+    /// before revocation existed have none and count as 0.
+    #[serde(default)]
+    gen: i64,
 }
 
 const FEED_AUDIENCE_SUFFIX: &str = ":calendar-feed";
@@ -66,18 +70,18 @@ impl Jwt {
         }
     }
 
-    pub fn issue(&self, p: &Principal) -> Result<String, Problem> {
-        self.sign(p, self.audience.clone(), self.ttl_seconds)
+    pub fn issue(&self, p: &Principal, generation: i64) -> Result<String, Problem> {
+        self.sign(p, generation, self.audience.clone(), self.ttl_seconds)
     }
 
     /// A long-lived token that opens only the caller's calendar feed (a calendar
     /// client cannot refresh an access token).
-    pub fn issue_feed(&self, p: &Principal) -> Result<(String, i64), Problem> {
-        let token = self.sign(p, format!("{}{FEED_AUDIENCE_SUFFIX}", self.audience), FEED_TTL_SECONDS)?;
+    pub fn issue_feed(&self, p: &Principal, generation: i64) -> Result<(String, i64), Problem> {
+        let token = self.sign(p, generation, format!("{}{FEED_AUDIENCE_SUFFIX}", self.audience), FEED_TTL_SECONDS)?;
         Ok((token, time::OffsetDateTime::now_utc().unix_timestamp() + FEED_TTL_SECONDS))
     }
 
-    fn sign(&self, p: &Principal, audience: String, ttl: i64) -> Result<String, Problem> {
+    fn sign(&self, p: &Principal, gen: i64, audience: String, ttl: i64) -> Result<String, Problem> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: p.actor_key(),
@@ -90,6 +94,7 @@ impl Jwt {
             iat: now,
             nbf: now,
             exp: now + ttl,
+            gen,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| {
             tracing::error!(cause = %e, "cannot sign token");
@@ -97,15 +102,17 @@ impl Jwt {
         })
     }
 
-    pub fn verify(&self, jwt: &str) -> Result<Principal, Problem> {
+    /// The principal and the token generation a valid access token names (whether
+    /// that generation is still current is [`current`]'s question).
+    pub fn verify(&self, jwt: &str) -> Result<(Principal, i64), Problem> {
         self.check(jwt, &self.validation)
     }
 
-    pub fn verify_feed(&self, jwt: &str) -> Result<Principal, Problem> {
+    pub fn verify_feed(&self, jwt: &str) -> Result<(Principal, i64), Problem> {
         self.check(jwt, &self.feed_validation)
     }
 
-    fn check(&self, jwt: &str, validation: &Validation) -> Result<Principal, Problem> {
+    fn check(&self, jwt: &str, validation: &Validation) -> Result<(Principal, i64), Problem> {
         use jsonwebtoken::errors::ErrorKind;
         let data = jsonwebtoken::decode::<Claims>(jwt, &self.decoding, validation).map_err(|e| {
             let why = match e.kind() {
@@ -119,11 +126,43 @@ impl Jwt {
             Problem::unauthorized(why)
         })?;
         let c = data.claims;
-        Ok(Principal { kind: c.kind, id: c.uid, name: c.name, roles: c.roles })
+        Ok((Principal { kind: c.kind, id: c.uid, name: c.name, roles: c.roles }, c.gen))
     }
 
     pub fn ttl_seconds(&self) -> i64 {
         self.ttl_seconds
+    }
+}
+
+/// Whether a token of `principal` with `generation` is still good: not revoked since
+/// (logout, deactivation, new roles or password, a revoked client). Answered from the
+/// process's copy when it has one young enough ([`ordo_db::tokens`]), else by one
+/// read that refreshes the copy.
+pub async fn current(
+    state: &web::Data<AppState>,
+    stats: &ordo_db::Stats,
+    principal: &Principal,
+    generation: i64,
+) -> Result<(), Problem> {
+    use ordo_db::tokens::{self, Lookup};
+    let (kind, id) = (principal.kind, principal.id);
+    let now = match state.db.tokens().lookup(kind, id, state.config.security.revocation_poll) {
+        Lookup::Known(g) => g,
+        Lookup::Unknown { epoch } => {
+            let (db, stats) = (state.db.clone(), stats.clone());
+            let read = web::block(move || db.read(&stats, |c| tokens::state(c, kind, id))).await??;
+            state.db.tokens().store(epoch, kind, id, read);
+            read.generation
+        }
+    };
+    if now == Some(generation) {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "token_revoked",
+            "the token was revoked (logout, deactivation, or a change of roles or password): get a new one",
+        ))
     }
 }
 
@@ -269,32 +308,35 @@ pub async fn issue_token(
             input.client_secret = Some(secret);
         }
     }
+    let client_ip = state.limits.client_ip(&req);
+    crate::limits::enforce(&req, state.limits.token_per_ip.as_ref(), &client_ip, "token requests from this address")?;
     let stats = meta(&req).stats;
     let db = state.db.clone();
     let refresh_ttl = state.config.refresh_token_ttl;
+    let sec = &state.config.security;
+    let policy = accounts::LockoutPolicy { max_failures: sec.login_max_failures, lockout: sec.login_lockout };
     // Users get a refresh token with their access token; API clients do not (they
     // keep their secret and ask again).
     let mut refresh: Option<String> = None;
-    let principal =
+    let (principal, generation) =
         match input.grant_type.as_str() {
             "password" => {
                 let username = input.username.ok_or_else(|| invalid_request("username"))?;
                 let password = input.password.ok_or_else(|| invalid_request("password"))?;
-                let (p, r) = web::block(move || -> Result<Option<(Principal, String)>, DomainError> {
-                    let row = db.read(&stats, |c| accounts::find_user_by_name(c, &username))?;
-                    let ok = verify_password(&password, row.as_ref().map(|r| r.password_hash.as_str()));
-                    match row.filter(|r| ok && r.active) {
-                        None => Ok(None),
-                        Some(r) => {
-                            let token = db.write(&stats, |c| accounts::issue_refresh(c, r.id, None, refresh_ttl))?;
-                            Ok(Some((user_principal(&r), token)))
-                        }
-                    }
+                let login = web::block(move || {
+                    password_login(&db, &stats, &username, &password, policy, &client_ip, refresh_ttl)
                 })
-                .await??
-                .ok_or_else(|| Problem::unauthorized("wrong username or password, or the user is deactivated"))?;
-                refresh = Some(r);
-                p
+                .await??;
+                match login {
+                    Login::Ok { user, refresh_token } => {
+                        refresh = Some(refresh_token);
+                        (user_principal(&user), user.token_generation)
+                    }
+                    Login::Wrong => {
+                        return Err(Problem::unauthorized("wrong username or password, or the user is deactivated"))
+                    }
+                    Login::Locked(until) => return Err(locked(until)),
+                }
             }
             "refresh_token" => {
                 let token = input.refresh_token.ok_or_else(|| invalid_request("refresh_token"))?;
@@ -303,7 +345,7 @@ pub async fn issue_token(
                 match outcome {
                     accounts::Refresh::Rotated { user, token } => {
                         refresh = Some(token);
-                        user_principal(&user)
+                        (user_principal(&user), user.token_generation)
                     }
                     accounts::Refresh::Invalid => return Err(Problem::unauthorized(
                         "the refresh token is unknown, expired or revoked, or the user is deactivated: log in again",
@@ -320,12 +362,15 @@ pub async fn issue_token(
                 let presented = hash_secret(&secret);
                 let stored = row.as_ref().map(|r| r.secret_hash.clone()).unwrap_or_default();
                 match row {
-                    Some(r) if constant_time_eq(presented.as_bytes(), stored.as_bytes()) && r.active => Principal {
-                        kind: PrincipalKind::ApiClient,
-                        id: r.id,
-                        name: r.name.clone(),
-                        roles: accounts::parse_roles(&r.roles),
-                    },
+                    Some(r) if constant_time_eq(presented.as_bytes(), stored.as_bytes()) && r.active => (
+                        Principal {
+                            kind: PrincipalKind::ApiClient,
+                            id: r.id,
+                            name: r.name.clone(),
+                            roles: accounts::parse_roles(&r.roles),
+                        },
+                        r.token_generation,
+                    ),
                     _ => return Err(Problem::unauthorized("wrong client id or secret, or the client is revoked")),
                 }
             }
@@ -336,7 +381,7 @@ pub async fn issue_token(
                 ))
             }
         };
-    let access_token = state.jwt.issue(&principal)?;
+    let access_token = state.jwt.issue(&principal, generation)?;
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenResponse {
         access_token,
         token_type: "Bearer".into(),
@@ -344,6 +389,61 @@ pub async fn issue_token(
         refresh_expires_in: refresh.as_ref().map(|_| refresh_ttl),
         refresh_token: refresh,
     }))
+}
+
+enum Login {
+    Ok {
+        user: Box<accounts::UserRow>,
+        refresh_token: String,
+    },
+    Wrong,
+    /// Locked until then (by this attempt or earlier ones).
+    Locked(time::PrimitiveDateTime),
+}
+
+/// The password grant: a locked user is refused before the password is checked (no
+/// guessing while locked, and no hashing work for the attacker to cause); a wrong
+/// password is counted against the user.
+fn password_login(
+    db: &ordo_db::Db,
+    stats: &ordo_db::Stats,
+    username: &str,
+    password: &str,
+    policy: accounts::LockoutPolicy,
+    client_ip: &str,
+    refresh_ttl: i64,
+) -> Result<Login, DomainError> {
+    let row = db.read(stats, |c| accounts::find_user_by_name(c, username))?;
+    let now = ordo_core::time_util::now();
+    if let Some(until) = row.as_ref().and_then(|r| r.locked_until).filter(|u| *u > now) {
+        return Ok(Login::Locked(until));
+    }
+    let ok = verify_password(password, row.as_ref().map(|r| r.password_hash.as_str()));
+    match row {
+        Some(user) if ok && user.active => {
+            let refresh_token = db.write(stats, |c| {
+                accounts::login_succeeded(c, &user)?;
+                accounts::issue_refresh(c, user.id, None, refresh_ttl)
+            })?;
+            Ok(Login::Ok { user: Box::new(user), refresh_token })
+        }
+        Some(user) if !ok => match db.write(stats, |c| accounts::login_failed(c, &user, policy, client_ip))? {
+            Some(until) => Ok(Login::Locked(until)),
+            None => Ok(Login::Wrong),
+        },
+        _ => Ok(Login::Wrong),
+    }
+}
+
+fn locked(until: time::PrimitiveDateTime) -> Problem {
+    let wait = (until - ordo_core::time_util::now()).whole_seconds().max(1);
+    let mut p = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "login_locked",
+        format!("too many wrong passwords: this user cannot log in for {wait} s (an administrator can unlock it by setting a password or `active: true`)"),
+    );
+    p.retry_after = Some(wait as u64);
+    p
 }
 
 fn user_principal(r: &accounts::UserRow) -> Principal {
@@ -360,19 +460,24 @@ pub struct Logout {
     pub refresh_token: Option<String>,
 }
 
-/// End a login: its refresh tokens are revoked, so nothing can be refreshed any more.
-///
-/// Access tokens already issued stay valid until they expire (`expires_in`); a front
-/// end forgets its access token at logout.
+/// End a login: its refresh tokens are revoked, so nothing can be refreshed any more,
+/// and every access token of the caller stops working at once (the next request with
+/// one is a 401 `token_revoked`; other processes follow within
+/// `ORDO_REVOCATION_POLL_MS`). Another device's login keeps its refresh token (unless
+/// none was named) and gets a new access token with it.
 #[utoipa::path(tag = "auth", operation_id = "logout", request_body = Logout,
-    responses((status = 204, description = "Logged out")))]
+    responses((status = 204, description = "Logged out: refresh tokens and access tokens revoked")))]
 #[post("/auth/logout")]
 pub async fn logout(auth: Auth, body: crate::extract::ValidJson<Logout>) -> Result<HttpResponse, Problem> {
-    let Some(user) = auth.caller.principal.user_id() else {
-        return Ok(HttpResponse::NoContent().finish());
-    };
+    let (kind, id) = (auth.caller.principal.kind, auth.caller.principal.id);
     let token = body.0.refresh_token;
-    auth.write(move |c, _| accounts::revoke_refresh(c, user, token.as_deref())).await?;
+    auth.write(move |c, _| {
+        if kind == PrincipalKind::User {
+            accounts::revoke_refresh(c, id, token.as_deref())?;
+        }
+        accounts::end_access_tokens(c, kind, id)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -55,6 +55,8 @@ pub fn remember_body(req: &HttpRequest, body: &[u8]) {
 /// The authenticated caller. Rejects with 401 before the handler runs.
 pub struct Auth {
     pub caller: Caller,
+    /// The token's generation (checked current, [`crate::auth::current`]).
+    pub token_generation: i64,
     req: HttpRequest,
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -62,10 +64,11 @@ pub struct Auth {
 
 impl Auth {
     /// An `Auth` for a principal verified some other way (a calendar feed token).
-    pub fn for_principal(req: &HttpRequest, principal: ordo_core::Principal) -> Auth {
+    pub fn for_principal(req: &HttpRequest, principal: ordo_core::Principal, token_generation: i64) -> Auth {
         let meta = meta(req);
         Auth {
             caller: Caller { principal, request_id: Some(meta.request_id.clone()) },
+            token_generation,
             req: req.clone(),
             state: state(req),
             meta,
@@ -75,29 +78,33 @@ impl Auth {
 
 impl FromRequest for Auth {
     type Error = Problem;
-    type Future = Ready<Result<Auth, Problem>>;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Auth, Problem>>;
 
+    /// The token's signature and claims, then (usually from memory) that it is not
+    /// revoked, then the caller's rate limit.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = state(req);
-        let meta = meta(req);
         let token = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
-        let result = match token {
+        let verified = match token {
             None => Err(Problem::unauthorized(
                 "an `Authorization: Bearer <token>` header is required; get a token from POST /api/v1/auth/token",
             )),
-            Some(t) => state.jwt.verify(t).map(|principal| Auth {
-                caller: Caller { principal, request_id: Some(meta.request_id.clone()) },
-                req: req.clone(),
-                state: state.clone(),
-                meta,
-            }),
+            Some(t) => state.jwt.verify(t),
         };
-        ready(result)
+        let req = req.clone();
+        Box::pin(async move {
+            let (principal, generation) = verified?;
+            let meta = meta(&req);
+            crate::auth::current(&state, &meta.stats, &principal, generation).await?;
+            let key = format!("{}:{}", if principal.user_id().is_some() { "user" } else { "client" }, principal.id);
+            crate::limits::enforce(&req, state.limits.api_per_principal.as_ref(), &key, "requests by this caller")?;
+            Ok(Auth::for_principal(&req, principal, generation))
+        })
     }
 }
 

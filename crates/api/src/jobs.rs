@@ -118,25 +118,55 @@ pub async fn run_one(state: &web::Data<AppState>, force: Option<String>) -> ordo
     Ok(Some(job))
 }
 
+/// The running job loop ([`spawn`]).
+pub struct JobLoop {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    done: actix_web::rt::task::JoinHandle<()>,
+}
+
+impl JobLoop {
+    /// Takes no new job; waits (up to `timeout`) for the running one to finish and
+    /// record its run, which gives its lease back. Past the timeout the lease simply
+    /// expires and another process takes the job over.
+    pub async fn stop(self, timeout: std::time::Duration) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if actix_web::rt::time::timeout(timeout, self.done).await.is_err() {
+            tracing::warn!("a job was still running at shutdown; its lease will expire");
+        }
+    }
+}
+
 /// Starts the job loop on the current actix runtime: every 5 s, every due job (each
 /// job's own interval decides when it is due).
-pub fn spawn(state: web::Data<AppState>) {
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            for _ in 0..10 {
-                match run_one(&state, None).await {
-                    Ok(Some(_)) => continue,
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::error!(error = %e, "job loop failed");
+pub fn spawn(state: web::Data<AppState>) -> JobLoop {
+    use std::sync::atomic::Ordering;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = stop.clone();
+    let done = actix_web::rt::spawn(async move {
+        let period = std::time::Duration::from_secs(5);
+        let mut next = std::time::Instant::now();
+        while !stopping.load(Ordering::SeqCst) {
+            if std::time::Instant::now() >= next {
+                next += period;
+                for _ in 0..10 {
+                    if stopping.load(Ordering::SeqCst) {
                         break;
+                    }
+                    match run_one(&state, None).await {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::error!(error = %e, "job loop failed");
+                            break;
+                        }
                     }
                 }
             }
+            // Short naps, so a shutdown does not wait for the next tick.
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     });
+    JobLoop { stop, done }
 }
 
 /// The background jobs: schedule, lease, and how the last run went (admin).

@@ -18,6 +18,7 @@ pub mod fulfillment;
 pub mod imports;
 pub mod items;
 pub mod jobs;
+pub mod limits;
 pub mod mail;
 pub mod openapi;
 pub mod pipeline;
@@ -64,6 +65,8 @@ pub struct ApiConfig {
     pub webhooks: webhooks::WebhookConfig,
     /// Outgoing mail (`ORDO_SMTP_*`); none: documents cannot be mailed.
     pub smtp: Option<mail::SmtpConfig>,
+    /// Rate limits, login lockout, token revocation.
+    pub security: limits::SecurityConfig,
 }
 
 pub struct AppState {
@@ -80,6 +83,11 @@ pub struct AppState {
     schemas: Arc<serde_json::Value>,
     /// This app's import worker.
     pub imports: Arc<imports::Runtime>,
+    pub limits: limits::Limits,
+    /// Set while the process migrates its database at start: requests get 503.
+    pub starting: std::sync::atomic::AtomicBool,
+    /// Set on SIGTERM: new requests get 503 while in-flight ones finish.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -113,12 +121,15 @@ impl AppState {
         AppState {
             db,
             jwt,
-            config,
             routes: Arc::new(routes),
             spec_json,
             csv_columns,
             schemas: Arc::new(schemas),
             imports: Default::default(),
+            limits: limits::Limits::new(&config.security),
+            starting: Default::default(),
+            draining: Default::default(),
+            config,
         }
     }
 
@@ -142,6 +153,44 @@ impl AppState {
             })
             .map(|(_, m)| m.join(", "))
     }
+}
+
+/// What every request passes before routing: a process that is starting (migrating)
+/// or stopping answers 503 with `Retry-After` (a load balancer retries elsewhere;
+/// `/healthz` still answers, the process is alive), and the per-IP limit applies.
+async fn gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use std::sync::atomic::Ordering;
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let refuse = |req: ServiceRequest, p: Problem| Ok(req.into_response(HttpResponse::from_error(p)));
+    if req.path() != "/healthz" {
+        let (starting, draining) = (state.starting.load(Ordering::Relaxed), state.draining.load(Ordering::Relaxed));
+        if starting || draining {
+            let mut p = if starting {
+                Problem::new(
+                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "starting",
+                    "this process is migrating its database and does not serve yet",
+                )
+            } else {
+                Problem::new(
+                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "shutting_down",
+                    "this process is shutting down: send the request again (to another process)",
+                )
+            };
+            p.retry_after = Some(1);
+            return refuse(req, p);
+        }
+        if let Err(p) = limits::enforce_ip(&req, &state.limits) {
+            return refuse(req, p);
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// Request id, statement counter and one log line per request.
@@ -260,7 +309,9 @@ async fn security_headers(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     use actix_web::http::header;
     let mut res = next.call(req).await?;
+    let req = res.request().clone();
     let h = res.headers_mut();
+    limits::headers(&req, h);
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
@@ -359,7 +410,7 @@ async fn healthz() -> HttpResponse {
     tag = "health",
     operation_id = "readyz",
     security(()),
-    responses((status = 200, description = "Ready"), (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready: the database does not answer (`database_unavailable`), the process is migrating it (`starting`) or shutting down (`shutting_down`); `Retry-After` says when to ask again", body = Problem, content_type = "application/problem+json"))
 )]
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
@@ -438,6 +489,7 @@ pub fn app(
 > {
     actix_web::App::new()
         .wrap(from_fn(http_caching))
+        .wrap(from_fn(gate))
         .wrap(from_fn(cors))
         .wrap(from_fn(request_context))
         .wrap(from_fn(security_headers))

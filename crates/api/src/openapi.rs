@@ -197,6 +197,37 @@ fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
         .into()
 }
 
+/// A problem answer that names response headers (`Retry-After`, `RateLimit-*`).
+fn add_response_with_headers(op: &mut Operation, status: &str, description: &str, headers: &[(&str, &str)]) {
+    op.responses.responses.entry(status.to_string()).or_insert_with(|| {
+        let mut b = ResponseBuilder::new().description(description).content(
+            crate::problem::CONTENT_TYPE,
+            ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("Problem")))).build(),
+        );
+        for (name, what) in headers {
+            b = b.header(
+                *name,
+                utoipa::openapi::header::HeaderBuilder::new()
+                    .schema(
+                        utoipa::openapi::schema::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::schema::Type::Integer),
+                    )
+                    .description(Some(*what))
+                    .build(),
+            );
+        }
+        b.build().into()
+    });
+}
+
+const RETRY_AFTER: (&str, &str) = ("Retry-After", "Seconds to wait before sending the request again");
+const RATE_LIMIT_HEADERS: [(&str, &str); 4] = [
+    RETRY_AFTER,
+    ("RateLimit-Limit", "Requests allowed a minute (also on successful answers)"),
+    ("RateLimit-Remaining", "Requests left in the current burst (also on successful answers)"),
+    ("RateLimit-Reset", "Seconds until the whole burst is available again (also on successful answers)"),
+];
+
 fn add_response(op: &mut Operation, status: &str, description: &str) {
     op.responses.responses.entry(status.to_string()).or_insert_with(|| problem_response(description));
 }
@@ -237,7 +268,29 @@ impl Modify for Conventions {
                 (HttpMethod::Delete, item.delete.as_mut()),
             ] {
                 let Some(op) = op else { continue };
+                if path != "/healthz" {
+                    add_response_with_headers(
+                        op,
+                        "503",
+                        "This process is starting (`starting`: migrating its database) or shutting down (`shutting_down`): send the request again after `Retry-After`, to this or another process",
+                        &[RETRY_AFTER],
+                    );
+                }
+                if path == "/api/v1/auth/token" {
+                    add_response_with_headers(
+                        op,
+                        "429",
+                        "Too many token requests from this address (`rate_limited`), or too many wrong passwords for this user (`login_locked`)",
+                        &RATE_LIMIT_HEADERS,
+                    );
+                }
                 if !public {
+                    add_response_with_headers(
+                        op,
+                        "429",
+                        "Too many requests by this caller or from this address (`rate_limited`)",
+                        &RATE_LIMIT_HEADERS,
+                    );
                     op.security = Some(vec![
                         SecurityRequirement::new("bearerAuth", Vec::<String>::new()),
                         SecurityRequirement::new("oauth2", Vec::<String>::new()),

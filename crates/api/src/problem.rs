@@ -24,6 +24,9 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
     #[serde(skip)]
     pub allow: Option<String>,
+    /// Seconds, sent as `Retry-After` (429, 503).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -36,6 +39,7 @@ impl Problem {
             code: code.to_string(),
             errors: vec![],
             allow: None,
+            retry_after: None,
         }
     }
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Problem {
@@ -86,6 +90,9 @@ impl ResponseError for Problem {
         }
         if let Some(allow) = &self.allow {
             b.insert_header((header::ALLOW, allow.clone()));
+        }
+        if let Some(s) = self.retry_after {
+            b.insert_header((header::RETRY_AFTER, s.to_string()));
         }
         b.body(serde_json::to_string(self).unwrap_or_default())
     }

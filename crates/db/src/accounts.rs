@@ -121,6 +121,11 @@ pub struct UserRow {
     pub version: i64,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
+    /// Tokens issued with another generation are revoked ([`crate::tokens`]).
+    pub token_generation: i64,
+    /// Wrong passwords since the last lockout or successful login.
+    pub failed_logins: i32,
+    pub locked_until: Option<PrimitiveDateTime>,
 }
 
 #[derive(Insertable)]
@@ -239,6 +244,18 @@ pub fn update_user(
     if let Some(h) = new_password_hash {
         row.password_hash = h;
     }
+    // Access tokens carry the roles and stand for an active user with this password:
+    // any change to those ends them (the next request with one is a 401).
+    let ends_tokens = row.roles != current.roles || row.active != current.active || patch.password.is_some();
+    if ends_tokens {
+        row.token_generation += 1;
+        crate::tokens::revoked(conn)?;
+    }
+    // An administrator setting a password or activating the user lifts a lockout.
+    if patch.password.is_some() || patch.active == Some(true) {
+        row.failed_logins = 0;
+        row.locked_until = None;
+    }
     row.version += 1;
     row.updated_at = now();
     let saved: UserRow =
@@ -343,6 +360,7 @@ pub struct ApiClientRow {
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
     pub revoked_at: Option<PrimitiveDateTime>,
+    pub token_generation: i64,
 }
 
 impl ApiClientRow {
@@ -447,11 +465,13 @@ pub fn revoke_client(conn: &mut DbConnection, caller: &Caller, id: i64, if_match
         api_clients::revoked_at.eq(Some(ts)),
         api_clients::updated_at.eq(ts),
         api_clients::version.eq(current.version + 1),
+        api_clients::token_generation.eq(current.token_generation + 1),
     ))
     .returning(api_clients::all_columns)
     .get_result(conn)
     .optional()?
     .ok_or_else(|| DomainError::stale_version(current.version))?;
+    crate::tokens::revoked(conn)?;
     audit::record(conn, caller, API_CLIENT, id, "revoke", &serde_json::json!({"active": {"from": true, "to": false}}))?;
     Ok(row.to_model())
 }
@@ -464,7 +484,7 @@ use crate::schema::refresh_tokens as rt;
 #[derive(Debug)]
 pub enum Refresh {
     /// The user, and the rotated token (plain text, to hand out once).
-    Rotated { user: UserRow, token: String },
+    Rotated { user: Box<UserRow>, token: String },
     /// Unknown, expired, revoked, or the user is deactivated.
     Invalid,
     /// Already used once: someone replayed it, so its whole family is revoked now.
@@ -526,7 +546,7 @@ pub fn use_refresh(conn: &mut DbConnection, token: &str, ttl_seconds: i64) -> Re
         return Ok(Refresh::Invalid);
     }
     let token = issue_refresh(conn, user_id, Some(&family), ttl_seconds)?;
-    Ok(Refresh::Rotated { user, token })
+    Ok(Refresh::Rotated { user: Box::new(user), token })
 }
 
 fn revoke_family(conn: &mut DbConnection, family: &str) -> Result<()> {
@@ -556,6 +576,74 @@ pub fn revoke_refresh(conn: &mut DbConnection, user_id: i64, token: Option<&str>
                 .set(rt::revoked_at.eq(now()))
                 .execute(conn)?;
         }
+    }
+    Ok(())
+}
+
+/// Logout: every access token the principal holds stops working (its generation
+/// moves on). An API client keeps its secret and asks for a new token.
+pub fn end_access_tokens(conn: &mut DbConnection, kind: ordo_core::PrincipalKind, id: i64) -> Result<()> {
+    match kind {
+        ordo_core::PrincipalKind::User => diesel::update(users::table.find(id))
+            .set(users::token_generation.eq(users::token_generation + 1))
+            .execute(conn)?,
+        ordo_core::PrincipalKind::ApiClient => diesel::update(api_clients::table.find(id))
+            .set(api_clients::token_generation.eq(api_clients::token_generation + 1))
+            .execute(conn)?,
+    };
+    crate::tokens::revoked(conn)
+}
+
+// ---- failed logins ----------------------------------------------------------------
+
+/// How many wrong passwords in a row lock a user, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutPolicy {
+    pub max_failures: i32,
+    pub lockout: time::Duration,
+}
+
+/// Counts a wrong password for the user; the one that reaches the limit locks the
+/// user for the policy's window (and starts the count again). Both are audited, so
+/// an administrator sees an attack in the user's history. The lock's end, when this
+/// failure locked the user.
+pub fn login_failed(
+    conn: &mut DbConnection,
+    user: &UserRow,
+    policy: LockoutPolicy,
+    client_ip: &str,
+) -> Result<Option<PrimitiveDateTime>> {
+    let failures: i32 = diesel::update(users::table.find(user.id))
+        .set(users::failed_logins.eq(users::failed_logins + 1))
+        .returning(users::failed_logins)
+        .get_result(conn)?;
+    let locked = if policy.max_failures > 0 && failures >= policy.max_failures {
+        let until = now() + policy.lockout;
+        diesel::update(users::table.find(user.id))
+            .set((users::failed_logins.eq(0), users::locked_until.eq(Some(until))))
+            .execute(conn)?;
+        Some(until)
+    } else {
+        None
+    };
+    let mut changes = serde_json::json!({"failed_logins": failures, "client_ip": client_ip});
+    if let Some(until) = locked {
+        changes["locked_until"] = serde_json::json!(until
+            .assume_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default());
+    }
+    let action = if locked.is_some() { "login_locked" } else { "login_failed" };
+    audit::record(conn, &Caller::system(), USER, user.id, action, &changes)?;
+    Ok(locked)
+}
+
+/// A successful login starts the count of wrong passwords again.
+pub fn login_succeeded(conn: &mut DbConnection, user: &UserRow) -> Result<()> {
+    if user.failed_logins != 0 || user.locked_until.is_some() {
+        diesel::update(users::table.find(user.id))
+            .set((users::failed_logins.eq(0), users::locked_until.eq(None::<PrimitiveDateTime>)))
+            .execute(conn)?;
     }
     Ok(())
 }

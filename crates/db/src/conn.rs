@@ -11,7 +11,7 @@ use std::time::Duration;
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 /// The advisory lock key that serialises migrations across processes.
-const MIGRATION_LOCK: i64 = 0x006f_7264_6f6d_6967;
+pub const MIGRATION_LOCK: i64 = 0x006f_7264_6f6d_6967;
 
 /// One connection type, two databases: queries are written once against it.
 #[derive(diesel::MultiConnection)]
@@ -326,6 +326,11 @@ impl Db {
         let mut conn = pool.get().map_err(|e| DomainError::Internal(format!("database unavailable: {e}")))?;
         conn.set_instrumentation(Counter(stats.0.clone()));
         Ok(conn)
+    }
+
+    /// The principals' token generations this process has read ([`crate::tokens`]).
+    pub fn tokens(&self) -> &crate::tokens::TokenCache {
+        &self.refs.tokens
     }
 
     /// Runs read-only work on a reader connection.

@@ -9,6 +9,7 @@ pub mod conn;
 pub mod crud;
 pub mod events;
 pub mod idempotency;
+pub mod invariants;
 pub mod jobs;
 pub mod lock;
 pub mod prepared;
@@ -19,6 +20,7 @@ pub mod search;
 pub mod series;
 pub mod settings;
 pub mod sql;
+pub mod tokens;
 
 pub use conn::{savepoint, Backend, Db, DbConfig, DbConnection, Stats};
 pub use prepared::Prepared;

@@ -48,6 +48,8 @@ pub struct RefCache {
     data: Mutex<HashMap<TypeId, Entry>>,
     /// By series code ([`crate::series`]).
     numbers: Mutex<HashMap<String, Held>>,
+    /// Principals' token generations ([`crate::tokens`]).
+    pub(crate) tokens: crate::tokens::TokenCache,
 }
 
 /// Numbers of a series taken for this process, valid while the generation is the one
@@ -69,6 +71,8 @@ struct Context {
     /// Numbers taken in this transaction for later ones: the process holds them once
     /// it commits (on SQLite the block is a counter change that a rollback undoes).
     pending: Vec<(String, Held)>,
+    /// This transaction revoked tokens ([`crate::tokens::revoked`]).
+    revoked: bool,
 }
 
 thread_local! {
@@ -85,7 +89,13 @@ pub(crate) fn with<T>(cache: &Arc<RefCache>, f: impl FnOnce() -> T) -> T {
         }
     }
     let previous = CONTEXT.with(|c| {
-        c.borrow_mut().replace(Context { cache: cache.clone(), seen: None, memo: HashMap::new(), pending: vec![] })
+        c.borrow_mut().replace(Context {
+            cache: cache.clone(),
+            seen: None,
+            memo: HashMap::new(),
+            pending: vec![],
+            revoked: false,
+        })
     });
     let _reset = Reset(previous);
     f()
@@ -223,6 +233,18 @@ pub(crate) fn finish(committed: bool) {
             if let Ok(mut m) = ctx.cache.numbers.lock() {
                 m.extend(pending);
             }
+        }
+        if std::mem::take(&mut ctx.revoked) && committed {
+            ctx.cache.tokens.invalidate();
+        }
+    });
+}
+
+/// This transaction revoked tokens: the process drops its copies once it commits.
+pub(crate) fn tokens_revoked() {
+    CONTEXT.with(|c| {
+        if let Some(ctx) = c.borrow_mut().as_mut() {
+            ctx.revoked = true;
         }
     });
 }

@@ -12,6 +12,9 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_generation -> BigInt,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
     }
 }
 
@@ -28,6 +31,14 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        token_generation -> BigInt,
+    }
+}
+
+diesel::table! {
+    auth_generation (id) {
+        id -> Integer,
+        value -> BigInt,
     }
 }
 
