@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: run test lint openapi contract sdk bench build clean-db
+.PHONY: run test lint openapi contract sdk bench soak build clean-db
 
 ## Build and start the server on ./ordo.db with demo data and the docs UI.
 run:
@@ -38,6 +38,15 @@ sdk:
 ## Throughput and latency on SQLite and PostgreSQL; writes target/bench/result.json.
 bench:
 	scripts/bench.sh
+
+## Crash soak: kill -9 the release server ROUNDS times per database under a write load.
+ROUNDS ?= 20
+soak:
+	scripts/build-deps.sh
+	scripts/ensure-postgres.sh
+	$(CARGO) build --release --bin ordo
+	ORDO_SERVER_BIN=$${CARGO_TARGET_DIR:-target}/release/ordo ORDO_SOAK_ROUNDS=$(ROUNDS) \
+		$(CARGO) test --test api -- soak:: --nocapture
 
 clean-db:
 	rm -f ordo.db ordo.db-wal ordo.db-shm

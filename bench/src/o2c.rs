@@ -4,8 +4,6 @@
 //! equals the ledger, reservations equal what open lines still wait for, document
 //! totals equal their lines, invoices' settled amounts equal their allocations.
 
-use diesel::sql_types::BigInt;
-use diesel::{Connection, QueryableByName, RunQueryDsl};
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -109,81 +107,15 @@ async fn run_op(c: &Client<'_>, s: &Setup, op: Op, i: usize, confirmed: &Mutex<V
     Some(())
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-/// Rows breaking each invariant (all must be 0), read from the database.
+/// Rows breaking each invariant (all must be 0), read from the database
+/// ([`ordo_db::invariants`], the checks the soak harness runs after every crash).
 fn consistency(url: &str, customer: i64) -> Value {
-    let checks = [
-        (
-            "stock_on_hand_differs_from_ledger",
-            "SELECT COUNT(*) AS n FROM stock_balances b WHERE b.on_hand <> (SELECT COALESCE(SUM(l.quantity), 0) \
-             FROM stock_ledger l WHERE l.item_id = b.item_id AND l.warehouse_id = b.warehouse_id)"
-                .to_string(),
-        ),
-        (
-            "stock_reserved_differs_from_reservations",
-            "SELECT COUNT(*) AS n FROM stock_balances b WHERE b.reserved <> (SELECT COALESCE(SUM(r.quantity), 0) \
-             FROM reservations r WHERE r.status = 'active' AND r.item_id = b.item_id AND r.warehouse_id = b.warehouse_id)"
-                .to_string(),
-        ),
-        (
-            "open_lines_reserved_plus_backordered_not_ordered_minus_delivered",
-            format!(
-                "SELECT COUNT(*) AS n FROM order_line_stock s JOIN sales_orders o ON o.id = s.sales_order_id \
-                 WHERE o.customer_id = {customer} AND o.status = 'in_execution' \
-                 AND s.reserved + s.backordered <> s.ordered - s.delivered"
-            ),
-        ),
-        (
-            "order_net_differs_from_lines",
-            format!(
-                "SELECT COUNT(*) AS n FROM sales_orders o WHERE o.customer_id = {customer} AND o.net <> \
-                 (SELECT COALESCE(SUM(l.net), 0) FROM document_lines l WHERE l.doc_kind = 'sales_order' AND l.doc_id = o.id)"
-            ),
-        ),
-        (
-            "invoice_net_differs_from_lines",
-            format!(
-                "SELECT COUNT(*) AS n FROM invoices i WHERE i.customer_id = {customer} AND i.kind = 'invoice' AND i.net <> \
-                 (SELECT COALESCE(SUM(l.net), 0) FROM document_lines l WHERE l.doc_kind = 'invoice' AND l.doc_id = i.id)"
-            ),
-        ),
-        (
-            "invoice_settled_differs_from_allocations",
-            format!(
-                "SELECT COUNT(*) AS n FROM invoices i WHERE i.customer_id = {customer} AND i.kind = 'invoice' \
-                 AND i.settled <> (SELECT COALESCE(SUM(a.amount), 0) FROM allocations a \
-                 WHERE a.invoice_id = i.id AND a.reversed_at IS NULL)"
-            ),
-        ),
-        (
-            "payment_allocated_more_than_received",
-            format!(
-                "SELECT COUNT(*) AS n FROM payments p WHERE p.customer_id = {customer} AND p.amount < \
-                 (SELECT COALESCE(SUM(a.source_amount), 0) FROM allocations a WHERE a.payment_id = p.id AND a.reversed_at IS NULL)"
-            ),
-        ),
-    ];
-    let mut out = serde_json::Map::new();
-    let mut run = |n: &str, sql: &str, f: &mut dyn FnMut(&str) -> i64| {
-        out.insert(n.to_string(), json!(f(sql)));
-    };
-    if url.starts_with("postgres") {
-        let mut c = diesel::PgConnection::establish(url).expect("database");
-        for (n, sql) in &checks {
-            run(n, sql, &mut |q| diesel::sql_query(q).get_result::<Count>(&mut c).expect("check").n);
-        }
-    } else {
-        let mut c = diesel::SqliteConnection::establish(url.trim_start_matches("sqlite://")).expect("database");
-        for (n, sql) in &checks {
-            run(n, sql, &mut |q| diesel::sql_query(q).get_result::<Count>(&mut c).expect("check").n);
-        }
-    }
-    let broken: i64 = out.values().filter_map(Value::as_i64).sum();
+    let db = ordo_db::Db::open(&ordo_db::DbConfig::parse(url, 1).expect("database url")).expect("database");
+    let found = db
+        .read(&ordo_db::Stats::default(), |c| ordo_db::invariants::violations(c, Some(customer)))
+        .expect("consistency checks");
+    let broken: i64 = found.iter().map(|(_, n)| n).sum();
+    let out: serde_json::Map<String, Value> = found.into_iter().map(|(k, n)| (k.to_string(), json!(n))).collect();
     json!({"checks": out, "consistent": broken == 0})
 }
 

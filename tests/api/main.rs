@@ -28,6 +28,7 @@ mod sales;
 mod scope;
 mod search;
 mod service;
+mod soak;
 mod stock;
 mod throughput;
 mod webhooks;
