@@ -12,7 +12,36 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
-on_both_backends!(another_agents_ids_look_missing);
+on_both_backends!(another_agents_ids_look_missing, roles_without_the_right_are_refused);
+
+/// Write operations any signed-in caller may use: their own session, and reads that
+/// take a body (pricing a basket, promising; `?accept=true`, which writes promised
+/// dates, is checked on its own below).
+const OPEN_TO_EVERY_ROLE: [(&str, &str); 5] = [
+    ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/pricing/quote"),
+    ("post", "/api/v1/promising"),
+    ("post", "/api/v1/quotations/{id}/promise"),
+    ("post", "/api/v1/sales-orders/{id}/promise"),
+];
+
+/// Approval decisions: the open stage's role is the permission (any role can be an
+/// approver), so no role is refused up front; on an order that is not pending the
+/// answer is 409 for everyone. Who may decide a stage: `tests/api/sales.rs`.
+const DECIDED_BY_THE_STAGE_ROLE: [&str; 2] = ["/api/v1/sales-orders/{id}/approve", "/api/v1/sales-orders/{id}/reject"];
+
+/// Bodies (or required query parameters) this walk cannot make valid, by rules the
+/// schema does not state: the request is refused (400/422) before the role is asked,
+/// which tells a viewer no more than the document does. The list may only shrink: an
+/// operation here that answers 403 fails the test too.
+const BODY_NOT_SYNTHESIZED: [&str; 6] = [
+    "/api/v1/commission-plans/{id}/statements",
+    "/api/v1/dunning-levels",
+    "/api/v1/imports",
+    "/api/v1/sales-targets",
+    "/api/v1/service-settings",
+    "/api/v1/users",
+];
 
 /// An id no row has.
 const MISSING: i64 = 987_654_321;
@@ -217,6 +246,62 @@ async fn objects(app: &TestApp, s: &Shared, name: &str) -> (String, Objects) {
         o.insert(kind, id(app.attach(&path, t, &[("kind", "other")], "note.txt", b"a note").await));
     }
     (token, o)
+}
+
+/// The path with each parameter filled from `objs` (the leaf only, others from
+/// `fallback`, when `leaf_only`); None when no parameter names a scoped object, or
+/// one names an object of unknown kind and `unknown` gives no id for those.
+fn fill_path(
+    segments: &[&str],
+    method: &str,
+    objs: &Objects,
+    fallback: &Objects,
+    leaf_only: bool,
+    unknown: Option<i64>,
+) -> Option<String> {
+    let mut out = vec![];
+    let mut scoped_param = false;
+    let params: Vec<usize> = (0..segments.len()).filter(|i| segments[*i].starts_with('{')).collect();
+    for (i, seg) in segments.iter().enumerate() {
+        if let Some(param) = seg.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            let collection = segments[i - 1];
+            // Header and line edits need a draft document, or every answer is 409.
+            let about_lines = segments.get(i + 1) == Some(&"lines")
+                || (segments.len() == i + 1 && matches!(method, "patch" | "delete"));
+            let kind = match (collection, param) {
+                ("lines", _) => match segments[0] {
+                    "quotations" => Some("quotation_line"),
+                    "sales-orders" => Some("draft_order_line"),
+                    "blanket-orders" => Some("draft_blanket_line"),
+                    _ => None,
+                },
+                ("attachments", _) => match segments[0] {
+                    "customers" => Some("customer_file"),
+                    "quotations" => Some("quotation_file"),
+                    "sales-orders" => Some("order_file"),
+                    "blanket-orders" => Some("blanket_file"),
+                    "deliveries" => Some("delivery_file"),
+                    "invoices" => Some("invoice_file"),
+                    "tickets" => Some("ticket_file"),
+                    _ => None,
+                },
+                ("sales-orders", "id") if about_lines => Some("draft_order"),
+                ("blanket-orders", "id") if about_lines => Some("draft_blanket"),
+                _ => path_kind(collection, param),
+            };
+            let Some(kind) = kind else {
+                out.push(unknown?.to_string());
+                continue;
+            };
+            let use_given = !leaf_only || Some(&i) == params.last();
+            let v = if use_given { objs[kind] } else { fallback[kind] };
+            scoped_param |= use_given;
+            out.push(v.to_string());
+        } else {
+            out.push(seg.to_string());
+        }
+    }
+    (scoped_param || unknown.is_some()).then(|| format!("/api/v1/{}", out.join("/")))
 }
 
 /// The kind of object a path parameter names, from the segment before it.
@@ -451,49 +536,7 @@ async fn another_agents_ids_look_missing(app: TestApp) {
         let segments: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
         for (method, op) in item.as_object().unwrap() {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            // The path with each parameter filled from `objs`; parameters of shared
-            // collections (none here) or unknown kinds keep B's own or 1.
-            let fill = |objs: &Objects, leaf_only: bool| -> Option<String> {
-                let mut out = vec![];
-                let mut scoped_param = false;
-                let params: Vec<usize> = (0..segments.len()).filter(|i| segments[*i].starts_with('{')).collect();
-                for (i, seg) in segments.iter().enumerate() {
-                    if let Some(param) = seg.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                        let collection = segments[i - 1];
-                        // Header and line edits need a draft document, or every answer is 409.
-                        let about_lines = segments.get(i + 1) == Some(&"lines")
-                            || (segments.len() == i + 1 && matches!(method.as_str(), "patch" | "delete"));
-                        let kind = match (collection, param) {
-                            ("lines", _) => match segments[0] {
-                                "quotations" => Some("quotation_line"),
-                                "sales-orders" => Some("draft_order_line"),
-                                "blanket-orders" => Some("draft_blanket_line"),
-                                _ => None,
-                            },
-                            ("attachments", _) => match segments[0] {
-                                "customers" => Some("customer_file"),
-                                "quotations" => Some("quotation_file"),
-                                "sales-orders" => Some("order_file"),
-                                "blanket-orders" => Some("blanket_file"),
-                                "deliveries" => Some("delivery_file"),
-                                "invoices" => Some("invoice_file"),
-                                "tickets" => Some("ticket_file"),
-                                _ => None,
-                            },
-                            ("sales-orders", "id") if about_lines => Some("draft_order"),
-                            ("blanket-orders", "id") if about_lines => Some("draft_blanket"),
-                            _ => path_kind(collection, param),
-                        }?;
-                        let use_given = !leaf_only || Some(&i) == params.last();
-                        let v = if use_given { objs[kind] } else { b[kind] };
-                        scoped_param |= use_given;
-                        out.push(v.to_string());
-                    } else {
-                        out.push(seg.to_string());
-                    }
-                }
-                scoped_param.then(|| format!("/api/v1/{}", out.join("/")))
-            };
+            let fill = |objs: &Objects, leaf_only: bool| fill_path(&segments, method, objs, &b, leaf_only, None);
             // JSON or merge-patch JSON (multipart uploads carry no ids).
             let schema = ["application/json", "application/merge-patch+json"]
                 .iter()
@@ -570,4 +613,69 @@ async fn another_agents_ids_look_missing(app: TestApp) {
     }
     assert!(path_checks > 80 && body_checks > 20, "the spec was walked: {path_checks} path, {body_checks} body checks");
     assert!(failures.is_empty(), "{} scope leaks:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Every write operation of the document (POST, PUT, PATCH, DELETE), asked by a
+/// `viewer` (read-only everywhere) with real objects in the path and a plausible body:
+/// 403 `forbidden`, and nothing written. A new write route is covered without new test
+/// code; one meant for every role goes into [`OPEN_TO_EVERY_ROLE`].
+async fn roles_without_the_right_are_refused(app: TestApp) {
+    let s = shared(&app).await;
+    let (_, a) = objects(&app, &s, "anna").await;
+    let (_, viewer) = app.user("vera", &["viewer"]).await;
+    let spec: Value = serde_json::from_str(&ordo_api::openapi::spec_json()).unwrap();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    let audit_before = app.count("audit_log");
+    let (mut checks, mut failures) = (0, vec![]);
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        if !path.starts_with("/api/v1/") || path == "/api/v1/auth/token" {
+            continue;
+        }
+        let segments: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
+        for (method, op) in item.as_object().unwrap() {
+            if !matches!(method.as_str(), "post" | "put" | "patch" | "delete")
+                || OPEN_TO_EVERY_ROLE.contains(&(method.as_str(), path.as_str()))
+            {
+                continue;
+            }
+            let url = if path.contains('{') {
+                fill_path(&segments, method, &a, &a, false, Some(1)).unwrap()
+            } else {
+                path.clone()
+            };
+            let schema = ["application/json", "application/merge-patch+json"]
+                .iter()
+                .map(|ct| op["requestBody"]["content"][ct]["schema"].clone())
+                .find(|s| !s.is_null())
+                .unwrap_or(Value::Null);
+            let synth = Synth { schemas, mine: &a, shared: &s, path };
+            let body = if schema.is_null() { json!({}) } else { synth.value("body", &schema, 0) };
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = app.call(m, &url, &viewer, Some(body), &[]).await;
+            checks += 1;
+            let refused = r.status == 403 && r.body["code"] == "forbidden";
+            let ok = if DECIDED_BY_THE_STAGE_ROLE.contains(&path.as_str()) {
+                r.status == 409 && r.body["code"] == "not_pending_approval"
+            } else if BODY_NOT_SYNTHESIZED.contains(&path.as_str()) {
+                matches!(r.status.as_u16(), 400 | 422)
+            } else {
+                refused
+            };
+            if !ok {
+                failures.push(format!("{method} {url}: {} {}", r.status, r.body));
+            }
+        }
+    }
+    // Promising with `accept=true` writes the dates: a viewer may not.
+    let order = a["order"];
+    let r = app.post(&format!("/api/v1/sales-orders/{order}/promise?accept=true"), &viewer, json!({})).await;
+    r.problem(403, "forbidden");
+    assert!(checks > 150, "the spec was walked: {checks} write operations");
+    assert_eq!(app.count("audit_log"), audit_before, "a refused request writes nothing");
+    assert!(
+        failures.is_empty(),
+        "{} write operation(s) a viewer was not refused:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -563,6 +563,7 @@ crate::from_standard_code!(
     "addInvoiceStandardLines",
     "/invoices/{id}/lines/from-standard-code",
     Invoice,
+    invoices::InvoiceRow,
     invoices::change_line
 );
 

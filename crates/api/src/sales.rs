@@ -401,13 +401,15 @@ macro_rules! document_lines {
 /// (re-pricing the document like any line edit).
 #[macro_export]
 macro_rules! from_standard_code {
-    ($name:ident, $tag:tt, $op:tt, $path:tt, $model:ty, $change:expr) => {
+    ($name:ident, $tag:tt, $op:tt, $path:tt, $model:ty, $row:ty, $change:expr) => {
         $crate::action! {
             /// Add a standard sales code's lines to a draft (priced by the engine, or at the
             /// code's prices); 404 naming `code` when there is no such code.
             fn $name, tag: $tag, id: $op, path: $path, model: $model,
             body: ordo_sales_docs::standard_codes::FromStandardCode, base: base,
             call: |c, caller, id, if_match, input| {
+                // The role first: a caller who may not edit learns nothing of the codes.
+                caller.require(<$row as ordo_sales_docs::core::Document>::WRITE)?;
                 let ls = ordo_sales_docs::standard_codes::lines_of(c, &input.code)?;
                 $change(c, caller, id, if_match, ordo_sales_docs::core::LineChange::AddStandard(ls), base)
             }
@@ -420,6 +422,7 @@ from_standard_code!(
     "addQuotationStandardLines",
     "/quotations/{id}/lines/from-standard-code",
     Quotation,
+    quotations::QuotationRow,
     ordo_sales_docs::core::change_line::<quotations::QuotationRow>
 );
 from_standard_code!(
@@ -428,6 +431,7 @@ from_standard_code!(
     "addSalesOrderStandardLines",
     "/sales-orders/{id}/lines/from-standard-code",
     SalesOrder,
+    ordo_sales_docs::orders::OrderRow,
     ordo_sales_docs::core::change_line::<ordo_sales_docs::orders::OrderRow>
 );
 from_standard_code!(
@@ -436,6 +440,7 @@ from_standard_code!(
     "addBlanketOrderStandardLines",
     "/blanket-orders/{id}/lines/from-standard-code",
     BlanketOrder,
+    ordo_sales_docs::blanket::BlanketRow,
     ordo_sales_docs::core::change_line::<ordo_sales_docs::blanket::BlanketRow>
 );
 

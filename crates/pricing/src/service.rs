@@ -1173,8 +1173,8 @@ pub mod group_discounts {
         if_match: Option<i64>,
         p: GroupDiscountPatch,
     ) -> Result<GroupDiscount> {
-        let current = find(conn, caller, id)?;
         write(caller)?;
+        let current = find(conn, caller, id)?;
         check_version(if_match, current.version)?;
         let mut row = current.clone();
         if let Some(v) = p.percent {
@@ -1207,8 +1207,8 @@ pub mod group_discounts {
         id: i64,
         if_match: Option<i64>,
     ) -> Result<Removal<GroupDiscount>> {
-        let current = find(conn, caller, id)?;
         write(caller)?;
+        let current = find(conn, caller, id)?;
         check_version(if_match, current.version)?;
         diesel::delete(t::table.find(id)).execute(conn)?;
         audit::record(conn, caller, ENTITY, id, "delete", &to_json(&current.to_model()))?;
