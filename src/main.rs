@@ -138,6 +138,22 @@ struct ServeArgs {
     /// How stale a process's knowledge of revoked tokens may be, in milliseconds.
     #[arg(long, env = "ORDO_REVOCATION_POLL_MS", default_value_t = 250)]
     revocation_poll_ms: u64,
+    /// An OpenID Connect issuer whose RS256/ES256 access tokens are accepted (its `iss`).
+    #[arg(long, env = "ORDO_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    /// The `aud` those tokens must carry (default: ORDO_JWT_AUDIENCE).
+    #[arg(long, env = "ORDO_OIDC_AUDIENCE")]
+    oidc_audience: Option<String>,
+    /// The issuer's key set: an https:// URL (its jwks_uri) or a file.
+    #[arg(long, env = "ORDO_OIDC_JWKS")]
+    oidc_jwks: Option<String>,
+    /// The claim naming the Ordo user (matched to usernames, then e-mail addresses).
+    #[arg(long, env = "ORDO_OIDC_USER_CLAIM", default_value = "sub")]
+    oidc_user_claim: String,
+    /// A dotted path to the claim listing Ordo role names (e.g. realm_access.roles);
+    /// unset: the user's roles in Ordo.
+    #[arg(long, env = "ORDO_OIDC_ROLES_CLAIM")]
+    oidc_roles_claim: Option<String>,
     /// On SIGTERM: seconds to keep answering 503 (so a load balancer takes the
     /// process out) before it stops listening.
     #[arg(long, env = "ORDO_DRAIN_SECONDS", default_value_t = 0)]
@@ -211,6 +227,18 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .ok_or_else(|| format!("ORDO_BASE_CURRENCY {:?} is not an ISO 4217 code", args.base_currency))?;
     let db = open_db(&args.db)?;
     let smtp = smtp_config(&args)?;
+    let oidc = match (&args.oidc_issuer, &args.oidc_jwks) {
+        (None, None) => None,
+        (Some(issuer), Some(jwks)) => Some(ordo_api::oidc::OidcConfig {
+            issuer: issuer.clone(),
+            audience: args.oidc_audience.clone().unwrap_or_else(|| args.jwt_audience.clone()),
+            jwks: ordo_api::oidc::JwksSource::parse(jwks),
+            user_claim: args.oidc_user_claim.clone(),
+            roles_claim: args.oidc_roles_claim.clone().filter(|c| !c.is_empty()),
+            refresh_min_interval: std::time::Duration::from_secs(30),
+        }),
+        _ => return Err("ORDO_OIDC_ISSUER and ORDO_OIDC_JWKS go together".into()),
+    };
     let state = web::Data::new(AppState::new(
         db.clone(),
         ApiConfig {
@@ -244,6 +272,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 login_lockout: time::Duration::seconds(args.login_lockout_seconds.max(1)),
                 revocation_poll: std::time::Duration::from_millis(args.revocation_poll_ms),
             },
+            oidc,
         },
     ));
     // Listen first and migrate after: a load balancer or orchestrator asking /readyz

@@ -17,7 +17,7 @@ on_both_backends!(
 );
 
 // Tests that need their own limits or revocation settings.
-crate::per_backend!(rate_limits_per_address_and_caller, revocation_checks_cost_no_statement);
+crate::per_backend!(rate_limits_per_address_and_caller, revocation_checks_cost_no_statement, identity_provider_tokens);
 
 async fn password_grant_form_and_json(app: TestApp) {
     // JSON body with the same fields as the form.
@@ -560,4 +560,113 @@ async fn revocation_checks_cost_no_statement(kind: crate::support::Kind) {
         200
     );
     app.get("/api/v1/me", &token).await.problem(401, "token_revoked");
+}
+
+/// Tokens of an external OpenID Connect provider: RS256 and ES256 verified against its
+/// key set (a file here, keys made by `openssl` in the test), a rotated key picked up
+/// on its first use, users matched by the e-mail claim, roles from a claim; a wrong
+/// issuer, audience, key or algorithm, an expired token, an unknown or deactivated
+/// user are all 401.
+async fn identity_provider_tokens(kind: crate::support::Kind) {
+    use jsonwebtoken::jwk::{Jwk, JwkSet};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let dir = std::env::temp_dir().join("ordo-tests").join(format!("oidc-{}", crate::support::uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = |name: &str, args: &[&str]| {
+        let path = dir.join(name);
+        let out = std::process::Command::new("openssl")
+            .args(["genpkey", "-out"])
+            .arg(&path)
+            .args(args)
+            .output()
+            .expect("openssl (Debian's openssl package) makes the test keys");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::read(&path).unwrap()
+    };
+    let rsa =
+        EncodingKey::from_rsa_pem(&pem("rsa.pem", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])).unwrap();
+    let ec =
+        EncodingKey::from_ec_pem(&pem("ec.pem", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"])).unwrap();
+    let jwk = |key: &EncodingKey, alg: Algorithm, kid: &str| {
+        let mut j = Jwk::from_encoding_key(key, alg).unwrap();
+        j.common.key_id = Some(kid.to_string());
+        j
+    };
+    let jwks = dir.join("jwks.json");
+    let publish = |keys: Vec<Jwk>| std::fs::write(&jwks, serde_json::to_string(&JwkSet { keys }).unwrap()).unwrap();
+    publish(vec![jwk(&rsa, Algorithm::RS256, "k1")]);
+    let config = ordo_api::oidc::OidcConfig {
+        issuer: "https://idp.example.com/realms/sales".into(),
+        audience: AUDIENCE.into(),
+        jwks: ordo_api::oidc::JwksSource::File(jwks.clone()),
+        user_claim: "email".into(),
+        roles_claim: Some("realm_access.roles".into()),
+        refresh_min_interval: std::time::Duration::ZERO,
+    };
+    let Some(app) = TestApp::start_with_oidc(kind, config).await else { return };
+    let created = app
+        .post(
+            "/api/v1/users",
+            &app.admin_token,
+            json!({"username": "ext.user", "display_name": "External", "email": "Ext.User@Example.com",
+                "password": "password-123", "roles": ["viewer"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let uid = created.body["id"].as_i64().unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = json!({"iss": "https://idp.example.com/realms/sales", "aud": AUDIENCE, "sub": "f81d4fae",
+        "email": "ext.user@example.com", "iat": now, "exp": now + 300,
+        "realm_access": {"roles": ["sales_manager", "offline_access"]}});
+    let sign = |key: &EncodingKey, alg: Algorithm, kid: &str, claims: &serde_json::Value| {
+        let mut h = Header::new(alg);
+        h.kid = Some(kid.to_string());
+        jsonwebtoken::encode(&h, claims, key).unwrap()
+    };
+    let with = |patch: serde_json::Value| {
+        let mut c = claims.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+
+    // RS256: the user by e-mail (case aside), the roles from the claim.
+    let rs = sign(&rsa, Algorithm::RS256, "k1", &claims);
+    let me = app.get("/api/v1/me", &rs).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!((me.body["id"].as_i64(), &me.body["roles"]), (Some(uid), &json!(["sales_manager"])));
+    assert_eq!(app.post("/api/v1/customers", &rs, json!({"name": "Via the IdP", "currency": "EUR"})).await.status, 201);
+    // ES256 with a key the provider publishes only after rotating: unknown, then found.
+    let es = sign(&ec, Algorithm::ES256, "k2", &claims);
+    app.get("/api/v1/me", &es).await.problem(401, "unauthorized");
+    publish(vec![jwk(&rsa, Algorithm::RS256, "k1"), jwk(&ec, Algorithm::ES256, "k2")]);
+    assert_eq!(app.get("/api/v1/me", &es).await.status, 200, "the rotated key is loaded on first use");
+    // The old key withdrawn: once the set is read again (a token naming an unknown key
+    // makes that happen), tokens signed with it stop working.
+    publish(vec![jwk(&ec, Algorithm::ES256, "k2")]);
+    app.get("/api/v1/me", &sign(&ec, Algorithm::ES256, "k3", &claims)).await.problem(401, "unauthorized");
+    app.get("/api/v1/me", &rs).await.problem(401, "unauthorized");
+    // What must be refused.
+    for (what, token) in [
+        ("another issuer", sign(&ec, Algorithm::ES256, "k2", &with(json!({"iss": "https://evil.example.com"})))),
+        ("another audience", sign(&ec, Algorithm::ES256, "k2", &with(json!({"aud": "someone-else"})))),
+        ("expired", sign(&ec, Algorithm::ES256, "k2", &with(json!({"exp": now - 120})))),
+        ("no such user", sign(&ec, Algorithm::ES256, "k2", &with(json!({"email": "nobody@example.com"})))),
+        ("signed by another key", sign(&rsa, Algorithm::RS256, "k2", &claims)),
+    ] {
+        let r = app.get("/api/v1/me", &token).await;
+        assert_eq!(r.status, 401, "{what}: {}", r.body);
+    }
+    // No Ordo role in the claim: signed in, allowed nothing.
+    let none = sign(&ec, Algorithm::ES256, "k2", &with(json!({"realm_access": {"roles": ["offline_access"]}})));
+    app.post("/api/v1/customers", &none, json!({"name": "No", "currency": "EUR"})).await.problem(403, "forbidden");
+    // Deactivated in Ordo: the provider's token no longer opens anything.
+    assert_eq!(app.get("/api/v1/me", &es).await.status, 200);
+    assert_eq!(
+        app.patch(&format!("/api/v1/users/{uid}"), &app.admin_token, json!({"active": false})).await.status,
+        200
+    );
+    app.get("/api/v1/me", &es).await.problem(401, "unauthorized");
+    let _ = std::fs::remove_dir_all(&dir);
 }

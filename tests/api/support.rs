@@ -320,22 +320,27 @@ pub fn test_security() -> ordo_api::limits::SecurityConfig {
 impl TestApp {
     /// None when the backend is disabled or (outside CI) unreachable.
     pub async fn start(kind: Kind) -> Option<TestApp> {
-        Self::start_with(kind, false, vec!["http://allowed.test".into()], test_security()).await
+        Self::start_with(kind, false, vec!["http://allowed.test".into()], test_security(), None).await
     }
 
     /// Like `start`, with these rate limits and lockout settings.
     pub async fn start_with_security(kind: Kind, security: ordo_api::limits::SecurityConfig) -> Option<TestApp> {
-        Self::start_with(kind, false, vec![], security).await
+        Self::start_with(kind, false, vec![], security, None).await
+    }
+
+    /// Like `start`, also accepting this identity provider's tokens.
+    pub async fn start_with_oidc(kind: Kind, oidc: ordo_api::oidc::OidcConfig) -> Option<TestApp> {
+        Self::start_with(kind, false, vec![], test_security(), Some(oidc)).await
     }
 
     /// Like `start`, with these browser origins allowed (CORS).
     pub async fn start_with_origins(kind: Kind, origins: Vec<String>) -> Option<TestApp> {
-        Self::start_with(kind, false, origins, test_security()).await
+        Self::start_with(kind, false, origins, test_security(), None).await
     }
 
     /// Like `start`, but the database gets the `--demo` data set instead of a bare admin.
     pub async fn start_demo(kind: Kind) -> Option<TestApp> {
-        Self::start_with(kind, true, vec![], test_security()).await
+        Self::start_with(kind, true, vec![], test_security(), None).await
     }
 
     async fn start_with(
@@ -343,6 +348,7 @@ impl TestApp {
         demo: bool,
         cors_origins: Vec<String>,
         security: ordo_api::limits::SecurityConfig,
+        oidc: Option<ordo_api::oidc::OidcConfig>,
     ) -> Option<TestApp> {
         if !enabled(kind) {
             return None;
@@ -407,6 +413,7 @@ impl TestApp {
                     retry_base_seconds: 0,
                 }),
                 security,
+                oidc,
             },
         ));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

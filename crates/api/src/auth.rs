@@ -113,18 +113,8 @@ impl Jwt {
     }
 
     fn check(&self, jwt: &str, validation: &Validation) -> Result<(Principal, i64), Problem> {
-        use jsonwebtoken::errors::ErrorKind;
-        let data = jsonwebtoken::decode::<Claims>(jwt, &self.decoding, validation).map_err(|e| {
-            let why = match e.kind() {
-                ErrorKind::ExpiredSignature => "the token has expired",
-                ErrorKind::ImmatureSignature => "the token is not valid yet",
-                ErrorKind::InvalidAudience => "the token is for another audience",
-                ErrorKind::InvalidIssuer => "the token is from another issuer",
-                ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
-                _ => "the token is invalid",
-            };
-            Problem::unauthorized(why)
-        })?;
+        let data = jsonwebtoken::decode::<Claims>(jwt, &self.decoding, validation)
+            .map_err(|e| Problem::unauthorized(why_invalid(&e)))?;
         let c = data.claims;
         Ok((Principal { kind: c.kind, id: c.uid, name: c.name, roles: c.roles }, c.gen))
     }
@@ -163,6 +153,19 @@ pub async fn current(
             "token_revoked",
             "the token was revoked (logout, deactivation, or a change of roles or password): get a new one",
         ))
+    }
+}
+
+/// Why a token failed verification, in words a client can act on.
+pub fn why_invalid(e: &jsonwebtoken::errors::Error) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::ExpiredSignature => "the token has expired",
+        ErrorKind::ImmatureSignature => "the token is not valid yet",
+        ErrorKind::InvalidAudience => "the token is for another audience",
+        ErrorKind::InvalidIssuer => "the token is from another issuer",
+        ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
+        _ => "the token is invalid",
     }
 }
 

@@ -90,17 +90,36 @@ impl FromRequest for Auth {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
-        let verified = match token {
-            None => Err(Problem::unauthorized(
+        // Ordo's own tokens (HS256) or, when configured, an identity provider's.
+        enum Presented {
+            Own(std::result::Result<(ordo_core::Principal, i64), Problem>),
+            External(String, Box<jsonwebtoken::Header>),
+        }
+        let presented = match token {
+            None => Presented::Own(Err(Problem::unauthorized(
                 "an `Authorization: Bearer <token>` header is required; get a token from POST /api/v1/auth/token",
-            )),
-            Some(t) => state.jwt.verify(t),
+            ))),
+            Some(t) => match jsonwebtoken::decode_header(t) {
+                Ok(h)
+                    if state.oidc.is_some()
+                        && matches!(h.alg, jsonwebtoken::Algorithm::RS256 | jsonwebtoken::Algorithm::ES256) =>
+                {
+                    Presented::External(t.to_string(), Box::new(h))
+                }
+                _ => Presented::Own(state.jwt.verify(t)),
+            },
         };
         let req = req.clone();
         Box::pin(async move {
-            let (principal, generation) = verified?;
             let meta = meta(&req);
-            crate::auth::current(&state, &meta.stats, &principal, generation).await?;
+            let (principal, generation) = match presented {
+                Presented::Own(verified) => {
+                    let (principal, generation) = verified?;
+                    crate::auth::current(&state, &meta.stats, &principal, generation).await?;
+                    (principal, generation)
+                }
+                Presented::External(token, header) => crate::oidc::verify(&state, &meta.stats, &token, &header).await?,
+            };
             let key = format!("{}:{}", if principal.user_id().is_some() { "user" } else { "client" }, principal.id);
             crate::limits::enforce(&req, state.limits.api_per_principal.as_ref(), &key, "requests by this caller")?;
             Ok(Auth::for_principal(&req, principal, generation))

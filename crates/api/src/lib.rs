@@ -20,6 +20,7 @@ pub mod items;
 pub mod jobs;
 pub mod limits;
 pub mod mail;
+pub mod oidc;
 pub mod openapi;
 pub mod pipeline;
 pub mod pricing;
@@ -67,6 +68,8 @@ pub struct ApiConfig {
     pub smtp: Option<mail::SmtpConfig>,
     /// Rate limits, login lockout, token revocation.
     pub security: limits::SecurityConfig,
+    /// An external identity provider whose tokens Ordo accepts (`ORDO_OIDC_*`).
+    pub oidc: Option<oidc::OidcConfig>,
 }
 
 pub struct AppState {
@@ -84,6 +87,7 @@ pub struct AppState {
     /// This app's import worker.
     pub imports: Arc<imports::Runtime>,
     pub limits: limits::Limits,
+    pub oidc: Option<oidc::Oidc>,
     /// Set while the process migrates its database at start: requests get 503.
     pub starting: std::sync::atomic::AtomicBool,
     /// Set on SIGTERM: new requests get 503 while in-flight ones finish.
@@ -127,6 +131,7 @@ impl AppState {
             schemas: Arc::new(schemas),
             imports: Default::default(),
             limits: limits::Limits::new(&config.security),
+            oidc: config.oidc.clone().map(oidc::Oidc::new),
             starting: Default::default(),
             draining: Default::default(),
             config,

@@ -166,6 +166,22 @@ pub fn find_user_by_name(conn: &mut DbConnection, username: &str) -> Result<Opti
     Ok(users::table.filter(users::username.eq(username)).select(UserRow::as_select()).first(conn).optional()?)
 }
 
+/// The user whose username is `who`, else whose e-mail address is (ignoring case):
+/// how an external identity provider's subject or e-mail claim names an Ordo user.
+pub fn find_user_by_name_or_email(conn: &mut DbConnection, who: &str) -> Result<Option<UserRow>> {
+    if let Some(u) = find_user_by_name(conn, who)? {
+        return Ok(Some(u));
+    }
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    Ok(users::table
+        .filter(sql::<Bool>("lower(email) = lower(").bind::<Text, _>(who).sql(")"))
+        .order(users::id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 fn find_user(conn: &mut DbConnection, id: i64) -> Result<UserRow> {
     users::table
         .find(id)
