@@ -156,4 +156,59 @@ mod tests {
         merge(&mut t, json!({"a": "z", "c": {"f": null}}).as_object().unwrap());
         assert_eq!(t, json!({"a": "z", "c": {"d": "e"}}));
     }
+
+    use proptest::prelude::*;
+
+    /// RFC 7396, section 2, as written there: the reference `merge` must agree with.
+    fn reference(target: Value, patch: Value) -> Value {
+        match patch {
+            Value::Object(p) => {
+                let mut t = match target {
+                    Value::Object(t) => t,
+                    _ => Map::new(),
+                };
+                for (k, v) in p {
+                    if v.is_null() {
+                        t.remove(&k);
+                    } else {
+                        let current = t.remove(&k).unwrap_or(Value::Null);
+                        t.insert(k, reference(current, v));
+                    }
+                }
+                Value::Object(t)
+            }
+            other => other,
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-5i64..5).prop_map(|n| json!(n)),
+            "[a-c]{0,2}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::btree_map("[a-d]", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Property test (issue 17): any document, any patch object.
+        #[test]
+        fn merge_patch_is_rfc7396(target in json_value(), patch in prop::collection::btree_map("[a-d]", json_value(), 0..4)) {
+            let patch: Map<String, Value> = patch.into_iter().collect();
+            let mut merged = target.clone();
+            merge(&mut merged, &patch);
+            prop_assert_eq!(&merged, &reference(target, Value::Object(patch.clone())));
+            let mut twice = merged.clone();
+            merge(&mut twice, &patch);
+            prop_assert_eq!(twice, merged, "applying a patch again changes nothing");
+        }
+    }
 }

@@ -261,3 +261,66 @@ mod tests {
         assert!(Money::new(Decimal::new(1234560, 5)).is_ok());
     }
 }
+
+/// Property tests (issue 17): any text is parsed or refused without a panic; what the
+/// OpenAPI pattern allows is accepted; what is accepted prints in the pattern and
+/// parses back to itself, and survives storage as a scaled integer.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The documented pattern `^-?[0-9]{1,I}(\.[0-9]{1,S})?$`, by hand.
+    fn in_pattern(s: &str, int_digits: u32, scale: u32) -> bool {
+        let digits =
+            |p: &str, max: u32| !p.is_empty() && p.len() as u32 <= max && p.bytes().all(|b| b.is_ascii_digit());
+        let body = s.strip_prefix('-').unwrap_or(s);
+        match body.split_once('.') {
+            Some((i, f)) => digits(i, int_digits) && digits(f, scale),
+            None => digits(body, int_digits),
+        }
+    }
+
+    macro_rules! check_all {
+        ($s:expr, $($t:ty),+) => {$(
+            let accepted = <$t>::parse($s);
+            if in_pattern($s, <$t>::INTEGER_DIGITS, <$t>::SCALE) {
+                prop_assert!(accepted.is_ok(), "{} refused {:?} the schema allows: {:?}", stringify!($t), $s, accepted);
+            }
+            if let Ok(v) = accepted {
+                let shown = v.to_string();
+                prop_assert!(in_pattern(&shown, <$t>::INTEGER_DIGITS, <$t>::SCALE), "{} prints {:?}", stringify!($t), shown);
+                prop_assert!(!shown.starts_with("-0") || shown.trim_start_matches("-0").trim_start_matches('.').trim_matches('0').len() > 0, "negative zero {:?}", shown);
+                prop_assert_eq!(<$t>::parse(&shown), Ok(v));
+                prop_assert_eq!(<$t>::from_scaled(v.to_scaled()), v);
+                prop_assert_eq!(v.value(), Decimal::from_str($s).unwrap_or_default().normalize());
+            }
+        )+};
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_text_is_parsed_or_refused(s in "\\PC{0,30}") {
+            check_all!(&s, Money, Quantity, Rate);
+        }
+
+        #[test]
+        fn decimal_text(s in "-?0{0,3}[0-9]{0,16}(\\.[0-9]{0,10}0{0,3})?") {
+            check_all!(&s, Money, Quantity, Rate);
+        }
+
+        #[test]
+        fn values_in_range(mantissa in -999_999_999_999_999_999i64..=999_999_999_999_999_999, scale in 0u32..=10) {
+            let d = Decimal::new(mantissa, scale);
+            let m = Money::new(d);
+            let fits = d.normalize().scale() <= Money::SCALE && d.abs() < Decimal::from(10i64.pow(Money::INTEGER_DIGITS));
+            prop_assert_eq!(m.is_ok(), fits);
+            if let Ok(m) = m {
+                prop_assert_eq!(Money::from_scaled(m.to_scaled()), m);
+                prop_assert_eq!(Money::parse(&m.to_string()), Ok(m));
+            }
+        }
+    }
+}

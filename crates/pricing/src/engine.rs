@@ -45,6 +45,20 @@ fn money(d: Decimal) -> Result<Money> {
         .map_err(|e| ordo_core::error::amount_out_of_range("lines", format!("a computed amount is out of range: {e}")))
 }
 
+/// A product of a client's numbers (a price times a quantity) that storage can hold:
+/// refused before it is used further, where a product could overflow `Decimal` itself.
+fn in_range(product: Option<Decimal>) -> Result<Decimal> {
+    product.filter(|d| d.abs() < Decimal::from(10i64.pow(Money::INTEGER_DIGITS))).ok_or_else(|| {
+        ordo_core::error::amount_out_of_range(
+            "lines",
+            format!(
+                "a computed amount is out of range: at most {} digits before the decimal point are allowed",
+                Money::INTEGER_DIGITS
+            ),
+        )
+    })
+}
+
 fn valid_on(from: Option<Date>, to: Option<Date>, d: Date) -> bool {
     from.is_none_or(|f| f <= d) && to.is_none_or(|t| d <= t)
 }
@@ -745,7 +759,8 @@ pub fn price(facts: &Facts, req: &QuoteRequest) -> Result<Quote> {
                 }
             }
         }
-        let mut amount = unit_price * qty.value() - adjustments.iter().map(|a| a.amount.value()).sum::<Decimal>();
+        let mut amount = in_range(unit_price.checked_mul(qty.value()))?
+            - adjustments.iter().map(|a| a.amount.value()).sum::<Decimal>();
         if !stopped {
             if let Some(group) = item.item_group_id {
                 let applicable = facts
@@ -1460,5 +1475,136 @@ mod tests {
         assert_eq!(q7.lines[1].net, Money::ZERO);
         assert!(matches!(q7.lines[1].source, PriceSource::FreeItem { pricing_rule_id: 3 }));
         assert_eq!(price(&f, &req("2")).unwrap().lines.len(), 1, "below min_quantity");
+    }
+
+    // ---- properties (issue 17) ----------------------------------------------------
+
+    use proptest::prelude::*;
+
+    /// An amount with `dp` decimals from its integer units.
+    fn amount(units: i64, dp: u32) -> Money {
+        Money::new(Decimal::new(units, dp)).unwrap()
+    }
+
+    /// Facts and a basket drawn at random from what the validators accept: list prices
+    /// and quantity tiers per item, net or gross lists, a customer discount, group
+    /// discounts, a tax rate per item (or none), 1–12 lines. Prices and quantities stay
+    /// where no amount can pass storage's 14 digits, so every basket must be priced.
+    fn market(max_price: i64, max_quantity: i64) -> impl Strategy<Value = (Facts, QuoteRequest)> {
+        let item =
+            (1i64..=max_price, 0u32..=4, prop::option::of(0i64..=3000), 0i64..=50, prop::option::of(0i64..=10_000));
+        (
+            prop::collection::vec(item, 1..=4),
+            any::<bool>(),
+            prop::option::of(0i64..=10_000),
+            prop::collection::vec((1i64..=max_quantity, 0u32..=4, 0usize..4), 1..=12),
+        )
+            .prop_map(|(items, gross_list, customer_discount, lines)| {
+                let mut f = facts();
+                f.lists[0].prices_include_tax = gross_list;
+                f.customers[0].discount_percent = customer_discount.map(|d| Rate::new(Decimal::new(d, 2)).unwrap());
+                f.items.clear();
+                f.taxes.clear();
+                f.list_prices.clear();
+                let n = items.len();
+                for (k, (price, dp, tax, tier_min, group_discount)) in items.into_iter().enumerate() {
+                    let id = k as i64 + 1;
+                    let tax_id = tax.map(|t| {
+                        f.taxes.insert(
+                            100 + id,
+                            TaxFacts {
+                                id: 100 + id,
+                                code: format!("T{id}"),
+                                percent: Rate::new(Decimal::new(t, 2)).unwrap(),
+                            },
+                        );
+                        100 + id
+                    });
+                    f.items.insert(
+                        id,
+                        ItemFacts {
+                            id,
+                            sku: format!("S{id}"),
+                            base_unit: "PCS".into(),
+                            item_group_id: Some(10 + id),
+                            tax_rate_id: tax_id,
+                            active: true,
+                            weight: None,
+                            bundle_pricing: BundlePricing::Own,
+                        },
+                    );
+                    f.list_prices.push(PriceFacts {
+                        id: id * 10,
+                        ..price_row(id * 10, 1, id, &amount(price, dp).to_string(), "0")
+                    });
+                    // A tier: cheaper from `tier_min` on.
+                    f.list_prices.push(PriceFacts {
+                        id: id * 10 + 1,
+                        ..price_row(id * 10 + 1, 1, id, &amount(price / 2 + 1, dp).to_string(), &tier_min.to_string())
+                    });
+                    if let Some(d) = group_discount {
+                        f.discounts.push(DiscountFacts {
+                            id,
+                            customer_id: None,
+                            item_group_id: 10 + id,
+                            percent: Rate::new(Decimal::new(d, 2)).unwrap(),
+                            valid_from: None,
+                            valid_to: None,
+                        });
+                    }
+                }
+                let mut r = req("1");
+                r.lines = lines
+                    .into_iter()
+                    .map(|(units, dp, k)| QuoteLineRequest {
+                        item_id: (k % n) as i64 + 1,
+                        quantity: Quantity::new(Decimal::new(units, dp)).unwrap(),
+                        unit: None,
+                        options: Default::default(),
+                        components: vec![],
+                    })
+                    .collect();
+                (f, r)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever the basket: no panic, and the totals are the sums of the rounded
+        /// lines — net, tax per rate, gross = net + tax — each line in whole cents.
+        #[test]
+        fn totals_are_the_sums_of_rounded_lines((f, r) in market(999_999, 1_000_000)) {
+            let quote = price(&f, &r);
+            prop_assert!(quote.is_ok(), "{quote:?}");
+            let quote = quote.unwrap();
+            let cents = |m: Money| m.value().normalize().scale() <= 2;
+            let mut net = Decimal::ZERO;
+            let mut tax = Decimal::ZERO;
+            for l in &quote.lines {
+                prop_assert!(cents(l.net) && cents(l.tax) && cents(l.gross), "line {l:?}");
+                prop_assert_eq!(l.gross.value(), l.net.value() + l.tax.value());
+                prop_assert!(!l.net.is_negative() && !l.tax.is_negative() && !l.discount.is_negative(), "line {l:?}");
+                net += l.net.value();
+                tax += l.tax.value();
+            }
+            let t = &quote.totals;
+            prop_assert_eq!(t.shipping.value(), Decimal::ZERO);
+            prop_assert_eq!(t.net.value(), net);
+            prop_assert_eq!(t.gross.value(), t.net.value() + t.tax.value());
+            prop_assert_eq!(t.taxes.iter().map(|x| x.net.value()).sum::<Decimal>(), t.net.value());
+            prop_assert_eq!(t.taxes.iter().map(|x| x.tax.value()).sum::<Decimal>(), t.tax.value());
+            prop_assert_eq!(t.tax.value(), tax, "tax is the sum of the lines' rounded taxes");
+        }
+
+        /// Amounts past what storage holds are refused with `amount_out_of_range`, never
+        /// a panic or an internal error.
+        #[test]
+        fn huge_baskets_are_refused_not_crashed((f, r) in market(99_999_999_999_999, 99_999_999_999_999)) {
+            if let Err(e) = price(&f, &r) {
+                let refused = matches!(&e, ordo_core::DomainError::Rule { code, .. } if *code == "amount_out_of_range");
+                prop_assert!(refused, "{e:?}");
+            }
+        }
     }
 }
