@@ -377,6 +377,38 @@ impl Modify for Conventions {
     }
 }
 
+/// OpenAPI links from each create (`POST /{collection}` answering 201) to every
+/// operation on the created resource (`/{collection}/{id}` and below, `id` its only
+/// parameter): generated clients and schemathesis's stateful phase follow them to
+/// chain real sequences (create, read, change, act, delete) with the new id. Written
+/// into the JSON: utoipa's `Link` serializes `operationId` as `operation_id`.
+fn add_links(v: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    let Some(paths) = v["paths"].as_object_mut() else { return };
+    let mut targets: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (path, item) in paths.iter() {
+        let Some(rest) = path.strip_prefix("/api/v1/") else { continue };
+        let mut segs = rest.split('/');
+        let (Some(collection), Some("{id}")) = (segs.next(), segs.next()) else { continue };
+        if segs.any(|s| s.starts_with('{')) {
+            continue;
+        }
+        let ids = item.as_object().into_iter().flat_map(|ops| ops.values()).filter_map(|op| op["operationId"].as_str());
+        targets.entry(format!("/api/v1/{collection}")).or_default().extend(ids.map(str::to_string));
+    }
+    for (path, item) in paths.iter_mut() {
+        let Some(targets) = targets.get(path) else { continue };
+        let Some(created) = item.pointer_mut("/post/responses/201") else { continue };
+        let links: serde_json::Map<String, Value> = targets
+            .iter()
+            .map(|t| {
+                (t.clone(), json!({"operationId": t, "parameters": {"id": "$response.body#/id"}, "description": "The created resource"}))
+            })
+            .collect();
+        created["links"] = Value::Object(links);
+    }
+}
+
 /// The committed document (`openapi/openapi.json`), served as it is: the `openapi`
 /// test keeps it equal to [`spec_json`].
 pub const COMMITTED: &str = include_str!("../../../openapi/openapi.json");
@@ -402,6 +434,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
 pub fn spec_json() -> String {
     let mut v = serde_json::to_value(spec()).unwrap_or_default();
     finish(&mut v);
+    add_links(&mut v);
     serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into())
 }
 
