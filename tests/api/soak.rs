@@ -282,6 +282,8 @@ struct Counts {
     refused: usize,
     unanswered: usize,
     retried_once: usize,
+    /// Problem codes of the requests refused (when sent, or when retried).
+    refusals: std::collections::BTreeMap<String, usize>,
     lost: usize,
     duplicated: usize,
 }
@@ -320,7 +322,16 @@ async fn verify(
                     }
                 }
             }
-            Some(_) => n.refused += 1,
+            Some((_, body, _)) => {
+                n.refused += 1;
+                *n.refusals
+                    .entry(format!(
+                        "{} {}",
+                        s.path.rsplit('/').next().unwrap_or_default(),
+                        body["code"].as_str().unwrap_or("?")
+                    ))
+                    .or_default() += 1;
+            }
             None => {
                 n.unanswered += 1;
                 let first = post(&http, base, t, &s.key, &s.path, &s.body).await;
@@ -348,8 +359,14 @@ async fn verify(
                         s.answer = Some((*a, plain, None));
                     }
                     (Some((a, b, _)), _) if *a < 500 && b["code"] != "idempotency_key_in_progress" => {
-                        // Refused on retry (e.g. the stock the order wanted went to a
-                        // request that was answered): a clear 4xx, nothing written.
+                        // Refused on retry: a clear 4xx, nothing written.
+                        *n.refusals
+                            .entry(format!(
+                                "retried {} {}",
+                                s.path.rsplit('/').next().unwrap_or_default(),
+                                b["code"].as_str().unwrap_or("?")
+                            ))
+                            .or_default() += 1;
                         s.answer = Some((*a, b.clone(), None));
                     }
                     _ => failures.push(format!("retry of {} {}: {}", s.key, s.path, short(&first))),
@@ -487,6 +504,9 @@ async fn kill_soak(kind: Kind) {
         total.unanswered += n.unanswered;
         total.retried_once += n.retried_once;
         total.lost += n.lost;
+        for (k, v) in n.refusals {
+            *total.refusals.entry(k).or_default() += v;
+        }
         total.duplicated += n.duplicated;
     }
     eprintln!("[soak] {kind:?} total over {rounds} kills: {total:?}");
