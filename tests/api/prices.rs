@@ -15,6 +15,7 @@ on_both_backends!(
     base_currency_totals_add_up,
     cost_plus_prices_from_suppliers,
     quotes_name_campaigns_by_id_and_rules_compare_in_one_currency,
+    amounts_past_storage_are_refused_not_crashed,
 );
 
 fn d(v: &Value) -> Decimal {
@@ -300,4 +301,18 @@ async fn quotes_name_campaigns_by_id_and_rules_compare_in_one_currency(app: Test
         .await;
     huge.problem(422, "amount_out_of_range");
     assert_eq!(huge.error_fields(), vec!["lines"]);
+}
+
+/// The largest price and quantity the validators accept, taxed: their product is far
+/// past what an amount may be. A 422 naming the lines, for a quote and for an order,
+/// and nothing written (the property test in the engine found this was a panic).
+async fn amounts_past_storage_are_refused_not_crashed(app: TestApp) {
+    let b = basics(&app, "99999999999999.99").await;
+    let t = &app.admin_token;
+    let lines = json!([{"item_id": b.item, "quantity": "99999999999999"}]);
+    let r = app.post("/api/v1/pricing/quote", t, json!({"customer_id": b.customer, "lines": lines})).await;
+    r.problem(422, "amount_out_of_range");
+    let r = app.post("/api/v1/sales-orders", t, json!({"customer_id": b.customer, "lines": lines})).await;
+    r.problem(422, "amount_out_of_range");
+    assert_eq!(app.get("/api/v1/sales-orders", t).await.body["data"], json!([]), "no order was written");
 }
