@@ -334,9 +334,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         let signal = shutdown_signal().await;
         tracing::info!(signal, drain_seconds = drain, "shutting down: new requests get 503");
         state.draining.store(true, Ordering::SeqCst);
-        // No new job runs; the one running (if any) finishes and gives its lease back.
-        jobs.stop(std::time::Duration::from_secs(timeout)).await;
-        actix_web::rt::time::sleep(std::time::Duration::from_secs(drain)).await;
+        // Meanwhile no new job runs; the one running (if any) finishes and gives its
+        // lease back.
+        futures_util::future::join(
+            jobs.stop(std::time::Duration::from_secs(timeout)),
+            actix_web::rt::time::sleep(std::time::Duration::from_secs(drain)),
+        )
+        .await;
         handle.stop(true).await;
     });
     let result = running.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string());
@@ -352,6 +356,7 @@ async fn shutdown_signal() -> &'static str {
         std::future::pending::<()>().await;
         return "none";
     };
+    // Bound first: a tail-expression temporary would outlive `term` and `int`.
     let which = match futures_util::future::select(Box::pin(term.recv()), Box::pin(int.recv())).await {
         futures_util::future::Either::Left(_) => "SIGTERM",
         futures_util::future::Either::Right(_) => "SIGINT",

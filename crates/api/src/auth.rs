@@ -425,7 +425,7 @@ fn password_login(
     match row {
         Some(user) if ok && user.active => {
             let refresh_token = db.write(stats, |c| {
-                accounts::login_succeeded(c, &user)?;
+                accounts::reset_failed_logins(c, &user)?;
                 accounts::issue_refresh(c, user.id, None, refresh_ttl)
             })?;
             Ok(Login::Ok { user: Box::new(user), refresh_token })

@@ -173,21 +173,15 @@ async fn gate(
     };
     let refuse = |req: ServiceRequest, p: Problem| Ok(req.into_response(HttpResponse::from_error(p)));
     if req.path() != "/healthz" {
-        let (starting, draining) = (state.starting.load(Ordering::Relaxed), state.draining.load(Ordering::Relaxed));
-        if starting || draining {
-            let mut p = if starting {
-                Problem::new(
-                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "starting",
-                    "this process is migrating its database and does not serve yet",
-                )
-            } else {
-                Problem::new(
-                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "shutting_down",
-                    "this process is shutting down: send the request again (to another process)",
-                )
-            };
+        let unavailable = if state.starting.load(Ordering::Relaxed) {
+            Some(("starting", "this process is migrating its database and does not serve yet"))
+        } else if state.draining.load(Ordering::Relaxed) {
+            Some(("shutting_down", "this process is shutting down: send the request again (to another process)"))
+        } else {
+            None
+        };
+        if let Some((code, detail)) = unavailable {
+            let mut p = Problem::new(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, code, detail);
             p.retry_after = Some(1);
             return refuse(req, p);
         }

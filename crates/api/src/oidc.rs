@@ -79,7 +79,6 @@ pub struct Oidc {
     /// Claim value → user; checked on every use against the user's token generation
     /// (which deactivation and role changes move), so a stale entry is never used.
     users: Mutex<HashMap<String, UserRef>>,
-    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
@@ -91,21 +90,7 @@ impl Oidc {
             keys: Mutex::new(Keys { by_kid: HashMap::new(), fetched: None }),
             refreshing: futures_util::lock::Mutex::new(()),
             users: Mutex::new(HashMap::new()),
-            http: std::sync::OnceLock::new(),
         }
-    }
-
-    /// The HTTP client for the key set URL: no redirects.
-    fn http(&self) -> Result<reqwest::Client, Problem> {
-        if let Some(c) = self.http.get() {
-            return Ok(c.clone());
-        }
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().map_err(|e| {
-            tracing::error!(cause = %e, "cannot build an HTTP client");
-            unavailable()
-        })?;
-        Ok(self.http.get_or_init(|| c).clone())
     }
 
     fn key(&self, kid: &str) -> Option<(Algorithm, DecodingKey)> {
@@ -131,7 +116,16 @@ impl Oidc {
                     .map_err(|e| e.to_string())
                     .and_then(|r| r.map_err(|e| format!("{}: {e}", p.display())))
             }
-            JwksSource::Url(u) => match self.http()?.get(u).timeout(Duration::from_secs(10)).send().await {
+            JwksSource::Url(u) => match crate::webhooks::outgoing_client()
+                .map_err(|e| {
+                    tracing::error!(cause = %e, "cannot build an HTTP client");
+                    unavailable()
+                })?
+                .get(u)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+            {
                 Ok(r) if r.status().is_success() => r.text().await.map_err(|e| e.to_string()),
                 Ok(r) => Err(format!("{u}: {}", r.status())),
                 Err(e) => Err(format!("{u}: {e}")),

@@ -549,6 +549,7 @@ async fn send(client: &reqwest::Client, cfg: &WebhookConfig, d: &Due) -> Webhook
         resolves_safely(&url, cfg.allow_private).await?;
         let r = client
             .post(url)
+            .timeout(cfg.timeout)
             .header("content-type", "application/json")
             .header("user-agent", "Ordo-Webhooks/1")
             .header("webhook-id", &d.event.event_id)
@@ -624,21 +625,19 @@ fn record(conn: &mut DbConnection, d: &Due, a: &WebhookAttempt, retry_base: i64)
     Ok(ok)
 }
 
-/// The process's HTTP client for deliveries: no redirects (a receiver cannot send Ordo
-/// elsewhere), the configured timeout, TLS through rustls with the ring provider and
-/// the platform's roots.
-fn client(cfg: &WebhookConfig) -> Result<reqwest::Client, String> {
+/// The process's HTTP client for outgoing calls (webhook deliveries, an identity
+/// provider's keys): no redirects (a receiver cannot send Ordo elsewhere), TLS through
+/// rustls with the ring provider and the platform's roots. Each request sets its own
+/// timeout.
+pub(crate) fn outgoing_client() -> Result<reqwest::Client, String> {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     if let Some(c) = CLIENT.get() {
         return Ok(c.clone());
     }
     // Fails only when a provider is installed already, which is what is wanted.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let c = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(cfg.timeout)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let c =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().map_err(|e| e.to_string())?;
     Ok(CLIENT.get_or_init(|| c).clone())
 }
 
@@ -655,7 +654,7 @@ pub async fn deliver_due(state: &web::Data<AppState>) -> Result<String, String> 
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
     let cfg = state.config.webhooks.clone();
-    let client = client(&cfg)?;
+    let client = outgoing_client()?;
     let mut outcomes = Vec::with_capacity(due.len());
     for d in due {
         let a = send(&client, &cfg, &d).await;

@@ -122,9 +122,15 @@ pub struct UserRow {
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
     /// Tokens issued with another generation are revoked ([`crate::tokens`]).
+    /// These three change only by their own statements (increments, a reset), never
+    /// by writing back a row read earlier: a concurrent logout or failed login would
+    /// be lost.
+    #[diesel(skip_update)]
     pub token_generation: i64,
     /// Wrong passwords since the last lockout or successful login.
+    #[diesel(skip_update)]
     pub failed_logins: i32,
+    #[diesel(skip_update)]
     pub locked_until: Option<PrimitiveDateTime>,
 }
 
@@ -260,18 +266,6 @@ pub fn update_user(
     if let Some(h) = new_password_hash {
         row.password_hash = h;
     }
-    // Access tokens carry the roles and stand for an active user with this password:
-    // any change to those ends them (the next request with one is a 401).
-    let ends_tokens = row.roles != current.roles || row.active != current.active || patch.password.is_some();
-    if ends_tokens {
-        row.token_generation += 1;
-        crate::tokens::revoked(conn)?;
-    }
-    // An administrator setting a password or activating the user lifts a lockout.
-    if patch.password.is_some() || patch.active == Some(true) {
-        row.failed_logins = 0;
-        row.locked_until = None;
-    }
     row.version += 1;
     row.updated_at = now();
     let saved: UserRow =
@@ -281,6 +275,15 @@ pub fn update_user(
             .get_result(conn)
             .optional()?
             .ok_or_else(|| DomainError::stale_version(current.version))?;
+    // Access tokens carry the roles and stand for an active user with this password:
+    // any change to those ends them (the next request with one is a 401).
+    if saved.roles != current.roles || saved.active != current.active || patch.password.is_some() {
+        end_access_tokens(conn, ordo_core::PrincipalKind::User, id)?;
+    }
+    // An administrator setting a password or activating the user lifts a lockout.
+    if patch.password.is_some() || patch.active == Some(true) {
+        reset_failed_logins(conn, &saved)?;
+    }
     let mut changes = audit::diff(&to_json(&current.to_model()), &to_json(&saved.to_model()));
     if patch.password.is_some() {
         changes["password"] = serde_json::json!("changed");
@@ -654,8 +657,9 @@ pub fn login_failed(
     Ok(locked)
 }
 
-/// A successful login starts the count of wrong passwords again.
-pub fn login_succeeded(conn: &mut DbConnection, user: &UserRow) -> Result<()> {
+/// A successful login (or an administrator) starts the count of wrong passwords again
+/// and lifts a lock.
+pub fn reset_failed_logins(conn: &mut DbConnection, user: &UserRow) -> Result<()> {
     if user.failed_logins != 0 || user.locked_until.is_some() {
         diesel::update(users::table.find(user.id))
             .set((users::failed_logins.eq(0), users::locked_until.eq(None::<PrimitiveDateTime>)))
